@@ -1,0 +1,199 @@
+//! Building the application (open the store, load templates, set up destinations) apart from
+//! running it, so that tests boot the real thing; and the daemon: scheduled imports plus the
+//! dispatcher, until the shutdown token fires.
+
+use crate::config::{Settings, SourceSettings};
+use crate::dispatch::destinations::Destinations;
+use crate::dispatch::{Clock, Dispatcher, system_clock};
+use crate::import::{self, ImportOptions};
+use crate::messages::Templates;
+use crate::store::{Store, imports};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use std::str::FromStr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything a running absage holds.
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub templates: Arc<Templates>,
+    pub clock: Clock,
+}
+
+impl App {
+    /// Opens the database (applying migrations) and loads the templates.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        Self::build_with_clock(settings, system_clock()).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<App> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = Store::connect(
+            settings.database.url.expose(),
+            settings.database.max_connections,
+        )
+        .await?;
+        store.migrate().await?;
+        let templates = Templates::load(&settings.templates.dir).with_context(|| {
+            format!(
+                "loading templates from {}",
+                settings.templates.dir.display()
+            )
+        })?;
+        Ok(App {
+            settings: Arc::new(settings),
+            store,
+            templates: Arc::new(templates),
+            clock,
+        })
+    }
+
+    /// A dispatcher over this application's destinations.
+    pub fn dispatcher(&self) -> anyhow::Result<Dispatcher> {
+        Ok(Dispatcher::new(
+            self.store.clone(),
+            self.settings.queue.clone(),
+            &self.settings.tenants,
+            Destinations::from_settings(&self.settings)?,
+            self.clock.clone(),
+        ))
+    }
+
+    /// Imports one source now.
+    pub async fn import(
+        &self,
+        source: &SourceSettings,
+        opts: &ImportOptions,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<import::ImportReport> {
+        let tenant = self.settings.tenant(&source.tenant).with_context(|| {
+            format!(
+                "source {} names unknown tenant {}",
+                source.name, source.tenant
+            )
+        })?;
+        import::run(
+            &self.store,
+            tenant,
+            &self.templates,
+            source,
+            opts,
+            (self.clock)(),
+            progress,
+        )
+        .await
+    }
+
+    /// Runs the scheduled imports and the dispatcher until `shutdown` fires (or, with
+    /// `exit_when_idle`, until no notification is pending).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: CancellationToken,
+        exit_when_idle: bool,
+    ) -> anyhow::Result<()> {
+        let app = Arc::new(self);
+        let dispatcher = app.dispatcher()?;
+        let tracker = TaskTracker::new();
+        let scheduler_token = shutdown.child_token();
+        {
+            let app = app.clone();
+            let token = scheduler_token.clone();
+            tracker.spawn(async move { app.schedule_imports(token).await });
+        }
+        tracing::info!(
+            sources = app.settings.sources.len(),
+            tenants = app.settings.tenants.len(),
+            "absage running"
+        );
+        let result = dispatcher.run(shutdown.clone(), exit_when_idle).await;
+        scheduler_token.cancel();
+        tracker.close();
+        tracker.wait().await;
+        app.store.close().await;
+        result
+    }
+
+    /// Imports each scheduled source on its cron schedule, and once at start when it has never
+    /// been imported successfully.
+    async fn schedule_imports(&self, shutdown: CancellationToken) {
+        let scheduled: Vec<(&SourceSettings, cron::Schedule)> = self
+            .settings
+            .sources
+            .iter()
+            .filter_map(|s| {
+                let expr = s.schedule.as_deref()?;
+                cron::Schedule::from_str(expr).ok().map(|c| (s, c))
+            })
+            .collect();
+        if scheduled.is_empty() {
+            return;
+        }
+        for (source, _) in &scheduled {
+            let never = match self.store.conn().await {
+                Ok(mut conn) => imports::last_applied(&mut conn, &source.tenant, &source.name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none(),
+                Err(_) => false,
+            };
+            if never {
+                self.scheduled_import(source).await;
+            }
+        }
+        loop {
+            let now = (self.clock)();
+            let Some((when, due)) = next_due(&scheduled, now) else {
+                return;
+            };
+            let wait = (when - now).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => return,
+            }
+            for source in due {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                self.scheduled_import(source).await;
+            }
+        }
+    }
+
+    async fn scheduled_import(&self, source: &SourceSettings) {
+        match self
+            .import(source, &ImportOptions::default(), &|_| {})
+            .await
+        {
+            Ok(r) => {
+                tracing::info!(source = %r.source, outcome = ?r.outcome, read = r.counts.rows_read, new = r.counts.rows_new, updated = r.counts.rows_updated, removed = r.counts.rows_removed, rejected = r.counts.rows_rejected, message = r.message.as_deref().unwrap_or(""), "scheduled import")
+            }
+            Err(e) => {
+                tracing::error!(source = %source.name, error = %format!("{e:#}"), "scheduled import failed")
+            }
+        }
+    }
+}
+
+/// The next time any schedule fires after `now`, and the sources due then.
+pub fn next_due<'a>(
+    scheduled: &[(&'a SourceSettings, cron::Schedule)],
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, Vec<&'a SourceSettings>)> {
+    let times: Vec<(DateTime<Utc>, &SourceSettings)> = scheduled
+        .iter()
+        .filter_map(|(s, c)| c.after(&now).next().map(|t| (t, *s)))
+        .collect();
+    let first = times.iter().map(|(t, _)| *t).min()?;
+    Some((
+        first,
+        times
+            .into_iter()
+            .filter(|(t, _)| *t == first)
+            .map(|(_, s)| s)
+            .collect(),
+    ))
+}

@@ -1,0 +1,582 @@
+//! The `absage` command line: parses arguments, calls the library, prints results. No logic.
+
+use crate::app::App;
+use crate::config::Settings;
+use crate::declare::{self, Declaration, Impact};
+use crate::domain::outage::{RunKind, Scope, Selection, Window};
+use crate::import::{ImportOptions, Outcome};
+use crate::reports;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "absage",
+    version,
+    about = "Tells citizens their appointment is cancelled when the office's IT is down"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "ABSAGE_CONFIG",
+        default_value = "config/absage.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: scheduled imports and the dispatcher, until SIGTERM/SIGINT.
+    Run {
+        /// Exit once no notification is pending (for scripts and cron).
+        #[arg(long)]
+        exit_when_idle: bool,
+    },
+    /// Import a source's export now.
+    Import {
+        /// The source to import (default: the only one configured).
+        #[arg(long)]
+        source: Option<String>,
+        /// Read this file instead of the source's configured path.
+        file: Option<PathBuf>,
+        /// Apply even if the export would remove more than the allowed share of bookings.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Declare, list and show outages.
+    #[command(subcommand)]
+    Outage(OutageCommand),
+    /// Send cancellations for a manual selection of bookings (or preview with --dry-run).
+    Batch {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// A file with one booking key per line.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
+    /// Sources and their last import, active outages, queue, destination health.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per affected booking of an outage or batch: what was sent and its state.
+    Report {
+        id: i64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The citizens of an outage or batch that no channel reached, to phone them.
+    Calllist {
+        id: i64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutageCommand {
+    /// Declare an outage: every active booking inside the window gets its cancellation.
+    Declare {
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+    /// List outages and batches.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one outage with its queue counts.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the configuration and templates, and print the effective config (secrets hidden).
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Apply pending migrations.
+    Migrate,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// Start of the window: RFC 3339, or local time in the tenant's zone ("2026-11-02 08:00").
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the window (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only these services (repeatable; default all).
+    #[arg(long = "service")]
+    services: Vec<String>,
+    /// Only these locations (repeatable; default all).
+    #[arg(long = "location")]
+    locations: Vec<String>,
+    /// The reason, as citizens will read it.
+    #[arg(long)]
+    reason: String,
+    /// Tenant id (default: the only one configured).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Show the impact and a sample message; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Csv,
+    Json,
+}
+
+/// Runs a command. `shutdown` fires on SIGTERM/SIGINT.
+pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let settings = Settings::load(Some(&cli.config))
+        .with_context(|| format!("loading configuration {}", cli.config.display()))?;
+    crate::telemetry::init(&settings.log);
+    if let Command::Config(ConfigCommand::Check) = &cli.command {
+        crate::messages::Templates::load(&settings.templates.dir)
+            .with_context(|| format!("templates in {}", settings.templates.dir.display()))?;
+        println!("# configuration is valid; effective values (secrets hidden):\n");
+        print!("{}", settings.redacted_toml()?);
+        return Ok(());
+    }
+    let app = App::build(settings).await?;
+    match cli.command {
+        Command::Run { exit_when_idle } => app.run_until_stopped(shutdown, exit_when_idle).await,
+        Command::Import {
+            source,
+            file,
+            force,
+            json,
+        } => import(&app, source, file, force, json).await,
+        Command::Outage(OutageCommand::Declare { select }) => declare(&app, select, None).await,
+        Command::Batch { select, keys } => declare(&app, select, Some(keys)).await,
+        Command::Outage(OutageCommand::List { json }) => outage_list(&app, json).await,
+        Command::Outage(OutageCommand::Show { id, json }) => outage_show(&app, id, json).await,
+        Command::Status { json } => status(&app, json).await,
+        Command::Report { id, format } => report(&app, id, format).await,
+        Command::Calllist { id, format } => calllist(&app, id, format).await,
+        Command::Db(DbCommand::Migrate) => {
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Config(_) => unreachable!("handled above"),
+    }
+}
+
+async fn import(
+    app: &App,
+    source: Option<String>,
+    file: Option<PathBuf>,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let source = match source {
+        Some(name) => app
+            .settings
+            .source(&name)
+            .with_context(|| format!("no source named {name:?} is configured"))?,
+        None => match app.settings.sources.as_slice() {
+            [only] => only,
+            [] => bail!("no source is configured"),
+            _ => bail!("several sources are configured: name one with --source"),
+        },
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} rows read ({per_sec}) {elapsed}",
+            )
+            .expect("static template"),
+        );
+        b
+    });
+    let progress = |n: u64| {
+        if let Some(b) = &bar {
+            b.set_position(n);
+        }
+    };
+    let report = app
+        .import(source, &ImportOptions { file, force }, &progress)
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let c = &report.counts;
+        println!(
+            "import #{} of source {} ({}): {}",
+            report.import_id,
+            report.source,
+            report.file.display(),
+            match report.outcome {
+                Outcome::Applied => "applied",
+                Outcome::Refused => "REFUSED",
+            }
+        );
+        println!(
+            "  read {}, new {}, updated {}, unchanged {}, removed {}, rejected {}",
+            c.rows_read,
+            c.rows_new,
+            c.rows_updated,
+            c.rows_unchanged,
+            c.rows_removed,
+            c.rows_rejected
+        );
+        if let Some(m) = &report.message {
+            println!("  {m}");
+        }
+        for r in report.rejected.iter().take(50) {
+            println!(
+                "  rejected: line {}, field {}: {}",
+                r.line, r.field, r.reason
+            );
+        }
+        if report.rejected.len() > 50 {
+            println!(
+                "  … and {} more rejected rows (see --json)",
+                c.rows_rejected - 50
+            );
+        }
+        for (id, s) in &report.rematched {
+            println!(
+                "  outage #{id} matched again: {} affected, {} added, {} withdrawn, {} queued, {} cancelled",
+                s.affected, s.added, s.withdrawn, s.queued, s.cancelled
+            );
+        }
+    }
+    if report.outcome == Outcome::Refused {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+fn tenant_id(app: &App, tenant: Option<String>) -> anyhow::Result<String> {
+    match tenant {
+        Some(t) => Ok(t),
+        None => match app.settings.tenants.as_slice() {
+            [only] => Ok(only.id.clone()),
+            [] => bail!("no tenant is configured"),
+            _ => bail!("several tenants are configured: name one with --tenant"),
+        },
+    }
+}
+
+async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> anyhow::Result<()> {
+    let tenant = tenant_id(app, a.tenant.clone())?;
+    let tz = app
+        .settings
+        .tenant(&tenant)
+        .with_context(|| format!("no tenant with id {tenant:?}"))?
+        .time_zone;
+    let scope = Scope {
+        services: a.services.clone(),
+        locations: a.locations.clone(),
+    };
+    let kind = if keys.is_some() {
+        RunKind::Batch
+    } else {
+        RunKind::Outage
+    };
+    let selection = match (keys.flatten(), &a.from, &a.to) {
+        (Some(file), _, _) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading booking keys from {}", file.display()))?;
+            let keys: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect();
+            if keys.is_empty() {
+                bail!("{} holds no booking keys", file.display());
+            }
+            Selection::Keys { keys, scope }
+        }
+        (None, Some(from), Some(to)) => {
+            let window = Window::new(
+                declare::parse_instant(from, tz)?,
+                declare::parse_instant(to, tz)?,
+            )
+            .map_err(anyhow::Error::msg)?;
+            Selection::Window { window, scope }
+        }
+        _ => bail!("give --from and --to (or, for a batch, --keys FILE)"),
+    };
+    let decl = Declaration {
+        tenant,
+        kind,
+        selection,
+        reason: a.reason.clone(),
+        created_by: whoami(),
+    };
+    let impact = declare::declare(
+        &app.store,
+        &app.settings,
+        &app.templates,
+        &decl,
+        (app.clock)(),
+        a.dry_run,
+    )
+    .await?;
+    print_impact(&impact, a.dry_run, a.json)
+}
+
+fn whoami() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(i)?);
+        return Ok(());
+    }
+    match i.id {
+        Some(id) => println!(
+            "declared #{id}: {} bookings affected, {} notifications queued",
+            i.stats.affected, i.stats.queued
+        ),
+        None => println!(
+            "dry run (nothing changed): {} bookings would be affected, {} notifications queued",
+            i.stats.affected, i.stats.queued
+        ),
+    }
+    println!("  per channel:  {}", fmt_map(&i.per_channel));
+    println!("  per language: {}", fmt_map(&i.per_language));
+    println!("  unreachable (call list): {}", i.stats.unreachable);
+    if dry_run {
+        for s in &i.samples {
+            println!("\n--- sample {} ({}) ---", s.channel, s.language);
+            if let Some(subj) = &s.subject {
+                println!("Subject: {subj}\n");
+            }
+            println!("{}", s.text);
+        }
+    }
+    Ok(())
+}
+
+fn fmt_map(m: &std::collections::BTreeMap<String, i64>) -> String {
+    if m.is_empty() {
+        return "-".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn outage_list(app: &App, json: bool) -> anyhow::Result<()> {
+    let mut conn = app.store.conn().await?;
+    let list = crate::store::outages::list(&mut conn, None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    for o in list {
+        println!(
+            "#{:<5} {:<7} {:<9} {} {}  {}",
+            o.id,
+            o.kind,
+            o.state,
+            o.tenant_id,
+            window_text(app, &o),
+            o.reason
+        );
+    }
+    Ok(())
+}
+
+fn window_text(app: &App, o: &crate::store::outages::OutageRow) -> String {
+    let tz = app
+        .settings
+        .tenant(&o.tenant_id)
+        .map_or(chrono_tz::UTC, |t| t.time_zone);
+    let f = |ms: Option<i64>| {
+        ms.map_or("-".into(), |m| {
+            crate::domain::from_millis(m)
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+    };
+    format!("[{} – {})", f(o.window_from), f(o.window_to))
+}
+
+async fn outage_show(app: &App, id: i64, json: bool) -> anyhow::Result<()> {
+    let mut conn = app.store.conn().await?;
+    let o = crate::store::outages::get(&mut conn, id)
+        .await?
+        .with_context(|| format!("there is no outage or batch {id}"))?;
+    let counts = crate::store::notifications::counts(&mut conn, Some(id)).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"outage": o, "queue": counts}))?
+        );
+        return Ok(());
+    }
+    println!(
+        "#{} {} ({}) tenant {} {}",
+        o.id,
+        o.kind,
+        o.state,
+        o.tenant_id,
+        window_text(app, &o)
+    );
+    println!("  reason:    {}", o.reason);
+    println!("  services:  {}", o.services_json);
+    println!("  locations: {}", o.locations_json);
+    println!("  declared by {}", o.created_by);
+    for c in counts {
+        println!("  {:<6} {:<10} {}", c.channel, c.state, c.count);
+    }
+    Ok(())
+}
+
+async fn status(app: &App, json: bool) -> anyhow::Result<()> {
+    let s = reports::status(&app.store, &app.settings, (app.clock)()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("sources:");
+    for src in &s.sources {
+        let age = src.age_secs.map_or("never imported".to_string(), |a| {
+            format!("last import {} ago", human_age(a))
+        });
+        println!(
+            "  {:<20} tenant {:<10} {age} (last outcome: {})",
+            src.source,
+            src.tenant,
+            src.last_outcome.as_deref().unwrap_or("-")
+        );
+        if let Some(m) = &src.last_message {
+            println!("      {m}");
+        }
+    }
+    println!("active outages: {}", s.active_outages.len());
+    for o in &s.active_outages {
+        println!(
+            "  #{} {} {} {}",
+            o.id,
+            o.kind,
+            window_text(app, o),
+            o.reason
+        );
+    }
+    println!("queue:");
+    for q in &s.queue {
+        println!("  {:<6} {:<10} {}", q.channel, q.state, q.count);
+    }
+    println!("destinations:");
+    for d in &s.destinations {
+        println!(
+            "  {:<16} {:<6} {:<5} {}",
+            d.name,
+            d.channel,
+            d.state,
+            d.last_error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+fn human_age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}
+
+async fn report(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
+    let (_, rows) = reports::report(&app.store, &app.settings, id).await?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            w.flush()?;
+        }
+        Format::Text => {
+            for r in &rows {
+                println!(
+                    "{:<12} {} {:<20} {:<20} email {:<9} sms {:<9} {:?}",
+                    r.booking_key,
+                    r.starts_at,
+                    r.service,
+                    r.location,
+                    r.email.as_deref().unwrap_or("-"),
+                    r.sms.as_deref().unwrap_or("-"),
+                    r.reach
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn calllist(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
+    let list = reports::call_list(&app.store, &app.settings, id).await?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            for e in &list {
+                w.serialize(e)?;
+            }
+            w.flush()?;
+        }
+        Format::Text => {
+            println!("call list for #{id}: {} citizens to phone", list.len());
+            for e in &list {
+                println!(
+                    "{}  {:<28} {:<18} {} / {}  ({})",
+                    e.starts_at,
+                    e.name,
+                    e.phone.as_deref().unwrap_or("no number"),
+                    e.service,
+                    e.location,
+                    e.why
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,483 @@
+//! One typed configuration: defaults → TOML file → `ABSAGE_SECTION__KEY` environment overrides,
+//! secrets from the environment or from `*_file` keys, validated once at start with messages
+//! that name the key.
+
+use crate::dispatch::email::SmtpRelayConfig;
+use crate::dispatch::sms::SmsGatewayConfig;
+use crate::import::csv::CsvOptions;
+use crate::import::mapping::{FieldMapping, Formats};
+use crate::secret::Secret;
+use anyhow::{Context, bail};
+use chrono_tz::Tz;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The whole configuration. Every section has defaults, so an empty file is a valid (if useless)
+/// configuration and `absage config check` shows what is in force.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub tenants: Vec<TenantSettings>,
+    pub sources: Vec<SourceSettings>,
+    pub email: EmailSettings,
+    pub sms: SmsSettings,
+    pub outbox: OutboxSettings,
+    pub queue: QueueSettings,
+    pub templates: TemplateSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/absage.db` (the embedded default) or `postgres://…`. May hold a password,
+    /// hence a secret.
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("sqlite://data/absage.db"),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Which channels a tenant uses and in what order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelPolicy {
+    /// Email and SMS, each wherever the booking has the address.
+    #[default]
+    Both,
+    /// Email; SMS only when email fails for good, is missing, or has not gone out by
+    /// `fallback_lead_minutes` before the appointment.
+    EmailFirst,
+    /// The mirror image of `email_first`.
+    SmsFirst,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    pub id: String,
+    pub name: String,
+    /// IANA zone in which exports are read and messages are written.
+    #[serde(with = "tz_serde")]
+    pub time_zone: Tz,
+    #[serde(default = "default_language")]
+    pub default_language: String,
+    /// Languages tried, in order, when no template exists in the booking's language.
+    #[serde(default)]
+    pub fallback_languages: Vec<String>,
+    pub hotline: String,
+    /// `Name <address>` that citizens see as the sender.
+    pub email_from: String,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Alphanumeric sender id (max. 11 characters) or a number.
+    pub sms_sender: String,
+    #[serde(default)]
+    pub channel_policy: ChannelPolicy,
+    #[serde(default = "default_fallback_lead")]
+    pub fallback_lead_minutes: i64,
+}
+
+fn default_language() -> String {
+    "de".into()
+}
+fn default_fallback_lead() -> i64 {
+    12 * 60
+}
+
+impl TenantSettings {
+    /// The language chain for templates: the tenant's fallbacks, then its default.
+    pub fn language_chain(&self) -> Vec<String> {
+        let mut chain = self.fallback_languages.clone();
+        if !chain.contains(&self.default_language) {
+            chain.push(self.default_language.clone());
+        }
+        chain
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportMode {
+    /// The export is the whole calendar: bookings missing from it are gone.
+    #[default]
+    Full,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    pub name: String,
+    pub tenant: String,
+    pub kind: SourceKind,
+    pub path: PathBuf,
+    /// Cron expression with seconds (`0 */15 * * * *`); without it the source is imported only
+    /// by `absage import`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub mode: ImportMode,
+    /// A full snapshot that would remove more than this share of the source's active bookings is
+    /// refused as a whole (a truncated or wrong file) unless forced.
+    #[serde(default = "default_max_removal")]
+    pub max_removal_share: f64,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    pub fields: FieldMapping,
+    #[serde(default)]
+    pub formats: Formats,
+}
+
+fn default_max_removal() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Write messages to the local outbox folder (the embedded default; nothing leaves the host).
+    #[default]
+    File,
+    /// Send over the network: SMTP relays for email, gateways for SMS.
+    Network,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    pub transport: Transport,
+    /// In failover order: the first relay that is up takes the message.
+    pub relays: Vec<SmtpRelayConfig>,
+    /// Domain of generated Message-IDs; defaults to the sender's domain.
+    pub message_id_domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSettings {
+    pub transport: Transport,
+    /// In failover order.
+    pub gateways: Vec<SmsGatewayConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    pub dir: PathBuf,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data/outbox"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSettings {
+    /// Delay before each retry after a transient failure; the last one repeats.
+    pub retry_delays_secs: Vec<u64>,
+    /// Up to this share is added at random to each delay, so a backlog does not return as a burst.
+    pub retry_jitter: f64,
+    pub max_attempts: u32,
+    /// How long a claimed notification belongs to one process; after a crash it is due again then.
+    pub lease_secs: u64,
+    /// How often a destination marked down is tried again.
+    pub probe_interval_secs: u64,
+    /// Connection-level failures in a row that mark a destination down.
+    pub down_after_failures: u32,
+    /// Notifications claimed per step.
+    pub batch_size: u32,
+    /// How often an idle dispatcher looks for due work, in milliseconds. A declaration made by
+    /// another process is picked up within this time.
+    pub idle_poll_ms: u64,
+    /// On shutdown, how long in-flight sends may take before the process exits anyway.
+    pub shutdown_grace_secs: u64,
+    /// Messages per second per destination name (relay or gateway); absent = unlimited.
+    pub rate_limits: BTreeMap<String, f64>,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            retry_delays_secs: vec![30, 120, 600, 1800, 3600],
+            retry_jitter: 0.2,
+            max_attempts: 8,
+            lease_secs: 120,
+            probe_interval_secs: 30,
+            down_after_failures: 3,
+            batch_size: 200,
+            idle_poll_ms: 500,
+            shutdown_grace_secs: 20,
+            rate_limits: BTreeMap::new(),
+        }
+    }
+}
+
+impl QueueSettings {
+    pub fn retry_policy(&self) -> crate::domain::notification::RetryPolicy {
+        crate::domain::notification::RetryPolicy {
+            delays: self
+                .retry_delays_secs
+                .iter()
+                .map(|s| chrono::Duration::seconds(*s as i64))
+                .collect(),
+            jitter: self.retry_jitter,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplateSettings {
+    pub dir: PathBuf,
+}
+
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("config/templates"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` for a terminal, `json` for a log collector.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `absage=debug,sqlx=warn`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+mod tz_serde {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse::<Tz>().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{name:?} is not an IANA time zone (e.g. \"Europe/Berlin\")"
+            ))
+        })
+    }
+}
+
+/// Keys whose value may instead come from a file named by `<key>_file` (Docker/systemd secrets).
+const SECRET_KEYS: &[&str] = &["password", "token", "api_key", "secret", "url"];
+
+impl Settings {
+    /// Loads defaults, then the TOML file (if given), then `ABSAGE_SECTION__KEY` variables.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("ABSAGE_").split("__").ignore(&["config"]));
+        let mut value: serde_json::Value = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("{}", describe_figment_error(e)))?;
+        resolve_secret_files(&mut value)?;
+        let settings: Settings = serde_path_to_error::deserialize(value)
+            .map_err(|e| anyhow::anyhow!("config key `{}`: {}", e.path(), e.inner()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&TenantSettings> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceSettings> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// Checks what types alone cannot: references, uniqueness, ranges, parseable values.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let key = format!("tenants[{i}]");
+            if !ids.insert(t.id.as_str()) {
+                problems.push(format!("{key}.id: tenant id {:?} is used twice", t.id));
+            }
+            if t.id.trim().is_empty() {
+                problems.push(format!("{key}.id: must not be empty"));
+            }
+            if t.email_from.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(format!(
+                    "{key}.email_from: {:?} is not an address like \"Kreis Soest <termine@kreis-soest.de>\"",
+                    t.email_from
+                ));
+            }
+            if let Some(r) = &t.reply_to
+                && r.parse::<lettre::message::Mailbox>().is_err()
+            {
+                problems.push(format!("{key}.reply_to: {r:?} is not an email address"));
+            }
+            if t.sms_sender.is_empty() || t.sms_sender.chars().count() > 16 {
+                problems.push(format!(
+                    "{key}.sms_sender: must be 1 to 11 letters/digits or a phone number"
+                ));
+            }
+            for (j, l) in t.language_chain().iter().enumerate() {
+                if crate::domain::language::Language::parse(l).is_err() {
+                    problems.push(format!(
+                        "{key}.fallback_languages[{j}] / default_language: {l:?} is not a language code"
+                    ));
+                }
+            }
+            if t.fallback_lead_minutes < 0 {
+                problems.push(format!("{key}.fallback_lead_minutes: must not be negative"));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let key = format!("sources[{i}]");
+            if !names.insert(s.name.as_str()) {
+                problems.push(format!(
+                    "{key}.name: source name {:?} is used twice",
+                    s.name
+                ));
+            }
+            if self.tenant(&s.tenant).is_none() {
+                problems.push(format!(
+                    "{key}.tenant: no tenant with id {:?} is configured",
+                    s.tenant
+                ));
+            }
+            if let Some(cron) = &s.schedule
+                && let Err(e) = cron::Schedule::from_str(cron)
+            {
+                problems.push(format!(
+                    "{key}.schedule: {cron:?} is not a cron expression with seconds (e.g. \"0 */15 * * * *\"): {e}"
+                ));
+            }
+            if !(0.0..=1.0).contains(&s.max_removal_share) {
+                problems.push(format!("{key}.max_removal_share: must be between 0 and 1"));
+            }
+        }
+        if self.email.transport == Transport::Network && self.email.relays.is_empty() {
+            problems.push(
+                "email.relays: email.transport is \"network\" but no relay is configured".into(),
+            );
+        }
+        if self.sms.transport == Transport::Network && self.sms.gateways.is_empty() {
+            problems.push(
+                "sms.gateways: sms.transport is \"network\" but no gateway is configured".into(),
+            );
+        }
+        let q = &self.queue;
+        if q.retry_delays_secs.is_empty() {
+            problems.push("queue.retry_delays_secs: needs at least one delay".into());
+        }
+        if q.max_attempts == 0 || q.batch_size == 0 || q.lease_secs == 0 {
+            problems
+                .push("queue: max_attempts, batch_size and lease_secs must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&q.retry_jitter) {
+            problems.push("queue.retry_jitter: must be between 0 and 1".into());
+        }
+        for (name, rate) in &q.rate_limits {
+            if rate.is_nan() || *rate <= 0.0 {
+                problems.push(format!("queue.rate_limits.{name}: must be a positive rate"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    /// The effective configuration as TOML, secrets shown as `***`.
+    pub fn redacted_toml(&self) -> anyhow::Result<String> {
+        toml::to_string_pretty(self).context("printing the configuration")
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("config key `{key}`: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Replaces every `<secret>_file = "PATH"` by `<secret> = <contents of PATH, trimmed>`.
+fn resolve_secret_files(value: &mut serde_json::Value) -> anyhow::Result<()> {
+    match value {
+        serde_json::Value::Object(map) => {
+            for key in SECRET_KEYS {
+                let file_key = format!("{key}_file");
+                if let Some(path) = map.remove(&file_key) {
+                    let path = path
+                        .as_str()
+                        .with_context(|| format!("config key `{file_key}` must be a path"))?
+                        .to_owned();
+                    let secret = std::fs::read_to_string(&path).with_context(|| {
+                        format!("config key `{file_key}`: cannot read secret file {path}")
+                    })?;
+                    map.insert(
+                        (*key).to_owned(),
+                        serde_json::Value::String(secret.trim_end().to_owned()),
+                    );
+                }
+            }
+            for v in map.values_mut() {
+                resolve_secret_files(v)?;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                resolve_secret_files(v)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

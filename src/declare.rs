@@ -1,0 +1,211 @@
+//! Declaring outages and batches: store the run, match it, and queue its notifications in one
+//! transaction. A dry run does exactly the same and rolls back, so the preview is what would
+//! really happen.
+
+use crate::config::Settings;
+use crate::domain::localtime::resolve_local;
+use crate::domain::outage::{RunKind, Selection};
+use crate::domain::to_millis;
+use crate::matching::{self, MatchContext, MatchStats};
+use crate::messages::Templates;
+use crate::store::outages::{self, NewOutage};
+use crate::store::{Conn, Store};
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// An admin's declaration, parsed.
+#[derive(Debug, Clone)]
+pub struct Declaration {
+    pub tenant: String,
+    pub kind: RunKind,
+    pub selection: Selection,
+    pub reason: String,
+    pub created_by: String,
+}
+
+/// A sample of what citizens will receive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub channel: String,
+    pub language: String,
+    pub subject: Option<String>,
+    pub text: String,
+}
+
+/// The impact of a declaration (or its preview).
+#[derive(Debug, Clone, Serialize)]
+pub struct Impact {
+    /// None for a dry run.
+    pub id: Option<i64>,
+    #[serde(flatten)]
+    pub stats: MatchStats,
+    pub per_channel: BTreeMap<String, i64>,
+    pub per_language: BTreeMap<String, i64>,
+    pub samples: Vec<Sample>,
+}
+
+/// Declares a run; with `dry_run` nothing is kept.
+pub async fn declare(
+    store: &Store,
+    settings: &Settings,
+    templates: &Templates,
+    decl: &Declaration,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<Impact> {
+    let tenant = settings
+        .tenant(&decl.tenant)
+        .with_context(|| format!("no tenant with id {:?} is configured", decl.tenant))?;
+    if decl.reason.trim().is_empty() {
+        bail!("a reason is required: citizens read it in their message");
+    }
+    let (window_from, window_to, keys_json, scope) = match &decl.selection {
+        Selection::Window { window, scope } => (
+            Some(to_millis(window.from)),
+            Some(to_millis(window.to)),
+            None,
+            scope.normalised(),
+        ),
+        Selection::Keys { keys, scope } => (
+            None,
+            None,
+            Some(serde_json::to_string(keys)?),
+            scope.normalised(),
+        ),
+    };
+    let mut tx = store.begin().await?;
+    let id = outages::insert(
+        &mut tx,
+        &NewOutage {
+            tenant_id: &tenant.id,
+            kind: decl.kind.as_str(),
+            window_from,
+            window_to,
+            services_json: serde_json::to_string(&scope.services)?,
+            locations_json: serde_json::to_string(&scope.locations)?,
+            keys_json,
+            reason: decl.reason.trim(),
+            created_by: &decl.created_by,
+        },
+        to_millis(now),
+    )
+    .await?;
+    let run = outages::get(&mut tx, id)
+        .await?
+        .context("the new outage vanished")?;
+    let ctx = MatchContext {
+        tenant,
+        templates,
+        now,
+    };
+    let stats = matching::match_run(&mut tx, &ctx, &run).await?;
+    let (per_channel, per_language, samples) = breakdown(&mut tx, id).await?;
+    let impact = Impact {
+        id: (!dry_run).then_some(id),
+        stats,
+        per_channel,
+        per_language,
+        samples,
+    };
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+        tracing::info!(outage = id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
+    }
+    Ok(impact)
+}
+
+type Breakdown = (BTreeMap<String, i64>, BTreeMap<String, i64>, Vec<Sample>);
+
+async fn breakdown(conn: &mut Conn, outage_id: i64) -> anyhow::Result<Breakdown> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "select channel, language, count(*) from notifications where outage_id = $1 \
+         group by channel, language",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut per_channel = BTreeMap::new();
+    let mut per_language = BTreeMap::new();
+    for (channel, language, n) in rows {
+        *per_channel.entry(channel).or_insert(0) += n;
+        *per_language.entry(language).or_insert(0) += n;
+    }
+    let samples: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "select channel, language, subject, body_text from notifications \
+         where id in (select min(id) from notifications where outage_id = $1 group by channel) \
+         order by channel",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let samples = samples
+        .into_iter()
+        .map(|(channel, language, subject, text)| Sample {
+            channel,
+            language,
+            subject,
+            text,
+        })
+        .collect();
+    Ok((per_channel, per_language, samples))
+}
+
+/// Reads an instant given on the command line: RFC 3339 (`2026-11-02T08:00:00+01:00`), or a
+/// local time in the tenant's zone (`2026-11-02T08:00`, `2026-11-02 08:00`, `02.11.2026 08:00`).
+pub fn parse_instant(s: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    const FORMATS: [&str; 6] = [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%d.%m.%Y %H:%M",
+        "%d.%m.%Y %H:%M:%S",
+    ];
+    for f in FORMATS {
+        if let Ok(local) = NaiveDateTime::parse_from_str(s.trim(), f) {
+            return Ok(resolve_local(tz, local));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(s.trim(), "%d.%m.%Y"))
+    {
+        return Ok(resolve_local(tz, d.and_time(chrono::NaiveTime::MIN)));
+    }
+    bail!(
+        "{s:?} is not a time: use RFC 3339 (2026-11-02T08:00:00+01:00) or local time \
+         in the tenant's zone {} (2026-11-02 08:00 or 02.11.2026 08:00)",
+        tz.name()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn instants_are_read_as_rfc3339_or_as_local_time_of_the_tenant() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let want = Utc.with_ymd_and_hms(2026, 11, 2, 7, 0, 0).unwrap();
+        assert_eq!(
+            parse_instant("2026-11-02T08:00:00+01:00", tz).unwrap(),
+            want
+        );
+        assert_eq!(parse_instant("2026-11-02T08:00", tz).unwrap(), want);
+        assert_eq!(parse_instant("02.11.2026 08:00", tz).unwrap(), want);
+        assert_eq!(
+            parse_instant("2026-11-02", tz).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 1, 23, 0, 0).unwrap()
+        );
+        let err = parse_instant("tomorrow", tz).unwrap_err().to_string();
+        assert!(err.contains("Europe/Berlin"), "{err}");
+    }
+}

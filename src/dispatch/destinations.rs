@@ -1,0 +1,365 @@
+//! The destinations each channel sends through, in failover order, with their health and rate
+//! limits: SMTP relays or the file outbox for email; SMS gateways or the outbox for SMS.
+
+use super::Clock;
+use super::email::{OutgoingEmail, SmtpRelay, build_message};
+use super::health::Health;
+use super::outbox::FileOutbox;
+use super::outcome::SendFailure;
+use super::sms::{SmsGateway, SmsMessage};
+use crate::config::{QueueSettings, Settings, TenantSettings, Transport};
+use crate::domain::notification::{AttemptResult, Channel};
+use crate::messages::sms::{SmsEncoding, analyse};
+use crate::store::Store;
+use crate::store::destinations::{self as store, DestinationRow};
+use crate::store::notifications::Claimed;
+use chrono::{DateTime, Duration, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lettre::address::Envelope;
+use lettre::message::Mailbox;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+enum Backend {
+    Outbox(Arc<FileOutbox>),
+    Relay(Arc<SmtpRelay>),
+    Gateway(Arc<SmsGateway>),
+}
+
+struct Destination {
+    name: String,
+    backend: Backend,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+/// A notification turned into what its channel's backends take.
+pub enum Prepared {
+    Email {
+        id: i64,
+        envelope: Envelope,
+        bytes: Vec<u8>,
+    },
+    Sms {
+        id: i64,
+        message: SmsMessage,
+    },
+}
+
+impl Prepared {
+    /// Builds the wire form. Errors are permanent: the stored notification cannot be sent.
+    pub fn new(c: &Claimed, tenant: &TenantSettings) -> Result<Prepared, String> {
+        match c.channel.as_str() {
+            "email" => {
+                let from: Mailbox = tenant
+                    .email_from
+                    .parse()
+                    .map_err(|e| format!("tenant sender address: {e}"))?;
+                let to: Mailbox = c
+                    .recipient
+                    .parse()
+                    .map_err(|_| "the recipient address is not valid".to_owned())?;
+                let reply_to = tenant.reply_to.as_deref().and_then(|r| r.parse().ok());
+                let message_id = message_id(c.id, c.outage_id, from.email.domain());
+                let (envelope, bytes) = build_message(&OutgoingEmail {
+                    message_id,
+                    from,
+                    reply_to,
+                    to,
+                    subject: c.subject.clone().unwrap_or_default(),
+                    text: c.body_text.clone(),
+                    html: c.body_html.clone(),
+                })
+                .map_err(|e| e.to_string())?;
+                Ok(Prepared::Email {
+                    id: c.id,
+                    envelope,
+                    bytes,
+                })
+            }
+            "sms" => Ok(Prepared::Sms {
+                id: c.id,
+                message: SmsMessage {
+                    id: c.id,
+                    to_e164: c.recipient.clone(),
+                    from: tenant.sms_sender.clone(),
+                    ucs2: analyse(&c.body_text).encoding == SmsEncoding::Ucs2,
+                    text: c.body_text.clone(),
+                    dlr_url: None,
+                },
+            }),
+            other => Err(format!("unknown channel {other:?}")),
+        }
+    }
+
+    fn channel(&self) -> Channel {
+        match self {
+            Prepared::Email { .. } => Channel::Email,
+            Prepared::Sms { .. } => Channel::Sms,
+        }
+    }
+}
+
+/// The Message-ID of a notification: derived from its id, so every resend carries the same one.
+pub fn message_id(notification_id: i64, outage_id: i64, domain: &str) -> String {
+    format!("absage.{notification_id}.{outage_id}@{domain}")
+}
+
+/// All destinations of both channels.
+pub struct Destinations {
+    email: Vec<Destination>,
+    sms: Vec<Destination>,
+    health: Mutex<HashMap<String, Health>>,
+}
+
+impl Destinations {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Destinations> {
+        let limiter = |name: &str| {
+            settings.queue.rate_limits.get(name).map(|rate| {
+                let quota = if *rate >= 1.0 {
+                    Quota::per_second(NonZeroU32::new(*rate as u32).unwrap_or(NonZeroU32::MIN))
+                } else {
+                    Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate))
+                        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                };
+                RateLimiter::direct(quota)
+            })
+        };
+        let outbox = Arc::new(FileOutbox::new(settings.outbox.dir.clone()));
+        let email = match settings.email.transport {
+            Transport::File => vec![Destination {
+                name: "outbox-email".into(),
+                backend: Backend::Outbox(outbox.clone()),
+                limiter: limiter("outbox-email"),
+            }],
+            Transport::Network => settings
+                .email
+                .relays
+                .iter()
+                .map(|r| {
+                    Ok(Destination {
+                        name: r.name.clone(),
+                        limiter: limiter(&r.name),
+                        backend: Backend::Relay(Arc::new(SmtpRelay::new(r.clone())?)),
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let sms = match settings.sms.transport {
+            Transport::File => vec![Destination {
+                name: "outbox-sms".into(),
+                backend: Backend::Outbox(outbox),
+                limiter: limiter("outbox-sms"),
+            }],
+            Transport::Network => settings
+                .sms
+                .gateways
+                .iter()
+                .map(|g| {
+                    let gw = SmsGateway::new(g.clone())?;
+                    Ok(Destination {
+                        name: gw.name().to_owned(),
+                        limiter: limiter(gw.name()),
+                        backend: Backend::Gateway(Arc::new(gw)),
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let health = email
+            .iter()
+            .chain(sms.iter())
+            .map(|d| (d.name.clone(), Health::default()))
+            .collect();
+        Ok(Destinations {
+            email,
+            sms,
+            health: Mutex::new(health),
+        })
+    }
+
+    fn of(&self, channel: Channel) -> &[Destination] {
+        match channel {
+            Channel::Email => &self.email,
+            Channel::Sms => &self.sms,
+        }
+    }
+
+    fn health<T>(&self, f: impl FnOnce(&mut HashMap<String, Health>) -> T) -> T {
+        let mut guard = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Whether any destination of the channel is up (otherwise its messages stay queued and no
+    /// attempt is spent).
+    pub fn any_up(&self, channel: Channel) -> bool {
+        self.health(|h| {
+            self.of(channel)
+                .iter()
+                .any(|d| h.get(&d.name).is_none_or(Health::is_up))
+        })
+    }
+
+    /// Probes every down destination whose probe is due. Returns (probed, recovered).
+    pub async fn probe_due(&self, now: DateTime<Utc>, q: &QueueSettings) -> (u64, u64) {
+        let due: Vec<&Destination> = self.health(|h| {
+            self.email
+                .iter()
+                .chain(self.sms.iter())
+                .filter(|d| h.get(&d.name).is_some_and(|x| x.probe_due(now)))
+                .collect()
+        });
+        let (mut probed, mut recovered) = (0, 0);
+        for d in due {
+            probed += 1;
+            let result = match &d.backend {
+                Backend::Outbox(o) => std::fs::create_dir_all(o.dir())
+                    .map_err(|e| SendFailure::Destination(format!("outbox folder: {e}"))),
+                Backend::Relay(r) => r.probe().await,
+                Backend::Gateway(g) => g.probe().await,
+            };
+            let interval = Duration::seconds(q.probe_interval_secs as i64);
+            self.health(|h| {
+                let health = h.entry(d.name.clone()).or_default();
+                match result {
+                    Ok(()) => {
+                        tracing::info!(destination = %d.name, "destination is back up");
+                        health.success();
+                        recovered += 1;
+                    }
+                    Err(e) => {
+                        health.failure(now, &e.to_string(), q.down_after_failures, interval);
+                    }
+                }
+            });
+        }
+        (probed, recovered)
+    }
+
+    /// Sends through the first destination that is up; on a connection-level failure marks it
+    /// and fails over to the next. When none could take it, the message waits (no attempt spent).
+    pub async fn send(
+        &self,
+        p: &Prepared,
+        now: DateTime<Utc>,
+        q: &QueueSettings,
+        clock: &Clock,
+    ) -> AttemptResult {
+        let interval = Duration::seconds(q.probe_interval_secs as i64);
+        let mut last_reason = String::from("no destination is up");
+        for d in self.of(p.channel()) {
+            let up = self.health(|h| h.get(&d.name).is_none_or(Health::is_up));
+            if !up {
+                continue;
+            }
+            if let Some(l) = &d.limiter {
+                l.until_ready().await;
+            }
+            let result = match (&d.backend, p) {
+                (
+                    Backend::Outbox(o),
+                    Prepared::Email {
+                        id,
+                        envelope,
+                        bytes,
+                    },
+                ) => o.send_email(*id, envelope, bytes).await,
+                (Backend::Outbox(o), Prepared::Sms { id, message }) => {
+                    o.send_sms(*id, message).await
+                }
+                (
+                    Backend::Relay(r),
+                    Prepared::Email {
+                        envelope, bytes, ..
+                    },
+                ) => r.send(envelope, bytes).await,
+                (Backend::Gateway(g), Prepared::Sms { message, .. }) => g.send(message).await,
+                _ => Err(SendFailure::Permanent(
+                    "destination does not fit the channel".into(),
+                )),
+            };
+            match result {
+                Ok(sent) => {
+                    self.health(|h| h.entry(d.name.clone()).or_default().success());
+                    return AttemptResult::Sent {
+                        destination: d.name.clone(),
+                        provider_id: sent.provider_id,
+                    };
+                }
+                Err(SendFailure::Destination(reason)) => {
+                    let went_down = self.health(|h| {
+                        h.entry(d.name.clone()).or_default().failure(
+                            clock(),
+                            &reason,
+                            q.down_after_failures,
+                            interval,
+                        )
+                    });
+                    if went_down {
+                        tracing::warn!(destination = %d.name, %reason, "destination marked down");
+                    }
+                    last_reason = format!("{}: {reason}", d.name);
+                }
+                Err(SendFailure::Transient {
+                    reason,
+                    retry_after,
+                }) => {
+                    self.health(|h| h.entry(d.name.clone()).or_default().success());
+                    return AttemptResult::Transient {
+                        reason: format!("{}: {reason}", d.name),
+                        retry_after: retry_after.and_then(|r| Duration::from_std(r).ok()),
+                    };
+                }
+                Err(SendFailure::Permanent(reason)) => {
+                    self.health(|h| h.entry(d.name.clone()).or_default().success());
+                    return AttemptResult::Permanent {
+                        reason: format!("{}: {reason}", d.name),
+                    };
+                }
+            }
+        }
+        let retry_at = self.health(|h| {
+            self.of(p.channel())
+                .iter()
+                .filter_map(|d| h.get(&d.name).and_then(|x| x.next_probe_at))
+                .min()
+                .unwrap_or(now)
+        });
+        AttemptResult::DestinationDown {
+            reason: last_reason,
+            retry_at: retry_at.max(now),
+        }
+    }
+
+    /// Writes changed health to the database, for `absage status` and other processes.
+    pub async fn persist(&self, store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let rows: Vec<DestinationRow> = self.health(|h| {
+            let mut rows = Vec::new();
+            for (channel, list) in [(Channel::Email, &self.email), (Channel::Sms, &self.sms)] {
+                for d in list {
+                    if let Some(x) = h.get_mut(&d.name).filter(|x| x.dirty) {
+                        x.dirty = false;
+                        rows.push(DestinationRow {
+                            name: d.name.clone(),
+                            channel: channel.as_str().into(),
+                            state: if x.is_up() { "up" } else { "down" }.into(),
+                            consecutive_failures: x.consecutive_failures.into(),
+                            last_error: x.last_error.clone(),
+                            down_since: x.down_since.map(crate::domain::to_millis),
+                            next_probe_at: x.next_probe_at.map(crate::domain::to_millis),
+                            updated_at: crate::domain::to_millis(now),
+                        });
+                    }
+                }
+            }
+            rows
+        });
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = store.conn().await?;
+        for r in &rows {
+            store::save(&mut conn, r).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,626 @@
+//! Email over SMTP: building a message from rendered text, and a bounded pool of connections
+//! to one relay. We open the TCP connections ourselves (with `TCP_NODELAY`, which lettre never
+//! sets and without which every message waits ~40 ms for a delayed ACK) and drive lettre's
+//! `AsyncSmtpConnection` step by step, so we know whether a failure happened before the message
+//! data left us (safe to retry on a fresh connection) or after (possible duplicate).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+
+use super::outcome::{SendFailure, Sent};
+use crate::secret::Secret;
+
+/// How the connection to a relay is encrypted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain text; only for a relay on the same host or a trusted network.
+    None,
+    /// Plain connect, then `STARTTLS` (required: a relay that does not offer it is an error).
+    #[default]
+    Starttls,
+    /// Implicit TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpRelayConfig {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Connections in use at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Limit for connecting and for each whole send.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// EHLO name; the host name when unset.
+    pub hello_name: Option<String>,
+    /// Accept invalid certificates: only for tests.
+    #[serde(default)]
+    pub danger_accept_invalid_certs: bool,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+/// A rendered email, ready to be built into MIME.
+#[derive(Clone, Debug)]
+pub struct OutgoingEmail {
+    /// Without angle brackets, e.g. `n123.4f2a@absage.kreis-soest.de`.
+    pub message_id: String,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub to: Mailbox,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// The `Auto-Submitted: auto-generated` header (RFC 3834), so auto-responders stay quiet.
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
+/// Builds the MIME message (text, or text and HTML as multipart/alternative) with our
+/// Message-ID. lettre encodes every header value, so imported data cannot add headers.
+///
+/// Control characters in display names and the subject become spaces first: lettre encodes
+/// them in a subject but panics on a CR or LF in a display name.
+pub fn build_message(e: &OutgoingEmail) -> Result<(Envelope, Vec<u8>), SendFailure> {
+    let mut builder = Message::builder()
+        .message_id(Some(format!("<{}>", e.message_id)))
+        .from(clean_mailbox(&e.from))
+        .to(clean_mailbox(&e.to))
+        .subject(without_controls(&e.subject))
+        .date_now()
+        .header(AutoSubmitted);
+    if let Some(reply_to) = &e.reply_to {
+        builder = builder.reply_to(clean_mailbox(reply_to));
+    }
+    let built = match &e.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            e.text.clone(),
+            html.clone(),
+        )),
+        None => builder.singlepart(SinglePart::plain(e.text.clone())),
+    };
+    let message = built.map_err(|err| SendFailure::permanent(format!("bad message: {err}")))?;
+    Ok((message.envelope().clone(), message.formatted()))
+}
+
+fn clean_mailbox(m: &Mailbox) -> Mailbox {
+    Mailbox::new(m.name.as_deref().map(without_controls), m.email.clone())
+}
+
+fn without_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A bounded pool of connections to one SMTP relay.
+pub struct SmtpRelay {
+    cfg: SmtpRelayConfig,
+    hello: ClientId,
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    in_use: Semaphore,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+}
+
+/// Where a send failed: before the message data was written (nothing can have been
+/// delivered) or after (the relay may have taken it).
+enum Stage {
+    BeforeData,
+    AfterData,
+}
+
+impl SmtpRelay {
+    pub fn new(cfg: SmtpRelayConfig) -> Result<Self, anyhow::Error> {
+        anyhow::ensure!(
+            cfg.concurrency > 0,
+            "relay {}: concurrency must be at least 1",
+            cfg.name
+        );
+        let tls = match cfg.tls {
+            TlsMode::None => None,
+            TlsMode::Starttls | TlsMode::Tls => Some(
+                TlsParameters::builder(cfg.host.clone())
+                    .dangerous_accept_invalid_certs(cfg.danger_accept_invalid_certs)
+                    .build_rustls()?,
+            ),
+        };
+        let credentials = match (&cfg.username, &cfg.password) {
+            (Some(user), Some(pass)) => {
+                Some(Credentials::new(user.clone(), pass.expose().to_owned()))
+            }
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "relay {}: set both username and password, or neither",
+                cfg.name
+            ),
+        };
+        let hello = match &cfg.hello_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
+        Ok(Self {
+            in_use: Semaphore::new(cfg.concurrency),
+            idle: Mutex::new(Vec::new()),
+            hello,
+            tls,
+            credentials,
+            cfg,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Sends one message. A pooled connection that the relay closed meanwhile costs nothing:
+    /// the send is repeated once on a fresh connection if the data had not been written yet.
+    #[tracing::instrument(skip_all, fields(relay = %self.cfg.name))]
+    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Sent, SendFailure> {
+        let _permit = self
+            .in_use
+            .acquire()
+            .await
+            .map_err(|_| SendFailure::destination("relay pool closed"))?;
+        if let Some(conn) = self.take_idle() {
+            match self.send_on(conn, envelope, bytes).await {
+                Err((Stage::BeforeData, failure)) if is_stale(&failure) => {
+                    tracing::debug!(%failure, "pooled connection was stale; reconnecting");
+                }
+                other => return other.map_err(|(_, failure)| failure),
+            }
+        }
+        let conn = self.connect().await?;
+        self.send_on(conn, envelope, bytes)
+            .await
+            .map_err(|(_, failure)| failure)
+    }
+
+    /// Connect, EHLO, STARTTLS and AUTH as configured, then QUIT: is the relay up?
+    #[tracing::instrument(skip_all, fields(relay = %self.cfg.name))]
+    pub async fn probe(&self) -> Result<(), SendFailure> {
+        let mut conn = self.connect().await?;
+        match tokio::time::timeout(self.timeout(), conn.quit()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(SendFailure::destination(format!("QUIT: {err}"))),
+            Err(_) => Err(SendFailure::destination("QUIT timed out")),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.timeout_secs)
+    }
+
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put_idle(&self, conn: AsyncSmtpConnection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+    }
+
+    /// Sends on `conn` within the timeout; the connection returns to the pool only on success.
+    async fn send_on(
+        &self,
+        mut conn: AsyncSmtpConnection,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<Sent, (Stage, SendFailure)> {
+        let mut stage = Stage::BeforeData;
+        let result = tokio::time::timeout(
+            self.timeout(),
+            transaction(&mut conn, envelope, bytes, &mut stage),
+        )
+        .await;
+        match result {
+            Ok(Ok(())) => {
+                self.put_idle(conn);
+                Ok(Sent::default())
+            }
+            Ok(Err(err)) => Err((stage, classify(&err))),
+            Err(_) => Err((stage, SendFailure::destination("SMTP send timed out"))),
+        }
+    }
+
+    /// A fresh connection: TCP (no delay), optional implicit TLS, EHLO, STARTTLS, AUTH.
+    /// Any failure here, whatever the reply code, means the relay is unusable.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+        let setup = async {
+            let tcp = TcpStream::connect((self.cfg.host.as_str(), self.cfg.port))
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            tcp.set_nodelay(true)
+                .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+            let stream: Box<dyn AsyncTokioStream> = match (&self.cfg.tls, &self.tls) {
+                (TlsMode::Tls, Some(params)) => implicit_tls(tcp, params.clone()).await?,
+                _ => Box::new(tcp),
+            };
+            let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+                .await
+                .map_err(|e| format!("greeting/EHLO: {e}"))?;
+            if let (TlsMode::Starttls, Some(params)) = (&self.cfg.tls, &self.tls) {
+                conn.starttls(params.clone(), &self.hello)
+                    .await
+                    .map_err(|e| format!("STARTTLS: {e}"))?;
+            }
+            if let Some(credentials) = &self.credentials {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                    .await
+                    .map_err(|e| format!("AUTH: {e}"))?;
+            }
+            Ok::<_, String>(conn)
+        };
+        match tokio::time::timeout(self.timeout(), setup).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(reason)) => Err(SendFailure::destination(reason)),
+            Err(_) => Err(SendFailure::destination("connecting timed out")),
+        }
+    }
+}
+
+/// MAIL, RCPT, DATA and the message, recording in `stage` when the data starts to leave.
+/// Mirrors `AsyncSmtpConnection::send`, which does not tell how far it got.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+    stage: &mut Stage,
+) -> Result<(), lettre::transport::smtp::Error> {
+    let mut options = Vec::new();
+    let addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.map(|a| a.as_ref()).any(|a: &str| !a.is_ascii()) {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+    }
+    conn.command(Data).await?;
+    *stage = Stage::AfterData;
+    conn.message(bytes).await?;
+    Ok(())
+}
+
+/// 4xx → transient, except 421 (the relay is closing: it is the destination that fails);
+/// 5xx → permanent; anything without a reply code (I/O, dropped connection) → destination.
+fn classify(err: &lettre::transport::smtp::Error) -> SendFailure {
+    let code = err.status().map(u16::from);
+    if code == Some(421) {
+        SendFailure::destination(err)
+    } else if err.is_transient() {
+        SendFailure::transient(err, None)
+    } else if err.is_permanent() {
+        SendFailure::permanent(err)
+    } else {
+        SendFailure::destination(err)
+    }
+}
+
+/// A pooled connection the relay closed meanwhile fails without a reply, or with the
+/// relay's parting 421 read as the answer to MAIL.
+fn is_stale(failure: &SendFailure) -> bool {
+    matches!(failure, SendFailure::Destination(_))
+}
+
+/// Wraps a TCP stream in TLS before lettre reads the greeting, reusing lettre's
+/// `TlsParameters` so implicit TLS and STARTTLS verify certificates the same way.
+async fn implicit_tls(
+    tcp: TcpStream,
+    params: TlsParameters,
+) -> Result<Box<dyn AsyncTokioStream>, String> {
+    #[allow(deprecated)]
+    let mut stream =
+        lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
+    let peer = stream
+        .peer_addr()
+        .map_err(|e| format!("peer address: {e}"))?;
+    stream
+        .upgrade_tls(params)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    Ok(Box::new(TlsStream {
+        inner: stream.compat(),
+        peer,
+    }))
+}
+
+#[allow(deprecated)]
+type NetworkStream = lettre::transport::smtp::client::AsyncNetworkStream;
+
+/// lettre's TLS stream seen through tokio's I/O traits, so it can be handed back to
+/// `connect_with_transport`.
+#[derive(Debug)]
+struct TlsStream {
+    inner: Compat<NetworkStream>,
+    peer: SocketAddr,
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsStream {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// A Postfix `smtp-sink` on a free loopback port, dumping each message into `dir`.
+    struct Sink {
+        child: Child,
+        port: u16,
+        dir: tempfile::TempDir,
+    }
+
+    impl Sink {
+        fn start(extra: &[&str]) -> Sink {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            Sink::start_on(port, extra)
+        }
+
+        fn start_on(port: u16, extra: &[&str]) -> Sink {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            // smtp-sink drops to `nobody` before it writes its dumps.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            let dump = format!("{}/msg.", dir.path().display());
+            let child = Command::new("smtp-sink")
+                .args(["-u", "nobody", "-d", &dump])
+                .args(extra)
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("16")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("smtp-sink (package postfix) must be installed");
+            let sink = Sink { child, port, dir };
+            sink.wait_until_listening();
+            sink
+        }
+
+        fn wait_until_listening(&self) {
+            for _ in 0..200 {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("smtp-sink did not start");
+        }
+
+        fn dumps(&self) -> Vec<String> {
+            std::fs::read_dir(self.dir.path())
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect()
+        }
+    }
+
+    impl Drop for Sink {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn relay(port: u16) -> SmtpRelay {
+        SmtpRelay::new(SmtpRelayConfig {
+            name: "test".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            username: None,
+            password: None,
+            concurrency: 2,
+            timeout_secs: 5,
+            hello_name: Some("absage.test".into()),
+            danger_accept_invalid_certs: false,
+        })
+        .unwrap()
+    }
+
+    fn email(subject: &str, name: &str) -> OutgoingEmail {
+        OutgoingEmail {
+            message_id: "n1.abc@absage.test".into(),
+            from: "Kreis Soest <absage@kreis.test>".parse().unwrap(),
+            reply_to: None,
+            to: Mailbox::new(Some(name.into()), "buerger@example.test".parse().unwrap()),
+            subject: subject.into(),
+            text: "Ihr Termin fällt aus.".into(),
+            html: Some("<p>Ihr Termin fällt aus.</p>".into()),
+        }
+    }
+
+    fn header_names(bytes: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(bytes);
+        let head = text.split("\r\n\r\n").next().unwrap().to_owned();
+        head.split("\r\n")
+            .filter(|l| !l.starts_with([' ', '\t']))
+            .map(|l| l.split(':').next().unwrap().to_ascii_lowercase())
+            .collect()
+    }
+
+    #[test]
+    fn imported_values_cannot_inject_headers() {
+        let e = email("Absage\r\nBcc: evil@x.test", "Jane\r\nBcc: evil@x.test");
+        let (envelope, bytes) = build_message(&e).unwrap();
+        assert!(!header_names(&bytes).contains(&"bcc".to_owned()));
+        assert_eq!(envelope.to().len(), 1);
+    }
+
+    #[test]
+    fn messages_carry_our_id_and_are_marked_auto_generated() {
+        let (_, bytes) = build_message(&email("Absage", "Jane")).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains("Message-ID: <n1.abc@absage.test>\r\n"));
+        assert!(text.contains("Auto-Submitted: auto-generated\r\n"));
+        assert!(text.contains("multipart/alternative"));
+        let names = header_names(text.as_bytes());
+        assert!(names.contains(&"date".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_message_reaches_the_relay_byte_for_byte() {
+        let sink = Sink::start(&[]);
+        let (envelope, bytes) = build_message(&email("Absage", "Jane")).unwrap();
+        let relay = relay(sink.port);
+        relay.send(&envelope, &bytes).await.unwrap();
+        relay.probe().await.unwrap();
+        let dumps = wait_for_dumps(&sink, 1, &bytes);
+        assert!(dumps[0].contains("X-Rcpt-Args: <buerger@example.test>"));
+    }
+
+    /// The sink's dumps once `n` of them hold the whole of `bytes` (it writes them with LF).
+    fn wait_for_dumps(sink: &Sink, n: usize, bytes: &[u8]) -> Vec<String> {
+        let body = String::from_utf8_lossy(bytes).replace("\r\n", "\n");
+        for _ in 0..200 {
+            let dumps = sink.dumps();
+            if dumps.len() >= n && dumps.iter().all(|d| d.contains(&body)) {
+                return dumps;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("smtp-sink has not received the message");
+    }
+
+    async fn send_to(sink: &Sink) -> Result<Sent, SendFailure> {
+        let (envelope, bytes) = build_message(&email("Absage", "Jane")).unwrap();
+        relay(sink.port).send(&envelope, &bytes).await
+    }
+
+    #[tokio::test]
+    async fn replies_are_classified_by_code() {
+        let soft = Sink::start(&["-r", "RCPT", "-b", "450 4.2.0 <buerger@example.test> busy"]);
+        match send_to(&soft).await {
+            Err(SendFailure::Transient { reason, .. }) => assert!(!reason.contains("buerger")),
+            other => panic!("expected transient, got {other:?}"),
+        }
+        let hard = Sink::start(&["-f", "RCPT"]);
+        assert!(matches!(
+            send_to(&hard).await,
+            Err(SendFailure::Permanent(_))
+        ));
+        let closing = Sink::start(&["-Q", "MAIL"]);
+        assert!(matches!(
+            send_to(&closing).await,
+            Err(SendFailure::Destination(_))
+        ));
+        let down = Sink::start(&["-Q", "CONNECT"]);
+        assert!(matches!(
+            relay(down.port).probe().await,
+            Err(SendFailure::Destination(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_or_a_dropped_dot_is_a_destination_failure() {
+        let port = Sink::start(&[]).port; // dropped: nobody listens there any more
+        let refused = relay(port).probe().await;
+        assert!(
+            matches!(refused, Err(SendFailure::Destination(_))),
+            "{refused:?}"
+        );
+        let hangs_up = Sink::start(&["-q", "."]);
+        assert!(matches!(
+            send_to(&hangs_up).await,
+            Err(SendFailure::Destination(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_closed_by_the_relay_costs_no_attempt() {
+        let first = Sink::start(&[]);
+        let port = first.port;
+        let relay = relay(port);
+        let (envelope, bytes) = build_message(&email("Absage", "Jane")).unwrap();
+        relay.send(&envelope, &bytes).await.unwrap();
+        drop(first); // kills the sink; our pooled connection is now dead
+        let second = Sink::start_on(port, &[]);
+        relay.send(&envelope, &bytes).await.unwrap();
+        assert_eq!(wait_for_dumps(&second, 1, &bytes).len(), 1);
+    }
+}

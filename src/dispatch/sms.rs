@@ -1,0 +1,940 @@
+//! SMS over HTTP gateways: Kannel's `sendsms` interface, and a generic gateway whose request
+//! is described in config (templates with `{to}`, `{from}`, `{text}`, `{id}`). Both map the
+//! gateway's answer to the three failure classes of [`SendFailure`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::{Method, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use super::outcome::{SendFailure, Sent};
+use crate::secret::Secret;
+
+/// One configured SMS gateway (`[[sms.gateways]]`, chosen by `kind`). The file outbox is
+/// configured apart from these, see [`super::outbox::FileOutbox`].
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SmsGatewayConfig {
+    Kannel(KannelConfig),
+    Http(HttpGatewayConfig),
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct KannelConfig {
+    pub name: String,
+    /// e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+    /// Route through this SMSC id instead of Kannel's own choice.
+    #[serde(default)]
+    pub smsc: Option<String>,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+}
+
+/// The request body of a generic gateway; string values are templates.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyTemplate {
+    /// Any JSON document; placeholders are filled in its string values.
+    Json(serde_json::Value),
+    /// `application/x-www-form-urlencoded` fields.
+    Form(BTreeMap<String, String>),
+}
+
+/// A header carrying a credential, e.g. `Authorization` = `Bearer …`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SecretHeader {
+    pub name: String,
+    pub value: Secret,
+}
+
+/// A third-party HTTP SMS API, described by templates.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGatewayConfig {
+    pub name: String,
+    #[serde(default)]
+    pub method: HttpMethod,
+    pub url: String,
+    /// Query parameters (templates).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<BodyTemplate>,
+    #[serde(default)]
+    pub auth_header: Option<SecretHeader>,
+    #[serde(default = "default_success_status")]
+    pub success_status: Vec<u16>,
+    /// A successful answer must also contain this text (for APIs that answer 200 to errors).
+    #[serde(default)]
+    pub success_body_contains: Option<String>,
+    /// Where the gateway's message id is in a JSON answer, e.g. `/messages/0/id`.
+    #[serde(default)]
+    pub message_id_json_pointer: Option<String>,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+fn default_success_status() -> Vec<u16> {
+    vec![200, 201, 202]
+}
+
+/// One SMS to send.
+#[derive(Clone, Debug)]
+pub struct SmsMessage {
+    /// The notification id: `{id}` in templates, and the outbox file name.
+    pub id: i64,
+    pub to_e164: String,
+    /// Sender id (alphanumeric or a number).
+    pub from: String,
+    pub text: String,
+    /// Send as UCS-2 (the text has characters outside GSM 03.38).
+    pub ucs2: bool,
+    /// Where the gateway should post delivery reports.
+    pub dlr_url: Option<String>,
+}
+
+/// A gateway with its own keep-alive connection pool and a limit on requests in flight.
+pub struct SmsGateway {
+    cfg: SmsGatewayConfig,
+    client: reqwest::Client,
+    in_flight: Semaphore,
+}
+
+/// Characters of a gateway's answer kept in a failure reason.
+const REASON_EXCERPT: usize = 200;
+
+impl SmsGateway {
+    pub fn new(cfg: SmsGatewayConfig) -> anyhow::Result<Self> {
+        let (name, concurrency, timeout_secs) = match &cfg {
+            SmsGatewayConfig::Kannel(k) => (&k.name, k.concurrency, k.timeout_secs),
+            SmsGatewayConfig::Http(h) => {
+                check_templates(h)?;
+                (&h.name, h.concurrency, h.timeout_secs)
+            }
+        };
+        anyhow::ensure!(
+            concurrency > 0,
+            "gateway {name}: concurrency must be at least 1"
+        );
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(timeout_secs))
+            .connect_timeout(Duration::from_secs(timeout_secs))
+            .pool_max_idle_per_host(concurrency)
+            // A redirect would repeat credentials and the message to another address.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            in_flight: Semaphore::new(concurrency),
+            client,
+            cfg,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match &self.cfg {
+            SmsGatewayConfig::Kannel(k) => &k.name,
+            SmsGatewayConfig::Http(h) => &h.name,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(gateway = %self.name(), notification = m.id))]
+    pub async fn send(&self, m: &SmsMessage) -> Result<Sent, SendFailure> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| SendFailure::destination("gateway closed"))?;
+        match &self.cfg {
+            SmsGatewayConfig::Kannel(k) => self.send_kannel(k, m).await,
+            SmsGatewayConfig::Http(h) => self.send_http(h, m).await,
+        }
+    }
+
+    /// Is the gateway answering? Kannel is asked with our credentials and no receiver, so a
+    /// wrong password shows here too; a generic gateway is up if it answers below 500.
+    #[tracing::instrument(skip_all, fields(gateway = %self.name()))]
+    pub async fn probe(&self) -> Result<(), SendFailure> {
+        let request = match &self.cfg {
+            SmsGatewayConfig::Kannel(k) => self.client.get(&k.url).query(&[
+                ("username", k.username.as_str()),
+                ("password", k.password.expose()),
+            ]),
+            SmsGatewayConfig::Http(h) => match &h.auth_header {
+                Some(auth) => self
+                    .client
+                    .get(&h.url)
+                    .header(auth.name.as_str(), auth.value.expose()),
+                None => self.client.get(&h.url),
+            },
+        };
+        let response = request.send().await.map_err(request_failure)?;
+        let status = response.status();
+        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
+            let body = excerpt(response).await;
+            return Err(SendFailure::destination(format!(
+                "gateway refuses our credentials ({status}): {body}"
+            )));
+        }
+        if status.is_server_error() {
+            return Err(SendFailure::destination(format!(
+                "gateway answers {status}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn send_kannel(&self, k: &KannelConfig, m: &SmsMessage) -> Result<Sent, SendFailure> {
+        let mut query = vec![
+            ("username", k.username.as_str()),
+            ("password", k.password.expose()),
+            ("from", m.from.as_str()),
+            ("to", m.to_e164.as_str()),
+            ("text", m.text.as_str()),
+            // Kannel converts from this charset itself, also to UCS-2 when coding=2.
+            ("charset", "UTF-8"),
+        ];
+        if m.ucs2 {
+            query.push(("coding", "2"));
+        }
+        if let Some(smsc) = &k.smsc {
+            query.push(("smsc", smsc));
+        }
+        if let Some(dlr_url) = &m.dlr_url {
+            query.push(("dlr-mask", "31"));
+            query.push(("dlr-url", dlr_url));
+        }
+        let response = self
+            .client
+            .get(&k.url)
+            .query(&query)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        let status = response.status();
+        if status == StatusCode::ACCEPTED {
+            return Ok(Sent::default());
+        }
+        let retry_after = retry_after(&response);
+        let body = excerpt(response).await;
+        Err(classify_status(status, &body, retry_after))
+    }
+
+    async fn send_http(&self, h: &HttpGatewayConfig, m: &SmsMessage) -> Result<Sent, SendFailure> {
+        let method = match h.method {
+            HttpMethod::Get => Method::GET,
+            HttpMethod::Post => Method::POST,
+        };
+        let query: Vec<(&str, String)> = h
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), fill(v, m)))
+            .collect();
+        let mut request = self.client.request(method, &h.url).query(&query);
+        if let Some(header) = &h.auth_header {
+            request = request.header(header.name.as_str(), header.value.expose());
+        }
+        request = match &h.body {
+            Some(BodyTemplate::Json(template)) => request
+                .header("Content-Type", "application/json")
+                .body(fill_json(template, m).to_string()),
+            Some(BodyTemplate::Form(fields)) => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                for (key, value) in fields {
+                    form.append_pair(key, &fill(value, m));
+                }
+                request
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form.finish())
+            }
+            None => request,
+        };
+        let response = request.send().await.map_err(request_failure)?;
+        let status = response.status();
+        if h.success_status.contains(&status.as_u16()) {
+            let body = response.text().await.unwrap_or_default();
+            return accepted(h, status, &body);
+        }
+        let retry_after = retry_after(&response);
+        let body = excerpt(response).await;
+        Err(classify_status(status, &body, retry_after))
+    }
+}
+
+/// A success status from a generic gateway: check the body and pick out the message id.
+fn accepted(h: &HttpGatewayConfig, status: StatusCode, body: &str) -> Result<Sent, SendFailure> {
+    if let Some(expected) = &h.success_body_contains
+        && !body.contains(expected.as_str())
+    {
+        let shown: String = body.chars().take(REASON_EXCERPT).collect();
+        return Err(SendFailure::permanent(format!(
+            "gateway answered {status} without {expected:?}: {shown}"
+        )));
+    }
+    let provider_id = h.message_id_json_pointer.as_ref().and_then(|pointer| {
+        let json: serde_json::Value = serde_json::from_str(body).ok()?;
+        match json.pointer(pointer)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    });
+    if h.message_id_json_pointer.is_some() && provider_id.is_none() {
+        tracing::warn!(gateway = %h.name, "accepted, but the answer has no message id");
+    }
+    Ok(Sent { provider_id })
+}
+
+/// The answer classes shared by Kannel and generic gateways (after success was ruled out).
+fn classify_status(status: StatusCode, body: &str, retry_after: Option<Duration>) -> SendFailure {
+    let reason = format!("{status}: {body}");
+    match status.as_u16() {
+        429 => SendFailure::transient(reason, retry_after),
+        // Kannel's "Not routable" (SMSC down) and refused credentials: the gateway as a whole.
+        401 | 403 => SendFailure::destination(format!("gateway unusable, {reason}")),
+        408 => SendFailure::destination(reason),
+        400..=499 => SendFailure::permanent(reason),
+        _ => SendFailure::destination(reason),
+    }
+}
+
+/// A request that got no answer: refused, reset, timed out. The URL is left out of the
+/// reason because it may carry the password and the number.
+fn request_failure(err: reqwest::Error) -> SendFailure {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let err = err.without_url();
+    let mut reason = format!("{kind}: {err}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        reason.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    SendFailure::destination(reason)
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.signed_duration_since(chrono::Utc::now());
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The start of an error answer, for the failure reason.
+async fn excerpt(response: Response) -> String {
+    let body = response.text().await.unwrap_or_default();
+    body.trim().chars().take(REASON_EXCERPT).collect()
+}
+
+const PLACEHOLDERS: [&str; 4] = ["to", "from", "text", "id"];
+
+/// Fills `{to}`, `{from}`, `{text}` and `{id}` in one pass, so braces in the text stay as they are.
+fn fill(template: &str, m: &SmsMessage) -> String {
+    let mut out = String::with_capacity(template.len() + m.text.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name = after.split('}').next().filter(|_| after.contains('}'));
+        let value = match name {
+            Some("to") => Some(m.to_e164.clone()),
+            Some("from") => Some(m.from.clone()),
+            Some("text") => Some(m.text.clone()),
+            Some("id") => Some(m.id.to_string()),
+            _ => None,
+        };
+        match (value, name) {
+            (Some(value), Some(name)) => {
+                out.push_str(&value);
+                rest = &after[name.len() + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn fill_json(template: &serde_json::Value, m: &SmsMessage) -> serde_json::Value {
+    use serde_json::Value;
+    match template {
+        Value::String(s) => Value::String(fill(s, m)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill_json(v, m)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill_json(v, m)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Refuses placeholders we do not know (`{txt}`), naming the gateway and the key.
+fn check_templates(h: &HttpGatewayConfig) -> anyhow::Result<()> {
+    let mut templates: Vec<(String, &str)> = h
+        .query
+        .iter()
+        .map(|(k, v)| (format!("query.{k}"), v.as_str()))
+        .collect();
+    let mut json_strings = Vec::new();
+    match &h.body {
+        Some(BodyTemplate::Form(fields)) => {
+            templates.extend(
+                fields
+                    .iter()
+                    .map(|(k, v)| (format!("body.form.{k}"), v.as_str())),
+            );
+        }
+        Some(BodyTemplate::Json(value)) => collect_strings(value, &mut json_strings),
+        None => {}
+    }
+    templates.extend(
+        json_strings
+            .into_iter()
+            .map(|s| ("body.json".to_owned(), s)),
+    );
+    for (key, template) in templates {
+        for word in template
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split_once('}'))
+        {
+            let name = word.0;
+            let looks_like_placeholder =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if looks_like_placeholder && !PLACEHOLDERS.contains(&name) {
+                anyhow::bail!(
+                    "gateway {}: {key} uses unknown placeholder {{{name}}} (known: {{to}} {{from}} {{text}} {{id}})",
+                    h.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{body_json, header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn sms(text: &str, ucs2: bool) -> SmsMessage {
+        SmsMessage {
+            id: 42,
+            to_e164: "+4917612345678".into(),
+            from: "KreisSoest".into(),
+            text: text.into(),
+            ucs2,
+            dlr_url: None,
+        }
+    }
+
+    fn http_gateway(url: String) -> HttpGatewayConfig {
+        HttpGatewayConfig {
+            name: "api".into(),
+            method: HttpMethod::Post,
+            url,
+            query: BTreeMap::new(),
+            body: Some(BodyTemplate::Json(serde_json::json!({
+                "messages": [{"to": "{to}", "sender": "{from}", "body": "{text}", "ref": "n{id}"}]
+            }))),
+            auth_header: Some(SecretHeader {
+                name: "Authorization".into(),
+                value: Secret::new("Bearer t0ken"),
+            }),
+            success_status: default_success_status(),
+            success_body_contains: None,
+            message_id_json_pointer: Some("/messages/0/id".into()),
+            concurrency: 2,
+            timeout_secs: 5,
+        }
+    }
+
+    async fn send_http(cfg: HttpGatewayConfig) -> Result<Sent, SendFailure> {
+        SmsGateway::new(SmsGatewayConfig::Http(cfg))
+            .unwrap()
+            .send(&sms("Termin {abgesagt}", false))
+            .await
+    }
+
+    #[test]
+    fn placeholders_are_filled_once_and_other_braces_stay() {
+        let m = sms("{from} {x", false);
+        assert_eq!(
+            fill("{to}|{text}|{id}|{nope}|{", &m),
+            "+4917612345678|{from} {x|42|{nope}|{"
+        );
+    }
+
+    #[test]
+    fn unknown_placeholders_are_refused_naming_the_key() {
+        let mut cfg = http_gateway("http://127.0.0.1:1/".into());
+        cfg.query.insert("msg".into(), "{txt}".into());
+        let err = SmsGateway::new(SmsGatewayConfig::Http(cfg)).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("query.msg uses unknown placeholder {txt}"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn gateway_config_is_read_by_kind() {
+        let cfg: SmsGatewayConfig = serde_json::from_value(serde_json::json!({
+            "kind": "http", "name": "api", "method": "GET", "url": "https://sms.example/send",
+            "query": {"to": "{to}"}, "auth_header": {"name": "X-Key", "value": "k"}
+        }))
+        .unwrap();
+        assert!(matches!(cfg, SmsGatewayConfig::Http(h) if h.method == HttpMethod::Get));
+    }
+
+    #[tokio::test]
+    async fn a_json_gateway_gets_the_templated_request_and_its_id_is_kept() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/send"))
+            .and(header("Authorization", "Bearer t0ken"))
+            .and(body_json(
+                serde_json::json!({"messages": [{"to": "+4917612345678",
+                "sender": "KreisSoest", "body": "Termin {abgesagt}", "ref": "n42"}]}),
+            ))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_string(r#"{"messages":[{"id":"m-77"}]}"#),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sent = send_http(http_gateway(format!("{}/send", server.uri())))
+            .await
+            .unwrap();
+        assert_eq!(sent.provider_id.as_deref(), Some("m-77"));
+    }
+
+    #[tokio::test]
+    async fn a_get_gateway_gets_the_text_in_its_query() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(query_param("nr", "+4917612345678"))
+            .and(query_param("msg", "Termin {abgesagt}"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("OK 1"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let mut cfg = http_gateway(server.uri());
+        cfg.method = HttpMethod::Get;
+        cfg.body = None;
+        cfg.query = [("nr", "{to}"), ("msg", "{text}")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        cfg.success_body_contains = Some("OK".into());
+        assert_eq!(send_http(cfg).await.unwrap(), Sent { provider_id: None });
+    }
+
+    async fn answer(status: u16, retry_after: Option<&str>, body: &str) -> SendFailure {
+        let server = MockServer::start().await;
+        let mut response = ResponseTemplate::new(status).set_body_string(body);
+        if let Some(value) = retry_after {
+            response = response.insert_header("Retry-After", value);
+        }
+        Mock::given(method("POST"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        send_http(http_gateway(server.uri())).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn gateway_answers_are_classified() {
+        assert_eq!(
+            answer(429, Some("7"), "slow down").await,
+            SendFailure::Transient {
+                reason: "429 Too Many Requests: slow down".into(),
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        let in_a_minute = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc2822();
+        match answer(429, Some(&in_a_minute), "").await {
+            SendFailure::Transient {
+                retry_after: Some(d),
+                ..
+            } => {
+                assert!(
+                    d > Duration::from_secs(50) && d <= Duration::from_secs(60),
+                    "{d:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            answer(500, None, "").await,
+            SendFailure::Destination(_)
+        ));
+        assert!(matches!(
+            answer(401, None, "").await,
+            SendFailure::Destination(_)
+        ));
+        let bad = answer(400, None, "invalid number +4917612345678").await;
+        assert_eq!(
+            bad,
+            SendFailure::Permanent("400 Bad Request: invalid number +***".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_generic_gateway_is_up_while_it_answers_below_500() {
+        let server = MockServer::start().await;
+        let gateway = SmsGateway::new(SmsGatewayConfig::Http(http_gateway(server.uri()))).unwrap();
+        let answers_405 = Mock::given(header("Authorization", "Bearer t0ken"))
+            .respond_with(ResponseTemplate::new(405))
+            .mount_as_scoped(&server)
+            .await;
+        gateway.probe().await.unwrap();
+        drop(answers_405);
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        assert!(matches!(
+            gateway.probe().await,
+            Err(SendFailure::Destination(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_success_status_with_an_error_body_is_not_success() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"status":"error"}"#))
+            .mount(&server)
+            .await;
+        let mut cfg = http_gateway(server.uri());
+        cfg.success_body_contains = Some(r#""status":"ok""#.into());
+        assert!(matches!(
+            send_http(cfg).await,
+            Err(SendFailure::Permanent(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_gateway_is_down_and_the_reason_hides_url_secrets() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let gateway = SmsGateway::new(kannel_config(port, "s3cret")).unwrap();
+        let failure = gateway.send(&sms("x", false)).await.unwrap_err();
+        let SendFailure::Destination(reason) = &failure else {
+            panic!("{failure:?}")
+        };
+        assert!(
+            !reason.contains("s3cret") && !reason.contains("12345678"),
+            "{reason}"
+        );
+        assert!(matches!(
+            gateway.probe().await,
+            Err(SendFailure::Destination(_))
+        ));
+    }
+
+    fn kannel_config(port: u16, password: &str) -> SmsGatewayConfig {
+        SmsGatewayConfig::Kannel(KannelConfig {
+            name: "kannel".into(),
+            url: format!("http://127.0.0.1:{port}/cgi-bin/sendsms"),
+            username: "tester".into(),
+            password: Secret::new(password),
+            smsc: None,
+            concurrency: 4,
+            timeout_secs: 5,
+        })
+    }
+
+    #[tokio::test]
+    async fn kannel_delivers_gsm_and_ucs2_texts_intact() {
+        let kannel = kannel::Kannel::start();
+        let gateway = SmsGateway::new(kannel_config(kannel.sendsms_port, "foobar")).unwrap();
+        gateway.send(&sms("Grüße aus Soest", false)).await.unwrap();
+        gateway.send(&sms("Grüße مرحبا", true)).await.unwrap();
+        let got = kannel.wait_for_messages(2);
+        assert!(
+            got[0].ends_with("KreisSoest +4917612345678 text Grüße aus Soest>"),
+            "{}",
+            got[0]
+        );
+        let hex = got[1].split("ucs-2 ").nth(1).unwrap().trim_end_matches('>');
+        assert_eq!(kannel::decode_ucs2(hex), "Grüße مرحبا");
+    }
+
+    #[tokio::test]
+    async fn kannel_answers_are_classified() {
+        let kannel = kannel::Kannel::start();
+        let good = SmsGateway::new(kannel_config(kannel.sendsms_port, "foobar")).unwrap();
+        let wrong = SmsGateway::new(kannel_config(kannel.sendsms_port, "wrong")).unwrap();
+        good.probe().await.unwrap();
+        let refused = wrong.probe().await.unwrap_err();
+        assert!(
+            refused.to_string().contains("Authorization failed"),
+            "{refused}"
+        );
+        let refused = wrong.send(&sms("x", false)).await.unwrap_err();
+        assert!(
+            matches!(&refused, SendFailure::Destination(r) if r.contains("Authorization failed"))
+        );
+        let mut no_number = sms("x", false);
+        no_number.to_e164 = String::new();
+        assert!(matches!(
+            good.send(&no_number).await,
+            Err(SendFailure::Permanent(_))
+        ));
+        kannel.stop_smsc();
+        let unroutable = good.send(&sms("x", false)).await.unwrap_err();
+        assert!(matches!(&unroutable, SendFailure::Destination(r) if r.contains("Not routable")));
+    }
+
+    /// A throwaway Kannel (bearerbox + smsbox) with fakesmsc as the SMS centre.
+    mod kannel {
+        use std::process::{Child, Command, Stdio};
+        use std::time::Duration;
+
+        pub struct Kannel {
+            children: Vec<Child>,
+            dir: tempfile::TempDir,
+            admin_port: u16,
+            pub sendsms_port: u16,
+        }
+
+        impl Kannel {
+            pub fn start() -> Kannel {
+                let listeners: Vec<_> = (0..4)
+                    .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+                    .collect();
+                let ports: Vec<u16> = listeners
+                    .iter()
+                    .map(|l| l.local_addr().unwrap().port())
+                    .collect();
+                drop(listeners);
+                let dir = tempfile::tempdir().unwrap();
+                let conf = dir.path().join("kannel.conf");
+                std::fs::write(&conf, config(dir.path(), &ports)).unwrap();
+                let mut kannel = Kannel {
+                    children: vec![],
+                    dir,
+                    admin_port: ports[0],
+                    sendsms_port: ports[2],
+                };
+                kannel.spawn(
+                    "bearerbox",
+                    &["-v", "2", conf.to_str().unwrap()],
+                    "bearerbox.out",
+                );
+                wait_for_port(ports[1]);
+                kannel.spawn("smsbox", &["-v", "2", conf.to_str().unwrap()], "smsbox.out");
+                let smsc = ports[3].to_string();
+                kannel.spawn(
+                    "/usr/lib/kannel/test/fakesmsc",
+                    &[
+                        "-H",
+                        "127.0.0.1",
+                        "-r",
+                        &smsc,
+                        "-m",
+                        "0",
+                        "100 200 text unused",
+                    ],
+                    "fakesmsc.out",
+                );
+                wait_for_port(ports[2]);
+                for _ in 0..500 {
+                    if kannel.admin("status.txt").contains("(online") {
+                        return kannel;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                panic!("Kannel's fake SMSC did not come online");
+            }
+
+            fn spawn(&mut self, program: &str, args: &[&str], out: &str) {
+                let log = std::fs::File::create(self.dir.path().join(out)).unwrap();
+                let child = Command::new(program)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log)
+                    .spawn()
+                    .expect("Kannel (packages kannel, kannel-extras) must be installed");
+                self.children.push(child);
+            }
+
+            fn admin(&self, page: &str) -> String {
+                use std::io::{Read, Write};
+                let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)) else {
+                    return String::new();
+                };
+                let sep = if page.contains('?') { '&' } else { '?' };
+                let request = format!("GET /{page}{sep}password=bar HTTP/1.0\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.write_all(request.as_bytes());
+                let _ = s.read_to_string(&mut answer);
+                answer
+            }
+
+            pub fn stop_smsc(&self) {
+                self.admin("stop-smsc?smsc=FAKE");
+            }
+
+            /// fakesmsc's `Got message` lines, once there are `n` of them.
+            pub fn wait_for_messages(&self, n: usize) -> Vec<String> {
+                for _ in 0..500 {
+                    let out =
+                        std::fs::read_to_string(self.dir.path().join("fakesmsc.out")).unwrap();
+                    let got: Vec<String> = out
+                        .lines()
+                        .filter(|l| l.contains("Got message"))
+                        .map(str::to_owned)
+                        .collect();
+                    if got.len() >= n {
+                        return got;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                panic!("fakesmsc did not receive {n} messages");
+            }
+        }
+
+        impl Drop for Kannel {
+            fn drop(&mut self) {
+                for child in self.children.iter_mut().rev() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+
+        fn wait_for_port(port: u16) {
+            for _ in 0..500 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("port {port} did not open");
+        }
+
+        /// fakesmsc prints UCS-2 as URL-encoded UTF-16BE bytes.
+        pub fn decode_ucs2(encoded: &str) -> String {
+            let mut bytes = Vec::new();
+            let mut chars = encoded.bytes();
+            while let Some(b) = chars.next() {
+                bytes.push(match b {
+                    b'+' => b' ',
+                    b'%' => {
+                        let hex = [chars.next().unwrap(), chars.next().unwrap()];
+                        u8::from_str_radix(std::str::from_utf8(&hex).unwrap(), 16).unwrap()
+                    }
+                    other => other,
+                });
+            }
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                .collect();
+            String::from_utf16(&units).unwrap()
+        }
+
+        fn config(dir: &std::path::Path, ports: &[u16]) -> String {
+            let (admin, smsbox, sendsms, smsc, run) =
+                (ports[0], ports[1], ports[2], ports[3], dir.display());
+            format!(
+                r#"group = core
+admin-port = {admin}
+admin-interface = 127.0.0.1
+admin-password = bar
+status-password = bar
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {smsbox}
+smsbox-interface = 127.0.0.1
+box-allow-ip = "127.0.0.1"
+log-file = "{run}/bearerbox.log"
+log-level = 2
+dlr-storage = internal
+
+group = smsc
+smsc = fake
+smsc-id = FAKE
+port = {smsc}
+our-host = 127.0.0.1
+connect-allow-ip = "127.0.0.1"
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {smsbox}
+sendsms-port = {sendsms}
+sendsms-interface = 127.0.0.1
+log-file = "{run}/smsbox.log"
+log-level = 2
+
+group = sendsms-user
+username = tester
+password = foobar
+user-allow-ip = "127.0.0.1"
+concatenation = true
+max-messages = 10
+
+group = sms-service
+keyword = default
+text = "No service"
+catch-all = true
+"#
+            )
+        }
+    }
+}

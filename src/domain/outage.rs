@@ -1,0 +1,146 @@
+//! Outage windows and scopes: which bookings a declared outage (or batch) affects.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A half-open window `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Window {
+    /// A window must not be empty or reversed.
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Self, String> {
+        if to <= from {
+            return Err(format!("the window ends ({to}) before it starts ({from})"));
+        }
+        Ok(Self { from, to })
+    }
+
+    /// A booking `[start, end)` is affected iff the two half-open intervals overlap:
+    /// `start < to && end > from`. A booking that ends exactly when the outage starts, or starts
+    /// exactly when it ends, is not affected.
+    pub fn overlaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        start < self.to && end > self.from
+    }
+}
+
+/// Which services and locations a run covers; an empty list means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub services: Vec<String>,
+    pub locations: Vec<String>,
+}
+
+impl Scope {
+    /// Matching is case-insensitive and ignores surrounding white space, because exports and
+    /// operators spell the same service differently ("Zulassung" vs "zulassung ").
+    pub fn matches(&self, service: &str, location: &str) -> bool {
+        fn any(list: &[String], value: &str) -> bool {
+            let value = value.trim().to_lowercase();
+            list.is_empty() || list.iter().any(|v| v.trim().to_lowercase() == value)
+        }
+        any(&self.services, service) && any(&self.locations, location)
+    }
+
+    /// The normalised form stored and compared in SQL: trimmed and lowercased.
+    pub fn normalised(&self) -> Scope {
+        let norm = |l: &[String]| {
+            let mut v: Vec<String> = l
+                .iter()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        Scope {
+            services: norm(&self.services),
+            locations: norm(&self.locations),
+        }
+    }
+}
+
+/// What selects the bookings of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every active booking overlapping the window within the scope.
+    Window { window: Window, scope: Scope },
+    /// Exactly these booking keys (an admin's list), still within the scope.
+    Keys { keys: Vec<String>, scope: Scope },
+}
+
+/// Whether a run is an outage (re-matched after every import) or a one-off batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Outage,
+    Batch,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Outage => "outage",
+            RunKind::Batch => "batch",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn overlap_is_half_open_at_both_edges() {
+        let w = Window::new(t(8, 0), t(12, 0)).unwrap();
+        assert!(
+            !w.overlaps(t(7, 30), t(8, 0)),
+            "ends when the outage starts"
+        );
+        assert!(
+            w.overlaps(t(7, 30), t(8, 1)),
+            "ends a minute into the outage"
+        );
+        assert!(
+            w.overlaps(t(11, 59), t(12, 15)),
+            "starts a minute before the end"
+        );
+        assert!(
+            !w.overlaps(t(12, 0), t(12, 15)),
+            "starts when the outage ends"
+        );
+        assert!(w.overlaps(t(7, 0), t(13, 0)), "spans the whole outage");
+    }
+
+    #[test]
+    fn empty_or_reversed_windows_are_refused() {
+        assert!(Window::new(t(8, 0), t(8, 0)).is_err());
+        assert!(Window::new(t(9, 0), t(8, 0)).is_err());
+    }
+
+    #[test]
+    fn empty_scope_matches_everything_and_lists_match_case_insensitively() {
+        assert!(Scope::default().matches("Zulassung", "Soest"));
+        let s = Scope {
+            services: vec!["zulassung".into()],
+            locations: vec![],
+        };
+        assert!(s.matches("Zulassung ", "Lippstadt"));
+        assert!(!s.matches("Führerschein", "Soest"));
+        let s = Scope {
+            services: vec![],
+            locations: vec!["Soest".into(), "Lippstadt".into()],
+        };
+        assert!(s.matches("x", "lippstadt"));
+        assert!(!s.matches("x", "Werl"));
+    }
+}

@@ -1,0 +1,188 @@
+//! Phone numbers as citizens and clerks type them, normalised to E.164.
+//!
+//! Exports from German offices carry numbers in every shape: `0171 1234567`,
+//! `+49 (0)171 1234567`, `0049171…`, `0171/1234567`, and Excel's leading apostrophe
+//! (`'+49171…`) that keeps it from eating the plus sign. [`Phone::parse`] cleans these up,
+//! validates the number with libphonenumber's metadata (the `phonenumber` crate) and
+//! records whether it can receive SMS. The raw text is kept for the call list.
+
+use phonenumber::{PhoneNumber, Type, country};
+use serde::{Deserialize, Serialize};
+
+/// A validated phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Phone {
+    /// The text as it stood in the export, for people to read and dial.
+    pub raw: String,
+    /// The number in E.164 (`+491711234567`); `None` only for numbers stored before validation.
+    pub e164: Option<String>,
+    /// Whether SMS can reach it: mobile numbers, and numbers that may be mobile.
+    pub mobile: bool,
+}
+
+impl Phone {
+    /// Parses a number; national numbers are read as numbers of `default_region`.
+    ///
+    /// The error says why the number was refused without repeating it, since a phone
+    /// number is personal data and errors end up in logs and reports.
+    pub fn parse(raw: &str, default_region: country::Id) -> Result<Phone, String> {
+        let cleaned = clean(raw)?;
+        let number = phonenumber::parse(Some(default_region), &cleaned)
+            .map_err(|_| "is not a phone number".to_string())?;
+        // `number_type` is what `is_valid` checks (Unknown = invalid); asking once and
+        // writing E.164 by hand halves the regex work, which dominates large imports.
+        let mobile = match number.number_type(&phonenumber::metadata::DATABASE) {
+            Type::Unknown => return Err(invalid_reason(&number)),
+            Type::Mobile | Type::FixedLineOrMobile => true,
+            _ => false,
+        };
+        Ok(Phone {
+            raw: raw.trim().to_string(),
+            e164: Some(format!("+{}{}", number.code().value(), number.national())),
+            mobile,
+        })
+    }
+
+    /// The number for logs: country and network prefix and the last two digits
+    /// (`+49171*****67`), enough to tell numbers apart, too little to call one.
+    pub fn masked(&self) -> String {
+        let digits: String = match &self.e164 {
+            Some(e164) => e164.clone(),
+            None => self.raw.chars().filter(char::is_ascii_digit).collect(),
+        };
+        let chars: Vec<char> = digits.chars().collect();
+        let keep_front = if self.e164.is_some() { 6 } else { 0 };
+        let keep_back = 2;
+        if chars.len() <= keep_front + keep_back {
+            return "*".repeat(chars.len());
+        }
+        let hidden = chars.len() - keep_front - keep_back;
+        let front: String = chars[..keep_front].iter().collect();
+        let back: String = chars[chars.len() - keep_back..].iter().collect();
+        format!("{front}{}{back}", "*".repeat(hidden))
+    }
+}
+
+/// Strips what office software and people add around a number.
+fn clean(raw: &str) -> Result<String, String> {
+    let text = raw.trim().trim_start_matches(['\'', '=']).trim();
+    let text = text.trim_matches('"');
+    if text.is_empty() {
+        return Err("is empty".to_string());
+    }
+    // "+49 (0)171": the trunk zero in brackets must go, or it becomes part of the number.
+    let text = text.replace("(0)", "");
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '0'..='9' => out.push(c),
+            '+' if i == 0 || out.is_empty() => out.push(c),
+            ' ' | '\u{a0}' | '/' | '-' | '.' | '(' | ')' | '\t' => {}
+            _ => return Err("contains characters that are not part of a phone number".into()),
+        }
+    }
+    if let Some(rest) = out.strip_prefix("00") {
+        out = format!("+{rest}");
+    }
+    Ok(out)
+}
+
+fn invalid_reason(number: &PhoneNumber) -> String {
+    let length = number.national().to_string().len();
+    format!(
+        "is not a valid number for country code +{} ({length} digits after it)",
+        number.code().value()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn de(raw: &str) -> Result<Phone, String> {
+        Phone::parse(raw, country::Id::DE)
+    }
+
+    fn e164(raw: &str) -> String {
+        de(raw)
+            .unwrap_or_else(|e| panic!("{raw:?} refused: {e}"))
+            .e164
+            .expect("e164 is set by parse")
+    }
+
+    #[test]
+    fn the_ways_germans_write_a_mobile_number_all_normalise_to_one() {
+        for raw in [
+            "0171 1234567",
+            "+49 (0)171 1234567",
+            "+49(0)1711234567",
+            "0049 171 1234567",
+            "00491711234567",
+            "'+491711234567",
+            "0171/1234567",
+            "0171-123 45 67",
+            "+49 171 123-4567",
+            " 0171.1234567 ",
+        ] {
+            assert_eq!(e164(raw), "+491711234567", "for {raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_mobile_number_can_receive_sms() {
+        assert!(de("0171 1234567").expect("valid").mobile);
+        assert!(de("+49 1512 3456789").expect("valid").mobile);
+    }
+
+    #[test]
+    fn a_landline_number_is_kept_but_gets_no_sms() {
+        let phone = de("+49 2921 301234").expect("valid landline");
+        assert_eq!(phone.e164.as_deref(), Some("+492921301234"));
+        assert!(!phone.mobile);
+        assert_eq!(de("02921 / 30-1234").expect("valid").e164, phone.e164);
+    }
+
+    #[test]
+    fn a_foreign_number_keeps_its_own_country_code() {
+        let phone = de("+90 532 123 45 67").expect("valid Turkish mobile");
+        assert_eq!(phone.e164.as_deref(), Some("+905321234567"));
+        assert!(phone.mobile);
+        let vienna = de("0043 664 1234567").expect("valid Austrian mobile");
+        assert_eq!(
+            (vienna.e164.as_deref(), vienna.mobile),
+            (Some("+436641234567"), true)
+        );
+    }
+
+    #[test]
+    fn the_raw_text_is_kept_as_typed() {
+        assert_eq!(de(" 0171/1234567 ").expect("valid").raw, "0171/1234567");
+    }
+
+    #[test]
+    fn nonsense_is_refused_without_repeating_the_number() {
+        for raw in [
+            "0171 12345678901234",
+            "ruf mich an",
+            "12",
+            "0171 1234567 oder 02921 301234",
+        ] {
+            let err = de(raw).expect_err(raw);
+            assert!(!err.contains("1234") && !err.contains(raw), "{err}");
+        }
+        assert!(de("").is_err());
+        assert!(de(" ' ").is_err());
+    }
+
+    #[test]
+    fn a_masked_number_shows_only_prefix_and_last_two_digits() {
+        let phone = de("0171 1234567").expect("valid");
+        assert_eq!(phone.masked(), "+49171*****67");
+        let unparsed = Phone {
+            raw: "0171 1234567".into(),
+            e164: None,
+            mobile: false,
+        };
+        assert_eq!(unparsed.masked(), "*********67");
+    }
+}

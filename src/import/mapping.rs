@@ -1,0 +1,960 @@
+//! The field mapping of a source, and turning one exported row into a [`BookingRecord`].
+//!
+//! Every source kind (CSV now, others later) finds the text of each mapped column its own
+//! way and hands it over through [`RowSource`]; the rules for reading dates, times,
+//! durations, addresses, numbers, languages and statuses live here once.
+//!
+//! Rules, in short: a row without a key, with a date or time that does not parse, or with an
+//! end that is not after its start is rejected. A bad email address or phone number also
+//! rejects the row, by design: an address that cannot be used must be fixed in the booking
+//! system, and importing the booking without it would quietly turn an email citizen into a
+//! call-list citizen at the worst moment. An unknown language is only a warning: the
+//! booking is imported without a language and messages use the tenant's default.
+//! Errors never repeat the value of a personal-data field (name, email, phone).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use phonenumber::country;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::domain::booking::{BookingRecord, BookingStatus};
+use crate::domain::email::EmailAddress;
+use crate::domain::language::Language;
+use crate::domain::localtime::{LocalResolution, resolve_local_detailed};
+use crate::domain::phone::Phone;
+
+/// Header names in the export for each booking field (`[sources.fields]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMapping {
+    pub key: String,
+    /// A date, or a full date-time when `time` is not mapped.
+    pub date: String,
+    #[serde(default)]
+    pub time: Option<String>,
+    /// End time (time only: same day as the start) or end date-time.
+    #[serde(default)]
+    pub end: Option<String>,
+    /// Length in minutes, used when there is no end.
+    #[serde(default)]
+    pub duration: Option<String>,
+    pub service: String,
+    #[serde(default)]
+    pub location: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+impl Default for FieldMapping {
+    /// Only the required fields, under their English names.
+    fn default() -> Self {
+        FieldMapping {
+            key: "key".into(),
+            date: "date".into(),
+            time: None,
+            end: None,
+            duration: None,
+            service: "service".into(),
+            location: None,
+            name: "name".into(),
+            email: None,
+            phone: None,
+            language: None,
+            status: None,
+        }
+    }
+}
+
+impl FieldMapping {
+    /// The header mapped to `field`, if any.
+    pub fn header(&self, field: Field) -> Option<&str> {
+        let header = match field {
+            Field::Key => Some(&self.key),
+            Field::Date => Some(&self.date),
+            Field::Time => self.time.as_ref(),
+            Field::End => self.end.as_ref(),
+            Field::Duration => self.duration.as_ref(),
+            Field::Service => Some(&self.service),
+            Field::Location => self.location.as_ref(),
+            Field::Name => Some(&self.name),
+            Field::Email => self.email.as_ref(),
+            Field::Phone => self.phone.as_ref(),
+            Field::Language => self.language.as_ref(),
+            Field::Status => self.status.as_ref(),
+        };
+        header.map(String::as_str)
+    }
+}
+
+/// How values are written in the export (`[sources.formats]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Formats {
+    /// chrono formats for dates, tried in order.
+    pub date: Vec<String>,
+    pub time: Vec<String>,
+    /// Formats for a date-time in one column; RFC 3339 with an offset is always accepted too.
+    pub datetime: Vec<String>,
+    /// Length of a booking without an end or duration.
+    pub default_duration_minutes: u32,
+    /// Status values meaning "cancelled" (compared case-insensitively); anything else is active.
+    pub cancelled_values: Vec<String>,
+    /// Country whose numbering plan national phone numbers belong to.
+    #[serde(serialize_with = "region_to_str", deserialize_with = "region_from_str")]
+    pub phone_region: country::Id,
+}
+
+impl Default for Formats {
+    fn default() -> Self {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        Formats {
+            date: strings(&["%d.%m.%Y", "%Y-%m-%d"]),
+            time: strings(&["%H:%M", "%H:%M:%S"]),
+            datetime: strings(&["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"]),
+            default_duration_minutes: 15,
+            cancelled_values: strings(&["storniert", "abgesagt", "cancelled", "canceled"]),
+            phone_region: country::Id::DE,
+        }
+    }
+}
+
+fn region_to_str<S: Serializer>(id: &country::Id, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(id.as_ref())
+}
+
+fn region_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<country::Id, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().to_ascii_uppercase().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a two-letter country code like \"DE\""
+        ))
+    })
+}
+
+/// What the export does not say but reading it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseContext {
+    /// The tenant's zone, in which the export's local times are read.
+    pub tz: Tz,
+    /// Language for rows whose language cell is empty or absent; `None` leaves them without.
+    pub default_language: Option<Language>,
+}
+
+/// The booking fields a column can be mapped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Key,
+    Date,
+    Time,
+    End,
+    Duration,
+    Service,
+    Location,
+    Name,
+    Email,
+    Phone,
+    Language,
+    Status,
+}
+
+impl Field {
+    pub const ALL: [Field; 12] = [
+        Field::Key,
+        Field::Date,
+        Field::Time,
+        Field::End,
+        Field::Duration,
+        Field::Service,
+        Field::Location,
+        Field::Name,
+        Field::Email,
+        Field::Phone,
+        Field::Language,
+        Field::Status,
+    ];
+
+    /// The name used in config and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Key => "key",
+            Field::Date => "date",
+            Field::Time => "time",
+            Field::End => "end",
+            Field::Duration => "duration",
+            Field::Service => "service",
+            Field::Location => "location",
+            Field::Name => "name",
+            Field::Email => "email",
+            Field::Phone => "phone",
+            Field::Language => "language",
+            Field::Status => "status",
+        }
+    }
+}
+
+/// One rejected row: where, which column, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// Physical line in the file where the row starts (the header is line 1).
+    pub line: u64,
+    /// The column's header in the export; empty when the whole row is at fault.
+    pub field: String,
+    /// The booking field of that column; `None` when the whole row is at fault.
+    pub target: Option<Field>,
+    pub reason: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.target {
+            Some(target) => write!(
+                f,
+                "line {}, field {:?} ({}): {}",
+                self.line,
+                self.field,
+                target.as_str(),
+                self.reason
+            ),
+            None => write!(f, "line {}: {}", self.line, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for RowError {}
+
+/// Something in an imported row worth telling the operator; the row itself was imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowWarning {
+    pub line: u64,
+    pub field: String,
+    pub target: Field,
+    pub kind: WarningKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarningKind {
+    /// The language was not recognised; the booking has no language.
+    UnknownLanguage { reason: String },
+    /// The local time exists twice (clocks went back); the earlier instant was taken.
+    RepeatedLocalTime,
+    /// The local time does not exist (clocks went forward); it was moved forward by the gap.
+    SkippedLocalTime,
+}
+
+impl fmt::Display for RowWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match &self.kind {
+            WarningKind::UnknownLanguage { reason } => {
+                format!("{reason}; imported without a language")
+            }
+            WarningKind::RepeatedLocalTime => {
+                "the time exists twice (clocks go back); the earlier one was taken".to_string()
+            }
+            WarningKind::SkippedLocalTime => {
+                "the time does not exist (clocks go forward); moved forward by the gap".to_string()
+            }
+        };
+        let (line, field, target) = (self.line, &self.field, self.target.as_str());
+        write!(f, "line {line}, field {field:?} ({target}): {what}")
+    }
+}
+
+/// A row's values as the source kind found them.
+pub trait RowSource {
+    /// The text of the column mapped to `field`; `Ok(None)` if the field is not mapped.
+    /// `Err` carries a reason when the cell cannot be read as text (bad encoding).
+    fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String>;
+}
+
+/// A row that became a booking, with anything unusual noticed on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedRow {
+    /// Physical line in the file where the row starts.
+    pub line: u64,
+    pub record: BookingRecord,
+    pub warnings: Vec<RowWarning>,
+}
+
+/// Formats compiled once: imports parse a date per row.
+#[derive(Debug, Clone)]
+struct CompiledFormats {
+    list: Vec<(String, Vec<Item<'static>>)>,
+}
+
+impl CompiledFormats {
+    fn new(kind: &str, formats: &[String]) -> Result<CompiledFormats, String> {
+        if formats.is_empty() {
+            return Err(format!("formats.{kind} is empty: give at least one format"));
+        }
+        let list = formats
+            .iter()
+            .map(|text| {
+                let items = StrftimeItems::new(text).parse_to_owned().map_err(|_| {
+                    format!("formats.{kind}: {text:?} is not a valid chrono format")
+                })?;
+                Ok((text.clone(), items))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(CompiledFormats { list })
+    }
+
+    fn parse<T>(&self, text: &str, read: impl Fn(&Parsed) -> Option<T>) -> Option<T> {
+        self.list.iter().find_map(|(_, items)| {
+            let mut parsed = Parsed::new();
+            chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
+            read(&parsed)
+        })
+    }
+
+    /// "in format X" or "in any of the formats X, Y".
+    fn describe(&self) -> String {
+        let names: Vec<&str> = self.list.iter().map(|(text, _)| text.as_str()).collect();
+        match names.as_slice() {
+            [one] => format!("in format {one}"),
+            many => format!("in any of the formats {}", many.join(", ")),
+        }
+    }
+}
+
+/// Turns rows into bookings by one source's mapping and formats.
+#[derive(Debug, Clone)]
+pub struct RowParser {
+    fields: FieldMapping,
+    ctx: ParseContext,
+    date: CompiledFormats,
+    time: CompiledFormats,
+    datetime: CompiledFormats,
+    default_duration: TimeDelta,
+    cancelled: Vec<String>,
+    phone_region: country::Id,
+}
+
+/// A start or end as written: a local wall-clock time, or an instant with its own offset.
+enum Written {
+    Local(NaiveDateTime),
+    Instant(DateTime<Utc>),
+}
+
+impl RowParser {
+    /// Checks the formats and prepares them; the error names the config key at fault.
+    pub fn new(
+        fields: &FieldMapping,
+        formats: &Formats,
+        ctx: &ParseContext,
+    ) -> Result<RowParser, String> {
+        if formats.default_duration_minutes == 0 {
+            return Err("formats.default_duration_minutes must be at least 1".to_string());
+        }
+        Ok(RowParser {
+            fields: fields.clone(),
+            ctx: ctx.clone(),
+            date: CompiledFormats::new("date", &formats.date)?,
+            time: CompiledFormats::new("time", &formats.time)?,
+            datetime: CompiledFormats::new("datetime", &formats.datetime)?,
+            default_duration: TimeDelta::minutes(i64::from(formats.default_duration_minutes)),
+            cancelled: formats
+                .cancelled_values
+                .iter()
+                .map(|v| v.trim().to_lowercase())
+                .collect(),
+            phone_region: formats.phone_region,
+        })
+    }
+
+    /// The mapping this parser reads by.
+    pub fn fields(&self) -> &FieldMapping {
+        &self.fields
+    }
+
+    /// Reads one row; `line` is where it starts in the file, for messages.
+    pub fn parse(&self, line: u64, row: &impl RowSource) -> Result<ParsedRow, RowError> {
+        let cells = Cells {
+            parser: self,
+            row,
+            line,
+        };
+        let mut warnings = Vec::new();
+        let key = cells.required(Field::Key, "every booking needs a key")?;
+        let (starts_at, start_local) = self.start(&cells, &mut warnings)?;
+        let ends_at = self.end(&cells, starts_at, start_local, &mut warnings)?;
+        let record = BookingRecord {
+            key: key.into_owned(),
+            starts_at,
+            ends_at,
+            service: cells.text_or_empty(Field::Service)?,
+            location: cells.text_or_empty(Field::Location)?,
+            name: cells.text_or_empty(Field::Name)?,
+            email: self.email(&cells)?,
+            phone: self.phone(&cells)?,
+            language: self.language(&cells, &mut warnings)?,
+            status: self.status(&cells)?,
+        };
+        Ok(ParsedRow {
+            line,
+            record,
+            warnings,
+        })
+    }
+
+    fn start(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        warnings: &mut Vec<RowWarning>,
+    ) -> Result<(DateTime<Utc>, NaiveDateTime), RowError> {
+        let date_text = cells.required(Field::Date, "every booking needs a date")?;
+        let written = if self.fields.time.is_some() {
+            let date = self.date(cells, Field::Date, &date_text)?;
+            let time_text = cells.required(Field::Time, "the time is missing")?;
+            let time = self.time(cells, Field::Time, &time_text)?;
+            Written::Local(date.and_time(time))
+        } else {
+            self.datetime(cells, Field::Date, &date_text)?
+        };
+        let at = self.instant(cells, Field::Date, written, warnings);
+        Ok((at, at.with_timezone(&self.ctx.tz).naive_local()))
+    }
+
+    /// The end: an end column (a time on the start's day, or a date-time), else a duration
+    /// column, else the default duration. It must come after the start.
+    fn end(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        starts_at: DateTime<Utc>,
+        start_local: NaiveDateTime,
+        warnings: &mut Vec<RowWarning>,
+    ) -> Result<DateTime<Utc>, RowError> {
+        let (ends_at, field) = if let Some(text) = cells.optional(Field::End)? {
+            let written = match self.time.parse(&text, |p| p.to_naive_time().ok()) {
+                Some(time) => Written::Local(start_local.date().and_time(time)),
+                None => self.datetime(cells, Field::End, &text).map_err(|_| {
+                    let (time, datetime) = (self.time.describe(), self.datetime.describe());
+                    cells.error(
+                        Field::End,
+                        format!(
+                            "{} is not a time {time} nor a date-time {datetime}",
+                            quoted(&text)
+                        ),
+                    )
+                })?,
+            };
+            (
+                self.instant(cells, Field::End, written, warnings),
+                Field::End,
+            )
+        } else if let Some(text) = cells.optional(Field::Duration)? {
+            let minutes = parse_minutes(&text).ok_or_else(|| {
+                cells.error(
+                    Field::Duration,
+                    format!("{} is not a number of minutes", quoted(&text)),
+                )
+            })?;
+            (starts_at + TimeDelta::minutes(minutes), Field::Duration)
+        } else {
+            return Ok(starts_at + self.default_duration);
+        };
+        if ends_at <= starts_at {
+            let tz = self.ctx.tz;
+            let show =
+                |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+            let reason = format!(
+                "the end {} is not after the start {}",
+                show(ends_at),
+                show(starts_at)
+            );
+            return Err(cells.error(field, reason));
+        }
+        Ok(ends_at)
+    }
+
+    fn date(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        field: Field,
+        text: &str,
+    ) -> Result<NaiveDate, RowError> {
+        self.date
+            .parse(text, |p| p.to_naive_date().ok())
+            .ok_or_else(|| {
+                cells.error(
+                    field,
+                    format!("{} is not a date {}", quoted(text), self.date.describe()),
+                )
+            })
+    }
+
+    fn time(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        field: Field,
+        text: &str,
+    ) -> Result<NaiveTime, RowError> {
+        self.time
+            .parse(text, |p| p.to_naive_time().ok())
+            .ok_or_else(|| {
+                cells.error(
+                    field,
+                    format!("{} is not a time {}", quoted(text), self.time.describe()),
+                )
+            })
+    }
+
+    fn datetime(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        field: Field,
+        text: &str,
+    ) -> Result<Written, RowError> {
+        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+            return Ok(Written::Instant(at.with_timezone(&Utc)));
+        }
+        let local = self
+            .datetime
+            .parse(text, |p| p.to_naive_datetime_with_offset(0).ok());
+        local.map(Written::Local).ok_or_else(|| {
+            let formats = self.datetime.describe();
+            cells.error(
+                field,
+                format!("{} is not a date-time {formats} or RFC 3339", quoted(text)),
+            )
+        })
+    }
+
+    fn instant(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        field: Field,
+        written: Written,
+        warnings: &mut Vec<RowWarning>,
+    ) -> DateTime<Utc> {
+        let local = match written {
+            Written::Instant(at) => return at,
+            Written::Local(local) => local,
+        };
+        let (at, how) = resolve_local_detailed(self.ctx.tz, local);
+        let kind = match how {
+            LocalResolution::Exact => return at,
+            LocalResolution::Ambiguous => WarningKind::RepeatedLocalTime,
+            LocalResolution::Shifted => WarningKind::SkippedLocalTime,
+        };
+        // The time column, when there is one, is where the odd time was written.
+        let field = match (field, self.fields.time.is_some()) {
+            (Field::Date, true) => Field::Time,
+            _ => field,
+        };
+        warnings.push(cells.warning(field, kind));
+        at
+    }
+
+    fn email(&self, cells: &Cells<'_, impl RowSource>) -> Result<Option<EmailAddress>, RowError> {
+        let Some(text) = cells.optional(Field::Email)? else {
+            return Ok(None);
+        };
+        EmailAddress::parse(&text)
+            .map(Some)
+            .map_err(|why| cells.error(Field::Email, format!("the address {why}")))
+    }
+
+    fn phone(&self, cells: &Cells<'_, impl RowSource>) -> Result<Option<Phone>, RowError> {
+        let Some(text) = cells.optional(Field::Phone)? else {
+            return Ok(None);
+        };
+        Phone::parse(&text, self.phone_region)
+            .map(Some)
+            .map_err(|why| cells.error(Field::Phone, format!("the number {why}")))
+    }
+
+    fn language(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        warnings: &mut Vec<RowWarning>,
+    ) -> Result<Option<Language>, RowError> {
+        let Some(text) = cells.optional(Field::Language)? else {
+            return Ok(self.ctx.default_language.clone());
+        };
+        match Language::parse(&text) {
+            Ok(language) => Ok(Some(language)),
+            Err(reason) => {
+                warnings
+                    .push(cells.warning(Field::Language, WarningKind::UnknownLanguage { reason }));
+                Ok(None)
+            }
+        }
+    }
+
+    fn status(&self, cells: &Cells<'_, impl RowSource>) -> Result<BookingStatus, RowError> {
+        let cancelled = cells.optional(Field::Status)?.is_some_and(|text| {
+            let text = text.to_lowercase();
+            self.cancelled.contains(&text)
+        });
+        Ok(if cancelled {
+            BookingStatus::Cancelled
+        } else {
+            BookingStatus::Active
+        })
+    }
+}
+
+/// One row's cells, trimmed, with the line and mapping at hand for messages.
+struct Cells<'a, R> {
+    parser: &'a RowParser,
+    row: &'a R,
+    line: u64,
+}
+
+impl<R: RowSource> Cells<'_, R> {
+    /// The trimmed text, `None` when unmapped or blank.
+    fn optional(&self, field: Field) -> Result<Option<Cow<'_, str>>, RowError> {
+        let text = self.row.text(field).map_err(|why| self.error(field, why))?;
+        Ok(text.and_then(|text| {
+            let trimmed = text.trim();
+            match text {
+                _ if trimmed.is_empty() => None,
+                Cow::Borrowed(b) => Some(Cow::Borrowed(b.trim())),
+                Cow::Owned(_) => Some(Cow::Owned(trimmed.to_string())),
+            }
+        }))
+    }
+
+    fn text_or_empty(&self, field: Field) -> Result<String, RowError> {
+        Ok(self.optional(field)?.unwrap_or_default().into_owned())
+    }
+
+    fn required(&self, field: Field, why_needed: &str) -> Result<Cow<'_, str>, RowError> {
+        self.optional(field)?
+            .ok_or_else(|| self.error(field, format!("is empty; {why_needed}")))
+    }
+
+    fn header(&self, field: Field) -> String {
+        self.parser
+            .fields
+            .header(field)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn error(&self, field: Field, reason: String) -> RowError {
+        RowError {
+            line: self.line,
+            field: self.header(field),
+            target: Some(field),
+            reason,
+        }
+    }
+
+    fn warning(&self, field: Field, kind: WarningKind) -> RowWarning {
+        RowWarning {
+            line: self.line,
+            field: self.header(field),
+            target: field,
+            kind,
+        }
+    }
+}
+
+/// A value for a message, cut short so a misplaced long text cannot flood a report.
+fn quoted(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Minutes as exports write them: `15`, `15 min`, `15 Minuten`.
+fn parse_minutes(text: &str) -> Option<i64> {
+    let digits = text
+        .trim_end_matches(|c: char| c.is_alphabetic() || c == '.')
+        .trim();
+    digits.parse::<u32>().ok().map(i64::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::collections::HashMap;
+
+    /// A row as a header → value lookup, the way a JSON source would see it.
+    struct Lookup<'a> {
+        fields: &'a FieldMapping,
+        values: HashMap<&'a str, &'a str>,
+    }
+
+    impl RowSource for Lookup<'_> {
+        fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
+            let Some(header) = self.fields.header(field) else {
+                return Ok(None);
+            };
+            Ok(Some(Cow::Borrowed(
+                self.values.get(header).copied().unwrap_or(""),
+            )))
+        }
+    }
+
+    fn german_fields() -> FieldMapping {
+        let some = |s: &str| Some(s.to_string());
+        FieldMapping {
+            key: "Termin-Nr".into(),
+            date: "Datum".into(),
+            time: some("Uhrzeit"),
+            end: some("Ende"),
+            duration: some("Dauer"),
+            service: "Dienstleistung".into(),
+            location: some("Standort"),
+            name: "Name".into(),
+            email: some("E-Mail"),
+            phone: some("Telefon"),
+            language: some("Sprache"),
+            status: some("Status"),
+        }
+    }
+
+    fn berlin() -> ParseContext {
+        ParseContext {
+            tz: chrono_tz::Europe::Berlin,
+            default_language: None,
+        }
+    }
+
+    fn parse_with(
+        fields: &FieldMapping,
+        ctx: &ParseContext,
+        values: &[(&str, &str)],
+    ) -> Result<ParsedRow, RowError> {
+        let parser = RowParser::new(fields, &Formats::default(), ctx).expect("valid formats");
+        let base = [
+            ("Termin-Nr", "T-1"),
+            ("Datum", "02.03.2026"),
+            ("Uhrzeit", "10:30"),
+        ];
+        let mut map: HashMap<&str, &str> = base.into_iter().collect();
+        map.extend(values.iter().copied());
+        parser.parse(
+            17,
+            &Lookup {
+                fields,
+                values: map,
+            },
+        )
+    }
+
+    fn parse(values: &[(&str, &str)]) -> Result<ParsedRow, RowError> {
+        parse_with(&german_fields(), &berlin(), values)
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid")
+    }
+
+    #[test]
+    fn a_german_date_and_separate_time_are_read_in_the_tenants_zone() {
+        let row = parse(&[("Name", "Erika"), ("Dienstleistung", "Zulassung")]).expect("valid");
+        assert_eq!(row.record.starts_at, utc(2026, 3, 2, 9, 30));
+        assert_eq!(
+            row.record.ends_at,
+            utc(2026, 3, 2, 9, 45),
+            "default 15 minutes"
+        );
+        assert_eq!(row.record.key, "T-1");
+        assert_eq!(row.record.service, "Zulassung");
+        assert_eq!(row.record.location, "");
+        assert!(row.warnings.is_empty());
+    }
+
+    #[test]
+    fn an_end_time_wins_over_duration_and_default() {
+        let row = parse(&[("Ende", "11:10"), ("Dauer", "5")]).expect("valid");
+        assert_eq!(row.record.ends_at, utc(2026, 3, 2, 10, 10));
+        let row = parse(&[("Dauer", "20 min")]).expect("valid");
+        assert_eq!(row.record.ends_at, utc(2026, 3, 2, 9, 50));
+    }
+
+    #[test]
+    fn an_end_before_the_start_rejects_the_row() {
+        let err = parse(&[("Ende", "10:00")]).expect_err("end before start");
+        assert_eq!((err.line, err.target), (17, Some(Field::End)));
+        assert!(
+            err.reason.contains("2026-03-02 10:00") && err.reason.contains("10:30"),
+            "{err}"
+        );
+        let err = parse(&[("Dauer", "0")]).expect_err("zero length");
+        assert_eq!(err.target, Some(Field::Duration));
+    }
+
+    #[test]
+    fn one_iso_column_holds_date_and_time() {
+        let fields = FieldMapping {
+            time: None,
+            ..german_fields()
+        };
+        let row = parse_with(&fields, &berlin(), &[("Datum", "2026-07-01T08:00:00")]);
+        assert_eq!(row.expect("valid").record.starts_at, utc(2026, 7, 1, 6, 0));
+        let row = parse_with(
+            &fields,
+            &berlin(),
+            &[("Datum", "2026-07-01T08:00:00+00:00")],
+        );
+        assert_eq!(
+            row.expect("valid").record.starts_at,
+            utc(2026, 7, 1, 8, 0),
+            "offset wins"
+        );
+        let row = parse_with(
+            &fields,
+            &berlin(),
+            &[("Datum", "01.07.2026 08:00"), ("Ende", "2026-07-01 09:00")],
+        );
+        assert_eq!(row.expect("valid").record.ends_at, utc(2026, 7, 1, 7, 0));
+    }
+
+    #[test]
+    fn a_bad_date_is_reported_with_line_field_value_and_format() {
+        let err = parse(&[("Datum", "31.02.2026")]).expect_err("no such day");
+        assert_eq!(
+            err.to_string(),
+            r#"line 17, field "Datum" (date): "31.02.2026" is not a date in any of the formats %d.%m.%Y, %Y-%m-%d"#
+        );
+        let err = parse(&[("Uhrzeit", "25:00")]).expect_err("no such time");
+        assert_eq!(err.target, Some(Field::Time));
+    }
+
+    #[test]
+    fn a_row_without_key_is_rejected() {
+        let err = parse(&[("Termin-Nr", "  ")]).expect_err("no key");
+        assert_eq!(
+            (err.field.as_str(), err.target),
+            ("Termin-Nr", Some(Field::Key))
+        );
+    }
+
+    #[test]
+    fn bad_contact_data_rejects_the_row_without_echoing_it() {
+        let err = parse(&[("E-Mail", "erika.mustermann-at-example.org")]).expect_err("bad email");
+        assert_eq!(err.target, Some(Field::Email));
+        assert!(!err.to_string().contains("mustermann"), "{err}");
+        let err = parse(&[("Telefon", "0171 12345678901234")]).expect_err("bad phone");
+        assert_eq!(err.target, Some(Field::Phone));
+        assert!(!err.to_string().contains("12345"), "{err}");
+    }
+
+    #[test]
+    fn contact_data_is_parsed() {
+        let row = parse(&[
+            ("E-Mail", "Erika@Example.org"),
+            ("Telefon", "'+49 (0)171 1234567"),
+        ]);
+        let record = row.expect("valid").record;
+        assert_eq!(record.email.expect("email").as_str(), "Erika@example.org");
+        let phone = record.phone.expect("phone");
+        assert_eq!(
+            (phone.e164.as_deref(), phone.mobile),
+            (Some("+491711234567"), true)
+        );
+    }
+
+    #[test]
+    fn an_unknown_language_is_a_warning_and_no_language() {
+        let row = parse(&[("Sprache", "Klingonisch")]).expect("imported anyway");
+        assert_eq!(row.record.language, None);
+        assert_eq!(row.warnings.len(), 1);
+        assert!(matches!(
+            row.warnings[0].kind,
+            WarningKind::UnknownLanguage { .. }
+        ));
+        let row = parse(&[("Sprache", "Türkisch")]).expect("valid");
+        assert_eq!(row.record.language.expect("known").code(), "tr");
+    }
+
+    #[test]
+    fn an_empty_language_takes_the_default_of_the_context() {
+        let ctx = ParseContext {
+            default_language: Language::parse("de").ok(),
+            ..berlin()
+        };
+        let row = parse_with(&german_fields(), &ctx, &[]).expect("valid");
+        assert_eq!(row.record.language.expect("default").code(), "de");
+        assert_eq!(parse(&[]).expect("valid").record.language, None);
+    }
+
+    #[test]
+    fn cancelled_status_values_are_recognised_in_any_case() {
+        for value in ["storniert", "ABGESAGT", " Cancelled "] {
+            let row = parse(&[("Status", value)]).expect("valid");
+            assert_eq!(row.record.status, BookingStatus::Cancelled, "{value}");
+        }
+        for value in ["", "bestätigt", "offen"] {
+            let row = parse(&[("Status", value)]).expect("valid");
+            assert_eq!(row.record.status, BookingStatus::Active, "{value}");
+        }
+    }
+
+    #[test]
+    fn dst_oddities_are_resolved_and_warned_about() {
+        let row = parse(&[("Datum", "29.03.2026"), ("Uhrzeit", "02:30")]).expect("valid");
+        assert_eq!(row.record.starts_at, utc(2026, 3, 29, 1, 30));
+        assert_eq!(row.warnings[0].kind, WarningKind::SkippedLocalTime);
+        assert_eq!(row.warnings[0].field, "Uhrzeit");
+        let row = parse(&[("Datum", "25.10.2026"), ("Uhrzeit", "02:30")]).expect("valid");
+        assert_eq!(row.record.starts_at, utc(2026, 10, 25, 0, 30));
+        assert_eq!(row.warnings[0].kind, WarningKind::RepeatedLocalTime);
+    }
+
+    #[test]
+    fn the_config_shape_deserialises_from_toml() {
+        let text = r#"
+            [fields]
+            key = "Termin-Nr"
+            date = "Datum"
+            time = "Uhrzeit"
+            service = "Dienstleistung"
+            name = "Name"
+            email = "E-Mail"
+            [formats]
+            date = ["%d.%m.%Y"]
+            default_duration_minutes = 20
+            phone_region = "at"
+        "#;
+        #[derive(Deserialize)]
+        struct Source {
+            fields: FieldMapping,
+            formats: Formats,
+        }
+        let source: Source = toml::from_str(text).expect("valid config");
+        assert_eq!(source.fields.email.as_deref(), Some("E-Mail"));
+        assert_eq!(source.fields.location, None);
+        assert_eq!(source.formats.date, ["%d.%m.%Y"]);
+        assert_eq!(source.formats.time, Formats::default().time);
+        assert_eq!(source.formats.phone_region, country::Id::AT);
+        let typo =
+            toml::from_str::<FieldMapping>("key='k'\ndate='d'\nservice='s'\nname='n'\nmail='m'");
+        assert!(typo.expect_err("unknown key").to_string().contains("mail"));
+    }
+
+    #[test]
+    fn bad_formats_are_refused_naming_the_key() {
+        let formats = Formats {
+            time: vec!["%H:%Q".into()],
+            ..Formats::default()
+        };
+        let err = RowParser::new(&german_fields(), &formats, &berlin()).expect_err("bad format");
+        assert!(err.contains("formats.time"), "{err}");
+        let formats = Formats {
+            default_duration_minutes: 0,
+            ..Formats::default()
+        };
+        assert!(RowParser::new(&german_fields(), &formats, &berlin()).is_err());
+    }
+}

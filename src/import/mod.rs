@@ -1,0 +1,388 @@
+//! Importing a source: read the export (streaming, on a blocking thread), apply it as one
+//! snapshot in one transaction, refuse it whole when it would wipe the calendar, re-match the
+//! tenant's active outages, and record the outcome in the import history.
+//!
+//! - [`csv`]: the CSV/TSV reader
+//! - [`mapping`]: header names → booking fields, and parsing one row
+
+pub mod csv;
+pub mod mapping;
+
+use crate::config::{SourceSettings, TenantSettings};
+use crate::domain::booking::BookingRecord;
+use crate::domain::to_millis;
+use crate::matching::{self, MatchContext, MatchStats};
+use crate::messages::Templates;
+use crate::store::imports::ImportCounts;
+use crate::store::{Store, bookings, imports, outages};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use mapping::{ParseContext, RowError};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+
+/// How many rejected rows an import report and the history keep (the count is always exact).
+const KEEP_REJECTED: usize = 1000;
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The snapshot was applied.
+    Applied,
+    /// Nothing was changed: the file is not what the source expects, or it would remove too much.
+    Refused,
+}
+
+/// A rejected row, without personal data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+}
+
+impl From<RowError> for Rejected {
+    fn from(e: RowError) -> Self {
+        Rejected {
+            line: e.line,
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
+/// What an import did; printed by `absage import` and kept (in part) in the history.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub import_id: i64,
+    pub source: String,
+    pub tenant: String,
+    pub file: PathBuf,
+    pub outcome: Outcome,
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub counts: ImportCounts,
+    pub warnings: u64,
+    pub rejected: Vec<Rejected>,
+    /// Active outages matched again after the import, with what changed.
+    pub rematched: Vec<(i64, MatchStats)>,
+}
+
+/// Options of one import run.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Read this file instead of the source's configured path.
+    pub file: Option<PathBuf>,
+    /// Apply even if the snapshot would remove more than `max_removal_share`.
+    pub force: bool,
+}
+
+type Chunk = Vec<Result<mapping::ParsedRow, RowError>>;
+
+/// What the reader thread sends: rows, or the news that the file could not be read to its end
+/// (then the snapshot is incomplete and must not be applied).
+enum ReaderMsg {
+    Rows(Chunk),
+    Aborted(String),
+}
+
+/// Imports one source. Errors are infrastructure failures (database down); a bad file is a
+/// refused import, reported in the returned report and in the history.
+pub async fn run(
+    store: &Store,
+    tenant: &TenantSettings,
+    templates: &Templates,
+    source: &SourceSettings,
+    opts: &ImportOptions,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<ImportReport> {
+    let file = opts.file.clone().unwrap_or_else(|| source.path.clone());
+    let now_ms = to_millis(now);
+    let import_id = {
+        let mut conn = store.conn().await?;
+        imports::start(
+            &mut conn,
+            &tenant.id,
+            &source.name,
+            &file.to_string_lossy(),
+            now_ms,
+        )
+        .await?
+    };
+    let mut report = ImportReport {
+        import_id,
+        source: source.name.clone(),
+        tenant: tenant.id.clone(),
+        file: file.clone(),
+        outcome: Outcome::Refused,
+        message: None,
+        counts: ImportCounts::default(),
+        warnings: 0,
+        rejected: Vec::new(),
+        rematched: Vec::new(),
+    };
+    let result = apply(
+        store,
+        tenant,
+        templates,
+        source,
+        opts,
+        &file,
+        import_id,
+        now,
+        progress,
+        &mut report,
+    )
+    .await;
+    let (outcome, message) = match &result {
+        Ok(()) => (report.outcome, report.message.clone()),
+        Err(e) => (Outcome::Refused, Some(format!("{e:#}"))),
+    };
+    if result.is_err() {
+        report.message = message.clone();
+    }
+    let outcome_str = match (outcome, &result) {
+        (_, Err(_)) => "failed",
+        (Outcome::Applied, _) => "applied",
+        (Outcome::Refused, _) => "refused",
+    };
+    if outcome_str != "applied" {
+        // An applied import was finished inside its transaction.
+        let rejected_json = serde_json::to_string(&report.rejected)?;
+        let mut conn = store.conn().await?;
+        imports::finish(
+            &mut conn,
+            import_id,
+            outcome_str,
+            &report.counts,
+            message.as_deref(),
+            Some(&rejected_json),
+            to_millis(Utc::now()),
+        )
+        .await?;
+    }
+    result.map(|()| report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    store: &Store,
+    tenant: &TenantSettings,
+    templates: &Templates,
+    source: &SourceSettings,
+    opts: &ImportOptions,
+    file: &Path,
+    import_id: i64,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(u64) + Sync),
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
+    let now_ms = to_millis(now);
+    let mut rx = match spawn_reader(source, tenant, file).await {
+        Ok(rx) => rx,
+        Err(refusal) => {
+            report.message = Some(refusal);
+            return Ok(());
+        }
+    };
+    let mut tx = store.begin().await?;
+    let active_before = bookings::count_active(&mut tx, &tenant.id, &source.name).await?;
+    let mut seen_in_chunk = HashSet::new();
+    while let Some(msg) = rx.recv().await {
+        let chunk = match msg {
+            ReaderMsg::Rows(chunk) => chunk,
+            ReaderMsg::Aborted(why) => {
+                tx.rollback().await?;
+                report.message = Some(format!("refused: {why}; nothing was changed"));
+                return Ok(());
+            }
+        };
+        let mut valid: Vec<(BookingRecord, u64)> = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            report.counts.rows_read += 1;
+            match row {
+                Ok(parsed) => {
+                    report.warnings += parsed.warnings.len() as u64;
+                    valid.push((parsed.record, parsed.line));
+                }
+                Err(e) => reject(report, e.into()),
+            }
+        }
+        apply_chunk(
+            &mut tx,
+            tenant,
+            source,
+            import_id,
+            now_ms,
+            valid,
+            &mut seen_in_chunk,
+            report,
+        )
+        .await?;
+        progress(report.counts.rows_read as u64);
+    }
+    let missing = bookings::count_missing(&mut tx, &tenant.id, &source.name, import_id).await?;
+    if active_before > 0 && !opts.force {
+        let share = missing as f64 / active_before as f64;
+        if share > source.max_removal_share {
+            tx.rollback().await?;
+            report.counts.rows_new = 0;
+            report.counts.rows_updated = 0;
+            report.counts.rows_unchanged = 0;
+            report.message = Some(format!(
+                "refused: this export would remove {missing} of {active_before} active bookings \
+                 ({:.0} %, more than the allowed {:.0} %); the file may be truncated or the wrong \
+                 one. Nothing was changed. Use --force if the calendar really shrank.",
+                share * 100.0,
+                source.max_removal_share * 100.0
+            ));
+            return Ok(());
+        }
+    }
+    report.counts.rows_removed =
+        bookings::mark_missing_gone(&mut tx, &tenant.id, &source.name, import_id, now_ms).await?
+            as i64;
+    let ctx = MatchContext {
+        tenant,
+        templates,
+        now,
+    };
+    for outage in outages::active_outages(&mut tx, &tenant.id).await? {
+        let stats = matching::match_run(&mut tx, &ctx, &outage).await?;
+        report.rematched.push((outage.id, stats));
+    }
+    report.outcome = Outcome::Applied;
+    let rejected_json = serde_json::to_string(&report.rejected)?;
+    imports::finish(
+        &mut tx,
+        import_id,
+        "applied",
+        &report.counts,
+        None,
+        Some(&rejected_json),
+        to_millis(Utc::now()),
+    )
+    .await?;
+    tx.commit().await.context("committing the import")?;
+    Ok(())
+}
+
+fn reject(report: &mut ImportReport, r: Rejected) {
+    report.counts.rows_rejected += 1;
+    if report.rejected.len() < KEEP_REJECTED {
+        report.rejected.push(r);
+    }
+}
+
+/// Upserts one chunk: new and changed bookings in one statement, unchanged ones only touched.
+/// A key seen twice in one file is a rejected row (the first occurrence wins).
+#[allow(clippy::too_many_arguments)]
+async fn apply_chunk(
+    tx: &mut crate::store::Tx,
+    tenant: &TenantSettings,
+    source: &SourceSettings,
+    import_id: i64,
+    now_ms: i64,
+    valid: Vec<(BookingRecord, u64)>,
+    seen_in_chunk: &mut HashSet<String>,
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
+    seen_in_chunk.clear();
+    let keys: Vec<&str> = valid.iter().map(|(r, _)| r.key.as_str()).collect();
+    let existing = bookings::existing_by_keys(tx, &tenant.id, &source.name, &keys).await?;
+    let mut upserts = Vec::new();
+    let mut unchanged = Vec::new();
+    for (rec, line) in &valid {
+        let old = existing.get(&rec.key);
+        if !seen_in_chunk.insert(rec.key.clone())
+            || old.is_some_and(|o| o.last_import_id == import_id)
+        {
+            reject(
+                report,
+                Rejected {
+                    line: *line,
+                    field: "key".into(),
+                    reason: format!(
+                        "booking key {:?} appears more than once in this export; the first row was kept",
+                        rec.key
+                    ),
+                },
+            );
+            continue;
+        }
+        let hash = rec.content_hash();
+        match old {
+            None => {
+                report.counts.rows_new += 1;
+                upserts.push((rec, hash));
+            }
+            Some(o) if o.content_hash != hash || o.status == "gone" => {
+                report.counts.rows_updated += 1;
+                upserts.push((rec, hash));
+            }
+            Some(o) => {
+                report.counts.rows_unchanged += 1;
+                unchanged.push(o.id);
+            }
+        }
+    }
+    bookings::upsert_many(tx, &tenant.id, &source.name, &upserts, import_id, now_ms).await?;
+    bookings::touch(tx, &unchanged, import_id).await?;
+    Ok(())
+}
+
+/// Opens the export on a blocking thread and streams parsed rows in chunks through a bounded
+/// channel, so memory stays bounded however large the file is. A file that is not what the
+/// source expects is refused with one message.
+async fn spawn_reader(
+    source: &SourceSettings,
+    tenant: &TenantSettings,
+    file: &Path,
+) -> Result<mpsc::Receiver<ReaderMsg>, String> {
+    let (tx, rx) = mpsc::channel::<ReaderMsg>(4);
+    let (open_tx, open_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let source = source.clone();
+    let file = file.to_owned();
+    let ctx = ParseContext {
+        tz: tenant.time_zone,
+        default_language: None,
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut records =
+            match csv::open_file(&file, &source.csv, &source.fields, &source.formats, &ctx) {
+                Ok(r) => {
+                    let _ = open_tx.send(Ok(()));
+                    r
+                }
+                Err(e) => {
+                    let _ = open_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for row in records.by_ref() {
+            chunk.push(row);
+            if chunk.len() == CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                if tx.blocking_send(ReaderMsg::Rows(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if !chunk.is_empty() && tx.blocking_send(ReaderMsg::Rows(chunk)).is_err() {
+            return;
+        }
+        if let Some(why) = &records.report().aborted {
+            let _ = tx.blocking_send(ReaderMsg::Aborted(format!("{}: {why}", file.display())));
+        }
+    });
+    match open_rx.await {
+        Ok(Ok(())) => Ok(rx),
+        Ok(Err(refusal)) => Err(refusal),
+        Err(_) => Err("the export reader stopped unexpectedly".into()),
+    }
+}

@@ -1,0 +1,54 @@
+//! absage tells citizens that their appointment at a public office is cancelled when the office's
+//! own IT is down. Map of the crate (dependencies point downwards):
+//!
+//! - [`cli`], [`app`]: the command line and the daemon (build, then run until stopped)
+//! - [`declare`]: declaring outages and batches, with a dry-run impact preview
+//! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
+//! - [`matching`]: which bookings a run affects, and queueing their notifications
+//! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
+//! - [`reports`]: status, per-outage report, call list
+//! - [`messages`]: templates, localised dates, SMS encoding
+//! - [`store`]: all SQL
+//! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
+//! - [`config`], [`secret`], [`telemetry`]: settings, secrets, logging
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod declare;
+pub mod dispatch;
+pub mod domain;
+pub mod import;
+pub mod matching;
+pub mod messages;
+pub mod reports;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+
+use tokio_util::sync::CancellationToken;
+
+/// Cancels `token` on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_on_signals(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested: finishing in-flight sends");
+    token.cancel();
+}

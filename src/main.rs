@@ -1,0 +1,18 @@
+//! The `absage` binary: parse the command line, wire up signals, run, map errors to exit codes.
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = absage::cli::Cli::parse();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(absage::shutdown_on_signals(shutdown.clone()));
+    match absage::cli::run(cli, shutdown).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

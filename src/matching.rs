@@ -1,0 +1,290 @@
+//! Matching a run (outage or batch) against the calendar and queueing one notification per
+//! affected booking and channel. Runs inside the caller's transaction: a declaration, or an
+//! import that re-matches the active outages, is applied whole or not at all.
+
+use crate::config::{ChannelPolicy, TenantSettings};
+use crate::domain::notification::{Channel, Kind, Role};
+use crate::domain::outage::{Scope, Selection, Window};
+use crate::domain::{from_millis, to_millis};
+use crate::messages::{MessageContext, Templates};
+use crate::store::Conn;
+use crate::store::bookings::{self, BookingRow};
+use crate::store::notifications::{self, NewNotification};
+use crate::store::outages::{self, OutageRow};
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// What a matching pass did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct MatchStats {
+    /// Bookings the run affects now.
+    pub affected: u64,
+    /// Bookings that became affected in this pass.
+    pub added: u64,
+    /// Bookings that are no longer affected (moved, cancelled, gone).
+    pub withdrawn: u64,
+    /// Notifications queued or refreshed.
+    pub queued: u64,
+    /// Queued notifications cancelled because their booking left the run.
+    pub cancelled: u64,
+    /// Affected bookings without any usable address: they go on the call list.
+    pub unreachable: u64,
+}
+
+/// Which channels a booking gets under a policy, and in which role.
+pub fn plan_channels(policy: ChannelPolicy, email: bool, mobile: bool) -> Vec<(Channel, Role)> {
+    use Channel::{Email, Sms};
+    use Role::{Fallback, Primary};
+    match policy {
+        ChannelPolicy::Both => [(email, (Email, Primary)), (mobile, (Sms, Primary))]
+            .into_iter()
+            .filter_map(|(ok, c)| ok.then_some(c))
+            .collect(),
+        ChannelPolicy::EmailFirst => match (email, mobile) {
+            (true, true) => vec![(Email, Primary), (Sms, Fallback)],
+            (true, false) => vec![(Email, Primary)],
+            (false, true) => vec![(Sms, Primary)],
+            (false, false) => vec![],
+        },
+        ChannelPolicy::SmsFirst => match (email, mobile) {
+            (true, true) => vec![(Sms, Primary), (Email, Fallback)],
+            (false, true) => vec![(Sms, Primary)],
+            (true, false) => vec![(Email, Primary)],
+            (false, false) => vec![],
+        },
+    }
+}
+
+/// Reads the selection stored with a run.
+pub fn selection_of(run: &OutageRow) -> anyhow::Result<Selection> {
+    let scope = Scope {
+        services: serde_json::from_str(&run.services_json).context("outage services")?,
+        locations: serde_json::from_str(&run.locations_json).context("outage locations")?,
+    };
+    if let Some(keys) = &run.keys_json {
+        return Ok(Selection::Keys {
+            keys: serde_json::from_str(keys).context("batch keys")?,
+            scope,
+        });
+    }
+    let (Some(from), Some(to)) = (run.window_from, run.window_to) else {
+        anyhow::bail!("run {} has neither a window nor booking keys", run.id);
+    };
+    Ok(Selection::Window {
+        window: Window::new(from_millis(from), from_millis(to)).map_err(anyhow::Error::msg)?,
+        scope,
+    })
+}
+
+/// The bookings a selection affects now.
+pub async fn select(
+    conn: &mut Conn,
+    tenant: &str,
+    selection: &Selection,
+) -> anyhow::Result<Vec<BookingRow>> {
+    let (rows, scope) = match selection {
+        Selection::Window { window, scope } => (
+            bookings::active_in_window(conn, tenant, to_millis(window.from), to_millis(window.to))
+                .await?,
+            scope,
+        ),
+        Selection::Keys { keys, scope } => {
+            (bookings::active_by_keys(conn, tenant, keys).await?, scope)
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|b| scope.matches(&b.service, &b.location))
+        .collect())
+}
+
+/// Everything matching needs besides the database.
+pub struct MatchContext<'a> {
+    pub tenant: &'a TenantSettings,
+    pub templates: &'a Templates,
+    pub now: DateTime<Utc>,
+}
+
+/// Matches a run against the calendar: new and changed affected bookings get their
+/// notifications (idempotently), bookings that left the run have their queued notifications
+/// cancelled. Bookings whose appointment has already started are not notified.
+pub async fn match_run(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &OutageRow,
+) -> anyhow::Result<MatchStats> {
+    let selection = selection_of(run)?;
+    let now_ms = to_millis(ctx.now);
+    let affected: Vec<BookingRow> = select(conn, &run.tenant_id, &selection)
+        .await?
+        .into_iter()
+        .filter(|b| b.starts_at > now_ms)
+        .collect();
+    let existing: HashMap<i64, outages::TargetRow> = outages::targets(conn, run.id)
+        .await?
+        .into_iter()
+        .map(|t| (t.booking_id, t))
+        .collect();
+    let mut stats = MatchStats {
+        affected: affected.len() as u64,
+        ..MatchStats::default()
+    };
+
+    let mut fresh = Vec::new();
+    let mut revived = Vec::new();
+    for b in &affected {
+        match existing.get(&b.id) {
+            None => {
+                stats.added += 1;
+                fresh.push(b);
+            }
+            Some(t) if t.state == "withdrawn" => {
+                stats.added += 1;
+                revived.push(b);
+            }
+            Some(t) if t.booking_revision != b.revision => fresh.push(b),
+            Some(_) => {}
+        }
+    }
+    for (group, revive) in [(fresh, false), (revived, true)] {
+        let mut rows = Vec::new();
+        for b in group {
+            outages::upsert_target(conn, &run.tenant_id, run.id, b.id, b.revision, now_ms).await?;
+            let before = rows.len();
+            render_for_booking(ctx, run, b, &mut rows)?;
+            if rows.len() == before {
+                stats.unreachable += 1;
+            }
+        }
+        stats.queued += rows.len() as u64;
+        notifications::enqueue_many(conn, &rows, revive, now_ms).await?;
+    }
+
+    let still: HashSet<i64> = affected.iter().map(|b| b.id).collect();
+    for t in existing.values() {
+        if t.state == "affected" && !still.contains(&t.booking_id) {
+            outages::withdraw_target(conn, t.id).await?;
+            stats.withdrawn += 1;
+            stats.cancelled += notifications::cancel_queued_for_booking(
+                conn,
+                run.id,
+                t.booking_id,
+                "booking no longer affected by this outage",
+                now_ms,
+            )
+            .await?;
+        }
+    }
+    Ok(stats)
+}
+
+/// Renders the notifications one booking gets; none when it has no usable address.
+fn render_for_booking(
+    ctx: &MatchContext<'_>,
+    run: &OutageRow,
+    b: &BookingRow,
+    out: &mut Vec<NewNotification>,
+) -> anyhow::Result<()> {
+    let sms_to = b.phone_e164.as_deref().filter(|_| b.phone_mobile != 0);
+    let plan = plan_channels(
+        ctx.tenant.channel_policy,
+        b.email.is_some(),
+        sms_to.is_some(),
+    );
+    let chain = ctx.tenant.language_chain();
+    let starts_at = from_millis(b.starts_at);
+    for (channel, role) in plan {
+        let recipient = match channel {
+            Channel::Email => b.email.clone(),
+            Channel::Sms => sms_to.map(str::to_owned),
+        };
+        let Some(recipient) = recipient else { continue };
+        let rendered = ctx
+            .templates
+            .render(&MessageContext {
+                kind: Kind::Cancellation.as_str(),
+                channel,
+                language: b.language.as_deref(),
+                fallback_languages: &chain,
+                tenant_name: &ctx.tenant.name,
+                office: &b.location,
+                service: &b.service,
+                starts_at,
+                tz: ctx.tenant.time_zone,
+                reason: &run.reason,
+                hotline: &ctx.tenant.hotline,
+                citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
+            })
+            .with_context(|| {
+                format!(
+                    "rendering the {} message of booking {}",
+                    channel.as_str(),
+                    b.booking_key
+                )
+            })?;
+        let next_attempt_at = match role {
+            Role::Primary => ctx.now,
+            Role::Fallback => {
+                (starts_at - Duration::minutes(ctx.tenant.fallback_lead_minutes)).max(ctx.now)
+            }
+        };
+        out.push(NewNotification {
+            tenant_id: run.tenant_id.clone(),
+            outage_id: run.id,
+            booking_id: b.id,
+            channel: channel.as_str(),
+            kind: Kind::Cancellation.as_str(),
+            role: role.as_str(),
+            recipient,
+            language: rendered.language,
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: rendered.html,
+            next_attempt_at: to_millis(next_attempt_at),
+            deadline: b.starts_at,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Channel::{Email, Sms};
+    use Role::{Fallback, Primary};
+
+    #[test]
+    fn both_sends_on_every_channel_the_booking_has() {
+        assert_eq!(
+            plan_channels(ChannelPolicy::Both, true, true),
+            vec![(Email, Primary), (Sms, Primary)]
+        );
+        assert_eq!(
+            plan_channels(ChannelPolicy::Both, false, true),
+            vec![(Sms, Primary)]
+        );
+        assert!(plan_channels(ChannelPolicy::Both, false, false).is_empty());
+    }
+
+    #[test]
+    fn email_first_keeps_sms_as_fallback_or_uses_it_when_there_is_no_email() {
+        assert_eq!(
+            plan_channels(ChannelPolicy::EmailFirst, true, true),
+            vec![(Email, Primary), (Sms, Fallback)]
+        );
+        assert_eq!(
+            plan_channels(ChannelPolicy::EmailFirst, false, true),
+            vec![(Sms, Primary)]
+        );
+        assert_eq!(
+            plan_channels(ChannelPolicy::SmsFirst, true, true),
+            vec![(Sms, Primary), (Email, Fallback)]
+        );
+        assert_eq!(
+            plan_channels(ChannelPolicy::SmsFirst, true, false),
+            vec![(Email, Primary)]
+        );
+    }
+}

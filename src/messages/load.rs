@@ -1,0 +1,273 @@
+//! Loading templates from `config/templates/<kind>/<lang>/` and checking them before use.
+//!
+//! Checks: file names are known, a language has all files of a channel or none, German exists
+//! for every kind and channel, and every template renders with sample data (strict variables).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use chrono::{TimeZone as _, Utc};
+
+use super::filters::environment;
+use super::{Channel, EMAIL_FILES, LAST_RESORT, MessageContext, RenderError, SMS_FILE, Templates};
+
+impl Templates {
+    /// Loads and compiles every template under `dir`; a syntax error names the file and line.
+    ///
+    /// Each template is then rendered once with sample data, with and without the optional
+    /// values, so a misspelt variable fails here rather than when an outage is declared.
+    pub fn load(dir: &Path) -> anyhow::Result<Templates> {
+        let mut templates = Templates {
+            env: environment(),
+            available: Vec::new(),
+        };
+        for kind in subdirs(dir)? {
+            for lang in subdirs(&dir.join(&kind))? {
+                templates.load_language(dir, &kind, &lang)?;
+            }
+        }
+        templates.check(dir)?;
+        Ok(templates)
+    }
+
+    /// Compiles the templates of one language and records which channels it serves.
+    fn load_language(&mut self, dir: &Path, kind: &str, lang: &str) -> anyhow::Result<()> {
+        let folder = dir.join(kind).join(lang);
+        if !is_language_code(lang) {
+            bail!(
+                "{}: folder name must be a language code like \"de\"",
+                folder.display()
+            );
+        }
+        for entry in std::fs::read_dir(&folder).with_context(|| folder.display().to_string())? {
+            let path = entry?.path();
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default();
+            if !file.ends_with(".j2") {
+                continue;
+            }
+            if !EMAIL_FILES.contains(&file) && file != SMS_FILE {
+                bail!(
+                    "{}: unknown template file; expected {} or {SMS_FILE}",
+                    path.display(),
+                    EMAIL_FILES.join(", ")
+                );
+            }
+            let source = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            self.env
+                .add_template_owned(format!("{kind}/{lang}/{file}"), source)
+                .map_err(|e| located(dir, &e))?;
+        }
+        for channel in Channel::ALL {
+            let present = |f: &&&str| folder.join(f).is_file();
+            match channel.files().iter().filter(present).count() {
+                0 => {}
+                n if n == channel.files().len() => self.add_available(kind, channel, lang),
+                _ => bail!(
+                    "{}: incomplete {channel} templates; need all of {}",
+                    folder.display(),
+                    channel.files().join(", ")
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn add_available(&mut self, kind: &str, channel: Channel, lang: &str) {
+        let pos = self
+            .available
+            .iter()
+            .position(|(k, c, _)| k == kind && *c == channel);
+        let langs = match pos {
+            Some(i) => &mut self.available[i].2,
+            None => {
+                self.available.push((kind.to_owned(), channel, Vec::new()));
+                &mut self.available.last_mut().expect("just pushed").2
+            }
+        };
+        langs.push(lang.to_owned());
+        langs.sort();
+    }
+
+    /// German must exist for every kind and channel (it is the last resort), and every
+    /// template must render with sample data.
+    fn check(&self, dir: &Path) -> anyhow::Result<()> {
+        let kinds = self.available.iter().map(|(k, _, _)| k.as_str());
+        for kind in kinds.collect::<BTreeSet<_>>() {
+            for channel in Channel::ALL {
+                if !self.langs(kind, channel).iter().any(|l| l == LAST_RESORT) {
+                    bail!(
+                        "{}: missing German {channel} templates for {kind:?}; German is the \
+                         last resort of every message",
+                        dir.join(kind).join(LAST_RESORT).display()
+                    );
+                }
+            }
+        }
+        for (kind, channel, langs) in &self.available {
+            for lang in langs {
+                for sample in samples(kind, *channel) {
+                    self.render_in(&sample, lang).map_err(|e| match e {
+                        RenderError::Template { source, .. } => located(dir, &source),
+                        other => other.into(),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A template error as "<file>:<line>: <what>", the form editors jump to.
+fn located(dir: &Path, err: &minijinja::Error) -> anyhow::Error {
+    let file = err
+        .name()
+        .map_or_else(|| dir.to_path_buf(), |n| dir.join(n));
+    let what = match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    };
+    anyhow::anyhow!("{}:{}: {what}", file.display(), err.line().unwrap_or(0))
+}
+
+/// Names of the visible subfolders of `dir`, sorted so errors come in a stable order.
+fn subdirs(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading templates in {}", dir.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_dir() && !name.starts_with('.') {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn is_language_code(lang: &str) -> bool {
+    (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+/// One context with every optional value filled and one with none, to reach both branches.
+fn samples(kind: &str, channel: Channel) -> [MessageContext<'_>; 2] {
+    let full = MessageContext {
+        kind,
+        channel,
+        language: None,
+        fallback_languages: &[],
+        tenant_name: "Kreis Beispiel",
+        office: "Bürgerbüro Mitte",
+        service: "Personalausweis",
+        starts_at: Utc
+            .with_ymd_and_hms(2026, 11, 2, 8, 30, 0)
+            .single()
+            .unwrap_or_default(),
+        tz: chrono_tz::Europe::Berlin,
+        reason: "IT-Störung",
+        hotline: "0123 456-0",
+        citizen_name: Some("Erika Mustermann"),
+    };
+    let bare = MessageContext {
+        office: "",
+        reason: "",
+        citizen_name: None,
+        ..full
+    };
+    [full, bare]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A template folder with only German `cancellation` templates, given as (file, source).
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let de = dir.path().join("cancellation/de");
+        std::fs::create_dir_all(&de).unwrap();
+        let defaults = [
+            ("email.subject.j2", "Termin {{ date }}"),
+            ("email.txt.j2", "{{ reason }}"),
+            ("email.html.j2", "<p>{{ reason }}</p>"),
+            ("sms.txt.j2", "{{ service }}"),
+        ];
+        for (file, source) in defaults {
+            let source = files
+                .iter()
+                .find(|(f, _)| *f == file)
+                .map_or(source, |f| f.1);
+            std::fs::write(de.join(file), source).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_misspelt_variable_fails_at_load() {
+        let dir = folder(&[("email.txt.j2", "Hallo\n{{ resaon }}")]);
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("cancellation/de/email.txt.j2:2:"), "{err}");
+        assert!(err.contains("undefined"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_variable_in_the_branch_without_a_name_fails_at_load() {
+        let source = "{% if name %}Hallo {{ name }}{% else %}Hallo {{ nmae }}{% endif %}";
+        let dir = folder(&[("email.html.j2", source)]);
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("cancellation/de/email.html.j2:1:"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_template_names_its_file_and_line() {
+        let dir = folder(&[("sms.txt.j2", "Hallo\n\n{% if office %}{{ office }}")]);
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("cancellation/de/sms.txt.j2:3:"), "{err}");
+        assert!(err.contains("syntax error"), "{err}");
+    }
+
+    #[test]
+    fn missing_german_or_partial_email_templates_are_refused() {
+        let dir = folder(&[]);
+        std::fs::rename(
+            dir.path().join("cancellation/de"),
+            dir.path().join("cancellation/en"),
+        )
+        .unwrap();
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("missing German"), "{err}");
+
+        let dir = folder(&[]);
+        std::fs::remove_file(dir.path().join("cancellation/de/email.html.j2")).unwrap();
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("incomplete email templates"), "{err}");
+    }
+
+    #[test]
+    fn a_misnamed_template_file_is_refused() {
+        let dir = folder(&[]);
+        std::fs::write(dir.path().join("cancellation/de/email.text.j2"), "x").unwrap();
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(
+            err.contains("email.text.j2: unknown template file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_subject_is_always_one_line() {
+        let dir = folder(&[("email.subject.j2", "Termin\n{{ service }}\n")]);
+        let t = Templates::load(dir.path()).unwrap();
+        let ctx = MessageContext {
+            service: "Zulassung\r\nBcc: everyone@example.org",
+            ..samples("cancellation", Channel::Email)[0]
+        };
+        let subject = t.render(&ctx).unwrap().subject.unwrap();
+        assert_eq!(subject, "Termin Zulassung Bcc: everyone@example.org");
+    }
+}

@@ -1,0 +1,214 @@
+//! What operators read: `absage status`, the per-outage report, and the call list of citizens
+//! no channel reached.
+
+use crate::config::Settings;
+use crate::domain::from_millis;
+use crate::store::Store;
+use crate::store::bookings::{self, BookingRow};
+use crate::store::destinations::{self, DestinationRow};
+use crate::store::imports;
+use crate::store::notifications::{self, QueueCount, ReportNotification};
+use crate::store::outages::{self, OutageRow};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One source's freshness.
+#[derive(Debug, Serialize)]
+pub struct SourceStatus {
+    pub source: String,
+    pub tenant: String,
+    pub schedule: Option<String>,
+    pub last_outcome: Option<String>,
+    pub last_message: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Seconds since the last successful import; None if there never was one.
+    pub age_secs: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub sources: Vec<SourceStatus>,
+    pub active_outages: Vec<OutageRow>,
+    pub queue: Vec<QueueCount>,
+    pub destinations: Vec<DestinationRow>,
+}
+
+pub async fn status(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Status> {
+    let mut conn = store.conn().await?;
+    let latest: HashMap<(String, String), (imports::ImportRow, Option<i64>)> =
+        imports::latest_per_source(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(row, ok)| ((row.tenant_id.clone(), row.source.clone()), (row, ok)))
+            .collect();
+    let sources = settings
+        .sources
+        .iter()
+        .map(|s| {
+            let l = latest.get(&(s.tenant.clone(), s.name.clone()));
+            let last_success = l.and_then(|(_, ok)| *ok).map(from_millis);
+            SourceStatus {
+                source: s.name.clone(),
+                tenant: s.tenant.clone(),
+                schedule: s.schedule.clone(),
+                last_outcome: l.map(|(r, _)| r.outcome.clone()),
+                last_message: l.and_then(|(r, _)| r.message.clone()),
+                last_success,
+                age_secs: last_success.map(|t| (now - t).num_seconds()),
+            }
+        })
+        .collect();
+    let active_outages = outages::list(&mut conn, None)
+        .await?
+        .into_iter()
+        .filter(|o| o.state == "active")
+        .collect();
+    Ok(Status {
+        sources,
+        active_outages,
+        queue: notifications::counts(&mut conn, None).await?,
+        destinations: destinations::all(&mut conn).await?,
+    })
+}
+
+/// Whether a citizen was reached for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reach {
+    /// A message went out on some channel.
+    Informed,
+    /// A message is still queued or in flight.
+    Pending,
+    /// Nothing was or can be sent: staff must phone.
+    Unreachable,
+}
+
+/// Reach from the states of a booking's notifications.
+pub fn reach(states: &[&str]) -> Reach {
+    if states.contains(&"sent") {
+        Reach::Informed
+    } else if states.iter().any(|s| *s == "queued" || *s == "sending") {
+        Reach::Pending
+    } else {
+        Reach::Unreachable
+    }
+}
+
+/// One affected booking in a run's report.
+#[derive(Debug, Serialize)]
+pub struct ReportRow {
+    pub booking_key: String,
+    pub starts_at: String,
+    pub service: String,
+    pub location: String,
+    pub email: Option<String>,
+    pub sms: Option<String>,
+    pub reach: Reach,
+    pub last_error: Option<String>,
+    #[serde(skip)]
+    pub booking: BookingRow,
+}
+
+/// One row per affected booking: what was sent on which channel, and whether the citizen was reached.
+pub async fn report(
+    store: &Store,
+    settings: &Settings,
+    outage_id: i64,
+) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
+    let mut conn = store.conn().await?;
+    let outage = outages::get(&mut conn, outage_id)
+        .await?
+        .with_context(|| format!("there is no outage or batch {outage_id}"))?;
+    let tz: Tz = settings
+        .tenant(&outage.tenant_id)
+        .map(|t| t.time_zone)
+        .unwrap_or(chrono_tz::UTC);
+    let ids = notifications::affected_booking_ids(&mut conn, outage_id).await?;
+    let mut by_booking: HashMap<i64, Vec<ReportNotification>> = HashMap::new();
+    for n in notifications::of_outage(&mut conn, outage_id).await? {
+        by_booking.entry(n.booking_id).or_default().push(n);
+    }
+    let rows = bookings::by_ids(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .map(|b| {
+            let ns = by_booking.remove(&b.id).unwrap_or_default();
+            let state_of = |ch: &str| ns.iter().find(|n| n.channel == ch).map(|n| n.state.clone());
+            let states: Vec<&str> = ns.iter().map(|n| n.state.as_str()).collect();
+            ReportRow {
+                booking_key: b.booking_key.clone(),
+                starts_at: from_millis(b.starts_at)
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+                service: b.service.clone(),
+                location: b.location.clone(),
+                email: state_of("email"),
+                sms: state_of("sms"),
+                reach: reach(&states),
+                last_error: ns.iter().filter_map(|n| n.last_error.clone()).next_back(),
+                booking: b,
+            }
+        })
+        .collect();
+    Ok((outage, rows))
+}
+
+/// A citizen to phone.
+#[derive(Debug, Serialize)]
+pub struct CallListEntry {
+    pub starts_at: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub service: String,
+    pub location: String,
+    pub booking_key: String,
+    pub why: String,
+}
+
+/// The citizens of a run that no channel reached, sorted by appointment time.
+pub async fn call_list(
+    store: &Store,
+    settings: &Settings,
+    outage_id: i64,
+) -> anyhow::Result<Vec<CallListEntry>> {
+    let (_, rows) = report(store, settings, outage_id).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.reach == Reach::Unreachable)
+        .map(|r| CallListEntry {
+            why: match (&r.email, &r.sms, &r.last_error) {
+                (None, None, _) => "no email address and no mobile number".into(),
+                (_, _, Some(e)) => e.clone(),
+                _ => "not sent".into(),
+            },
+            starts_at: r.starts_at,
+            name: r.booking.name.clone(),
+            phone: r.booking.phone_raw.clone().or(r.booking.phone_e164.clone()),
+            service: r.service,
+            location: r.location,
+            booking_key: r.booking_key,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_citizen_is_informed_once_any_channel_was_sent() {
+        assert_eq!(reach(&["failed", "sent"]), Reach::Informed);
+        assert_eq!(reach(&["queued", "failed"]), Reach::Pending);
+        assert_eq!(reach(&["failed", "expired"]), Reach::Unreachable);
+        assert_eq!(reach(&[]), Reach::Unreachable);
+        assert_eq!(reach(&["cancelled"]), Reach::Unreachable);
+    }
+}

@@ -1,0 +1,259 @@
+//! Bookings: absage's own copy of the calendar.
+
+use super::{Conn, placeholders};
+use crate::domain::booking::{BookingRecord, BookingStatus};
+use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+
+/// What the store already holds for a booking key.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub id: i64,
+    pub content_hash: String,
+    pub status: String,
+    pub last_import_id: i64,
+}
+
+/// A booking as matching and messages need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BookingRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub source: String,
+    pub booking_key: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub service: String,
+    pub location: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone_raw: Option<String>,
+    pub phone_e164: Option<String>,
+    pub phone_mobile: i64,
+    pub language: Option<String>,
+    pub status: String,
+    pub revision: i64,
+}
+
+const BOOKING_COLUMNS: &str = "id, tenant_id, source, booking_key, starts_at, ends_at, service, \
+     location, name, email, phone_raw, phone_e164, phone_mobile, language, status, revision";
+
+/// The stored state of the given keys of one source.
+pub async fn existing_by_keys(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    keys: &[&str],
+) -> sqlx::Result<HashMap<String, Existing>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "select id, booking_key, content_hash, status, last_import_id from bookings \
+         where tenant_id = $1 and source = $2 and booking_key in ({})",
+        placeholders(3, keys.len())
+    );
+    let mut q = sqlx::query_as::<_, (i64, String, String, String, i64)>(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(source);
+    for k in keys {
+        q = q.bind(*k);
+    }
+    Ok(q.fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, key, content_hash, status, last_import_id)| {
+            (
+                key,
+                Existing {
+                    id,
+                    content_hash,
+                    status,
+                    last_import_id,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Inserts new bookings and overwrites changed ones (bumping their revision), in one statement.
+pub async fn upsert_many(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    records: &[(&BookingRecord, String)],
+    import_id: i64,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    const COLS: usize = 17;
+    for chunk in records.chunks(1000) {
+        let rows = (0..chunk.len())
+            .map(|r| format!("({})", placeholders(r * COLS + 1, COLS)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
+             location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
+             content_hash, last_import_id, updated_at) values {rows} \
+             on conflict (tenant_id, source, booking_key) do update set \
+             starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+             service = excluded.service, location = excluded.location, name = excluded.name, \
+             email = excluded.email, phone_raw = excluded.phone_raw, \
+             phone_e164 = excluded.phone_e164, phone_mobile = excluded.phone_mobile, \
+             language = excluded.language, status = excluded.status, \
+             content_hash = excluded.content_hash, last_import_id = excluded.last_import_id, \
+             updated_at = excluded.updated_at, revision = bookings.revision + 1"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (rec, hash) in chunk {
+            let phone = rec.phone.as_ref();
+            q = q
+                .bind(tenant)
+                .bind(source)
+                .bind(rec.key.as_str())
+                .bind(rec.starts_at.timestamp_millis())
+                .bind(rec.ends_at.timestamp_millis())
+                .bind(rec.service.as_str())
+                .bind(rec.location.as_str())
+                .bind(rec.name.as_str())
+                .bind(rec.email.as_ref().map(|e| e.to_string()))
+                .bind(phone.map(|p| p.raw.clone()))
+                .bind(phone.and_then(|p| p.e164.clone()))
+                .bind(i64::from(phone.is_some_and(|p| p.mobile)))
+                .bind(rec.language.as_ref().map(|l| l.to_string()))
+                .bind(match rec.status {
+                    BookingStatus::Active => "active",
+                    BookingStatus::Cancelled => "cancelled",
+                })
+                .bind(hash.as_str())
+                .bind(import_id)
+                .bind(now_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Records that unchanged bookings were seen again by this import.
+pub async fn touch(conn: &mut Conn, ids: &[i64], import_id: i64) -> sqlx::Result<()> {
+    for chunk in ids.chunks(5000) {
+        let sql = format!(
+            "update bookings set last_import_id = $1 where id in ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(import_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Active bookings of a source.
+pub async fn count_active(conn: &mut Conn, tenant: &str, source: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from bookings where tenant_id = $1 and source = $2 and status = 'active'",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Active bookings of a source that this import did not see.
+pub async fn count_missing(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    import_id: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from bookings where tenant_id = $1 and source = $2 \
+         and status = 'active' and last_import_id <> $3",
+    )
+    .bind(tenant)
+    .bind(source)
+    .bind(import_id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Marks bookings missing from a full snapshot as gone.
+pub async fn mark_missing_gone(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    import_id: i64,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update bookings set status = 'gone', revision = revision + 1, updated_at = $4 \
+         where tenant_id = $1 and source = $2 and status <> 'gone' and last_import_id <> $3",
+    )
+    .bind(tenant)
+    .bind(source)
+    .bind(import_id)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Active bookings of a tenant overlapping `[from, to)` (half-open).
+pub async fn active_in_window(
+    conn: &mut Conn,
+    tenant: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> sqlx::Result<Vec<BookingRow>> {
+    let sql = format!(
+        "select {BOOKING_COLUMNS} from bookings where tenant_id = $1 and status = 'active' \
+         and starts_at < $3 and ends_at > $2 order by starts_at, id"
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Active bookings of a tenant with the given keys (any source).
+pub async fn active_by_keys(
+    conn: &mut Conn,
+    tenant: &str,
+    keys: &[String],
+) -> sqlx::Result<Vec<BookingRow>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(5000) {
+        let sql = format!(
+            "select {BOOKING_COLUMNS} from bookings where tenant_id = $1 and status = 'active' \
+             and booking_key in ({}) order by starts_at, id",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(tenant);
+        for k in chunk {
+            q = q.bind(k.as_str());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// Bookings by id (for reports and call lists).
+pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(5000) {
+        let sql = format!(
+            "select {BOOKING_COLUMNS} from bookings where id in ({}) order by starts_at, id",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,47 @@
+//! Health of relays and gateways, persisted so that `absage status` and other processes see it.
+
+use super::Conn;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DestinationRow {
+    pub name: String,
+    pub channel: String,
+    pub state: String,
+    pub consecutive_failures: i64,
+    pub last_error: Option<String>,
+    pub down_since: Option<i64>,
+    pub next_probe_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+pub async fn save(conn: &mut Conn, d: &DestinationRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into destinations (name, channel, state, consecutive_failures, last_error, \
+         down_since, next_probe_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+         on conflict (name) do update set channel = excluded.channel, state = excluded.state, \
+         consecutive_failures = excluded.consecutive_failures, last_error = excluded.last_error, \
+         down_since = excluded.down_since, next_probe_at = excluded.next_probe_at, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&d.name)
+    .bind(&d.channel)
+    .bind(&d.state)
+    .bind(d.consecutive_failures)
+    .bind(d.last_error.as_deref())
+    .bind(d.down_since)
+    .bind(d.next_probe_at)
+    .bind(d.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn all(conn: &mut Conn) -> sqlx::Result<Vec<DestinationRow>> {
+    sqlx::query_as(
+        "select name, channel, state, consecutive_failures, last_error, down_since, \
+         next_probe_at, updated_at from destinations order by channel, name",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}

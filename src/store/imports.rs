@@ -1,0 +1,127 @@
+//! The import history: every reading of every source, with its counts and outcome.
+
+use super::Conn;
+use serde::Serialize;
+
+/// Counts of one import, as stored.
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
+pub struct ImportCounts {
+    pub rows_read: i64,
+    pub rows_new: i64,
+    pub rows_updated: i64,
+    pub rows_unchanged: i64,
+    pub rows_removed: i64,
+    pub rows_rejected: i64,
+}
+
+/// One line of the import history.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ImportRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub source: String,
+    pub location: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: String,
+    pub rows_read: i64,
+    pub rows_new: i64,
+    pub rows_updated: i64,
+    pub rows_unchanged: i64,
+    pub rows_removed: i64,
+    pub rows_rejected: i64,
+    pub message: Option<String>,
+}
+
+/// Records the start of an import (outside the import's own transaction, so that a refused or
+/// failed import still leaves a trace).
+pub async fn start(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    location: &str,
+    now_ms: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "insert into imports (tenant_id, source, location, started_at, outcome) \
+         values ($1, $2, $3, $4, 'running') returning id",
+    )
+    .bind(tenant)
+    .bind(source)
+    .bind(location)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Records how an import ended.
+pub async fn finish(
+    conn: &mut Conn,
+    id: i64,
+    outcome: &str,
+    counts: &ImportCounts,
+    message: Option<&str>,
+    rejected_json: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update imports set outcome = $2, finished_at = $3, rows_read = $4, rows_new = $5, \
+         rows_updated = $6, rows_unchanged = $7, rows_removed = $8, rows_rejected = $9, \
+         message = $10, rejected_json = $11 where id = $1",
+    )
+    .bind(id)
+    .bind(outcome)
+    .bind(now_ms)
+    .bind(counts.rows_read)
+    .bind(counts.rows_new)
+    .bind(counts.rows_updated)
+    .bind(counts.rows_unchanged)
+    .bind(counts.rows_removed)
+    .bind(counts.rows_rejected)
+    .bind(message)
+    .bind(rejected_json)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest import of each source, and the latest successful one's finish time.
+pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
+    let rows: Vec<ImportRow> = sqlx::query_as(
+        "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         from imports i where id = (select max(id) from imports j \
+         where j.tenant_id = i.tenant_id and j.source = i.source) order by tenant_id, source",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let ok: Option<i64> = sqlx::query_scalar(
+            "select max(finished_at) from imports where tenant_id = $1 and source = $2 \
+             and outcome = 'applied'",
+        )
+        .bind(&row.tenant_id)
+        .bind(&row.source)
+        .fetch_one(&mut *conn)
+        .await?;
+        out.push((row, ok));
+    }
+    Ok(out)
+}
+
+/// When the given source last imported successfully.
+pub async fn last_applied(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select max(finished_at) from imports where tenant_id = $1 and source = $2 \
+         and outcome = 'applied'",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_one(&mut *conn)
+    .await
+}

@@ -1,0 +1,178 @@
+//! All SQL lives here. One store API over SQLite (the embedded default) and PostgreSQL, through
+//! sqlx's `Any` driver: instants are integer milliseconds, placeholders are `$n` (both dialects
+//! accept them), and the few statements that must differ ask [`Backend`].
+//!
+//! Functions take an executor (`&mut AnyConnection`, usually a transaction) so that callers
+//! compose transactions; none of them does network I/O other than the database.
+
+pub mod bookings;
+pub mod destinations;
+pub mod imports;
+pub mod notifications;
+pub mod outages;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Tx = Transaction<'static, sqlx::Any>;
+pub type Conn = sqlx::AnyConnection;
+
+/// Which SQL dialect is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The database handle shared by every part of the process.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database named by `url`, creating a SQLite file (and its folder) if needed.
+    /// SQLite runs in WAL mode with `synchronous=FULL`: a committed notification survives a
+    /// power cut, which is the point of the outbox.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!(
+                "database.url: unsupported scheme (use sqlite://PATH or postgres://…): {}",
+                redact_url(url)
+            );
+        };
+        if backend == Backend::Postgres {
+            anyhow::bail!("database.url: PostgreSQL support is not built yet; use sqlite://PATH");
+        }
+        let url = sqlite_url_with_create(url)?;
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("database.url {} is not valid", redact_url(&url)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(
+                        "pragma journal_mode = wal; pragma synchronous = full; \
+                         pragma busy_timeout = 30000; pragma foreign_keys = on;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies every migration not yet applied.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        SQLITE_MIGRATIONS
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction that will write. SQLite takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a transaction never fails half-way because another writer came first.
+    pub async fn begin(&self) -> anyhow::Result<Tx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.context("starting a database transaction")
+    }
+
+    /// A connection for reads and single statements.
+    pub async fn conn(&self) -> anyhow::Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        self.pool
+            .acquire()
+            .await
+            .context("acquiring a database connection")
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Adds `mode=rwc` to a SQLite URL and creates its folder, so that the first start works.
+fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:"
+        && let Some(dir) = std::path::Path::new(file).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the database folder {}", dir.display()))?;
+    }
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("sqlite://{file}?mode=rwc")
+    } else {
+        format!("sqlite://{file}?{query}&mode=rwc")
+    })
+}
+
+/// A database URL with its password replaced, fit for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `IN ($a, $b, …)` placeholders for `n` values starting at `$first`.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://absage:geheim@db:5432/absage"),
+            "postgres://absage:***@db:5432/absage"
+        );
+        assert_eq!(redact_url("sqlite://data/a.db"), "sqlite://data/a.db");
+    }
+
+    #[test]
+    fn placeholders_are_numbered_from_the_given_index() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+    }
+}

@@ -1,0 +1,390 @@
+//! The outbox: enqueueing (idempotent by its unique key), claiming with a lease, recording
+//! outcomes, expiry, and the read models for status, reports and call lists.
+
+use super::{Backend, Conn, placeholders};
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+/// A notification to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub tenant_id: String,
+    pub outage_id: i64,
+    pub booking_id: i64,
+    pub channel: &'static str,
+    pub kind: &'static str,
+    pub role: &'static str,
+    pub recipient: String,
+    pub language: String,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub next_attempt_at: i64,
+    pub deadline: i64,
+}
+
+/// Enqueues notifications. The unique key (outage, booking, channel, kind) makes this idempotent:
+/// a notification that exists is not duplicated. One that is still queued gets the fresh text and
+/// deadline (the booking moved); with `revive`, one cancelled because its booking had left the
+/// run is queued again (the booking came back). Sent, failed and expired ones are never touched.
+pub async fn enqueue_many(
+    conn: &mut Conn,
+    rows: &[NewNotification],
+    revive: bool,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    const COLS: usize = 14;
+    for chunk in rows.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|r| format!("({}, 'queued')", placeholders(r * COLS + 1, COLS)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let revive_clause = if revive {
+            " or (notifications.state = 'cancelled' and notifications.sent_at is null)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "insert into notifications (tenant_id, outage_id, booking_id, channel, kind, role, \
+             recipient, language, subject, body_text, body_html, next_attempt_at, deadline, \
+             created_at, state) values {values} \
+             on conflict (outage_id, booking_id, channel, kind) do update set \
+             recipient = excluded.recipient, language = excluded.language, \
+             subject = excluded.subject, body_text = excluded.body_text, \
+             body_html = excluded.body_html, deadline = excluded.deadline, \
+             next_attempt_at = excluded.next_attempt_at, role = excluded.role, \
+             state = 'queued', last_error = null, finished_at = null \
+             where notifications.state = 'queued'{revive_clause}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for n in chunk {
+            q = q
+                .bind(n.tenant_id.as_str())
+                .bind(n.outage_id)
+                .bind(n.booking_id)
+                .bind(n.channel)
+                .bind(n.kind)
+                .bind(n.role)
+                .bind(n.recipient.as_str())
+                .bind(n.language.as_str())
+                .bind(n.subject.as_deref())
+                .bind(n.body_text.as_str())
+                .bind(n.body_html.as_deref())
+                .bind(n.next_attempt_at)
+                .bind(n.deadline)
+                .bind(now_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Cancels what is still queued for a booking in a run (it is no longer affected).
+pub async fn cancel_queued_for_booking(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_id: i64,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set state = 'cancelled', last_error = $3, finished_at = $4 \
+         where outage_id = $1 and booking_id = $2 and state = 'queued'",
+    )
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// A claimed notification, ready to send.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub tenant_id: String,
+    pub outage_id: i64,
+    pub booking_id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub role: String,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub attempts: i64,
+    pub deadline: i64,
+    pub message_id: Option<String>,
+}
+
+/// Claims up to `limit` due notifications of one channel, earliest appointment first, for
+/// `owner` until `lease_until`. Due means queued and scheduled, or claimed by a process whose
+/// lease ran out (it crashed). Nothing whose appointment has started is claimed.
+pub async fn claim(
+    conn: &mut Conn,
+    backend: Backend,
+    channel: &str,
+    owner: &str,
+    now_ms: i64,
+    lease_until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " for update skip locked",
+    };
+    let sql = format!(
+        "update notifications set state = 'sending', lease_owner = $1, lease_until = $2 \
+         where id in (select id from notifications \
+           where channel = $3 and deadline > $4 \
+             and ((state = 'queued' and next_attempt_at <= $4) \
+               or (state = 'sending' and lease_until <= $4)) \
+           order by deadline, id limit $5{lock}) \
+         returning id, tenant_id, outage_id, booking_id, channel, kind, role, recipient, \
+           subject, body_text, body_html, attempts, deadline, message_id"
+    );
+    let mut rows: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(channel)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.sort_by_key(|c| (c.deadline, c.id));
+    Ok(rows)
+}
+
+/// Stores the Message-ID chosen for a notification before its first send, so that a retry
+/// (or a resend after a crash) carries the same id and receivers can de-duplicate.
+pub async fn set_message_id(conn: &mut Conn, id: i64, message_id: &str) -> sqlx::Result<()> {
+    sqlx::query("update notifications set message_id = $2 where id = $1 and message_id is null")
+        .bind(id)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Expires every notification whose appointment has started and that was not sent.
+pub async fn expire_due(conn: &mut Conn, now_ms: i64) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set state = 'expired', finished_at = $1, \
+         last_error = coalesce(last_error, 'not sent before the appointment started') \
+         where deadline <= $1 and (state = 'queued' or (state = 'sending' and lease_until <= $1))",
+    )
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+pub async fn mark_sent(
+    conn: &mut Conn,
+    id: i64,
+    destination: &str,
+    provider_id: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = 'sent', destination = $2, provider_id = $3, \
+         sent_at = $4, finished_at = $4, attempts = attempts + 1, lease_owner = null, \
+         lease_until = null where id = $1 and state = 'sending'",
+    )
+    .bind(id)
+    .bind(destination)
+    .bind(provider_id)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_retry(
+    conn: &mut Conn,
+    id: i64,
+    attempts: i64,
+    at_ms: i64,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = 'queued', attempts = $2, next_attempt_at = $3, \
+         last_error = $4, lease_owner = null, lease_until = null \
+         where id = $1 and state = 'sending'",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(at_ms)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends a notification as `failed` or `expired`.
+pub async fn mark_final(
+    conn: &mut Conn,
+    id: i64,
+    state: &str,
+    attempts: i64,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = $2, attempts = $3, last_error = $4, finished_at = $5, \
+         lease_owner = null, lease_until = null where id = $1 and state = 'sending'",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(attempts)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The primary went out: its waiting fallback on the other channel is no longer needed.
+pub async fn cancel_fallbacks(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_id: i64,
+    kind: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = 'cancelled', finished_at = $4, \
+         last_error = 'not needed: the other channel reached the citizen' \
+         where outage_id = $1 and booking_id = $2 and kind = $3 and role = 'fallback' \
+         and state = 'queued'",
+    )
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(kind)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The primary failed for good or could not be sent: its fallback goes now.
+pub async fn release_fallbacks(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_id: i64,
+    kind: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set next_attempt_at = $4 \
+         where outage_id = $1 and booking_id = $2 and kind = $3 and role = 'fallback' \
+         and state = 'queued' and next_attempt_at > $4",
+    )
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(kind)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Bookings whose primary expired or failed since `since_ms` — their fallbacks must be released.
+/// (Used after bulk expiry, which does not go through the per-message path.)
+pub async fn release_fallbacks_of_finished_primaries(
+    conn: &mut Conn,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set next_attempt_at = $1 \
+         where role = 'fallback' and state = 'queued' and next_attempt_at > $1 \
+         and exists (select 1 from notifications p where p.outage_id = notifications.outage_id \
+           and p.booking_id = notifications.booking_id and p.kind = notifications.kind \
+           and p.role = 'primary' and p.state in ('failed', 'expired', 'cancelled'))",
+    )
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// When the next queued notification falls due (to sleep until then).
+pub async fn next_due(conn: &mut Conn) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("select min(next_attempt_at) from notifications where state = 'queued'")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// How many notifications are not yet final (queued or in flight).
+pub async fn count_pending(conn: &mut Conn) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from notifications where state in ('queued', 'sending')")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Queue depth per state and channel.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct QueueCount {
+    pub state: String,
+    pub channel: String,
+    pub count: i64,
+}
+
+pub async fn counts(conn: &mut Conn, outage_id: Option<i64>) -> sqlx::Result<Vec<QueueCount>> {
+    match outage_id {
+        Some(id) => {
+            sqlx::query_as(
+                "select state, channel, count(*) as count from notifications where outage_id = $1 \
+             group by state, channel order by channel, state",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+        }
+        None => {
+            sqlx::query_as(
+                "select state, channel, count(*) as count from notifications \
+             group by state, channel order by channel, state",
+            )
+            .fetch_all(&mut *conn)
+            .await
+        }
+    }
+}
+
+/// One notification of a run, for reports.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ReportNotification {
+    pub id: i64,
+    pub booking_id: i64,
+    pub channel: String,
+    pub role: String,
+    pub state: String,
+    pub attempts: i64,
+    pub destination: Option<String>,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub language: String,
+}
+
+pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<ReportNotification>> {
+    sqlx::query_as(
+        "select id, booking_id, channel, role, state, attempts, destination, sent_at, last_error, \
+         language from notifications where outage_id = $1 order by booking_id, channel",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Booking ids the run currently affects (targets not withdrawn).
+pub async fn affected_booking_ids(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "select booking_id from targets where outage_id = $1 and state = 'affected' order by booking_id",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}

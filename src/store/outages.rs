@@ -1,0 +1,151 @@
+//! Outages and batches (one table: both are declared cancellation runs) and the targets they
+//! affect.
+
+use super::Conn;
+use serde::Serialize;
+
+/// A stored outage or batch.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutageRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub kind: String,
+    pub window_from: Option<i64>,
+    pub window_to: Option<i64>,
+    pub services_json: String,
+    pub locations_json: String,
+    pub keys_json: Option<String>,
+    pub reason: String,
+    pub state: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// What to store for a new run.
+pub struct NewOutage<'a> {
+    pub tenant_id: &'a str,
+    pub kind: &'a str,
+    pub window_from: Option<i64>,
+    pub window_to: Option<i64>,
+    pub services_json: String,
+    pub locations_json: String,
+    pub keys_json: Option<String>,
+    pub reason: &'a str,
+    pub created_by: &'a str,
+}
+
+const COLUMNS: &str = "id, tenant_id, kind, window_from, window_to, services_json, \
+     locations_json, keys_json, reason, state, created_at, created_by";
+
+pub async fn insert(conn: &mut Conn, o: &NewOutage<'_>, now_ms: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "insert into outages (tenant_id, kind, window_from, window_to, services_json, \
+         locations_json, keys_json, reason, state, created_at, created_by) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10) returning id",
+    )
+    .bind(o.tenant_id)
+    .bind(o.kind)
+    .bind(o.window_from)
+    .bind(o.window_to)
+    .bind(&o.services_json)
+    .bind(&o.locations_json)
+    .bind(o.keys_json.as_deref())
+    .bind(o.reason)
+    .bind(now_ms)
+    .bind(o.created_by)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+pub async fn get(conn: &mut Conn, id: i64) -> sqlx::Result<Option<OutageRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from outages where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// All runs, newest first, optionally of one tenant.
+pub async fn list(conn: &mut Conn, tenant: Option<&str>) -> sqlx::Result<Vec<OutageRow>> {
+    match tenant {
+        Some(t) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "select {COLUMNS} from outages where tenant_id = $1 order by id desc"
+            )))
+            .bind(t)
+            .fetch_all(&mut *conn)
+            .await
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "select {COLUMNS} from outages order by id desc"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+        }
+    }
+}
+
+/// Active outages (not batches) of a tenant: re-matched after every import.
+pub async fn active_outages(conn: &mut Conn, tenant: &str) -> sqlx::Result<Vec<OutageRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from outages where tenant_id = $1 and kind = 'outage' \
+         and state = 'active' order by id"
+    )))
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// A target as re-matching needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TargetRow {
+    pub id: i64,
+    pub booking_id: i64,
+    pub state: String,
+    pub booking_revision: i64,
+}
+
+pub async fn targets(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<TargetRow>> {
+    sqlx::query_as(
+        "select id, booking_id, state, booking_revision from targets where outage_id = $1",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Marks a booking as affected by a run (again), remembering which revision was matched.
+pub async fn upsert_target(
+    conn: &mut Conn,
+    tenant: &str,
+    outage_id: i64,
+    booking_id: i64,
+    revision: i64,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into targets (tenant_id, outage_id, booking_id, state, booking_revision, matched_at) \
+         values ($1, $2, $3, 'affected', $4, $5) \
+         on conflict (outage_id, booking_id) do update set state = 'affected', \
+         booking_revision = excluded.booking_revision, matched_at = excluded.matched_at",
+    )
+    .bind(tenant)
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(revision)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The booking is no longer affected (cancelled, gone, moved out of the window).
+pub async fn withdraw_target(conn: &mut Conn, target_id: i64) -> sqlx::Result<()> {
+    sqlx::query("update targets set state = 'withdrawn' where id = $1")
+        .bind(target_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Declaring outages: which bookings are affected, idempotency, re-matching after imports.
+
+use crate::helpers::*;
+use absage::config::ChannelPolicy;
+use absage::domain::outage::Scope;
+
+fn calendar() -> Vec<Row> {
+    vec![
+        Row::new("A-ENDS-AT-START", "2030-01-07 07:45"), // ends 08:00: untouched
+        Row::new("B-OVERLAPS-START", "2030-01-07 07:50"), // ends 08:05: affected
+        Row::new("C-INSIDE", "2030-01-07 10:00"),
+        Row::new("D-STARTS-BEFORE-END", "2030-01-07 11:59"),
+        Row::new("E-STARTS-AT-END", "2030-01-07 12:00"), // untouched
+        Row::new("F-OTHER-SERVICE", "2030-01-07 10:00").service("Führerschein"),
+        Row::new("G-OTHER-PLACE", "2030-01-07 10:30").location("Lippstadt"),
+    ]
+}
+
+fn keys(ns: &[Notif]) -> Vec<String> {
+    let mut k: Vec<String> = ns.iter().map(|n| n.key.clone()).collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
+#[tokio::test]
+async fn the_window_is_half_open_at_both_edges() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    assert_eq!(impact.stats.affected, 5);
+    let ns = t.notifications().await;
+    assert_eq!(
+        keys(&ns),
+        [
+            "B-OVERLAPS-START",
+            "C-INSIDE",
+            "D-STARTS-BEFORE-END",
+            "F-OTHER-SERVICE",
+            "G-OTHER-PLACE"
+        ]
+    );
+    assert_eq!(ns.len(), 10, "one email and one SMS each");
+}
+
+#[tokio::test]
+async fn scope_filters_by_service_and_location_case_insensitively() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    t.declare(
+        "2030-01-07 08:00",
+        "2030-01-07 12:00",
+        scope(&["zulassung"], &["SOEST"]),
+    )
+    .await;
+    assert_eq!(
+        keys(&t.notifications().await),
+        ["B-OVERLAPS-START", "C-INSIDE", "D-STARTS-BEFORE-END"]
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_previews_the_impact_and_changes_nothing() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let preview = t
+        .try_declare(
+            "2030-01-07 08:00",
+            "2030-01-07 12:00",
+            Scope::default(),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(preview.id, None);
+    assert_eq!(preview.stats.affected, 5);
+    assert_eq!(preview.per_channel.get("email"), Some(&5));
+    assert_eq!(preview.per_channel.get("sms"), Some(&5));
+    let sms = preview
+        .samples
+        .iter()
+        .find(|s| s.channel == "sms")
+        .expect("an SMS sample");
+    assert!(
+        sms.text.contains("Zulassung") || sms.text.contains("Führerschein"),
+        "{}",
+        sms.text
+    );
+    assert!(t.notifications().await.is_empty());
+}
+
+#[tokio::test]
+async fn messages_are_written_in_the_bookings_language_with_german_as_fallback() {
+    let rows = vec![
+        Row::new("EN", "2030-01-07 09:00").lang("en"),
+        Row::new("DE", "2030-01-07 09:15").lang("de"),
+        Row::new("TR", "2030-01-07 09:30").lang("tr"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let ns = t.notifications().await;
+    let lang = |k: &str| {
+        ns.iter()
+            .find(|n| n.key == k && n.channel == "email")
+            .unwrap()
+    };
+    assert_eq!(lang("EN").language, "en");
+    assert!(
+        lang("EN").body_text.contains("Monday, 7 January 2030"),
+        "{}",
+        lang("EN").body_text
+    );
+    assert_eq!(lang("DE").language, "de");
+    assert!(
+        lang("DE").body_text.contains("Montag, 7. Januar 2030"),
+        "{}",
+        lang("DE").body_text
+    );
+    assert_eq!(
+        lang("TR").language,
+        "de",
+        "no Turkish templates yet: the tenant's fallback"
+    );
+}
+
+#[tokio::test]
+async fn bookings_without_email_or_mobile_are_unreachable_and_on_the_call_list() {
+    let rows = vec![
+        Row::new("LANDLINE", "2030-01-07 09:00")
+            .email("")
+            .phone("02921 301234"),
+        Row::new("NOTHING", "2030-01-07 09:15").email("").phone(""),
+        Row::new("OK", "2030-01-07 09:30"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    assert_eq!(impact.stats.unreachable, 2);
+    let list = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+        .await
+        .unwrap();
+    let keys: Vec<&str> = list.iter().map(|e| e.booking_key.as_str()).collect();
+    assert_eq!(keys, ["LANDLINE", "NOTHING"], "sorted by appointment time");
+    assert_eq!(list[0].phone.as_deref(), Some("02921 301234"));
+}
+
+#[tokio::test]
+async fn declaring_again_or_reimporting_never_queues_a_second_copy() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let first = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    t.drain(&d).await;
+    let report = t.import().await;
+    assert_eq!(report.counts.rows_unchanged, 7);
+    assert_eq!(
+        report.rematched,
+        vec![(
+            first.id.unwrap(),
+            absage::matching::MatchStats {
+                affected: 5,
+                ..Default::default()
+            }
+        )]
+    );
+    t.drain(&d).await;
+    let ns = t.notifications().await;
+    assert_eq!(ns.len(), 10);
+    assert!(ns.iter().all(|n| n.state == "sent"), "{ns:?}");
+}
+
+#[tokio::test]
+async fn after_an_import_new_bookings_in_the_window_get_notices_and_vanished_ones_are_cancelled() {
+    let mut rows = calendar();
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    rows.retain(|r| r.key != "C-INSIDE");
+    rows.push(Row::new("H-NEW", "2030-01-07 11:00"));
+    // G moves out of the window.
+    for r in rows.iter_mut().filter(|r| r.key == "G-OTHER-PLACE") {
+        r.start = "2030-01-07 13:00".into();
+    }
+    t.write_export(&rows);
+    let report = t.import().await;
+    let stats = &report.rematched[0].1;
+    assert_eq!((stats.added, stats.withdrawn, stats.cancelled), (1, 2, 4));
+    let ns = t.notifications().await;
+    for n in &ns {
+        let want = if n.key == "C-INSIDE" || n.key == "G-OTHER-PLACE" {
+            "cancelled"
+        } else {
+            "queued"
+        };
+        assert_eq!(n.state, want, "{n:?}");
+    }
+    assert_eq!(count(&ns, |n| n.key == "H-NEW"), 2);
+}

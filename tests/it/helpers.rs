@@ -1,0 +1,308 @@
+//! `TestApp`: the real application on a temporary SQLite file, with a clock the test moves.
+
+use absage::app::App;
+use absage::config::{
+    ChannelPolicy, ImportMode, Settings, SourceKind, SourceSettings, TenantSettings,
+};
+use absage::declare::{self, Declaration, Impact};
+use absage::dispatch::{Clock, Dispatcher, StepOutcome};
+use absage::domain::outage::{RunKind, Scope, Selection, Window};
+use absage::import::{
+    ImportOptions, ImportReport,
+    csv::CsvOptions,
+    mapping::{FieldMapping, Formats},
+};
+use absage::secret::Secret;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Monday 7 January 2030, 06:00 Berlin time: the tests' "now" unless they move it.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 7, 5, 0, 0).unwrap()
+}
+
+/// A clock the test sets and advances.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(at)))
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+    pub fn advance(&self, by: Duration) {
+        let mut g = self.0.lock().unwrap();
+        *g += by;
+    }
+    pub fn as_clock(&self) -> Clock {
+        let inner = self.0.clone();
+        Arc::new(move || *inner.lock().unwrap())
+    }
+}
+
+/// One row of a test export.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub key: String,
+    /// Local Berlin time, "2030-01-07 09:00".
+    pub start: String,
+    pub minutes: u32,
+    pub service: String,
+    pub location: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub language: String,
+}
+
+impl Row {
+    pub fn new(key: &str, start: &str) -> Row {
+        let n: u64 = key.bytes().map(u64::from).sum::<u64>() * 7919 % 10_000_000;
+        Row {
+            key: key.into(),
+            start: start.into(),
+            minutes: 15,
+            service: "Zulassung".into(),
+            location: "Soest".into(),
+            name: format!("Bürger {key}"),
+            email: format!("{}@example.org", key.to_lowercase()),
+            phone: format!("0171 {n:07}"),
+            language: "de".into(),
+        }
+    }
+    pub fn service(mut self, s: &str) -> Row {
+        self.service = s.into();
+        self
+    }
+    pub fn location(mut self, s: &str) -> Row {
+        self.location = s.into();
+        self
+    }
+    pub fn minutes(mut self, m: u32) -> Row {
+        self.minutes = m;
+        self
+    }
+    pub fn email(mut self, e: &str) -> Row {
+        self.email = e.into();
+        self
+    }
+    pub fn phone(mut self, p: &str) -> Row {
+        self.phone = p.into();
+        self
+    }
+    pub fn lang(mut self, l: &str) -> Row {
+        self.language = l.into();
+        self
+    }
+}
+
+pub const HEADER: &str = "key,start,minutes,service,location,name,email,phone,language";
+
+pub fn csv_text(rows: &[Row]) -> String {
+    let mut s = String::from(HEADER);
+    s.push('\n');
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            r.key, r.start, r.minutes, r.service, r.location, r.name, r.email, r.phone, r.language
+        ));
+    }
+    s
+}
+
+pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
+    TenantSettings {
+        id: "soest".into(),
+        name: "Kreis Soest".into(),
+        time_zone: "Europe/Berlin".parse().unwrap(),
+        default_language: "de".into(),
+        fallback_languages: vec!["de".into()],
+        hotline: "02921 30-0".into(),
+        email_from: "Kreis Soest <termine@kreis-soest.example>".into(),
+        reply_to: None,
+        sms_sender: "KreisSoest".into(),
+        channel_policy: policy,
+        fallback_lead_minutes: 60,
+    }
+}
+
+/// Settings for a test: SQLite and outbox in `dir`, one tenant, one CSV source `export.csv`.
+pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
+    let mut s = Settings::default();
+    s.database.url = Secret::new(format!("sqlite://{}/absage.db", dir.display()));
+    s.outbox.dir = dir.join("outbox");
+    s.templates.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    s.tenants = vec![tenant(policy)];
+    s.sources = vec![SourceSettings {
+        name: "termine".into(),
+        tenant: "soest".into(),
+        kind: SourceKind::Csv,
+        path: dir.join("export.csv"),
+        schedule: None,
+        mode: ImportMode::Full,
+        max_removal_share: 0.5,
+        csv: CsvOptions::default(),
+        fields: FieldMapping {
+            key: "key".into(),
+            date: "start".into(),
+            time: None,
+            end: None,
+            duration: Some("minutes".into()),
+            service: "service".into(),
+            location: Some("location".into()),
+            name: "name".into(),
+            email: Some("email".into()),
+            phone: Some("phone".into()),
+            language: Some("language".into()),
+            status: None,
+        },
+        formats: Formats::default(),
+    }];
+    s.queue.retry_delays_secs = vec![30, 60];
+    s.queue.retry_jitter = 0.0;
+    s.queue.probe_interval_secs = 30;
+    s.queue.down_after_failures = 2;
+    s
+}
+
+/// The application under test.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub app: App,
+    pub clock: TestClock,
+}
+
+impl TestApp {
+    pub async fn start(dir: tempfile::TempDir, settings: Settings) -> TestApp {
+        let clock = TestClock::new(t0());
+        let app = App::build_with_clock(settings, clock.as_clock())
+            .await
+            .expect("app builds");
+        TestApp { dir, app, clock }
+    }
+
+    /// A default app (file outbox) with the given rows imported.
+    pub async fn with_rows(policy: ChannelPolicy, rows: &[Row]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path(), policy);
+        let t = TestApp::start(dir, s).await;
+        t.write_export(rows);
+        let r = t.import().await;
+        assert_eq!(r.counts.rows_rejected, 0, "{:?}", r.rejected);
+        t
+    }
+
+    pub fn write_export(&self, rows: &[Row]) {
+        std::fs::write(self.dir.path().join("export.csv"), csv_text(rows)).unwrap();
+    }
+
+    pub async fn import(&self) -> ImportReport {
+        self.import_with(ImportOptions::default()).await
+    }
+
+    pub async fn import_with(&self, opts: ImportOptions) -> ImportReport {
+        let source = self.app.settings.sources[0].clone();
+        self.app
+            .import(&source, &opts, &|_| {})
+            .await
+            .expect("import runs")
+    }
+
+    pub fn local(&self, s: &str) -> DateTime<Utc> {
+        declare::parse_instant(s, "Europe/Berlin".parse().unwrap()).unwrap()
+    }
+
+    pub async fn declare(&self, from: &str, to: &str, scope: Scope) -> Impact {
+        self.try_declare(from, to, scope, false)
+            .await
+            .expect("declares")
+    }
+
+    pub async fn try_declare(
+        &self,
+        from: &str,
+        to: &str,
+        scope: Scope,
+        dry_run: bool,
+    ) -> anyhow::Result<Impact> {
+        let decl = Declaration {
+            tenant: "soest".into(),
+            kind: RunKind::Outage,
+            selection: Selection::Window {
+                window: Window::new(self.local(from), self.local(to)).unwrap(),
+                scope,
+            },
+            reason: "IT-Ausfall nach Cyberangriff".into(),
+            created_by: "test".into(),
+        };
+        declare::declare(
+            &self.app.store,
+            &self.app.settings,
+            &self.app.templates,
+            &decl,
+            self.clock.now(),
+            dry_run,
+        )
+        .await
+    }
+
+    pub fn dispatcher(&self) -> Dispatcher {
+        self.app.dispatcher().expect("dispatcher")
+    }
+
+    /// Steps until a step finds nothing to do; returns every step's outcome.
+    pub async fn drain(&self, d: &Dispatcher) -> Vec<StepOutcome> {
+        let mut steps = Vec::new();
+        for _ in 0..10_000 {
+            let o = d.step().await.expect("step");
+            let idle = o.idle();
+            steps.push(o);
+            if idle {
+                return steps;
+            }
+        }
+        panic!("the queue did not drain in 10,000 steps");
+    }
+
+    /// Every notification with its booking key, in queue order.
+    pub async fn notifications(&self) -> Vec<Notif> {
+        let mut conn = self.app.store.conn().await.unwrap();
+        sqlx::query_as::<_, Notif>(
+            "select b.booking_key as key, n.channel, n.state, n.attempts, \
+             n.deadline, n.sent_at, n.language, n.body_text from notifications n \
+             join bookings b on b.id = n.booking_id order by n.id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Notif {
+    pub key: String,
+    pub channel: String,
+    pub state: String,
+    pub attempts: i64,
+    pub deadline: i64,
+    pub sent_at: Option<i64>,
+    pub language: String,
+    pub body_text: String,
+}
+
+pub fn count(ns: &[Notif], f: impl Fn(&Notif) -> bool) -> usize {
+    ns.iter().filter(|n| f(n)).count()
+}
+
+pub fn scope(services: &[&str], locations: &[&str]) -> Scope {
+    Scope {
+        services: services.iter().map(|s| s.to_string()).collect(),
+        locations: locations.iter().map(|s| s.to_string()).collect(),
+    }
+}

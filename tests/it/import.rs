@@ -1,0 +1,156 @@
+//! Importing exports: bad rows, refusals, encodings, DST — through the real import path.
+
+use crate::helpers::*;
+use absage::config::ChannelPolicy;
+use absage::import::{ImportOptions, Outcome};
+
+async fn bookings(t: &TestApp) -> Vec<(String, i64, String)> {
+    let mut conn = t.app.store.conn().await.unwrap();
+    sqlx::query_as("select booking_key, starts_at, status from bookings order by booking_key")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+}
+
+fn rows(n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            Row::new(
+                &format!("K{i:04}"),
+                &format!("2030-01-{:02} 09:00", 8 + i % 20),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_with_line_and_field_and_the_rest_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), ChannelPolicy::Both);
+    let t = TestApp::start(dir, s).await;
+    let mut text = csv_text(&rows(3));
+    text.push_str("K9001,31.02.2030 09:00,15,Zulassung,Soest,X,x@example.org,0171 1234567,de\n");
+    text.push_str(",2030-01-09 09:00,15,Zulassung,Soest,Y,y@example.org,0171 1234568,de\n");
+    text.push_str("K9003,2030-01-09 09:00,15,Zulassung,Soest,Z,not-an-address,0171 1234569,de\n");
+    std::fs::write(t.dir.path().join("export.csv"), text).unwrap();
+    let r = t.import().await;
+    assert_eq!(r.outcome, Outcome::Applied);
+    assert_eq!(
+        (
+            r.counts.rows_read,
+            r.counts.rows_new,
+            r.counts.rows_rejected
+        ),
+        (6, 3, 3)
+    );
+    let lines: Vec<(u64, &str)> = r
+        .rejected
+        .iter()
+        .map(|e| (e.line, e.field.as_str()))
+        .collect();
+    assert_eq!(lines, [(5, "start"), (6, "key"), (7, "email")]);
+    assert!(
+        !r.rejected[2].reason.contains("not-an-address"),
+        "personal data must not be echoed: {}",
+        r.rejected[2].reason
+    );
+    assert_eq!(bookings(&t).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_truncated_export_is_refused_whole_and_changes_nothing() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(20)).await;
+    let before = bookings(&t).await;
+    t.write_export(&rows(20)[..5]);
+    let r = t.import().await;
+    assert_eq!(r.outcome, Outcome::Refused);
+    assert!(
+        r.message.as_deref().unwrap().contains("remove 15 of 20"),
+        "{:?}",
+        r.message
+    );
+    assert_eq!(bookings(&t).await, before);
+    let forced = t
+        .import_with(ImportOptions {
+            force: true,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        (forced.outcome, forced.counts.rows_removed),
+        (Outcome::Applied, 15)
+    );
+    assert_eq!(
+        bookings(&t).await.iter().filter(|b| b.2 == "gone").count(),
+        15
+    );
+}
+
+#[tokio::test]
+async fn a_file_without_the_mapped_columns_is_refused_with_one_message() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(3)).await;
+    std::fs::write(
+        t.dir.path().join("export.csv"),
+        "key;start;minutes\nK1;2030-01-08 09:00;15\n",
+    )
+    .unwrap();
+    let r = t.import().await;
+    assert_eq!(r.outcome, Outcome::Refused);
+    let m = r.message.unwrap();
+    assert!(m.contains("export.csv") && m.contains("service"), "{m}");
+    assert_eq!(bookings(&t).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_windows_1252_export_with_separate_date_and_time_columns_is_read_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    let src = &mut s.sources[0];
+    src.csv.delimiter = ';';
+    src.csv.encoding = absage::import::csv::Encoding::Windows1252;
+    src.fields.date = "Datum".into();
+    src.fields.time = Some("Uhrzeit".into());
+    src.fields.duration = None;
+    src.fields.service = "Dienstleistung".into();
+    src.fields.key = "Nr".into();
+    src.fields.name = "Name".into();
+    src.fields.location = None;
+    src.fields.email = None;
+    src.fields.phone = Some("Telefon".into());
+    src.fields.language = None;
+    let t = TestApp::start(dir, s).await;
+    let mut bytes = b"Nr;Datum;Uhrzeit;Dienstleistung;Name;Telefon\r\n".to_vec();
+    bytes.extend_from_slice(
+        b"1;07.01.2030;09:30;F\xfchrerschein;J\xfcrgen M\xfcller;+49 (0)171 2345678\r\n",
+    );
+    bytes.extend_from_slice(b"2;31.03.2030;02:30;Zulassung;Gap;0171 2345679\r\n"); // DST gap in Berlin
+    bytes.extend_from_slice(b"3;27.10.2030;02:30;Zulassung;Repeat;0171 2345670\r\n"); // DST repeat
+    std::fs::write(t.dir.path().join("export.csv"), bytes).unwrap();
+    let r = t.import().await;
+    assert_eq!(r.counts.rows_new, 3, "{:?}", r.rejected);
+    let mut conn = t.app.store.conn().await.unwrap();
+    let got: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+        "select service, name, starts_at, phone_e164 from bookings order by booking_key",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(got[0].0, "Führerschein");
+    assert_eq!(got[0].1, "Jürgen Müller");
+    assert_eq!(got[0].2, t.local("2030-01-07 09:30").timestamp_millis());
+    assert_eq!(got[0].3.as_deref(), Some("+491712345678"));
+    // 02:30 does not exist on 31 March 2030: moved forward by the gap, to 03:30 CEST = 01:30 UTC.
+    assert_eq!(
+        got[1].2,
+        chrono::DateTime::parse_from_rfc3339("2030-03-31T01:30:00Z")
+            .unwrap()
+            .timestamp_millis()
+    );
+    // 02:30 exists twice on 27 October 2030: the first (CEST) is taken = 00:30 UTC.
+    assert_eq!(
+        got[2].2,
+        chrono::DateTime::parse_from_rfc3339("2030-10-27T00:30:00Z")
+            .unwrap()
+            .timestamp_millis()
+    );
+}

@@ -1,0 +1,13 @@
+//! The integration tests: one binary, the real application, real peers (smtp-sink, Kannel).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod helpers;
+
+mod declare;
+mod import;
+mod peers_email;
+mod peers_sms;
+mod process;
+mod queue;

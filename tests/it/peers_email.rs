@@ -1,0 +1,239 @@
+//! Email over the wire to Postfix smtp-sink: delivery exactly once, relay outages, failover.
+
+use crate::helpers::*;
+use crate::queue::relay_config;
+use crate::support::peers::{SinkMode, SmtpSink};
+use absage::config::ChannelPolicy;
+use absage::domain::outage::Scope;
+use chrono::Duration;
+use std::collections::HashMap;
+
+fn calendar(n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            Row::new(
+                &format!("M{i:03}"),
+                &format!("2030-01-07 {:02}:{:02}", 8 + i / 12, (i % 12) * 5),
+            )
+            .lang(if i % 3 == 0 { "en" } else { "de" })
+        })
+        .collect()
+}
+
+async fn app_with_relays(policy: ChannelPolicy, relays: &[(&str, u16)], rows: &[Row]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), policy);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = relays.iter().map(|(n, p)| relay_config(n, *p)).collect();
+    let t = TestApp::start(dir, s).await;
+    t.write_export(rows);
+    t.import().await;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_email_reaches_the_relay_exactly_once_with_the_right_recipient_and_text() {
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let rows = calendar(40);
+    let t = app_with_relays(ChannelPolicy::Both, &[("sink", sink.addr.port())], &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    let msgs = sink.messages();
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for m in &msgs {
+        *ids.entry(m.message_id.clone().expect("a Message-ID"))
+            .or_default() += 1;
+    }
+    assert_eq!(msgs.len(), 40);
+    assert!(ids.values().all(|n| *n == 1), "duplicates: {ids:?}");
+    for r in &rows {
+        let m = msgs
+            .iter()
+            .find(|m| m.rcpt_to == [r.email.clone()])
+            .unwrap_or_else(|| panic!("no mail to {}", r.email));
+        assert_eq!(m.mail_from, "termine@kreis-soest.example");
+        let body = m.raw.replace("=\n", "");
+        let want = if r.language == "en" {
+            "Kreis Soest"
+        } else {
+            "Zulassung"
+        };
+        assert!(body.contains(want), "{body}");
+    }
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.channel == "email")
+            .all(|n| n.state == "sent" && n.attempts == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_relay_answers_421_nothing_is_lost_sms_flows_and_the_backlog_drains_by_appointment_when_it_is_back()
+ {
+    let down = SmtpSink::start(SinkMode::RejectConnect);
+    let port = down.addr.port();
+    let rows = calendar(12);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = vec![relay_config("relay", port)];
+    s.queue.batch_size = 2;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&rows);
+    t.import().await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    t.drain(&d).await;
+    let ns = t.notifications().await;
+    assert_eq!(
+        count(&ns, |n| n.channel == "sms" && n.state == "sent"),
+        12,
+        "SMS flows while mail is down"
+    );
+    assert_eq!(
+        count(&ns, |n| n.channel == "email"
+            && n.state == "queued"
+            && n.attempts == 0),
+        12,
+        "{ns:?}"
+    );
+    let status = absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        status
+            .destinations
+            .iter()
+            .find(|d| d.name == "relay")
+            .unwrap()
+            .state,
+        "down"
+    );
+
+    // Still down at the next probe: nothing moves, still no attempts spent.
+    t.clock.advance(Duration::seconds(30));
+    let o = d.step().await.unwrap();
+    assert_eq!((o.probed, o.recovered, o.claimed), (1, 0, 0));
+
+    // The relay comes back on the same port.
+    let mut down = down;
+    down.stop();
+    let up = SmtpSink::start_on(port, &dir_of(&down), SinkMode::Accept);
+    t.clock.advance(Duration::seconds(30));
+    let mut step = 0;
+    loop {
+        t.clock.advance(Duration::seconds(1));
+        step += 1;
+        if d.step().await.unwrap().idle() || step > 50 {
+            break;
+        }
+    }
+    let ns = t.notifications().await;
+    let mut emails: Vec<&Notif> = ns.iter().filter(|n| n.channel == "email").collect();
+    assert!(
+        emails.iter().all(|n| n.state == "sent" && n.attempts == 1),
+        "{emails:?}"
+    );
+    emails.sort_by_key(|n| (n.sent_at, n.deadline));
+    let deadlines: Vec<i64> = emails.iter().map(|n| n.deadline).collect();
+    let mut sorted = deadlines.clone();
+    sorted.sort();
+    assert_eq!(deadlines, sorted, "drained earliest appointment first");
+    assert_eq!(up.messages().len(), 12);
+}
+
+fn dir_of(sink: &SmtpSink) -> std::path::PathBuf {
+    sink.dump_dir().to_path_buf()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_relay_fails_over_to_the_second_relay() {
+    let mut first = SmtpSink::start(SinkMode::Accept);
+    let first_port = first.addr.port();
+    first.stop();
+    let second = SmtpSink::start(SinkMode::Accept);
+    let rows = calendar(10);
+    let t = app_with_relays(
+        ChannelPolicy::Both,
+        &[("first", first_port), ("second", second.addr.port())],
+        &rows,
+    )
+    .await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    assert_eq!(second.messages().len(), 10);
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.channel == "email")
+            .all(|n| n.state == "sent" && n.attempts == 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_rejection_fails_the_email_and_sends_the_sms_under_email_first() {
+    let sink = SmtpSink::start(SinkMode::PermFailRcpt);
+    let rows = calendar(3);
+    let t = app_with_relays(
+        ChannelPolicy::EmailFirst,
+        &[("sink", sink.addr.port())],
+        &rows,
+    )
+    .await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    let ns = t.notifications().await;
+    assert_eq!(
+        count(&ns, |n| n.channel == "email"
+            && n.state == "failed"
+            && n.attempts == 1),
+        3,
+        "{ns:?}"
+    );
+    assert_eq!(
+        count(&ns, |n| n.channel == "sms" && n.state == "sent"),
+        3,
+        "{ns:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_rejection_is_retried_on_the_schedule_and_then_fails_for_good() {
+    let sink = SmtpSink::start(SinkMode::TempFailRcpt);
+    let rows = vec![Row::new("T", "2030-01-07 18:00").phone("")];
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = vec![relay_config("sink", sink.addr.port())];
+    s.queue.max_attempts = 3;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&rows);
+    t.import().await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 20:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    assert_eq!(d.step().await.unwrap().retried, 1);
+    assert_eq!(
+        d.step().await.unwrap().claimed,
+        0,
+        "not due before the first delay (30 s)"
+    );
+    t.clock.advance(Duration::seconds(30));
+    assert_eq!(d.step().await.unwrap().retried, 1);
+    t.clock.advance(Duration::seconds(59));
+    assert_eq!(d.step().await.unwrap().claimed, 0, "second delay is 60 s");
+    t.clock.advance(Duration::seconds(1));
+    assert_eq!(d.step().await.unwrap().failed, 1);
+    let ns = t.notifications().await;
+    assert_eq!((ns[0].state.as_str(), ns[0].attempts), ("failed", 3));
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1);
+}

@@ -1,0 +1,230 @@
+//! The real `absage` binary as an operator runs it: kill -9 in the middle of a run, SIGTERM.
+
+use crate::support::peers::{SinkMode, SmtpSink, wait_until};
+use chrono::{Duration, Utc};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_absage");
+
+/// A config for the binary: SQLite in `dir`, email to the sink (rate-limited so that a run takes
+/// a few seconds), SMS to the outbox, short leases.
+fn write_config(dir: &Path, sink_port: u16, rate: u32) -> std::path::PathBuf {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+    let cfg = format!(
+        r#"
+[database]
+url = "sqlite://{dir}/absage.db"
+[templates]
+dir = "{templates}"
+[outbox]
+dir = "{dir}/outbox"
+[[tenants]]
+id = "soest"
+name = "Kreis Soest"
+time_zone = "Europe/Berlin"
+hotline = "02921 30-0"
+email_from = "Kreis Soest <termine@kreis-soest.example>"
+sms_sender = "KreisSoest"
+[[sources]]
+name = "termine"
+tenant = "soest"
+kind = "csv"
+path = "{dir}/export.csv"
+[sources.fields]
+key = "key"
+date = "start"
+service = "service"
+name = "name"
+email = "email"
+[email]
+transport = "network"
+[[email.relays]]
+name = "sink"
+host = "127.0.0.1"
+port = {sink_port}
+tls = "none"
+concurrency = 4
+[queue]
+lease_secs = 2
+batch_size = 50
+idle_poll_ms = 100
+[queue.rate_limits]
+sink = {rate}
+"#,
+        dir = dir.display(),
+        templates = templates.display()
+    );
+    let path = dir.join("absage.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn write_export(dir: &Path, n: usize) {
+    let day = (Utc::now() + Duration::days(2))
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
+    let mut s = String::from("key,start,service,name,email\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "K{i:05},{day} {:02}:{:02},Zulassung,Person {i},p{i}@example.org\n",
+            8 + (i / 60) % 10,
+            i % 60
+        ));
+    }
+    std::fs::write(dir.join("export.csv"), s).unwrap();
+}
+
+fn absage(config: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "absage {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("run-{}.log", args.len()))).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn declare_all(config: &Path) {
+    let from = (Utc::now() + Duration::days(1)).to_rfc3339();
+    let to = (Utc::now() + Duration::days(4)).to_rfc3339();
+    absage(
+        config,
+        &[
+            "outage",
+            "declare",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--reason",
+            "IT-Ausfall",
+        ],
+    );
+}
+
+#[test]
+fn after_kill_9_a_restart_delivers_everything_and_duplicates_stay_within_what_was_in_flight() {
+    const N: usize = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let config = write_config(dir.path(), sink.addr.port(), 200);
+    write_export(dir.path(), N);
+    absage(&config, &["import"]);
+    declare_all(&config);
+
+    let mut run = spawn_run(&config, dir.path(), &[]);
+    wait_until(
+        "a third of the mail at the sink",
+        std::time::Duration::from_secs(60),
+        || (sink.messages().len() >= N / 3).then_some(()),
+    );
+    run.kill().unwrap(); // SIGKILL
+    run.wait().unwrap();
+    let at_kill = sink.messages().len();
+    assert!(
+        at_kill < N,
+        "the run must be interrupted mid-way ({at_kill} of {N} already sent)"
+    );
+
+    let mut again = spawn_run(&config, dir.path(), &["--exit-when-idle"]);
+    let status = wait_until(
+        "the restarted run to finish",
+        std::time::Duration::from_secs(90),
+        || again.try_wait().unwrap(),
+    );
+    assert!(status.success());
+
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for m in sink.messages() {
+        *per_id.entry(m.message_id.unwrap()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), N, "every message arrived");
+    let duplicates: usize = per_id.values().map(|n| n - 1).sum();
+    eprintln!("kill -9 after {at_kill} of {N}: {duplicates} duplicates");
+    assert!(
+        duplicates <= 50,
+        "duplicates ({duplicates}) are bounded by one claimed batch (50)"
+    );
+    let out = absage(&config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent: i64 = status["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["state"] == "sent")
+        .map(|q| q["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sent, N as i64);
+}
+
+#[test]
+fn sigterm_stops_claiming_finishes_what_is_in_flight_and_exits_cleanly() {
+    const N: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let config = write_config(dir.path(), sink.addr.port(), 100);
+    write_export(dir.path(), N);
+    absage(&config, &["import"]);
+    declare_all(&config);
+    let mut run = spawn_run(&config, dir.path(), &[]);
+    wait_until(
+        "some mail at the sink",
+        std::time::Duration::from_secs(60),
+        || (sink.messages().len() >= 50).then_some(()),
+    );
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(run.id().to_string())
+        .status()
+        .unwrap();
+    let status = wait_until(
+        "the run to exit",
+        std::time::Duration::from_secs(30),
+        || run.try_wait().unwrap(),
+    );
+    assert!(status.success(), "exit status {status:?}");
+    let out = absage(&config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sending = status["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["state"] == "sending")
+        .count();
+    assert_eq!(sending, 0, "nothing is left claimed: {status}");
+    let sent: i64 = status["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["state"] == "sent")
+        .map(|q| q["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        sent as usize,
+        sink.messages().len(),
+        "every message at the sink is recorded as sent"
+    );
+    assert!((sent as usize) < N, "it stopped before the end");
+}

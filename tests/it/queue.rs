@@ -1,0 +1,174 @@
+//! The queue on the embedded default (file outbox): ordering, expiry, fallback, idempotency.
+
+use crate::helpers::*;
+use absage::config::ChannelPolicy;
+use absage::domain::outage::Scope;
+use chrono::Duration;
+
+#[tokio::test]
+async fn a_declaration_puts_one_message_per_citizen_and_channel_in_the_outbox() {
+    let rows = vec![
+        Row::new("A", "2030-01-07 09:00"),
+        Row::new("B", "2030-01-07 09:30").lang("en"),
+        Row::new("C", "2030-01-07 10:00").phone(""),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    let outbox = t.dir.path().join("outbox");
+    let emails: Vec<_> = std::fs::read_dir(outbox.join("email")).unwrap().collect();
+    let sms: Vec<_> = std::fs::read_dir(outbox.join("sms")).unwrap().collect();
+    assert_eq!((emails.len(), sms.len()), (3, 2));
+    let all_email: String = emails
+        .into_iter()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(all_email.contains("To: b@example.org"), "{all_email}");
+    assert!(all_email.contains("Message-ID: <absage."), "{all_email}");
+}
+
+#[tokio::test]
+async fn the_earliest_appointments_are_sent_first() {
+    let rows: Vec<Row> = (0..12)
+        .rev()
+        .map(|i| {
+            Row::new(
+                &format!("K{i:02}"),
+                &format!("2030-01-07 {:02}:{:02}", 8 + i / 4, (i % 4) * 15),
+            )
+            .phone("")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.queue.batch_size = 1;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&rows);
+    t.import().await;
+    t.declare("2030-01-07 07:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    for _ in 0..12 {
+        t.clock.advance(Duration::seconds(1));
+        assert_eq!(d.step().await.unwrap().sent, 1);
+    }
+    let mut ns = t.notifications().await;
+    ns.sort_by_key(|n| n.sent_at);
+    let order: Vec<&str> = ns.iter().map(|n| n.key.as_str()).collect();
+    let want: Vec<String> = (0..12).map(|i| format!("K{i:02}")).collect();
+    assert_eq!(order, want);
+}
+
+#[tokio::test]
+async fn notices_for_appointments_that_have_started_expire_instead_of_sending() {
+    let rows = vec![
+        Row::new("SOON", "2030-01-07 09:00"),
+        Row::new("LATER", "2030-01-07 11:00"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.clock.set(t.local("2030-01-07 09:00"));
+    t.drain(&t.dispatcher()).await;
+    let ns = t.notifications().await;
+    for n in &ns {
+        let want = if n.key == "SOON" { "expired" } else { "sent" };
+        assert_eq!(n.state, want, "{n:?}");
+    }
+    assert!(
+        !t.dir
+            .path()
+            .join("outbox/email")
+            .read_dir()
+            .unwrap()
+            .any(|e| {
+                std::fs::read_to_string(e.unwrap().path())
+                    .unwrap()
+                    .contains("soon@example.org")
+            })
+    );
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| c.booking_key.as_str())
+            .collect::<Vec<_>>(),
+        ["SOON"]
+    );
+}
+
+#[tokio::test]
+async fn a_declaration_for_an_appointment_already_started_queues_nothing_for_it() {
+    let rows = vec![
+        Row::new("PAST", "2030-01-07 05:30").minutes(60),
+        Row::new("FUTURE", "2030-01-07 09:00"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare("2030-01-07 05:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    assert!(t.notifications().await.iter().all(|n| n.key == "FUTURE"));
+}
+
+#[tokio::test]
+async fn under_email_first_the_sms_waits_and_is_dropped_once_the_email_went_out() {
+    let rows = vec![
+        Row::new("A", "2030-01-07 14:00"),
+        Row::new("NOMAIL", "2030-01-07 14:00").email(""),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::EmailFirst, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 18:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    let ns = t.notifications().await;
+    let state = |k: &str, ch: &str| {
+        ns.iter()
+            .find(|n| n.key == k && n.channel == ch)
+            .map(|n| n.state.clone())
+    };
+    assert_eq!(state("A", "email").as_deref(), Some("sent"));
+    assert_eq!(state("A", "sms").as_deref(), Some("cancelled"));
+    assert_eq!(
+        state("NOMAIL", "sms").as_deref(),
+        Some("sent"),
+        "no email: SMS is the primary"
+    );
+}
+
+#[tokio::test]
+async fn under_email_first_the_sms_goes_when_the_email_is_not_out_by_the_lead_time() {
+    let rows = vec![Row::new("A", "2030-01-07 14:00")];
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::EmailFirst);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = vec![relay_config("dead", crate::support::peers::free_port())];
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&rows);
+    t.import().await;
+    t.declare("2030-01-07 08:00", "2030-01-07 18:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    t.drain(&d).await;
+    assert_eq!(count(&t.notifications().await, |n| n.state == "sent"), 0);
+    // The tenant's lead is 60 minutes: at 13:00 the SMS goes although the email is still stuck.
+    t.clock.set(t.local("2030-01-07 13:00"));
+    t.drain(&d).await;
+    let ns = t.notifications().await;
+    let sms = ns.iter().find(|n| n.channel == "sms").unwrap();
+    let email = ns.iter().find(|n| n.channel == "email").unwrap();
+    assert_eq!(
+        (sms.state.as_str(), email.state.as_str()),
+        ("sent", "queued")
+    );
+    assert_eq!(email.attempts, 0, "a relay that is down costs no attempts");
+}
+
+pub fn relay_config(name: &str, port: u16) -> absage::dispatch::email::SmtpRelayConfig {
+    toml::from_str(&format!(
+        "name = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n"
+    ))
+    .unwrap()
+}
