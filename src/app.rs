@@ -197,3 +197,34 @@ pub fn next_due<'a>(
             .collect(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn source(name: &str) -> SourceSettings {
+        toml::from_str(&format!(
+            "name = \"{name}\"\ntenant = \"t\"\nkind = \"csv\"\npath = \"x.csv\"\n[fields]\nkey = \"k\"\ndate = \"d\"\nservice = \"s\"\nname = \"n\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_next_scheduled_import_is_the_earliest_fire_time_of_any_source() {
+        let (a, b) = (source("a"), source("b"));
+        let every_10 = cron::Schedule::from_str("0 */10 * * * *").unwrap();
+        let hourly = cron::Schedule::from_str("0 0 * * * *").unwrap();
+        let scheduled = vec![(&a, every_10), (&b, hourly)];
+        let now = Utc.with_ymd_and_hms(2030, 1, 7, 8, 51, 0).unwrap();
+        let (when, due) = next_due(&scheduled, now).unwrap();
+        assert_eq!(when, Utc.with_ymd_and_hms(2030, 1, 7, 9, 0, 0).unwrap());
+        assert_eq!(
+            due.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let (when, due) = next_due(&scheduled, when).unwrap();
+        assert_eq!(when, Utc.with_ymd_and_hms(2030, 1, 7, 9, 10, 0).unwrap());
+        assert_eq!(due.len(), 1);
+    }
+}

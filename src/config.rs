@@ -481,3 +481,109 @@ fn resolve_secret_files(value: &mut serde_json::Value) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    const MINIMAL: &str = r#"
+[[tenants]]
+id = "soest"
+name = "Kreis Soest"
+time_zone = "Europe/Berlin"
+hotline = "02921 30-0"
+email_from = "Kreis Soest <termine@kreis-soest.example>"
+sms_sender = "KreisSoest"
+"#;
+
+    fn load(jail: &Jail, text: &str) -> anyhow::Result<Settings> {
+        jail.create_file("absage.toml", text).unwrap();
+        Settings::load(Some(Path::new("absage.toml")))
+    }
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/absage.toml");
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(s.tenants[0].time_zone, chrono_tz::Europe::Berlin);
+        assert_eq!(s.sources[0].csv.delimiter, ';');
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ABSAGE_DATABASE__URL", "sqlite:///tmp/other.db");
+            jail.set_env("ABSAGE_QUEUE__LEASE_SECS", "7");
+            let s = load(jail, MINIMAL).unwrap();
+            assert_eq!(s.database.url.expose(), "sqlite:///tmp/other.db");
+            assert_eq!(s.queue.lease_secs, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_and_are_never_printed() {
+        Jail::expect_with(|jail| {
+            jail.create_file("db-url", "sqlite://secret.db\n").unwrap();
+            let s = load(
+                jail,
+                &format!("[database]\nurl_file = \"db-url\"\n{MINIMAL}"),
+            )
+            .unwrap();
+            assert_eq!(s.database.url.expose(), "sqlite://secret.db");
+            let printed = s.redacted_toml().unwrap();
+            assert!(!printed.contains("secret.db"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_problem() {
+        Jail::expect_with(|jail| {
+            let bad_zone = MINIMAL.replace("Europe/Berlin", "Europe/Berln");
+            let e = format!("{:#}", load(jail, &bad_zone).unwrap_err());
+            assert!(
+                e.contains("tenants[0].time_zone") && e.contains("Europe/Berln"),
+                "{e}"
+            );
+
+            let e = format!(
+                "{:#}",
+                load(
+                    jail,
+                    &format!("{MINIMAL}\n[queue]\nlease_secs = \"soon\"\n")
+                )
+                .unwrap_err()
+            );
+            assert!(e.contains("queue.lease_secs"), "{e}");
+
+            let e = format!(
+                "{:#}",
+                load(jail, &format!("{MINIMAL}\n[queue]\nleese_secs = 3\n")).unwrap_err()
+            );
+            assert!(e.contains("leese_secs"), "{e}");
+
+            let source = "\n[[sources]]\nname = \"x\"\ntenant = \"nowhere\"\nkind = \"csv\"\npath = \"x.csv\"\nschedule = \"every minute\"\n[sources.fields]\nkey = \"k\"\ndate = \"d\"\nservice = \"s\"\nname = \"n\"\n";
+            let e = format!(
+                "{:#}",
+                load(jail, &format!("{MINIMAL}{source}")).unwrap_err()
+            );
+            assert!(
+                e.contains("sources[0].tenant") && e.contains("sources[0].schedule"),
+                "{e}"
+            );
+
+            let e = format!(
+                "{:#}",
+                load(
+                    jail,
+                    &format!("{MINIMAL}\n[email]\ntransport = \"network\"\n")
+                )
+                .unwrap_err()
+            );
+            assert!(e.contains("email.relays"), "{e}");
+            Ok(())
+        });
+    }
+}

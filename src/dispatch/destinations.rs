@@ -37,6 +37,7 @@ struct Destination {
 pub enum Prepared {
     Email {
         id: i64,
+        message_id: String,
         envelope: Envelope,
         bytes: Vec<u8>,
     },
@@ -62,7 +63,7 @@ impl Prepared {
                 let reply_to = tenant.reply_to.as_deref().and_then(|r| r.parse().ok());
                 let message_id = message_id(c.id, c.outage_id, from.email.domain());
                 let (envelope, bytes) = build_message(&OutgoingEmail {
-                    message_id,
+                    message_id: message_id.clone(),
                     from,
                     reply_to,
                     to,
@@ -73,6 +74,7 @@ impl Prepared {
                 .map_err(|e| e.to_string())?;
                 Ok(Prepared::Email {
                     id: c.id,
+                    message_id,
                     envelope,
                     bytes,
                 })
@@ -89,6 +91,14 @@ impl Prepared {
                 },
             }),
             other => Err(format!("unknown channel {other:?}")),
+        }
+    }
+
+    /// The Message-ID of an email.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            Prepared::Email { message_id, .. } => Some(message_id),
+            Prepared::Sms { .. } => None,
         }
     }
 
@@ -261,6 +271,7 @@ impl Destinations {
                         id,
                         envelope,
                         bytes,
+                        ..
                     },
                 ) => o.send_email(*id, envelope, bytes).await,
                 (Backend::Outbox(o), Prepared::Sms { id, message }) => {

@@ -133,10 +133,10 @@ impl Dispatcher {
             return Ok(out);
         }
 
-        let results: Vec<(Claimed, AttemptResult)> = futures::stream::iter(claimed)
+        let results: Vec<(Claimed, AttemptResult, Option<String>)> = futures::stream::iter(claimed)
             .map(|c| async move {
-                let r = self.send_one(&c).await;
-                (c, r)
+                let (r, message_id) = self.send_one(&c).await;
+                (c, r, message_id)
             })
             .buffer_unordered(self.queue.batch_size as usize * 2)
             .collect()
@@ -150,36 +150,38 @@ impl Dispatcher {
     }
 
     /// Sends one claimed notification through the first destination of its channel that is up,
-    /// failing over to the next when one fails at the connection level.
-    async fn send_one(&self, c: &Claimed) -> AttemptResult {
+    /// failing over to the next when one fails at the connection level. Returns the outcome
+    /// and, for email, the Message-ID it carried.
+    async fn send_one(&self, c: &Claimed) -> (AttemptResult, Option<String>) {
         let now = (self.clock)();
         if now >= from_millis(c.deadline) {
-            return AttemptResult::TooLate;
+            return (AttemptResult::TooLate, None);
         }
         let Some(tenant) = self.tenants.get(&c.tenant_id) else {
-            return AttemptResult::Permanent {
-                reason: format!("tenant {:?} is no longer configured", c.tenant_id),
-            };
+            let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
+            return (AttemptResult::Permanent { reason }, None);
         };
         let prepared = match Prepared::new(c, tenant) {
             Ok(p) => p,
-            Err(reason) => return AttemptResult::Permanent { reason },
+            Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };
-        self.destinations
+        let result = self
+            .destinations
             .send(&prepared, now, &self.queue, &self.clock)
-            .await
+            .await;
+        (result, prepared.message_id().map(str::to_owned))
     }
 
     /// Writes the outcomes of one step in one transaction.
     async fn record(
         &self,
-        results: Vec<(Claimed, AttemptResult)>,
+        results: Vec<(Claimed, AttemptResult, Option<String>)>,
         out: &mut StepOutcome,
     ) -> anyhow::Result<()> {
         let now = (self.clock)();
         let now_ms = to_millis(now);
         let mut tx = self.store.begin().await?;
-        for (c, result) in results {
+        for (c, result, message_id) in results {
             let transition = notification::decide(
                 &self.policy,
                 c.attempts as u32,
@@ -188,18 +190,21 @@ impl Dispatcher {
                 now,
                 rand::random::<f64>(),
             );
-            let transition_kind = match &transition {
-                Transition::Expired { .. } => "expired",
-                _ => "other",
-            };
             match transition {
                 Transition::Sent {
                     destination,
                     provider_id,
                 } => {
                     out.sent += 1;
-                    queue::mark_sent(&mut tx, c.id, &destination, provider_id.as_deref(), now_ms)
-                        .await?;
+                    queue::mark_sent(
+                        &mut tx,
+                        c.id,
+                        &destination,
+                        provider_id.as_deref(),
+                        message_id.as_deref(),
+                        now_ms,
+                    )
+                    .await?;
                     if c.role == "primary" {
                         queue::cancel_fallbacks(
                             &mut tx,
@@ -220,31 +225,37 @@ impl Dispatcher {
                     queue::mark_retry(&mut tx, c.id, attempts.into(), to_millis(at), &reason)
                         .await?;
                 }
-                Transition::Failed { attempts, reason }
-                | Transition::Expired { attempts, reason } => {
-                    let state = if matches!(transition_kind, "expired") {
-                        "expired"
-                    } else {
-                        "failed"
-                    };
+                Transition::Failed { attempts, reason } => {
                     out.failed += 1;
-                    tracing::warn!(notification = c.id, channel = %c.channel, state, %reason, "notification ended without being sent");
-                    queue::mark_final(&mut tx, c.id, state, attempts.into(), &reason, now_ms)
+                    self.end_unsent(&mut tx, &c, "failed", attempts, &reason, now_ms)
                         .await?;
-                    if c.role == "primary" {
-                        queue::release_fallbacks(
-                            &mut tx,
-                            c.outage_id,
-                            c.booking_id,
-                            &c.kind,
-                            now_ms,
-                        )
+                }
+                Transition::Expired { attempts, reason } => {
+                    out.expired += 1;
+                    self.end_unsent(&mut tx, &c, "expired", attempts, &reason, now_ms)
                         .await?;
-                    }
                 }
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a notification unsent; its fallback on the other channel (if any) goes now.
+    async fn end_unsent(
+        &self,
+        tx: &mut crate::store::Tx,
+        c: &Claimed,
+        state: &str,
+        attempts: u32,
+        reason: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(notification = c.id, channel = %c.channel, state, %reason, "notification ended without being sent");
+        queue::mark_final(tx, c.id, state, attempts.into(), reason, now_ms).await?;
+        if c.role == "primary" {
+            queue::release_fallbacks(tx, c.outage_id, c.booking_id, &c.kind, now_ms).await?;
+        }
         Ok(())
     }
 

@@ -157,17 +157,6 @@ pub async fn claim(
     Ok(rows)
 }
 
-/// Stores the Message-ID chosen for a notification before its first send, so that a retry
-/// (or a resend after a crash) carries the same id and receivers can de-duplicate.
-pub async fn set_message_id(conn: &mut Conn, id: i64, message_id: &str) -> sqlx::Result<()> {
-    sqlx::query("update notifications set message_id = $2 where id = $1 and message_id is null")
-        .bind(id)
-        .bind(message_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// Expires every notification whose appointment has started and that was not sent.
 pub async fn expire_due(conn: &mut Conn, now_ms: i64) -> sqlx::Result<u64> {
     let r = sqlx::query(
@@ -181,21 +170,24 @@ pub async fn expire_due(conn: &mut Conn, now_ms: i64) -> sqlx::Result<u64> {
     Ok(r.rows_affected())
 }
 
+/// Records a successful send (and the Message-ID it carried, for email).
 pub async fn mark_sent(
     conn: &mut Conn,
     id: i64,
     destination: &str,
     provider_id: Option<&str>,
+    message_id: Option<&str>,
     now_ms: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update notifications set state = 'sent', destination = $2, provider_id = $3, \
-         sent_at = $4, finished_at = $4, attempts = attempts + 1, lease_owner = null, \
-         lease_until = null where id = $1 and state = 'sending'",
+         message_id = $4, sent_at = $5, finished_at = $5, attempts = attempts + 1, \
+         lease_owner = null, lease_until = null where id = $1 and state = 'sending'",
     )
     .bind(id)
     .bind(destination)
     .bind(provider_id)
+    .bind(message_id)
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
