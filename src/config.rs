@@ -311,7 +311,13 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("ABSAGE_").split("__").ignore(&["config"]));
+        // Only ABSAGE_SECTION__KEY variables are configuration; others with the prefix (such as
+        // ABSAGE_CONFIG, the file's path) are not.
+        figment = figment.merge(
+            Env::prefixed("ABSAGE_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
         let mut value: serde_json::Value = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("{}", describe_figment_error(e)))?;
@@ -483,6 +489,8 @@ fn resolve_secret_files(value: &mut serde_json::Value) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its large error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -515,6 +523,7 @@ sms_sender = "KreisSoest"
         Jail::expect_with(|jail| {
             jail.set_env("ABSAGE_DATABASE__URL", "sqlite:///tmp/other.db");
             jail.set_env("ABSAGE_QUEUE__LEASE_SECS", "7");
+            jail.set_env("ABSAGE_UNRELATED", "not configuration");
             let s = load(jail, MINIMAL).unwrap();
             assert_eq!(s.database.url.expose(), "sqlite:///tmp/other.db");
             assert_eq!(s.queue.lease_secs, 7);
