@@ -149,17 +149,21 @@ pub async fn match_run(
         }
     }
     for (group, revive) in [(fresh, false), (revived, true)] {
-        let mut rows = Vec::new();
-        for b in group {
-            outages::upsert_target(conn, &run.tenant_id, run.id, b.id, b.revision, now_ms).await?;
-            let before = rows.len();
-            render_for_booking(ctx, run, b, &mut rows)?;
-            if rows.len() == before {
-                stats.unreachable += 1;
+        let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
+        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+        // Rendered in slices so that a large outage never holds every message in memory.
+        for slice in group.chunks(500) {
+            let mut rows = Vec::new();
+            for b in slice {
+                let before = rows.len();
+                render_for_booking(ctx, run, b, &mut rows)?;
+                if rows.len() == before {
+                    stats.unreachable += 1;
+                }
             }
+            stats.queued += rows.len() as u64;
+            notifications::enqueue_many(conn, &rows, revive, now_ms).await?;
         }
-        stats.queued += rows.len() as u64;
-        notifications::enqueue_many(conn, &rows, revive, now_ms).await?;
     }
 
     let still: HashSet<i64> = affected.iter().map(|b| b.id).collect();

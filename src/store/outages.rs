@@ -116,28 +116,48 @@ pub async fn targets(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<Target
     .await
 }
 
-/// Marks a booking as affected by a run (again), remembering which revision was matched.
-pub async fn upsert_target(
+/// Marks bookings as affected by a run (again), remembering which revision was matched.
+/// `bookings` holds (booking id, revision).
+pub async fn upsert_targets(
     conn: &mut Conn,
     tenant: &str,
     outage_id: i64,
-    booking_id: i64,
-    revision: i64,
+    bookings: &[(i64, i64)],
     now_ms: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into targets (tenant_id, outage_id, booking_id, state, booking_revision, matched_at) \
-         values ($1, $2, $3, 'affected', $4, $5) \
-         on conflict (outage_id, booking_id) do update set state = 'affected', \
-         booking_revision = excluded.booking_revision, matched_at = excluded.matched_at",
-    )
-    .bind(tenant)
-    .bind(outage_id)
-    .bind(booking_id)
-    .bind(revision)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
+    const COLS: usize = 5;
+    for chunk in bookings.chunks(1000) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let p = r * COLS;
+                format!(
+                    "(${}, ${}, ${}, 'affected', ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into targets (tenant_id, outage_id, booking_id, state, booking_revision, \
+             matched_at) values {values} \
+             on conflict (outage_id, booking_id) do update set state = 'affected', \
+             booking_revision = excluded.booking_revision, matched_at = excluded.matched_at"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (booking_id, revision) in chunk {
+            q = q
+                .bind(tenant)
+                .bind(outage_id)
+                .bind(*booking_id)
+                .bind(*revision)
+                .bind(now_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
