@@ -198,3 +198,40 @@ async fn after_an_import_new_bookings_in_the_window_get_notices_and_vanished_one
     }
     assert_eq!(count(&ns, |n| n.key == "H-NEW"), 2);
 }
+
+#[tokio::test]
+async fn a_batch_by_booking_keys_notifies_exactly_those_bookings() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let decl = absage::declare::Declaration {
+        tenant: "soest".into(),
+        kind: absage::domain::outage::RunKind::Batch,
+        selection: absage::domain::outage::Selection::Keys {
+            keys: vec![
+                "A-ENDS-AT-START".into(),
+                "E-STARTS-AT-END".into(),
+                "NO-SUCH-KEY".into(),
+            ],
+            scope: Scope::default(),
+        },
+        reason: "Die Sachbearbeiterin ist erkrankt".into(),
+        created_by: "test".into(),
+    };
+    let impact = absage::declare::declare(
+        &t.app.store,
+        &t.app.settings,
+        &t.app.templates,
+        &decl,
+        t.clock.now(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(impact.stats.affected, 2);
+    assert_eq!(
+        keys(&t.notifications().await),
+        ["A-ENDS-AT-START", "E-STARTS-AT-END"]
+    );
+    // A batch is a one-off: a later import does not re-match it.
+    let report = t.import().await;
+    assert!(report.rematched.is_empty());
+}

@@ -177,6 +177,7 @@ fn after_kill_9_a_restart_delivers_everything_and_duplicates_stay_within_what_wa
         .map(|q| q["count"].as_i64().unwrap())
         .sum();
     assert_eq!(sent, N as i64);
+    assert_no_personal_data_in_logs(dir.path());
 }
 
 #[test]
@@ -227,4 +228,25 @@ fn sigterm_stops_claiming_finishes_what_is_in_flight_and_exits_cleanly() {
         "every message at the sink is recorded as sent"
     );
     assert!((sent as usize) < N, "it stopped before the end");
+    assert_no_personal_data_in_logs(dir.path());
+}
+
+/// The daemon's logs (at info level) name no citizen and no address.
+fn assert_no_personal_data_in_logs(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let log = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !log.is_empty(),
+                "{} is empty: is logging on?",
+                path.display()
+            );
+            assert!(
+                !log.contains("@example.org") && !log.contains("Person "),
+                "personal data in {}:\n{log}",
+                path.display()
+            );
+        }
+    }
 }
