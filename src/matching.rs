@@ -109,7 +109,8 @@ pub struct MatchContext<'a> {
 
 /// Matches a run against the calendar: new and changed affected bookings get their
 /// notifications (idempotently), bookings that left the run have their queued notifications
-/// cancelled. Bookings whose appointment has already started are not notified.
+/// cancelled. A booking whose appointment has started is neither notified nor withdrawn: its
+/// history stays in the report and, if nobody reached the citizen, on the call list.
 pub async fn match_run(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
@@ -117,71 +118,97 @@ pub async fn match_run(
 ) -> anyhow::Result<MatchStats> {
     let selection = selection_of(run)?;
     let now_ms = to_millis(ctx.now);
-    let affected: Vec<BookingRow> = select(conn, &run.tenant_id, &selection)
-        .await?
-        .into_iter()
-        .filter(|b| b.starts_at > now_ms)
-        .collect();
+    let selected = select(conn, &run.tenant_id, &selection).await?;
     let existing: HashMap<i64, outages::TargetRow> = outages::targets(conn, run.id)
         .await?
         .into_iter()
         .map(|t| (t.booking_id, t))
         .collect();
-    let mut stats = MatchStats {
-        affected: affected.len() as u64,
-        ..MatchStats::default()
-    };
-
-    let mut fresh = Vec::new();
-    let mut revived = Vec::new();
-    for b in &affected {
-        match existing.get(&b.id) {
-            None => {
-                stats.added += 1;
-                fresh.push(b);
-            }
-            Some(t) if t.state == "withdrawn" => {
-                stats.added += 1;
-                revived.push(b);
-            }
-            Some(t) if t.booking_revision != b.revision => fresh.push(b),
+    let mut stats = MatchStats::default();
+    let (mut fresh, mut changed, mut revived) = (Vec::new(), Vec::new(), Vec::new());
+    for b in &selected {
+        let upcoming = b.starts_at > now_ms;
+        let target = existing.get(&b.id);
+        if upcoming || target.is_some_and(|t| t.state == "affected") {
+            stats.affected += 1;
+        }
+        match target {
+            _ if !upcoming => {}
+            None => fresh.push(b),
+            Some(t) if t.state == "withdrawn" => revived.push(b),
+            Some(t) if t.booking_revision != b.revision => changed.push(b),
             Some(_) => {}
         }
     }
-    for (group, revive) in [(fresh, false), (revived, true)] {
-        let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
-        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
-        // Rendered in slices so that a large outage never holds every message in memory.
-        for slice in group.chunks(500) {
-            let mut rows = Vec::new();
-            for b in slice {
-                let before = rows.len();
-                render_for_booking(ctx, run, b, &mut rows)?;
-                if rows.len() == before {
-                    stats.unreachable += 1;
-                }
-            }
-            stats.queued += rows.len() as u64;
-            notifications::enqueue_many(conn, &rows, revive, now_ms).await?;
-        }
+    stats.added = (fresh.len() + revived.len()) as u64;
+    for (group, kind) in [
+        (fresh, Enqueue::New),
+        (changed, Enqueue::Changed),
+        (revived, Enqueue::Revived),
+    ] {
+        queue_for(conn, ctx, run, &group, kind, &mut stats).await?;
     }
 
-    let still: HashSet<i64> = affected.iter().map(|b| b.id).collect();
-    for t in existing.values() {
-        if t.state == "affected" && !still.contains(&t.booking_id) {
-            outages::withdraw_target(conn, t.id).await?;
-            stats.withdrawn += 1;
-            stats.cancelled += notifications::cancel_queued_for_booking(
-                conn,
-                run.id,
-                t.booking_id,
-                "booking no longer affected by this outage",
-                now_ms,
-            )
-            .await?;
-        }
+    // Bookings that left the run: cancelled, gone, or moved out of the window or scope.
+    let still: HashSet<i64> = selected.iter().map(|b| b.id).collect();
+    let left: Vec<&outages::TargetRow> = existing
+        .values()
+        .filter(|t| t.state == "affected" && !still.contains(&t.booking_id))
+        .collect();
+    if !left.is_empty() {
+        let target_ids: Vec<i64> = left.iter().map(|t| t.id).collect();
+        let booking_ids: Vec<i64> = left.iter().map(|t| t.booking_id).collect();
+        outages::withdraw_targets(conn, &target_ids).await?;
+        stats.withdrawn = left.len() as u64;
+        stats.cancelled =
+            notifications::cancel_withdrawn(conn, run.id, &booking_ids, now_ms).await?;
     }
     Ok(stats)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Enqueue {
+    /// First match of the booking.
+    New,
+    /// The booking changed (time, place, address): refresh what is still queued.
+    Changed,
+    /// The booking had left the run and is back: re-queue what its leaving cancelled.
+    Revived,
+}
+
+/// Marks the bookings as targets and queues their notifications, rendered in slices so that a
+/// large outage never holds every message in memory.
+async fn queue_for(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &OutageRow,
+    group: &[&BookingRow],
+    kind: Enqueue,
+    stats: &mut MatchStats,
+) -> anyhow::Result<()> {
+    let now_ms = to_millis(ctx.now);
+    let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
+    outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+    for slice in group.chunks(500) {
+        let mut rows = Vec::new();
+        for b in slice {
+            let before = rows.len();
+            render_for_booking(ctx, run, b, &mut rows)?;
+            if rows.len() == before {
+                stats.unreachable += 1;
+            }
+            if kind == Enqueue::Changed {
+                // A channel the booking no longer has (address deleted) must not be used.
+                let keep: Vec<&str> = rows[before..].iter().map(|n| n.channel).collect();
+                stats.cancelled +=
+                    notifications::cancel_queued_channels_except(conn, run.id, b.id, &keep, now_ms)
+                        .await?;
+            }
+        }
+        stats.queued += rows.len() as u64;
+        notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now_ms).await?;
+    }
+    Ok(())
 }
 
 /// Renders the notifications one booking gets; none when it has no usable address.

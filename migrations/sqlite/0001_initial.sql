@@ -1,4 +1,4 @@
--- absage schema, SQLite dialect. The PostgreSQL twin lives in migrations/postgres/.
+-- absage schema, SQLite dialect. A PostgreSQL twin will live in migrations/postgres/.
 -- Conventions that keep the two backends one store API:
 --   * every instant is an INTEGER/BIGINT of Unix milliseconds, UTC;
 --   * every row carries its tenant_id;
@@ -50,7 +50,9 @@ create table bookings (
     updated_at      integer not null,
     constraint bookings_key_unique unique (tenant_id, source, booking_key)
 );
-create index bookings_time_idx on bookings (tenant_id, starts_at);
+-- Outages look forward: `ends_at > from` is the selective bound once history accumulates.
+create index bookings_time_idx on bookings (tenant_id, ends_at);
+create index bookings_key_idx on bookings (tenant_id, booking_key);
 
 -- A declared cancellation run: an outage window (kind 'outage') or an admin's manual batch ('batch').
 create table outages (
@@ -119,8 +121,13 @@ create table notifications (
     finished_at     integer,
     constraint notifications_once unique (outage_id, booking_id, channel, kind)
 );
-create index notifications_due_idx on notifications (state, channel, deadline, next_attempt_at);
-create index notifications_booking_idx on notifications (booking_id);
+-- Hot paths: claiming (earliest deadline first), expiry and the idle wake-up only look at open
+-- notifications; the partial indexes stay small however long the history grows.
+create index notifications_claim_idx on notifications (channel, deadline, id)
+    where state in ('queued', 'sending');
+create index notifications_next_idx on notifications (channel, next_attempt_at)
+    where state = 'queued';
+create index notifications_booking_idx on notifications (booking_id, outage_id);
 
 -- Health of each relay and gateway, so that every process (and `absage status`) sees it.
 create table destinations (

@@ -30,6 +30,8 @@ enum Backend {
 struct Destination {
     name: String,
     backend: Backend,
+    /// Messages per second, when limited.
+    rate: Option<f64>,
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
@@ -135,11 +137,13 @@ impl Destinations {
                 RateLimiter::direct(quota)
             })
         };
+        let rate = |name: &str| settings.queue.rate_limits.get(name).copied();
         let outbox = Arc::new(FileOutbox::new(settings.outbox.dir.clone()));
         let email = match settings.email.transport {
             Transport::File => vec![Destination {
                 name: "outbox-email".into(),
                 backend: Backend::Outbox(outbox.clone()),
+                rate: rate("outbox-email"),
                 limiter: limiter("outbox-email"),
             }],
             Transport::Network => settings
@@ -149,6 +153,7 @@ impl Destinations {
                 .map(|r| {
                     Ok(Destination {
                         name: r.name.clone(),
+                        rate: rate(&r.name),
                         limiter: limiter(&r.name),
                         backend: Backend::Relay(Arc::new(SmtpRelay::new(r.clone())?)),
                     })
@@ -159,6 +164,7 @@ impl Destinations {
             Transport::File => vec![Destination {
                 name: "outbox-sms".into(),
                 backend: Backend::Outbox(outbox),
+                rate: rate("outbox-sms"),
                 limiter: limiter("outbox-sms"),
             }],
             Transport::Network => settings
@@ -169,6 +175,7 @@ impl Destinations {
                     let gw = SmsGateway::new(g.clone())?;
                     Ok(Destination {
                         name: gw.name().to_owned(),
+                        rate: rate(gw.name()),
                         limiter: limiter(gw.name()),
                         backend: Backend::Gateway(Arc::new(gw)),
                     })
@@ -209,12 +216,26 @@ impl Destinations {
         })
     }
 
-    /// Probes every down destination whose probe is due. Returns (probed, recovered).
-    pub async fn probe_due(&self, now: DateTime<Utc>, q: &QueueSettings) -> (u64, u64) {
+    /// How many notifications of the channel one round may claim so that the first destination's
+    /// rate limit lets them all go out well within the lease (unlimited: no bound).
+    pub fn claim_limit(&self, channel: Channel, lease_secs: u64) -> u32 {
+        match self.of(channel).first().and_then(|d| d.rate) {
+            Some(rate) => ((rate * lease_secs as f64 / 2.0) as u32).max(1),
+            None => u32::MAX,
+        }
+    }
+
+    /// Probes every down destination of the channel whose probe is due. Returns (probed,
+    /// recovered).
+    pub async fn probe_due(
+        &self,
+        channel: Channel,
+        now: DateTime<Utc>,
+        q: &QueueSettings,
+    ) -> (u64, u64) {
         let due: Vec<&Destination> = self.health(|h| {
-            self.email
+            self.of(channel)
                 .iter()
-                .chain(self.sms.iter())
                 .filter(|d| h.get(&d.name).is_some_and(|x| x.probe_due(now)))
                 .collect()
         });
@@ -263,6 +284,10 @@ impl Destinations {
             }
             if let Some(l) = &d.limiter {
                 l.until_ready().await;
+                // It may have gone down while this message waited for its turn.
+                if !self.health(|h| h.get(&d.name).is_none_or(Health::is_up)) {
+                    continue;
+                }
             }
             let result = match (&d.backend, p) {
                 (

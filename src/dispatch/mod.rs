@@ -1,6 +1,7 @@
 //! The dispatcher: claims due notifications with a lease, sends them with no transaction open,
-//! and records each outcome. One [`Dispatcher::step`] does one round; [`Dispatcher::run`] is the
-//! thin loop around it, so tests drive the queue step by step without sleeping.
+//! and records each outcome. [`Dispatcher::step`] does one round over both channels;
+//! [`Dispatcher::run`] runs one thin loop per channel around [`Dispatcher::step_channel`], so a
+//! hanging mail relay never holds up SMS, and tests drive the queue step by step without sleeping.
 //!
 //! - [`destinations`]: the relays, gateways and outbox a channel sends through, in failover order
 //! - [`health`]: per-destination circuit breaker
@@ -14,7 +15,7 @@ pub mod outcome;
 pub mod sms;
 
 use crate::config::{QueueSettings, TenantSettings};
-use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Transition};
+use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};
 use crate::domain::{from_millis, to_millis};
 use crate::store::Store;
 use crate::store::notifications::{self as queue, Claimed};
@@ -26,13 +27,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Where the current time comes from; tests pass a fixed or stepping clock.
+/// Where the current time comes from; tests pass a clock they move.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The real clock.
 pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
+
+/// Outcomes are written in groups of at most this many, as they come in, so that a crash loses
+/// the record of few sends and a slow destination does not hold back the others' records.
+const RECORD_GROUP: usize = 64;
 
 /// What one step did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +56,16 @@ impl StepOutcome {
     /// Nothing was due: the loop may sleep.
     pub fn idle(&self) -> bool {
         self.claimed == 0 && self.expired == 0 && self.recovered == 0
+    }
+
+    fn add(&mut self, o: &StepOutcome) {
+        self.expired += o.expired;
+        self.claimed += o.claimed;
+        self.sent += o.sent;
+        self.retried += o.retried;
+        self.failed += o.failed;
+        self.probed += o.probed;
+        self.recovered += o.recovered;
     }
 }
 
@@ -74,7 +89,7 @@ impl Dispatcher {
     ) -> Self {
         let owner = format!(
             "{}-{}-{:08x}",
-            hostname_or_unknown(),
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "absage".into()),
             std::process::id(),
             rand::random::<u32>()
         );
@@ -89,30 +104,38 @@ impl Dispatcher {
         }
     }
 
-    /// One round: expire what can no longer be sent in time, probe down destinations, claim
-    /// due notifications per channel (earliest appointment first), send them concurrently and
-    /// record every outcome in one transaction.
-    #[tracing::instrument(skip_all, name = "dispatch_step")]
+    /// One round over both channels: expire what can no longer be sent in time, probe down
+    /// destinations, and for each channel claim, send and record.
     pub async fn step(&self) -> anyhow::Result<StepOutcome> {
+        let (email, sms) = tokio::join!(
+            self.step_channel(Channel::Email),
+            self.step_channel(Channel::Sms)
+        );
+        let mut out = email?;
+        out.add(&sms?);
+        Ok(out)
+    }
+
+    /// One round for one channel: expire, probe, claim due notifications (earliest appointment
+    /// first) with a lease, send them concurrently, record outcomes as they come in.
+    #[tracing::instrument(skip_all, name = "dispatch_step", fields(channel = channel.as_str()))]
+    pub async fn step_channel(&self, channel: Channel) -> anyhow::Result<StepOutcome> {
         let now = (self.clock)();
         let now_ms = to_millis(now);
-        let mut out = StepOutcome::default();
-        {
-            let mut tx = self.store.begin().await?;
-            out.expired = queue::expire_due(&mut tx, now_ms).await?;
-            queue::release_fallbacks_of_finished_primaries(&mut tx, now_ms).await?;
-            tx.commit().await?;
-        }
-        let (probed, recovered) = self.destinations.probe_due(now, &self.queue).await;
+        let mut out = StepOutcome {
+            expired: self.expire(channel, now_ms).await?,
+            ..StepOutcome::default()
+        };
+        let (probed, recovered) = self.destinations.probe_due(channel, now, &self.queue).await;
         out.probed = probed;
         out.recovered = recovered;
 
-        let lease_until = now_ms + (self.queue.lease_secs as i64) * 1000;
-        let mut claimed = Vec::new();
-        for channel in [Channel::Email, Channel::Sms] {
-            if !self.destinations.any_up(channel) {
-                continue;
-            }
+        let claimed = if self.destinations.any_up(channel) {
+            let limit = self
+                .destinations
+                .claim_limit(channel, self.queue.lease_secs)
+                .min(self.queue.batch_size);
+            let lease_until = now_ms + (self.queue.lease_secs as i64) * 1000;
             let mut tx = self.store.begin().await?;
             let rows = queue::claim(
                 &mut tx,
@@ -121,42 +144,56 @@ impl Dispatcher {
                 &self.owner,
                 now_ms,
                 lease_until,
-                i64::from(self.queue.batch_size),
+                i64::from(limit.max(1)),
             )
             .await?;
             tx.commit().await?;
-            claimed.extend(rows);
-        }
+            rows
+        } else {
+            Vec::new()
+        };
         out.claimed = claimed.len() as u64;
-        if claimed.is_empty() {
-            self.destinations.persist(&self.store, now).await?;
-            return Ok(out);
-        }
 
-        let results: Vec<(Claimed, AttemptResult, Option<String>)> = futures::stream::iter(claimed)
+        let concurrency = claimed.len().max(1);
+        let mut results = futures::stream::iter(claimed)
             .map(|c| async move {
                 let (r, message_id) = self.send_one(&c).await;
                 (c, r, message_id)
             })
-            .buffer_unordered(self.queue.batch_size as usize * 2)
-            .collect()
-            .await;
-
-        self.record(results, &mut out).await?;
+            .buffer_unordered(concurrency)
+            .ready_chunks(RECORD_GROUP);
+        while let Some(group) = results.next().await {
+            self.record(group, &mut out).await?;
+        }
         self.destinations
             .persist(&self.store, (self.clock)())
             .await?;
         Ok(out)
     }
 
+    /// Expires the channel's notifications whose appointment has started (a read first, so an
+    /// idle dispatcher does not take the write lock every round).
+    async fn expire(&self, channel: Channel, now_ms: i64) -> anyhow::Result<u64> {
+        let mut conn = self.store.conn().await?;
+        if !queue::any_overdue(&mut conn, channel.as_str(), now_ms).await? {
+            return Ok(0);
+        }
+        drop(conn);
+        let mut tx = self.store.begin().await?;
+        let n = queue::expire_due(&mut tx, channel.as_str(), now_ms).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Sends one claimed notification through the first destination of its channel that is up,
-    /// failing over to the next when one fails at the connection level. Returns the outcome
-    /// and, for email, the Message-ID it carried.
+    /// failing over to the next when one fails at the connection level. Gives up when the
+    /// appointment starts before the send completes. Returns the outcome and, for email, the
+    /// Message-ID it carried.
     async fn send_one(&self, c: &Claimed) -> (AttemptResult, Option<String>) {
         let now = (self.clock)();
-        if now >= from_millis(c.deadline) {
+        let Ok(time_left) = (from_millis(c.deadline) - now).to_std() else {
             return (AttemptResult::TooLate, None);
-        }
+        };
         let Some(tenant) = self.tenants.get(&c.tenant_id) else {
             let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
             return (AttemptResult::Permanent { reason }, None);
@@ -165,31 +202,60 @@ impl Dispatcher {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };
-        let result = self
+        let send = self
             .destinations
-            .send(&prepared, now, &self.queue, &self.clock)
-            .await;
+            .send(&prepared, now, &self.queue, &self.clock);
+        let result = tokio::time::timeout(time_left, send)
+            .await
+            .unwrap_or(AttemptResult::TooLate);
         (result, prepared.message_id().map(str::to_owned))
     }
 
-    /// Writes the outcomes of one step in one transaction.
+    /// Writes a group of outcomes in one transaction. A failing write is retried for a while
+    /// before giving up: the sends happened, and losing their record would send them again.
     async fn record(
         &self,
-        results: Vec<(Claimed, AttemptResult, Option<String>)>,
+        group: Vec<(Claimed, AttemptResult, Option<String>)>,
+        out: &mut StepOutcome,
+    ) -> anyhow::Result<()> {
+        let mut delay = std::time::Duration::from_millis(200);
+        let mut tries = 0;
+        loop {
+            let mut counts = StepOutcome::default();
+            match self.try_record(&group, &mut counts).await {
+                Ok(()) => {
+                    out.add(&counts);
+                    return Ok(());
+                }
+                Err(e) if tries < 8 => {
+                    tries += 1;
+                    tracing::warn!(error = %format!("{e:#}"), tries, "recording send outcomes failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                }
+                Err(e) => return Err(e.context("recording send outcomes")),
+            }
+        }
+    }
+
+    async fn try_record(
+        &self,
+        group: &[(Claimed, AttemptResult, Option<String>)],
         out: &mut StepOutcome,
     ) -> anyhow::Result<()> {
         let now = (self.clock)();
         let now_ms = to_millis(now);
         let mut tx = self.store.begin().await?;
-        for (c, result, message_id) in results {
+        for (c, result, message_id) in group {
             let transition = notification::decide(
                 &self.policy,
                 c.attempts as u32,
-                result,
+                result.clone(),
                 from_millis(c.deadline),
                 now,
                 rand::random::<f64>(),
             );
+            let primary = c.role == Role::Primary.as_str();
             match transition {
                 Transition::Sent {
                     destination,
@@ -205,7 +271,7 @@ impl Dispatcher {
                         now_ms,
                     )
                     .await?;
-                    if c.role == "primary" {
+                    if primary {
                         queue::cancel_fallbacks(
                             &mut tx,
                             c.outage_id,
@@ -222,17 +288,24 @@ impl Dispatcher {
                     reason,
                 } => {
                     out.retried += 1;
-                    queue::mark_retry(&mut tx, c.id, attempts.into(), to_millis(at), &reason)
-                        .await?;
+                    queue::mark_retry(
+                        &mut tx,
+                        c.id,
+                        &self.owner,
+                        attempts.into(),
+                        to_millis(at),
+                        &reason,
+                    )
+                    .await?;
                 }
                 Transition::Failed { attempts, reason } => {
                     out.failed += 1;
-                    self.end_unsent(&mut tx, &c, "failed", attempts, &reason, now_ms)
+                    self.end_unsent(&mut tx, c, queue::Final::Failed, attempts, &reason, now_ms)
                         .await?;
                 }
                 Transition::Expired { attempts, reason } => {
                     out.expired += 1;
-                    self.end_unsent(&mut tx, &c, "expired", attempts, &reason, now_ms)
+                    self.end_unsent(&mut tx, c, queue::Final::Expired, attempts, &reason, now_ms)
                         .await?;
                 }
             }
@@ -246,25 +319,47 @@ impl Dispatcher {
         &self,
         tx: &mut crate::store::Tx,
         c: &Claimed,
-        state: &str,
+        state: queue::Final,
         attempts: u32,
         reason: &str,
         now_ms: i64,
     ) -> anyhow::Result<()> {
-        tracing::warn!(notification = c.id, channel = %c.channel, state, %reason, "notification ended without being sent");
-        queue::mark_final(tx, c.id, state, attempts.into(), reason, now_ms).await?;
-        if c.role == "primary" {
+        tracing::warn!(notification = c.id, channel = %c.channel, state = state.as_str(), %reason, "notification ended without being sent");
+        queue::mark_final(
+            tx,
+            c.id,
+            &self.owner,
+            state,
+            attempts.into(),
+            reason,
+            now_ms,
+        )
+        .await?;
+        if c.role == Role::Primary.as_str() {
             queue::release_fallbacks(tx, c.outage_id, c.booking_id, &c.kind, now_ms).await?;
         }
         Ok(())
     }
 
-    /// Steps until shut down. When nothing is due it sleeps until the next notification falls
-    /// due, at most `idle_poll_secs`. On shutdown it stops claiming and lets the step in flight
-    /// finish within `shutdown_grace_secs`. With `exit_when_idle` it returns once nothing is
-    /// pending any more.
+    /// Runs one loop per channel until shut down. When nothing is due a loop sleeps until the
+    /// next notification falls due, at most `idle_poll_ms`. On shutdown the loops stop claiming
+    /// and let the round in flight finish within `shutdown_grace_secs`. With `exit_when_idle`
+    /// they return once nothing is pending any more.
     pub async fn run(
         &self,
+        shutdown: CancellationToken,
+        exit_when_idle: bool,
+    ) -> anyhow::Result<()> {
+        let (email, sms) = tokio::join!(
+            self.run_channel(Channel::Email, shutdown.clone(), exit_when_idle),
+            self.run_channel(Channel::Sms, shutdown, exit_when_idle)
+        );
+        email.and(sms)
+    }
+
+    async fn run_channel(
+        &self,
+        channel: Channel,
         shutdown: CancellationToken,
         exit_when_idle: bool,
     ) -> anyhow::Result<()> {
@@ -273,28 +368,26 @@ impl Dispatcher {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            let step = self.step();
+            let step = self.step_channel(channel);
             tokio::pin!(step);
             let result = tokio::select! {
                 r = &mut step => r,
                 () = shutdown.cancelled() => {
                     match tokio::time::timeout(grace, &mut step).await {
-                        Ok(r) => { log_step_error(&r); }
-                        Err(_) => tracing::warn!("shutdown: in-flight sends did not finish in time; their leases will run out"),
+                        Ok(r) => log_step_error(channel, &r),
+                        Err(_) => tracing::warn!(channel = channel.as_str(), "shutdown: in-flight sends did not finish in time; their leases will run out"),
                     }
                     return Ok(());
                 }
             };
-            log_step_error(&result);
-            let busy = result.as_ref().is_ok_and(|o| !o.idle());
-            if busy {
+            log_step_error(channel, &result);
+            if result.as_ref().is_ok_and(|o| !o.idle()) {
                 continue;
             }
-            if exit_when_idle && self.nothing_pending().await? {
-                tracing::info!("nothing pending: exiting");
+            if exit_when_idle && self.nothing_pending(channel).await? {
                 return Ok(());
             }
-            let wait = self.idle_wait().await;
+            let wait = self.idle_wait(channel).await;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = shutdown.cancelled() => return Ok(()),
@@ -302,32 +395,31 @@ impl Dispatcher {
         }
     }
 
-    async fn nothing_pending(&self) -> anyhow::Result<bool> {
+    async fn nothing_pending(&self, channel: Channel) -> anyhow::Result<bool> {
         let mut conn = self.store.conn().await?;
-        Ok(queue::count_pending(&mut conn).await? == 0)
+        Ok(queue::count_pending(&mut conn, channel.as_str()).await? == 0)
     }
 
-    async fn idle_wait(&self) -> std::time::Duration {
+    async fn idle_wait(&self, channel: Channel) -> std::time::Duration {
         let poll = Duration::milliseconds(self.queue.idle_poll_ms as i64);
         let now = (self.clock)();
         let next = match self.store.conn().await {
-            Ok(mut conn) => queue::next_due(&mut conn).await.ok().flatten(),
+            Ok(mut conn) => queue::next_due(&mut conn, channel.as_str())
+                .await
+                .ok()
+                .flatten(),
             Err(_) => None,
         };
         let until = next.map_or(now + poll, |n| from_millis(n).min(now + poll));
         (until - now)
             .to_std()
-            .unwrap_or(std::time::Duration::from_millis(10))
+            .unwrap_or_default()
             .max(std::time::Duration::from_millis(10))
     }
 }
 
-fn log_step_error(r: &anyhow::Result<StepOutcome>) {
+fn log_step_error(channel: Channel, r: &anyhow::Result<StepOutcome>) {
     if let Err(e) = r {
-        tracing::error!(error = %format!("{e:#}"), "dispatch step failed; retrying");
+        tracing::error!(channel = channel.as_str(), error = %format!("{e:#}"), "dispatch step failed; retrying");
     }
-}
-
-fn hostname_or_unknown() -> String {
-    std::env::var("HOSTNAME").unwrap_or_else(|_| "absage".into())
 }

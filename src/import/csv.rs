@@ -261,24 +261,31 @@ impl CsvRecords {
                 continue;
             }
             self.report.rows += 1;
+            let row = CsvRow {
+                record: &self.record,
+                columns: &self.columns,
+                encoding: self.encoding,
+            };
             if self.record.len() != self.header_len {
                 let reason = format!(
                     "has {} fields but the header has {}; is a delimiter or quote inside a value?",
                     self.record.len(),
                     self.header_len
                 );
+                // The key usually comes first and survives a stray delimiter further on.
+                let key = row
+                    .text(Field::Key)
+                    .ok()
+                    .flatten()
+                    .map(|k| k.trim().to_owned());
                 return Some(Err(RowError {
                     line,
                     field: String::new(),
                     target: None,
                     reason,
+                    key: key.filter(|k| !k.is_empty()),
                 }));
             }
-            let row = CsvRow {
-                record: &self.record,
-                columns: &self.columns,
-                encoding: self.encoding,
-            };
             let parsed = self.parser.parse(line, &row);
             if let Ok(parsed) = &parsed {
                 parsed.warnings.iter().for_each(|w| self.report.note(w));
@@ -300,6 +307,7 @@ impl CsvRecords {
             field: String::new(),
             target: None,
             reason,
+            key: None,
         }
     }
 }

@@ -213,6 +213,9 @@ pub struct RowError {
     /// The booking field of that column; `None` when the whole row is at fault.
     pub target: Option<Field>,
     pub reason: String,
+    /// The row's booking key when it could be read: a booking whose row is broken this time
+    /// is kept as it was, not taken for removed.
+    pub key: Option<String>,
 }
 
 impl fmt::Display for RowError {
@@ -384,12 +387,26 @@ impl RowParser {
             row,
             line,
         };
+        let key = cells
+            .required(Field::Key, "every booking needs a key")?
+            .into_owned();
+        self.parse_keyed(&cells, &key, line).map_err(|e| RowError {
+            key: Some(key.clone()),
+            ..e
+        })
+    }
+
+    fn parse_keyed(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        key: &str,
+        line: u64,
+    ) -> Result<ParsedRow, RowError> {
         let mut warnings = Vec::new();
-        let key = cells.required(Field::Key, "every booking needs a key")?;
-        let (starts_at, start_local) = self.start(&cells, &mut warnings)?;
+        let (starts_at, start_local) = self.start(cells, &mut warnings)?;
         let ends_at = self.end(&cells, starts_at, start_local, &mut warnings)?;
         let record = BookingRecord {
-            key: key.into_owned(),
+            key: key.to_owned(),
             starts_at,
             ends_at,
             service: cells.text_or_empty(Field::Service)?,
@@ -649,6 +666,7 @@ impl<R: RowSource> Cells<'_, R> {
             field: self.header(field),
             target: Some(field),
             reason,
+            key: None,
         }
     }
 

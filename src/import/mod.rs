@@ -104,235 +104,218 @@ pub async fn run(
     let now_ms = to_millis(now);
     let import_id = {
         let mut conn = store.conn().await?;
-        imports::start(
-            &mut conn,
-            &tenant.id,
-            &source.name,
-            &file.to_string_lossy(),
-            now_ms,
-        )
-        .await?
+        let location = file.to_string_lossy();
+        imports::start(&mut conn, &tenant.id, &source.name, &location, now_ms).await?
     };
-    let mut report = ImportReport {
-        import_id,
-        source: source.name.clone(),
-        tenant: tenant.id.clone(),
-        file: file.clone(),
-        outcome: Outcome::Refused,
-        message: None,
-        counts: ImportCounts::default(),
-        warnings: 0,
-        rejected: Vec::new(),
-        rematched: Vec::new(),
-    };
-    let result = apply(
+    let mut importer = Importer {
         store,
         tenant,
         templates,
         source,
-        opts,
-        &file,
         import_id,
         now,
-        progress,
-        &mut report,
-    )
-    .await;
-    let (outcome, message) = match &result {
-        Ok(()) => (report.outcome, report.message.clone()),
-        Err(e) => (Outcome::Refused, Some(format!("{e:#}"))),
-    };
-    if result.is_err() {
-        report.message = message.clone();
-    }
-    let outcome_str = match (outcome, &result) {
-        (_, Err(_)) => "failed",
-        (Outcome::Applied, _) => "applied",
-        (Outcome::Refused, _) => "refused",
-    };
-    if outcome_str != "applied" {
-        // An applied import was finished inside its transaction.
-        let rejected_json = serde_json::to_string(&report.rejected)?;
-        let mut conn = store.conn().await?;
-        imports::finish(
-            &mut conn,
+        report: ImportReport {
             import_id,
-            outcome_str,
-            &report.counts,
-            message.as_deref(),
-            Some(&rejected_json),
-            to_millis(Utc::now()),
-        )
-        .await?;
-    }
+            source: source.name.clone(),
+            tenant: tenant.id.clone(),
+            file: file.clone(),
+            outcome: Outcome::Refused,
+            message: None,
+            counts: ImportCounts::default(),
+            warnings: 0,
+            rejected: Vec::new(),
+            rematched: Vec::new(),
+        },
+    };
+    let result = importer.apply(&file, opts.force, progress).await;
+    let mut report = importer.report;
+    // An applied import recorded its outcome inside its own transaction; the others do it here.
+    let outcome = match &result {
+        Ok(()) if report.outcome == Outcome::Applied => return Ok(report),
+        Ok(()) => "refused",
+        Err(e) => {
+            report.message = Some(format!("{e:#}"));
+            "failed"
+        }
+    };
+    let rejected_json = serde_json::to_string(&report.rejected)?;
+    let mut conn = store.conn().await?;
+    imports::finish(
+        &mut conn,
+        import_id,
+        outcome,
+        &report.counts,
+        report.message.as_deref(),
+        Some(&rejected_json),
+        now_ms,
+    )
+    .await?;
     result.map(|()| report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    store: &Store,
-    tenant: &TenantSettings,
-    templates: &Templates,
-    source: &SourceSettings,
-    opts: &ImportOptions,
-    file: &Path,
+/// One import in progress.
+struct Importer<'a> {
+    store: &'a Store,
+    tenant: &'a TenantSettings,
+    templates: &'a Templates,
+    source: &'a SourceSettings,
     import_id: i64,
     now: DateTime<Utc>,
-    progress: &(dyn Fn(u64) + Sync),
-    report: &mut ImportReport,
-) -> anyhow::Result<()> {
-    let now_ms = to_millis(now);
-    let mut rx = match spawn_reader(source, tenant, file).await {
-        Ok(rx) => rx,
-        Err(refusal) => {
-            report.message = Some(refusal);
-            return Ok(());
-        }
-    };
-    let mut tx = store.begin().await?;
-    let active_before = bookings::count_active(&mut tx, &tenant.id, &source.name).await?;
-    let mut seen_in_chunk = HashSet::new();
-    while let Some(msg) = rx.recv().await {
-        let chunk = match msg {
-            ReaderMsg::Rows(chunk) => chunk,
-            ReaderMsg::Aborted(why) => {
-                tx.rollback().await?;
-                report.message = Some(format!("refused: {why}; nothing was changed"));
+    report: ImportReport,
+}
+
+impl Importer<'_> {
+    /// Reads the file and applies it as one snapshot, or refuses it whole.
+    async fn apply(
+        &mut self,
+        file: &Path,
+        force: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<()> {
+        let (tenant, source) = (&self.tenant.id, &self.source.name);
+        let now_ms = to_millis(self.now);
+        let mut rx = match spawn_reader(self.source, self.tenant, file).await {
+            Ok(rx) => rx,
+            Err(refusal) => {
+                self.report.message = Some(refusal);
                 return Ok(());
             }
         };
-        let mut valid: Vec<(BookingRecord, u64)> = Vec::with_capacity(chunk.len());
-        for row in chunk {
-            report.counts.rows_read += 1;
-            match row {
-                Ok(parsed) => {
-                    report.warnings += parsed.warnings.len() as u64;
-                    valid.push((parsed.record, parsed.line));
+        let mut tx = self.store.begin().await?;
+        let active_before = bookings::count_active(&mut tx, tenant, source).await?;
+        while let Some(msg) = rx.recv().await {
+            let chunk = match msg {
+                ReaderMsg::Rows(chunk) => chunk,
+                ReaderMsg::Aborted(why) => {
+                    tx.rollback().await?;
+                    self.report.message = Some(format!("refused: {why}; nothing was changed"));
+                    return Ok(());
                 }
-                Err(e) => reject(report, e.into()),
-            }
+            };
+            self.apply_chunk(&mut tx, chunk).await?;
+            progress(self.report.counts.rows_read as u64);
         }
-        apply_chunk(
-            &mut tx,
-            tenant,
-            source,
-            import_id,
-            now_ms,
-            valid,
-            &mut seen_in_chunk,
-            report,
-        )
-        .await?;
-        progress(report.counts.rows_read as u64);
-    }
-    let missing = bookings::count_missing(&mut tx, &tenant.id, &source.name, import_id).await?;
-    if active_before > 0 && !opts.force {
-        let share = missing as f64 / active_before as f64;
-        if share > source.max_removal_share {
+        let missing = bookings::count_missing(&mut tx, tenant, source, self.import_id).await?;
+        let share = missing as f64 / active_before.max(1) as f64;
+        if active_before > 0 && !force && share > self.source.max_removal_share {
             tx.rollback().await?;
-            report.counts.rows_new = 0;
-            report.counts.rows_updated = 0;
-            report.counts.rows_unchanged = 0;
-            report.message = Some(format!(
+            let c = &mut self.report.counts;
+            (c.rows_new, c.rows_updated, c.rows_unchanged) = (0, 0, 0);
+            self.report.message = Some(format!(
                 "refused: this export would remove {missing} of {active_before} active bookings \
                  ({:.0} %, more than the allowed {:.0} %); the file may be truncated or the wrong \
                  one. Nothing was changed. Use --force if the calendar really shrank.",
                 share * 100.0,
-                source.max_removal_share * 100.0
+                self.source.max_removal_share * 100.0
             ));
             return Ok(());
         }
+        self.report.counts.rows_removed =
+            bookings::mark_missing_gone(&mut tx, tenant, source, self.import_id, now_ms).await?
+                as i64;
+        let ctx = MatchContext {
+            tenant: self.tenant,
+            templates: self.templates,
+            now: self.now,
+        };
+        for outage in outages::active_outages(&mut tx, tenant).await? {
+            let stats = matching::match_run(&mut tx, &ctx, &outage).await?;
+            self.report.rematched.push((outage.id, stats));
+        }
+        self.report.outcome = Outcome::Applied;
+        let rejected_json = serde_json::to_string(&self.report.rejected)?;
+        let c = &self.report.counts;
+        imports::finish(
+            &mut tx,
+            self.import_id,
+            "applied",
+            c,
+            None,
+            Some(&rejected_json),
+            now_ms,
+        )
+        .await?;
+        tx.commit().await.context("committing the import")?;
+        Ok(())
     }
-    report.counts.rows_removed =
-        bookings::mark_missing_gone(&mut tx, &tenant.id, &source.name, import_id, now_ms).await?
-            as i64;
-    let ctx = MatchContext {
-        tenant,
-        templates,
-        now,
-    };
-    for outage in outages::active_outages(&mut tx, &tenant.id).await? {
-        let stats = matching::match_run(&mut tx, &ctx, &outage).await?;
-        report.rematched.push((outage.id, stats));
-    }
-    report.outcome = Outcome::Applied;
-    let rejected_json = serde_json::to_string(&report.rejected)?;
-    imports::finish(
-        &mut tx,
-        import_id,
-        "applied",
-        &report.counts,
-        None,
-        Some(&rejected_json),
-        to_millis(Utc::now()),
-    )
-    .await?;
-    tx.commit().await.context("committing the import")?;
-    Ok(())
-}
 
-fn reject(report: &mut ImportReport, r: Rejected) {
-    report.counts.rows_rejected += 1;
-    if report.rejected.len() < KEEP_REJECTED {
-        report.rejected.push(r);
+    fn reject(&mut self, r: Rejected) {
+        self.report.counts.rows_rejected += 1;
+        if self.report.rejected.len() < KEEP_REJECTED {
+            self.report.rejected.push(r);
+        }
     }
-}
 
-/// Upserts one chunk: new and changed bookings in one statement, unchanged ones only touched.
-/// A key seen twice in one file is a rejected row (the first occurrence wins).
-#[allow(clippy::too_many_arguments)]
-async fn apply_chunk(
-    tx: &mut crate::store::Tx,
-    tenant: &TenantSettings,
-    source: &SourceSettings,
-    import_id: i64,
-    now_ms: i64,
-    valid: Vec<(BookingRecord, u64)>,
-    seen_in_chunk: &mut HashSet<String>,
-    report: &mut ImportReport,
-) -> anyhow::Result<()> {
-    seen_in_chunk.clear();
-    let keys: Vec<&str> = valid.iter().map(|(r, _)| r.key.as_str()).collect();
-    let existing = bookings::existing_by_keys(tx, &tenant.id, &source.name, &keys).await?;
-    let mut upserts = Vec::new();
-    let mut unchanged = Vec::new();
-    for (rec, line) in &valid {
-        let old = existing.get(&rec.key);
-        if !seen_in_chunk.insert(rec.key.clone())
-            || old.is_some_and(|o| o.last_import_id == import_id)
-        {
-            reject(
-                report,
-                Rejected {
+    /// Upserts one chunk: new and changed bookings in one statement, unchanged ones only
+    /// touched. A key seen twice in one file is a rejected row (the first occurrence wins). A
+    /// booking whose row is broken this time is kept as it was (touched), not taken for removed.
+    async fn apply_chunk(&mut self, tx: &mut crate::store::Tx, chunk: Chunk) -> anyhow::Result<()> {
+        let (tenant, source) = (self.tenant.id.clone(), self.source.name.clone());
+        let mut valid: Vec<(BookingRecord, u64)> = Vec::with_capacity(chunk.len());
+        let mut broken_keys = Vec::new();
+        for row in chunk {
+            self.report.counts.rows_read += 1;
+            match row {
+                Ok(parsed) => {
+                    self.report.warnings += parsed.warnings.len() as u64;
+                    valid.push((parsed.record, parsed.line));
+                }
+                Err(e) => {
+                    broken_keys.extend(e.key.clone());
+                    self.reject(e.into());
+                }
+            }
+        }
+        let mut keys: Vec<&str> = valid.iter().map(|(r, _)| r.key.as_str()).collect();
+        keys.extend(broken_keys.iter().map(String::as_str));
+        let existing = bookings::existing_by_keys(tx, &tenant, &source, &keys).await?;
+        let mut seen = HashSet::new();
+        let mut upserts = Vec::new();
+        let mut touched = Vec::new();
+        for (rec, line) in &valid {
+            let old = existing.get(&rec.key);
+            if !seen.insert(rec.key.as_str())
+                || old.is_some_and(|o| o.last_import_id == self.import_id)
+            {
+                self.reject(Rejected {
                     line: *line,
                     field: "key".into(),
                     reason: format!(
                         "booking key {:?} appears more than once in this export; the first row was kept",
                         rec.key
                     ),
-                },
-            );
-            continue;
+                });
+                continue;
+            }
+            let hash = rec.content_hash();
+            match old {
+                None => {
+                    self.report.counts.rows_new += 1;
+                    upserts.push((rec, hash));
+                }
+                Some(o) if o.content_hash != hash || o.status == "gone" => {
+                    self.report.counts.rows_updated += 1;
+                    upserts.push((rec, hash));
+                }
+                Some(o) => {
+                    self.report.counts.rows_unchanged += 1;
+                    touched.push(o.id);
+                }
+            }
         }
-        let hash = rec.content_hash();
-        match old {
-            None => {
-                report.counts.rows_new += 1;
-                upserts.push((rec, hash));
-            }
-            Some(o) if o.content_hash != hash || o.status == "gone" => {
-                report.counts.rows_updated += 1;
-                upserts.push((rec, hash));
-            }
-            Some(o) => {
-                report.counts.rows_unchanged += 1;
-                unchanged.push(o.id);
-            }
-        }
+        touched.extend(
+            broken_keys
+                .iter()
+                .filter(|k| !seen.contains(k.as_str()))
+                .filter_map(|k| existing.get(k))
+                .filter(|o| o.last_import_id != self.import_id)
+                .map(|o| o.id),
+        );
+        let now_ms = to_millis(self.now);
+        bookings::upsert_many(tx, &tenant, &source, &upserts, self.import_id, now_ms).await?;
+        bookings::touch(tx, &touched, self.import_id).await?;
+        Ok(())
     }
-    bookings::upsert_many(tx, &tenant.id, &source.name, &upserts, import_id, now_ms).await?;
-    bookings::touch(tx, &unchanged, import_id).await?;
-    Ok(())
 }
 
 /// Opens the export on a blocking thread and streams parsed rows in chunks through a bounded

@@ -23,10 +23,16 @@ pub struct NewNotification {
     pub deadline: i64,
 }
 
+/// Why a notification was cancelled when its booking left a run; only these come back when
+/// the booking does.
+pub const WITHDRAWN: &str = "booking no longer affected by this outage";
+
 /// Enqueues notifications. The unique key (outage, booking, channel, kind) makes this idempotent:
-/// a notification that exists is not duplicated. One that is still queued gets the fresh text and
-/// deadline (the booking moved); with `revive`, one cancelled because its booking had left the
-/// run is queued again (the booking came back). Sent, failed and expired ones are never touched.
+/// a notification that exists is not duplicated. One that is still queued gets the fresh text,
+/// recipient and deadline (the booking changed); one that failed is queued again when the
+/// recipient changed (a corrected address); with `revive`, one cancelled because its booking
+/// had left the run is queued again (the booking came back). Sent and expired ones are never
+/// touched.
 pub async fn enqueue_many(
     conn: &mut Conn,
     rows: &[NewNotification],
@@ -40,9 +46,11 @@ pub async fn enqueue_many(
             .collect::<Vec<_>>()
             .join(", ");
         let revive_clause = if revive {
-            " or (notifications.state = 'cancelled' and notifications.sent_at is null)"
+            format!(
+                " or (notifications.state = 'cancelled' and notifications.last_error = '{WITHDRAWN}')"
+            )
         } else {
-            ""
+            String::new()
         };
         let sql = format!(
             "insert into notifications (tenant_id, outage_id, booking_id, channel, kind, role, \
@@ -53,8 +61,12 @@ pub async fn enqueue_many(
              subject = excluded.subject, body_text = excluded.body_text, \
              body_html = excluded.body_html, deadline = excluded.deadline, \
              next_attempt_at = excluded.next_attempt_at, role = excluded.role, \
+             attempts = case when notifications.state = 'failed' then 0 \
+               else notifications.attempts end, \
              state = 'queued', last_error = null, finished_at = null \
-             where notifications.state = 'queued'{revive_clause}"
+             where notifications.state = 'queued' \
+               or (notifications.state = 'failed' \
+                   and notifications.recipient <> excluded.recipient){revive_clause}"
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for n in chunk {
@@ -79,25 +91,59 @@ pub async fn enqueue_many(
     Ok(())
 }
 
-/// Cancels what is still queued for a booking in a run (it is no longer affected).
-pub async fn cancel_queued_for_booking(
+/// Cancels what is still queued for bookings that left a run.
+pub async fn cancel_withdrawn(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let mut n = 0;
+    for chunk in booking_ids.chunks(5000) {
+        let sql = format!(
+            "update notifications set state = 'cancelled', last_error = $2, finished_at = $3 \
+             where outage_id = $1 and state = 'queued' and booking_id in ({})",
+            placeholders(4, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(outage_id)
+            .bind(WITHDRAWN)
+            .bind(now_ms);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(n)
+}
+
+/// Cancels a booking's queued notifications on channels other than `keep` (its address for
+/// that channel was removed).
+pub async fn cancel_queued_channels_except(
     conn: &mut Conn,
     outage_id: i64,
     booking_id: i64,
-    reason: &str,
+    keep: &[&str],
     now_ms: i64,
 ) -> sqlx::Result<u64> {
-    let r = sqlx::query(
-        "update notifications set state = 'cancelled', last_error = $3, finished_at = $4 \
-         where outage_id = $1 and booking_id = $2 and state = 'queued'",
-    )
-    .bind(outage_id)
-    .bind(booking_id)
-    .bind(reason)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected())
+    let keep_clause = if keep.is_empty() {
+        String::new()
+    } else {
+        format!(" and channel not in ({})", placeholders(4, keep.len()))
+    };
+    let sql = format!(
+        "update notifications set state = 'cancelled', finished_at = $3, \
+         last_error = 'the booking no longer has an address for this channel' \
+         where outage_id = $1 and booking_id = $2 and state = 'queued'{keep_clause}"
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(outage_id)
+        .bind(booking_id)
+        .bind(now_ms);
+    for ch in keep {
+        q = q.bind(*ch);
+    }
+    Ok(q.execute(&mut *conn).await?.rows_affected())
 }
 
 /// A claimed notification, ready to send.
@@ -138,7 +184,7 @@ pub async fn claim(
     let sql = format!(
         "update notifications set state = 'sending', lease_owner = $1, lease_until = $2 \
          where id in (select id from notifications \
-           where channel = $3 and deadline > $4 \
+           where channel = $3 and deadline > $4 and state in ('queued', 'sending') \
              and ((state = 'queued' and next_attempt_at <= $4) \
                or (state = 'sending' and lease_until <= $4)) \
            order by deadline, id limit $5{lock}) \
@@ -157,14 +203,30 @@ pub async fn claim(
     Ok(rows)
 }
 
-/// Expires every notification whose appointment has started and that was not sent.
-pub async fn expire_due(conn: &mut Conn, now_ms: i64) -> sqlx::Result<u64> {
+/// Whether any open notification of the channel has reached its deadline (a cheap read).
+pub async fn any_overdue(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Result<bool> {
+    let hit: Option<i64> = sqlx::query_scalar(
+        "select id from notifications where state in ('queued', 'sending') and channel = $1 \
+         and deadline <= $2 limit 1",
+    )
+    .bind(channel)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(hit.is_some())
+}
+
+/// Expires every notification of the channel whose appointment has started and that was not
+/// sent: queued ones, and claimed ones whose lease ran out (their process died).
+pub async fn expire_due(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "update notifications set state = 'expired', finished_at = $1, \
          last_error = coalesce(last_error, 'not sent before the appointment started') \
-         where deadline <= $1 and (state = 'queued' or (state = 'sending' and lease_until <= $1))",
+         where state in ('queued', 'sending') and channel = $2 and deadline <= $1 \
+         and (state = 'queued' or lease_until <= $1)",
     )
     .bind(now_ms)
+    .bind(channel)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
@@ -194,19 +256,23 @@ pub async fn mark_sent(
     Ok(())
 }
 
+/// Puts a notification back in the queue for a later attempt — unless this process lost its
+/// lease meanwhile (another process owns the notification now).
 pub async fn mark_retry(
     conn: &mut Conn,
     id: i64,
+    owner: &str,
     attempts: i64,
     at_ms: i64,
     reason: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update notifications set state = 'queued', attempts = $2, next_attempt_at = $3, \
-         last_error = $4, lease_owner = null, lease_until = null \
-         where id = $1 and state = 'sending'",
+        "update notifications set state = 'queued', attempts = $3, next_attempt_at = $4, \
+         last_error = $5, lease_owner = null, lease_until = null \
+         where id = $1 and state = 'sending' and lease_owner = $2",
     )
     .bind(id)
+    .bind(owner)
     .bind(attempts)
     .bind(at_ms)
     .bind(reason)
@@ -215,21 +281,40 @@ pub async fn mark_retry(
     Ok(())
 }
 
-/// Ends a notification as `failed` or `expired`.
+/// How a notification ends unsent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Final {
+    Failed,
+    Expired,
+}
+
+impl Final {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Final::Failed => "failed",
+            Final::Expired => "expired",
+        }
+    }
+}
+
+/// Ends a notification unsent (same lease rule as [`mark_retry`]).
 pub async fn mark_final(
     conn: &mut Conn,
     id: i64,
-    state: &str,
+    owner: &str,
+    state: Final,
     attempts: i64,
     reason: &str,
     now_ms: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update notifications set state = $2, attempts = $3, last_error = $4, finished_at = $5, \
-         lease_owner = null, lease_until = null where id = $1 and state = 'sending'",
+        "update notifications set state = $3, attempts = $4, last_error = $5, finished_at = $6, \
+         lease_owner = null, lease_until = null \
+         where id = $1 and state = 'sending' and lease_owner = $2",
     )
     .bind(id)
-    .bind(state)
+    .bind(owner)
+    .bind(state.as_str())
     .bind(attempts)
     .bind(reason)
     .bind(now_ms)
@@ -283,37 +368,24 @@ pub async fn release_fallbacks(
     Ok(())
 }
 
-/// Bookings whose primary expired or failed since `since_ms` — their fallbacks must be released.
-/// (Used after bulk expiry, which does not go through the per-message path.)
-pub async fn release_fallbacks_of_finished_primaries(
-    conn: &mut Conn,
-    now_ms: i64,
-) -> sqlx::Result<u64> {
-    let r = sqlx::query(
-        "update notifications set next_attempt_at = $1 \
-         where role = 'fallback' and state = 'queued' and next_attempt_at > $1 \
-         and exists (select 1 from notifications p where p.outage_id = notifications.outage_id \
-           and p.booking_id = notifications.booking_id and p.kind = notifications.kind \
-           and p.role = 'primary' and p.state in ('failed', 'expired', 'cancelled'))",
+/// When the channel's next queued notification falls due (to sleep until then).
+pub async fn next_due(conn: &mut Conn, channel: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select min(next_attempt_at) from notifications where state = 'queued' and channel = $1",
     )
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected())
+    .bind(channel)
+    .fetch_one(&mut *conn)
+    .await
 }
 
-/// When the next queued notification falls due (to sleep until then).
-pub async fn next_due(conn: &mut Conn) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("select min(next_attempt_at) from notifications where state = 'queued'")
-        .fetch_one(&mut *conn)
-        .await
-}
-
-/// How many notifications are not yet final (queued or in flight).
-pub async fn count_pending(conn: &mut Conn) -> sqlx::Result<i64> {
-    sqlx::query_scalar("select count(*) from notifications where state in ('queued', 'sending')")
-        .fetch_one(&mut *conn)
-        .await
+/// How many notifications of the channel are not yet final (queued or in flight).
+pub async fn count_pending(conn: &mut Conn, channel: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from notifications where state in ('queued', 'sending') and channel = $1",
+    )
+    .bind(channel)
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// Queue depth per state and channel.

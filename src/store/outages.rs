@@ -161,11 +161,18 @@ pub async fn upsert_targets(
     Ok(())
 }
 
-/// The booking is no longer affected (cancelled, gone, moved out of the window).
-pub async fn withdraw_target(conn: &mut Conn, target_id: i64) -> sqlx::Result<()> {
-    sqlx::query("update targets set state = 'withdrawn' where id = $1")
-        .bind(target_id)
-        .execute(&mut *conn)
-        .await?;
+/// These targets' bookings are no longer affected (cancelled, gone, moved out of the run).
+pub async fn withdraw_targets(conn: &mut Conn, target_ids: &[i64]) -> sqlx::Result<()> {
+    for chunk in target_ids.chunks(5000) {
+        let sql = format!(
+            "update targets set state = 'withdrawn' where id in ({})",
+            super::placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }

@@ -274,7 +274,7 @@ impl TestApp {
     pub async fn notifications(&self) -> Vec<Notif> {
         let mut conn = self.app.store.conn().await.unwrap();
         sqlx::query_as::<_, Notif>(
-            "select b.booking_key as key, n.channel, n.state, n.attempts, \
+            "select b.booking_key as key, n.channel, n.state, n.attempts, n.recipient, \
              n.deadline, n.sent_at, n.language, n.body_text from notifications n \
              join bookings b on b.id = n.booking_id order by n.id",
         )
@@ -290,6 +290,7 @@ pub struct Notif {
     pub channel: String,
     pub state: String,
     pub attempts: i64,
+    pub recipient: String,
     pub deadline: i64,
     pub sent_at: Option<i64>,
     pub language: String,

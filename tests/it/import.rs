@@ -154,3 +154,35 @@ async fn a_windows_1252_export_with_separate_date_and_time_columns_is_read_right
             .timestamp_millis()
     );
 }
+
+#[tokio::test]
+async fn a_booking_whose_row_is_broken_this_time_is_kept_and_keeps_its_notice() {
+    let rows = rows(4);
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare(
+        "2030-01-08 00:00",
+        "2030-01-31 00:00",
+        absage::domain::outage::Scope::default(),
+    )
+    .await;
+    let mut broken = rows.clone();
+    broken[1].phone = "12".into(); // not a phone number
+    let mut text = csv_text(&broken);
+    text.push_str("K0002,2030-01-10 09:00,15,Zulassung,Soest,X,x@example.org\n"); // too few fields
+    let text = text.replace(
+        "K0002,2030-01-10 09:00,15,Zulassung,Soest,Bürger K0002",
+        "DROPPED",
+    );
+    std::fs::write(t.dir.path().join("export.csv"), text).unwrap();
+    let r = t.import().await;
+    assert_eq!(r.outcome, Outcome::Applied);
+    assert_eq!(
+        (r.counts.rows_rejected, r.counts.rows_removed),
+        (3, 0),
+        "{:?}",
+        r.rejected
+    );
+    assert!(bookings(&t).await.iter().all(|b| b.2 == "active"));
+    let ns = t.notifications().await;
+    assert_eq!(count(&ns, |n| n.state == "queued"), 8, "{ns:?}");
+}

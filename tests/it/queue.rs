@@ -172,3 +172,88 @@ pub fn relay_config(name: &str, port: u16) -> absage::dispatch::email::SmtpRelay
     ))
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_citizen_nobody_reached_stays_on_the_call_list_after_later_imports() {
+    let rows = vec![
+        Row::new("SOON", "2030-01-07 09:00"),
+        Row::new("LATER", "2030-01-07 11:00"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.clock.set(t.local("2030-01-07 09:05"));
+    t.drain(&t.dispatcher()).await;
+    let report = t.import().await;
+    assert_eq!(report.rematched[0].1.withdrawn, 0);
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| c.booking_key.as_str())
+            .collect::<Vec<_>>(),
+        ["SOON"]
+    );
+}
+
+#[tokio::test]
+async fn an_sms_that_was_not_needed_does_not_come_back_when_the_booking_returns() {
+    let rows = vec![
+        Row::new("A", "2030-01-07 14:00"),
+        Row::new("B", "2030-01-07 15:00"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::EmailFirst, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 18:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    t.drain(&d).await;
+    // A drops out of one export (forced past the safeguard) and comes back in the next.
+    t.write_export(&rows[1..]);
+    t.import_with(absage::import::ImportOptions {
+        force: true,
+        ..Default::default()
+    })
+    .await;
+    t.write_export(&rows);
+    t.import().await;
+    t.drain(&d).await;
+    let ns = t.notifications().await;
+    let a: Vec<(&str, &str)> = ns
+        .iter()
+        .filter(|n| n.key == "A")
+        .map(|n| (n.channel.as_str(), n.state.as_str()))
+        .collect();
+    assert_eq!(a, [("email", "sent"), ("sms", "cancelled")]);
+}
+
+#[tokio::test]
+async fn a_corrected_address_gets_the_notice_and_a_removed_one_gets_nothing() {
+    let rows = vec![
+        Row::new("A", "2030-01-07 14:00").phone(""),
+        Row::new("B", "2030-01-07 15:00"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 18:00", Scope::default())
+        .await;
+    let mut fixed = rows.clone();
+    fixed[0].email = "a.corrected@example.org".into();
+    fixed[1].email = String::new();
+    t.write_export(&fixed);
+    t.import().await;
+    t.drain(&t.dispatcher()).await;
+    let ns = t.notifications().await;
+    let a = ns.iter().find(|n| n.key == "A").unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.recipient.as_str()),
+        ("sent", "a.corrected@example.org")
+    );
+    let b: Vec<(&str, &str)> = ns
+        .iter()
+        .filter(|n| n.key == "B")
+        .map(|n| (n.channel.as_str(), n.state.as_str()))
+        .collect();
+    assert_eq!(b, [("email", "cancelled"), ("sms", "sent")]);
+}
