@@ -111,7 +111,10 @@ impl App {
         let result = dispatcher.run(shutdown.clone(), exit_when_idle).await;
         scheduler_token.cancel();
         tracker.close();
-        tracker.wait().await;
+        let grace = std::time::Duration::from_secs(app.settings.queue.shutdown_grace_secs);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!("shutdown: an import was still running; it is rolled back");
+        }
         app.store.close().await;
         result
     }
@@ -119,19 +122,20 @@ impl App {
     /// Imports each scheduled source on its cron schedule, and once at start when it has never
     /// been imported successfully.
     async fn schedule_imports(&self, shutdown: CancellationToken) {
-        let scheduled: Vec<(&SourceSettings, cron::Schedule)> = self
+        let scheduled: Vec<Scheduled> = self
             .settings
             .sources
             .iter()
             .filter_map(|s| {
                 let expr = s.schedule.as_deref()?;
-                cron::Schedule::from_str(expr).ok().map(|c| (s, c))
+                let tz = self.settings.tenant(&s.tenant)?.time_zone;
+                cron::Schedule::from_str(expr).ok().map(|c| (s, c, tz))
             })
             .collect();
         if scheduled.is_empty() {
             return;
         }
-        for (source, _) in &scheduled {
+        for (source, _, _) in &scheduled {
             let never = match self.store.conn().await {
                 Ok(mut conn) => imports::last_applied(&mut conn, &source.tenant, &source.name)
                     .await
@@ -178,14 +182,20 @@ impl App {
     }
 }
 
+/// A source with its cron schedule, read in its tenant's time zone ("0 0 6 * * *" is 06:00 local).
+pub type Scheduled<'a> = (&'a SourceSettings, cron::Schedule, chrono_tz::Tz);
+
 /// The next time any schedule fires after `now`, and the sources due then.
 pub fn next_due<'a>(
-    scheduled: &[(&'a SourceSettings, cron::Schedule)],
+    scheduled: &[Scheduled<'a>],
     now: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, Vec<&'a SourceSettings>)> {
     let times: Vec<(DateTime<Utc>, &SourceSettings)> = scheduled
         .iter()
-        .filter_map(|(s, c)| c.after(&now).next().map(|t| (t, *s)))
+        .filter_map(|(s, c, tz)| {
+            let next = c.after(&now.with_timezone(tz)).next()?;
+            Some((next.with_timezone(&Utc), *s))
+        })
         .collect();
     let first = times.iter().map(|(t, _)| *t).min()?;
     Some((
@@ -211,11 +221,26 @@ mod tests {
     }
 
     #[test]
+    fn schedules_are_read_in_the_tenants_time_zone() {
+        let a = source("a");
+        let six_am = cron::Schedule::from_str("0 0 6 * * *").unwrap();
+        let scheduled = vec![(&a, six_am, chrono_tz::Europe::Berlin)];
+        let now = Utc.with_ymd_and_hms(2030, 1, 7, 0, 0, 0).unwrap();
+        let (when, _) = next_due(&scheduled, now).unwrap();
+        assert_eq!(
+            when,
+            Utc.with_ymd_and_hms(2030, 1, 7, 5, 0, 0).unwrap(),
+            "06:00 CET"
+        );
+    }
+
+    #[test]
     fn the_next_scheduled_import_is_the_earliest_fire_time_of_any_source() {
         let (a, b) = (source("a"), source("b"));
         let every_10 = cron::Schedule::from_str("0 */10 * * * *").unwrap();
         let hourly = cron::Schedule::from_str("0 0 * * * *").unwrap();
-        let scheduled = vec![(&a, every_10), (&b, hourly)];
+        let berlin = chrono_tz::Europe::Berlin;
+        let scheduled = vec![(&a, every_10, berlin), (&b, hourly, berlin)];
         let now = Utc.with_ymd_and_hms(2030, 1, 7, 8, 51, 0).unwrap();
         let (when, due) = next_due(&scheduled, now).unwrap();
         assert_eq!(when, Utc.with_ymd_and_hms(2030, 1, 7, 9, 0, 0).unwrap());

@@ -129,7 +129,8 @@ pub struct SourceSettings {
     pub tenant: String,
     pub kind: SourceKind,
     pub path: PathBuf,
-    /// Cron expression with seconds (`0 */15 * * * *`); without it the source is imported only
+    /// Cron expression with seconds (`0 */15 * * * *`), read in the tenant's time zone; without
+    /// it the source is imported only
     /// by `absage import`.
     #[serde(default)]
     pub schedule: Option<String>,
@@ -359,9 +360,10 @@ impl Settings {
             {
                 problems.push(format!("{key}.reply_to: {r:?} is not an email address"));
             }
-            if t.sms_sender.is_empty() || t.sms_sender.chars().count() > 16 {
+            if !valid_sms_sender(&t.sms_sender) {
                 problems.push(format!(
-                    "{key}.sms_sender: must be 1 to 11 letters/digits or a phone number"
+                    "{key}.sms_sender: {:?} must be 1 to 11 letters and digits (\"KreisSoest\") or a phone number of up to 15 digits",
+                    t.sms_sender
                 ));
             }
             for (j, l) in t.language_chain().iter().enumerate() {
@@ -440,6 +442,18 @@ impl Settings {
     }
 }
 
+/// An alphanumeric sender id has at most 11 characters (GSM 03.40); a numeric one is a phone
+/// number of up to 15 digits, optionally with a leading `+`.
+fn valid_sms_sender(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        return digits.len() <= 15;
+    }
+    (1..=11).contains(&s.chars().count())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-' || c == '.')
+}
+
 fn describe_figment_error(e: figment::Error) -> String {
     e.into_iter()
         .map(|e| {
@@ -508,6 +522,15 @@ sms_sender = "KreisSoest"
     fn load(jail: &Jail, text: &str) -> anyhow::Result<Settings> {
         jail.create_file("absage.toml", text).unwrap();
         Settings::load(Some(Path::new("absage.toml")))
+    }
+
+    #[test]
+    fn sms_senders_are_short_names_or_phone_numbers() {
+        assert!(valid_sms_sender("KreisSoest"));
+        assert!(valid_sms_sender("+4929213000"));
+        assert!(!valid_sms_sender("Kreisverwaltung Soest"));
+        assert!(!valid_sms_sender(""));
+        assert!(!valid_sms_sender("Kreis/Soest"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::domain::outage::{RunKind, Selection};
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
 use crate::messages::Templates;
+use crate::store::notifications;
 use crate::store::outages::{self, NewOutage};
 use crate::store::{Conn, Store};
 use anyhow::{Context, bail};
@@ -122,28 +123,14 @@ pub async fn declare(
 type Breakdown = (BTreeMap<String, i64>, BTreeMap<String, i64>, Vec<Sample>);
 
 async fn breakdown(conn: &mut Conn, outage_id: i64) -> anyhow::Result<Breakdown> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "select channel, language, count(*) from notifications where outage_id = $1 \
-         group by channel, language",
-    )
-    .bind(outage_id)
-    .fetch_all(&mut *conn)
-    .await?;
     let mut per_channel = BTreeMap::new();
     let mut per_language = BTreeMap::new();
-    for (channel, language, n) in rows {
+    for (channel, language, n) in notifications::breakdown(conn, outage_id).await? {
         *per_channel.entry(channel).or_insert(0) += n;
         *per_language.entry(language).or_insert(0) += n;
     }
-    let samples: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-        "select channel, language, subject, body_text from notifications \
-         where id in (select min(id) from notifications where outage_id = $1 group by channel) \
-         order by channel",
-    )
-    .bind(outage_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let samples = samples
+    let samples = notifications::samples(conn, outage_id)
+        .await?
         .into_iter()
         .map(|(channel, language, subject, text)| Sample {
             channel,

@@ -130,7 +130,7 @@ pub async fn report(
         .tenant(&outage.tenant_id)
         .map(|t| t.time_zone)
         .unwrap_or(chrono_tz::UTC);
-    let ids = notifications::affected_booking_ids(&mut conn, outage_id).await?;
+    let ids = outages::affected_booking_ids(&mut conn, outage_id).await?;
     let mut by_booking: HashMap<i64, Vec<ReportNotification>> = HashMap::new();
     for n in notifications::of_outage(&mut conn, outage_id).await? {
         by_booking.entry(n.booking_id).or_default().push(n);

@@ -51,7 +51,11 @@ pub enum Prepared {
 
 impl Prepared {
     /// Builds the wire form. Errors are permanent: the stored notification cannot be sent.
-    pub fn new(c: &Claimed, tenant: &TenantSettings) -> Result<Prepared, String> {
+    pub fn new(
+        c: &Claimed,
+        tenant: &TenantSettings,
+        message_id_domain: Option<&str>,
+    ) -> Result<Prepared, String> {
         match c.channel.as_str() {
             "email" => {
                 let from: Mailbox = tenant
@@ -63,7 +67,8 @@ impl Prepared {
                     .parse()
                     .map_err(|_| "the recipient address is not valid".to_owned())?;
                 let reply_to = tenant.reply_to.as_deref().and_then(|r| r.parse().ok());
-                let message_id = message_id(c.id, c.outage_id, from.email.domain());
+                let domain = message_id_domain.unwrap_or(from.email.domain());
+                let message_id = message_id(c.id, c.outage_id, domain);
                 let (envelope, bytes) = build_message(&OutgoingEmail {
                     message_id: message_id.clone(),
                     from,
@@ -119,6 +124,8 @@ pub fn message_id(notification_id: i64, outage_id: i64, domain: &str) -> String 
 
 /// All destinations of both channels.
 pub struct Destinations {
+    /// Domain of generated Message-IDs (default: the sender's).
+    pub message_id_domain: Option<String>,
     email: Vec<Destination>,
     sms: Vec<Destination>,
     health: Mutex<HashMap<String, Health>>,
@@ -188,6 +195,7 @@ impl Destinations {
             .map(|d| (d.name.clone(), Health::default()))
             .collect();
         Ok(Destinations {
+            message_id_domain: settings.email.message_id_domain.clone(),
             email,
             sms,
             health: Mutex::new(health),

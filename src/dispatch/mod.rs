@@ -198,7 +198,8 @@ impl Dispatcher {
             let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
             return (AttemptResult::Permanent { reason }, None);
         };
-        let prepared = match Prepared::new(c, tenant) {
+        let id_domain = self.destinations.message_id_domain.as_deref();
+        let prepared = match Prepared::new(c, tenant, id_domain) {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };

@@ -91,13 +91,16 @@ pub enum FormatError {
     },
     #[error("{file}: is empty, there is not even a header line")]
     Empty { file: String },
-    #[error("{file}: {}", missing_message(.missing, .found, .hint))]
+    #[error("{file}: {}", missing_message(.missing, .found, *.columns, .hint))]
     MissingColumns {
         file: String,
         /// The configured headers not found, with their booking field.
         missing: Vec<(String, Field)>,
-        /// The header as found in the file.
+        /// The header as found in the file; empty when the first line does not look like a
+        /// header at all (it may be a data row: names and numbers are not repeated in messages).
         found: Vec<String>,
+        /// How many columns the first line has.
+        columns: usize,
         /// A likely cause ("is the delimiter \";\"?"), when one is apparent.
         hint: Option<String>,
     },
@@ -105,7 +108,12 @@ pub enum FormatError {
     Config { file: String, reason: String },
 }
 
-fn missing_message(missing: &[(String, Field)], found: &[String], hint: &Option<String>) -> String {
+fn missing_message(
+    missing: &[(String, Field)],
+    found: &[String],
+    columns: usize,
+    hint: &Option<String>,
+) -> String {
     let missing: Vec<String> = missing
         .iter()
         .map(|(header, field)| format!("{header:?} ({})", field.as_str()))
@@ -115,10 +123,17 @@ fn missing_message(missing: &[(String, Field)], found: &[String], hint: &Option<
         .as_ref()
         .map(|hint| format!("; {hint}"))
         .unwrap_or_default();
+    let seen = if found.is_empty() {
+        format!(
+            "the first line ({columns} columns) does not look like a header: is the header line \
+             missing?"
+        )
+    } else {
+        format!("the header found is {}", found.join(", "))
+    };
     format!(
-        "the header lacks the mapped column(s) {}; the header found is {}{hint}",
-        missing.join(", "),
-        found.join(", ")
+        "the header lacks the mapped column(s) {}; {seen}{hint}",
+        missing.join(", ")
     )
 }
 
@@ -224,7 +239,12 @@ pub fn open_reader<R: Read + Send + 'static>(
             file: name.to_string(),
             hint: header_hint(&found, opts),
             missing,
-            found: found.clone(),
+            found: if looks_like_header(&found, fields) {
+                found.clone()
+            } else {
+                Vec::new()
+            },
+            columns: found.len(),
         })?;
     Ok(CsvRecords {
         reader,
@@ -412,6 +432,20 @@ impl Columns {
 
 /// "is the delimiter X?" when the header is one column holding another likely delimiter,
 /// or an encoding hint when it is not valid UTF-8 but UTF-8 was configured.
+/// Whether some mapped header name appears in the first line (even glued together by a wrong
+/// delimiter). A line without any is likely a data row and is not repeated in messages.
+fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
+    let names: Vec<String> = Field::ALL
+        .iter()
+        .filter_map(|f| fields.header(*f))
+        .map(str::to_lowercase)
+        .collect();
+    found.iter().any(|cell| {
+        let cell = cell.to_lowercase();
+        names.iter().any(|n| cell.contains(n.as_str()))
+    })
+}
+
 fn header_hint(found: &[String], opts: &CsvOptions) -> Option<String> {
     if opts.encoding == Encoding::Utf8 && found.iter().any(|h| h.contains('\u{fffd}')) {
         return Some(
@@ -646,6 +680,20 @@ mod tests {
         );
         assert!(message.contains(r#""Termin-Nr", "Datum""#), "{message}");
         assert!(!message.contains("delimiter"), "{message}");
+    }
+
+    #[test]
+    fn a_file_without_its_header_line_is_refused_without_repeating_the_first_row() {
+        let bytes = "1;02.03.2026;10:30;Pass;Erika Mustermann;0171 2345678;de;\n";
+        let err =
+            open(bytes.as_bytes(), &semicolon(Encoding::Auto), &fields()).expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains("header line missing"), "{message}");
+        assert!(message.contains("8 columns"), "{message}");
+        assert!(
+            !message.contains("Erika") && !message.contains("2345678"),
+            "{message}"
+        );
     }
 
     #[test]

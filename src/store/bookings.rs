@@ -241,7 +241,7 @@ pub async fn active_by_keys(
     Ok(out)
 }
 
-/// Bookings by id (for reports and call lists).
+/// Bookings by id (for reports and call lists), by appointment time.
 pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(5000) {
@@ -255,5 +255,6 @@ pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow
         }
         out.extend(q.fetch_all(&mut *conn).await?);
     }
+    out.sort_by_key(|b: &BookingRow| (b.starts_at, b.id));
     Ok(out)
 }

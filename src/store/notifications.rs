@@ -162,7 +162,6 @@ pub struct Claimed {
     pub body_html: Option<String>,
     pub attempts: i64,
     pub deadline: i64,
-    pub message_id: Option<String>,
 }
 
 /// Claims up to `limit` due notifications of one channel, earliest appointment first, for
@@ -189,7 +188,7 @@ pub async fn claim(
                or (state = 'sending' and lease_until <= $4)) \
            order by deadline, id limit $5{lock}) \
          returning id, tenant_id, outage_id, booking_id, channel, kind, role, recipient, \
-           subject, body_text, body_html, attempts, deadline, message_id"
+           subject, body_text, body_html, attempts, deadline"
     );
     let mut rows: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(owner)
@@ -443,10 +442,29 @@ pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<Repo
     .await
 }
 
-/// Booking ids the run currently affects (targets not withdrawn).
-pub async fn affected_booking_ids(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(
-        "select booking_id from targets where outage_id = $1 and state = 'affected' order by booking_id",
+/// Notifications queued for a run per channel and language, for the impact of a declaration.
+pub async fn breakdown(
+    conn: &mut Conn,
+    outage_id: i64,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "select channel, language, count(*) from notifications where outage_id = $1 \
+         group by channel, language",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The first notification of a run on each channel: (channel, language, subject, text).
+pub async fn samples(
+    conn: &mut Conn,
+    outage_id: i64,
+) -> sqlx::Result<Vec<(String, String, Option<String>, String)>> {
+    sqlx::query_as(
+        "select channel, language, subject, body_text from notifications \
+         where id in (select min(id) from notifications where outage_id = $1 group by channel) \
+         order by channel",
     )
     .bind(outage_id)
     .fetch_all(&mut *conn)
