@@ -130,8 +130,7 @@ pub struct SourceSettings {
     pub kind: SourceKind,
     pub path: PathBuf,
     /// Cron expression with seconds (`0 */15 * * * *`), read in the tenant's time zone; without
-    /// it the source is imported only
-    /// by `absage import`.
+    /// it the source is imported only by `absage import`.
     #[serde(default)]
     pub schedule: Option<String>,
     #[serde(default)]

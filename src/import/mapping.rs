@@ -404,7 +404,7 @@ impl RowParser {
     ) -> Result<ParsedRow, RowError> {
         let mut warnings = Vec::new();
         let (starts_at, start_local) = self.start(cells, &mut warnings)?;
-        let ends_at = self.end(&cells, starts_at, start_local, &mut warnings)?;
+        let ends_at = self.end(cells, starts_at, start_local, &mut warnings)?;
         let record = BookingRecord {
             key: key.to_owned(),
             starts_at,
@@ -412,10 +412,10 @@ impl RowParser {
             service: cells.text_or_empty(Field::Service)?,
             location: cells.text_or_empty(Field::Location)?,
             name: cells.text_or_empty(Field::Name)?,
-            email: self.email(&cells)?,
-            phone: self.phone(&cells)?,
-            language: self.language(&cells, &mut warnings)?,
-            status: self.status(&cells)?,
+            email: self.email(cells)?,
+            phone: self.phone(cells)?,
+            language: self.language(cells, &mut warnings)?,
+            status: self.status(cells)?,
         };
         Ok(ParsedRow {
             line,
