@@ -250,3 +250,57 @@ fn assert_no_personal_data_in_logs(dir: &Path) {
         }
     }
 }
+
+/// A "relay" that accepts connections and never answers, like a host behind a firewall that
+/// drops packets: the worst case for a sender.
+fn silent_relay() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_relay_that_never_answers_does_not_hold_up_the_sms() {
+    const N: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), silent_relay(), 1000);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            "email = \"email\"\n",
+            "email = \"email\"\nphone = \"phone\"\n",
+        )
+        .replace("concurrency = 4\n", "concurrency = 4\ntimeout_secs = 600\n");
+    std::fs::write(&config, text).unwrap();
+    let day = (Utc::now() + Duration::days(2))
+        .with_timezone(&chrono_tz::Europe::Berlin)
+        .date_naive();
+    let mut csv = String::from("key,start,service,name,email,phone\n");
+    for i in 0..N {
+        csv.push_str(&format!(
+            "K{i:03},{day} 09:{i:02},Zulassung,Person {i},p{i}@example.org,0171 55{i:05}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("export.csv"), csv).unwrap();
+    absage(&config, &["import"]);
+    declare_all(&config);
+    let mut run = spawn_run(&config, dir.path(), &[]);
+    let sms_dir = dir.path().join("outbox/sms");
+    let sent = wait_until(
+        "every SMS in the outbox",
+        std::time::Duration::from_secs(30),
+        || {
+            let n = std::fs::read_dir(&sms_dir).map(|d| d.count()).unwrap_or(0);
+            (n >= N).then_some(n)
+        },
+    );
+    assert_eq!(sent, N);
+    run.kill().unwrap();
+    run.wait().unwrap();
+}

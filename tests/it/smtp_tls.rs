@@ -145,7 +145,10 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let command = line.trim_end().to_owned();
         let mark = if tls { "tls:" } else { "" };
-        log.lock().unwrap().commands.push(format!("{mark}{command}"));
+        log.lock()
+            .unwrap()
+            .commands
+            .push(format!("{mark}{command}"));
         let verb = command.split(' ').next().unwrap_or_default();
         let answer = match verb.to_ascii_uppercase().as_str() {
             "EHLO" => ehlo_answer(tls, offer),
@@ -238,7 +241,11 @@ async fn with_starttls_credentials_and_the_message_travel_only_encrypted() {
         .await
         .unwrap();
     let commands = server.commands();
-    assert_eq!(commands[..2], ["EHLO absage.test", "STARTTLS"], "{commands:?}");
+    assert_eq!(
+        commands[..2],
+        ["EHLO absage.test", "STARTTLS"],
+        "{commands:?}"
+    );
     assert!(
         commands[2..].iter().all(|c| c.starts_with("tls:")),
         "{commands:?}"
@@ -267,7 +274,10 @@ async fn with_implicit_tls_every_byte_is_encrypted_and_the_connection_is_reused(
         commands.iter().all(|c| c.starts_with("tls:")),
         "{commands:?}"
     );
-    let greetings = commands.iter().filter(|c| c.starts_with("tls:EHLO")).count();
+    let greetings = commands
+        .iter()
+        .filter(|c| c.starts_with("tls:EHLO"))
+        .count();
     // Two sends share one pooled connection; the probe opens its own.
     assert_eq!(greetings, 2, "{commands:?}");
     assert_eq!(server.messages().len(), 2);
@@ -282,7 +292,10 @@ async fn the_relay_gets_our_credentials_and_refusing_them_makes_it_unusable() {
     let mut wrong = config(server.port, TlsMode::Tls);
     wrong.password = Some(Secret::new("wrong"));
     let wrong = SmtpRelay::new(wrong).unwrap();
-    assert!(is_destination_failure_mentioning(&wrong.probe().await, "AUTH"));
+    assert!(is_destination_failure_mentioning(
+        &wrong.probe().await,
+        "AUTH"
+    ));
     let (envelope, bytes) = message();
     let sent = wrong.send(&envelope, &bytes).await.map(|_| ());
     assert!(is_destination_failure_mentioning(&sent, "AUTH"), "{sent:?}");
@@ -315,7 +328,10 @@ async fn an_untrusted_certificate_makes_the_relay_unusable_before_anything_is_se
         trusting_only_real_cas.danger_accept_invalid_certs = false;
         let relay = SmtpRelay::new(trusting_only_real_cas).unwrap();
         let probed = relay.probe().await;
-        assert!(is_destination_failure_mentioning(&probed, step), "{probed:?}");
+        assert!(
+            is_destination_failure_mentioning(&probed, step),
+            "{probed:?}"
+        );
         assert!(
             is_destination_failure_mentioning(&probed, "certificate"),
             "{probed:?}"

@@ -92,11 +92,14 @@ impl SmtpSink {
             })
             .collect();
         files.sort();
+        // smtp-sink removes the file of a transaction that was cut off (the client was killed
+        // mid-DATA), so a file listed a moment ago may be gone: it was never a message.
         files
             .iter()
-            .map(|(_, path)| {
-                let bytes = std::fs::read(path).expect("read smtp-sink dump file");
-                SinkMessage::parse(&String::from_utf8_lossy(&bytes))
+            .filter_map(|(_, path)| match std::fs::read(path) {
+                Ok(bytes) => Some(SinkMessage::parse(&String::from_utf8_lossy(&bytes))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => panic!("read smtp-sink dump file {}: {e}", path.display()),
             })
             .collect()
     }
