@@ -11,3 +11,5 @@ mod peers_email;
 mod peers_sms;
 mod process;
 mod queue;
+mod sms_kannel;
+mod smtp_tls;
