@@ -55,6 +55,7 @@ impl Prepared {
         c: &Claimed,
         tenant: &TenantSettings,
         message_id_domain: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<Prepared, String> {
         match c.channel.as_str() {
             "email" => {
@@ -95,6 +96,7 @@ impl Prepared {
                     ucs2: analyse(&c.body_text).encoding == SmsEncoding::Ucs2,
                     text: c.body_text.clone(),
                     dlr_url: None,
+                    validity_minutes: validity_minutes(now, c.deadline),
                 },
             }),
             other => Err(format!("unknown channel {other:?}")),
@@ -115,6 +117,12 @@ impl Prepared {
             Prepared::Sms { .. } => Channel::Sms,
         }
     }
+}
+
+/// Whole minutes from `now` until the appointment (at least 1), for the SMS centre's validity.
+pub fn validity_minutes(now: DateTime<Utc>, deadline_ms: i64) -> Option<u32> {
+    let minutes = (crate::domain::from_millis(deadline_ms) - now).num_minutes();
+    u32::try_from(minutes.max(1)).ok()
 }
 
 /// The Message-ID of a notification: derived from its id, so every resend carries the same one.
@@ -405,5 +413,35 @@ impl Destinations {
             store::save(&mut conn, r).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn an_sms_is_valid_at_the_centre_only_until_the_appointment() {
+        let now = Utc.with_ymd_and_hms(2030, 1, 7, 8, 0, 0).unwrap();
+        let at = |h: u32, m: u32| {
+            Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0)
+                .unwrap()
+                .timestamp_millis()
+        };
+        assert_eq!(validity_minutes(now, at(9, 30)), Some(90));
+        assert_eq!(
+            validity_minutes(now, at(8, 0)),
+            Some(1),
+            "never zero: Kannel would read it as unset"
+        );
+    }
+
+    #[test]
+    fn message_ids_are_derived_from_the_notification() {
+        assert_eq!(
+            message_id(42, 7, "kreis.example"),
+            "absage.42.7@kreis.example"
+        );
     }
 }

@@ -199,7 +199,7 @@ impl Dispatcher {
             return (AttemptResult::Permanent { reason }, None);
         };
         let id_domain = self.destinations.message_id_domain.as_deref();
-        let prepared = match Prepared::new(c, tenant, id_domain) {
+        let prepared = match Prepared::new(c, tenant, id_domain, now) {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };

@@ -104,6 +104,7 @@ mod tests {
             text: text.into(),
             ucs2,
             dlr_url: None,
+            validity_minutes: None,
         }
     }
 

@@ -119,6 +119,9 @@ pub struct SmsMessage {
     pub ucs2: bool,
     /// Where the gateway should post delivery reports.
     pub dlr_url: Option<String>,
+    /// How long the SMS centre may keep trying: a cancellation that arrives after the
+    /// appointment has started is worse than none.
+    pub validity_minutes: Option<u32>,
 }
 
 /// A gateway with its own keep-alive connection pool and a limit on requests in flight.
@@ -227,6 +230,10 @@ impl SmsGateway {
         }
         if let Some(smsc) = &k.smsc {
             query.push(("smsc", smsc));
+        }
+        let validity = m.validity_minutes.map(|v| v.to_string());
+        if let Some(v) = &validity {
+            query.push(("validity", v));
         }
         if let Some(dlr_url) = &m.dlr_url {
             query.push(("dlr-mask", "31"));
@@ -475,6 +482,7 @@ mod tests {
             text: text.into(),
             ucs2,
             dlr_url: None,
+            validity_minutes: None,
         }
     }
 

@@ -29,6 +29,7 @@ fn sms(text: &str, ucs2: bool) -> SmsMessage {
         text: text.into(),
         ucs2,
         dlr_url: None,
+        validity_minutes: None,
     }
 }
 
