@@ -24,12 +24,9 @@ pub struct ImportRow {
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub outcome: String,
-    pub rows_read: i64,
-    pub rows_new: i64,
-    pub rows_updated: i64,
-    pub rows_unchanged: i64,
-    pub rows_removed: i64,
-    pub rows_rejected: i64,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub counts: ImportCounts,
     pub message: Option<String>,
 }
 
