@@ -4,6 +4,7 @@
 
 use crate::dispatch::email::SmtpRelayConfig;
 use crate::dispatch::sms::SmsGatewayConfig;
+use crate::domain::quiet::QuietHours;
 use crate::import::csv::CsvOptions;
 use crate::import::mapping::{FieldMapping, Formats};
 use crate::secret::Secret;
@@ -88,6 +89,16 @@ pub struct TenantSettings {
     pub channel_policy: ChannelPolicy,
     #[serde(default = "default_fallback_lead")]
     pub fallback_lead_minutes: i64,
+    /// No SMS in these local hours (`"21:00-07:00"`), unless the appointment is closer than
+    /// `quiet_hours_urgent_minutes` after they end.
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
+    #[serde(default = "default_quiet_urgent")]
+    pub quiet_hours_urgent_minutes: i64,
+}
+
+fn default_quiet_urgent() -> i64 {
+    120
 }
 
 fn default_language() -> String {

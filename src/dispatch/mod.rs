@@ -198,6 +198,16 @@ impl Dispatcher {
             let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
             return (AttemptResult::Permanent { reason }, None);
         };
+        if c.channel == Channel::Sms.as_str()
+            && let Some(quiet) = &tenant.quiet_hours
+        {
+            let urgent = Duration::minutes(tenant.quiet_hours_urgent_minutes);
+            let appointment = from_millis(c.deadline);
+            if let Some(until) = quiet.defer_until(now, tenant.time_zone, appointment, urgent) {
+                let reason = format!("quiet hours {quiet}: waits until they end");
+                return (AttemptResult::Deferred { until, reason }, None);
+            }
+        }
         let id_domain = self.destinations.message_id_domain.as_deref();
         let prepared = match Prepared::new(c, tenant, id_domain, now) {
             Ok(p) => p,

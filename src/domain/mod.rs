@@ -8,6 +8,7 @@ pub mod localtime;
 pub mod notification;
 pub mod outage;
 pub mod phone;
+pub mod quiet;
 
 use chrono::{DateTime, TimeZone, Utc};
 

@@ -129,6 +129,11 @@ pub enum AttemptResult {
     },
     /// The appointment started before the message could go out; it was not sent.
     TooLate,
+    /// Not now (quiet hours): wait until `until`, no attempt spent.
+    Deferred {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 /// What to write to the notification after an attempt.
@@ -193,6 +198,9 @@ pub fn decide(
             attempts: attempts_before + 1,
             reason,
         },
+        AttemptResult::Deferred { until, reason } => {
+            retry_or_expire(attempts_before, until, deadline, reason)
+        }
         AttemptResult::TooLate => Transition::Expired {
             attempts: attempts_before,
             reason: "not sent: the appointment had started".into(),

@@ -129,6 +129,8 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         sms_sender: "KreisSoest".into(),
         channel_policy: policy,
         fallback_lead_minutes: 60,
+        quiet_hours: None,
+        quiet_hours_urgent_minutes: 120,
     }
 }
 

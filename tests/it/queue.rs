@@ -257,3 +257,44 @@ async fn a_corrected_address_gets_the_notice_and_a_removed_one_gets_nothing() {
         .collect();
     assert_eq!(b, [("email", "cancelled"), ("sms", "sent")]);
 }
+
+#[tokio::test]
+async fn sms_wait_for_the_end_of_quiet_hours_unless_the_appointment_is_too_close() {
+    let rows = vec![
+        Row::new("EARLY", "2030-01-08 07:30").email(""),
+        Row::new("NOON", "2030-01-08 12:00").email(""),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.tenants[0].quiet_hours = Some("21:00-07:00".parse().unwrap());
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&rows);
+    t.import().await;
+    t.clock.set(t.local("2030-01-07 22:00"));
+    t.declare("2030-01-08 07:00", "2030-01-08 18:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    t.drain(&d).await;
+    let state = |ns: &[Notif], k: &str| {
+        ns.iter()
+            .find(|n| n.key == k)
+            .map(|n| (n.state.clone(), n.attempts))
+            .unwrap()
+    };
+    let ns = t.notifications().await;
+    assert_eq!(
+        state(&ns, "EARLY"),
+        ("sent".into(), 1),
+        "07:30 is too close to wait for 07:00"
+    );
+    assert_eq!(
+        state(&ns, "NOON"),
+        ("queued".into(), 0),
+        "waits, no attempt spent"
+    );
+    t.clock.set(t.local("2030-01-08 06:59"));
+    assert_eq!(d.step().await.unwrap().claimed, 0);
+    t.clock.set(t.local("2030-01-08 07:00"));
+    t.drain(&d).await;
+    assert_eq!(state(&t.notifications().await, "NOON"), ("sent".into(), 1));
+}
