@@ -106,6 +106,43 @@ pub enum OutageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change an outage's window or scope and match it again: newly affected citizens are
+    /// told, those no longer affected hear that their appointment stands.
+    Amend {
+        id: i64,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Replace the services (repeatable).
+        #[arg(long = "service")]
+        services: Vec<String>,
+        /// Replace the locations (repeatable).
+        #[arg(long = "location")]
+        locations: Vec<String>,
+        /// Cover all services again.
+        #[arg(long, conflicts_with = "services")]
+        all_services: bool,
+        /// Cover all locations again.
+        #[arg(long, conflicts_with = "locations")]
+        all_locations: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The outage was declared by mistake: cancel what is pending, tell everyone already told
+    /// that their appointment stands.
+    Retract {
+        id: i64,
+        /// Why, as citizens will read it.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -179,6 +216,59 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         Command::Batch { select, keys } => declare(&app, select, Some(keys)).await,
         Command::Outage(OutageCommand::List { json }) => outage_list(&app, json).await,
         Command::Outage(OutageCommand::Show { id, json }) => outage_show(&app, id, json).await,
+        Command::Outage(OutageCommand::Amend {
+            id,
+            from,
+            to,
+            services,
+            locations,
+            all_services,
+            all_locations,
+            dry_run,
+            json,
+        }) => {
+            let tz = outage_zone(&app, id).await?;
+            let list = |v: Vec<String>, all: bool| match (v.is_empty(), all) {
+                (_, true) => Some(Vec::new()),
+                (true, false) => None,
+                (false, false) => Some(v),
+            };
+            let change = declare::Amendment {
+                from: from.map(|f| declare::parse_instant(&f, tz)).transpose()?,
+                to: to.map(|t| declare::parse_instant(&t, tz)).transpose()?,
+                services: list(services, all_services),
+                locations: list(locations, all_locations),
+            };
+            let impact = declare::amend(
+                &app.store,
+                &app.settings,
+                &app.templates,
+                id,
+                &change,
+                (app.clock)(),
+                dry_run,
+            )
+            .await?;
+            print_change(&impact, "amended", dry_run, json)
+        }
+        Command::Outage(OutageCommand::Retract {
+            id,
+            reason,
+            dry_run,
+            json,
+        }) => {
+            let impact = declare::retract(
+                &app.store,
+                &app.settings,
+                &app.templates,
+                id,
+                &reason,
+                (app.clock)(),
+                dry_run,
+            )
+            .await?;
+            print_change(&impact, "retracted", dry_run, json)
+        }
         Command::Status { json } => status(&app, json).await,
         Command::Report { id, format } => report(&app, id, format).await,
         Command::Calllist { id, format } => calllist(&app, id, format).await,
@@ -349,6 +439,43 @@ async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> any
     )
     .await?;
     print_impact(&impact, a.dry_run, a.json)
+}
+
+/// The time zone of an outage's tenant, for reading the times given with it.
+async fn outage_zone(app: &App, id: i64) -> anyhow::Result<chrono_tz::Tz> {
+    let mut conn = app.store.conn().await?;
+    let o = crate::store::outages::get(&mut conn, id)
+        .await?
+        .with_context(|| format!("there is no outage or batch {id}"))?;
+    Ok(app
+        .settings
+        .tenant(&o.tenant_id)
+        .map_or(chrono_tz::UTC, |t| t.time_zone))
+}
+
+fn print_change(i: &Impact, what: &str, dry_run: bool, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(i)?);
+        return Ok(());
+    }
+    let s = &i.stats;
+    let head = if dry_run {
+        format!(
+            "dry run (nothing changed): #{} would be {what}",
+            i.id.unwrap_or_default()
+        )
+    } else {
+        format!("#{} {what}", i.id.unwrap_or_default())
+    };
+    println!(
+        "{head}: {} newly affected, {} no longer affected",
+        s.added, s.withdrawn
+    );
+    println!(
+        "  cancellations queued: {}, pending ones cancelled: {}, \"appointment stands\" messages queued: {}",
+        s.queued, s.cancelled, s.retractions
+    );
+    Ok(())
 }
 
 fn whoami() -> String {

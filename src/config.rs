@@ -95,6 +95,10 @@ pub struct TenantSettings {
     pub quiet_hours: Option<QuietHours>,
     #[serde(default = "default_quiet_urgent")]
     pub quiet_hours_urgent_minutes: i64,
+    /// Emails in another language than German also carry the German text, so that family or
+    /// staff can read it too.
+    #[serde(default)]
+    pub bilingual: bool,
 }
 
 fn default_quiet_urgent() -> i64 {

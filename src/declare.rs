@@ -120,6 +120,158 @@ pub async fn declare(
     Ok(impact)
 }
 
+/// A change to an outage's window or scope; `None` keeps what is there.
+#[derive(Debug, Clone, Default)]
+pub struct Amendment {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub services: Option<Vec<String>>,
+    pub locations: Option<Vec<String>>,
+}
+
+/// Amends an active outage and matches it again: newly affected bookings get their
+/// cancellation, queued ones of bookings no longer affected are cancelled unsent, and citizens
+/// who were already told and are no longer affected hear that their appointment stands.
+/// With `dry_run` nothing is kept.
+pub async fn amend(
+    store: &Store,
+    settings: &Settings,
+    templates: &Templates,
+    id: i64,
+    change: &Amendment,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<Impact> {
+    let mut tx = store.begin().await?;
+    let run = active_outage(&mut tx, id).await?;
+    let tenant = settings
+        .tenant(&run.tenant_id)
+        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
+    let from = change
+        .from
+        .or(run.window_from.map(crate::domain::from_millis));
+    let to = change.to.or(run.window_to.map(crate::domain::from_millis));
+    let (Some(from), Some(to)) = (from, to) else {
+        bail!("#{id} is chosen by booking keys and has no window to amend");
+    };
+    let window = crate::domain::outage::Window::new(from, to).map_err(anyhow::Error::msg)?;
+    let old = crate::matching::selection_of(&run)?;
+    let old_scope = match &old {
+        Selection::Window { scope, .. } | Selection::Keys { scope, .. } => scope.clone(),
+    };
+    let scope = crate::domain::outage::Scope {
+        services: change.services.clone().unwrap_or(old_scope.services),
+        locations: change.locations.clone().unwrap_or(old_scope.locations),
+    }
+    .normalised();
+    outages::update_selection(
+        &mut tx,
+        id,
+        Some(to_millis(window.from)),
+        Some(to_millis(window.to)),
+        &serde_json::to_string(&scope.services)?,
+        &serde_json::to_string(&scope.locations)?,
+        to_millis(now),
+    )
+    .await?;
+    let run = outages::get(&mut tx, id)
+        .await?
+        .context("the outage vanished")?;
+    let ctx = MatchContext {
+        tenant,
+        templates,
+        now,
+    };
+    let mut stats = matching::match_run(&mut tx, &ctx, &run).await?;
+    let left = std::mem::take(&mut stats.left);
+    stats.retractions = matching::queue_retractions(&mut tx, &ctx, &run, Some(&left), "").await?;
+    finish(tx, id, stats, dry_run, "amended").await
+}
+
+/// Retracts an outage declared by mistake: everything still queued is cancelled, and everyone
+/// already told gets the retraction. With `dry_run` nothing is kept.
+pub async fn retract(
+    store: &Store,
+    settings: &Settings,
+    templates: &Templates,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<Impact> {
+    if reason.trim().is_empty() {
+        bail!("a reason is required: citizens who were told read it");
+    }
+    let mut tx = store.begin().await?;
+    let run = active_outage(&mut tx, id).await?;
+    let tenant = settings
+        .tenant(&run.tenant_id)
+        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
+    let now_ms = to_millis(now);
+    outages::retract(&mut tx, id, reason.trim(), now_ms).await?;
+    let cancelled = notifications::cancel_queued_of_outage(
+        &mut tx,
+        id,
+        "cancellation",
+        "outage retracted",
+        now_ms,
+    )
+    .await?;
+    let ctx = MatchContext {
+        tenant,
+        templates,
+        now,
+    };
+    let retractions = matching::queue_retractions(&mut tx, &ctx, &run, None, reason.trim()).await?;
+    let stats = MatchStats {
+        cancelled,
+        retractions,
+        ..MatchStats::default()
+    };
+    finish(tx, id, stats, dry_run, "retracted").await
+}
+
+async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::OutageRow> {
+    let run = outages::get(conn, id)
+        .await?
+        .with_context(|| format!("there is no outage or batch {id}"))?;
+    if run.state != "active" {
+        bail!("#{id} is {}; only active outages can change", run.state);
+    }
+    Ok(run)
+}
+
+/// Reports the impact of a change and commits it, or rolls it back for a dry run.
+async fn finish(
+    mut tx: crate::store::Tx,
+    id: i64,
+    stats: MatchStats,
+    dry_run: bool,
+    what: &str,
+) -> anyhow::Result<Impact> {
+    let (per_channel, per_language, samples) = breakdown(&mut tx, id).await?;
+    let impact = Impact {
+        id: Some(id),
+        stats,
+        per_channel,
+        per_language,
+        samples,
+    };
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+        tracing::info!(
+            outage = id,
+            queued = impact.stats.queued,
+            cancelled = impact.stats.cancelled,
+            retractions = impact.stats.retractions,
+            "{what}"
+        );
+    }
+    Ok(impact)
+}
+
 type Breakdown = (BTreeMap<String, i64>, BTreeMap<String, i64>, Vec<Sample>);
 
 async fn breakdown(conn: &mut Conn, outage_id: i64) -> anyhow::Result<Breakdown> {

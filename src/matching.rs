@@ -31,6 +31,11 @@ pub struct MatchStats {
     pub cancelled: u64,
     /// Affected bookings without any usable address: they go on the call list.
     pub unreachable: u64,
+    /// "Your appointment stands" messages queued (amendments and retractions).
+    pub retractions: u64,
+    /// The bookings that left the run in this pass.
+    #[serde(skip)]
+    pub left: Vec<i64>,
 }
 
 /// Which channels a booking gets under a policy, and in which role.
@@ -162,6 +167,7 @@ pub async fn match_run(
         stats.withdrawn = left.len() as u64;
         stats.cancelled =
             notifications::cancel_withdrawn(conn, run.id, &booking_ids, now_ms).await?;
+        stats.left = booking_ids;
     }
     Ok(stats)
 }
@@ -211,7 +217,7 @@ async fn queue_for(
     Ok(())
 }
 
-/// Renders the notifications one booking gets; none when it has no usable address.
+/// Renders the cancellations one booking gets; none when it has no usable address.
 fn render_for_booking(
     ctx: &MatchContext<'_>,
     run: &OutageRow,
@@ -224,7 +230,6 @@ fn render_for_booking(
         b.email.is_some(),
         sms_to.is_some(),
     );
-    let chain = ctx.tenant.language_chain();
     let starts_at = from_millis(b.starts_at);
     for (channel, role) in plan {
         let recipient = match channel {
@@ -232,52 +237,121 @@ fn render_for_booking(
             Channel::Sms => sms_to.map(str::to_owned),
         };
         let Some(recipient) = recipient else { continue };
-        let rendered = ctx
-            .templates
-            .render(&MessageContext {
-                kind: Kind::Cancellation.as_str(),
-                channel,
-                language: b.language.as_deref(),
-                fallback_languages: &chain,
-                tenant_name: &ctx.tenant.name,
-                office: &b.location,
-                service: &b.service,
-                starts_at,
-                tz: ctx.tenant.time_zone,
-                reason: &run.reason,
-                hotline: &ctx.tenant.hotline,
-                citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
-            })
-            .with_context(|| {
-                format!(
-                    "rendering the {} message of booking {}",
-                    channel.as_str(),
-                    b.booking_key
-                )
-            })?;
         let next_attempt_at = match role {
             Role::Primary => ctx.now,
             Role::Fallback => {
                 (starts_at - Duration::minutes(ctx.tenant.fallback_lead_minutes)).max(ctx.now)
             }
         };
-        out.push(NewNotification {
-            tenant_id: run.tenant_id.clone(),
-            outage_id: run.id,
-            booking_id: b.id,
-            channel: channel.as_str(),
-            kind: Kind::Cancellation.as_str(),
-            role: role.as_str(),
+        let message = Message {
+            kind: Kind::Cancellation,
+            channel,
+            role,
             recipient,
-            language: rendered.language,
-            subject: rendered.subject,
-            body_text: rendered.text,
-            body_html: rendered.html,
-            next_attempt_at: to_millis(next_attempt_at),
-            deadline: b.starts_at,
-        });
+            reason: &run.reason,
+            next_attempt_at,
+        };
+        out.push(render_one(ctx, run, b, message)?);
     }
     Ok(())
+}
+
+/// One message to render for a booking.
+struct Message<'a> {
+    kind: Kind,
+    channel: Channel,
+    role: Role,
+    recipient: String,
+    reason: &'a str,
+    next_attempt_at: DateTime<Utc>,
+}
+
+fn render_one(
+    ctx: &MatchContext<'_>,
+    run: &OutageRow,
+    b: &BookingRow,
+    m: Message<'_>,
+) -> anyhow::Result<NewNotification> {
+    let chain = ctx.tenant.language_chain();
+    let rendered = ctx
+        .templates
+        .render(&MessageContext {
+            kind: m.kind.as_str(),
+            channel: m.channel,
+            language: b.language.as_deref(),
+            fallback_languages: &chain,
+            tenant_name: &ctx.tenant.name,
+            office: &b.location,
+            service: &b.service,
+            starts_at: from_millis(b.starts_at),
+            tz: ctx.tenant.time_zone,
+            reason: m.reason,
+            hotline: &ctx.tenant.hotline,
+            citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
+            bilingual: ctx.tenant.bilingual,
+        })
+        .with_context(|| {
+            format!(
+                "rendering the {} {} of booking {}",
+                m.channel.as_str(),
+                m.kind.as_str(),
+                b.booking_key
+            )
+        })?;
+    Ok(NewNotification {
+        tenant_id: run.tenant_id.clone(),
+        outage_id: run.id,
+        booking_id: b.id,
+        channel: m.channel.as_str(),
+        kind: m.kind.as_str(),
+        role: m.role.as_str(),
+        recipient: m.recipient,
+        language: rendered.language,
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
+        next_attempt_at: to_millis(m.next_attempt_at),
+        deadline: b.starts_at,
+    })
+}
+
+/// Tells the citizens of these bookings who already received the run's cancellation that
+/// their appointment stands after all, on the channels the cancellation reached them. Only for
+/// active bookings whose appointment is still ahead. Idempotent like every enqueue.
+pub async fn queue_retractions(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &OutageRow,
+    booking_ids: Option<&[i64]>,
+    reason: &str,
+) -> anyhow::Result<u64> {
+    let sent = notifications::sent_cancellations(conn, run.id, booking_ids).await?;
+    let mut ids: Vec<i64> = sent.iter().map(|(b, _, _)| *b).collect();
+    ids.dedup();
+    let now_ms = to_millis(ctx.now);
+    let bookings: HashMap<i64, BookingRow> = bookings::by_ids(conn, &ids)
+        .await?
+        .into_iter()
+        .filter(|b| b.status == "active" && b.starts_at > now_ms)
+        .map(|b| (b.id, b))
+        .collect();
+    let mut rows = Vec::new();
+    for (booking_id, channel, recipient) in sent {
+        let (Some(b), Ok(channel)) = (bookings.get(&booking_id), channel.parse::<Channel>()) else {
+            continue;
+        };
+        let message = Message {
+            kind: Kind::Retraction,
+            channel,
+            role: Role::Primary,
+            recipient,
+            reason,
+            next_attempt_at: ctx.now,
+        };
+        rows.push(render_one(ctx, run, b, message)?);
+    }
+    notifications::enqueue_many(conn, &rows, false, now_ms).await?;
+    Ok(rows.len() as u64)
 }
 
 #[cfg(test)]

@@ -44,17 +44,21 @@ impl State {
     }
 }
 
-/// Why a message is sent. Retractions and "your appointment stands" come with amend/retract.
+/// Why a message is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Your appointment does not take place.
     Cancellation,
+    /// Your appointment stands after all (the outage was retracted or no longer covers it).
+    Retraction,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Cancellation => "cancellation",
+            Kind::Retraction => "retraction",
         }
     }
 }

@@ -15,6 +15,17 @@ struct Style {
     locale: Locale,
     date: &'static str,
     time: &'static str,
+    tidy: Tidy,
+}
+
+/// Repairs of chrono's locale data, applied to the formatted date.
+#[derive(Clone, Copy)]
+enum Tidy {
+    Keep,
+    /// ru_RU capitalises weekdays ("Понедельник"), which Russian only does at a sentence start.
+    Lowercase,
+    /// fa_IR spells October with the Arabic kaf ("اكتبر"); Persian writes keheh and Farsi yeh.
+    PersianLetters,
 }
 
 const GERMAN: Style = Style {
@@ -22,6 +33,7 @@ const GERMAN: Style = Style {
     locale: Locale::de_DE,
     date: "%A, %-d. %B %Y",
     time: "%H:%M Uhr",
+    tidy: Tidy::Keep,
 };
 
 /// Languages absage writes dates for. Every pattern here is exercised by a test, because a
@@ -33,55 +45,70 @@ const STYLES: [Style; 9] = [
         locale: Locale::en_GB,
         date: "%A, %-d %B %Y",
         time: "%-I:%M %P",
+        tidy: Tidy::Keep,
     },
     Style {
         lang: "tr",
         locale: Locale::tr_TR,
         date: "%-d %B %Y %A",
         time: "%H:%M",
+        tidy: Tidy::Keep,
     },
     Style {
         lang: "ar",
         locale: Locale::ar_SA,
         date: "%A، %-d %B %Y",
         time: "%H:%M",
+        tidy: Tidy::Keep,
     },
     Style {
         lang: "uk",
         locale: Locale::uk_UA,
         date: "%A, %-d %B %Y р.",
         time: "%H:%M",
+        tidy: Tidy::Keep,
     },
     Style {
         lang: "ru",
         locale: Locale::ru_RU,
         date: "%A, %-d %B %Y г.",
         time: "%H:%M",
+        tidy: Tidy::Lowercase,
     },
     Style {
         lang: "pl",
         locale: Locale::pl_PL,
         date: "%A, %-d %B %Y",
         time: "%H:%M",
+        tidy: Tidy::Keep,
     },
     Style {
         lang: "ro",
         locale: Locale::ro_RO,
         date: "%A, %-d %B %Y",
         time: "%H:%M",
+        tidy: Tidy::Keep,
     },
     Style {
         lang: "fa",
         locale: Locale::fa_IR,
         date: "%A %-d %B %Y",
         time: "%H:%M",
+        tidy: Tidy::PersianLetters,
     },
 ];
 
 /// The long date, e.g. "Montag, 2. November 2026" or "Monday, 2 November 2026".
 pub fn long_date(at: DateTime<Utc>, tz: Tz, lang: &str) -> String {
     let style = style(lang);
-    format(at, tz, style.locale, style.date, "%Y-%m-%d")
+    let date = format(at, tz, style.locale, style.date, "%Y-%m-%d");
+    match style.tidy {
+        Tidy::Keep => date,
+        Tidy::Lowercase => date.to_lowercase(),
+        Tidy::PersianLetters => date
+            .replace('\u{643}', "\u{6A9}")
+            .replace('\u{64A}', "\u{6CC}"),
+    }
 }
 
 /// The time of day, e.g. "09:30 Uhr" or "9:30 am".
@@ -90,7 +117,7 @@ pub fn time_of_day(at: DateTime<Utc>, tz: Tz, lang: &str) -> String {
     format(at, tz, style.locale, style.time, "%H:%M")
 }
 
-/// Accepts "de", "DE" and "de-AT" alike: only the primary subtag picks the style.
+/// Accepts "de", "DE", "de-AT" and "de-x-simple" alike: only the primary subtag picks the style.
 fn style(lang: &str) -> &'static Style {
     let primary = lang.split(['-', '_']).next().unwrap_or_default();
     STYLES
@@ -174,6 +201,28 @@ mod tests {
         assert_eq!(long_date(t, Berlin, "uk"), "понеділок, 2 листопада 2026 р.");
         assert_eq!(long_date(t, Berlin, "ro"), "luni, 2 noiembrie 2026");
         assert_eq!(time_of_day(t, Berlin, "tr"), "09:30");
+    }
+
+    #[test]
+    fn months_are_in_the_genitive_and_weekdays_in_lower_case_where_the_language_wants_it() {
+        let t = at(2030, 1, 7, 8, 30);
+        assert_eq!(long_date(t, Berlin, "tr"), "7 Ocak 2030 Pazartesi");
+        assert_eq!(long_date(t, Berlin, "pl"), "poniedziałek, 7 stycznia 2030");
+        assert_eq!(long_date(t, Berlin, "ru"), "понедельник, 7 января 2030 г.");
+        assert_eq!(long_date(t, Berlin, "uk"), "понеділок, 7 січня 2030 р.");
+        assert_eq!(long_date(t, Berlin, "ro"), "luni, 7 ianuarie 2030");
+        assert_eq!(long_date(t, Berlin, "ar"), "الإثنين، 7 يناير 2030");
+        assert_eq!(
+            long_date(t, Berlin, "de-x-simple"),
+            "Montag, 7. Januar 2030"
+        );
+    }
+
+    #[test]
+    fn persian_dates_use_persian_letters_only() {
+        let t = at(2030, 10, 7, 8, 30);
+        assert_eq!(long_date(t, Berlin, "fa"), "دوشنبه 7 اکتبر 2030");
+        assert!(!long_date(t, Berlin, "fa").contains(['\u{643}', '\u{64A}']));
     }
 
     #[test]

@@ -16,7 +16,17 @@ pub(super) fn environment() -> Environment<'static> {
     });
     env.add_filter("sentence", sentence);
     env.add_filter("tel", tel);
+    env.add_filter("ltr", ltr);
     env
+}
+
+/// Keeps a phone number in reading order inside Arabic or Persian text: without strong
+/// left-to-right marks around it, "02921 30-0" is shown as "30-0 02921".
+fn ltr(text: String) -> String {
+    if text.is_empty() {
+        return text;
+    }
+    format!("\u{200E}{text}\u{200E}")
 }
 
 /// A phone number as written ("02921 / 30-0") reduced to what a `tel:` link may hold.
@@ -65,6 +75,12 @@ mod tests {
     fn phone_numbers_become_tel_digits() {
         assert_eq!(tel("02921 / 30-0".into()), "02921300");
         assert_eq!(tel(" +49 2921 30-0".into()), "+492921300");
+    }
+
+    #[test]
+    fn left_to_right_marks_surround_a_value_but_not_an_empty_one() {
+        assert_eq!(ltr("02921 30-0".into()), "\u{200E}02921 30-0\u{200E}");
+        assert_eq!(ltr(String::new()), "");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Loading templates from `config/templates/<kind>/<lang>/` and checking them before use.
 //!
-//! Checks: file names are known, a language has all files of a channel or none, German exists
-//! for every kind and channel, and every template renders with sample data (strict variables).
+//! Checks: folder names are lower-case language tags, file names are known, a language has all
+//! files of a channel or none, German exists for every kind and channel, and every template
+//! renders with sample data (strict variables), alone and as part of a bilingual email.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -36,7 +37,7 @@ impl Templates {
         let folder = dir.join(kind).join(lang);
         if !is_language_code(lang) {
             bail!(
-                "{}: folder name must be a language code like \"de\"",
+                "{}: folder name must be a lower-case language tag like \"de\" or \"de-x-simple\"",
                 folder.display()
             );
         }
@@ -150,8 +151,19 @@ fn subdirs(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
+/// A lower-case BCP 47 shape: a primary subtag of 2 or 3 letters ("de", "fa"), optionally
+/// followed by subtags of 1 to 8 letters or digits ("de-x-simple", "pt-br").
 fn is_language_code(lang: &str) -> bool {
-    (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase())
+    let mut subtags = lang.split('-');
+    let primary = subtags.next().unwrap_or_default();
+    let letters = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase());
+    let alnum = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    (2..=3).contains(&primary.len())
+        && letters(primary)
+        && subtags.all(|s| (1..=8).contains(&s.len()) && alnum(s))
 }
 
 /// One context with every optional value filled and one with none, to reach both branches.
@@ -172,11 +184,13 @@ fn samples(kind: &str, channel: Channel) -> [MessageContext<'_>; 2] {
         reason: "IT-Störung",
         hotline: "0123 456-0",
         citizen_name: Some("Erika Mustermann"),
+        bilingual: true,
     };
     let bare = MessageContext {
         office: "",
         reason: "",
         citizen_name: None,
+        bilingual: false,
         ..full
     };
     [full, bare]
@@ -257,6 +271,30 @@ mod tests {
             err.contains("email.text.j2: unknown template file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn folder_names_must_be_lower_case_language_tags() {
+        for good in ["de", "fa", "de-x-simple", "pt-br", "zh-hans"] {
+            assert!(is_language_code(good), "{good}");
+        }
+        for bad in [
+            "",
+            "d",
+            "deut",
+            "DE",
+            "de_AT",
+            "de-",
+            "de--x",
+            "de-x-toolongsubtag",
+            "1d",
+        ] {
+            assert!(!is_language_code(bad), "{bad}");
+        }
+        let dir = folder(&[]);
+        std::fs::create_dir_all(dir.path().join("cancellation/de_Simple")).unwrap();
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("lower-case language tag"), "{err}");
     }
 
     #[test]

@@ -3,17 +3,24 @@
 //! - [`Templates`]: every template under `config/templates/<kind>/<lang>/`, compiled once and
 //!   checked at load by rendering each with sample data (strict: an unknown variable is an error).
 //! - language resolution: the booking's language if it has templates, else the tenant's
-//!   fallback chain, else German.
+//!   fallback chain, else German. Each wanted language first matches a folder named exactly
+//!   like it (case-insensitive, `_` read as `-`), then the folder of its primary subtag: the
+//!   plain-language German folder `de-x-simple` (BCP 47 private use) serves only who asks for
+//!   `de-x-simple`, and `de-AT` is written in `de`.
+//! - bilingual email: the citizen's language, then German (`bilingual`); SMS stay monolingual.
 //! - [`dates`]: dates and times in the tenant's zone and the message's language.
 //! - [`sms`]: GSM-7 / UCS-2 encoding and segment counting.
 //! - `load`: reading and checking the template folder; `filters`: the minijinja environment.
 //!
-//! Template files per language: `email.subject.j2`, `email.txt.j2`, `email.html.j2` (HTML,
+//! Kinds: `cancellation` and `retraction` (the appointment stands after all). Template files
+//! per language: `email.subject.j2`, `email.txt.j2`, `email.html.j2` (HTML,
 //! auto-escaped) and `sms.txt.j2`. Variables: `tenant`, `office`, `service`, `date`, `time`,
 //! `reason`, `hotline` (strings, possibly empty) and `name` (none when unknown). The filter
 //! `sentence` ends a text with a full stop unless it already ends with punctuation; `tel` turns
-//! a phone number into the digits of a `tel:` link.
+//! a phone number into the digits of a `tel:` link; `ltr` keeps a phone number in reading
+//! order inside right-to-left text.
 
+mod bilingual;
 pub mod dates;
 mod filters;
 mod load;
@@ -83,10 +90,11 @@ impl FromStr for Channel {
 /// Everything one message says. Holds personal data: never log it.
 #[derive(Clone, Copy)]
 pub struct MessageContext<'a> {
-    /// "cancellation", later "retraction": the folder under the template directory.
+    /// "cancellation" or "retraction": the folder under the template directory.
     pub kind: &'a str,
     pub channel: Channel,
-    /// The booking's ISO 639-1 code, if the export had one.
+    /// The booking's language tag (ISO 639-1 code, or a template folder name such as
+    /// `de-x-simple`), if known.
     pub language: Option<&'a str>,
     /// The tenant's languages to try next; German is the last resort anyway.
     pub fallback_languages: &'a [String],
@@ -97,10 +105,14 @@ pub struct MessageContext<'a> {
     pub starts_at: DateTime<Utc>,
     /// The tenant's zone: dates are written in it.
     pub tz: chrono_tz::Tz,
-    /// Why the appointment cannot happen, in the tenant's words.
+    /// Why the appointment cannot happen (for a retraction: why it stands after all), in the
+    /// tenant's words.
     pub reason: &'a str,
     pub hotline: &'a str,
     pub citizen_name: Option<&'a str>,
+    /// Email in a language other than German also carries the German text below it, for
+    /// family or staff who help the citizen. SMS ignore it: a second language doubles the cost.
+    pub bilingual: bool,
 }
 
 /// A rendered message. Holds personal data: never log it.
@@ -174,14 +186,20 @@ impl Templates {
         wanted
             .chain(chain)
             .chain([LAST_RESORT])
-            .find_map(|want| {
-                let primary = want.trim().split(['-', '_']).next().unwrap_or_default();
-                langs.iter().find(|l| l.eq_ignore_ascii_case(primary))
-            })
-            .map(String::as_str)
+            .find_map(|want| folder_for(langs, want.trim()))
     }
 
+    /// The message in `lang`, followed by German when the context asks for a bilingual email.
     fn render_in(&self, ctx: &MessageContext<'_>, lang: &str) -> Result<Rendered, RenderError> {
+        let own = self.render_one(ctx, lang)?;
+        if !ctx.bilingual || ctx.channel == Channel::Sms || is_german(lang) {
+            return Ok(own);
+        }
+        let german = self.render_one(ctx, LAST_RESORT)?;
+        Ok(bilingual::join(own, &german))
+    }
+
+    fn render_one(&self, ctx: &MessageContext<'_>, lang: &str) -> Result<Rendered, RenderError> {
         let values = context! {
             tenant => ctx.tenant_name,
             office => ctx.office,
@@ -227,6 +245,34 @@ impl Templates {
     }
 }
 
+/// The folder named exactly like `want`, else the folder of its primary subtag.
+fn folder_for<'a>(langs: &'a [String], want: &str) -> Option<&'a str> {
+    let same = |folder: &str, tag: &str| {
+        folder.len() == tag.len()
+            && folder.bytes().zip(tag.bytes()).all(|(f, t)| {
+                f == if t == b'_' {
+                    b'-'
+                } else {
+                    t.to_ascii_lowercase()
+                }
+            })
+    };
+    let primary = want.split(['-', '_']).next().unwrap_or_default();
+    let exact = langs.iter().find(|l| same(l, want));
+    exact
+        .or_else(|| langs.iter().find(|l| same(l, primary)))
+        .map(String::as_str)
+}
+
+/// German and its variants (`de-x-simple`) need no German translation below them.
+fn is_german(lang: &str) -> bool {
+    let primary = lang.split(['-', '_']).next().unwrap_or_default();
+    primary.eq_ignore_ascii_case(LAST_RESORT)
+}
+
+#[cfg(test)]
+mod golden;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +299,7 @@ mod tests {
             reason: "IT-Ausfall nach einem Cyberangriff",
             hotline: "02921 30-0",
             citizen_name: Some("Erika Mustermann"),
+            bilingual: false,
         }
     }
 
@@ -368,14 +415,14 @@ mod tests {
     #[test]
     fn a_language_without_templates_falls_back_to_the_tenant_chain_then_german() {
         let t = shipped();
-        let turkish = t.render(&soest(Channel::Email, Some("tr"))).unwrap();
-        assert_eq!(turkish.language, "de");
-        assert!(turkish.text.contains("Montag"));
+        let french = t.render(&soest(Channel::Email, Some("fr"))).unwrap();
+        assert_eq!(french.language, "de");
+        assert!(french.text.contains("Montag"));
         assert_eq!(t.render(&soest(Channel::Sms, None)).unwrap().language, "de");
-        let chain = ["fr".to_owned(), "en".to_owned()];
+        let chain = ["it".to_owned(), "en".to_owned()];
         let ctx = MessageContext {
             fallback_languages: &chain,
-            ..soest(Channel::Email, Some("tr"))
+            ..soest(Channel::Email, Some("fr"))
         };
         assert_eq!(t.render(&ctx).unwrap().language, "en");
     }
@@ -429,7 +476,7 @@ mod tests {
     #[test]
     fn an_unknown_kind_is_a_render_error() {
         let ctx = MessageContext {
-            kind: "retraction",
+            kind: "reminder",
             ..soest(Channel::Sms, None)
         };
         let err = shipped().render(&ctx).unwrap_err();
@@ -439,9 +486,49 @@ mod tests {
     #[test]
     fn shipped_languages_are_listed_per_kind_and_channel() {
         let t = shipped();
-        assert_eq!(t.languages("cancellation", Channel::Email), ["de", "en"]);
-        assert_eq!(t.languages("cancellation", Channel::Sms), ["de", "en"]);
-        assert!(t.languages("retraction", Channel::Sms).is_empty());
+        let all = [
+            "ar",
+            "de",
+            "de-x-simple",
+            "en",
+            "fa",
+            "pl",
+            "ro",
+            "ru",
+            "tr",
+            "uk",
+        ];
+        for kind in ["cancellation", "retraction"] {
+            for channel in Channel::ALL {
+                assert_eq!(t.languages(kind, channel), all, "{kind} {channel}");
+            }
+        }
+        assert!(t.languages("reminder", Channel::Sms).is_empty());
+    }
+
+    #[test]
+    fn an_exact_folder_name_wins_over_the_primary_subtag() {
+        let langs = ["de".to_owned(), "de-x-simple".to_owned(), "en".to_owned()];
+        assert_eq!(folder_for(&langs, "de-x-simple"), Some("de-x-simple"));
+        assert_eq!(folder_for(&langs, "DE_X_SIMPLE"), Some("de-x-simple"));
+        assert_eq!(folder_for(&langs, "de-AT"), Some("de"));
+        assert_eq!(folder_for(&langs, "de"), Some("de"));
+        assert_eq!(folder_for(&langs, "en-x-simple"), Some("en"));
+        assert_eq!(folder_for(&langs, "fr"), None);
+        let only_german = ["de".to_owned()];
+        assert_eq!(folder_for(&only_german, "de-x-simple"), Some("de"));
+    }
+
+    #[test]
+    fn plain_language_german_is_chosen_through_the_tenant_chain() {
+        let chain = ["de-x-simple".to_owned()];
+        let ctx = MessageContext {
+            fallback_languages: &chain,
+            ..soest(Channel::Email, None)
+        };
+        let m = shipped().render(&ctx).unwrap();
+        assert_eq!(m.language, "de-x-simple");
+        assert!(m.html.unwrap().contains(r#"<html lang="de-x-simple">"#));
     }
 
     #[test]

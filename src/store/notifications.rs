@@ -470,3 +470,60 @@ pub async fn samples(
     .fetch_all(&mut *conn)
     .await
 }
+
+/// Cancels every queued notification of a kind in a run (the run was retracted).
+pub async fn cancel_queued_of_outage(
+    conn: &mut Conn,
+    outage_id: i64,
+    kind: &str,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set state = 'cancelled', last_error = $3, finished_at = $4 \
+         where outage_id = $1 and kind = $2 and state = 'queued'",
+    )
+    .bind(outage_id)
+    .bind(kind)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Where a run's cancellations reached citizens: (booking id, channel, recipient), optionally
+/// only for some bookings. These are the citizens a retraction must reach.
+pub async fn sent_cancellations(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: Option<&[i64]>,
+) -> sqlx::Result<Vec<(i64, String, String)>> {
+    let base = "select booking_id, channel, recipient from notifications \
+                where outage_id = $1 and kind = 'cancellation' and state = 'sent'";
+    match booking_ids {
+        None => {
+            sqlx::query_as(AssertSqlSafe(format!(
+                "{base} order by booking_id, channel"
+            )))
+            .bind(outage_id)
+            .fetch_all(&mut *conn)
+            .await
+        }
+        Some(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(5000) {
+                let sql = format!(
+                    "{base} and booking_id in ({}) order by booking_id, channel",
+                    placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(outage_id);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                out.extend(q.fetch_all(&mut *conn).await?);
+            }
+            Ok(out)
+        }
+    }
+}

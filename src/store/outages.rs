@@ -19,6 +19,8 @@ pub struct OutageRow {
     pub state: String,
     pub created_at: i64,
     pub created_by: String,
+    pub retract_reason: Option<String>,
+    pub updated_at: Option<i64>,
 }
 
 /// What to store for a new run.
@@ -35,7 +37,7 @@ pub struct NewOutage<'a> {
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, window_from, window_to, services_json, \
-     locations_json, keys_json, reason, state, created_at, created_by";
+     locations_json, keys_json, reason, state, created_at, created_by, retract_reason, updated_at";
 
 pub async fn insert(conn: &mut Conn, o: &NewOutage<'_>, now_ms: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
@@ -186,4 +188,43 @@ pub async fn affected_booking_ids(conn: &mut Conn, outage_id: i64) -> sqlx::Resu
     .bind(outage_id)
     .fetch_all(&mut *conn)
     .await
+}
+
+/// Changes an outage's window and scope (an amendment).
+pub async fn update_selection(
+    conn: &mut Conn,
+    id: i64,
+    window_from: Option<i64>,
+    window_to: Option<i64>,
+    services_json: &str,
+    locations_json: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update outages set window_from = $2, window_to = $3, services_json = $4, \
+         locations_json = $5, updated_at = $6 where id = $1",
+    )
+    .bind(id)
+    .bind(window_from)
+    .bind(window_to)
+    .bind(services_json)
+    .bind(locations_json)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks an outage as declared by mistake.
+pub async fn retract(conn: &mut Conn, id: i64, reason: &str, now_ms: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "update outages set state = 'retracted', retract_reason = $2, updated_at = $3 \
+         where id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

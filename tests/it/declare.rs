@@ -94,6 +94,7 @@ async fn messages_are_written_in_the_bookings_language_with_german_as_fallback()
         Row::new("EN", "2030-01-07 09:00").lang("en"),
         Row::new("DE", "2030-01-07 09:15").lang("de"),
         Row::new("TR", "2030-01-07 09:30").lang("tr"),
+        Row::new("FR", "2030-01-07 09:45").lang("fr"),
     ];
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
@@ -116,10 +117,16 @@ async fn messages_are_written_in_the_bookings_language_with_german_as_fallback()
         "{}",
         lang("DE").body_text
     );
+    assert_eq!(lang("TR").language, "tr");
+    assert!(
+        lang("TR").body_text.contains("Ocak 2030"),
+        "{}",
+        lang("TR").body_text
+    );
     assert_eq!(
-        lang("TR").language,
+        lang("FR").language,
         "de",
-        "no Turkish templates yet: the tenant's fallback"
+        "no French templates: the tenant's fallback"
     );
 }
 

@@ -131,6 +131,7 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         fallback_lead_minutes: 60,
         quiet_hours: None,
         quiet_hours_urgent_minutes: 120,
+        bilingual: false,
     }
 }
 

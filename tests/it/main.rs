@@ -5,6 +5,7 @@ mod support;
 
 mod helpers;
 
+mod amend;
 mod declare;
 mod import;
 mod peers_email;

@@ -1,0 +1,260 @@
+//! Outages that change their mind: amend and retract, who gets what, and nobody anything twice.
+
+use crate::helpers::*;
+use crate::queue::relay_config;
+use crate::support::peers::{Kannel, SinkMode, SmtpSink, wait_until};
+use absage::config::ChannelPolicy;
+use absage::declare::{self, Amendment, Impact};
+use absage::domain::outage::Scope;
+use std::collections::HashMap;
+
+fn calendar() -> Vec<Row> {
+    vec![
+        Row::new("A-0900", "2030-01-07 09:00"),
+        Row::new("B-1000", "2030-01-07 10:00"),
+        Row::new("C-1100", "2030-01-07 11:00"),
+        Row::new("D-1300", "2030-01-07 13:00"),
+    ]
+}
+
+async fn amend(t: &TestApp, id: i64, change: Amendment) -> Impact {
+    declare::amend(
+        &t.app.store,
+        &t.app.settings,
+        &t.app.templates,
+        id,
+        &change,
+        t.clock.now(),
+        false,
+    )
+    .await
+    .expect("amends")
+}
+
+async fn retract(t: &TestApp, id: i64) -> anyhow::Result<Impact> {
+    declare::retract(
+        &t.app.store,
+        &t.app.settings,
+        &t.app.templates,
+        id,
+        "Der Ausfall war ein Fehlalarm",
+        t.clock.now(),
+        false,
+    )
+    .await
+}
+
+/// (booking key, kind, channel) → state, from the database.
+async fn states(t: &TestApp) -> HashMap<(String, String, String), String> {
+    let mut conn = t.app.store.conn().await.unwrap();
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select b.booking_key, n.kind, n.channel, n.state from notifications n \
+         join bookings b on b.id = n.booking_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(k, kind, ch, st)| ((k, kind, ch), st))
+        .collect()
+}
+
+fn st<'a>(
+    s: &'a HashMap<(String, String, String), String>,
+    key: &str,
+    kind: &str,
+) -> Option<&'a str> {
+    s.get(&(key.to_string(), kind.to_string(), "email".to_string()))
+        .map(String::as_str)
+}
+
+#[tokio::test]
+async fn amending_tells_the_newly_affected_and_tells_the_others_their_appointment_stands() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 10:30", Scope::default())
+        .await
+        .id
+        .unwrap();
+    let d = t.dispatcher();
+    t.drain(&d).await; // A and B are told
+    // The outage turns out to last longer, and the morning is fine after all.
+    let change = Amendment {
+        from: Some(t.local("2030-01-07 09:30")),
+        to: Some(t.local("2030-01-07 12:00")),
+        ..Amendment::default()
+    };
+    let impact = amend(&t, id, change.clone()).await;
+    assert_eq!(
+        (
+            impact.stats.added,
+            impact.stats.withdrawn,
+            impact.stats.retractions
+        ),
+        (1, 1, 2)
+    );
+    t.drain(&d).await;
+    let s = states(&t).await;
+    assert_eq!(st(&s, "A-0900", "cancellation"), Some("sent"));
+    assert_eq!(
+        st(&s, "A-0900", "retraction"),
+        Some("sent"),
+        "A: the appointment stands"
+    );
+    assert_eq!(st(&s, "B-1000", "retraction"), None, "B is still affected");
+    assert_eq!(
+        st(&s, "C-1100", "cancellation"),
+        Some("sent"),
+        "C is newly affected"
+    );
+    assert_eq!(st(&s, "D-1300", "cancellation"), None);
+    // The same amendment again changes nothing and sends nothing.
+    let again = amend(&t, id, change).await;
+    assert_eq!(
+        (
+            again.stats.added,
+            again.stats.withdrawn,
+            again.stats.retractions,
+            again.stats.queued
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(t.drain(&d).await.iter().map(|o| o.sent).sum::<u64>(), 0);
+}
+
+#[tokio::test]
+async fn a_booking_no_longer_affected_before_it_was_told_just_gets_nothing() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await
+        .id
+        .unwrap();
+    let impact = amend(
+        &t,
+        id,
+        Amendment {
+            services: Some(vec!["Führerschein".into()]),
+            ..Amendment::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        (
+            impact.stats.withdrawn,
+            impact.stats.cancelled,
+            impact.stats.retractions
+        ),
+        (3, 6, 0)
+    );
+    t.drain(&t.dispatcher()).await;
+    assert!(states(&t).await.values().all(|s| s == "cancelled"));
+}
+
+#[tokio::test]
+async fn retracting_cancels_what_is_pending_and_tells_everyone_already_told() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await
+        .id
+        .unwrap();
+    let d = t.dispatcher();
+    // The emails went out before the retraction, the SMS not yet.
+    d.step_channel(absage::domain::notification::Channel::Email)
+        .await
+        .unwrap();
+    let impact = retract(&t, id).await.unwrap();
+    assert_eq!((impact.stats.cancelled, impact.stats.retractions), (3, 3));
+    t.drain(&d).await;
+    let s = states(&t).await;
+    for k in ["A-0900", "B-1000", "C-1100"] {
+        assert_eq!(st(&s, k, "retraction"), Some("sent"), "{k}");
+        assert_eq!(
+            s.get(&(k.into(), "cancellation".into(), "sms".into()))
+                .map(String::as_str),
+            Some("cancelled")
+        );
+    }
+    let err = retract(&t, id).await.unwrap_err().to_string();
+    assert!(err.contains("retracted"), "{err}");
+    assert_eq!(
+        t.drain(&d).await.iter().map(|o| o.sent).sum::<u64>(),
+        0,
+        "nothing twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amend_and_retract_over_the_wire_reach_everyone_once_per_message() {
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let kannel = Kannel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = vec![relay_config("sink", sink.addr.port())];
+    s.sms.transport = absage::config::Transport::Network;
+    s.sms.gateways = vec![toml::from_str(&format!(
+        "kind = \"kannel\"\nname = \"kannel\"\nurl = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\n",
+        kannel.sendsms_url, kannel.username, kannel.password
+    ))
+    .unwrap()];
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&calendar());
+    t.import().await;
+    let d = t.dispatcher();
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 10:30", Scope::default())
+        .await
+        .id
+        .unwrap();
+    t.drain(&d).await;
+    amend(
+        &t,
+        id,
+        Amendment {
+            to: Some(t.local("2030-01-07 12:00")),
+            ..Amendment::default()
+        },
+    )
+    .await;
+    t.drain(&d).await;
+    amend(
+        &t,
+        id,
+        Amendment {
+            to: Some(t.local("2030-01-07 12:00")),
+            ..Amendment::default()
+        },
+    )
+    .await;
+    retract(&t, id).await.unwrap();
+    t.drain(&d).await;
+    // A, B, C: a cancellation and a retraction each, on both channels.
+    let mail = sink.messages();
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for m in &mail {
+        *per_id.entry(m.message_id.clone().unwrap()).or_default() += 1;
+    }
+    assert_eq!(mail.len(), 6);
+    assert!(per_id.values().all(|n| *n == 1));
+    for k in ["a-0900", "b-1000", "c-1100"] {
+        assert_eq!(
+            mail.iter()
+                .filter(|m| m.rcpt_to == [format!("{k}@example.org")])
+                .count(),
+            2,
+            "{k}"
+        );
+    }
+    let sms = wait_until("6 SMS", std::time::Duration::from_secs(20), || {
+        let r = kannel.received();
+        (r.len() >= 6).then_some(r)
+    });
+    assert_eq!(sms.len(), 6);
+    let mut per_to: HashMap<String, usize> = HashMap::new();
+    for m in &sms {
+        *per_to.entry(m.to.clone()).or_default() += 1;
+    }
+    assert!(per_to.values().all(|n| *n == 2), "{per_to:?}");
+}
