@@ -83,6 +83,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Message templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
@@ -152,6 +155,34 @@ pub enum ConfigCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TemplatesCommand {
+    /// Render a message as a citizen would get it, with its SMS encoding, segments and cost.
+    Preview {
+        /// cancellation or retraction
+        #[arg(long, default_value = "cancellation")]
+        kind: String,
+        /// email or sms
+        #[arg(long)]
+        channel: crate::messages::Channel,
+        /// Language (e.g. de, en, tr, ar, de-x-simple).
+        #[arg(long = "lang", default_value = "de")]
+        language: String,
+        /// Use this booking's data instead of sample values.
+        #[arg(long)]
+        booking: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Show the HTML part of an email instead of its text.
+        #[arg(long)]
+        html: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum DbCommand {
     /// Apply pending migrations.
     Migrate,
@@ -197,8 +228,12 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         .with_context(|| format!("loading configuration {}", cli.config.display()))?;
     crate::telemetry::init(&settings.log);
     if let Command::Config(ConfigCommand::Check) = &cli.command {
-        crate::messages::Templates::load(&settings.templates.dir)
+        let templates = crate::messages::Templates::load(&settings.templates.dir)
             .with_context(|| format!("templates in {}", settings.templates.dir.display()))?;
+        let problems = crate::preview::check_sms_templates(&settings, &templates);
+        if !problems.is_empty() {
+            bail!("invalid templates:\n  - {}", problems.join("\n  - "));
+        }
         println!("# configuration is valid; effective values (secrets hidden):\n");
         print!("{}", settings.redacted_toml()?);
         return Ok(());
@@ -272,6 +307,58 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         Command::Status { json } => status(&app, json).await,
         Command::Report { id, format } => report(&app, id, format).await,
         Command::Calllist { id, format } => calllist(&app, id, format).await,
+        Command::Templates(TemplatesCommand::Preview {
+            kind,
+            channel,
+            language,
+            booking,
+            reason,
+            tenant,
+            html,
+            json,
+        }) => {
+            let tenant = tenant_id(&app, tenant)?;
+            let req = crate::preview::PreviewRequest {
+                tenant: &tenant,
+                kind: &kind,
+                channel,
+                language: &language,
+                booking_key: booking.as_deref(),
+                reason: reason.as_deref(),
+            };
+            let p = crate::preview::preview(
+                &app.store,
+                &app.settings,
+                &app.templates,
+                &req,
+                (app.clock)(),
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+                return Ok(());
+            }
+            println!("language: {}", p.language);
+            if let Some(subject) = &p.subject {
+                println!("Subject: {subject}");
+            }
+            if let Some(sms) = &p.sms {
+                let cost = sms
+                    .cost
+                    .map(|c| format!(", about {c:.2}"))
+                    .unwrap_or_default();
+                println!(
+                    "SMS: {}, {} units, {} segment(s){cost}",
+                    sms.encoding, sms.units, sms.segments
+                );
+            }
+            println!();
+            match (html, &p.html) {
+                (true, Some(h)) => println!("{h}"),
+                _ => println!("{}", p.text),
+            }
+            Ok(())
+        }
         Command::Db(DbCommand::Migrate) => {
             println!("database is up to date");
             Ok(())
@@ -503,6 +590,16 @@ fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
     println!("  per channel:  {}", fmt_map(&i.per_channel));
     println!("  per language: {}", fmt_map(&i.per_language));
     println!("  unreachable (call list): {}", i.stats.unreachable);
+    for (lang, c) in &i.sms {
+        let cost = c
+            .cost
+            .map(|c| format!(", about {c:.2}"))
+            .unwrap_or_default();
+        println!(
+            "  SMS {lang}: {} messages, {} segments{cost}",
+            c.messages, c.segments
+        );
+    }
     if dry_run {
         for s in &i.samples {
             println!("\n--- sample {} ({}) ---", s.channel, s.language);

@@ -99,6 +99,23 @@ pub struct TenantSettings {
     /// staff can read it too.
     #[serde(default)]
     pub bilingual: bool,
+    /// An SMS longer than this many segments is refused (at config check, preview and
+    /// declaration), never truncated at the gateway.
+    #[serde(default = "default_max_segments")]
+    pub max_sms_segments: usize,
+    /// What one SMS segment costs (for the impact preview), in `currency`.
+    #[serde(default)]
+    pub sms_price_per_segment: Option<f64>,
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+fn default_max_segments() -> usize {
+    4
+}
+
+fn default_currency() -> String {
+    "EUR".into()
 }
 
 fn default_quiet_urgent() -> i64 {
@@ -386,6 +403,9 @@ impl Settings {
                         "{key}.fallback_languages[{j}] / default_language: {l:?} is not a language code"
                     ));
                 }
+            }
+            if t.max_sms_segments == 0 {
+                problems.push(format!("{key}.max_sms_segments: must be at least 1"));
             }
             if t.fallback_lead_minutes < 0 {
                 problems.push(format!("{key}.fallback_lead_minutes: must not be negative"));

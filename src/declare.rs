@@ -45,7 +45,17 @@ pub struct Impact {
     pub stats: MatchStats,
     pub per_channel: BTreeMap<String, i64>,
     pub per_language: BTreeMap<String, i64>,
+    /// SMS per language: how many, how many segments, what they cost.
+    pub sms: BTreeMap<String, SmsCost>,
     pub samples: Vec<Sample>,
+}
+
+/// What a run's SMS in one language amount to.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SmsCost {
+    pub messages: u64,
+    pub segments: u64,
+    pub cost: Option<f64>,
 }
 
 /// Declares a run; with `dry_run` nothing is kept.
@@ -103,12 +113,13 @@ pub async fn declare(
         now,
     };
     let stats = matching::match_run(&mut tx, &ctx, &run).await?;
-    let (per_channel, per_language, samples) = breakdown(&mut tx, id).await?;
+    let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
     let impact = Impact {
         id: (!dry_run).then_some(id),
         stats,
         per_channel,
         per_language,
+        sms,
         samples,
     };
     if dry_run {
@@ -185,7 +196,7 @@ pub async fn amend(
     let mut stats = matching::match_run(&mut tx, &ctx, &run).await?;
     let left = std::mem::take(&mut stats.left);
     stats.retractions = matching::queue_retractions(&mut tx, &ctx, &run, Some(&left), "").await?;
-    finish(tx, id, stats, dry_run, "amended").await
+    finish(tx, tenant, id, stats, dry_run, "amended").await
 }
 
 /// Retracts an outage declared by mistake: everything still queued is cancelled, and everyone
@@ -228,7 +239,7 @@ pub async fn retract(
         retractions,
         ..MatchStats::default()
     };
-    finish(tx, id, stats, dry_run, "retracted").await
+    finish(tx, tenant, id, stats, dry_run, "retracted").await
 }
 
 async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::OutageRow> {
@@ -244,17 +255,19 @@ async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::Outa
 /// Reports the impact of a change and commits it, or rolls it back for a dry run.
 async fn finish(
     mut tx: crate::store::Tx,
+    tenant: &crate::config::TenantSettings,
     id: i64,
     stats: MatchStats,
     dry_run: bool,
     what: &str,
 ) -> anyhow::Result<Impact> {
-    let (per_channel, per_language, samples) = breakdown(&mut tx, id).await?;
+    let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
     let impact = Impact {
         id: Some(id),
         stats,
         per_channel,
         per_language,
+        sms,
         samples,
     };
     if dry_run {
@@ -272,14 +285,33 @@ async fn finish(
     Ok(impact)
 }
 
-type Breakdown = (BTreeMap<String, i64>, BTreeMap<String, i64>, Vec<Sample>);
+type Breakdown = (
+    BTreeMap<String, i64>,
+    BTreeMap<String, i64>,
+    BTreeMap<String, SmsCost>,
+    Vec<Sample>,
+);
 
-async fn breakdown(conn: &mut Conn, outage_id: i64) -> anyhow::Result<Breakdown> {
+async fn breakdown(
+    conn: &mut Conn,
+    tenant: &crate::config::TenantSettings,
+    outage_id: i64,
+) -> anyhow::Result<Breakdown> {
     let mut per_channel = BTreeMap::new();
     let mut per_language = BTreeMap::new();
     for (channel, language, n) in notifications::breakdown(conn, outage_id).await? {
         *per_channel.entry(channel).or_insert(0) += n;
         *per_language.entry(language).or_insert(0) += n;
+    }
+    let mut sms: BTreeMap<String, SmsCost> = BTreeMap::new();
+    for (language, text) in notifications::sms_texts(conn, outage_id).await? {
+        let facts = crate::preview::SmsFacts::of(&text, tenant);
+        let entry = sms.entry(language).or_default();
+        entry.messages += 1;
+        entry.segments += facts.segments as u64;
+        if let Some(c) = facts.cost {
+            *entry.cost.get_or_insert(0.0) += c;
+        }
     }
     let samples = notifications::samples(conn, outage_id)
         .await?
@@ -291,7 +323,7 @@ async fn breakdown(conn: &mut Conn, outage_id: i64) -> anyhow::Result<Breakdown>
             text,
         })
         .collect();
-    Ok((per_channel, per_language, samples))
+    Ok((per_channel, per_language, sms, samples))
 }
 
 /// Reads an instant given on the command line: RFC 3339 (`2026-11-02T08:00:00+01:00`), or a

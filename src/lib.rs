@@ -7,6 +7,7 @@
 //! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`reports`]: status, per-outage report, call list
+//! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
 //! - [`store`]: all SQL
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
@@ -21,6 +22,7 @@ pub mod domain;
 pub mod import;
 pub mod matching;
 pub mod messages;
+pub mod preview;
 pub mod reports;
 pub mod secret;
 pub mod store;

@@ -298,6 +298,10 @@ fn render_one(
                 b.booking_key
             )
         })?;
+    if m.channel == Channel::Sms {
+        let what = format!("booking {} ({})", b.booking_key, rendered.language);
+        crate::preview::check_sms_length(&rendered.text, ctx.tenant, &what)?;
+    }
     Ok(NewNotification {
         tenant_id: run.tenant_id.clone(),
         outage_id: run.id,

@@ -527,3 +527,14 @@ pub async fn sent_cancellations(
         }
     }
 }
+
+/// The texts of a run's SMS that are or were to be sent: (language, text), for segment counts.
+pub async fn sms_texts(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "select language, body_text from notifications where outage_id = $1 \
+         and channel = 'sms' and state <> 'cancelled'",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}

@@ -242,3 +242,73 @@ async fn a_batch_by_booking_keys_notifies_exactly_those_bookings() {
     let report = t.import().await;
     assert!(report.rematched.is_empty());
 }
+
+#[tokio::test]
+async fn the_preview_counts_sms_segments_and_cost_per_language() {
+    let rows = vec![
+        Row::new("DE", "2030-01-07 09:00").lang("de"),
+        Row::new("TR", "2030-01-07 09:15").lang("tr"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let preview = t
+        .try_declare(
+            "2030-01-07 08:00",
+            "2030-01-07 12:00",
+            Scope::default(),
+            true,
+        )
+        .await
+        .unwrap();
+    let de = &preview.sms["de"];
+    let tr = &preview.sms["tr"];
+    assert_eq!(
+        (de.messages, de.segments),
+        (1, 2),
+        "German stays GSM-7: two segments"
+    );
+    assert_eq!(tr.messages, 1);
+    assert!(tr.segments >= 2, "{tr:?}");
+    let cost = tr.cost.unwrap();
+    assert!((cost - 0.08 * tr.segments as f64).abs() < 1e-9, "{cost}");
+}
+
+#[tokio::test]
+async fn a_reason_too_long_for_the_sms_limit_is_refused_and_nothing_is_queued() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &[Row::new("A", "2030-01-07 09:00")]).await;
+    let decl = absage::declare::Declaration {
+        tenant: "soest".into(),
+        kind: absage::domain::outage::RunKind::Outage,
+        selection: absage::domain::outage::Selection::Window {
+            window: absage::domain::outage::Window::new(
+                t.local("2030-01-07 08:00"),
+                t.local("2030-01-07 12:00"),
+            )
+            .unwrap(),
+            scope: Scope::default(),
+        },
+        reason: "Wegen eines schweren Ausfalls der gesamten Informationstechnik ".repeat(12),
+        created_by: "test".into(),
+    };
+    let err = absage::declare::declare(
+        &t.app.store,
+        &t.app.settings,
+        &t.app.templates,
+        &decl,
+        t.clock.now(),
+        false,
+    )
+    .await
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("max_sms_segments = 4") && msg.contains("booking A"),
+        "{msg}"
+    );
+    assert!(t.notifications().await.is_empty());
+    let mut conn = t.app.store.conn().await.unwrap();
+    let outages: i64 = sqlx::query_scalar("select count(*) from outages")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(outages, 0, "the declaration was refused whole");
+}

@@ -132,6 +132,9 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         quiet_hours: None,
         quiet_hours_urgent_minutes: 120,
         bilingual: false,
+        max_sms_segments: 4,
+        sms_price_per_segment: Some(0.08),
+        currency: "EUR".into(),
     }
 }
 
