@@ -80,6 +80,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Bookings absage cancelled, for the booking system to suppress its reminders.
+    Suppressions {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum, default_value_t = SuppressionFormat::Csv)]
+        format: SuppressionFormat,
+    },
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -213,6 +220,13 @@ pub struct SelectArgs {
     dry_run: bool,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuppressionFormat {
+    Csv,
+    Json,
+    Ics,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,6 +370,22 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             match (html, &p.html) {
                 (true, Some(h)) => println!("{h}"),
                 _ => println!("{}", p.text),
+            }
+            Ok(())
+        }
+        Command::Suppressions { tenant, format } => {
+            let mut conn = app.store.conn().await?;
+            let list = crate::store::outages::suppressions(&mut conn, tenant.as_deref()).await?;
+            match format {
+                SuppressionFormat::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                SuppressionFormat::Ics => print!("{}", reports::suppressions_ics(&list)),
+                SuppressionFormat::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    for s in &list {
+                        w.serialize(s)?;
+                    }
+                    w.flush()?;
+                }
             }
             Ok(())
         }

@@ -199,9 +199,50 @@ pub async fn call_list(
         .collect())
 }
 
+/// The suppression list as iCalendar: one cancelled VEVENT per booking, its UID the booking key,
+/// so a booking system that imports it knows which appointments not to remind.
+pub fn suppressions_ics(list: &[crate::store::outages::Suppression]) -> String {
+    use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
+    let mut cal = Calendar::new();
+    cal.name("absage: cancelled appointments");
+    for s in list {
+        let event = Event::new()
+            .uid(&format!("{}@{}.{}", s.booking_key, s.source, s.tenant_id))
+            .summary(&s.service)
+            .location(&s.location)
+            .starts(from_millis(s.starts_at))
+            .ends(from_millis(s.ends_at))
+            .status(EventStatus::Cancelled)
+            .add_property("X-ABSAGE-BOOKING-KEY", &s.booking_key)
+            .add_property("X-ABSAGE-OUTAGE", s.outage_id.to_string())
+            .done();
+        cal.push(event);
+    }
+    cal.done().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suppression_calendar_marks_each_booking_cancelled_under_its_key() {
+        let s = crate::store::outages::Suppression {
+            tenant_id: "soest".into(),
+            source: "termine".into(),
+            booking_key: "T-1001".into(),
+            starts_at: 1_894_000_000_000,
+            ends_at: 1_894_000_900_000,
+            service: "Zulassung".into(),
+            location: "Soest".into(),
+            outage_id: 3,
+        };
+        let ics = suppressions_ics(&[s]);
+        assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+        assert!(ics.contains("UID:T-1001@termine.soest"), "{ics}");
+        assert!(ics.contains("STATUS:CANCELLED"), "{ics}");
+        assert!(ics.contains("X-ABSAGE-BOOKING-KEY:T-1001"), "{ics}");
+    }
 
     #[test]
     fn a_citizen_is_informed_once_any_channel_was_sent() {

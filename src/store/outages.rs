@@ -228,3 +228,46 @@ pub async fn retract(conn: &mut Conn, id: i64, reason: &str, now_ms: i64) -> sql
     .await?;
     Ok(())
 }
+
+/// A booking that absage cancelled (a cancellation is sent or on its way) in an active outage
+/// or batch: the booking system must not remind its citizen.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Suppression {
+    pub tenant_id: String,
+    pub source: String,
+    pub booking_key: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub service: String,
+    pub location: String,
+    pub outage_id: i64,
+}
+
+/// Every booking with a live cancellation, by appointment time.
+pub async fn suppressions(conn: &mut Conn, tenant: Option<&str>) -> sqlx::Result<Vec<Suppression>> {
+    let base = "select distinct b.tenant_id, b.source, b.booking_key, b.starts_at, b.ends_at, \
+                b.service, b.location, t.outage_id from targets t \
+                join outages o on o.id = t.outage_id \
+                join bookings b on b.id = t.booking_id \
+                where t.state = 'affected' and o.state = 'active' \
+                and exists (select 1 from notifications n where n.outage_id = t.outage_id \
+                  and n.booking_id = t.booking_id and n.kind = 'cancellation' \
+                  and n.state in ('queued', 'sending', 'sent'))";
+    match tenant {
+        Some(t) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{base} and b.tenant_id = $1 order by b.starts_at, b.booking_key"
+            )))
+            .bind(t)
+            .fetch_all(&mut *conn)
+            .await
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{base} order by b.starts_at, b.booking_key"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+        }
+    }
+}

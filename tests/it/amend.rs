@@ -258,3 +258,26 @@ async fn amend_and_retract_over_the_wire_reach_everyone_once_per_message() {
     }
     assert!(per_to.values().all(|n| *n == 2), "{per_to:?}");
 }
+
+#[tokio::test]
+async fn the_suppression_list_holds_what_is_cancelled_and_drops_what_was_retracted() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 10:30", Scope::default())
+        .await
+        .id
+        .unwrap();
+    let list = |t: &TestApp| {
+        let store = t.app.store.clone();
+        async move {
+            let mut conn = store.conn().await.unwrap();
+            absage::store::outages::suppressions(&mut conn, Some("soest"))
+                .await
+                .unwrap()
+        }
+    };
+    let keys: Vec<String> = list(&t).await.into_iter().map(|s| s.booking_key).collect();
+    assert_eq!(keys, ["A-0900", "B-1000"]);
+    retract(&t, id).await.unwrap();
+    assert!(list(&t).await.is_empty());
+}
