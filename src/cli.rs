@@ -789,15 +789,25 @@ async fn report(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
             w.flush()?;
         }
         Format::Text => {
+            let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
             for r in &rows {
+                let stands = match (&r.retraction_email, &r.retraction_sms) {
+                    (None, None) => String::new(),
+                    (e, s) => format!("  stands: email {} sms {}", dash(e), dash(s)),
+                };
+                let left = if r.affected {
+                    ""
+                } else {
+                    "  (no longer affected)"
+                };
                 println!(
-                    "{:<12} {} {:<20} {:<20} email {:<9} sms {:<9} {:?}",
+                    "{:<12} {} {:<20} {:<20} email {:<9} sms {:<9} {:?}{stands}{left}",
                     r.booking_key,
                     r.starts_at,
                     r.service,
                     r.location,
-                    r.email.as_deref().unwrap_or("-"),
-                    r.sms.as_deref().unwrap_or("-"),
+                    dash(&r.email),
+                    dash(&r.sms),
                     r.reach
                 );
             }

@@ -108,15 +108,22 @@ pub struct ReportRow {
     pub starts_at: String,
     pub service: String,
     pub location: String,
+    /// State of the cancellation per channel.
     pub email: Option<String>,
     pub sms: Option<String>,
+    /// State of the "appointment stands" message per channel, after an amendment or retraction.
+    pub retraction_email: Option<String>,
+    pub retraction_sms: Option<String>,
     pub reach: Reach,
+    /// Whether the run still affects the booking, or it left it (moved, cancelled, amended out).
+    pub affected: bool,
     pub last_error: Option<String>,
     #[serde(skip)]
     pub booking: BookingRow,
 }
 
-/// One row per affected booking: what was sent on which channel, and whether the citizen was reached.
+/// One row per booking the run ever affected: what was sent on which channel, whether the
+/// citizen was reached, and whether the booking is still affected.
 pub async fn report(
     store: &Store,
     settings: &Settings,
@@ -130,7 +137,11 @@ pub async fn report(
         .tenant(&outage.tenant_id)
         .map(|t| t.time_zone)
         .unwrap_or(chrono_tz::UTC);
-    let ids = outages::affected_booking_ids(&mut conn, outage_id).await?;
+    let targets: HashMap<i64, String> = outages::target_states(&mut conn, outage_id)
+        .await?
+        .into_iter()
+        .collect();
+    let ids: Vec<i64> = targets.keys().copied().collect();
     let mut by_booking: HashMap<i64, Vec<ReportNotification>> = HashMap::new();
     for n in notifications::of_outage(&mut conn, outage_id).await? {
         by_booking.entry(n.booking_id).or_default().push(n);
@@ -140,8 +151,16 @@ pub async fn report(
         .into_iter()
         .map(|b| {
             let ns = by_booking.remove(&b.id).unwrap_or_default();
-            let state_of = |ch: &str| ns.iter().find(|n| n.channel == ch).map(|n| n.state.clone());
-            let states: Vec<&str> = ns.iter().map(|n| n.state.as_str()).collect();
+            let state_of = |kind: &str, ch: &str| {
+                ns.iter()
+                    .find(|n| n.kind == kind && n.channel == ch)
+                    .map(|n| n.state.clone())
+            };
+            let states: Vec<&str> = ns
+                .iter()
+                .filter(|n| n.kind == "cancellation")
+                .map(|n| n.state.as_str())
+                .collect();
             ReportRow {
                 booking_key: b.booking_key.clone(),
                 starts_at: from_millis(b.starts_at)
@@ -150,9 +169,12 @@ pub async fn report(
                     .to_string(),
                 service: b.service.clone(),
                 location: b.location.clone(),
-                email: state_of("email"),
-                sms: state_of("sms"),
+                email: state_of("cancellation", "email"),
+                sms: state_of("cancellation", "sms"),
+                retraction_email: state_of("retraction", "email"),
+                retraction_sms: state_of("retraction", "sms"),
                 reach: reach(&states),
+                affected: targets.get(&b.id).is_some_and(|s| s == "affected"),
                 last_error: ns.iter().filter_map(|n| n.last_error.clone()).next_back(),
                 booking: b,
             }
@@ -182,7 +204,7 @@ pub async fn call_list(
     let (_, rows) = report(store, settings, outage_id).await?;
     Ok(rows
         .into_iter()
-        .filter(|r| r.reach == Reach::Unreachable)
+        .filter(|r| r.affected && r.reach == Reach::Unreachable)
         .map(|r| CallListEntry {
             why: match (&r.email, &r.sms, &r.last_error) {
                 (None, None, _) => "no email address and no mobile number".into(),

@@ -422,6 +422,7 @@ pub async fn counts(conn: &mut Conn, outage_id: Option<i64>) -> sqlx::Result<Vec
 pub struct ReportNotification {
     pub id: i64,
     pub booking_id: i64,
+    pub kind: String,
     pub channel: String,
     pub role: String,
     pub state: String,
@@ -434,8 +435,9 @@ pub struct ReportNotification {
 
 pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<ReportNotification>> {
     sqlx::query_as(
-        "select id, booking_id, channel, role, state, attempts, destination, sent_at, last_error, \
-         language from notifications where outage_id = $1 order by booking_id, channel",
+        "select id, booking_id, kind, channel, role, state, attempts, destination, sent_at, \
+         last_error, language from notifications where outage_id = $1 \
+         order by booking_id, id",
     )
     .bind(outage_id)
     .fetch_all(&mut *conn)

@@ -179,15 +179,13 @@ pub async fn withdraw_targets(conn: &mut Conn, target_ids: &[i64]) -> sqlx::Resu
     Ok(())
 }
 
-/// Booking ids the run currently affects (targets not withdrawn).
-pub async fn affected_booking_ids(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(
-        "select booking_id from targets where outage_id = $1 and state = 'affected' \
-         order by booking_id",
-    )
-    .bind(outage_id)
-    .fetch_all(&mut *conn)
-    .await
+/// Every booking the run ever affected, with whether it still does ('affected') or left it
+/// ('withdrawn').
+pub async fn target_states(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("select booking_id, state from targets where outage_id = $1 order by booking_id")
+        .bind(outage_id)
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// Changes an outage's window and scope (an amendment).

@@ -108,6 +108,25 @@ async fn amending_tells_the_newly_affected_and_tells_the_others_their_appointmen
         "C is newly affected"
     );
     assert_eq!(st(&s, "D-1300", "cancellation"), None);
+    let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, id)
+        .await
+        .unwrap();
+    let a = report
+        .iter()
+        .find(|r| r.booking_key == "A-0900")
+        .expect("A stays in the report");
+    assert_eq!(
+        (
+            a.affected,
+            a.email.as_deref(),
+            a.retraction_email.as_deref()
+        ),
+        (false, Some("sent"), Some("sent"))
+    );
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, id)
+        .await
+        .unwrap();
+    assert!(calls.is_empty(), "A is not someone to phone");
     // The same amendment again changes nothing and sends nothing.
     let again = amend(&t, id, change).await;
     assert_eq!(
