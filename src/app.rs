@@ -6,7 +6,7 @@ use crate::config::{Settings, SourceSettings};
 use crate::dispatch::destinations::Destinations;
 use crate::dispatch::{Clock, Dispatcher, system_clock};
 use crate::import::{self, ImportOptions};
-use crate::messages::Templates;
+use crate::messages::TemplateSet;
 use crate::store::{Store, imports};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 pub struct App {
     pub settings: Arc<Settings>,
     pub store: Store,
-    pub templates: Arc<Templates>,
+    pub templates: Arc<TemplateSet>,
     pub clock: Clock,
 }
 
@@ -37,12 +37,7 @@ impl App {
         )
         .await?;
         store.migrate().await?;
-        let templates = Templates::load(&settings.templates.dir).with_context(|| {
-            format!(
-                "loading templates from {}",
-                settings.templates.dir.display()
-            )
-        })?;
+        let templates = load_templates(&settings)?;
         Ok(App {
             settings: Arc::new(settings),
             store,
@@ -180,6 +175,15 @@ impl App {
             }
         }
     }
+}
+
+/// The shared templates and every tenant's own, checked at once.
+pub fn load_templates(settings: &Settings) -> anyhow::Result<TemplateSet> {
+    let overrides = settings
+        .tenants
+        .iter()
+        .filter_map(|t| t.templates_dir.as_deref().map(|d| (t.id.as_str(), d)));
+    TemplateSet::load(&settings.templates.dir, overrides)
 }
 
 /// A source with its cron schedule, read in its tenant's time zone ("0 0 6 * * *" is 06:00 local).

@@ -242,8 +242,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         .with_context(|| format!("loading configuration {}", cli.config.display()))?;
     crate::telemetry::init(&settings.log);
     if let Command::Config(ConfigCommand::Check) = &cli.command {
-        let templates = crate::messages::Templates::load(&settings.templates.dir)
-            .with_context(|| format!("templates in {}", settings.templates.dir.display()))?;
+        let templates = crate::app::load_templates(&settings)?;
         let problems = crate::preview::check_sms_templates(&settings, &templates);
         if !problems.is_empty() {
             bail!("invalid templates:\n  - {}", problems.join("\n  - "));

@@ -108,6 +108,9 @@ pub struct TenantSettings {
     pub sms_price_per_segment: Option<f64>,
     #[serde(default = "default_currency")]
     pub currency: String,
+    /// A complete template folder of the tenant's own, instead of the shared `templates.dir`.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
 }
 
 fn default_max_segments() -> usize {

@@ -7,7 +7,7 @@ use crate::domain::localtime::resolve_local;
 use crate::domain::outage::{RunKind, Selection};
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
-use crate::messages::Templates;
+use crate::messages::TemplateSet;
 use crate::store::notifications;
 use crate::store::outages::{self, NewOutage};
 use crate::store::{Conn, Store};
@@ -62,7 +62,7 @@ pub struct SmsCost {
 pub async fn declare(
     store: &Store,
     settings: &Settings,
-    templates: &Templates,
+    templates: &TemplateSet,
     decl: &Declaration,
     now: DateTime<Utc>,
     dry_run: bool,
@@ -109,7 +109,7 @@ pub async fn declare(
         .context("the new outage vanished")?;
     let ctx = MatchContext {
         tenant,
-        templates,
+        templates: templates.for_tenant(&tenant.id),
         now,
     };
     let stats = matching::match_run(&mut tx, &ctx, &run).await?;
@@ -147,7 +147,7 @@ pub struct Amendment {
 pub async fn amend(
     store: &Store,
     settings: &Settings,
-    templates: &Templates,
+    templates: &TemplateSet,
     id: i64,
     change: &Amendment,
     now: DateTime<Utc>,
@@ -190,7 +190,7 @@ pub async fn amend(
         .context("the outage vanished")?;
     let ctx = MatchContext {
         tenant,
-        templates,
+        templates: templates.for_tenant(&tenant.id),
         now,
     };
     let mut stats = matching::match_run(&mut tx, &ctx, &run).await?;
@@ -204,7 +204,7 @@ pub async fn amend(
 pub async fn retract(
     store: &Store,
     settings: &Settings,
-    templates: &Templates,
+    templates: &TemplateSet,
     id: i64,
     reason: &str,
     now: DateTime<Utc>,
@@ -230,7 +230,7 @@ pub async fn retract(
     .await?;
     let ctx = MatchContext {
         tenant,
-        templates,
+        templates: templates.for_tenant(&tenant.id),
         now,
     };
     let retractions = matching::queue_retractions(&mut tx, &ctx, &run, None, reason.trim()).await?;

@@ -4,7 +4,7 @@
 use crate::config::{Settings, TenantSettings};
 use crate::domain::from_millis;
 use crate::messages::sms::{SmsEncoding, analyse};
-use crate::messages::{Channel, MessageContext, Templates};
+use crate::messages::{Channel, MessageContext, TemplateSet};
 use crate::store::{Store, bookings};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, Utc};
@@ -66,7 +66,7 @@ pub struct PreviewRequest<'a> {
 pub async fn preview(
     store: &Store,
     settings: &Settings,
-    templates: &Templates,
+    templates: &TemplateSet,
     req: &PreviewRequest<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Preview> {
@@ -90,7 +90,7 @@ pub async fn preview(
         .as_ref()
         .map_or(now + Duration::days(1), |b| from_millis(b.starts_at));
     let chain = tenant.language_chain();
-    let rendered = templates.render(&MessageContext {
+    let rendered = templates.for_tenant(&tenant.id).render(&MessageContext {
         kind: req.kind,
         channel: req.channel,
         language: Some(req.language),
@@ -137,10 +137,11 @@ pub fn check_sms_length(text: &str, tenant: &TenantSettings, what: &str) -> anyh
 
 /// For `config check`: renders every SMS template of every tenant with long sample values and
 /// reports those that exceed the tenant's segment limit.
-pub fn check_sms_templates(settings: &Settings, templates: &Templates) -> Vec<String> {
+pub fn check_sms_templates(settings: &Settings, set: &TemplateSet) -> Vec<String> {
     let mut problems = Vec::new();
     let now = Utc::now();
     for tenant in &settings.tenants {
+        let templates = set.for_tenant(&tenant.id);
         for kind in ["cancellation", "retraction"] {
             for lang in templates.languages(kind, Channel::Sms) {
                 let chain = tenant.language_chain();

@@ -12,7 +12,7 @@ use crate::config::{SourceSettings, TenantSettings};
 use crate::domain::booking::BookingRecord;
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
-use crate::messages::Templates;
+use crate::messages::TemplateSet;
 use crate::store::imports::ImportCounts;
 use crate::store::{Store, bookings, imports, outages};
 use anyhow::Context;
@@ -94,7 +94,7 @@ enum ReaderMsg {
 pub async fn run(
     store: &Store,
     tenant: &TenantSettings,
-    templates: &Templates,
+    templates: &TemplateSet,
     source: &SourceSettings,
     opts: &ImportOptions,
     now: DateTime<Utc>,
@@ -157,7 +157,7 @@ pub async fn run(
 struct Importer<'a> {
     store: &'a Store,
     tenant: &'a TenantSettings,
-    templates: &'a Templates,
+    templates: &'a TemplateSet,
     source: &'a SourceSettings,
     import_id: i64,
     now: DateTime<Utc>,
@@ -215,7 +215,7 @@ impl Importer<'_> {
                 as i64;
         let ctx = MatchContext {
             tenant: self.tenant,
-            templates: self.templates,
+            templates: self.templates.for_tenant(&self.tenant.id),
             now: self.now,
         };
         for outage in outages::active_outages(&mut tx, tenant).await? {

@@ -21,6 +21,8 @@
 //! order inside right-to-left text.
 
 mod bilingual;
+pub mod set;
+pub use set::TemplateSet;
 pub mod dates;
 mod filters;
 mod load;

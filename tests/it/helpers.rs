@@ -135,6 +135,7 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         max_sms_segments: 4,
         sms_price_per_segment: Some(0.08),
         currency: "EUR".into(),
+        templates_dir: None,
     }
 }
 
