@@ -1,6 +1,6 @@
 //! Bookings: absage's own copy of the calendar.
 
-use super::{Conn, placeholders};
+use super::{Conn, Params};
 use crate::domain::booking::{BookingRecord, BookingStatus};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
@@ -48,10 +48,13 @@ pub async fn existing_by_keys(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
+    let mut p = Params::new(conn);
     let sql = format!(
         "select id, booking_key, content_hash, status, last_import_id from bookings \
-         where tenant_id = $1 and source = $2 and booking_key in ({})",
-        placeholders(3, keys.len())
+         where tenant_id = {} and source = {} and booking_key in ({})",
+        p.one(),
+        p.one(),
+        p.list(keys.len())
     );
     let mut q = sqlx::query_as::<_, (i64, String, String, String, i64)>(AssertSqlSafe(sql))
         .bind(tenant)
@@ -87,10 +90,7 @@ pub async fn upsert_many(
 ) -> sqlx::Result<()> {
     const COLS: usize = 17;
     for chunk in records.chunks(1000) {
-        let rows = (0..chunk.len())
-            .map(|r| format!("({})", placeholders(r * COLS + 1, COLS)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let rows = Params::new(conn).rows(chunk.len(), COLS);
         let sql = format!(
             "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
              location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
@@ -137,9 +137,11 @@ pub async fn upsert_many(
 /// Records that unchanged bookings were seen again by this import.
 pub async fn touch(conn: &mut Conn, ids: &[i64], import_id: i64) -> sqlx::Result<()> {
     for chunk in ids.chunks(5000) {
+        let mut p = Params::new(conn);
         let sql = format!(
-            "update bookings set last_import_id = $1 where id in ({})",
-            placeholders(2, chunk.len())
+            "update bookings set last_import_id = {} where id in ({})",
+            p.one(),
+            p.list(chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(import_id);
         for id in chunk {
@@ -227,10 +229,12 @@ pub async fn active_by_keys(
 ) -> sqlx::Result<Vec<BookingRow>> {
     let mut out = Vec::new();
     for chunk in keys.chunks(5000) {
+        let mut p = Params::new(conn);
         let sql = format!(
-            "select {BOOKING_COLUMNS} from bookings where tenant_id = $1 and status = 'active' \
+            "select {BOOKING_COLUMNS} from bookings where tenant_id = {} and status = 'active' \
              and booking_key in ({}) order by starts_at, id",
-            placeholders(2, chunk.len())
+            p.one(),
+            p.list(chunk.len())
         );
         let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(tenant);
         for k in chunk {
@@ -247,7 +251,7 @@ pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow
     for chunk in ids.chunks(5000) {
         let sql = format!(
             "select {BOOKING_COLUMNS} from bookings where id in ({}) order by starts_at, id",
-            placeholders(1, chunk.len())
+            Params::new(conn).list(chunk.len())
         );
         let mut q = sqlx::query_as(AssertSqlSafe(sql));
         for id in chunk {

@@ -1,7 +1,7 @@
 //! The outbox: enqueueing (idempotent by its unique key), claiming with a lease, recording
 //! outcomes, expiry, and the read models for status, reports and call lists.
 
-use super::{Backend, Conn, placeholders};
+use super::{Backend, Conn, Params};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
@@ -39,12 +39,9 @@ pub async fn enqueue_many(
     revive: bool,
     now_ms: i64,
 ) -> sqlx::Result<()> {
-    const COLS: usize = 14;
+    const COLS: usize = 15;
     for chunk in rows.chunks(500) {
-        let values = (0..chunk.len())
-            .map(|r| format!("({}, 'queued')", placeholders(r * COLS + 1, COLS)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = Params::new(conn).rows(chunk.len(), COLS);
         let revive_clause = if revive {
             format!(
                 " or (notifications.state = 'cancelled' and notifications.last_error = '{WITHDRAWN}')"
@@ -84,7 +81,8 @@ pub async fn enqueue_many(
                 .bind(n.body_html.as_deref())
                 .bind(n.next_attempt_at)
                 .bind(n.deadline)
-                .bind(now_ms);
+                .bind(now_ms)
+                .bind("queued");
         }
         q.execute(&mut *conn).await?;
     }
@@ -100,15 +98,19 @@ pub async fn cancel_withdrawn(
 ) -> sqlx::Result<u64> {
     let mut n = 0;
     for chunk in booking_ids.chunks(5000) {
+        let mut p = Params::new(conn);
         let sql = format!(
-            "update notifications set state = 'cancelled', last_error = $2, finished_at = $3 \
-             where outage_id = $1 and state = 'queued' and booking_id in ({})",
-            placeholders(4, chunk.len())
+            "update notifications set state = 'cancelled', last_error = {}, finished_at = {} \
+             where outage_id = {} and state = 'queued' and booking_id in ({})",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.list(chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(outage_id)
             .bind(WITHDRAWN)
-            .bind(now_ms);
+            .bind(now_ms)
+            .bind(outage_id);
         for id in chunk {
             q = q.bind(*id);
         }
@@ -126,20 +128,22 @@ pub async fn cancel_queued_channels_except(
     keep: &[&str],
     now_ms: i64,
 ) -> sqlx::Result<u64> {
+    let mut p = Params::new(conn);
+    let (finished, outage, booking) = (p.one(), p.one(), p.one());
     let keep_clause = if keep.is_empty() {
         String::new()
     } else {
-        format!(" and channel not in ({})", placeholders(4, keep.len()))
+        format!(" and channel not in ({})", p.list(keep.len()))
     };
     let sql = format!(
-        "update notifications set state = 'cancelled', finished_at = $3, \
+        "update notifications set state = 'cancelled', finished_at = {finished}, \
          last_error = 'the booking no longer has an address for this channel' \
-         where outage_id = $1 and booking_id = $2 and state = 'queued'{keep_clause}"
+         where outage_id = {outage} and booking_id = {booking} and state = 'queued'{keep_clause}"
     );
     let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(now_ms)
         .bind(outage_id)
-        .bind(booking_id)
-        .bind(now_ms);
+        .bind(booking_id);
     for ch in keep {
         q = q.bind(*ch);
     }
@@ -502,11 +506,11 @@ pub async fn sent_cancellations(
     booking_ids: Option<&[i64]>,
 ) -> sqlx::Result<Vec<(i64, String, String)>> {
     let base = "select booking_id, channel, recipient from notifications \
-                where outage_id = $1 and kind = 'cancellation' and state = 'sent'";
+                where kind = 'cancellation' and state = 'sent'";
     match booking_ids {
         None => {
             sqlx::query_as(AssertSqlSafe(format!(
-                "{base} order by booking_id, channel"
+                "{base} and outage_id = $1 order by booking_id, channel"
             )))
             .bind(outage_id)
             .fetch_all(&mut *conn)
@@ -515,9 +519,12 @@ pub async fn sent_cancellations(
         Some(ids) => {
             let mut out = Vec::new();
             for chunk in ids.chunks(5000) {
+                let mut p = Params::new(conn);
                 let sql = format!(
-                    "{base} and booking_id in ({}) order by booking_id, channel",
-                    placeholders(2, chunk.len())
+                    "{base} and outage_id = {} and booking_id in ({}) \
+                     order by booking_id, channel",
+                    p.one(),
+                    p.list(chunk.len())
                 );
                 let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(outage_id);
                 for id in chunk {

@@ -127,22 +127,9 @@ pub async fn upsert_targets(
     bookings: &[(i64, i64)],
     now_ms: i64,
 ) -> sqlx::Result<()> {
-    const COLS: usize = 5;
+    const COLS: usize = 6;
     for chunk in bookings.chunks(1000) {
-        let values = (0..chunk.len())
-            .map(|r| {
-                let p = r * COLS;
-                format!(
-                    "(${}, ${}, ${}, 'affected', ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = super::Params::new(conn).rows(chunk.len(), COLS);
         let sql = format!(
             "insert into targets (tenant_id, outage_id, booking_id, state, booking_revision, \
              matched_at) values {values} \
@@ -155,6 +142,7 @@ pub async fn upsert_targets(
                 .bind(tenant)
                 .bind(outage_id)
                 .bind(*booking_id)
+                .bind("affected")
                 .bind(*revision)
                 .bind(now_ms);
         }
@@ -168,7 +156,7 @@ pub async fn withdraw_targets(conn: &mut Conn, target_ids: &[i64]) -> sqlx::Resu
     for chunk in target_ids.chunks(5000) {
         let sql = format!(
             "update targets set state = 'withdrawn' where id in ({})",
-            super::placeholders(1, chunk.len())
+            super::Params::new(conn).list(chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
