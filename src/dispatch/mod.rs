@@ -14,7 +14,7 @@ pub mod outbox;
 pub mod outcome;
 pub mod sms;
 
-use crate::config::{QueueSettings, TenantSettings};
+use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};
 use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};
 use crate::domain::{from_millis, to_millis};
 use crate::store::Store;
@@ -154,17 +154,40 @@ impl Dispatcher {
         };
         out.claimed = claimed.len() as u64;
 
+        // Sends run while earlier outcomes are being written: the two halves are joined, not
+        // sequenced, so a slow disk does not stall the relay and vice versa.
         let concurrency = claimed.len().max(1);
-        let mut results = futures::stream::iter(claimed)
-            .map(|c| async move {
-                let (r, message_id) = self.send_one(&c).await;
-                (c, r, message_id)
-            })
-            .buffer_unordered(concurrency)
-            .ready_chunks(RECORD_GROUP);
-        while let Some(group) = results.next().await {
-            self.record(group, &mut out).await?;
-        }
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sending = async move {
+            futures::stream::iter(claimed)
+                .map(|c| async move {
+                    let (r, message_id) = self.send_one(&c).await;
+                    (c, r, message_id)
+                })
+                .buffer_unordered(concurrency)
+                .for_each(|done| {
+                    // The receiver outlives every sender here, so this cannot fail.
+                    let _ = done_tx.send(done);
+                    futures::future::ready(())
+                })
+                .await;
+        };
+        let recording = async {
+            let mut group = Vec::with_capacity(RECORD_GROUP);
+            while let Some(first) = done_rx.recv().await {
+                group.push(first);
+                while group.len() < RECORD_GROUP {
+                    match done_rx.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                self.record(std::mem::take(&mut group), &mut out).await?;
+            }
+            anyhow::Ok(())
+        };
+        let ((), recorded) = tokio::join!(sending, recording);
+        recorded?;
         self.destinations
             .persist(&self.store, (self.clock)())
             .await?;
@@ -266,7 +289,12 @@ impl Dispatcher {
                 now,
                 rand::random::<f64>(),
             );
-            let primary = c.role == Role::Primary.as_str();
+            // Only the policies email_first and sms_first queue fallbacks.
+            let has_fallback = c.role == Role::Primary.as_str()
+                && self
+                    .tenants
+                    .get(&c.tenant_id)
+                    .is_some_and(|t| t.channel_policy != ChannelPolicy::Both);
             match transition {
                 Transition::Sent {
                     destination,
@@ -282,7 +310,7 @@ impl Dispatcher {
                         now_ms,
                     )
                     .await?;
-                    if primary {
+                    if has_fallback {
                         queue::cancel_fallbacks(
                             &mut tx,
                             c.outage_id,
