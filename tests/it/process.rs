@@ -93,8 +93,31 @@ fn absage(config: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Child {
-    Command::new(BIN)
+/// A running `absage run`; killed when dropped, so a failing test leaves no daemon behind.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
+    let child = Command::new(BIN)
         .arg("--config")
         .arg(config)
         .arg("run")
@@ -103,7 +126,8 @@ fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("run-{}.log", args.len()))).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Daemon(child)
 }
 
 fn declare_all(config: &Path) {
