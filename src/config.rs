@@ -111,6 +111,9 @@ pub struct TenantSettings {
     /// A complete template folder of the tenant's own, instead of the shared `templates.dir`.
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
+    /// Where citizens book a new appointment; cancellations point there when set.
+    #[serde(default)]
+    pub rebook_url: Option<String>,
 }
 
 fn default_max_segments() -> usize {
@@ -406,6 +409,14 @@ impl Settings {
                         "{key}.fallback_languages[{j}] / default_language: {l:?} is not a language code"
                     ));
                 }
+            }
+            if let Some(link) = &t.rebook_url
+                && !url::Url::parse(link)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            {
+                problems.push(format!(
+                    "{key}.rebook_url: {link:?} is not an http(s) address like \"https://termine.kreis.example/neu\""
+                ));
             }
             if t.max_sms_segments == 0 {
                 problems.push(format!("{key}.max_sms_segments: must be at least 1"));

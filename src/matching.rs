@@ -289,6 +289,7 @@ fn render_one(
             hotline: &ctx.tenant.hotline,
             citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
             bilingual: ctx.tenant.bilingual,
+            rebook_url: ctx.tenant.rebook_url.as_deref(),
         })
         .with_context(|| {
             format!(

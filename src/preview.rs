@@ -108,6 +108,7 @@ pub async fn preview(
         hotline: &tenant.hotline,
         citizen_name: Some(booking.as_ref().map_or(SAMPLE_NAME, |b| b.name.as_str())),
         bilingual: tenant.bilingual,
+        rebook_url: tenant.rebook_url.as_deref(),
     })?;
     let sms = (req.channel == Channel::Sms).then(|| SmsFacts::of(&rendered.text, tenant));
     Ok(Preview {
@@ -124,7 +125,7 @@ pub fn check_sms_length(text: &str, tenant: &TenantSettings, what: &str) -> anyh
     let info = analyse(text);
     if info.segments > tenant.max_sms_segments {
         bail!(
-            "{what}: the SMS needs {} segments ({} characters as {:?}), more than max_sms_segments = {} of tenant {}; shorten the reason or the template, or raise the limit",
+            "{what}: the SMS needs {} segments ({} characters as {:?}), more than max_sms_segments = {} of tenant {}; shorten the reason, the template or the rebook_url, or raise the limit",
             info.segments,
             info.units,
             info.encoding,
@@ -159,6 +160,7 @@ pub fn check_sms_templates(settings: &Settings, set: &TemplateSet) -> Vec<String
                     hotline: &tenant.hotline,
                     citizen_name: Some(SAMPLE_NAME),
                     bilingual: false,
+                    rebook_url: tenant.rebook_url.as_deref(),
                 });
                 let what = format!("templates {kind}/{lang}/sms.txt.j2");
                 match rendered {

@@ -113,6 +113,7 @@ fn ctx<'a>(kind: &'a str, channel: Channel, lang: &'a str) -> MessageContext<'a>
         reason: "IT-Ausfall nach einem Cyberangriff",
         hotline: "02921 30-0",
         citizen_name: Some("Erika Mustermann"),
+        rebook_url: None,
         bilingual: false,
     }
 }
@@ -229,35 +230,56 @@ fn typical<'a>(kind: &'a str, lang: &'a str) -> MessageContext<'a> {
     }
 }
 
+/// A rebooking address of the length most tenants have (40 characters).
+const REBOOK: &str = "https://termine.kreis-soest.de/neubuchen";
+
 /// `cargo test sms_stay -- --nocapture` prints the table of encodings and segments, for
-/// typical values and for the long ones of the Soest example.
+/// typical values, typical values with a rebooking link, and the long ones of the Soest
+/// example (with the link, the worst case).
+///
+/// A link costs UCS-2 languages one part more: even a bare 34-character address in place of
+/// their "book later" sentence outgrows 3 × 67 units, and nothing else in them can go.
 #[test]
 fn sms_stay_within_two_gsm_or_three_ucs2_segments_for_typical_values() {
     let t = shipped();
     println!(
-        "{:<12} {:<12} {:<5} {:>13} {:>13}",
-        "lang", "kind", "enc", "typical u/seg", "long u/seg"
+        "{:<12} {:<12} {:<5} {:>13} {:>13} {:>13}",
+        "lang", "kind", "enc", "typical u/seg", "+link u/seg", "long u/seg"
     );
     let mut too_long = Vec::new();
     for g in &GOLDEN {
         for kind in KINDS {
             let text = render(&t, &typical(kind, g.lang)).text;
             let info = sms::analyse(&text);
-            let long = sms::analyse(&render(&t, &ctx(kind, Channel::Sms, g.lang)).text);
-            let (enc, units, segs) = (info.encoding.as_str(), info.units, info.segments);
-            let (long_units, long_segs) = (long.units, long.segments);
+            let linked = MessageContext {
+                rebook_url: Some(REBOOK),
+                ..typical(kind, g.lang)
+            };
+            let link = sms::analyse(&render(&t, &linked).text);
+            let long_ctx = MessageContext {
+                rebook_url: Some(REBOOK),
+                ..ctx(kind, Channel::Sms, g.lang)
+            };
+            let long = sms::analyse(&render(&t, &long_ctx).text);
+            let enc = info.encoding.as_str();
             println!(
-                "{:<12} {kind:<12} {enc:<5} {units:>9}/{segs:<3} {long_units:>9}/{long_segs:<3}",
-                g.lang
+                "{:<12} {kind:<12} {enc:<5} {:>9}/{:<3} {:>9}/{:<3} {:>9}/{:<3}",
+                g.lang,
+                info.units,
+                info.segments,
+                link.units,
+                link.segments,
+                long.units,
+                long.segments
             );
             // German and English have GSM spellings for everything they say.
             let gsm_language = matches!(g.lang, "de" | "de-x-simple" | "en");
             let fits = match gsm_language {
-                true => info.encoding == SmsEncoding::Gsm7 && long.segments <= 2,
-                false => info.segments <= 3 && long.segments <= 4,
+                true => link.encoding == SmsEncoding::Gsm7 && long.segments <= 2,
+                false => info.segments <= 3 && link.segments <= 4 && long.segments <= 4,
             };
             if !fits {
-                too_long.push(format!("{kind}/{}: {info:?} {long:?}: {text}", g.lang));
+                too_long.push(format!("{kind}/{}: {info:?} {link:?} {long:?}", g.lang));
             }
         }
     }
@@ -265,19 +287,83 @@ fn sms_stay_within_two_gsm_or_three_ucs2_segments_for_typical_values() {
 }
 
 #[test]
+fn a_rebooking_link_takes_the_place_of_book_later_in_every_language_and_channel() {
+    let t = shipped();
+    for g in &GOLDEN {
+        let plain = |channel| render(&t, &ctx("cancellation", channel, g.lang));
+        let linked = |channel| {
+            let with_link = MessageContext {
+                rebook_url: Some(REBOOK),
+                ..ctx("cancellation", channel, g.lang)
+            };
+            render(&t, &with_link)
+        };
+        let (email, bare_email) = (linked(Channel::Email), plain(Channel::Email));
+        let (sms, bare_sms) = (linked(Channel::Sms).text, plain(Channel::Sms).text);
+        let html = email.html.unwrap();
+        let bare_html = bare_email.html.unwrap();
+        let what = format!("cancellation/{}", g.lang);
+        // On a line of its own, so no mail program takes punctuation into the link.
+        assert!(
+            email.text.lines().any(|l| l == REBOOK),
+            "{what}:\n{}",
+            email.text
+        );
+        assert!(
+            html.contains(&format!(r#"<a href="{REBOOK}""#)),
+            "{what}: {html}"
+        );
+        assert!(sms.contains(REBOOK), "{what}: {sms}");
+        for without in [&bare_email.text, &bare_html, &bare_sms] {
+            assert!(!without.contains("https://"), "{what}: {without}");
+        }
+        // Replaced, not added: some line (SMS: sentence) of the plain message is gone.
+        let gone =
+            |bare: &str, linked: &str, sep: &str| bare.split(sep).any(|s| !linked.contains(s));
+        assert!(
+            gone(&bare_email.text, &email.text, "\n"),
+            "{what}:\n{}",
+            email.text
+        );
+        assert!(gone(&bare_html, &html, "\n"), "{what}: {html}");
+        assert!(gone(&bare_sms, &sms, ". "), "{what}: {sms}");
+    }
+}
+
+#[test]
+fn a_retraction_carries_no_rebooking_link() {
+    let t = shipped();
+    for g in &GOLDEN {
+        for channel in Channel::ALL {
+            let with_link = MessageContext {
+                rebook_url: Some(REBOOK),
+                ..ctx("retraction", channel, g.lang)
+            };
+            let m = render(&t, &with_link);
+            let all = format!("{}{}", m.text, m.html.unwrap_or_default());
+            assert!(!all.contains(REBOOK), "retraction/{}/{channel}", g.lang);
+        }
+    }
+}
+
+#[test]
 fn missing_optional_values_leave_no_empty_labels_in_any_language() {
     let t = shipped();
     for g in &GOLDEN {
         for kind in KINDS {
-            for channel in Channel::ALL {
+            for (channel, rebook_url) in [Channel::Email, Channel::Sms]
+                .into_iter()
+                .flat_map(|c| [(c, None), (c, Some(REBOOK))])
+            {
                 let bare = MessageContext {
                     office: "",
                     reason: "",
                     citizen_name: None,
+                    rebook_url,
                     ..ctx(kind, channel, g.lang)
                 };
                 let m = render(&t, &bare);
-                let what = format!("{kind}/{}/{channel}", g.lang);
+                let what = format!("{kind}/{}/{channel}/{rebook_url:?}", g.lang);
                 assert!(!m.text.contains("\n\n\n"), "{what}:\n{}", m.text);
                 let empty_label = |l: &str| l.ends_with(": ") || l.ends_with("? ");
                 assert!(!m.text.lines().any(empty_label), "{what}:\n{}", m.text);

@@ -166,7 +166,8 @@ fn is_language_code(lang: &str) -> bool {
         && subtags.all(|s| (1..=8).contains(&s.len()) && alnum(s))
 }
 
-/// One context with every optional value filled and one with none, to reach both branches.
+/// One context with every optional value filled (including a rebooking link) and one with
+/// none, to reach both branches of every `{% if %}`.
 fn samples(kind: &str, channel: Channel) -> [MessageContext<'_>; 2] {
     let full = MessageContext {
         kind,
@@ -184,12 +185,14 @@ fn samples(kind: &str, channel: Channel) -> [MessageContext<'_>; 2] {
         reason: "IT-Störung",
         hotline: "0123 456-0",
         citizen_name: Some("Erika Mustermann"),
+        rebook_url: Some("https://termine.example.de/neu?dienst=1&ort=2"),
         bilingual: true,
     };
     let bare = MessageContext {
         office: "",
         reason: "",
         citizen_name: None,
+        rebook_url: None,
         bilingual: false,
         ..full
     };
@@ -235,6 +238,18 @@ mod tests {
         let dir = folder(&[("email.html.j2", source)]);
         let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
         assert!(err.contains("cancellation/de/email.html.j2:1:"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_variable_in_either_branch_of_the_rebooking_link_fails_at_load() {
+        for source in [
+            "{% if rebook %}{{ rebok }}{% else %}später{% endif %}",
+            "{% if rebook %}{{ rebook }}{% else %}{{ hotlien }}{% endif %}",
+        ] {
+            let dir = folder(&[("sms.txt.j2", source)]);
+            let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+            assert!(err.contains("cancellation/de/sms.txt.j2:1:"), "{err}");
+        }
     }
 
     #[test]

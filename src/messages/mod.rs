@@ -15,10 +15,11 @@
 //! Kinds: `cancellation` and `retraction` (the appointment stands after all). Template files
 //! per language: `email.subject.j2`, `email.txt.j2`, `email.html.j2` (HTML,
 //! auto-escaped) and `sms.txt.j2`. Variables: `tenant`, `office`, `service`, `date`, `time`,
-//! `reason`, `hotline` (strings, possibly empty) and `name` (none when unknown). The filter
-//! `sentence` ends a text with a full stop unless it already ends with punctuation; `tel` turns
-//! a phone number into the digits of a `tel:` link; `ltr` keeps a phone number in reading
-//! order inside right-to-left text.
+//! `reason`, `hotline` (strings, possibly empty), `name` (none when unknown) and `rebook` (the
+//! tenant's web address for booking anew; none when it has none). The filter `sentence` ends a
+//! text with a full stop unless it already ends with punctuation; `tel` turns a phone number
+//! into the digits of a `tel:` link; `ltr` keeps a phone number in reading order inside
+//! right-to-left text; `url` writes a web address into HTML without mangling its slashes.
 
 mod bilingual;
 pub mod set;
@@ -112,6 +113,10 @@ pub struct MessageContext<'a> {
     pub reason: &'a str,
     pub hotline: &'a str,
     pub citizen_name: Option<&'a str>,
+    /// Where the citizen can book a new appointment (the tenant's `rebook_url`). Only an
+    /// `http://` or `https://` address without spaces is used; anything else is left out,
+    /// so the message keeps its wording without a link.
+    pub rebook_url: Option<&'a str>,
     /// Email in a language other than German also carries the German text below it, for
     /// family or staff who help the citizen. SMS ignore it: a second language doubles the cost.
     pub bilingual: bool,
@@ -211,6 +216,7 @@ impl Templates {
             reason => ctx.reason,
             hotline => ctx.hotline,
             name => ctx.citizen_name,
+            rebook => ctx.rebook_url.and_then(web_address),
         };
         let render = |file: &str| self.render_file(ctx.kind, lang, file, &values);
         let rendered = match ctx.channel {
@@ -266,6 +272,18 @@ fn folder_for<'a>(langs: &'a [String], want: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// `url` trimmed if it is an http(s) address a citizen can open; a `javascript:` link or a
+/// value with spaces inside must never reach a message.
+fn web_address(url: &str) -> Option<&str> {
+    let url = url.trim();
+    let scheme_end = url.find("://")?;
+    let web = url[..scheme_end].eq_ignore_ascii_case("https")
+        || url[..scheme_end].eq_ignore_ascii_case("http");
+    let host_given = url.len() > scheme_end + 3;
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    (web && host_given && clean).then_some(url)
+}
+
 /// German and its variants (`de-x-simple`) need no German translation below them.
 fn is_german(lang: &str) -> bool {
     let primary = lang.split(['-', '_']).next().unwrap_or_default();
@@ -301,6 +319,7 @@ mod tests {
             reason: "IT-Ausfall nach einem Cyberangriff",
             hotline: "02921 30-0",
             citizen_name: Some("Erika Mustermann"),
+            rebook_url: None,
             bilingual: false,
         }
     }
@@ -412,6 +431,63 @@ mod tests {
             "{}",
             sms.text
         );
+    }
+
+    #[test]
+    fn a_rebooking_link_is_escaped_in_html_and_plain_in_text_and_sms() {
+        let url = "https://termine.kreis-soest.de/neu?dienst=zulassung&ort=soest";
+        let ctx = MessageContext {
+            rebook_url: Some(url),
+            ..soest(Channel::Email, Some("de"))
+        };
+        let m = shipped().render(&ctx).unwrap();
+        assert!(
+            m.text.contains(&format!("online buchen:\n{url}\n")),
+            "{}",
+            m.text
+        );
+        let html = m.html.unwrap();
+        let escaped = "https://termine.kreis-soest.de/neu?dienst=zulassung&amp;ort=soest";
+        assert!(html.contains(&format!(r#"<a href="{escaped}""#)), "{html}");
+        assert!(html.contains(">Neuen Termin online buchen</a>"), "{html}");
+        let sms = shipped()
+            .render(&MessageContext {
+                channel: Channel::Sms,
+                ..ctx
+            })
+            .unwrap();
+        assert!(
+            sms.text.contains(&format!("Neuen Termin buchen: {url}")),
+            "{}",
+            sms.text
+        );
+        assert!(!sms.text.contains("später"), "{}", sms.text);
+    }
+
+    #[test]
+    fn only_web_addresses_become_rebooking_links() {
+        assert_eq!(
+            web_address(" https://termine.kreis-soest.de/neu "),
+            Some("https://termine.kreis-soest.de/neu")
+        );
+        assert_eq!(web_address("HTTP://a.de"), Some("HTTP://a.de"));
+        for bad in [
+            "",
+            "   ",
+            "javascript://%0aalert(1)",
+            "termine.kreis-soest.de",
+            "https://",
+            "https://a.de/x y",
+            "https://a.de/\nBcc: x",
+        ] {
+            assert_eq!(web_address(bad), None, "{bad:?}");
+        }
+        let ctx = MessageContext {
+            rebook_url: Some("javascript:alert(1)"),
+            ..soest(Channel::Sms, Some("de"))
+        };
+        let sms = shipped().render(&ctx).unwrap().text;
+        assert!(sms.ends_with("Neuen Termin bitte später buchen."), "{sms}");
     }
 
     #[test]

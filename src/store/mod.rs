@@ -28,6 +28,7 @@ pub enum Backend {
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The database handle shared by every part of the process.
 #[derive(Clone, Debug)]
@@ -37,25 +38,21 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the database named by `url`, creating a SQLite file (and its folder) if needed.
-    /// SQLite runs in WAL mode with `synchronous=FULL`: a committed notification survives a
-    /// power cut, which is the point of the outbox.
+    /// Opens the database named by `url`: `sqlite://PATH` (the file and its folder are created
+    /// if needed) or `postgres://…`. SQLite runs in WAL mode with `synchronous=FULL`: a
+    /// committed notification survives a power cut, which is the point of the outbox.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, sqlite_url_with_create(url)?)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
+            (Backend::Postgres, url.to_owned())
         } else {
             anyhow::bail!(
                 "database.url: unsupported scheme (use sqlite://PATH or postgres://…): {}",
                 redact_url(url)
             );
         };
-        if backend == Backend::Postgres {
-            anyhow::bail!("database.url: PostgreSQL support is not built yet; use sqlite://PATH");
-        }
-        let url = sqlite_url_with_create(url)?;
         let options = AnyConnectOptions::from_str(&url)
             .with_context(|| format!("database.url {} is not valid", redact_url(&url)))?;
         let pool = AnyPoolOptions::new()
@@ -63,12 +60,14 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    use sqlx::Executor;
-                    conn.execute(
-                        "pragma journal_mode = wal; pragma synchronous = full; \
-                         pragma busy_timeout = 30000; pragma foreign_keys = on;",
-                    )
-                    .await?;
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute(
+                            "pragma journal_mode = wal; pragma synchronous = full; \
+                             pragma busy_timeout = 30000; pragma foreign_keys = on;",
+                        )
+                        .await?;
+                    }
                     Ok(())
                 })
             })
@@ -80,7 +79,11 @@ impl Store {
 
     /// Applies every migration not yet applied.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        SQLITE_MIGRATIONS
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
             .run(&self.pool)
             .await
             .context("applying database migrations")

@@ -136,6 +136,7 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         sms_price_per_segment: Some(0.08),
         currency: "EUR".into(),
         templates_dir: None,
+        rebook_url: None,
     }
 }
 
@@ -185,8 +186,31 @@ pub struct TestApp {
     pub clock: TestClock,
 }
 
+/// When `ABSAGE_TEST_POSTGRES` holds an admin URL (`scripts/test` sets it for its second round),
+/// every test gets a fresh PostgreSQL database instead of its SQLite file.
+pub async fn test_database_url(sqlite: String) -> String {
+    let Ok(admin) = std::env::var("ABSAGE_TEST_POSTGRES") else {
+        return sqlite;
+    };
+    use sqlx::Connection;
+    let name = format!("absage_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("an admin URL ending in /DATABASE");
+    format!("{base}/{name}")
+}
+
 impl TestApp {
-    pub async fn start(dir: tempfile::TempDir, settings: Settings) -> TestApp {
+    pub async fn start(dir: tempfile::TempDir, mut settings: Settings) -> TestApp {
+        let url = test_database_url(settings.database.url.expose().to_owned()).await;
+        settings.database.url = Secret::new(url);
         let clock = TestClock::new(t0());
         let app = App::build_with_clock(settings, clock.as_clock())
             .await

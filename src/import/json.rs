@@ -1,0 +1,1263 @@
+//! Reading bookings from a JSON or NDJSON export, streaming, record by record.
+//!
+//! Layouts (`[sources.json] layout`): `ndjson` (one object per line), `array` (a JSON array
+//! of objects, at the top level or at `records_path`), and `auto`, the default: a file that
+//! starts with `[` (or any file when `records_path` is set) is an array, one that starts with
+//! `{` is NDJSON.
+//!
+//! Field paths (`[sources.fields]`): object keys joined by dots, with numeric segments
+//! indexing lists: `customer.email`, `services.0.name`; `attendees[0].email` is accepted as
+//! the same as `attendees.0.email`. A flat key that itself contains dots (`"Termin.Nr"`) is
+//! found too, when the dotted walk finds nothing. `records_path` is object keys only
+//! (`data.appointments`). A missing path or `null` is an empty field; numbers and booleans
+//! become their text (`1234`, `true`); a list or object where a value is expected rejects
+//! the record. With `epoch = "seconds"` or `"milliseconds"`, a number (or a text of digits)
+//! in the start or end field is a Unix time.
+//!
+//! Memory stays bounded: NDJSON is read line by line; an array is walked by a small
+//! `serde::de::Visitor` over `serde_json::Deserializer` on its own thread, which hands each
+//! element through a bounded channel, so only a few records exist at a time.
+//!
+//! Positions: [`RowError::line`] and [`ParsedRow::line`] are the physical line for NDJSON and
+//! the 1-based record index for arrays. A syntax error stops reading (the report is
+//! `aborted`: the snapshot is incomplete) and its message carries serde_json's line and
+//! column. A file that is not JSON at all, or whose first record has none of the mapped
+//! paths, is refused whole with one [`JsonFormatError`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use chrono::{DateTime, SecondsFormat};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Number, Value};
+
+use crate::import::csv::ReadReport;
+use crate::import::mapping::{
+    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
+    RowWarning, WarningKind,
+};
+
+/// An NDJSON line longer than this stops reading: it is not a booking, and holding it would
+/// break the memory bound.
+const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
+/// Blank space allowed before the first record.
+const MAX_LEADING_BLANK: usize = 1024 * 1024;
+/// Array elements parsed ahead of the consumer.
+const AHEAD: usize = 256;
+/// Keys listed in a refusal, so the operator sees what the file has instead.
+const SHOW_KEYS: usize = 12;
+
+/// How the export is laid out (`[sources.json]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JsonOptions {
+    pub layout: Layout,
+    /// Object keys leading to the array of records, like `data.appointments`.
+    pub records_path: Option<String>,
+    /// Whether numbers in the start and end fields are Unix seconds or milliseconds.
+    pub epoch: Option<Epoch>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// One JSON object per line.
+    Ndjson,
+    /// A JSON array of objects, at the top level or at `records_path`.
+    Array,
+    /// `[` or a `records_path`: array; `{`: NDJSON.
+    #[default]
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Epoch {
+    Seconds,
+    Milliseconds,
+}
+
+/// A whole export refused; the message names the file and never repeats a value from it.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonFormatError {
+    #[error("{file}: cannot be read: {source}")]
+    Unreadable { file: String, source: io::Error },
+    #[error("{file}: is empty, there is not a single record")]
+    Empty { file: String },
+    #[error("{file}: is not {expected}: {reason}{}", hint_suffix(.hint))]
+    NotJson {
+        file: String,
+        /// "JSON", "NDJSON (one object per line)".
+        expected: &'static str,
+        /// What is wrong, with line and column.
+        reason: String,
+        hint: Option<String>,
+    },
+    /// `records_path` leads nowhere, or not to an array.
+    #[error("{file}: {reason}")]
+    NoRecords { file: String, reason: String },
+    #[error("{file}: {}", missing_message(.position, .missing, .keys))]
+    MissingPaths {
+        file: String,
+        /// "line 1" or "record 1".
+        position: String,
+        /// Every mapped path, with its booking field: the first record has none of them.
+        missing: Vec<(String, Field)>,
+        /// The first record's keys (names, not values); empty when it is not an object.
+        keys: Vec<String>,
+    },
+    #[error("{file}: the source's configuration is not usable: {reason}")]
+    Config { file: String, reason: String },
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}
+
+fn missing_message(position: &str, missing: &[(String, Field)], keys: &[String]) -> String {
+    let missing: Vec<String> = missing
+        .iter()
+        .map(|(path, field)| format!("{path:?} ({})", field.as_str()))
+        .collect();
+    let found = if keys.is_empty() {
+        "it is not an object".to_string()
+    } else {
+        format!("its keys are {}", list_keys(keys))
+    };
+    format!(
+        "the first record ({position}) has none of the mapped paths {}; {found}",
+        missing.join(", ")
+    )
+}
+
+fn list_keys(keys: &[String]) -> String {
+    let shown: Vec<String> = keys.iter().map(|k| format!("{:?}", cut(k))).collect();
+    shown.join(", ")
+}
+
+/// A key for a message, cut short: keys are names, but a file may abuse them.
+fn cut(text: &str) -> &str {
+    text.char_indices().nth(40).map_or(text, |(at, _)| &text[..at])
+}
+
+/// The bookings of an export, one record at a time.
+pub struct JsonRecords {
+    source: Source,
+    /// The first record, read while opening to check the mapping.
+    pending: Option<Pulled>,
+    parser: RowParser,
+    paths: Paths,
+    epoch: Option<Epoch>,
+    report: ReadReport,
+    done: bool,
+}
+
+impl fmt::Debug for JsonRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonRecords")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens an export file and reads its first record.
+pub fn open_file(
+    path: &Path,
+    opts: &JsonOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+) -> Result<JsonRecords, JsonFormatError> {
+    let file = path.display().to_string();
+    let handle = File::open(path).map_err(|source| JsonFormatError::Unreadable {
+        file: file.clone(),
+        source,
+    })?;
+    open_reader(handle, &file, opts, fields, formats, ctx)
+}
+
+/// Like [`open_file`] for any reader; `name` stands for the file in messages.
+pub fn open_reader<R: Read + Send + 'static>(
+    input: R,
+    name: &str,
+    opts: &JsonOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+) -> Result<JsonRecords, JsonFormatError> {
+    let file = name.to_string();
+    let config = |reason: String| JsonFormatError::Config {
+        file: file.clone(),
+        reason,
+    };
+    let parser = RowParser::new(fields, formats, ctx).map_err(config)?;
+    let paths = Paths::compile(fields).map_err(config)?;
+    let records_path = records_path(opts).map_err(config)?;
+    let (first, input) = sniff(input).map_err(|source| JsonFormatError::Unreadable {
+        file: file.clone(),
+        source,
+    })?;
+    let first = first.ok_or_else(|| JsonFormatError::Empty { file: file.clone() })?;
+    let mut source = match (opts.layout, records_path) {
+        (Layout::Ndjson, _) => Source::lines(input),
+        (_, Some(path)) => Source::array(input, path),
+        (Layout::Array, None) => Source::array(input, Vec::new()),
+        (Layout::Auto, None) if first == b'[' => Source::array(input, Vec::new()),
+        (Layout::Auto, None) if first == b'{' => Source::lines(input),
+        (Layout::Auto, None) => {
+            return Err(JsonFormatError::NotJson {
+                file,
+                expected: "JSON",
+                reason: "it starts with neither \"[\" nor \"{\"".to_string(),
+                hint: None,
+            });
+        }
+    };
+    let mut report = ReadReport::default();
+    let pending = source.next(&mut report);
+    check_first(&file, &source, pending.as_ref(), &paths, first)?;
+    Ok(JsonRecords {
+        source,
+        pending,
+        parser,
+        paths,
+        epoch: opts.epoch,
+        report,
+        done: false,
+    })
+}
+
+fn records_path(opts: &JsonOptions) -> Result<Option<Vec<String>>, String> {
+    let Some(text) = &opts.records_path else {
+        return Ok(None);
+    };
+    if opts.layout == Layout::Ndjson {
+        return Err("json.records_path is for arrays; it cannot be used with layout \"ndjson\"".into());
+    }
+    let keys: Vec<String> = text.trim().split('.').map(str::to_string).collect();
+    if keys.iter().any(String::is_empty) {
+        return Err(format!(
+            "json.records_path {text:?} is not a path of keys like \"data.appointments\""
+        ));
+    }
+    Ok(Some(keys))
+}
+
+/// The refusals that only the first record can tell: not JSON, records not where configured,
+/// or a mapping that matches nothing in it.
+fn check_first(
+    file: &str,
+    source: &Source,
+    first: Option<&Pulled>,
+    paths: &Paths,
+    first_byte: u8,
+) -> Result<(), JsonFormatError> {
+    let file = file.to_string();
+    match first {
+        None => match source {
+            Source::Lines(_) => Err(JsonFormatError::Empty { file }),
+            Source::Array(_) => Ok(()),
+        },
+        Some(Pulled::Missing(reason)) => Err(JsonFormatError::NoRecords {
+            file,
+            reason: reason.clone(),
+        }),
+        Some(Pulled::Failed { reason, io: true, .. }) => Err(JsonFormatError::Unreadable {
+            file,
+            source: io::Error::other(reason.clone()),
+        }),
+        Some(Pulled::Failed { reason, eof, .. }) => Err(JsonFormatError::NotJson {
+            file,
+            expected: source.expected(),
+            reason: reason.clone(),
+            hint: not_json_hint(source, first_byte, *eof),
+        }),
+        Some(Pulled::Record(position, value)) if !paths.any_in(value) => {
+            Err(JsonFormatError::MissingPaths {
+                file,
+                position: source.describe(*position),
+                missing: paths.listed(),
+                keys: value
+                    .as_object()
+                    .map(|o| o.keys().take(SHOW_KEYS).cloned().collect())
+                    .unwrap_or_default(),
+            })
+        }
+        Some(Pulled::Record(..)) => Ok(()),
+    }
+}
+
+fn not_json_hint(source: &Source, first_byte: u8, eof: bool) -> Option<String> {
+    match source {
+        Source::Lines(_) if first_byte == b'[' => {
+            Some("the file is one JSON array: is json.layout \"array\"?".into())
+        }
+        Source::Lines(_) if eof => Some(
+            "a record spans several lines: if the records are an array inside one object, \
+             set json.records_path"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Skips a UTF-8 BOM and finds the first byte that is not blank, keeping the blank bytes so
+/// line numbers stay right.
+fn sniff<R: Read + Send + 'static>(input: R) -> io::Result<(Option<u8>, Box<dyn BufRead + Send>)> {
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+        reader.consume(3);
+    }
+    let mut blank = Vec::new();
+    let first = loop {
+        let buf = reader.fill_buf()?;
+        let Some(at) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+            if buf.is_empty() {
+                break None;
+            }
+            let n = buf.len();
+            blank.extend_from_slice(buf);
+            reader.consume(n);
+            if blank.len() > MAX_LEADING_BLANK {
+                break None;
+            }
+            continue;
+        };
+        break Some(buf[at]);
+    };
+    Ok((first, Box::new(io::Cursor::new(blank).chain(reader))))
+}
+
+impl JsonRecords {
+    /// Counts and warnings so far; final once the iterator returned `None`.
+    pub fn report(&self) -> &ReadReport {
+        &self.report
+    }
+
+    fn read_record(&mut self) -> Option<Result<ParsedRow, RowError>> {
+        let pulled = match self.pending.take() {
+            Some(pulled) => pulled,
+            None => self.source.next(&mut self.report)?,
+        };
+        let (position, value) = match pulled {
+            Pulled::Record(position, value) => (position, value),
+            Pulled::Missing(_) => return None,
+            Pulled::Failed {
+                position, reason, ..
+            } => return Some(Err(self.abort(position, reason))),
+        };
+        self.report.rows += 1;
+        if !value.is_object() {
+            return Some(Err(RowError {
+                line: position,
+                field: String::new(),
+                target: None,
+                reason: format!("is {}, not an object", kind(&value)),
+                key: None,
+            }));
+        }
+        let row = JsonRow {
+            value: &value,
+            paths: &self.paths,
+            epoch: self.epoch,
+        };
+        let parsed = self.parser.parse(position, &row);
+        if let Ok(parsed) = &parsed {
+            parsed.warnings.iter().for_each(|w| note(&mut self.report, w));
+        }
+        Some(parsed)
+    }
+
+    fn abort(&mut self, position: u64, reason: String) -> RowError {
+        self.done = true;
+        let reason = format!("reading stopped, the rest of the file is lost: {reason}");
+        self.report.aborted = Some(reason.clone());
+        RowError {
+            line: position,
+            field: String::new(),
+            target: None,
+            reason,
+            key: None,
+        }
+    }
+}
+
+impl Iterator for JsonRecords {
+    type Item = Result<ParsedRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.read_record();
+        if item.is_none() {
+            self.done = true;
+        }
+        item
+    }
+}
+
+/// Same counting as the CSV reader's (its `ReadReport::note` is private).
+fn note(report: &mut ReadReport, warning: &RowWarning) {
+    match warning.kind {
+        WarningKind::RepeatedLocalTime => report.repeated_local_times += 1,
+        WarningKind::SkippedLocalTime => report.skipped_local_times += 1,
+        WarningKind::UnknownLanguage { .. } => report.unknown_languages += 1,
+    }
+}
+
+/// What the layout reader produced next.
+#[derive(Debug)]
+enum Pulled {
+    /// A record with its position (line or 1-based index).
+    Record(u64, Value),
+    /// `records_path` leads nowhere or not to an array: why.
+    Missing(String),
+    /// Reading cannot go on.
+    Failed {
+        position: u64,
+        reason: String,
+        /// An I/O error rather than bad JSON.
+        io: bool,
+        /// The input ended inside a value.
+        eof: bool,
+    },
+}
+
+enum Source {
+    Lines(Lines),
+    Array(Elements),
+}
+
+impl Source {
+    fn lines(input: Box<dyn BufRead + Send>) -> Source {
+        Source::Lines(Lines {
+            input,
+            buf: Vec::new(),
+            line: 0,
+        })
+    }
+
+    fn array(input: Box<dyn BufRead + Send>, path: Vec<String>) -> Source {
+        let (tx, rx) = mpsc::sync_channel(AHEAD);
+        std::thread::spawn(move || stream_array(input, &path, &tx));
+        Source::Array(Elements {
+            rx,
+            index: 0,
+            ended: false,
+        })
+    }
+
+    fn next(&mut self, report: &mut ReadReport) -> Option<Pulled> {
+        match self {
+            Source::Lines(lines) => lines.next(report),
+            Source::Array(elements) => elements.next(),
+        }
+    }
+
+    fn expected(&self) -> &'static str {
+        match self {
+            Source::Lines(_) => "NDJSON (one JSON object per line)",
+            Source::Array(_) => "JSON",
+        }
+    }
+
+    fn describe(&self, position: u64) -> String {
+        match self {
+            Source::Lines(_) => format!("line {position}"),
+            Source::Array(_) => format!("record {position}"),
+        }
+    }
+}
+
+/// NDJSON: one reused line buffer.
+struct Lines {
+    input: Box<dyn BufRead + Send>,
+    buf: Vec<u8>,
+    line: u64,
+}
+
+impl Lines {
+    fn next(&mut self, report: &mut ReadReport) -> Option<Pulled> {
+        loop {
+            self.buf.clear();
+            self.line += 1;
+            let read = (&mut self.input)
+                .take(MAX_LINE_BYTES)
+                .read_until(b'\n', &mut self.buf);
+            match read {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(err) => return Some(self.failed(format!("cannot be read: {err}"), true)),
+            }
+            if self.buf.len() as u64 == MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
+                let reason = format!("line {} is longer than 16 MiB", self.line);
+                return Some(self.failed(reason, false));
+            }
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                report.blank_rows += 1;
+                continue;
+            }
+            return Some(match serde_json::from_slice::<Value>(&self.buf) {
+                Ok(value) => Pulled::Record(self.line, value),
+                Err(err) => Pulled::Failed {
+                    position: self.line,
+                    reason: format!(
+                        "{} at line {} column {}",
+                        without_position(&err),
+                        self.line,
+                        err.column()
+                    ),
+                    io: err.is_io(),
+                    eof: err.is_eof(),
+                },
+            });
+        }
+    }
+
+    fn failed(&self, reason: String, io: bool) -> Pulled {
+        Pulled::Failed {
+            position: self.line,
+            reason,
+            io,
+            eof: false,
+        }
+    }
+}
+
+/// serde_json's message without its " at line L column C", for a line read on its own.
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((message, _)) => message.to_string(),
+        None => text,
+    }
+}
+
+/// Array elements as the streaming thread sends them.
+struct Elements {
+    rx: Receiver<Streamed>,
+    index: u64,
+    /// The thread said its last word; the channel is closed from here on.
+    ended: bool,
+}
+
+enum Streamed {
+    Record(Value),
+    /// The walk ended: `None` when all records were sent, else why there are none.
+    End(Option<String>),
+    Failed(serde_json::Error),
+}
+
+impl Elements {
+    fn next(&mut self) -> Option<Pulled> {
+        if self.ended {
+            return None;
+        }
+        let received = self.rx.recv();
+        self.ended = !matches!(received, Ok(Streamed::Record(_)));
+        match received {
+            Ok(Streamed::Record(value)) => {
+                self.index += 1;
+                Some(Pulled::Record(self.index, value))
+            }
+            Ok(Streamed::End(None)) => None,
+            Ok(Streamed::End(Some(why))) => Some(Pulled::Missing(why)),
+            Ok(Streamed::Failed(err)) => Some(Pulled::Failed {
+                position: self.index + 1,
+                reason: err.to_string(),
+                io: err.is_io(),
+                eof: err.is_eof(),
+            }),
+            Err(mpsc::RecvError) => Some(Pulled::Failed {
+                position: self.index + 1,
+                reason: "the JSON reader stopped unexpectedly".into(),
+                io: false,
+                eof: false,
+            }),
+        }
+    }
+}
+
+/// Runs on the streaming thread; a dropped receiver ends it at the next element.
+fn stream_array(input: Box<dyn BufRead + Send>, path: &[String], tx: &SyncSender<Streamed>) {
+    let mut de = serde_json::Deserializer::from_reader(input);
+    let walk = Walk { path, depth: 0, tx };
+    let result = walk.deserialize(&mut de).and_then(|end| de.end().map(|()| end));
+    // When the receiver is gone nobody is waiting for the outcome.
+    let _ = tx.send(match result {
+        Ok(end) => Streamed::End(end),
+        Err(err) => Streamed::Failed(err),
+    });
+}
+
+/// Follows `path` (object keys) down to the records array and sends its elements; every
+/// other value is skipped without being built. Yields why no array was found, if so.
+struct Walk<'a> {
+    path: &'a [String],
+    depth: usize,
+    tx: &'a SyncSender<Streamed>,
+}
+
+impl Walk<'_> {
+    /// "the top level" or `"data.appointments"`: where the walk stands, for messages.
+    fn here(&self) -> String {
+        match self.depth {
+            0 => "the top level".to_string(),
+            d => format!("{:?}", self.path[..d].join(".")),
+        }
+    }
+
+    fn not_expected(&self, what: &str) -> Option<String> {
+        let here = self.here();
+        Some(match self.path.len() - self.depth {
+            0 if self.depth == 0 => format!(
+                "{here} is {what}, not an array of records; is json.records_path missing?"
+            ),
+            0 => format!("json.records_path {here} is {what}, not an array of records"),
+            _ => format!(
+                "json.records_path {:?} cannot be followed: {here} is {what}, not an object",
+                self.path.join(".")
+            ),
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if self.depth < self.path.len() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(self.not_expected("a list"));
+        }
+        while let Some(value) = seq.next_element::<Value>()? {
+            if self.tx.send(Streamed::Record(value)).is_err() {
+                return Err(de::Error::custom("the reader was dropped"));
+            }
+        }
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let wanted = self.path.get(self.depth);
+        let mut keys = Vec::new();
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if found.is_none() && Some(&key) == wanted {
+                let deeper = Walk {
+                    depth: self.depth + 1,
+                    ..self
+                };
+                found = Some(map.next_value_seed(deeper)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+            if keys.len() < SHOW_KEYS {
+                keys.push(key);
+            }
+        }
+        Ok(match (found, wanted) {
+            (Some(end), _) => end,
+            (None, None) => self
+                .not_expected("an object")
+                .map(|why| format!("{why} (its keys are {})", list_keys(&keys))),
+            (None, Some(key)) => Some(format!(
+                "json.records_path {:?} cannot be followed: {} has no key {key:?}; its keys are {}",
+                self.path.join("."),
+                self.here(),
+                list_keys(&keys)
+            )),
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a string"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a number"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(self.not_expected("true or false"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.not_expected("null"))
+    }
+}
+
+/// A JSON type in words, for messages that must not show the value.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A mapped path: keys and list indices.
+#[derive(Debug, Clone)]
+struct JsonPath {
+    text: String,
+    segments: Vec<String>,
+}
+
+impl JsonPath {
+    fn parse(text: &str) -> Result<JsonPath, String> {
+        let text = text.trim();
+        let dotted = text.replace('[', ".").replace(']', "");
+        let segments: Vec<String> = dotted.split('.').map(str::to_string).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(format!(
+                "{text:?} is not a path like \"customer.email\" or \"services.0.name\""
+            ));
+        }
+        Ok(JsonPath {
+            text: text.to_string(),
+            segments,
+        })
+    }
+
+    fn resolve<'v>(&self, record: &'v Value) -> Option<&'v Value> {
+        let nested = self.segments.iter().try_fold(record, |value, key| match value {
+            Value::Object(map) => map.get(key),
+            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        });
+        // A flat export may use dots inside its keys ("Termin.Nr").
+        nested.or_else(|| match self.segments.len() {
+            1 => None,
+            _ => record.get(&self.text),
+        })
+    }
+}
+
+/// The path of each mapped field.
+#[derive(Debug, Clone)]
+struct Paths([Option<JsonPath>; Field::ALL.len()]);
+
+impl Paths {
+    fn compile(fields: &FieldMapping) -> Result<Paths, String> {
+        let mut paths: [Option<JsonPath>; Field::ALL.len()] = Default::default();
+        for field in Field::ALL {
+            if let Some(text) = fields.header(field) {
+                let path = JsonPath::parse(text)
+                    .map_err(|why| format!("fields.{}: {why}", field.as_str()))?;
+                paths[field as usize] = Some(path);
+            }
+        }
+        Ok(Paths(paths))
+    }
+
+    fn get(&self, field: Field) -> Option<&JsonPath> {
+        self.0[field as usize].as_ref()
+    }
+
+    fn any_in(&self, record: &Value) -> bool {
+        self.0.iter().flatten().any(|p| p.resolve(record).is_some())
+    }
+
+    fn listed(&self) -> Vec<(String, Field)> {
+        Field::ALL
+            .into_iter()
+            .filter_map(|f| self.get(f).map(|p| (p.text.clone(), f)))
+            .collect()
+    }
+}
+
+/// One record seen through the paths.
+struct JsonRow<'r> {
+    value: &'r Value,
+    paths: &'r Paths,
+    epoch: Option<Epoch>,
+}
+
+impl RowSource for JsonRow<'_> {
+    fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(path) = self.paths.get(field) else {
+            return Ok(None);
+        };
+        let time_mapped = self.paths.get(Field::Time).is_some();
+        let instant = match field {
+            Field::Date => !time_mapped,
+            Field::End => true,
+            _ => false,
+        };
+        let epoch = self.epoch.filter(|_| instant);
+        let text = match (path.resolve(self.value), epoch) {
+            (None | Some(Value::Null), _) => Cow::Borrowed(""),
+            (Some(Value::Number(n)), Some(epoch)) => Cow::Owned(epoch.instant(n)?),
+            (Some(Value::String(s)), Some(epoch)) => match s.trim().parse::<Number>() {
+                Ok(n) => Cow::Owned(epoch.instant(&n)?),
+                Err(_) => Cow::Borrowed(s.as_str()),
+            },
+            (Some(Value::String(s)), None) => Cow::Borrowed(s.as_str()),
+            (Some(Value::Number(n)), None) => Cow::Owned(n.to_string()),
+            (Some(Value::Bool(b)), _) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            (Some(other), _) => {
+                return Err(format!(
+                    "is {}, not a single value: map a path into it, like \"customer.email\" \
+                     or \"services.0.name\"",
+                    kind(other)
+                ));
+            }
+        };
+        Ok(Some(text))
+    }
+}
+
+/// Instants outside 2000–2200 are taken for a unit mix-up rather than imported.
+const PLAUSIBLE_MS: std::ops::Range<f64> = 946_684_800_000.0..7_258_118_400_000.0;
+
+impl Epoch {
+    /// The Unix time as RFC 3339 in UTC, which the row parser reads as an instant.
+    fn instant(self, number: &Number) -> Result<String, String> {
+        let scale = |epoch: Epoch| match epoch {
+            Epoch::Seconds => 1000.0,
+            Epoch::Milliseconds => 1.0,
+        };
+        let value = number.as_f64().unwrap_or(f64::NAN);
+        let millis = value * scale(self);
+        if !PLAUSIBLE_MS.contains(&millis) {
+            let other = match self {
+                Epoch::Seconds => Epoch::Milliseconds,
+                Epoch::Milliseconds => Epoch::Seconds,
+            };
+            let hint = match PLAUSIBLE_MS.contains(&(value * scale(other))) {
+                true => format!("; is json.epoch \"{}\"?", other.unit()),
+                false => String::new(),
+            };
+            return Err(format!(
+                "{number} is not a Unix time in {} between 2000 and 2200{hint}",
+                self.unit()
+            ));
+        }
+        let at = DateTime::from_timestamp_millis(millis.round() as i64)
+            .ok_or_else(|| format!("{number} is out of range"))?;
+        Ok(at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Epoch::Seconds => "seconds",
+            Epoch::Milliseconds => "milliseconds",
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::booking::BookingRecord;
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    fn fields() -> FieldMapping {
+        let some = |s: &str| Some(s.to_string());
+        FieldMapping {
+            key: "id".into(),
+            date: "start".into(),
+            end: some("end"),
+            service: "services.0.name".into(),
+            name: "customer.name".into(),
+            email: some("customer.email"),
+            phone: some("attendees[0].phone"),
+            ..FieldMapping::default()
+        }
+    }
+
+    fn ctx() -> ParseContext {
+        ParseContext {
+            tz: chrono_tz::Europe::Berlin,
+            default_language: None,
+        }
+    }
+
+    fn record(id: Value, start: Value) -> Value {
+        json!({
+            "id": id,
+            "start": start,
+            "services": [{"name": "Pass"}],
+            "customer": {"name": "Erika Mustermann", "email": "erika@example.org"},
+            "attendees": [{"phone": 491711234567_u64}],
+        })
+    }
+
+    fn ndjson(records: &[Value]) -> String {
+        records.iter().map(|r| format!("{r}\n")).collect()
+    }
+
+    fn open_with(text: &str, opts: &JsonOptions) -> Result<JsonRecords, JsonFormatError> {
+        let input = io::Cursor::new(text.as_bytes().to_vec());
+        let formats = Formats::default();
+        open_reader(input, "termine.json", opts, &fields(), &formats, &ctx())
+    }
+
+    fn read_with(text: &str, opts: &JsonOptions) -> (Vec<Result<ParsedRow, RowError>>, ReadReport) {
+        let mut records = open_with(text, opts).unwrap_or_else(|e| panic!("refused: {e}"));
+        let rows: Vec<_> = records.by_ref().collect();
+        (rows, records.report().clone())
+    }
+
+    fn read(text: &str) -> (Vec<Result<ParsedRow, RowError>>, ReadReport) {
+        read_with(text, &JsonOptions::default())
+    }
+
+    fn ok(row: &Result<ParsedRow, RowError>) -> &BookingRecord {
+        row.as_ref()
+            .map(|parsed| &parsed.record)
+            .unwrap_or_else(|err| panic!("record refused: {err}"))
+    }
+
+    fn keys(rows: &[Result<ParsedRow, RowError>]) -> Vec<&str> {
+        rows.iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.record.key.as_str())
+            .collect()
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid")
+    }
+
+    #[test]
+    fn ndjson_is_read_line_by_line_through_nested_paths() {
+        let text = ndjson(&[
+            record(json!(1234), json!("2026-03-02T10:30:00")),
+            record(json!("B-7"), json!("02.03.2026 11:00")),
+        ]);
+        let (rows, report) = read(&format!("\n{text}\n"));
+        let first = ok(&rows[0]);
+        assert_eq!(first.key, "1234", "a numeric id becomes text");
+        assert_eq!(first.starts_at, utc(2026, 3, 2, 9, 30));
+        assert_eq!(first.service, "Pass");
+        assert_eq!(first.name, "Erika Mustermann");
+        assert_eq!(first.email.as_ref().map(|e| e.as_str()), Some("erika@example.org"));
+        let phone = first.phone.as_ref().expect("a numeric phone is read");
+        assert_eq!(phone.e164.as_deref(), Some("+491711234567"));
+        assert_eq!(rows[1].as_ref().map(|r| r.line), Ok(3), "physical line");
+        assert_eq!((report.rows, report.blank_rows), (2, 2));
+    }
+
+    #[test]
+    fn a_top_level_array_is_streamed_with_record_indices() {
+        let text = json!([
+            record(json!(1), json!("2026-03-02T10:30:00")),
+            record(json!(2), json!("2026-03-02T10:45:00")),
+            record(json!(3), json!("2026-03-02T11:00:00")),
+        ]);
+        let pretty = serde_json::to_string_pretty(&text).expect("printable");
+        let (rows, report) = read(&pretty);
+        assert_eq!(keys(&rows), ["1", "2", "3"]);
+        let lines: Vec<u64> = rows.iter().flatten().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 2, 3]);
+        assert_eq!((report.rows, report.aborted), (3, None));
+    }
+
+    #[test]
+    fn records_under_a_nested_key_are_found_and_their_siblings_skipped() {
+        let text = json!({
+            "meta": {"appointments": "not these", "count": 2},
+            "data": {
+                "page": 1,
+                "appointments": [
+                    record(json!(1), json!("2026-03-02T10:30:00")),
+                    record(json!(2), json!("2026-03-02T10:45:00")),
+                ],
+                "more": [1, 2, 3],
+            },
+        });
+        let opts = JsonOptions {
+            records_path: Some("data.appointments".into()),
+            ..JsonOptions::default()
+        };
+        let (rows, _) = read_with(&text.to_string(), &opts);
+        assert_eq!(keys(&rows), ["1", "2"]);
+    }
+
+    #[test]
+    fn a_records_path_that_leads_nowhere_is_refused_naming_the_keys() {
+        let text = json!({"data": {"items": [], "total": 0}}).to_string();
+        let opts = JsonOptions {
+            records_path: Some("data.appointments".into()),
+            ..JsonOptions::default()
+        };
+        let err = open_with(&text, &opts).expect_err("refused");
+        let message = err.to_string();
+        assert!(matches!(err, JsonFormatError::NoRecords { .. }), "{message}");
+        assert!(message.starts_with("termine.json: "), "{message}");
+        assert!(message.contains(r#""data" has no key "appointments""#), "{message}");
+        assert!(message.contains(r#""items", "total""#), "{message}");
+        let err = open_with(&text, &JsonOptions {
+            layout: Layout::Array,
+            ..JsonOptions::default()
+        })
+        .expect_err("an object, not an array");
+        assert!(err.to_string().contains("records_path missing"), "{err}");
+    }
+
+    #[test]
+    fn numbers_become_unix_times_when_an_epoch_is_configured() {
+        let end = |r: Value, end: Value| {
+            let mut r = r;
+            r["end"] = end;
+            r
+        };
+        let seconds = 1_772_443_800_i64; // 2026-03-02 09:30 UTC
+        let text = ndjson(&[
+            end(record(json!(1), json!(seconds)), json!(seconds + 1200)),
+            record(json!(2), json!(seconds.to_string())),
+            record(json!(3), json!("2026-03-02T10:30:00")),
+            record(json!(4), json!(seconds * 1000)),
+        ]);
+        let opts = |epoch| JsonOptions {
+            epoch: Some(epoch),
+            ..JsonOptions::default()
+        };
+        let (rows, _) = read_with(&text, &opts(Epoch::Seconds));
+        assert_eq!(ok(&rows[0]).starts_at, utc(2026, 3, 2, 9, 30));
+        assert_eq!(ok(&rows[0]).ends_at, utc(2026, 3, 2, 9, 50));
+        assert_eq!(ok(&rows[1]).starts_at, utc(2026, 3, 2, 9, 30), "digits in a string");
+        assert_eq!(ok(&rows[2]).starts_at, utc(2026, 3, 2, 9, 30), "text still works");
+        let err = rows[3].as_ref().expect_err("milliseconds read as seconds");
+        assert_eq!((err.line, err.target), (4, Some(Field::Date)));
+        assert!(err.reason.contains(r#"is json.epoch "milliseconds"?"#), "{err}");
+        let (rows, _) = read_with(&text, &opts(Epoch::Milliseconds));
+        assert_eq!(ok(&rows[3]).starts_at, utc(2026, 3, 2, 9, 30));
+        assert!(rows[0].is_err(), "seconds read as milliseconds are 1970");
+    }
+
+    #[test]
+    fn bad_records_are_rejected_with_index_and_field_while_the_rest_import() {
+        let mut no_key = record(json!(null), json!("2026-03-02T10:30:00"));
+        no_key["customer"]["name"] = json!({"first": "Erika"});
+        let text = json!([
+            record(json!(1), json!("2026-03-02T10:30:00")),
+            record(json!(2), json!("31.02.2026 10:30")),
+            "not a record",
+            no_key,
+            record(json!(5), json!("2026-03-02T11:00:00")),
+        ]);
+        let (rows, report) = read(&text.to_string());
+        let errors: Vec<(u64, String, Option<Field>)> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| (e.line, e.field.clone(), e.target))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (2, "start".to_string(), Some(Field::Date)),
+                (3, String::new(), None),
+                (4, "id".to_string(), Some(Field::Key)),
+            ]
+        );
+        assert_eq!(keys(&rows), ["1", "5"]);
+        assert_eq!((report.rows, report.aborted), (5, None));
+        let broken = rows[1].as_ref().expect_err("bad date");
+        assert_eq!(broken.key.as_deref(), Some("2"), "kept, not taken for removed");
+    }
+
+    #[test]
+    fn a_syntax_error_mid_file_aborts_with_line_and_column() {
+        let good = record(json!(1), json!("2026-03-02T10:30:00")).to_string();
+        let array = format!("[\n{good},\n{good},\n{{\"id\": 3,, }}\n]");
+        let lines = format!("{good}\n{good}\n{{\"id\": 3\n{good}\n");
+        for (text, at, mark) in [(array, 3, "line 4 column"), (lines, 3, "line 3 column")] {
+            let mut records = open_with(&text, &JsonOptions::default()).expect("starts well");
+            let rows: Vec<_> = records.by_ref().collect();
+            assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2);
+            let last = rows.last().and_then(|r| r.as_ref().err()).expect("error last");
+            assert_eq!((last.line, last.target), (at, None), "{last}");
+            assert!(last.reason.contains(mark), "{last}");
+            assert!(records.report().aborted.is_some(), "must not be applied");
+            assert!(records.next().is_none(), "stays finished");
+        }
+    }
+
+    #[test]
+    fn a_truncated_array_aborts() {
+        let good = record(json!(1), json!("2026-03-02T10:30:00")).to_string();
+        let (rows, report) = read(&format!("[{good}, {good}"));
+        assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2);
+        assert!(report.aborted.is_some_and(|why| why.contains("EOF")));
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_is_refused_with_one_message() {
+        let csv = "Termin-Nr;Datum;Name\n1;02.03.2026;Erika Mustermann\n";
+        for layout in [Layout::Auto, Layout::Ndjson, Layout::Array] {
+            let opts = JsonOptions {
+                layout,
+                ..JsonOptions::default()
+            };
+            let err = open_with(csv, &opts).expect_err("not JSON");
+            let message = err.to_string();
+            assert!(matches!(err, JsonFormatError::NotJson { .. }), "{message}");
+            assert!(message.starts_with("termine.json: is not "), "{message}");
+            assert!(!message.contains("Erika"), "{message}");
+        }
+        let err = open_with("[1, 2", &JsonOptions {
+            layout: Layout::Ndjson,
+            ..JsonOptions::default()
+        });
+        let message = err.expect_err("an array read as NDJSON").to_string();
+        assert!(message.ends_with(r#"is json.layout "array"?"#), "{message}");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_but_an_empty_array_is_an_empty_export() {
+        for text in ["", " \n\n ", "\u{feff}"] {
+            let err = open_with(text, &JsonOptions::default()).expect_err("empty");
+            assert!(matches!(err, JsonFormatError::Empty { .. }), "{err}");
+        }
+        let (rows, report) = read(" [ ] ");
+        assert!(rows.is_empty() && report.aborted.is_none());
+    }
+
+    #[test]
+    fn a_first_record_without_any_mapped_path_is_refused_naming_paths_not_values() {
+        let text = ndjson(&[json!({"Nr": 1, "Kunde": "Erika Mustermann", "Tel": "0171 2345678"})]);
+        let err = open_with(&text, &JsonOptions::default()).expect_err("refused");
+        let message = err.to_string();
+        assert!(
+            message.contains(r#"first record (line 1) has none of the mapped paths "id" (key)"#),
+            "{message}"
+        );
+        assert!(message.contains(r#""attendees[0].phone" (phone)"#), "{message}");
+        assert!(message.contains(r#"its keys are "Kunde", "Nr", "Tel""#), "{message}");
+        assert!(!message.contains("Erika") && !message.contains("2345678"), "{message}");
+    }
+
+    #[test]
+    fn personal_data_never_appears_in_row_messages() {
+        let mut bad_email = record(json!(1), json!("2026-03-02T10:30:00"));
+        bad_email["customer"]["email"] = json!("erika.mustermann-at-example.org");
+        let mut bad_phone = record(json!(2), json!("2026-03-02T10:30:00"));
+        bad_phone["attendees"][0]["phone"] = json!(1712345678901234567_u64);
+        let mut nested_name = record(json!(3), json!("2026-03-02T10:30:00"));
+        nested_name["customer"]["name"] = json!(["Erika", "Mustermann"]);
+        let (rows, _) = read(&ndjson(&[bad_email, bad_phone, nested_name]));
+        let targets: Vec<_> = rows.iter().map(|r| r.as_ref().err().and_then(|e| e.target)).collect();
+        assert_eq!(targets, [Some(Field::Email), Some(Field::Phone), Some(Field::Name)]);
+        for err in rows.iter().filter_map(|r| r.as_ref().err()) {
+            let message = err.to_string();
+            for secret in ["mustermann", "Erika", "12345678"] {
+                assert!(!message.contains(secret), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_may_be_a_flat_key_with_dots_and_values_may_be_booleans() {
+        let fields = FieldMapping {
+            key: "Termin.Nr".into(),
+            date: "start".into(),
+            status: Some("cancelled".into()),
+            ..FieldMapping::default()
+        };
+        let formats = Formats {
+            cancelled_values: vec!["true".into()],
+            ..Formats::default()
+        };
+        let line = json!({"Termin.Nr": 7, "start": "2026-03-02T10:30:00", "cancelled": true});
+        let input = io::Cursor::new(format!("{line}\n").into_bytes());
+        let opts = JsonOptions::default();
+        let mut records =
+            open_reader(input, "t.ndjson", &opts, &fields, &formats, &ctx()).expect("opens");
+        let row = records.next().expect("one record");
+        let record = ok(&row);
+        assert_eq!(record.key, "7");
+        assert_eq!(record.status, crate::domain::booking::BookingStatus::Cancelled);
+    }
+
+    #[test]
+    fn the_options_deserialise_from_toml_and_bad_ones_are_config_errors() {
+        let opts: JsonOptions = toml::from_str(
+            "layout = \"array\"\nrecords_path = \"data.appointments\"\nepoch = \"milliseconds\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            (opts.layout, opts.records_path.as_deref(), opts.epoch),
+            (Layout::Array, Some("data.appointments"), Some(Epoch::Milliseconds))
+        );
+        assert_eq!(toml::from_str::<JsonOptions>("").expect("empty"), JsonOptions::default());
+        assert!(toml::from_str::<JsonOptions>("layout = \"jsonl\"").is_err());
+        assert!(toml::from_str::<JsonOptions>("record_path = \"x\"").is_err());
+        let opts = JsonOptions {
+            layout: Layout::Ndjson,
+            records_path: Some("data".into()),
+            ..JsonOptions::default()
+        };
+        let err = open_with("{}", &opts).expect_err("ndjson has no records path");
+        assert!(matches!(err, JsonFormatError::Config { .. }), "{err}");
+        let bad_path = FieldMapping {
+            email: Some("customer..email".into()),
+            ..fields()
+        };
+        let input = io::Cursor::new(b"{}".to_vec());
+        let err = open_reader(input, "t", &JsonOptions::default(), &bad_path, &Formats::default(), &ctx())
+            .expect_err("bad path");
+        assert!(err.to_string().contains("fields.email"), "{err}");
+    }
+
+    #[test]
+    fn a_file_on_disk_is_read_and_a_missing_one_is_refused_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("termine.ndjson");
+        let text = ndjson(&[record(json!(1), json!("2026-03-02T10:30:00"))]);
+        std::fs::write(&path, format!("\u{feff}{text}")).expect("written");
+        let (opts, formats) = (JsonOptions::default(), Formats::default());
+        let records = open_file(&path, &opts, &fields(), &formats, &ctx()).expect("opens");
+        assert_eq!(records.filter(Result::is_ok).count(), 1, "a BOM is dropped");
+        let missing = dir.path().join("fehlt.json");
+        let err = open_file(&missing, &opts, &fields(), &formats, &ctx()).expect_err("missing");
+        assert!(matches!(err, JsonFormatError::Unreadable { .. }));
+        assert!(err.to_string().contains("fehlt.json"), "{err}");
+    }
+
+    #[test]
+    fn the_reader_can_move_to_a_blocking_thread_and_be_dropped_half_read() {
+        fn assert_send<T: Send>() {}
+        assert_send::<JsonRecords>();
+        let one = record(json!(1), json!("2026-03-02T10:30:00")).to_string();
+        let many = vec![one; 2 * AHEAD];
+        let mut records = open_with(&format!("[{}]", many.join(",")), &JsonOptions::default())
+            .expect("opens");
+        assert!(records.next().is_some_and(|r| r.is_ok()));
+        drop(records);
+    }
+}
