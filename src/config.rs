@@ -663,6 +663,11 @@ sms_sender = "KreisSoest"
                 .unwrap_err()
             );
             assert!(e.contains("email.relays"), "{e}");
+
+            let bad_link =
+                MINIMAL.replace("sms_sender", "rebook_url = \"termine.example\"\nsms_sender");
+            let e = format!("{:#}", load(jail, &bad_link).unwrap_err());
+            assert!(e.contains("tenants[0].rebook_url"), "{e}");
             Ok(())
         });
     }

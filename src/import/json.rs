@@ -101,15 +101,17 @@ pub enum JsonFormatError {
     /// `records_path` leads nowhere, or not to an array.
     #[error("{file}: {reason}")]
     NoRecords { file: String, reason: String },
-    #[error("{file}: {}", missing_message(.position, .missing, .keys))]
+    #[error("{file}: {}", missing_message(.position, .missing, .keys, *.not_object))]
     MissingPaths {
         file: String,
         /// "line 1" or "record 1".
         position: String,
         /// Every mapped path, with its booking field: the first record has none of them.
         missing: Vec<(String, Field)>,
-        /// The first record's keys (names, not values); empty when it is not an object.
+        /// The first record's keys (names, not values).
         keys: Vec<String>,
+        /// What the first record is, when not an object: "a list".
+        not_object: Option<&'static str>,
     },
     #[error("{file}: the source's configuration is not usable: {reason}")]
     Config { file: String, reason: String },
@@ -119,15 +121,20 @@ fn hint_suffix(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }
 
-fn missing_message(position: &str, missing: &[(String, Field)], keys: &[String]) -> String {
+fn missing_message(
+    position: &str,
+    missing: &[(String, Field)],
+    keys: &[String],
+    not_object: Option<&str>,
+) -> String {
     let missing: Vec<String> = missing
         .iter()
         .map(|(path, field)| format!("{path:?} ({})", field.as_str()))
         .collect();
-    let found = if keys.is_empty() {
-        "it is not an object".to_string()
-    } else {
-        format!("its keys are {}", list_keys(keys))
+    let found = match not_object {
+        Some(what) => format!("it is {what}, not an object"),
+        None if keys.is_empty() => "it is an empty object".to_string(),
+        None => format!("its keys are {}", list_keys(keys)),
     };
     format!(
         "the first record ({position}) has none of the mapped paths {}; {found}",
@@ -286,6 +293,7 @@ fn check_first(
                     .as_object()
                     .map(|o| o.keys().take(SHOW_KEYS).cloned().collect())
                     .unwrap_or_default(),
+                not_object: Some(kind(value)).filter(|_| !value.is_object()),
             })
         }
         Some(Pulled::Record(..)) => Ok(()),
@@ -510,7 +518,7 @@ impl Lines {
                     reason: format!(
                         "{} at line {} column {}",
                         without_position(&err),
-                        self.line,
+                        self.line + err.line().saturating_sub(1) as u64,
                         err.column()
                     ),
                     io: err.is_io(),
@@ -1259,5 +1267,68 @@ mod tests {
             .expect("opens");
         assert!(records.next().is_some_and(|r| r.is_ok()));
         drop(records);
+    }
+
+    /// Peak resident memory of this process so far, in KiB.
+    fn peak_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
+    /// Writes `n` generated records as NDJSON or as one array, without holding them.
+    fn generate(path: &Path, n: u64, array: bool) {
+        use std::io::Write;
+        let file = File::create(path).expect("created");
+        let mut out = io::BufWriter::new(file);
+        let (open, sep, close) = if array { ("[\n", ",\n", "\n]\n") } else { ("", "\n", "\n") };
+        out.write_all(open.as_bytes()).expect("written");
+        for i in 0..n {
+            let day = 1 + i % 28;
+            let line = json!({
+                "id": i,
+                "start": format!("2026-03-{day:02}T{:02}:{:02}:00", 8 + i % 9, (i % 4) * 15),
+                "services": [{"name": "Personalausweis"}],
+                "customer": {"name": format!("Person {i}"), "email": format!("p{i}@example.org")},
+                "attendees": [{"phone": 491_711_000_000_u64 + i}],
+            });
+            if i > 0 {
+                out.write_all(sep.as_bytes()).expect("written");
+            }
+            serde_json::to_writer(&mut out, &line).expect("written");
+        }
+        out.write_all(close.as_bytes()).expect("written");
+        out.flush().expect("flushed");
+    }
+
+    #[test]
+    #[ignore = "release benchmark: cargo test --release -- --ignored --nocapture a_million"]
+    fn a_million_records_stream_in_bounded_memory() {
+        const N: u64 = 1_000_000;
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, array) in [("million.ndjson", false), ("million.json", true)] {
+            let path = dir.path().join(name);
+            generate(&path, N, array);
+            let size = std::fs::metadata(&path).expect("exists").len();
+            let before = peak_kib();
+            let started = std::time::Instant::now();
+            let (opts, formats) = (JsonOptions::default(), Formats::default());
+            let mut records = open_file(&path, &opts, &fields(), &formats, &ctx()).expect("opens");
+            let imported = records.by_ref().filter(Result::is_ok).count() as u64;
+            let seconds = started.elapsed().as_secs_f64();
+            let grown_mib = (peak_kib() - before) / 1024;
+            println!(
+                "{name}: {} MiB, {imported} records in {seconds:.2} s = {:.0} rows/s; \
+                 peak memory grew by {grown_mib} MiB",
+                size / (1 << 20),
+                imported as f64 / seconds
+            );
+            assert_eq!((imported, records.report().rows), (N, N));
+            assert!(grown_mib < 64, "memory grew by {grown_mib} MiB");
+            std::fs::remove_file(&path).expect("removed");
+        }
     }
 }
