@@ -8,6 +8,7 @@ mod helpers;
 mod amend;
 mod declare;
 mod import;
+mod instances;
 mod peers_email;
 mod peers_sms;
 mod process;

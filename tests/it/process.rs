@@ -10,7 +10,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_absage");
 
 /// A config for the binary: SQLite in `dir`, email to the sink (rate-limited so that a run takes
 /// a few seconds), SMS to the outbox, short leases.
-fn write_config(dir: &Path, sink_port: u16, rate: u32) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, sink_port: u16, rate: u32) -> std::path::PathBuf {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
     let cfg = format!(
         r#"
@@ -61,7 +61,7 @@ sink = {rate}
     path
 }
 
-fn write_export(dir: &Path, n: usize) {
+pub(crate) fn write_export(dir: &Path, n: usize) {
     let day = (Utc::now() + Duration::days(2))
         .with_timezone(&chrono_tz::Europe::Berlin)
         .date_naive();
@@ -76,7 +76,7 @@ fn write_export(dir: &Path, n: usize) {
     std::fs::write(dir.join("export.csv"), s).unwrap();
 }
 
-fn absage(config: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn absage(config: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -94,7 +94,7 @@ fn absage(config: &Path, args: &[&str]) -> std::process::Output {
 }
 
 /// A running `absage run`; killed when dropped, so a failing test leaves no daemon behind.
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -116,7 +116,12 @@ impl std::ops::DerefMut for Daemon {
     }
 }
 
-fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
+pub(crate) fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
+    spawn_named(config, dir, &format!("run-{}", args.len()), args)
+}
+
+/// Starts `absage run` logging to `dir/<name>.log`.
+pub(crate) fn spawn_named(config: &Path, dir: &Path, name: &str, args: &[&str]) -> Daemon {
     let child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -124,13 +129,13 @@ fn spawn_run(config: &Path, dir: &Path, args: &[&str]) -> Daemon {
         .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("run-{}.log", args.len()))).unwrap())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
         .spawn()
         .unwrap();
     Daemon(child)
 }
 
-fn declare_all(config: &Path) {
+pub(crate) fn declare_all(config: &Path) {
     let from = (Utc::now() + Duration::days(1)).to_rfc3339();
     let to = (Utc::now() + Duration::days(4)).to_rfc3339();
     absage(
@@ -256,7 +261,7 @@ fn sigterm_stops_claiming_finishes_what_is_in_flight_and_exits_cleanly() {
 }
 
 /// The daemon's logs (at info level) name no citizen and no address.
-fn assert_no_personal_data_in_logs(dir: &Path) {
+pub(crate) fn assert_no_personal_data_in_logs(dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "log") {

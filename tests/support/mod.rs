@@ -1,3 +1,4 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: real peers started per test.
 
 pub mod peers;
+pub mod postgres;

@@ -1,0 +1,172 @@
+//! Several `absage run` processes against one PostgreSQL: they share the queue, nothing is sent
+//! twice, nothing is stranded when one dies, and a database restart is survived.
+
+use crate::process::{
+    Daemon, absage, assert_no_personal_data_in_logs, declare_all, spawn_named, write_config,
+    write_export,
+};
+use crate::support::peers::{Kannel, SinkMode, SmtpSink, wait_until};
+use crate::support::postgres::Postgres;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A config for instances sharing `db`: email to the sink, SMS to Kannel when given.
+fn config(dir: &Path, db: &str, sink: &SmtpSink, kannel: Option<&Kannel>, rate: u32) -> PathBuf {
+    let path = write_config(dir, sink.addr.port(), rate);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replace(
+        &format!("url = \"sqlite://{}/absage.db\"", dir.display()),
+        &format!("url = \"{db}\""),
+    );
+    if let Some(k) = kannel {
+        text = text.replace(
+            "email = \"email\"\n",
+            "email = \"email\"\nphone = \"phone\"\n",
+        );
+        text.push_str(&format!(
+            "[sms]\ntransport = \"network\"\n[[sms.gateways]]\nkind = \"kannel\"\nname = \"kannel\"\nurl = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\n",
+            k.sendsms_url, k.username, k.password
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An export with email and mobile numbers: `n` bookings two days ahead.
+fn export_with_phones(dir: &Path, n: usize) {
+    write_export(dir, n);
+    let text = std::fs::read_to_string(dir.join("export.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str(&format!("{line},phone\n"));
+        } else {
+            out.push_str(&format!("{line},0171 7{:06}\n", i - 1));
+        }
+    }
+    std::fs::write(dir.join("export.csv"), out).unwrap();
+}
+
+fn per_message_id(sink: &SmtpSink) -> HashMap<String, usize> {
+    let mut per_id = HashMap::new();
+    for m in sink.messages() {
+        *per_id.entry(m.message_id.unwrap()).or_insert(0) += 1;
+    }
+    per_id
+}
+
+fn wait_all_exit(runs: &mut [Daemon]) {
+    for run in runs.iter_mut() {
+        let status = wait_until("an instance to finish", Duration::from_secs(120), || {
+            run.0.try_wait().unwrap()
+        });
+        assert!(status.success(), "instance exited with {status:?}");
+    }
+}
+
+#[test]
+fn three_instances_share_one_queue_and_send_every_message_exactly_once() {
+    const N: usize = 300;
+    let pg = Postgres::start();
+    let db = pg.database("absage");
+    let (sink, kannel) = (SmtpSink::start(SinkMode::Accept), Kannel::start());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &db, &sink, Some(&kannel), 200);
+    export_with_phones(dir.path(), N);
+    absage(&cfg, &["import"]);
+    declare_all(&cfg);
+    let mut runs: Vec<Daemon> = (0..3)
+        .map(|i| {
+            spawn_named(
+                &cfg,
+                dir.path(),
+                &format!("instance-{i}"),
+                &["--exit-when-idle"],
+            )
+        })
+        .collect();
+    wait_all_exit(&mut runs);
+    let per_id = per_message_id(&sink);
+    assert_eq!(per_id.len(), N);
+    assert!(per_id.values().all(|n| *n == 1), "an email went out twice");
+    let sms = wait_until("every SMS at fakesmsc", Duration::from_secs(30), || {
+        let r = kannel.received();
+        (r.len() >= N).then_some(r)
+    });
+    let mut per_to: HashMap<String, usize> = HashMap::new();
+    for m in &sms {
+        *per_to.entry(m.to.clone()).or_default() += 1;
+    }
+    assert_eq!(per_to.len(), N);
+    assert!(per_to.values().all(|n| *n == 1), "an SMS went out twice");
+    assert_no_personal_data_in_logs(dir.path());
+}
+
+#[test]
+fn when_one_instance_is_killed_the_other_finishes_its_work_after_the_lease() {
+    const N: usize = 600;
+    let pg = Postgres::start();
+    let db = pg.database("absage");
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &db, &sink, None, 100);
+    write_export(dir.path(), N);
+    absage(&cfg, &["import"]);
+    declare_all(&cfg);
+    let mut doomed = spawn_named(&cfg, dir.path(), "doomed", &[]);
+    let mut survivor = spawn_named(&cfg, dir.path(), "survivor", &["--exit-when-idle"]);
+    wait_until("a third of the mail", Duration::from_secs(60), || {
+        (sink.messages().len() >= N / 3).then_some(())
+    });
+    doomed.0.kill().unwrap(); // SIGKILL
+    doomed.0.wait().unwrap();
+    let status = wait_until("the survivor to finish", Duration::from_secs(120), || {
+        survivor.0.try_wait().unwrap()
+    });
+    assert!(status.success());
+    let per_id = per_message_id(&sink);
+    assert_eq!(per_id.len(), N, "nothing lost");
+    let duplicates: usize = per_id.values().map(|n| n - 1).sum();
+    eprintln!("kill -9 of one of two instances: {duplicates} duplicates");
+    assert!(
+        duplicates <= 50,
+        "duplicates ({duplicates}) bounded by one claimed batch"
+    );
+}
+
+#[test]
+fn instances_ride_out_a_database_restart_without_losing_or_repeating() {
+    const N: usize = 400;
+    let pg = Postgres::start();
+    let db = pg.database("absage");
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &db, &sink, None, 100);
+    write_export(dir.path(), N);
+    absage(&cfg, &["import"]);
+    declare_all(&cfg);
+    let mut runs: Vec<Daemon> = (0..2)
+        .map(|i| {
+            spawn_named(
+                &cfg,
+                dir.path(),
+                &format!("instance-{i}"),
+                &["--exit-when-idle"],
+            )
+        })
+        .collect();
+    wait_until("some mail", Duration::from_secs(60), || {
+        (sink.messages().len() >= N / 4).then_some(())
+    });
+    pg.restart();
+    wait_all_exit(&mut runs);
+    let per_id = per_message_id(&sink);
+    assert_eq!(per_id.len(), N, "nothing lost");
+    let duplicates: usize = per_id.values().map(|n| n - 1).sum();
+    eprintln!("database restart: {duplicates} duplicates");
+    assert!(
+        duplicates <= 100,
+        "duplicates ({duplicates}) bounded by what was in flight (two batches)"
+    );
+}

@@ -1,0 +1,78 @@
+//! A throwaway PostgreSQL cluster per test, started with `scripts/postgres` on a free port and
+//! stopped (its folder removed) when dropped.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct Postgres {
+    dir: PathBuf,
+    /// Admin URL: `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    port: u16,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres")
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        // A short path: the server's socket path must stay under 108 bytes.
+        let dir = PathBuf::from(format!("/tmp/absage-pg-{:08x}", rand::random::<u32>()));
+        let port = super::peers::free_port();
+        let out = Command::new(script())
+            .args(["start", &dir.to_string_lossy(), &port.to_string()])
+            .output()
+            .expect("run scripts/postgres");
+        assert!(
+            out.status.success(),
+            "scripts/postgres start failed (run scripts/install-peers): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Postgres { dir, url, port }
+    }
+
+    /// A new, empty database on this cluster, as a URL.
+    pub fn database(&self, name: &str) -> String {
+        let out = Command::new("runuser")
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                "/usr/lib/postgresql/15/bin/psql",
+                "-q",
+            ])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-c"])
+            .arg(format!("create database {name}"))
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Restarts the server (connections are cut, as when the database host reboots).
+    pub fn restart(&self) {
+        let status = Command::new("runuser")
+            .args(["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl"])
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "restart"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run pg_ctl");
+        assert!(status.success(), "pg_ctl restart failed");
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["stop", &self.dir.to_string_lossy()])
+            .status();
+    }
+}
