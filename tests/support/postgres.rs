@@ -6,8 +6,6 @@ use std::process::Command;
 
 pub struct Postgres {
     dir: PathBuf,
-    /// Admin URL: `postgres://postgres@127.0.0.1:PORT/postgres`.
-    pub url: String,
     port: u16,
 }
 
@@ -29,8 +27,7 @@ impl Postgres {
             "scripts/postgres start failed (run scripts/install-peers): {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Postgres { dir, url, port }
+        Postgres { dir, port }
     }
 
     /// A new, empty database on this cluster, as a URL.
