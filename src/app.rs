@@ -7,7 +7,7 @@ use crate::dispatch::destinations::Destinations;
 use crate::dispatch::{Clock, Dispatcher, system_clock};
 use crate::import::{self, ImportOptions};
 use crate::messages::TemplateSet;
-use crate::store::{Store, imports};
+use crate::store::{Store, imports, leases};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::str::FromStr;
@@ -15,12 +15,17 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long an instance may take for a scheduled import before another may start it.
+const IMPORT_LEASE_MS: i64 = 30 * 60 * 1000;
+
 /// Everything a running absage holds.
 pub struct App {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub templates: Arc<TemplateSet>,
     pub clock: Clock,
+    /// This process, as owner of leases.
+    pub instance: String,
 }
 
 impl App {
@@ -43,6 +48,12 @@ impl App {
             store,
             templates: Arc::new(templates),
             clock,
+            instance: format!(
+                "{}-{}-{:08x}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "absage".into()),
+                std::process::id(),
+                rand::random::<u32>()
+            ),
         })
     }
 
@@ -162,7 +173,36 @@ impl App {
         }
     }
 
+    /// Imports a source on schedule — on one instance only: the one that takes the job's lease.
     async fn scheduled_import(&self, source: &SourceSettings) {
+        let job = format!("import:{}:{}", source.tenant, source.name);
+        let now = crate::domain::to_millis((self.clock)());
+        let held = match self.store.conn().await {
+            Ok(mut conn) => {
+                leases::acquire(&mut conn, &job, &self.instance, now, now + IMPORT_LEASE_MS)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+            Err(e) => Err(e),
+        };
+        match held {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(source = %source.name, "another instance runs this import");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(source = %source.name, error = %format!("{e:#}"), "cannot take the import lease");
+                return;
+            }
+        }
+        self.run_scheduled_import(source).await;
+        if let Ok(mut conn) = self.store.conn().await {
+            let _ = leases::release(&mut conn, &job, &self.instance).await;
+        }
+    }
+
+    async fn run_scheduled_import(&self, source: &SourceSettings) {
         match self
             .import(source, &ImportOptions::default(), &|_| {})
             .await

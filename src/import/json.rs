@@ -24,31 +24,30 @@
 //! column. A file that is not JSON at all, or whose first record has none of the mapped
 //! paths, is refused whole with one [`JsonFormatError`].
 
-use std::borrow::Cow;
+mod record;
+mod stream;
+
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use chrono::{DateTime, SecondsFormat};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::import::csv::ReadReport;
 use crate::import::mapping::{
-    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
-    RowWarning, WarningKind,
+    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowWarning,
+    WarningKind,
 };
+use record::{JsonRow, Paths, kind};
+use stream::Elements;
 
 /// An NDJSON line longer than this stops reading: it is not a booking, and holding it would
 /// break the memory bound.
 const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 /// Blank space allowed before the first record.
 const MAX_LEADING_BLANK: usize = 1024 * 1024;
-/// Array elements parsed ahead of the consumer.
-const AHEAD: usize = 256;
 /// Keys listed in a refusal, so the operator sees what the file has instead.
 const SHOW_KEYS: usize = 12;
 
@@ -149,7 +148,9 @@ fn list_keys(keys: &[String]) -> String {
 
 /// A key for a message, cut short: keys are names, but a file may abuse them.
 fn cut(text: &str) -> &str {
-    text.char_indices().nth(40).map_or(text, |(at, _)| &text[..at])
+    text.char_indices()
+        .nth(40)
+        .map_or(text, |(at, _)| &text[..at])
 }
 
 /// The bookings of an export, one record at a time.
@@ -244,7 +245,9 @@ fn records_path(opts: &JsonOptions) -> Result<Option<Vec<String>>, String> {
         return Ok(None);
     };
     if opts.layout == Layout::Ndjson {
-        return Err("json.records_path is for arrays; it cannot be used with layout \"ndjson\"".into());
+        return Err(
+            "json.records_path is for arrays; it cannot be used with layout \"ndjson\"".into(),
+        );
     }
     let keys: Vec<String> = text.trim().split('.').map(str::to_string).collect();
     if keys.iter().any(String::is_empty) {
@@ -274,7 +277,9 @@ fn check_first(
             file,
             reason: reason.clone(),
         }),
-        Some(Pulled::Failed { reason, io: true, .. }) => Err(JsonFormatError::Unreadable {
+        Some(Pulled::Failed {
+            reason, io: true, ..
+        }) => Err(JsonFormatError::Unreadable {
             file,
             source: io::Error::other(reason.clone()),
         }),
@@ -376,7 +381,10 @@ impl JsonRecords {
         };
         let parsed = self.parser.parse(position, &row);
         if let Ok(parsed) = &parsed {
-            parsed.warnings.iter().for_each(|w| note(&mut self.report, w));
+            parsed
+                .warnings
+                .iter()
+                .for_each(|w| note(&mut self.report, w));
         }
         Some(parsed)
     }
@@ -452,13 +460,7 @@ impl Source {
     }
 
     fn array(input: Box<dyn BufRead + Send>, path: Vec<String>) -> Source {
-        let (tx, rx) = mpsc::sync_channel(AHEAD);
-        std::thread::spawn(move || stream_array(input, &path, &tx));
-        Source::Array(Elements {
-            rx,
-            index: 0,
-            ended: false,
-        })
+        Source::Array(Elements::spawn(input, path))
     }
 
     fn next(&mut self, report: &mut ReadReport) -> Option<Pulled> {
@@ -547,348 +549,12 @@ fn without_position(err: &serde_json::Error) -> String {
     }
 }
 
-/// Array elements as the streaming thread sends them.
-struct Elements {
-    rx: Receiver<Streamed>,
-    index: u64,
-    /// The thread said its last word; the channel is closed from here on.
-    ended: bool,
-}
-
-enum Streamed {
-    Record(Value),
-    /// The walk ended: `None` when all records were sent, else why there are none.
-    End(Option<String>),
-    Failed(serde_json::Error),
-}
-
-impl Elements {
-    fn next(&mut self) -> Option<Pulled> {
-        if self.ended {
-            return None;
-        }
-        let received = self.rx.recv();
-        self.ended = !matches!(received, Ok(Streamed::Record(_)));
-        match received {
-            Ok(Streamed::Record(value)) => {
-                self.index += 1;
-                Some(Pulled::Record(self.index, value))
-            }
-            Ok(Streamed::End(None)) => None,
-            Ok(Streamed::End(Some(why))) => Some(Pulled::Missing(why)),
-            Ok(Streamed::Failed(err)) => Some(Pulled::Failed {
-                position: self.index + 1,
-                reason: err.to_string(),
-                io: err.is_io(),
-                eof: err.is_eof(),
-            }),
-            Err(mpsc::RecvError) => Some(Pulled::Failed {
-                position: self.index + 1,
-                reason: "the JSON reader stopped unexpectedly".into(),
-                io: false,
-                eof: false,
-            }),
-        }
-    }
-}
-
-/// Runs on the streaming thread; a dropped receiver ends it at the next element.
-fn stream_array(input: Box<dyn BufRead + Send>, path: &[String], tx: &SyncSender<Streamed>) {
-    let mut de = serde_json::Deserializer::from_reader(input);
-    let walk = Walk { path, depth: 0, tx };
-    let result = walk.deserialize(&mut de).and_then(|end| de.end().map(|()| end));
-    // When the receiver is gone nobody is waiting for the outcome.
-    let _ = tx.send(match result {
-        Ok(end) => Streamed::End(end),
-        Err(err) => Streamed::Failed(err),
-    });
-}
-
-/// Follows `path` (object keys) down to the records array and sends its elements; every
-/// other value is skipped without being built. Yields why no array was found, if so.
-struct Walk<'a> {
-    path: &'a [String],
-    depth: usize,
-    tx: &'a SyncSender<Streamed>,
-}
-
-impl Walk<'_> {
-    /// "the top level" or `"data.appointments"`: where the walk stands, for messages.
-    fn here(&self) -> String {
-        match self.depth {
-            0 => "the top level".to_string(),
-            d => format!("{:?}", self.path[..d].join(".")),
-        }
-    }
-
-    fn not_expected(&self, what: &str) -> Option<String> {
-        let here = self.here();
-        Some(match self.path.len() - self.depth {
-            0 if self.depth == 0 => format!(
-                "{here} is {what}, not an array of records; is json.records_path missing?"
-            ),
-            0 => format!("json.records_path {here} is {what}, not an array of records"),
-            _ => format!(
-                "json.records_path {:?} cannot be followed: {here} is {what}, not an object",
-                self.path.join(".")
-            ),
-        })
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
-    type Value = Option<String>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Walk<'_> {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        if self.depth < self.path.len() {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(self.not_expected("a list"));
-        }
-        while let Some(value) = seq.next_element::<Value>()? {
-            if self.tx.send(Streamed::Record(value)).is_err() {
-                return Err(de::Error::custom("the reader was dropped"));
-            }
-        }
-        Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let wanted = self.path.get(self.depth);
-        let mut keys = Vec::new();
-        let mut found = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if found.is_none() && Some(&key) == wanted {
-                let deeper = Walk {
-                    depth: self.depth + 1,
-                    ..self
-                };
-                found = Some(map.next_value_seed(deeper)?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-            if keys.len() < SHOW_KEYS {
-                keys.push(key);
-            }
-        }
-        Ok(match (found, wanted) {
-            (Some(end), _) => end,
-            (None, None) => self
-                .not_expected("an object")
-                .map(|why| format!("{why} (its keys are {})", list_keys(&keys))),
-            (None, Some(key)) => Some(format!(
-                "json.records_path {:?} cannot be followed: {} has no key {key:?}; its keys are {}",
-                self.path.join("."),
-                self.here(),
-                list_keys(&keys)
-            )),
-        })
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(self.not_expected("a string"))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(self.not_expected("a number"))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(self.not_expected("a number"))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(self.not_expected("a number"))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(self.not_expected("true or false"))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(self.not_expected("null"))
-    }
-}
-
-/// A JSON type in words, for messages that must not show the value.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "true or false",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A mapped path: keys and list indices.
-#[derive(Debug, Clone)]
-struct JsonPath {
-    text: String,
-    segments: Vec<String>,
-}
-
-impl JsonPath {
-    fn parse(text: &str) -> Result<JsonPath, String> {
-        let text = text.trim();
-        let dotted = text.replace('[', ".").replace(']', "");
-        let segments: Vec<String> = dotted.split('.').map(str::to_string).collect();
-        if segments.iter().any(String::is_empty) {
-            return Err(format!(
-                "{text:?} is not a path like \"customer.email\" or \"services.0.name\""
-            ));
-        }
-        Ok(JsonPath {
-            text: text.to_string(),
-            segments,
-        })
-    }
-
-    fn resolve<'v>(&self, record: &'v Value) -> Option<&'v Value> {
-        let nested = self.segments.iter().try_fold(record, |value, key| match value {
-            Value::Object(map) => map.get(key),
-            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        });
-        // A flat export may use dots inside its keys ("Termin.Nr").
-        nested.or_else(|| match self.segments.len() {
-            1 => None,
-            _ => record.get(&self.text),
-        })
-    }
-}
-
-/// The path of each mapped field.
-#[derive(Debug, Clone)]
-struct Paths([Option<JsonPath>; Field::ALL.len()]);
-
-impl Paths {
-    fn compile(fields: &FieldMapping) -> Result<Paths, String> {
-        let mut paths: [Option<JsonPath>; Field::ALL.len()] = Default::default();
-        for field in Field::ALL {
-            if let Some(text) = fields.header(field) {
-                let path = JsonPath::parse(text)
-                    .map_err(|why| format!("fields.{}: {why}", field.as_str()))?;
-                paths[field as usize] = Some(path);
-            }
-        }
-        Ok(Paths(paths))
-    }
-
-    fn get(&self, field: Field) -> Option<&JsonPath> {
-        self.0[field as usize].as_ref()
-    }
-
-    fn any_in(&self, record: &Value) -> bool {
-        self.0.iter().flatten().any(|p| p.resolve(record).is_some())
-    }
-
-    fn listed(&self) -> Vec<(String, Field)> {
-        Field::ALL
-            .into_iter()
-            .filter_map(|f| self.get(f).map(|p| (p.text.clone(), f)))
-            .collect()
-    }
-}
-
-/// One record seen through the paths.
-struct JsonRow<'r> {
-    value: &'r Value,
-    paths: &'r Paths,
-    epoch: Option<Epoch>,
-}
-
-impl RowSource for JsonRow<'_> {
-    fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
-        let Some(path) = self.paths.get(field) else {
-            return Ok(None);
-        };
-        let time_mapped = self.paths.get(Field::Time).is_some();
-        let instant = match field {
-            Field::Date => !time_mapped,
-            Field::End => true,
-            _ => false,
-        };
-        let epoch = self.epoch.filter(|_| instant);
-        let text = match (path.resolve(self.value), epoch) {
-            (None | Some(Value::Null), _) => Cow::Borrowed(""),
-            (Some(Value::Number(n)), Some(epoch)) => Cow::Owned(epoch.instant(n)?),
-            (Some(Value::String(s)), Some(epoch)) => match s.trim().parse::<Number>() {
-                Ok(n) => Cow::Owned(epoch.instant(&n)?),
-                Err(_) => Cow::Borrowed(s.as_str()),
-            },
-            (Some(Value::String(s)), None) => Cow::Borrowed(s.as_str()),
-            (Some(Value::Number(n)), None) => Cow::Owned(n.to_string()),
-            (Some(Value::Bool(b)), _) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            (Some(other), _) => {
-                return Err(format!(
-                    "is {}, not a single value: map a path into it, like \"customer.email\" \
-                     or \"services.0.name\"",
-                    kind(other)
-                ));
-            }
-        };
-        Ok(Some(text))
-    }
-}
-
-/// Instants outside 2000–2200 are taken for a unit mix-up rather than imported.
-const PLAUSIBLE_MS: std::ops::Range<f64> = 946_684_800_000.0..7_258_118_400_000.0;
-
-impl Epoch {
-    /// The Unix time as RFC 3339 in UTC, which the row parser reads as an instant.
-    fn instant(self, number: &Number) -> Result<String, String> {
-        let scale = |epoch: Epoch| match epoch {
-            Epoch::Seconds => 1000.0,
-            Epoch::Milliseconds => 1.0,
-        };
-        let value = number.as_f64().unwrap_or(f64::NAN);
-        let millis = value * scale(self);
-        if !PLAUSIBLE_MS.contains(&millis) {
-            let other = match self {
-                Epoch::Seconds => Epoch::Milliseconds,
-                Epoch::Milliseconds => Epoch::Seconds,
-            };
-            let hint = match PLAUSIBLE_MS.contains(&(value * scale(other))) {
-                true => format!("; is json.epoch \"{}\"?", other.unit()),
-                false => String::new(),
-            };
-            return Err(format!(
-                "{number} is not a Unix time in {} between 2000 and 2200{hint}",
-                self.unit()
-            ));
-        }
-        let at = DateTime::from_timestamp_millis(millis.round() as i64)
-            .ok_or_else(|| format!("{number} is out of range"))?;
-        Ok(at.to_rfc3339_opts(SecondsFormat::Millis, true))
-    }
-
-    fn unit(self) -> &'static str {
-        match self {
-            Epoch::Seconds => "seconds",
-            Epoch::Milliseconds => "milliseconds",
-        }
-    }
-}
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::booking::BookingRecord;
-    use chrono::{TimeZone, Utc};
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde::de::IgnoredAny;
     use serde_json::json;
 
     fn fields() -> FieldMapping {
@@ -973,7 +639,10 @@ mod tests {
         assert_eq!(first.starts_at, utc(2026, 3, 2, 9, 30));
         assert_eq!(first.service, "Pass");
         assert_eq!(first.name, "Erika Mustermann");
-        assert_eq!(first.email.as_ref().map(|e| e.as_str()), Some("erika@example.org"));
+        assert_eq!(
+            first.email.as_ref().map(|e| e.as_str()),
+            Some("erika@example.org")
+        );
         let phone = first.phone.as_ref().expect("a numeric phone is read");
         assert_eq!(phone.e164.as_deref(), Some("+491711234567"));
         assert_eq!(rows[1].as_ref().map(|r| r.line), Ok(3), "physical line");
@@ -1025,14 +694,23 @@ mod tests {
         };
         let err = open_with(&text, &opts).expect_err("refused");
         let message = err.to_string();
-        assert!(matches!(err, JsonFormatError::NoRecords { .. }), "{message}");
+        assert!(
+            matches!(err, JsonFormatError::NoRecords { .. }),
+            "{message}"
+        );
         assert!(message.starts_with("termine.json: "), "{message}");
-        assert!(message.contains(r#""data" has no key "appointments""#), "{message}");
+        assert!(
+            message.contains(r#""data" has no key "appointments""#),
+            "{message}"
+        );
         assert!(message.contains(r#""items", "total""#), "{message}");
-        let err = open_with(&text, &JsonOptions {
-            layout: Layout::Array,
-            ..JsonOptions::default()
-        })
+        let err = open_with(
+            &text,
+            &JsonOptions {
+                layout: Layout::Array,
+                ..JsonOptions::default()
+            },
+        )
         .expect_err("an object, not an array");
         assert!(err.to_string().contains("records_path missing"), "{err}");
     }
@@ -1058,11 +736,22 @@ mod tests {
         let (rows, _) = read_with(&text, &opts(Epoch::Seconds));
         assert_eq!(ok(&rows[0]).starts_at, utc(2026, 3, 2, 9, 30));
         assert_eq!(ok(&rows[0]).ends_at, utc(2026, 3, 2, 9, 50));
-        assert_eq!(ok(&rows[1]).starts_at, utc(2026, 3, 2, 9, 30), "digits in a string");
-        assert_eq!(ok(&rows[2]).starts_at, utc(2026, 3, 2, 9, 30), "text still works");
+        assert_eq!(
+            ok(&rows[1]).starts_at,
+            utc(2026, 3, 2, 9, 30),
+            "digits in a string"
+        );
+        assert_eq!(
+            ok(&rows[2]).starts_at,
+            utc(2026, 3, 2, 9, 30),
+            "text still works"
+        );
         let err = rows[3].as_ref().expect_err("milliseconds read as seconds");
         assert_eq!((err.line, err.target), (4, Some(Field::Date)));
-        assert!(err.reason.contains(r#"is json.epoch "milliseconds"?"#), "{err}");
+        assert!(
+            err.reason.contains(r#"is json.epoch "milliseconds"?"#),
+            "{err}"
+        );
         let (rows, _) = read_with(&text, &opts(Epoch::Milliseconds));
         assert_eq!(ok(&rows[3]).starts_at, utc(2026, 3, 2, 9, 30));
         assert!(rows[0].is_err(), "seconds read as milliseconds are 1970");
@@ -1096,7 +785,11 @@ mod tests {
         assert_eq!(keys(&rows), ["1", "5"]);
         assert_eq!((report.rows, report.aborted), (5, None));
         let broken = rows[1].as_ref().expect_err("bad date");
-        assert_eq!(broken.key.as_deref(), Some("2"), "kept, not taken for removed");
+        assert_eq!(
+            broken.key.as_deref(),
+            Some("2"),
+            "kept, not taken for removed"
+        );
     }
 
     #[test]
@@ -1108,7 +801,10 @@ mod tests {
             let mut records = open_with(&text, &JsonOptions::default()).expect("starts well");
             let rows: Vec<_> = records.by_ref().collect();
             assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2);
-            let last = rows.last().and_then(|r| r.as_ref().err()).expect("error last");
+            let last = rows
+                .last()
+                .and_then(|r| r.as_ref().err())
+                .expect("error last");
             assert_eq!((last.line, last.target), (at, None), "{last}");
             assert!(last.reason.contains(mark), "{last}");
             assert!(records.report().aborted.is_some(), "must not be applied");
@@ -1138,10 +834,13 @@ mod tests {
             assert!(message.starts_with("termine.json: is not "), "{message}");
             assert!(!message.contains("Erika"), "{message}");
         }
-        let err = open_with("[1, 2", &JsonOptions {
-            layout: Layout::Ndjson,
-            ..JsonOptions::default()
-        });
+        let err = open_with(
+            "[1, 2",
+            &JsonOptions {
+                layout: Layout::Ndjson,
+                ..JsonOptions::default()
+            },
+        );
         let message = err.expect_err("an array read as NDJSON").to_string();
         assert!(message.ends_with(r#"is json.layout "array"?"#), "{message}");
     }
@@ -1165,9 +864,18 @@ mod tests {
             message.contains(r#"first record (line 1) has none of the mapped paths "id" (key)"#),
             "{message}"
         );
-        assert!(message.contains(r#""attendees[0].phone" (phone)"#), "{message}");
-        assert!(message.contains(r#"its keys are "Kunde", "Nr", "Tel""#), "{message}");
-        assert!(!message.contains("Erika") && !message.contains("2345678"), "{message}");
+        assert!(
+            message.contains(r#""attendees[0].phone" (phone)"#),
+            "{message}"
+        );
+        assert!(
+            message.contains(r#"its keys are "Kunde", "Nr", "Tel""#),
+            "{message}"
+        );
+        assert!(
+            !message.contains("Erika") && !message.contains("2345678"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -1179,8 +887,14 @@ mod tests {
         let mut nested_name = record(json!(3), json!("2026-03-02T10:30:00"));
         nested_name["customer"]["name"] = json!(["Erika", "Mustermann"]);
         let (rows, _) = read(&ndjson(&[bad_email, bad_phone, nested_name]));
-        let targets: Vec<_> = rows.iter().map(|r| r.as_ref().err().and_then(|e| e.target)).collect();
-        assert_eq!(targets, [Some(Field::Email), Some(Field::Phone), Some(Field::Name)]);
+        let targets: Vec<_> = rows
+            .iter()
+            .map(|r| r.as_ref().err().and_then(|e| e.target))
+            .collect();
+        assert_eq!(
+            targets,
+            [Some(Field::Email), Some(Field::Phone), Some(Field::Name)]
+        );
         for err in rows.iter().filter_map(|r| r.as_ref().err()) {
             let message = err.to_string();
             for secret in ["mustermann", "Erika", "12345678"] {
@@ -1209,7 +923,10 @@ mod tests {
         let row = records.next().expect("one record");
         let record = ok(&row);
         assert_eq!(record.key, "7");
-        assert_eq!(record.status, crate::domain::booking::BookingStatus::Cancelled);
+        assert_eq!(
+            record.status,
+            crate::domain::booking::BookingStatus::Cancelled
+        );
     }
 
     #[test]
@@ -1220,9 +937,16 @@ mod tests {
         .expect("valid");
         assert_eq!(
             (opts.layout, opts.records_path.as_deref(), opts.epoch),
-            (Layout::Array, Some("data.appointments"), Some(Epoch::Milliseconds))
+            (
+                Layout::Array,
+                Some("data.appointments"),
+                Some(Epoch::Milliseconds)
+            )
         );
-        assert_eq!(toml::from_str::<JsonOptions>("").expect("empty"), JsonOptions::default());
+        assert_eq!(
+            toml::from_str::<JsonOptions>("").expect("empty"),
+            JsonOptions::default()
+        );
         assert!(toml::from_str::<JsonOptions>("layout = \"jsonl\"").is_err());
         assert!(toml::from_str::<JsonOptions>("record_path = \"x\"").is_err());
         let opts = JsonOptions {
@@ -1237,8 +961,15 @@ mod tests {
             ..fields()
         };
         let input = io::Cursor::new(b"{}".to_vec());
-        let err = open_reader(input, "t", &JsonOptions::default(), &bad_path, &Formats::default(), &ctx())
-            .expect_err("bad path");
+        let err = open_reader(
+            input,
+            "t",
+            &JsonOptions::default(),
+            &bad_path,
+            &Formats::default(),
+            &ctx(),
+        )
+        .expect_err("bad path");
         assert!(err.to_string().contains("fields.email"), "{err}");
     }
 
@@ -1262,9 +993,9 @@ mod tests {
         fn assert_send<T: Send>() {}
         assert_send::<JsonRecords>();
         let one = record(json!(1), json!("2026-03-02T10:30:00")).to_string();
-        let many = vec![one; 2 * AHEAD];
-        let mut records = open_with(&format!("[{}]", many.join(",")), &JsonOptions::default())
-            .expect("opens");
+        let many = vec![one; 2 * stream::AHEAD];
+        let mut records =
+            open_with(&format!("[{}]", many.join(",")), &JsonOptions::default()).expect("opens");
         assert!(records.next().is_some_and(|r| r.is_ok()));
         drop(records);
     }
@@ -1284,7 +1015,11 @@ mod tests {
         use std::io::Write;
         let file = File::create(path).expect("created");
         let mut out = io::BufWriter::new(file);
-        let (open, sep, close) = if array { ("[\n", ",\n", "\n]\n") } else { ("", "\n", "\n") };
+        let (open, sep, close) = if array {
+            ("[\n", ",\n", "\n]\n")
+        } else {
+            ("", "\n", "\n")
+        };
         out.write_all(open.as_bytes()).expect("written");
         for i in 0..n {
             let day = 1 + i % 28;
@@ -1304,6 +1039,26 @@ mod tests {
         out.flush().expect("flushed");
     }
 
+    /// Seconds serde_json alone needs for the file, the yardstick: NDJSON lines into values;
+    /// an array only tokenised (building all values at once would not fit the point).
+    fn parse_only(path: &Path, array: bool) -> f64 {
+        let started = std::time::Instant::now();
+        let input = BufReader::new(File::open(path).expect("exists"));
+        if array {
+            serde_json::from_reader::<_, IgnoredAny>(input).expect("valid");
+        } else {
+            let count = input
+                .lines()
+                .filter(|l| {
+                    let line = l.as_deref().expect("read");
+                    serde_json::from_str::<Value>(line).is_ok()
+                })
+                .count();
+            assert_eq!(count, 1_000_000);
+        }
+        started.elapsed().as_secs_f64()
+    }
+
     #[test]
     #[ignore = "release benchmark: cargo test --release -- --ignored --nocapture a_million"]
     fn a_million_records_stream_in_bounded_memory() {
@@ -1320,11 +1075,14 @@ mod tests {
             let imported = records.by_ref().filter(Result::is_ok).count() as u64;
             let seconds = started.elapsed().as_secs_f64();
             let grown_mib = (peak_kib() - before) / 1024;
+            let yardstick = parse_only(&path, array);
             println!(
-                "{name}: {} MiB, {imported} records in {seconds:.2} s = {:.0} rows/s; \
-                 peak memory grew by {grown_mib} MiB",
+                "{name}: {} MiB, {imported} records in {seconds:.2} s = {:.0} rows/s \
+                 (yardstick, serde_json alone: {:.0}/s); peak memory grew by \
+                 {grown_mib} MiB",
                 size / (1 << 20),
-                imported as f64 / seconds
+                imported as f64 / seconds,
+                N as f64 / yardstick,
             );
             assert_eq!((imported, records.report().rows), (N, N));
             assert!(grown_mib < 64, "memory grew by {grown_mib} MiB");

@@ -8,6 +8,7 @@
 pub mod bookings;
 pub mod destinations;
 pub mod imports;
+pub mod leases;
 pub mod notifications;
 pub mod outages;
 

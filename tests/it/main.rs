@@ -9,6 +9,7 @@ mod amend;
 mod declare;
 mod import;
 mod instances;
+mod leases;
 mod peers_email;
 mod peers_sms;
 mod process;

@@ -1,0 +1,214 @@
+//! Streaming the elements of a JSON array, however large, one at a time.
+//!
+//! serde_json's `StreamDeserializer` yields whole top-level values, so a one-array export
+//! would be held at once. Instead a [`Walk`] visitor drives `serde_json::Deserializer` on its
+//! own thread: it follows `records_path` through objects (skipping every other value with
+//! `IgnoredAny`, which builds nothing), and at the array sends each element, as a `Value`,
+//! through a bounded channel. The channel's bound is the memory bound; a dropped receiver
+//! ends the thread at its next element.
+
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::{Pulled, SHOW_KEYS, list_keys};
+
+/// Array elements parsed ahead of the consumer.
+pub(super) const AHEAD: usize = 256;
+
+/// Array elements as the streaming thread sends them.
+pub(super) struct Elements {
+    rx: Receiver<Streamed>,
+    index: u64,
+    /// The thread said its last word; the channel is closed from here on.
+    ended: bool,
+}
+
+enum Streamed {
+    Record(Value),
+    /// The walk ended: `None` when all records were sent, else why there are none.
+    End(Option<String>),
+    Failed(serde_json::Error),
+}
+
+impl Elements {
+    /// Starts the thread that walks `input` to the array at `path` (object keys).
+    pub(super) fn spawn(input: Box<dyn BufRead + Send>, path: Vec<String>) -> Elements {
+        let (tx, rx) = mpsc::sync_channel(AHEAD);
+        // Should the thread not start, the channel closes and `next` reports it.
+        let _ = std::thread::Builder::new()
+            .name("json-array".into())
+            .spawn(move || stream_array(input, &path, &tx));
+        Elements {
+            rx,
+            index: 0,
+            ended: false,
+        }
+    }
+
+    pub(super) fn next(&mut self) -> Option<Pulled> {
+        if self.ended {
+            return None;
+        }
+        let received = self.rx.recv();
+        self.ended = !matches!(received, Ok(Streamed::Record(_)));
+        match received {
+            Ok(Streamed::Record(value)) => {
+                self.index += 1;
+                Some(Pulled::Record(self.index, value))
+            }
+            Ok(Streamed::End(None)) => None,
+            Ok(Streamed::End(Some(why))) => Some(Pulled::Missing(why)),
+            Ok(Streamed::Failed(err)) => Some(Pulled::Failed {
+                position: self.index + 1,
+                reason: err.to_string(),
+                io: err.is_io(),
+                eof: err.is_eof(),
+            }),
+            Err(mpsc::RecvError) => Some(Pulled::Failed {
+                position: self.index + 1,
+                reason: "the JSON reader stopped unexpectedly".into(),
+                io: true,
+                eof: false,
+            }),
+        }
+    }
+}
+
+/// Runs on the streaming thread; a dropped receiver ends it at the next element.
+fn stream_array(input: Box<dyn BufRead + Send>, path: &[String], tx: &SyncSender<Streamed>) {
+    // serde_json reads byte by byte: a concrete BufReader gets std's fast path for that.
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(input));
+    let walk = Walk { path, depth: 0, tx };
+    let result = walk
+        .deserialize(&mut de)
+        .and_then(|end| de.end().map(|()| end));
+    // When the receiver is gone nobody is waiting for the outcome.
+    let _ = tx.send(match result {
+        Ok(end) => Streamed::End(end),
+        Err(err) => Streamed::Failed(err),
+    });
+}
+
+/// Follows `path` (object keys) down to the records array and sends its elements; every
+/// other value is skipped without being built. Yields why no array was found, if so.
+struct Walk<'a> {
+    path: &'a [String],
+    depth: usize,
+    tx: &'a SyncSender<Streamed>,
+}
+
+impl Walk<'_> {
+    /// "the top level" or `"data.appointments"`: where the walk stands, for messages.
+    fn here(&self) -> String {
+        match self.depth {
+            0 => "the top level".to_string(),
+            d => format!("{:?}", self.path[..d].join(".")),
+        }
+    }
+
+    fn not_expected(&self, what: &str) -> Option<String> {
+        let here = self.here();
+        Some(match self.path.len() - self.depth {
+            0 if self.depth == 0 => {
+                format!("{here} is {what}, not an array of records; is json.records_path missing?")
+            }
+            0 => format!("json.records_path {here} is {what}, not an array of records"),
+            _ => format!(
+                "json.records_path {:?} cannot be followed: {here} is {what}, not an object",
+                self.path.join(".")
+            ),
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if self.depth < self.path.len() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(self.not_expected("a list"));
+        }
+        while let Some(value) = seq.next_element::<Value>()? {
+            if self.tx.send(Streamed::Record(value)).is_err() {
+                return Err(de::Error::custom("the reader was dropped"));
+            }
+        }
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let wanted = self.path.get(self.depth);
+        let mut keys = Vec::new();
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if found.is_none() && Some(&key) == wanted {
+                let deeper = Walk {
+                    depth: self.depth + 1,
+                    ..self
+                };
+                found = Some(map.next_value_seed(deeper)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+            if keys.len() < SHOW_KEYS {
+                keys.push(key);
+            }
+        }
+        Ok(match (found, wanted) {
+            (Some(end), _) => end,
+            (None, None) => self
+                .not_expected("an object")
+                .map(|why| format!("{why} (its keys are {})", list_keys(&keys))),
+            (None, Some(key)) => Some(format!(
+                "json.records_path {:?} cannot be followed: {} has no key {key:?}; its keys are {}",
+                self.path.join("."),
+                self.here(),
+                list_keys(&keys)
+            )),
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a string"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(self.not_expected("a number"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(self.not_expected("true or false"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.not_expected("null"))
+    }
+}

@@ -1,0 +1,38 @@
+//! Leases for once-only jobs: whoever holds a job's lease runs it; an expired lease is free.
+
+use super::Conn;
+
+/// Takes (or renews) the lease on `job` for `owner` until `until_ms`, unless another owner holds
+/// it still. Returns whether `owner` holds it now.
+pub async fn acquire(
+    conn: &mut Conn,
+    job: &str,
+    owner: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> sqlx::Result<bool> {
+    let holder: Option<String> = sqlx::query_scalar(
+        "insert into job_leases (name, owner, lease_until) values ($1, $2, $3) \
+         on conflict (name) do update set owner = excluded.owner, \
+         lease_until = excluded.lease_until \
+         where job_leases.lease_until <= $4 or job_leases.owner = excluded.owner \
+         returning owner",
+    )
+    .bind(job)
+    .bind(owner)
+    .bind(until_ms)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(holder.is_some())
+}
+
+/// Gives the lease back early (the job is done).
+pub async fn release(conn: &mut Conn, job: &str, owner: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from job_leases where name = $1 and owner = $2")
+        .bind(job)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
