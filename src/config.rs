@@ -150,6 +150,8 @@ impl TenantSettings {
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Csv,
+    /// JSON (an array of records, possibly under `json.records_path`) or NDJSON.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -179,6 +181,8 @@ pub struct SourceSettings {
     pub max_removal_share: f64,
     #[serde(default)]
     pub csv: CsvOptions,
+    #[serde(default)]
+    pub json: crate::import::json::JsonOptions,
     pub fields: FieldMapping,
     #[serde(default)]
     pub formats: Formats,

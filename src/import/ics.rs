@@ -1,0 +1,476 @@
+//! Reading bookings from an iCalendar (`.ics`) export: each VEVENT is a booking.
+//!
+//! The reader mirrors [`crate::import::csv`]: a file that is not iCalendar (or is cut off
+//! before its `END:VCALENDAR`) is refused whole with one [`FormatError`]; a bad VEVENT
+//! becomes a [`RowError`] on the line of its `BEGIN:VEVENT`, and the events after it go on.
+//!
+//! What it reads, in short (details in the submodules):
+//! - times: `DTSTART` with `DTEND`, `DURATION` or neither (then `formats.default_duration_minutes`);
+//!   zones as [`when`] describes; all-day events (`VALUE=DATE`) are not appointments and are
+//!   rejected with a reason, or skipped quietly with `all_day = "skip"`;
+//! - `STATUS:CANCELLED` makes a cancelled booking; every other status an active one;
+//! - the citizen and other fields through the field mapping, by the convention in [`fields`];
+//! - the key is the `UID`; an occurrence of a recurring event (and an override of one, by its
+//!   `RECURRENCE-ID`) is keyed `UID/20260302T090000Z`, the occurrence's original start in UTC;
+//! - `RRULE`/`RDATE`/`EXDATE` expand into one booking per occurrence starting within
+//!   `[now − 1 day, now + recurrence_horizon_days)` ([`recur`]); overrides replace their
+//!   occurrence wherever they stand in the file, and are imported whatever their date;
+//! - the same UID (and RECURRENCE-ID) twice: the highest `SEQUENCE` wins ([`index`]); the
+//!   others are not errors, only counted in [`IcsReport::superseded`].
+//!
+//! Memory: the file is read twice, streaming both times, which is why [`open_reader`] wants
+//! `Seek`. Between the passes only the index of UID digests is kept; during the second, one
+//! VEVENT (capped at 1 MiB) and the occurrences of one recurring event (capped).
+
+mod content;
+mod fields;
+mod index;
+mod recur;
+mod when;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::booking::BookingStatus;
+use crate::domain::localtime::LocalResolution;
+pub use crate::import::csv::FormatError;
+use crate::import::mapping::{
+    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowWarning,
+    WarningKind,
+};
+use content::{Block, Blocks, ContentLines, Event};
+use fields::{IcsRow, Specs};
+use index::Index;
+use recur::Window;
+use when::When;
+
+/// How the calendar is read (`[sources.ics]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IcsOptions {
+    /// How far ahead of the import recurring events are expanded, in days (1 to 3660).
+    pub recurrence_horizon_days: u32,
+    /// What to do with all-day events, which are not appointments.
+    pub all_day: AllDay,
+}
+
+impl Default for IcsOptions {
+    fn default() -> Self {
+        IcsOptions {
+            recurrence_horizon_days: 180,
+            all_day: AllDay::Reject,
+        }
+    }
+}
+
+/// What an all-day event (a `DTSTART` without a time) becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllDay {
+    /// A rejected record with a reason: a booking system should not export such events.
+    Reject,
+    /// Left out, only counted: for calendars that also hold holidays or closing days.
+    Skip,
+}
+
+/// What happened while reading, beyond the bookings themselves; final once iteration ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IcsReport {
+    /// VEVENTs read.
+    pub events: u64,
+    /// Bookings handed out from recurring events (one per occurrence in the window).
+    pub occurrences: u64,
+    /// VEVENTs left out because a later version (higher SEQUENCE) of them is in the file.
+    pub superseded: u64,
+    pub all_day_skipped: u64,
+    pub repeated_local_times: u64,
+    pub skipped_local_times: u64,
+    pub unknown_languages: u64,
+    /// Set when reading stopped early: the export is incomplete and must not be applied.
+    pub aborted: Option<String>,
+}
+
+/// Days before the import from which occurrences of recurring events are still read.
+const LOOKBACK: TimeDelta = TimeDelta::days(1);
+const MAX_HORIZON_DAYS: u32 = 3660;
+
+/// The bookings of an export, one at a time.
+pub struct IcsRecords {
+    blocks: Blocks<Box<dyn BufRead + Send>>,
+    index: Index,
+    specs: Specs,
+    parser: RowParser,
+    opts: IcsOptions,
+    window: Window,
+    default_duration: TimeDelta,
+    pending: VecDeque<Result<ParsedRow, RowError>>,
+    report: IcsReport,
+    done: bool,
+}
+
+impl fmt::Debug for IcsRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IcsRecords")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens an export file and reads it once to index it (see the module documentation).
+pub fn open_file(
+    path: &Path,
+    opts: &IcsOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+) -> Result<IcsRecords, FormatError> {
+    let file = path.display().to_string();
+    let handle = File::open(path).map_err(|source| FormatError::Unreadable {
+        file: file.clone(),
+        source,
+    })?;
+    open_reader(handle, &file, opts, fields, formats, ctx)
+}
+
+/// Like [`open_file`] for any seekable reader; `name` stands for the file in messages.
+pub fn open_reader<R: Read + Seek + Send + 'static>(
+    input: R,
+    name: &str,
+    opts: &IcsOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+) -> Result<IcsRecords, FormatError> {
+    open_reader_at(input, name, opts, fields, formats, ctx, Utc::now())
+}
+
+/// Like [`open_reader`], with the recurrence window counted from `now`.
+pub fn open_reader_at<R: Read + Seek + Send + 'static>(
+    input: R,
+    name: &str,
+    opts: &IcsOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+    now: DateTime<Utc>,
+) -> Result<IcsRecords, FormatError> {
+    let config = |reason: String| FormatError::Config {
+        file: name.to_string(),
+        reason,
+    };
+    if !(1..=MAX_HORIZON_DAYS).contains(&opts.recurrence_horizon_days) {
+        return Err(config(format!(
+            "ics.recurrence_horizon_days must be between 1 and {MAX_HORIZON_DAYS}"
+        )));
+    }
+    let specs = Specs::new(fields).map_err(config)?;
+    let parser = RowParser::new(&parser_fields(fields), formats, ctx).map_err(config)?;
+    let unreadable = |source: io::Error| FormatError::Unreadable {
+        file: name.to_string(),
+        source,
+    };
+    let mut reader = BufReader::new(input);
+    check_start(&mut reader, name)?;
+    reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let mut first = Blocks::new(ContentLines::new(&mut reader));
+    let index = Index::build(&mut first, ctx.tz).map_err(unreadable)?;
+    if !first.complete() {
+        return Err(unreadable(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file ends before END:VCALENDAR: it is cut off (or still being written)",
+        )));
+    }
+    reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let input: Box<dyn BufRead + Send> = Box::new(reader);
+    let horizon = TimeDelta::days(i64::from(opts.recurrence_horizon_days));
+    Ok(IcsRecords {
+        blocks: Blocks::new(ContentLines::new(input)),
+        index,
+        specs,
+        parser,
+        opts: opts.clone(),
+        window: Window {
+            from: now - LOOKBACK,
+            until: now + horizon,
+        },
+        default_duration: TimeDelta::minutes(i64::from(formats.default_duration_minutes)),
+        pending: VecDeque::new(),
+        report: IcsReport::default(),
+        done: false,
+    })
+}
+
+/// Refuses, with one message, what does not begin like an iCalendar file.
+fn check_start(reader: &mut impl BufRead, name: &str) -> Result<(), FormatError> {
+    let first = ContentLines::new(reader)
+        .next_line()
+        .map_err(|source| FormatError::Unreadable {
+            file: name.to_string(),
+            source,
+        })?;
+    let Some(first) = first else {
+        return Err(FormatError::Empty {
+            file: name.to_string(),
+        });
+    };
+    if first.text.trim().eq_ignore_ascii_case("BEGIN:VCALENDAR") {
+        return Ok(());
+    }
+    Err(FormatError::Unreadable {
+        file: name.to_string(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is not an iCalendar file: it does not begin with BEGIN:VCALENDAR \
+             (is the source's kind right?)",
+        ),
+    })
+}
+
+/// The mapping the row parser reports by: iCalendar's names for the fixed fields.
+fn parser_fields(fields: &FieldMapping) -> FieldMapping {
+    FieldMapping {
+        key: "UID".into(),
+        date: "DTSTART".into(),
+        time: None,
+        end: Some("DTEND".into()),
+        duration: None,
+        status: None,
+        ..fields.clone()
+    }
+}
+
+impl IcsRecords {
+    /// Counts and warnings so far; final once the iterator returned `None`.
+    pub fn report(&self) -> &IcsReport {
+        &self.report
+    }
+
+    fn read_more(&mut self) -> bool {
+        loop {
+            match self.blocks.next_block() {
+                Ok(Some(Block::Event(event))) => {
+                    self.read_event(&event);
+                    if !self.pending.is_empty() {
+                        return true;
+                    }
+                }
+                Ok(Some(Block::TimeZone(_))) => {}
+                Ok(None) if self.blocks.complete() => return false,
+                Ok(None) => {
+                    self.abort("the file changed while it was read: it now ends early".into());
+                    return true;
+                }
+                Err(err) => {
+                    self.abort(format!("reading stopped, the rest of the file is lost: {err}"));
+                    return true;
+                }
+            }
+        }
+    }
+
+    fn abort(&mut self, reason: String) {
+        self.done = true;
+        self.report.aborted = Some(reason.clone());
+        self.pending.push_back(Err(RowError {
+            line: self.blocks.lines_read(),
+            field: String::new(),
+            target: None,
+            reason,
+            key: None,
+        }));
+    }
+
+    fn read_event(&mut self, event: &Event) {
+        self.report.events += 1;
+        if !self.index.is_current(event) {
+            self.report.superseded += 1;
+            return;
+        }
+        let uid = index::uid(event).map(str::to_owned);
+        match self.bookings(event) {
+            Ok(rows) => self.pending.extend(rows),
+            Err(err) => self.pending.push_back(Err(RowError { key: uid, ..err })),
+        }
+    }
+
+    /// The bookings of one current VEVENT: one, or one per occurrence.
+    fn bookings(&mut self, event: &Event) -> Result<Vec<Result<ParsedRow, RowError>>, RowError> {
+        let line = event.line;
+        let whole = |reason: String| reject(line, "", None, reason);
+        if let Some(reason) = &event.broken {
+            return Err(whole(reason.clone()));
+        }
+        let uid = index::uid(event)
+            .ok_or_else(|| reject(line, "UID", Some(Field::Key), "is missing; every event needs one".into()))?;
+        let Some((start, starts_at, how)) = self.start(event)? else {
+            return Ok(Vec::new());
+        };
+        let length = self.length(event, starts_at)?;
+        let texts = self.specs.texts(event);
+        let cancelled = event
+            .prop("STATUS")
+            .is_some_and(|s| s.value.trim().eq_ignore_ascii_case("CANCELLED"));
+        let one = |key: String, at: DateTime<Utc>| {
+            let row = IcsRow {
+                key,
+                start: at.to_rfc3339(),
+                end: (at + length).to_rfc3339(),
+                texts: &texts,
+            };
+            self.parser.parse(line, &row).map(|mut parsed| {
+                if cancelled {
+                    parsed.record.status = BookingStatus::Cancelled;
+                }
+                parsed
+            })
+        };
+        if let Some(rid) = event.prop("RECURRENCE-ID") {
+            let original = self.index.zones.when(rid).ok().and_then(When::instant);
+            let (original, _) = original.ok_or_else(|| {
+                reject(line, "RECURRENCE-ID", Some(Field::Key), "is not a date-time".into())
+            })?;
+            let row = one(occurrence_key(uid, original), starts_at);
+            return Ok(vec![self.with_time_warning(row, how)]);
+        }
+        if event.prop("RRULE").is_none() && event.prop("RDATE").is_none() {
+            return Ok(vec![self.with_time_warning(one(uid.to_string(), starts_at), how)]);
+        }
+        let overridden = self.index.overridden(uid);
+        let starts = recur::occurrences(event, start, &self.index.zones, self.window, overridden)
+            .map_err(|why| reject(line, "RRULE", None, why))?;
+        self.report.occurrences += starts.len() as u64;
+        let rows = starts
+            .into_iter()
+            .map(|at| one(occurrence_key(uid, at), at))
+            .collect::<Vec<_>>();
+        Ok(rows.into_iter().map(|row| self.noted(row)).collect())
+    }
+
+    /// DTSTART as written and as an instant; `None` for an all-day event that is skipped.
+    fn start(
+        &mut self,
+        event: &Event,
+    ) -> Result<Option<(When, DateTime<Utc>, LocalResolution)>, RowError> {
+        let line = event.line;
+        let date_error = |reason: String| reject(line, "DTSTART", Some(Field::Date), reason);
+        let prop = event
+            .prop("DTSTART")
+            .ok_or_else(|| date_error("is missing; every booking needs a start".into()))?;
+        let start = self.index.zones.when(prop).map_err(date_error)?;
+        if let Some((at, how)) = start.instant() {
+            return Ok(Some((start, at, how)));
+        }
+        match self.opts.all_day {
+            AllDay::Skip => {
+                self.report.all_day_skipped += 1;
+                Ok(None)
+            }
+            AllDay::Reject => Err(date_error(
+                "is a date without a time (an all-day event), not an appointment; \
+                 ics.all_day = \"skip\" leaves such events out quietly"
+                    .into(),
+            )),
+        }
+    }
+
+    /// From DTEND, DURATION, or the default duration; it must be positive.
+    fn length(&self, event: &Event, starts_at: DateTime<Utc>) -> Result<TimeDelta, RowError> {
+        let line = event.line;
+        let (length, name) = if let Some(prop) = event.prop("DTEND") {
+            let error = |reason: String| reject(line, "DTEND", Some(Field::End), reason);
+            let end = self.index.zones.when(prop).map_err(error)?;
+            let (ends_at, _) = end
+                .instant()
+                .ok_or_else(|| error("is a date without a time while DTSTART has one".into()))?;
+            (ends_at - starts_at, "DTEND")
+        } else if let Some(prop) = event.prop("DURATION") {
+            let length = when::duration(&prop.value)
+                .map_err(|why| reject(line, "DURATION", Some(Field::End), why))?;
+            (length, "DURATION")
+        } else {
+            return Ok(self.default_duration);
+        };
+        if length <= TimeDelta::zero() {
+            let reason = "makes the end not later than the start".to_string();
+            return Err(reject(line, name, Some(Field::End), reason));
+        }
+        Ok(length)
+    }
+
+    /// Adds the warning for a start at an odd local time, and counts the row's warnings.
+    fn with_time_warning(
+        &mut self,
+        row: Result<ParsedRow, RowError>,
+        how: LocalResolution,
+    ) -> Result<ParsedRow, RowError> {
+        let kind = match how {
+            LocalResolution::Exact => None,
+            LocalResolution::Ambiguous => Some(WarningKind::RepeatedLocalTime),
+            LocalResolution::Shifted => Some(WarningKind::SkippedLocalTime),
+        };
+        let row = row.map(|mut parsed| {
+            if let Some(kind) = kind {
+                parsed.warnings.push(RowWarning {
+                    line: parsed.line,
+                    field: "DTSTART".into(),
+                    target: Field::Date,
+                    kind,
+                });
+            }
+            parsed
+        });
+        self.noted(row)
+    }
+
+    fn noted(&mut self, row: Result<ParsedRow, RowError>) -> Result<ParsedRow, RowError> {
+        if let Ok(parsed) = &row {
+            for warning in &parsed.warnings {
+                match warning.kind {
+                    WarningKind::RepeatedLocalTime => self.report.repeated_local_times += 1,
+                    WarningKind::SkippedLocalTime => self.report.skipped_local_times += 1,
+                    WarningKind::UnknownLanguage { .. } => self.report.unknown_languages += 1,
+                }
+            }
+        }
+        row
+    }
+}
+
+impl Iterator for IcsRecords {
+    type Item = Result<ParsedRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(item) = self.pending.pop_front() {
+            return Some(item);
+        }
+        if self.done || !self.read_more() {
+            self.done = true;
+            return None;
+        }
+        self.pending.pop_front()
+    }
+}
+
+/// The key of one occurrence: the UID and the occurrence's original start in UTC.
+fn occurrence_key(uid: &str, original: DateTime<Utc>) -> String {
+    format!("{uid}/{}", original.format("%Y%m%dT%H%M%SZ"))
+}
+
+fn reject(line: u64, property: &str, target: Option<Field>, reason: String) -> RowError {
+    RowError {
+        line,
+        field: property.to_string(),
+        target,
+        reason,
+        key: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,13 +2,14 @@
 //! snapshot in one transaction, refuse it whole when it would wipe the calendar, re-match the
 //! tenant's active outages, and record the outcome in the import history.
 //!
-//! - [`csv`]: the CSV/TSV reader
+//! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON
 //! - [`mapping`]: header names → booking fields, and parsing one row
 
 pub mod csv;
+pub mod json;
 pub mod mapping;
 
-use crate::config::{SourceSettings, TenantSettings};
+use crate::config::{SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::BookingRecord;
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
@@ -318,6 +319,30 @@ impl Importer<'_> {
     }
 }
 
+/// An open export of any kind.
+enum Reader {
+    Csv(csv::CsvRecords),
+    Json(json::JsonRecords),
+}
+
+/// Sends the rows in chunks; false when the importer stopped listening.
+fn pump(
+    records: &mut impl Iterator<Item = Result<mapping::ParsedRow, RowError>>,
+    tx: &mpsc::Sender<ReaderMsg>,
+) -> bool {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for row in records {
+        chunk.push(row);
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if tx.blocking_send(ReaderMsg::Rows(full)).is_err() {
+                return false;
+            }
+        }
+    }
+    chunk.is_empty() || tx.blocking_send(ReaderMsg::Rows(chunk)).is_ok()
+}
+
 /// Opens the export on a blocking thread and streams parsed rows in chunks through a bounded
 /// channel, so memory stays bounded however large the file is. A file that is not what the
 /// source expects is refused with one message.
@@ -335,31 +360,33 @@ async fn spawn_reader(
         default_language: None,
     };
     tokio::task::spawn_blocking(move || {
-        let mut records =
-            match csv::open_file(&file, &source.csv, &source.fields, &source.formats, &ctx) {
-                Ok(r) => {
-                    let _ = open_tx.send(Ok(()));
-                    r
-                }
-                Err(e) => {
-                    let _ = open_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for row in records.by_ref() {
-            chunk.push(row);
-            if chunk.len() == CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                if tx.blocking_send(ReaderMsg::Rows(full)).is_err() {
-                    return;
-                }
+        let opened = match source.kind {
+            SourceKind::Csv => {
+                csv::open_file(&file, &source.csv, &source.fields, &source.formats, &ctx)
+                    .map(Reader::Csv)
+                    .map_err(|e| e.to_string())
             }
-        }
-        if !chunk.is_empty() && tx.blocking_send(ReaderMsg::Rows(chunk)).is_err() {
-            return;
-        }
-        if let Some(why) = &records.report().aborted {
+            SourceKind::Json => {
+                json::open_file(&file, &source.json, &source.fields, &source.formats, &ctx)
+                    .map(Reader::Json)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let reader = match opened {
+            Ok(r) => {
+                let _ = open_tx.send(Ok(()));
+                r
+            }
+            Err(refusal) => {
+                let _ = open_tx.send(Err(refusal));
+                return;
+            }
+        };
+        let aborted = match reader {
+            Reader::Csv(mut r) => pump(&mut r, &tx).then(|| r.report().aborted.clone()),
+            Reader::Json(mut r) => pump(&mut r, &tx).then(|| r.report().aborted.clone()),
+        };
+        if let Some(Some(why)) = aborted {
             let _ = tx.blocking_send(ReaderMsg::Aborted(format!("{}: {why}", file.display())));
         }
     });

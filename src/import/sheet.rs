@@ -1,0 +1,1046 @@
+//! Reading bookings from a spreadsheet export: XLSX, ODS, and (as calamine reads them) XLS
+//! and XLSB.
+//!
+//! One sheet is read, the first or the configured one; its header row names the columns,
+//! matched to the field mapping like CSV headers. Cells are turned into text by
+//! [`cells`] (numbers without `.0`, serial and ISO dates in the source's formats) and then
+//! parsed by the shared [`RowParser`], so a spreadsheet row and a CSV row follow the same rules.
+//!
+//! Memory: XLSX sheets are streamed cell by cell (calamine's `worksheet_cells_reader`); only
+//! the workbook's shared-string table is held whole, as Excel keeps every distinct text there.
+//! ODS, XLS and XLSB sheets are loaded whole by calamine (it has no streaming reader for
+//! them). Either way a worker thread reads the sheet and hands rows over a bounded channel,
+//! because calamine's cell reader borrows the workbook and cannot live in the iterator.
+//!
+//! Positions: a rejected row's `line` is its spreadsheet row number, and its reason starts
+//! with the sheet and cell (`sheet Termine, cell C17: …`).
+
+mod cells;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use calamine::{Data, Reader, Sheets, open_workbook_auto};
+use serde::{Deserialize, Serialize};
+
+use crate::import::csv::{FormatError, ReadReport};
+use crate::import::mapping::{
+    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
+    WarningKind,
+};
+use cells::{Render, column_letters};
+
+/// Which sheet and where its header is (`[sources.sheet]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SheetOptions {
+    /// The sheet's name as its tab shows it; the first sheet when not given.
+    pub sheet: Option<String>,
+    /// The spreadsheet row number of the header (1 = the first row); rows above it are skipped.
+    pub header_row: u32,
+}
+
+impl Default for SheetOptions {
+    fn default() -> Self {
+        SheetOptions {
+            sheet: None,
+            header_row: 1,
+        }
+    }
+}
+
+/// Rows waiting between the reading thread and the iterator; bounds memory while streaming.
+const ROWS_IN_FLIGHT: usize = 256;
+
+/// One spreadsheet row: cells by 0-based column, `Empty` where nothing was written.
+#[derive(Debug)]
+struct SheetRow {
+    /// 0-based row index; the spreadsheet's row number is one more.
+    index: u32,
+    cells: Vec<Data>,
+}
+
+impl SheetRow {
+    fn is_blank(&self) -> bool {
+        self.cells.iter().all(|cell| match cell {
+            Data::Empty => true,
+            Data::String(text) => text.trim().is_empty(),
+            _ => false,
+        })
+    }
+}
+
+/// What the reading thread hands over. The explicit `End` tells a complete sheet apart
+/// from a thread that died: a truncated sheet must never pass as a full snapshot.
+enum Msg {
+    Row(SheetRow),
+    Failed(String),
+    End,
+}
+
+/// The bookings of one sheet, one row at a time.
+pub struct SheetRecords {
+    rows: Receiver<Msg>,
+    sheet: String,
+    columns: Columns,
+    render: Render,
+    parser: RowParser,
+    report: ReadReport,
+    done: bool,
+}
+
+impl fmt::Debug for SheetRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SheetRecords")
+            .field("sheet", &self.sheet)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a workbook, picks the sheet and reads its header row.
+///
+/// Refused whole ([`FormatError`]): an unreadable or unknown file, a sheet name that does not
+/// exist (the message lists those that do), an empty sheet, a header row without the mapped
+/// columns. The file kind is taken from the extension, or sniffed when there is none.
+pub fn open_file(
+    path: &Path,
+    opts: &SheetOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+) -> Result<SheetRecords, FormatError> {
+    let file = path.display().to_string();
+    let config = |reason: String| FormatError::Config {
+        file: file.clone(),
+        reason,
+    };
+    let parser = RowParser::new(fields, formats, ctx).map_err(config)?;
+    if opts.header_row == 0 {
+        return Err(config("sheet.header_row counts from 1".to_string()));
+    }
+    let workbook = open_workbook_auto(path).map_err(|err| unreadable(&file, err))?;
+    let sheet = pick_sheet(&workbook.sheet_names(), opts.sheet.as_deref()).map_err(config)?;
+    let render = Render::new(formats, fields.time.is_some(), is_1904(&workbook));
+    let rows = spawn_reader(workbook, sheet.clone()).map_err(|source| FormatError::Unreadable {
+        file: file.clone(),
+        source,
+    })?;
+    let header = read_header(&rows, opts.header_row - 1, &file)?;
+    let found: Vec<String> = header
+        .cells
+        .iter()
+        .map(|cell| {
+            render
+                .text(cell, Field::Key)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let columns =
+        Columns::resolve(fields, &found).map_err(|missing| FormatError::MissingColumns {
+            file: file.clone(),
+            hint: Some(format!(
+                "the header was read from row {} of sheet {sheet:?}",
+                header.index + 1
+            )),
+            missing,
+            found: if looks_like_header(&found, fields) {
+                found.clone()
+            } else {
+                Vec::new()
+            },
+            columns: found.iter().filter(|h| !h.is_empty()).count(),
+        })?;
+    Ok(SheetRecords {
+        rows,
+        sheet,
+        columns,
+        render,
+        parser,
+        report: ReadReport::default(),
+        done: false,
+    })
+}
+
+impl SheetRecords {
+    /// Counts and warnings so far; final once the iterator returned `None`.
+    pub fn report(&self) -> &ReadReport {
+        &self.report
+    }
+
+    /// The name of the sheet being read.
+    pub fn sheet(&self) -> &str {
+        &self.sheet
+    }
+
+    fn read_row(&mut self) -> Option<Result<ParsedRow, RowError>> {
+        loop {
+            let row = match self.rows.recv() {
+                Ok(Msg::Row(row)) => row,
+                Ok(Msg::End) => return None,
+                Ok(Msg::Failed(reason)) => return Some(Err(self.abort(reason))),
+                Err(_) => return Some(Err(self.abort("the reader stopped unexpectedly".into()))),
+            };
+            if row.is_blank() {
+                self.report.blank_rows += 1;
+                continue;
+            }
+            self.report.rows += 1;
+            let line = u64::from(row.index) + 1;
+            let source = RowCells {
+                row: &row,
+                columns: &self.columns,
+                render: &self.render,
+            };
+            return Some(match self.parser.parse(line, &source) {
+                Ok(parsed) => {
+                    self.note(&parsed);
+                    Ok(parsed)
+                }
+                Err(err) => Err(self.locate(err)),
+            });
+        }
+    }
+
+    fn note(&mut self, parsed: &ParsedRow) {
+        for warning in &parsed.warnings {
+            match warning.kind {
+                WarningKind::RepeatedLocalTime => self.report.repeated_local_times += 1,
+                WarningKind::SkippedLocalTime => self.report.skipped_local_times += 1,
+                WarningKind::UnknownLanguage { .. } => self.report.unknown_languages += 1,
+            }
+        }
+    }
+
+    /// Puts the sheet and cell in front of the reason: `sheet Termine, cell C17: …`.
+    fn locate(&self, err: RowError) -> RowError {
+        let column = err.target.and_then(|field| self.columns.0[field as usize]);
+        let place = match column {
+            Some(column) => format!("cell {}{}", column_letters(column), err.line),
+            None => format!("row {}", err.line),
+        };
+        RowError {
+            reason: format!("sheet {}, {place}: {}", self.sheet, err.reason),
+            ..err
+        }
+    }
+
+    fn abort(&mut self, reason: String) -> RowError {
+        self.done = true;
+        let reason = format!(
+            "reading stopped, the rest of sheet {} is lost: {reason}",
+            self.sheet
+        );
+        self.report.aborted = Some(reason.clone());
+        RowError {
+            line: 0,
+            field: String::new(),
+            target: None,
+            reason,
+            key: None,
+        }
+    }
+}
+
+impl Iterator for SheetRecords {
+    type Item = Result<ParsedRow, RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.read_row();
+        if item.is_none() {
+            self.done = true;
+        }
+        item
+    }
+}
+
+fn unreadable(file: &str, err: calamine::Error) -> FormatError {
+    let source = match err {
+        calamine::Error::Io(io) => io,
+        other => std::io::Error::other(format!("{other}; is it an XLSX, ODS or XLS spreadsheet?")),
+    };
+    FormatError::Unreadable {
+        file: file.to_string(),
+        source,
+    }
+}
+
+fn is_1904<R: std::io::Read + std::io::Seek>(workbook: &Sheets<R>) -> bool {
+    match workbook {
+        Sheets::Xlsx(book) => book.has_1904_epoch(),
+        Sheets::Xls(book) => book.has_1904_epoch(),
+        Sheets::Xlsb(book) => book.has_1904_epoch(),
+        Sheets::Ods(_) => false,
+    }
+}
+
+/// The configured sheet (exact name, else the only case-insensitive match), or the first.
+fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> {
+    let listed = || {
+        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+        quoted.join(", ")
+    };
+    let Some(wanted) = wanted else {
+        return names
+            .first()
+            .cloned()
+            .ok_or_else(|| "the workbook has no sheets".to_string());
+    };
+    if let Some(exact) = names.iter().find(|n| *n == wanted) {
+        return Ok(exact.clone());
+    }
+    let folded: Vec<&String> = names
+        .iter()
+        .filter(|n| n.trim().to_lowercase() == wanted.trim().to_lowercase())
+        .collect();
+    match folded.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(format!(
+            "sheet.sheet {wanted:?} is not in the workbook; its sheets are {}",
+            listed()
+        )),
+    }
+}
+
+/// Starts the thread that reads the sheet and sends its rows, in order, then `End`.
+fn spawn_reader(
+    workbook: Sheets<BufReader<File>>,
+    sheet: String,
+) -> std::io::Result<Receiver<Msg>> {
+    let (tx, rx) = sync_channel(ROWS_IN_FLIGHT);
+    std::thread::Builder::new()
+        .name("sheet-reader".to_string())
+        .spawn(move || {
+            let outcome = match workbook {
+                Sheets::Xlsx(mut book) => stream_xlsx(&mut book, &sheet, &tx),
+                mut other => send_range(&mut other, &sheet, &tx),
+            };
+            // A failed send means the iterator was dropped: nobody is listening.
+            let _ = tx.send(match outcome {
+                Ok(()) => Msg::End,
+                Err(reason) => Msg::Failed(reason),
+            });
+        })?;
+    Ok(rx)
+}
+
+/// Streams an XLSX sheet cell by cell; cells arrive in row order.
+fn stream_xlsx(
+    book: &mut calamine::Xlsx<BufReader<File>>,
+    sheet: &str,
+    tx: &SyncSender<Msg>,
+) -> Result<(), String> {
+    let mut reader = book
+        .worksheet_cells_reader(sheet)
+        .map_err(|err| err.to_string())?;
+    let mut current: Option<SheetRow> = None;
+    while let Some(cell) = reader.next_cell().map_err(|err| err.to_string())? {
+        let (index, column) = cell.get_position();
+        if current.as_ref().is_some_and(|row| row.index != index) {
+            if let Some(row) = current.take() {
+                if tx.send(Msg::Row(row)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let row = current.get_or_insert_with(|| SheetRow {
+            index,
+            cells: Vec::new(),
+        });
+        let value = Data::from(cell.get_value().clone());
+        if value != Data::Empty {
+            put(&mut row.cells, column, value);
+        }
+    }
+    if let Some(row) = current {
+        let _ = tx.send(Msg::Row(row));
+    }
+    Ok(())
+}
+
+fn put(cells: &mut Vec<Data>, column: u32, value: Data) {
+    let column = column as usize;
+    if cells.len() <= column {
+        cells.resize(column + 1, Data::Empty);
+    }
+    cells[column] = value;
+}
+
+/// Loads a whole sheet (ODS, XLS, XLSB: calamine has no streaming reader) and sends its rows.
+fn send_range(
+    book: &mut Sheets<BufReader<File>>,
+    sheet: &str,
+    tx: &SyncSender<Msg>,
+) -> Result<(), String> {
+    let range = book.worksheet_range(sheet).map_err(|err| err.to_string())?;
+    let Some((first_row, first_column)) = range.start() else {
+        return Ok(());
+    };
+    let lead = first_column as usize;
+    for (offset, cells) in range.rows().enumerate() {
+        let mut row = SheetRow {
+            index: first_row + offset as u32,
+            cells: vec![Data::Empty; lead],
+        };
+        row.cells.extend(cells.iter().cloned());
+        if tx.send(Msg::Row(row)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Takes rows up to the header row and returns it; rows above it are not data.
+fn read_header(rows: &Receiver<Msg>, header: u32, file: &str) -> Result<SheetRow, FormatError> {
+    let empty = || FormatError::Empty {
+        file: file.to_string(),
+    };
+    loop {
+        match rows.recv() {
+            Ok(Msg::Row(row)) if row.index < header => continue,
+            Ok(Msg::Row(row)) if row.index == header => return Ok(row),
+            // The header row itself is empty: the first row below stands in, unread.
+            Ok(Msg::Row(row)) => {
+                return Ok(SheetRow {
+                    index: header,
+                    cells: vec![Data::Empty; row.cells.len()],
+                });
+            }
+            Ok(Msg::End) => return Err(empty()),
+            Ok(Msg::Failed(reason)) => {
+                return Err(FormatError::Unreadable {
+                    file: file.to_string(),
+                    source: std::io::Error::other(reason),
+                });
+            }
+            Err(_) => return Err(empty()),
+        }
+    }
+}
+
+/// The column index of each mapped field.
+#[derive(Debug, Clone)]
+struct Columns([Option<u32>; Field::ALL.len()]);
+
+impl Columns {
+    /// Finds each mapped header (trimmed, case-insensitive); on failure lists the missing.
+    fn resolve(fields: &FieldMapping, header: &[String]) -> Result<Columns, Vec<(String, Field)>> {
+        let mut columns = [None; Field::ALL.len()];
+        let mut missing = Vec::new();
+        let lowered: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
+        for field in Field::ALL {
+            let Some(name) = fields.header(field) else {
+                continue;
+            };
+            let wanted = name.trim().to_lowercase();
+            match lowered.iter().position(|h| *h == wanted) {
+                Some(index) => columns[field as usize] = u32::try_from(index).ok(),
+                None => missing.push((name.to_string(), field)),
+            }
+        }
+        if missing.is_empty() {
+            Ok(Columns(columns))
+        } else {
+            Err(missing)
+        }
+    }
+}
+
+/// Whether some mapped header name appears in the row; a row without any is likely data
+/// and is not repeated in messages (it may hold names and numbers).
+fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
+    let names: Vec<String> = Field::ALL
+        .iter()
+        .filter_map(|f| fields.header(*f))
+        .map(str::to_lowercase)
+        .collect();
+    found.iter().any(|cell| {
+        let cell = cell.to_lowercase();
+        !cell.is_empty() && names.iter().any(|n| cell.contains(n.as_str()))
+    })
+}
+
+/// One row seen through the column map.
+struct RowCells<'r> {
+    row: &'r SheetRow,
+    columns: &'r Columns,
+    render: &'r Render,
+}
+
+impl RowSource for RowCells<'_> {
+    fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(column) = self.columns.0[field as usize] else {
+            return Ok(None);
+        };
+        let cell = self.row.cells.get(column as usize).unwrap_or(&Data::Empty);
+        self.render.text(cell, field).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::booking::BookingRecord;
+    use chrono::{DateTime, TimeZone, Utc};
+    use rust_xlsxwriter::{Format, Workbook};
+    use std::path::PathBuf;
+
+    /// A cell to write: text, a plain number, or a number in an Excel number format.
+    enum C<'a> {
+        S(&'a str),
+        N(f64),
+        F(f64, &'a str),
+    }
+    use C::{F, N, S};
+
+    const HEADER: [C<'static>; 5] = [
+        S("Termin-Nr"),
+        S("Datum"),
+        S("Uhrzeit"),
+        S("Dienstleistung"),
+        S("Name"),
+    ];
+
+    /// The columns of [`HEADER`].
+    fn fields() -> FieldMapping {
+        FieldMapping {
+            key: "Termin-Nr".into(),
+            date: "Datum".into(),
+            time: Some("Uhrzeit".into()),
+            service: "Dienstleistung".into(),
+            name: "Name".into(),
+            ..FieldMapping::default()
+        }
+    }
+
+    /// The columns of the ODS fixture.
+    fn ods_fields() -> FieldMapping {
+        FieldMapping {
+            phone: Some("Telefon".into()),
+            ..fields()
+        }
+    }
+
+    /// The columns written by [`header_and`].
+    fn more_fields() -> FieldMapping {
+        FieldMapping {
+            phone: Some("Telefon".into()),
+            duration: Some("Dauer".into()),
+            ..fields()
+        }
+    }
+
+    fn ctx() -> ParseContext {
+        ParseContext {
+            tz: chrono_tz::Europe::Berlin,
+            default_language: None,
+        }
+    }
+
+    /// Writes an XLSX with the given sheets into a fresh temp dir.
+    fn xlsx(sheets: &[(&str, Vec<Vec<C<'_>>>)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("export.xlsx");
+        let mut book = Workbook::new();
+        for (name, rows) in sheets {
+            let sheet = book.add_worksheet();
+            sheet.set_name(*name).expect("valid name");
+            for (r, row) in rows.iter().enumerate() {
+                for (c, cell) in row.iter().enumerate() {
+                    let (r, c) = (r as u32, c as u16);
+                    let written = match cell {
+                        S(text) => sheet.write_string(r, c, *text),
+                        N(number) => sheet.write_number(r, c, *number),
+                        F(number, format) => sheet.write_number_with_format(
+                            r,
+                            c,
+                            *number,
+                            &Format::new().set_num_format(*format),
+                        ),
+                    };
+                    written.expect("cell written");
+                }
+            }
+        }
+        book.save(&path).expect("saved");
+        (dir, path)
+    }
+
+    fn header_and(rows: Vec<Vec<C<'static>>>) -> Vec<Vec<C<'static>>> {
+        let mut all = vec![
+            HEADER
+                .into_iter()
+                .chain([S("Telefon"), S("Dauer")])
+                .collect(),
+        ];
+        all.extend(rows);
+        all
+    }
+
+    fn open(
+        path: &Path,
+        opts: &SheetOptions,
+        fields: &FieldMapping,
+    ) -> Result<SheetRecords, FormatError> {
+        open_file(path, opts, fields, &Formats::default(), &ctx())
+    }
+
+    fn read(
+        path: &Path,
+        opts: &SheetOptions,
+        fields: &FieldMapping,
+    ) -> (Vec<Result<ParsedRow, RowError>>, ReadReport) {
+        let mut records = open(path, opts, fields).expect("opens");
+        let rows: Vec<_> = records.by_ref().collect();
+        (rows, records.report().clone())
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    fn named(sheet: &str) -> SheetOptions {
+        SheetOptions {
+            sheet: Some(sheet.to_string()),
+            ..SheetOptions::default()
+        }
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid")
+    }
+
+    fn ok(row: &Result<ParsedRow, RowError>) -> &BookingRecord {
+        row.as_ref()
+            .map(|parsed| &parsed.record)
+            .unwrap_or_else(|err| panic!("row refused: {err}"))
+    }
+
+    #[test]
+    fn serial_dates_and_a_separate_time_cell_combine_in_the_tenants_zone() {
+        let (_dir, path) = xlsx(&[(
+            "Termine",
+            header_and(vec![
+                vec![
+                    S("T-1"),
+                    F(46083.0, "dd.mm.yyyy"),
+                    F(0.4375, "hh:mm"),
+                    S("Zulassung"),
+                    S("Erika"),
+                ],
+                // Summer time, and a whole date-time in the date cell: the time cell wins.
+                vec![
+                    S("T-2"),
+                    F(46204.99, "dd.mm.yyyy hh:mm"),
+                    F(0.3333333333333333, "hh:mm"),
+                    S("Pass"),
+                    S("Max"),
+                ],
+            ]),
+        )]);
+        let (rows, report) = read(&path, &SheetOptions::default(), &more_fields());
+        assert_eq!(ok(&rows[0]).starts_at, utc(2026, 3, 2, 9, 30));
+        assert_eq!(ok(&rows[1]).starts_at, utc(2026, 7, 1, 6, 0));
+        assert_eq!((report.rows, report.aborted), (2, None));
+    }
+
+    #[test]
+    fn one_date_time_cell_is_read_when_no_time_column_is_mapped() {
+        let (_dir, path) = xlsx(&[(
+            "Termine",
+            vec![
+                vec![S("id"), S("start"), S("service"), S("name")],
+                vec![
+                    S("a"),
+                    F(46083.4375, "yyyy-mm-dd hh:mm"),
+                    S("Pass"),
+                    S("Ida"),
+                ],
+                vec![S("b"), F(46083.0, "yyyy-mm-dd"), S("Pass"), S("Ole")],
+            ],
+        )]);
+        let fields = FieldMapping {
+            key: "id".into(),
+            date: "start".into(),
+            ..FieldMapping::default()
+        };
+        let mut records = open_file(
+            &path,
+            &SheetOptions::default(),
+            &fields,
+            &Formats::default(),
+            &ctx(),
+        )
+        .expect("opens");
+        assert_eq!(
+            ok(&records.next().expect("row")).starts_at,
+            utc(2026, 3, 2, 9, 30)
+        );
+        let err = records
+            .next()
+            .expect("row")
+            .expect_err("a date alone has no time");
+        assert!(err.reason.contains("without a time"), "{err}");
+    }
+
+    #[test]
+    fn a_workbook_in_the_1904_system_counts_from_1904() {
+        let (rows, _) = read(
+            &fixture("termine-1904.xlsx"),
+            &SheetOptions::default(),
+            &fields(),
+        );
+        let record = ok(&rows[0]);
+        assert_eq!(
+            (record.key.as_str(), record.starts_at),
+            ("1", utc(2026, 3, 2, 9, 30))
+        );
+    }
+
+    #[test]
+    fn text_dates_numeric_keys_phones_and_durations_are_read() {
+        let (_dir, path) = xlsx(&[(
+            "Termine",
+            header_and(vec![vec![
+                N(1234.0),
+                S("02.03.2026"),
+                S("10:30"),
+                S("Zulassung"),
+                S("Erika"),
+                N(491711234567.0),
+                F(20.0 / 1440.0, "[h]:mm"),
+            ]]),
+        )]);
+        let (rows, _) = read(&path, &SheetOptions::default(), &more_fields());
+        let record = ok(&rows[0]);
+        assert_eq!(record.key, "1234");
+        assert_eq!(record.starts_at, utc(2026, 3, 2, 9, 30));
+        assert_eq!(
+            record.ends_at,
+            utc(2026, 3, 2, 9, 50),
+            "a 20-minute duration cell"
+        );
+        let phone = record.phone.as_ref().expect("phone");
+        assert_eq!(phone.raw, "491711234567", "no .0, no exponent");
+    }
+
+    #[test]
+    fn an_ods_export_reads_typed_and_text_cells_from_the_named_sheet() {
+        let (rows, report) = read(&fixture("termine.ods"), &named("Termine"), &ods_fields());
+        assert_eq!(report.rows, 4);
+        let first = ok(&rows[0]);
+        assert_eq!(
+            (first.key.as_str(), first.starts_at),
+            ("1234", utc(2026, 3, 2, 9, 30))
+        );
+        let phone = first.phone.as_ref().expect("phone");
+        assert_eq!(
+            phone.e164.as_deref(),
+            Some("+491711234567"),
+            "a national number stored as a number"
+        );
+        assert_eq!(
+            ok(&rows[1]).starts_at,
+            utc(2026, 3, 3, 7, 15),
+            "text date and time"
+        );
+        assert_eq!(
+            ok(&rows[2]).starts_at,
+            utc(2026, 3, 4, 8, 45),
+            "the time cell wins"
+        );
+        let err = rows[3].as_ref().expect_err("31 February");
+        assert_eq!((err.line, err.key.as_deref()), (5, Some("1237")));
+        assert!(err.reason.starts_with("sheet Termine, cell B5: "), "{err}");
+    }
+
+    #[test]
+    fn the_first_sheet_is_the_default() {
+        let err = open(
+            &fixture("termine.ods"),
+            &SheetOptions::default(),
+            &ods_fields(),
+        )
+        .expect_err("notes sheet");
+        let message = err.to_string();
+        assert!(
+            matches!(err, FormatError::MissingColumns { .. }),
+            "{message}"
+        );
+        assert!(message.contains(r#"sheet "Hinweise""#), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_sheet_name_is_refused_listing_the_sheets() {
+        let err = open(&fixture("termine.ods"), &named("Buchungen"), &ods_fields())
+            .expect_err("no such sheet");
+        let message = err.to_string();
+        assert!(message.starts_with(&fixture("termine.ods").display().to_string()));
+        assert!(
+            message.contains(
+                r#""Buchungen" is not in the workbook; its sheets are "Hinweise", "Termine""#
+            ),
+            "{message}"
+        );
+        assert!(
+            open(&fixture("termine.ods"), &named("termine"), &ods_fields()).is_ok(),
+            "case is forgiven"
+        );
+    }
+
+    #[test]
+    fn a_bad_row_is_rejected_with_its_cell_and_the_rest_imports() {
+        let (_dir, path) = xlsx(&[(
+            "Termine",
+            header_and(vec![
+                vec![S("1"), S("02.03.2026"), S("10:30"), S("Pass"), S("Erika")],
+                vec![
+                    S("2"),
+                    S("02.03.2026"),
+                    S("10:30"),
+                    S("Pass"),
+                    S("Max"),
+                    S("0171 12345678901234"),
+                ],
+                vec![S(" "), S(" ")],
+                vec![S("3"), S("02.03.2026"), S("25:00"), S("Pass"), S("Ida")],
+                vec![S("4"), S("02.03.2026"), S("11:00"), S("Pass"), S("Ole")],
+            ]),
+        )]);
+        let (rows, report) = read(&path, &SheetOptions::default(), &more_fields());
+        let errors: Vec<(u64, &str, &str)> = rows
+            .iter()
+            .filter_map(|row| row.as_ref().err())
+            .map(|err| (err.line, err.field.as_str(), err.reason.as_str()))
+            .collect();
+        assert_eq!(errors.len(), 2);
+        assert_eq!((errors[0].0, errors[0].1), (3, "Telefon"));
+        assert!(
+            errors[0]
+                .2
+                .starts_with("sheet Termine, cell F3: the number"),
+            "{}",
+            errors[0].2
+        );
+        assert!(
+            !errors[0].2.contains("12345"),
+            "no phone number in messages"
+        );
+        assert_eq!((errors[1].0, errors[1].1), (5, "Uhrzeit"));
+        assert!(
+            errors[1].2.starts_with("sheet Termine, cell C5: "),
+            "{}",
+            errors[1].2
+        );
+        let keys: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.record.key.as_str())
+            .collect();
+        assert_eq!(keys, ["1", "4"]);
+        assert_eq!((report.rows, report.blank_rows), (4, 1));
+    }
+
+    #[test]
+    fn a_sheet_without_its_header_row_is_refused_without_repeating_the_first_row() {
+        let (_dir, path) = xlsx(&[(
+            "Termine",
+            vec![vec![
+                S("1"),
+                S("02.03.2026"),
+                S("10:30"),
+                S("Pass"),
+                S("Erika Mustermann"),
+                S("0171 2345678"),
+            ]],
+        )]);
+        let err = open(&path, &SheetOptions::default(), &fields()).expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains(r#""Uhrzeit" (time)"#), "{message}");
+        assert!(message.contains("does not look like a header"), "{message}");
+        assert!(
+            !message.contains("Erika") && !message.contains("2345678"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_header_row_can_sit_below_a_title() {
+        let (_dir, path) = xlsx(&[(
+            "Termine",
+            vec![
+                vec![S("Terminliste Bürgeramt")],
+                vec![],
+                HEADER.into_iter().collect(),
+                vec![
+                    S("1"),
+                    F(46083.0, "dd.mm.yyyy"),
+                    S("10:30"),
+                    S("Pass"),
+                    S("Erika"),
+                ],
+            ],
+        )]);
+        let opts = SheetOptions {
+            header_row: 3,
+            ..SheetOptions::default()
+        };
+        let (rows, _) = read(&path, &opts, &fields());
+        assert_eq!(rows[0].as_ref().map(|r| r.line), Ok(4));
+        let err = open(&path, &SheetOptions::default(), &fields()).expect_err("row 1 is a title");
+        assert!(err.to_string().contains("row 1"), "{err}");
+        let zero = SheetOptions {
+            header_row: 0,
+            ..SheetOptions::default()
+        };
+        assert!(matches!(
+            open(&path, &zero, &fields()),
+            Err(FormatError::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_that_is_no_spreadsheet_is_refused_naming_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("termine.xlsx");
+        std::fs::write(&path, "Termin-Nr;Datum\n1;02.03.2026\n").expect("written");
+        let err = open(&path, &SheetOptions::default(), &fields()).expect_err("not a zip");
+        assert!(matches!(err, FormatError::Unreadable { .. }), "{err}");
+        assert!(err.to_string().contains("termine.xlsx"), "{err}");
+        let missing = open(
+            &dir.path().join("fehlt.ods"),
+            &SheetOptions::default(),
+            &fields(),
+        );
+        assert!(matches!(missing, Err(FormatError::Unreadable { .. })));
+    }
+
+    #[test]
+    fn the_sheet_options_deserialise_from_toml() {
+        let opts: SheetOptions =
+            toml::from_str("sheet = \"Termine\"\nheader_row = 2").expect("valid");
+        assert_eq!(
+            (opts.sheet.as_deref(), opts.header_row),
+            (Some("Termine"), 2)
+        );
+        let opts: SheetOptions = toml::from_str("").expect("defaults");
+        assert_eq!(opts, SheetOptions::default());
+        assert!(toml::from_str::<SheetOptions>("tab = \"Termine\"").is_err());
+    }
+
+    #[test]
+    fn the_reader_can_move_to_a_blocking_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<SheetRecords>();
+    }
+
+    /// Where the benchmark workbook lives: `ABSAGE_SHEET_BENCH`, or the temp dir.
+    fn bench_path() -> PathBuf {
+        std::env::var_os("ABSAGE_SHEET_BENCH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("absage-million.xlsx"))
+    }
+
+    /// Writes 1,000,000 bookings the way Excel stores them (shared strings, date and time
+    /// cells). Run alone first: `cargo test --release -- --ignored --exact
+    /// import::sheet::tests::generate_a_million_row_workbook`.
+    #[test]
+    #[ignore = "writes a 1,000,000-row workbook for the memory benchmark"]
+    fn generate_a_million_row_workbook() {
+        let mut book = Workbook::new();
+        let (date, time) = (
+            Format::new().set_num_format("dd.mm.yyyy"),
+            Format::new().set_num_format("hh:mm"),
+        );
+        let sheet = book.add_worksheet_with_low_memory().expect("worksheet");
+        sheet.set_name("Termine").expect("name");
+        let header = [
+            "Termin-Nr",
+            "Datum",
+            "Uhrzeit",
+            "Dienstleistung",
+            "Name",
+            "Telefon",
+            "E-Mail",
+        ];
+        for (c, text) in header.iter().enumerate() {
+            sheet.write_string(0, c as u16, *text).expect("header");
+        }
+        let services = [
+            "Personalausweis",
+            "Reisepass",
+            "Meldebescheinigung",
+            "Zulassung",
+        ];
+        for i in 1..=1_000_000_u32 {
+            let slot = f64::from(8 * 4 + i % 36) / 96.0;
+            sheet.write_string(i, 0, format!("T-{i:07}")).expect("key");
+            sheet
+                .write_number_with_format(i, 1, f64::from(46083 + i % 250), &date)
+                .expect("date");
+            sheet
+                .write_number_with_format(i, 2, slot, &time)
+                .expect("time");
+            sheet
+                .write_string(i, 3, services[i as usize % 4])
+                .expect("service");
+            sheet
+                .write_string(i, 4, format!("Person {i}"))
+                .expect("name");
+            sheet
+                .write_string(i, 5, format!("0171 {:07}", i))
+                .expect("phone");
+            sheet
+                .write_string(i, 6, format!("person{i}@example.org"))
+                .expect("email");
+        }
+        book.save(bench_path()).expect("saved");
+    }
+
+    /// Reads the benchmark workbook and prints rows/s and the process's peak memory.
+    #[test]
+    #[ignore = "needs the workbook of generate_a_million_row_workbook; prints figures"]
+    fn a_million_row_workbook_is_read_with_rows_per_second_and_peak_memory() {
+        let peak = || {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default()
+        };
+        let before = peak();
+        let started = std::time::Instant::now();
+        let fields = FieldMapping {
+            phone: Some("Telefon".into()),
+            email: Some("E-Mail".into()),
+            ..fields()
+        };
+        let opts = named("Termine");
+        let mut records = open(&bench_path(), &opts, &fields).expect("opens");
+        let good = records.by_ref().filter(Result::is_ok).count();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{} rows in {seconds:.1} s = {:.0} rows/s; peak before {before}, after {}",
+            records.report().rows,
+            records.report().rows as f64 / seconds,
+            peak()
+        );
+        assert_eq!((good, records.report().rows), (1_000_000, 1_000_000));
+    }
+}

@@ -156,6 +156,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         mode: ImportMode::Full,
         max_removal_share: 0.5,
         csv: CsvOptions::default(),
+        json: Default::default(),
         fields: FieldMapping {
             key: "key".into(),
             date: "start".into(),

@@ -186,3 +186,63 @@ async fn a_booking_whose_row_is_broken_this_time_is_kept_and_keeps_its_notice() 
     let ns = t.notifications().await;
     assert_eq!(count(&ns, |n| n.state == "queued"), 8, "{ns:?}");
 }
+
+#[tokio::test]
+async fn a_json_export_with_nested_records_imports_through_the_same_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    let src = &mut s.sources[0];
+    src.kind = absage::config::SourceKind::Json;
+    src.path = dir.path().join("export.json");
+    src.json = toml::from_str("records_path = \"data.appointments\"").unwrap();
+    src.fields.key = "id".into();
+    src.fields.date = "start".into();
+    src.fields.duration = Some("minutes".into());
+    src.fields.service = "service.name".into();
+    src.fields.location = Some("service.office".into());
+    src.fields.name = "customer.name".into();
+    src.fields.email = Some("customer.email".into());
+    src.fields.phone = Some("customer.phones.0".into());
+    src.fields.language = Some("customer.lang".into());
+    let t = TestApp::start(dir, s).await;
+    let json = r#"{"data": {"generated": "2030-01-06", "appointments": [
+        {"id": 1, "start": "2030-01-07 09:00", "minutes": 20,
+         "service": {"name": "Zulassung", "office": "Soest"},
+         "customer": {"name": "Jürgen Müller", "email": "j@example.org", "phones": ["0171 2345678"], "lang": "de"}},
+        {"id": 2, "start": "2030-01-07 25:00", "minutes": 20,
+         "service": {"name": "Zulassung", "office": "Soest"}, "customer": {"name": "X"}},
+        {"id": 3, "start": "2030-01-07 10:00", "minutes": 20,
+         "service": {"name": "Führerschein", "office": "Lippstadt"},
+         "customer": {"name": "Ayşe", "phones": [4917612345678], "lang": "Türkisch"}}
+    ]}}"#;
+    std::fs::write(t.dir.path().join("export.json"), json).unwrap();
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new, r.counts.rows_rejected),
+        (Outcome::Applied, 2, 1),
+        "{:?}",
+        r.rejected
+    );
+    assert_eq!(
+        (r.rejected[0].line, r.rejected[0].field.as_str()),
+        (2, "start"),
+        "record 2, field start"
+    );
+    t.declare(
+        "2030-01-07 08:00",
+        "2030-01-07 12:00",
+        absage::domain::outage::Scope::default(),
+    )
+    .await;
+    let ns = t.notifications().await;
+    assert_eq!(count(&ns, |n| n.key == "1"), 2);
+    let three: Vec<&Notif> = ns.iter().filter(|n| n.key == "3").collect();
+    assert_eq!(
+        (
+            three.len(),
+            three[0].channel.as_str(),
+            three[0].language.as_str()
+        ),
+        (1, "sms", "tr")
+    );
+}

@@ -9,7 +9,7 @@
 //! Memory stays at one event: a VEVENT is collected up to [`MAX_EVENT_BYTES`]; a longer
 //! one (or a longer single line) is marked broken and its excess dropped while reading on.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 use encoding_rs::WINDOWS_1252;
 
@@ -53,7 +53,7 @@ impl<R: BufRead> ContentLines<R> {
     fn physical_line(&mut self) -> io::Result<Option<(Vec<u8>, bool)>> {
         let mut buf = Vec::new();
         let limit = MAX_EVENT_BYTES as u64 + 1;
-        let read = (&mut self.input).take(limit).read_until(b'\n', &mut buf)?;
+        let read = <&mut R as Read>::take(&mut self.input, limit).read_until(b'\n', &mut buf)?;
         if read == 0 {
             return Ok(None);
         }
@@ -310,6 +310,11 @@ impl<R: BufRead> Blocks<R> {
             timezone: None,
             complete: false,
         }
+    }
+
+    /// Physical lines read so far, for a message about where reading stopped.
+    pub(crate) fn lines_read(&self) -> u64 {
+        self.lines.physical
     }
 
     /// Whether the input ended with every component closed: a cut-off file does not.

@@ -122,7 +122,7 @@ fn is_date(prop: &Property) -> bool {
 }
 
 /// `20260302`, `20260302T103000` (in `zone`) or `20260302T093000Z`.
-fn value(text: &str, date_only: bool, zone: Tz) -> Result<When, String> {
+pub(crate) fn value(text: &str, date_only: bool, zone: Tz) -> Result<When, String> {
     let bad = || {
         format!(
             "{} is not an iCalendar date-time like 20260302T103000",

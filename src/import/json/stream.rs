@@ -17,18 +17,21 @@ use serde_json::Value;
 use super::{Pulled, SHOW_KEYS, list_keys};
 
 /// Array elements parsed ahead of the consumer.
-pub(super) const AHEAD: usize = 256;
+pub(super) const AHEAD: usize = BATCH * 4;
+/// Elements per message: one wake-up of either thread per batch, not per record.
+const BATCH: usize = 64;
 
 /// Array elements as the streaming thread sends them.
 pub(super) struct Elements {
     rx: Receiver<Streamed>,
     index: u64,
+    batch: std::vec::IntoIter<Value>,
     /// The thread said its last word; the channel is closed from here on.
     ended: bool,
 }
 
 enum Streamed {
-    Record(Value),
+    Records(Vec<Value>),
     /// The walk ended: `None` when all records were sent, else why there are none.
     End(Option<String>),
     Failed(serde_json::Error),
@@ -37,7 +40,7 @@ enum Streamed {
 impl Elements {
     /// Starts the thread that walks `input` to the array at `path` (object keys).
     pub(super) fn spawn(input: Box<dyn BufRead + Send>, path: Vec<String>) -> Elements {
-        let (tx, rx) = mpsc::sync_channel(AHEAD);
+        let (tx, rx) = mpsc::sync_channel(AHEAD / BATCH);
         // Should the thread not start, the channel closes and `next` reports it.
         let _ = std::thread::Builder::new()
             .name("json-array".into())
@@ -45,20 +48,25 @@ impl Elements {
         Elements {
             rx,
             index: 0,
+            batch: Vec::new().into_iter(),
             ended: false,
         }
     }
 
     pub(super) fn next(&mut self) -> Option<Pulled> {
+        if let Some(value) = self.batch.next() {
+            self.index += 1;
+            return Some(Pulled::Record(self.index, value));
+        }
         if self.ended {
             return None;
         }
         let received = self.rx.recv();
-        self.ended = !matches!(received, Ok(Streamed::Record(_)));
+        self.ended = !matches!(received, Ok(Streamed::Records(_)));
         match received {
-            Ok(Streamed::Record(value)) => {
-                self.index += 1;
-                Some(Pulled::Record(self.index, value))
+            Ok(Streamed::Records(batch)) => {
+                self.batch = batch.into_iter();
+                self.next()
             }
             Ok(Streamed::End(None)) => None,
             Ok(Streamed::End(Some(why))) => Some(Pulled::Missing(why)),
@@ -110,6 +118,13 @@ impl Walk<'_> {
         }
     }
 
+    fn send<E: de::Error>(&self, batch: &mut Vec<Value>) -> Result<(), E> {
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        self.tx
+            .send(Streamed::Records(full))
+            .map_err(|_| E::custom("the reader was dropped"))
+    }
+
     fn not_expected(&self, what: &str) -> Option<String> {
         let here = self.here();
         Some(match self.path.len() - self.depth {
@@ -148,12 +163,22 @@ impl<'de> Visitor<'de> for Walk<'_> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             return Ok(self.not_expected("a list"));
         }
-        while let Some(value) = seq.next_element::<Value>()? {
-            if self.tx.send(Streamed::Record(value)).is_err() {
-                return Err(de::Error::custom("the reader was dropped"));
+        let mut batch = Vec::with_capacity(BATCH);
+        let result = loop {
+            match seq.next_element::<Value>() {
+                Ok(Some(value)) => batch.push(value),
+                Ok(None) => break Ok(None),
+                Err(err) => break Err(err),
             }
+            if batch.len() == BATCH {
+                self.send(&mut batch)?;
+            }
+        };
+        // The records before a syntax error still go out, ahead of the error.
+        if !batch.is_empty() {
+            self.send(&mut batch)?;
         }
-        Ok(None)
+        result
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {

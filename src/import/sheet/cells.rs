@@ -179,8 +179,8 @@ pub(super) fn serial_moment(serial: &ExcelDateTime, is_1904: bool) -> Result<Mom
         seconds.div_euclid(SECONDS_PER_DAY),
         seconds.rem_euclid(SECONDS_PER_DAY),
     );
-    let time = NaiveTime::from_num_seconds_from_midnight_opt(of_day as u32, 0)
-        .unwrap_or(NaiveTime::MIN);
+    let time =
+        NaiveTime::from_num_seconds_from_midnight_opt(of_day as u32, 0).unwrap_or(NaiveTime::MIN);
     if days == 0 {
         return Ok(Moment::Time(time));
     }
@@ -260,4 +260,107 @@ pub(super) fn column_letters(index: u32) -> String {
         n = (n - 1) / 26;
     }
     letters.iter().rev().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::ExcelDateTimeType;
+
+    fn serial(value: f64, is_1904: bool) -> Result<Moment, String> {
+        serial_moment(
+            &ExcelDateTime::new(value, ExcelDateTimeType::DateTime, is_1904),
+            is_1904,
+        )
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> Moment {
+        Moment::Date(NaiveDate::from_ymd_opt(y, m, d).expect("valid"))
+    }
+
+    #[test]
+    fn serial_days_follow_excels_1900_leap_year_bug() {
+        assert_eq!(serial(1.0, false), Ok(date(1900, 1, 1)));
+        assert_eq!(serial(59.0, false), Ok(date(1900, 2, 28)));
+        assert!(
+            serial(60.0, false)
+                .expect_err("no such day")
+                .contains("29 February 1900")
+        );
+        assert_eq!(serial(61.0, false), Ok(date(1900, 3, 1)));
+        assert_eq!(serial(46083.0, false), Ok(date(2026, 3, 2)));
+    }
+
+    #[test]
+    fn serial_days_of_the_1904_system_start_on_new_year_1904() {
+        assert_eq!(serial(1.0, true), Ok(date(1904, 1, 2)));
+        assert_eq!(serial(44621.0, true), Ok(date(2026, 3, 2)));
+    }
+
+    #[test]
+    fn a_serial_below_one_is_a_time_of_day_rounded_to_the_second() {
+        let ten_thirty = NaiveTime::from_hms_opt(10, 30, 0).expect("valid");
+        assert_eq!(serial(0.4375, false), Ok(Moment::Time(ten_thirty)));
+        assert_eq!(serial(0.437_499_99, true), Ok(Moment::Time(ten_thirty)));
+        assert!(serial(-1.0, false).is_err());
+        assert!(serial(3e6, false).is_err());
+    }
+
+    #[test]
+    fn iso_durations_of_ods_time_cells_are_read() {
+        assert_eq!(iso_span("PT10H30M00S"), Ok(TimeDelta::minutes(630)));
+        assert_eq!(iso_span("P1DT0H15M"), Ok(TimeDelta::minutes(1455)));
+        assert_eq!(iso_span("PT0.6S"), Ok(TimeDelta::seconds(1)));
+        for bad in ["10:30", "PT10X", "PT10", "P10H"] {
+            assert!(iso_span(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_without_a_trailing_zero_or_exponent() {
+        assert_eq!(number_text(1234.0), "1234");
+        assert_eq!(number_text(491_711_234_567.0), "491711234567");
+        assert_eq!(number_text(12.5), "12.5");
+        assert_eq!(number_text(-3.0), "-3");
+    }
+
+    #[test]
+    fn typed_dates_are_written_in_the_first_configured_format() {
+        let formats = Formats {
+            date: vec!["%d.%m.%Y".into()],
+            time: vec!["%H.%M".into()],
+            ..Formats::default()
+        };
+        let render = Render::new(&formats, true, false);
+        let at = Data::DateTimeIso("2026-03-02T10:30:00".into());
+        assert_eq!(render.text(&at, Field::Date).as_deref(), Ok("02.03.2026"));
+        assert_eq!(render.text(&at, Field::Time).as_deref(), Ok("10.30"));
+        let span = Data::DurationIso("PT0H20M0S".into());
+        assert_eq!(render.text(&span, Field::Duration).as_deref(), Ok("20"));
+        assert!(render.text(&span, Field::Date).is_err());
+        let error = Data::Error(calamine::CellErrorType::NA);
+        assert_eq!(
+            render.text(&error, Field::Name),
+            Err("holds the spreadsheet error #N/A".to_string())
+        );
+    }
+
+    #[test]
+    fn a_format_that_cannot_write_the_date_is_named() {
+        let formats = Formats {
+            date: vec!["%d.%m.%Y %z".into()],
+            ..Formats::default()
+        };
+        let render = Render::new(&formats, true, false);
+        let err = render
+            .text(&Data::DateTimeIso("2026-03-02".into()), Field::Date)
+            .expect_err("no zone to write");
+        assert!(err.contains("%z"), "{err}");
+    }
+
+    #[test]
+    fn columns_are_lettered_like_spreadsheets() {
+        let letters: Vec<String> = [0, 2, 25, 26, 27, 701, 702].map(column_letters).into();
+        assert_eq!(letters, ["A", "C", "Z", "AA", "AB", "ZZ", "AAA"]);
+    }
 }
