@@ -208,12 +208,13 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
 
 /// Refuses, with one message, what does not begin like an iCalendar file.
 fn check_start(reader: &mut impl BufRead, name: &str) -> Result<(), FormatError> {
-    let first = ContentLines::new(reader)
-        .next_line()
-        .map_err(|source| FormatError::Unreadable {
-            file: name.to_string(),
-            source,
-        })?;
+    let first =
+        ContentLines::new(reader)
+            .next_line()
+            .map_err(|source| FormatError::Unreadable {
+                file: name.to_string(),
+                source,
+            })?;
     let Some(first) = first else {
         return Err(FormatError::Empty {
             file: name.to_string(),
@@ -267,7 +268,9 @@ impl IcsRecords {
                     return true;
                 }
                 Err(err) => {
-                    self.abort(format!("reading stopped, the rest of the file is lost: {err}"));
+                    self.abort(format!(
+                        "reading stopped, the rest of the file is lost: {err}"
+                    ));
                     return true;
                 }
             }
@@ -306,8 +309,14 @@ impl IcsRecords {
         if let Some(reason) = &event.broken {
             return Err(whole(reason.clone()));
         }
-        let uid = index::uid(event)
-            .ok_or_else(|| reject(line, "UID", Some(Field::Key), "is missing; every event needs one".into()))?;
+        let uid = index::uid(event).ok_or_else(|| {
+            reject(
+                line,
+                "UID",
+                Some(Field::Key),
+                "is missing; every event needs one".into(),
+            )
+        })?;
         let Some((start, starts_at, how)) = self.start(event)? else {
             return Ok(Vec::new());
         };
@@ -333,13 +342,20 @@ impl IcsRecords {
         if let Some(rid) = event.prop("RECURRENCE-ID") {
             let original = self.index.zones.when(rid).ok().and_then(When::instant);
             let (original, _) = original.ok_or_else(|| {
-                reject(line, "RECURRENCE-ID", Some(Field::Key), "is not a date-time".into())
+                reject(
+                    line,
+                    "RECURRENCE-ID",
+                    Some(Field::Key),
+                    "is not a date-time".into(),
+                )
             })?;
             let row = one(occurrence_key(uid, original), starts_at);
             return Ok(vec![self.with_time_warning(row, how)]);
         }
         if event.prop("RRULE").is_none() && event.prop("RDATE").is_none() {
-            return Ok(vec![self.with_time_warning(one(uid.to_string(), starts_at), how)]);
+            return Ok(vec![
+                self.with_time_warning(one(uid.to_string(), starts_at), how),
+            ]);
         }
         let overridden = self.index.overridden(uid);
         let starts = recur::occurrences(event, start, &self.index.zones, self.window, overridden)

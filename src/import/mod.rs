@@ -321,8 +321,8 @@ impl Importer<'_> {
 
 /// An open export of any kind.
 enum Reader {
-    Csv(csv::CsvRecords),
-    Json(json::JsonRecords),
+    Csv(Box<csv::CsvRecords>),
+    Json(Box<json::JsonRecords>),
 }
 
 /// Sends the rows in chunks; false when the importer stopped listening.
@@ -363,12 +363,12 @@ async fn spawn_reader(
         let opened = match source.kind {
             SourceKind::Csv => {
                 csv::open_file(&file, &source.csv, &source.fields, &source.formats, &ctx)
-                    .map(Reader::Csv)
+                    .map(|r| Reader::Csv(Box::new(r)))
                     .map_err(|e| e.to_string())
             }
             SourceKind::Json => {
                 json::open_file(&file, &source.json, &source.fields, &source.formats, &ctx)
-                    .map(Reader::Json)
+                    .map(|r| Reader::Json(Box::new(r)))
                     .map_err(|e| e.to_string())
             }
         };
@@ -383,8 +383,8 @@ async fn spawn_reader(
             }
         };
         let aborted = match reader {
-            Reader::Csv(mut r) => pump(&mut r, &tx).then(|| r.report().aborted.clone()),
-            Reader::Json(mut r) => pump(&mut r, &tx).then(|| r.report().aborted.clone()),
+            Reader::Csv(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
+            Reader::Json(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
         };
         if let Some(Some(why)) = aborted {
             let _ = tx.blocking_send(ReaderMsg::Aborted(format!("{}: {why}", file.display())));

@@ -50,9 +50,10 @@ impl Specs {
         let mut specs: [Option<Spec>; Field::ALL.len()] = Default::default();
         for field in FREE {
             if let Some(text) = fields.header(field) {
-                specs[field as usize] = Some(spec(text).map_err(|why| {
-                    format!("fields.{}: {} {why}", field.as_str(), shown(text))
-                })?);
+                specs[field as usize] =
+                    Some(spec(text).map_err(|why| {
+                        format!("fields.{}: {} {why}", field.as_str(), shown(text))
+                    })?);
             }
         }
         Ok(Specs(specs))
@@ -99,7 +100,10 @@ fn fixed(fields: &FieldMapping) -> Result<(), String> {
 fn spec(text: &str) -> Result<Spec, &'static str> {
     let text = text.trim();
     let (name, rest) = match text.find([';', ':']) {
-        Some(at) => (&text[..at], Some((&text[at..at + 1], text[at + 1..].trim()))),
+        Some(at) => (
+            &text[..at],
+            Some((&text[at..at + 1], text[at + 1..].trim())),
+        ),
         None => (text, None),
     };
     let name = property_name(name)?;
@@ -112,10 +116,7 @@ fn spec(text: &str) -> Result<Spec, &'static str> {
 }
 
 fn property_name(text: &str) -> Result<String, &'static str> {
-    let valid = !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let valid = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if valid {
         Ok(text.to_ascii_uppercase())
     } else {
@@ -133,8 +134,8 @@ pub(crate) fn citizen(event: &Event) -> Option<&Property> {
         value.is_some_and(|v| names.iter().any(|n| v.eq_ignore_ascii_case(n)))
     };
     event.props_named("ATTENDEE").find(|attendee| {
-        let same_as_organizer = organizer.is_some()
-            && address(&attendee.value).map(|a| a.to_lowercase()) == organizer;
+        let same_as_organizer =
+            organizer.is_some() && address(&attendee.value).map(|a| a.to_lowercase()) == organizer;
         !same_as_organizer
             && !is(attendee.param("ROLE"), &["CHAIR", "NON-PARTICIPANT"])
             && !is(attendee.param("CUTYPE"), &["ROOM", "RESOURCE"])
@@ -270,7 +271,10 @@ mod tests {
             r"DESCRIPTION:Bitte Unterlagen mitbringen.\nTelefon : 0171 1234567\nDanke",
             "X-LANGUAGE:tr",
         ]);
-        assert_eq!(texts_of(&got, Field::Service), Some("Pass, Personalausweis"));
+        assert_eq!(
+            texts_of(&got, Field::Service),
+            Some("Pass, Personalausweis")
+        );
         assert_eq!(texts_of(&got, Field::Phone), Some("0171 1234567"));
         assert_eq!(texts_of(&got, Field::Language), Some("tr"));
         assert_eq!(texts_of(&got, Field::Location), None);

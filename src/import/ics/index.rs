@@ -84,7 +84,10 @@ impl Index {
                 .unwrap_or_default(),
             line: std::cmp::Reverse(event.line),
         };
-        let slot = self.winners.entry(identity(uid, rid)).or_insert_with(|| candidate.clone());
+        let slot = self
+            .winners
+            .entry(identity(uid, rid))
+            .or_insert_with(|| candidate.clone());
         if candidate > *slot {
             *slot = candidate;
         }

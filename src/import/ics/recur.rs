@@ -250,7 +250,10 @@ mod tests {
     #[test]
     fn dtstart_counts_even_when_the_rule_skips_it() {
         let got = expand(
-            &["DTSTART:20260303T090000Z", "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=1"],
+            &[
+                "DTSTART:20260303T090000Z",
+                "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=1",
+            ],
             window("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z"),
         );
         let want = ["2026-03-03T09:00:00Z", "2026-03-09T09:00:00Z"];

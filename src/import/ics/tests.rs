@@ -55,7 +55,15 @@ fn calendar(events: &[&[&str]]) -> String {
 fn open_with(text: &str, opts: &IcsOptions) -> Result<IcsRecords, FormatError> {
     let input = Cursor::new(text.as_bytes().to_vec());
     let formats = Formats::default();
-    open_reader_at(input, "termine.ics", opts, &fields(), &formats, &ctx(), now())
+    open_reader_at(
+        input,
+        "termine.ics",
+        opts,
+        &fields(),
+        &formats,
+        &ctx(),
+        now(),
+    )
 }
 
 fn read_with(text: &str, opts: &IcsOptions) -> (Vec<Result<ParsedRow, RowError>>, IcsReport) {
@@ -132,9 +140,15 @@ fn a_zone_only_a_vtimezone_declares_is_taken_as_the_tenants() {
         "BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nEND:VTIMEZONE\r\nEND:VCALENDAR",
     );
     assert_eq!(only(&text).starts_at, utc("2026-03-02T09:30:00Z"));
-    let rows = read(&calendar(&[&["UID:u", "DTSTART;TZID=Atlantis:20260302T103000"]]));
+    let rows = read(&calendar(&[&[
+        "UID:u",
+        "DTSTART;TZID=Atlantis:20260302T103000",
+    ]]));
     let err = rows[0].as_ref().expect_err("undeclared zone");
-    assert_eq!((err.field.as_str(), err.key.as_deref()), ("DTSTART", Some("u")));
+    assert_eq!(
+        (err.field.as_str(), err.key.as_deref()),
+        ("DTSTART", Some("u"))
+    );
 }
 
 #[test]
@@ -151,7 +165,10 @@ fn a_duration_stands_in_for_dtend() {
         "DTEND:20260302T090000Z",
     ]]));
     let err = rows[0].as_ref().expect_err("end before start");
-    assert_eq!((err.field.as_str(), err.target), ("DTEND", Some(Field::End)));
+    assert_eq!(
+        (err.field.as_str(), err.target),
+        ("DTEND", Some(Field::End))
+    );
 }
 
 #[test]
@@ -232,7 +249,11 @@ fn a_weekly_series_expands_without_its_exdate_and_with_its_override() {
         .map(|r| (r.key.clone(), r.starts_at, r.service.clone()))
         .collect();
     let want = [
-        ("serie/20260316T090000Z", "2026-03-16T13:00:00Z", "Beratung (verlegt)"),
+        (
+            "serie/20260316T090000Z",
+            "2026-03-16T13:00:00Z",
+            "Beratung (verlegt)",
+        ),
         ("serie/20260302T090000Z", "2026-03-02T09:00:00Z", "Beratung"),
         ("serie/20260323T090000Z", "2026-03-23T09:00:00Z", "Beratung"),
         ("serie/20260330T080000Z", "2026-03-30T08:00:00Z", "Beratung"),
@@ -252,7 +273,12 @@ fn a_series_is_expanded_only_up_to_the_horizon() {
     };
     let (rows, _) = read_with(&text, &opts);
     let starts: Vec<DateTime<Utc>> = rows.iter().map(|r| ok(r).starts_at).collect();
-    let want = ["2026-02-28T09:00:00Z", "2026-03-01T09:00:00Z", "2026-03-02T09:00:00Z", "2026-03-03T09:00:00Z"];
+    let want = [
+        "2026-02-28T09:00:00Z",
+        "2026-03-01T09:00:00Z",
+        "2026-03-02T09:00:00Z",
+        "2026-03-03T09:00:00Z",
+    ];
     assert_eq!(starts, want.map(utc));
 }
 
@@ -342,7 +368,11 @@ fn messages_never_repeat_personal_data() {
             "ATTENDEE;CN=Erika Mustermann:mailto:erika@example.org",
             "X-PHONE:0171 12345678901234",
         ],
-        &["UID:m3", "DTSTART:20260302T100000Z", "Erika Mustermann 0171 1234567"],
+        &[
+            "UID:m3",
+            "DTSTART:20260302T100000Z",
+            "Erika Mustermann 0171 1234567",
+        ],
     ]));
     assert_eq!(rows.len(), 3);
     for row in &rows {
@@ -353,8 +383,14 @@ fn messages_never_repeat_personal_data() {
             "{text}"
         );
     }
-    assert_eq!(rows[0].as_ref().err().and_then(|e| e.target), Some(Field::Email));
-    assert_eq!(rows[1].as_ref().err().and_then(|e| e.target), Some(Field::Phone));
+    assert_eq!(
+        rows[0].as_ref().err().and_then(|e| e.target),
+        Some(Field::Email)
+    );
+    assert_eq!(
+        rows[1].as_ref().err().and_then(|e| e.target),
+        Some(Field::Phone)
+    );
 }
 
 #[test]
@@ -381,7 +417,11 @@ impl Read for FailsOnSecondPass {
         if self.seeks >= 2 && self.inner.position() >= half {
             return Err(io::Error::other("share disconnected"));
         }
-        let room = if self.seeks >= 2 { (half - self.inner.position()) as usize } else { buf.len() };
+        let room = if self.seeks >= 2 {
+            (half - self.inner.position()) as usize
+        } else {
+            buf.len()
+        };
         let n = buf.len().min(room.max(1));
         self.inner.read(&mut buf[..n])
     }
@@ -409,10 +449,21 @@ fn an_io_error_in_the_second_pass_marks_the_report_aborted() {
         seeks: 0,
     };
     let opts = IcsOptions::default();
-    let mut records = open_reader_at(input, "t.ics", &opts, &fields(), &Formats::default(), &ctx(), now())
-        .expect("the first pass reads it all");
+    let mut records = open_reader_at(
+        input,
+        "t.ics",
+        &opts,
+        &fields(),
+        &Formats::default(),
+        &ctx(),
+        now(),
+    )
+    .expect("the first pass reads it all");
     let rows: Vec<_> = records.by_ref().collect();
-    let last = rows.last().and_then(|r| r.as_ref().err()).expect("ends with the error");
+    let last = rows
+        .last()
+        .and_then(|r| r.as_ref().err())
+        .expect("ends with the error");
     assert!(last.reason.contains("share disconnected"), "{last}");
     assert!(rows.len() < 40);
     assert!(records.report().aborted.is_some());
@@ -421,16 +472,22 @@ fn an_io_error_in_the_second_pass_marks_the_report_aborted() {
 
 #[test]
 fn options_deserialise_strictly_and_are_checked() {
-    let opts: IcsOptions = toml::from_str("recurrence_horizon_days = 30\nall_day = \"skip\"")
-        .expect("valid");
-    assert_eq!((opts.recurrence_horizon_days, opts.all_day), (30, AllDay::Skip));
+    let opts: IcsOptions =
+        toml::from_str("recurrence_horizon_days = 30\nall_day = \"skip\"").expect("valid");
+    assert_eq!(
+        (opts.recurrence_horizon_days, opts.all_day),
+        (30, AllDay::Skip)
+    );
     assert!(toml::from_str::<IcsOptions>("horizon = 30").is_err());
     let zero = IcsOptions {
         recurrence_horizon_days: 0,
         ..IcsOptions::default()
     };
     let err = open_with(&calendar(&[]), &zero).expect_err("config");
-    assert!(err.to_string().contains("ics.recurrence_horizon_days"), "{err}");
+    assert!(
+        err.to_string().contains("ics.recurrence_horizon_days"),
+        "{err}"
+    );
 }
 
 #[test]

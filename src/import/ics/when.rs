@@ -243,7 +243,8 @@ mod tests {
 
     #[test]
     fn vendor_prefixed_and_declared_zone_names_are_understood() {
-        let prefixed = instant("DTSTART;TZID=/mozilla.org/20050126_1/America/New_York:20260302T100000");
+        let prefixed =
+            instant("DTSTART;TZID=/mozilla.org/20050126_1/America/New_York:20260302T100000");
         assert_eq!(prefixed, utc("2026-03-02T15:00:00Z"));
         let declared = instant("DTSTART;TZID=W. Europe Standard Time:20260701T100000");
         assert_eq!(declared, utc("2026-07-01T08:00:00Z"));
@@ -258,7 +259,9 @@ mod tests {
         let when = zones().when(&prop("DTSTART;VALUE=DATE:20260302"));
         assert_eq!(
             when,
-            Ok(When::Date(NaiveDate::from_ymd_opt(2026, 3, 2).expect("valid")))
+            Ok(When::Date(
+                NaiveDate::from_ymd_opt(2026, 3, 2).expect("valid")
+            ))
         );
         let err = zones()
             .when(&prop("DTSTART:2026-03-02 10:00"))
@@ -285,7 +288,15 @@ mod tests {
         assert_eq!(duration("PT1H15M"), Ok(TimeDelta::minutes(75)));
         assert_eq!(duration("+P1DT2H"), Ok(TimeDelta::hours(26)));
         assert_eq!(duration("P1W"), Ok(TimeDelta::days(7)));
-        for bad in ["30", "PT", "P1H", "PT30", "-PT5M", "P99999999999999W", "PTM"] {
+        for bad in [
+            "30",
+            "PT",
+            "P1H",
+            "PT30",
+            "-PT5M",
+            "P99999999999999W",
+            "PTM",
+        ] {
             assert!(duration(bad).is_err(), "{bad}");
         }
     }
