@@ -21,7 +21,6 @@ use crate::store::Store;
 use crate::store::notifications::{self as queue, Claimed};
 use chrono::{DateTime, Duration, Utc};
 use destinations::{Destinations, Prepared};
-use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,11 +70,17 @@ impl StepOutcome {
 
 pub struct Dispatcher {
     store: Store,
-    queue: QueueSettings,
     policy: RetryPolicy,
+    owner: String,
+    /// What the send tasks need; shared with them, since each send runs as a task of its own
+    /// so that sends spread over the runtime's threads.
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queue: QueueSettings,
     tenants: HashMap<String, TenantSettings>,
     destinations: Destinations,
-    owner: String,
     clock: Clock,
 }
 
@@ -96,11 +101,13 @@ impl Dispatcher {
         Self {
             policy: queue.retry_policy(),
             store,
-            queue,
-            tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
-            destinations,
             owner,
-            clock,
+            shared: Arc::new(Shared {
+                queue,
+                tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
+                destinations,
+                clock,
+            }),
         }
     }
 
@@ -120,22 +127,27 @@ impl Dispatcher {
     /// first) with a lease, send them concurrently, record outcomes as they come in.
     #[tracing::instrument(skip_all, name = "dispatch_step", fields(channel = channel.as_str()))]
     pub async fn step_channel(&self, channel: Channel) -> anyhow::Result<StepOutcome> {
-        let now = (self.clock)();
+        let now = (self.shared.clock)();
         let now_ms = to_millis(now);
         let mut out = StepOutcome {
             expired: self.expire(channel, now_ms).await?,
             ..StepOutcome::default()
         };
-        let (probed, recovered) = self.destinations.probe_due(channel, now, &self.queue).await;
+        let (probed, recovered) = self
+            .shared
+            .destinations
+            .probe_due(channel, now, &self.shared.queue)
+            .await;
         out.probed = probed;
         out.recovered = recovered;
 
-        let claimed = if self.destinations.any_up(channel) {
+        let claimed = if self.shared.destinations.any_up(channel) {
             let limit = self
+                .shared
                 .destinations
-                .claim_limit(channel, self.queue.lease_secs)
-                .min(self.queue.batch_size);
-            let lease_until = now_ms + (self.queue.lease_secs as i64) * 1000;
+                .claim_limit(channel, self.shared.queue.lease_secs)
+                .min(self.shared.queue.batch_size);
+            let lease_until = now_ms + (self.shared.queue.lease_secs as i64) * 1000;
             let mut tx = self.store.begin().await?;
             let rows = queue::claim(
                 &mut tx,
@@ -154,23 +166,22 @@ impl Dispatcher {
         };
         out.claimed = claimed.len() as u64;
 
-        // Sends run while earlier outcomes are being written: the two halves are joined, not
-        // sequenced, so a slow disk does not stall the relay and vice versa.
-        let concurrency = claimed.len().max(1);
+        // Sends run (each as a task) while earlier outcomes are being written: the two halves are
+        // joined, not sequenced, so a slow disk does not stall the relay and vice versa.
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = self.shared.clone();
         let sending = async move {
-            futures::stream::iter(claimed)
-                .map(|c| async move {
-                    let (r, message_id) = self.send_one(&c).await;
-                    (c, r, message_id)
-                })
-                .buffer_unordered(concurrency)
-                .for_each(|done| {
-                    // The receiver outlives every sender here, so this cannot fail.
-                    let _ = done_tx.send(done);
-                    futures::future::ready(())
-                })
-                .await;
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in claimed {
+                let (shared, done_tx) = (shared.clone(), done_tx.clone());
+                tasks.spawn(async move {
+                    let (r, message_id) = shared.send_one(&c).await;
+                    // The receiver outlives every task here, so this cannot fail.
+                    let _ = done_tx.send((c, r, message_id));
+                });
+            }
+            drop(done_tx);
+            while tasks.join_next().await.is_some() {}
         };
         let recording = async {
             let mut group = Vec::with_capacity(RECORD_GROUP);
@@ -188,8 +199,9 @@ impl Dispatcher {
         };
         let ((), recorded) = tokio::join!(sending, recording);
         recorded?;
-        self.destinations
-            .persist(&self.store, (self.clock)())
+        self.shared
+            .destinations
+            .persist(&self.store, (self.shared.clock)())
             .await?;
         Ok(out)
     }
@@ -206,43 +218,6 @@ impl Dispatcher {
         let n = queue::expire_due(&mut tx, channel.as_str(), now_ms).await?;
         tx.commit().await?;
         Ok(n)
-    }
-
-    /// Sends one claimed notification through the first destination of its channel that is up,
-    /// failing over to the next when one fails at the connection level. Gives up when the
-    /// appointment starts before the send completes. Returns the outcome and, for email, the
-    /// Message-ID it carried.
-    async fn send_one(&self, c: &Claimed) -> (AttemptResult, Option<String>) {
-        let now = (self.clock)();
-        let Ok(time_left) = (from_millis(c.deadline) - now).to_std() else {
-            return (AttemptResult::TooLate, None);
-        };
-        let Some(tenant) = self.tenants.get(&c.tenant_id) else {
-            let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
-            return (AttemptResult::Permanent { reason }, None);
-        };
-        if c.channel == Channel::Sms.as_str()
-            && let Some(quiet) = &tenant.quiet_hours
-        {
-            let urgent = Duration::minutes(tenant.quiet_hours_urgent_minutes);
-            let appointment = from_millis(c.deadline);
-            if let Some(until) = quiet.defer_until(now, tenant.time_zone, appointment, urgent) {
-                let reason = format!("quiet hours {quiet}: waits until they end");
-                return (AttemptResult::Deferred { until, reason }, None);
-            }
-        }
-        let id_domain = self.destinations.message_id_domain.as_deref();
-        let prepared = match Prepared::new(c, tenant, id_domain, now) {
-            Ok(p) => p,
-            Err(reason) => return (AttemptResult::Permanent { reason }, None),
-        };
-        let send = self
-            .destinations
-            .send(&prepared, now, &self.queue, &self.clock);
-        let result = tokio::time::timeout(time_left, send)
-            .await
-            .unwrap_or(AttemptResult::TooLate);
-        (result, prepared.message_id().map(str::to_owned))
     }
 
     /// Writes a group of outcomes in one transaction. A failing write is retried for a while
@@ -277,7 +252,7 @@ impl Dispatcher {
         group: &[(Claimed, AttemptResult, Option<String>)],
         out: &mut StepOutcome,
     ) -> anyhow::Result<()> {
-        let now = (self.clock)();
+        let now = (self.shared.clock)();
         let now_ms = to_millis(now);
         let mut tx = self.store.begin().await?;
         for (c, result, message_id) in group {
@@ -292,6 +267,7 @@ impl Dispatcher {
             // Only the policies email_first and sms_first queue fallbacks.
             let has_fallback = c.role == Role::Primary.as_str()
                 && self
+                    .shared
                     .tenants
                     .get(&c.tenant_id)
                     .is_some_and(|t| t.channel_policy != ChannelPolicy::Both);
@@ -402,7 +378,7 @@ impl Dispatcher {
         shutdown: CancellationToken,
         exit_when_idle: bool,
     ) -> anyhow::Result<()> {
-        let grace = std::time::Duration::from_secs(self.queue.shutdown_grace_secs);
+        let grace = std::time::Duration::from_secs(self.shared.queue.shutdown_grace_secs);
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -440,8 +416,8 @@ impl Dispatcher {
     }
 
     async fn idle_wait(&self, channel: Channel) -> std::time::Duration {
-        let poll = Duration::milliseconds(self.queue.idle_poll_ms as i64);
-        let now = (self.clock)();
+        let poll = Duration::milliseconds(self.shared.queue.idle_poll_ms as i64);
+        let now = (self.shared.clock)();
         let next = match self.store.conn().await {
             Ok(mut conn) => queue::next_due(&mut conn, channel.as_str())
                 .await
@@ -454,6 +430,45 @@ impl Dispatcher {
             .to_std()
             .unwrap_or_default()
             .max(std::time::Duration::from_millis(10))
+    }
+}
+
+impl Shared {
+    /// Sends one claimed notification through the first destination of its channel that is up,
+    /// failing over to the next when one fails at the connection level. Gives up when the
+    /// appointment starts before the send completes. Returns the outcome and, for email, the
+    /// Message-ID it carried.
+    async fn send_one(&self, c: &Claimed) -> (AttemptResult, Option<String>) {
+        let now = (self.clock)();
+        let Ok(time_left) = (from_millis(c.deadline) - now).to_std() else {
+            return (AttemptResult::TooLate, None);
+        };
+        let Some(tenant) = self.tenants.get(&c.tenant_id) else {
+            let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
+            return (AttemptResult::Permanent { reason }, None);
+        };
+        if c.channel == Channel::Sms.as_str()
+            && let Some(quiet) = &tenant.quiet_hours
+        {
+            let urgent = Duration::minutes(tenant.quiet_hours_urgent_minutes);
+            let appointment = from_millis(c.deadline);
+            if let Some(until) = quiet.defer_until(now, tenant.time_zone, appointment, urgent) {
+                let reason = format!("quiet hours {quiet}: waits until they end");
+                return (AttemptResult::Deferred { until, reason }, None);
+            }
+        }
+        let id_domain = self.destinations.message_id_domain.as_deref();
+        let prepared = match Prepared::new(c, tenant, id_domain, now) {
+            Ok(p) => p,
+            Err(reason) => return (AttemptResult::Permanent { reason }, None),
+        };
+        let send = self
+            .destinations
+            .send(&prepared, now, &self.queue, &self.clock);
+        let result = tokio::time::timeout(time_left, send)
+            .await
+            .unwrap_or(AttemptResult::TooLate);
+        (result, prepared.message_id().map(str::to_owned))
     }
 }
 

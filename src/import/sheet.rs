@@ -131,32 +131,14 @@ pub fn open_file(
         source,
     })?;
     let header = read_header(&rows, opts.header_row - 1, &file)?;
-    let found: Vec<String> = header
-        .cells
-        .iter()
-        .map(|cell| {
-            render
-                .text(cell, Field::Key)
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        })
-        .collect();
-    let columns =
-        Columns::resolve(fields, &found).map_err(|missing| FormatError::MissingColumns {
-            file: file.clone(),
-            hint: Some(format!(
-                "the header was read from row {} of sheet {sheet:?}",
-                header.index + 1
-            )),
-            missing,
-            found: if looks_like_header(&found, fields) {
-                found.clone()
-            } else {
-                Vec::new()
-            },
-            columns: found.iter().filter(|h| !h.is_empty()).count(),
-        })?;
+    let found = header_names(&header, &render);
+    let columns = Columns::resolve(fields, &found).map_err(|missing| {
+        let hint = format!(
+            "the header was read from row {} of sheet {sheet:?}",
+            header.index + 1
+        );
+        missing_columns(&file, fields, missing, found, hint)
+    })?;
     Ok(SheetRecords {
         rows,
         sheet,
@@ -345,12 +327,12 @@ fn stream_xlsx(
     let mut current: Option<SheetRow> = None;
     while let Some(cell) = reader.next_cell().map_err(|err| err.to_string())? {
         let (index, column) = cell.get_position();
-        if current.as_ref().is_some_and(|row| row.index != index) {
-            if let Some(row) = current.take() {
-                if tx.send(Msg::Row(row)).is_err() {
-                    return Ok(());
-                }
-            }
+        // A new row index closes the row before; a failed send means nobody listens.
+        let finished = current.take_if(|row| row.index != index);
+        if let Some(row) = finished
+            && tx.send(Msg::Row(row)).is_err()
+        {
+            return Ok(());
         }
         let row = current.get_or_insert_with(|| SheetRow {
             index,
@@ -424,6 +406,41 @@ fn read_header(rows: &Receiver<Msg>, header: u32, file: &str) -> Result<SheetRow
             }
             Err(_) => return Err(empty()),
         }
+    }
+}
+
+/// The header row's cells as column names.
+fn header_names(header: &SheetRow, render: &Render) -> Vec<String> {
+    header
+        .cells
+        .iter()
+        .map(|cell| {
+            let text = render.text(cell, Field::Key).unwrap_or_default();
+            text.trim().to_string()
+        })
+        .collect()
+}
+
+/// The refusal for a header without the mapped columns; the header is shown only when it
+/// looks like one, since a data row in its place holds personal data.
+fn missing_columns(
+    file: &str,
+    fields: &FieldMapping,
+    missing: Vec<(String, Field)>,
+    found: Vec<String>,
+    hint: String,
+) -> FormatError {
+    let columns = found.iter().filter(|h| !h.is_empty()).count();
+    FormatError::MissingColumns {
+        file: file.to_string(),
+        missing,
+        found: if looks_like_header(&found, fields) {
+            found
+        } else {
+            Vec::new()
+        },
+        columns,
+        hint: Some(hint),
     }
 }
 
@@ -735,6 +752,7 @@ mod tests {
         );
         let phone = record.phone.as_ref().expect("phone");
         assert_eq!(phone.raw, "491711234567", "no .0, no exponent");
+        assert_eq!(phone.e164.as_deref(), Some("+491711234567"));
     }
 
     #[test]
