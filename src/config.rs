@@ -152,6 +152,8 @@ pub enum SourceKind {
     Csv,
     /// JSON (an array of records, possibly under `json.records_path`) or NDJSON.
     Json,
+    /// iCalendar: every VEVENT is a booking (recurring ones expand within a horizon).
+    Ics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -183,6 +185,8 @@ pub struct SourceSettings {
     pub csv: CsvOptions,
     #[serde(default)]
     pub json: crate::import::json::JsonOptions,
+    #[serde(default)]
+    pub ics: crate::import::ics::IcsOptions,
     pub fields: FieldMapping,
     #[serde(default)]
     pub formats: Formats,

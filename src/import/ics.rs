@@ -305,67 +305,62 @@ impl IcsRecords {
     /// The bookings of one current VEVENT: one, or one per occurrence.
     fn bookings(&mut self, event: &Event) -> Result<Vec<Result<ParsedRow, RowError>>, RowError> {
         let line = event.line;
-        let whole = |reason: String| reject(line, "", None, reason);
         if let Some(reason) = &event.broken {
-            return Err(whole(reason.clone()));
+            return Err(reject(line, "", None, reason.clone()));
         }
         let uid = index::uid(event).ok_or_else(|| {
-            reject(
-                line,
-                "UID",
-                Some(Field::Key),
-                "is missing; every event needs one".into(),
-            )
+            let reason = "is missing; every event needs one".to_string();
+            reject(line, "UID", Some(Field::Key), reason)
         })?;
         let Some((start, starts_at, how)) = self.start(event)? else {
             return Ok(Vec::new());
         };
-        let length = self.length(event, starts_at)?;
-        let texts = self.specs.texts(event);
-        let cancelled = event
-            .prop("STATUS")
-            .is_some_and(|s| s.value.trim().eq_ignore_ascii_case("CANCELLED"));
-        let one = |key: String, at: DateTime<Utc>| {
-            let row = IcsRow {
-                key,
-                start: at.to_rfc3339(),
-                end: (at + length).to_rfc3339(),
-                texts: &texts,
-            };
-            self.parser.parse(line, &row).map(|mut parsed| {
-                if cancelled {
-                    parsed.record.status = BookingStatus::Cancelled;
-                }
-                parsed
-            })
+        let shape = Shape {
+            line,
+            length: self.length(event, starts_at)?,
+            texts: self.specs.texts(event),
+            cancelled: event
+                .prop("STATUS")
+                .is_some_and(|s| s.value.trim().eq_ignore_ascii_case("CANCELLED")),
         };
         if let Some(rid) = event.prop("RECURRENCE-ID") {
             let original = self.index.zones.when(rid).ok().and_then(When::instant);
             let (original, _) = original.ok_or_else(|| {
-                reject(
-                    line,
-                    "RECURRENCE-ID",
-                    Some(Field::Key),
-                    "is not a date-time".into(),
-                )
+                let reason = "is not a date-time".to_string();
+                reject(line, "RECURRENCE-ID", Some(Field::Key), reason)
             })?;
-            let row = one(occurrence_key(uid, original), starts_at);
+            let row = self.row(&shape, occurrence_key(uid, original), starts_at);
             return Ok(vec![self.with_time_warning(row, how)]);
         }
         if event.prop("RRULE").is_none() && event.prop("RDATE").is_none() {
-            return Ok(vec![
-                self.with_time_warning(one(uid.to_string(), starts_at), how),
-            ]);
+            let row = self.row(&shape, uid.to_string(), starts_at);
+            return Ok(vec![self.with_time_warning(row, how)]);
         }
         let overridden = self.index.overridden(uid);
         let starts = recur::occurrences(event, start, &self.index.zones, self.window, overridden)
             .map_err(|why| reject(line, "RRULE", None, why))?;
         self.report.occurrences += starts.len() as u64;
-        let rows = starts
+        let rows: Vec<_> = starts
             .into_iter()
-            .map(|at| one(occurrence_key(uid, at), at))
-            .collect::<Vec<_>>();
+            .map(|at| self.row(&shape, occurrence_key(uid, at), at))
+            .collect();
         Ok(rows.into_iter().map(|row| self.noted(row)).collect())
+    }
+
+    /// One booking of the event, starting at `at`.
+    fn row(&self, shape: &Shape, key: String, at: DateTime<Utc>) -> Result<ParsedRow, RowError> {
+        let row = IcsRow {
+            key,
+            start: at.to_rfc3339(),
+            end: (at + shape.length).to_rfc3339(),
+            texts: &shape.texts,
+        };
+        self.parser.parse(shape.line, &row).map(|mut parsed| {
+            if shape.cancelled {
+                parsed.record.status = BookingStatus::Cancelled;
+            }
+            parsed
+        })
     }
 
     /// DTSTART as written and as an instant; `None` for an all-day event that is skipped.
@@ -471,6 +466,14 @@ impl Iterator for IcsRecords {
         }
         self.pending.pop_front()
     }
+}
+
+/// What every booking of one VEVENT shares.
+struct Shape {
+    line: u64,
+    length: TimeDelta,
+    texts: [Option<String>; Field::ALL.len()],
+    cancelled: bool,
 }
 
 /// The key of one occurrence: the UID and the occurrence's original start in UTC.

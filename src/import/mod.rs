@@ -2,10 +2,11 @@
 //! snapshot in one transaction, refuse it whole when it would wipe the calendar, re-match the
 //! tenant's active outages, and record the outcome in the import history.
 //!
-//! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON
+//! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON; [`ics`]: iCalendar
 //! - [`mapping`]: header names → booking fields, and parsing one row
 
 pub mod csv;
+pub mod ics;
 pub mod json;
 pub mod mapping;
 
@@ -323,6 +324,7 @@ impl Importer<'_> {
 enum Reader {
     Csv(Box<csv::CsvRecords>),
     Json(Box<json::JsonRecords>),
+    Ics(Box<ics::IcsRecords>),
 }
 
 /// Sends the rows in chunks; false when the importer stopped listening.
@@ -366,6 +368,11 @@ async fn spawn_reader(
                     .map(|r| Reader::Csv(Box::new(r)))
                     .map_err(|e| e.to_string())
             }
+            SourceKind::Ics => {
+                ics::open_file(&file, &source.ics, &source.fields, &source.formats, &ctx)
+                    .map(|r| Reader::Ics(Box::new(r)))
+                    .map_err(|e| e.to_string())
+            }
             SourceKind::Json => {
                 json::open_file(&file, &source.json, &source.fields, &source.formats, &ctx)
                     .map(|r| Reader::Json(Box::new(r)))
@@ -385,6 +392,7 @@ async fn spawn_reader(
         let aborted = match reader {
             Reader::Csv(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
             Reader::Json(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
+            Reader::Ics(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
         };
         if let Some(Some(why)) = aborted {
             let _ = tx.blocking_send(ReaderMsg::Aborted(format!("{}: {why}", file.display())));

@@ -157,6 +157,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         max_removal_share: 0.5,
         csv: CsvOptions::default(),
         json: Default::default(),
+        ics: Default::default(),
         fields: FieldMapping {
             key: "key".into(),
             date: "start".into(),

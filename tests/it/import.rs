@@ -246,3 +246,57 @@ async fn a_json_export_with_nested_records_imports_through_the_same_path() {
         (1, "sms", "tr")
     );
 }
+
+#[tokio::test]
+async fn an_icalendar_export_imports_with_zones_attendees_and_cancellations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    let src = &mut s.sources[0];
+    src.kind = absage::config::SourceKind::Ics;
+    src.path = dir.path().join("termine.ics");
+    src.fields = toml::from_str(
+        "key = \"UID\"\ndate = \"DTSTART\"\nservice = \"SUMMARY\"\nlocation = \"LOCATION\"\n\
+         name = \"ATTENDEE;CN\"\nemail = \"ATTENDEE\"\nphone = \"DESCRIPTION:Telefon\"\n",
+    )
+    .unwrap();
+    let t = TestApp::start(dir, s).await;
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
+BEGIN:VEVENT\r\nUID:a-1\r\nDTSTAMP:20300101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20300107T090000\r\n\
+DTEND;TZID=Europe/Berlin:20300107T091500\r\nSUMMARY:Zulassung\r\nLOCATION:Soest\r\n\
+ORGANIZER:mailto:termine@kreis-soest.example\r\n\
+ATTENDEE;CN=Jürgen Müller;ROLE=REQ-PARTICIPANT:mailto:j@example.org\r\n\
+DESCRIPTION:Telefon: 0171 2345678\\nBitte Ausweis mitbringen\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:a-2\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:20300107T090000Z\r\nDURATION:PT30M\r\n\
+SUMMARY:Zulassung\r\nLOCATION:Soest\r\nSTATUS:CANCELLED\r\nATTENDEE;CN=X:mailto:x@example.org\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+    std::fs::write(t.dir.path().join("termine.ics"), ics).unwrap();
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new, r.counts.rows_rejected),
+        (Outcome::Applied, 2, 0),
+        "{:?}",
+        r.rejected
+    );
+    t.declare(
+        "2030-01-07 08:00",
+        "2030-01-07 12:00",
+        absage::domain::outage::Scope::default(),
+    )
+    .await;
+    let ns = t.notifications().await;
+    let mut got: Vec<(String, String, String)> = ns
+        .iter()
+        .map(|n| (n.key.clone(), n.channel.clone(), n.recipient.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("a-1".into(), "email".into(), "j@example.org".into()),
+            ("a-1".into(), "sms".into(), "+491712345678".into())
+        ],
+        "the cancelled event gets nothing"
+    );
+    let one = ns.iter().find(|n| n.channel == "email").unwrap();
+    assert_eq!(one.deadline, t.local("2030-01-07 09:00").timestamp_millis());
+}

@@ -49,6 +49,12 @@ pub(crate) fn occurrences(
     let dtstart = first.with_timezone(&rtz);
     let mut set = RRuleSet::new(dtstart).rdate(dtstart);
     for prop in event.props_named("RRULE") {
+        // The crate slices its input by bytes; it only ever sees the characters a rule has.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ";=,+-:".contains(c);
+        if !prop.value.chars().all(allowed) {
+            let reason = "holds characters no recurrence rule has";
+            return Err(format!("line {}: RRULE {reason}", prop.line));
+        }
         let text = utc_until(&prop.value, zone)?;
         let rule: RRule<Unvalidated> = text
             .parse()
@@ -268,6 +274,12 @@ mod tests {
         assert!(err.contains("more than"), "{err}");
         let err = expand(&["DTSTART:20260101T000000Z", "RRULE:FREQ=SOMETIMES"], wide)
             .expect_err("unknown frequency");
+        assert!(err.contains("RRULE"), "{err}");
+        let err = expand(
+            &["DTSTART:20260101T000000Z", "RRULE:FREQ=WEEKLY;BYDAY=TñU"],
+            wide,
+        )
+        .expect_err("not a rule's character");
         assert!(err.contains("RRULE"), "{err}");
         let err = expand(&["DTSTART:19000101T000000Z", "RRULE:FREQ=SECONDLY"], wide)
             .expect_err("too far to walk");
