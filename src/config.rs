@@ -154,6 +154,9 @@ pub enum SourceKind {
     Json,
     /// iCalendar: every VEVENT is a booking (recurring ones expand within a horizon).
     Ics,
+    /// A spreadsheet: XLSX, ODS, XLS or XLSB (`kind = "xlsx"` and `"ods"` mean the same).
+    #[serde(alias = "xlsx", alias = "ods")]
+    Spreadsheet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -187,6 +190,8 @@ pub struct SourceSettings {
     pub json: crate::import::json::JsonOptions,
     #[serde(default)]
     pub ics: crate::import::ics::IcsOptions,
+    #[serde(default)]
+    pub sheet: crate::import::sheet::SheetOptions,
     pub fields: FieldMapping,
     #[serde(default)]
     pub formats: Formats,

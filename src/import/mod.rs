@@ -2,13 +2,15 @@
 //! snapshot in one transaction, refuse it whole when it would wipe the calendar, re-match the
 //! tenant's active outages, and record the outcome in the import history.
 //!
-//! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON; [`ics`]: iCalendar
+//! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON; [`ics`]: iCalendar;
+//!   [`sheet`]: XLSX, ODS (and XLS, XLSB) spreadsheets
 //! - [`mapping`]: header names → booking fields, and parsing one row
 
 pub mod csv;
 pub mod ics;
 pub mod json;
 pub mod mapping;
+pub mod sheet;
 
 use crate::config::{SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::BookingRecord;
@@ -325,6 +327,7 @@ enum Reader {
     Csv(Box<csv::CsvRecords>),
     Json(Box<json::JsonRecords>),
     Ics(Box<ics::IcsRecords>),
+    Sheet(Box<sheet::SheetRecords>),
 }
 
 /// Sends the rows in chunks; false when the importer stopped listening.
@@ -368,6 +371,11 @@ async fn spawn_reader(
                     .map(|r| Reader::Csv(Box::new(r)))
                     .map_err(|e| e.to_string())
             }
+            SourceKind::Spreadsheet => {
+                sheet::open_file(&file, &source.sheet, &source.fields, &source.formats, &ctx)
+                    .map(|r| Reader::Sheet(Box::new(r)))
+                    .map_err(|e| e.to_string())
+            }
             SourceKind::Ics => {
                 ics::open_file(&file, &source.ics, &source.fields, &source.formats, &ctx)
                     .map(|r| Reader::Ics(Box::new(r)))
@@ -393,6 +401,7 @@ async fn spawn_reader(
             Reader::Csv(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
             Reader::Json(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
             Reader::Ics(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
+            Reader::Sheet(mut r) => pump(&mut *r, &tx).then(|| r.report().aborted.clone()),
         };
         if let Some(Some(why)) = aborted {
             let _ = tx.blocking_send(ReaderMsg::Aborted(format!("{}: {why}", file.display())));

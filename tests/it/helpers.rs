@@ -158,6 +158,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         csv: CsvOptions::default(),
         json: Default::default(),
         ics: Default::default(),
+        sheet: Default::default(),
         fields: FieldMapping {
             key: "key".into(),
             date: "start".into(),

@@ -300,3 +300,34 @@ END:VCALENDAR\r\n";
     let one = ns.iter().find(|n| n.channel == "email").unwrap();
     assert_eq!(one.deadline, t.local("2030-01-07 09:00").timestamp_millis());
 }
+
+/// The columns of tests/fixtures/termine.ods.
+const FIXTURE_FIELDS: &str = "key = \"Termin-Nr\"\ndate = \"Datum\"\ntime = \"Uhrzeit\"\n\
+    service = \"Dienstleistung\"\nname = \"Name\"\nphone = \"Telefon\"\n";
+
+#[tokio::test]
+async fn an_ods_spreadsheet_imports_through_the_same_path_with_bad_cells_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/termine.ods");
+    s.sources[0].kind = absage::config::SourceKind::Spreadsheet;
+    s.sources[0].path = fixture;
+    s.sources[0].fields = toml::from_str(FIXTURE_FIELDS).unwrap();
+    s.sources[0].sheet = toml::from_str("sheet = \"Termine\"").unwrap();
+    let t = TestApp::start(dir, s).await;
+    let r = t.import().await;
+    assert_eq!(r.outcome, Outcome::Applied, "{:?}", r.message);
+    assert_eq!(
+        (r.counts.rows_new, r.counts.rows_rejected),
+        (3, 1),
+        "{:?}",
+        r.rejected
+    );
+    assert_eq!(r.rejected[0].line, 5);
+    assert!(
+        r.rejected[0].reason.starts_with("sheet Termine, cell B5: "),
+        "{:?}",
+        r.rejected
+    );
+}
