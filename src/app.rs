@@ -7,7 +7,7 @@ use crate::dispatch::destinations::Destinations;
 use crate::dispatch::{Clock, Dispatcher, system_clock};
 use crate::import::{self, ImportOptions};
 use crate::messages::TemplateSet;
-use crate::store::{Store, imports, leases};
+use crate::store::{Store, imports, leases, retention};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::str::FromStr;
@@ -109,6 +109,11 @@ impl App {
             let token = scheduler_token.clone();
             tracker.spawn(async move { app.schedule_imports(token).await });
         }
+        {
+            let app = app.clone();
+            let token = scheduler_token.clone();
+            tracker.spawn(async move { app.maintain(token).await });
+        }
         tracing::info!(
             sources = app.settings.sources.len(),
             tenants = app.settings.tenants.len(),
@@ -171,6 +176,55 @@ impl App {
                 self.scheduled_import(source).await;
             }
         }
+    }
+
+    /// Closes finished runs and purges old contact data every `retention.interval_minutes`.
+    async fn maintain(&self, shutdown: CancellationToken) {
+        let every = std::time::Duration::from_secs(
+            u64::from(self.settings.retention.interval_minutes.max(1)) * 60,
+        );
+        loop {
+            if let Err(e) = self.retention().await {
+                tracing::error!(error = %format!("{e:#}"), "retention failed; trying again later");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Closes runs that are over and deletes contact data `retention.days` after; on one
+    /// instance at a time. Returns None when another instance holds the job.
+    pub async fn retention(&self) -> anyhow::Result<Option<(u64, retention::Purged)>> {
+        let now = crate::domain::to_millis((self.clock)());
+        let mut tx = self.store.begin().await?;
+        if !leases::acquire(
+            &mut tx,
+            "retention",
+            &self.instance,
+            now,
+            now + 10 * 60 * 1000,
+        )
+        .await?
+        {
+            return Ok(None);
+        }
+        let closed = retention::close_finished(&mut tx, now).await?;
+        let cutoff = now - i64::from(self.settings.retention.days) * 24 * 3600 * 1000;
+        let purged = retention::purge(&mut tx, cutoff, now).await?;
+        leases::release(&mut tx, "retention", &self.instance).await?;
+        tx.commit().await?;
+        if closed > 0 || purged != retention::Purged::default() {
+            tracing::info!(
+                closed,
+                purged_runs = purged.runs,
+                purged_notifications = purged.notifications,
+                purged_bookings = purged.bookings,
+                "retention"
+            );
+        }
+        Ok(Some((closed, purged)))
     }
 
     /// Imports a source on schedule — on one instance only: the one that takes the job's lease.

@@ -193,6 +193,14 @@ pub enum TemplatesCommand {
 pub enum DbCommand {
     /// Apply pending migrations.
     Migrate,
+    /// Copy the SQLite database to PATH while the daemon runs (for PostgreSQL use pg_dump).
+    Backup { path: PathBuf },
+    /// Close finished outages and delete contact data older than `retention.days` now (the
+    /// daemon does this every `retention.interval_minutes`).
+    Retention {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -385,6 +393,36 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                     }
                     w.flush()?;
                 }
+            }
+            Ok(())
+        }
+        Command::Db(DbCommand::Backup { path }) => {
+            if app.store.backend() != crate::store::Backend::Sqlite {
+                bail!("absage db backup copies SQLite databases; back up PostgreSQL with pg_dump");
+            }
+            if path.exists() {
+                bail!("{} exists already; choose a new file", path.display());
+            }
+            let mut conn = app.store.conn().await?;
+            crate::store::retention::backup_sqlite(&mut conn, &path.to_string_lossy()).await?;
+            println!("backed up to {}", path.display());
+            Ok(())
+        }
+        Command::Db(DbCommand::Retention { json }) => {
+            let Some((closed, purged)) = app.retention().await? else {
+                println!("another instance is running the retention job just now");
+                return Ok(());
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "closed": closed, "purged": purged })
+                );
+            } else {
+                println!(
+                    "closed {closed} finished outages; deleted contact data of {} outages ({} messages, {} bookings)",
+                    purged.runs, purged.notifications, purged.bookings
+                );
             }
             Ok(())
         }

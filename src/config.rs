@@ -31,6 +31,26 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub templates: TemplateSettings,
     pub log: LogSettings,
+    pub retention: RetentionSettings,
+}
+
+/// When contact data goes: runs are closed once over, and their citizens' names, addresses and
+/// numbers (and the message texts) are deleted `days` later; the counts stay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    pub days: u32,
+    /// How often the daemon closes finished runs and purges (on one instance at a time).
+    pub interval_minutes: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            days: 30,
+            interval_minutes: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

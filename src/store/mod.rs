@@ -11,6 +11,7 @@ pub mod imports;
 pub mod leases;
 pub mod notifications;
 pub mod outages;
+pub mod retention;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -21,6 +21,8 @@ pub struct OutageRow {
     pub created_by: String,
     pub retract_reason: Option<String>,
     pub updated_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub purged_at: Option<i64>,
 }
 
 /// What to store for a new run.
@@ -37,7 +39,8 @@ pub struct NewOutage<'a> {
 }
 
 const COLUMNS: &str = "id, tenant_id, kind, window_from, window_to, services_json, \
-     locations_json, keys_json, reason, state, created_at, created_by, retract_reason, updated_at";
+     locations_json, keys_json, reason, state, created_at, created_by, retract_reason, updated_at, \
+     closed_at, purged_at";
 
 pub async fn insert(conn: &mut Conn, o: &NewOutage<'_>, now_ms: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(

@@ -14,5 +14,6 @@ mod peers_email;
 mod peers_sms;
 mod process;
 mod queue;
+mod retention;
 mod sms_kannel;
 mod smtp_tls;

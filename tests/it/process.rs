@@ -333,3 +333,32 @@ fn a_relay_that_never_answers_does_not_hold_up_the_sms() {
     run.kill().unwrap();
     run.wait().unwrap();
 }
+
+#[test]
+fn a_backup_of_the_running_database_is_a_complete_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let config = write_config(dir.path(), sink.addr.port(), 100);
+    write_export(dir.path(), 25);
+    absage(&config, &["import"]);
+    let mut run = spawn_run(&config, dir.path(), &[]);
+    let backup = dir.path().join("backup.db");
+    absage(&config, &["db", "backup", &backup.to_string_lossy()]);
+    run.0.kill().unwrap();
+    let out = Command::new("sqlite3")
+        .arg(&backup)
+        .arg("select count(*) from bookings")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "25");
+    let again = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["db", "backup", &backup.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing backup is never overwritten"
+    );
+}
