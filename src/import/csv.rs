@@ -154,7 +154,8 @@ pub struct ReadReport {
 }
 
 impl ReadReport {
-    fn note(&mut self, warning: &RowWarning) {
+    /// Counts a row's warning (shared by every reader).
+    pub(crate) fn note(&mut self, warning: &RowWarning) {
         match warning.kind {
             WarningKind::RepeatedLocalTime => self.repeated_local_times += 1,
             WarningKind::SkippedLocalTime => self.skipped_local_times += 1,
@@ -402,13 +403,16 @@ fn decode(bytes: &[u8], encoding: Encoding) -> Cow<'_, str> {
     }
 }
 
-/// The column index of each mapped field.
+/// The column index of each mapped field (shared by the readers of tabular exports).
 #[derive(Debug, Clone)]
-struct Columns([Option<usize>; Field::ALL.len()]);
+pub(crate) struct Columns(pub(crate) [Option<usize>; Field::ALL.len()]);
 
 impl Columns {
     /// Finds each mapped header (trimmed, case-insensitive); on failure lists the missing.
-    fn resolve(fields: &FieldMapping, header: &[String]) -> Result<Columns, Vec<(String, Field)>> {
+    pub(crate) fn resolve(
+        fields: &FieldMapping,
+        header: &[String],
+    ) -> Result<Columns, Vec<(String, Field)>> {
         let mut columns = [None; Field::ALL.len()];
         let mut missing = Vec::new();
         let lowered: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
@@ -430,11 +434,9 @@ impl Columns {
     }
 }
 
-/// "is the delimiter X?" when the header is one column holding another likely delimiter,
-/// or an encoding hint when it is not valid UTF-8 but UTF-8 was configured.
-/// Whether some mapped header name appears in the first line (even glued together by a wrong
+/// Whether some mapped header name appears in the header line (even glued together by a wrong
 /// delimiter). A line without any is likely a data row and is not repeated in messages.
-fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
+pub(crate) fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
     let names: Vec<String> = Field::ALL
         .iter()
         .filter_map(|f| fields.header(*f))
@@ -442,10 +444,12 @@ fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
         .collect();
     found.iter().any(|cell| {
         let cell = cell.to_lowercase();
-        names.iter().any(|n| cell.contains(n.as_str()))
+        !cell.is_empty() && names.iter().any(|n| cell.contains(n.as_str()))
     })
 }
 
+/// "is the delimiter X?" when the header is one column holding another likely delimiter,
+/// or an encoding hint when it is not valid UTF-8 but UTF-8 was configured.
 fn header_hint(found: &[String], opts: &CsvOptions) -> Option<String> {
     if opts.encoding == Encoding::Utf8 && found.iter().any(|h| h.contains('\u{fffd}')) {
         return Some(

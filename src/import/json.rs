@@ -39,8 +39,7 @@ use serde_json::Value;
 
 use crate::import::csv::ReadReport;
 use crate::import::mapping::{
-    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowWarning,
-    WarningKind,
+    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser,
 };
 use record::{JsonRow, Paths, kind};
 use stream::Elements;
@@ -383,10 +382,7 @@ impl JsonRecords {
         };
         let parsed = self.parser.parse(position, &row);
         if let Ok(parsed) = &parsed {
-            parsed
-                .warnings
-                .iter()
-                .for_each(|w| note(&mut self.report, w));
+            parsed.warnings.iter().for_each(|w| self.report.note(w));
         }
         Some(parsed)
     }
@@ -417,15 +413,6 @@ impl Iterator for JsonRecords {
             self.done = true;
         }
         item
-    }
-}
-
-/// Same counting as the CSV reader's (its `ReadReport::note` is private).
-fn note(report: &mut ReadReport, warning: &RowWarning) {
-    match warning.kind {
-        WarningKind::RepeatedLocalTime => report.repeated_local_times += 1,
-        WarningKind::SkippedLocalTime => report.skipped_local_times += 1,
-        WarningKind::UnknownLanguage { .. } => report.unknown_languages += 1,
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod cells;
 
+use crate::import::csv::{Columns, looks_like_header};
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
@@ -30,7 +31,6 @@ use serde::{Deserialize, Serialize};
 use crate::import::csv::{FormatError, ReadReport};
 use crate::import::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
-    WarningKind,
 };
 use cells::{Render, column_letters};
 
@@ -192,11 +192,7 @@ impl SheetRecords {
 
     fn note(&mut self, parsed: &ParsedRow) {
         for warning in &parsed.warnings {
-            match warning.kind {
-                WarningKind::RepeatedLocalTime => self.report.repeated_local_times += 1,
-                WarningKind::SkippedLocalTime => self.report.skipped_local_times += 1,
-                WarningKind::UnknownLanguage { .. } => self.report.unknown_languages += 1,
-            }
+            self.report.note(warning);
         }
     }
 
@@ -204,7 +200,7 @@ impl SheetRecords {
     fn locate(&self, err: RowError) -> RowError {
         let column = err.target.and_then(|field| self.columns.0[field as usize]);
         let place = match column {
-            Some(column) => format!("cell {}{}", column_letters(column), err.line),
+            Some(column) => format!("cell {}{}", column_letters(column as u32), err.line),
             None => format!("row {}", err.line),
         };
         RowError {
@@ -444,48 +440,6 @@ fn missing_columns(
     }
 }
 
-/// The column index of each mapped field.
-#[derive(Debug, Clone)]
-struct Columns([Option<u32>; Field::ALL.len()]);
-
-impl Columns {
-    /// Finds each mapped header (trimmed, case-insensitive); on failure lists the missing.
-    fn resolve(fields: &FieldMapping, header: &[String]) -> Result<Columns, Vec<(String, Field)>> {
-        let mut columns = [None; Field::ALL.len()];
-        let mut missing = Vec::new();
-        let lowered: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
-        for field in Field::ALL {
-            let Some(name) = fields.header(field) else {
-                continue;
-            };
-            let wanted = name.trim().to_lowercase();
-            match lowered.iter().position(|h| *h == wanted) {
-                Some(index) => columns[field as usize] = u32::try_from(index).ok(),
-                None => missing.push((name.to_string(), field)),
-            }
-        }
-        if missing.is_empty() {
-            Ok(Columns(columns))
-        } else {
-            Err(missing)
-        }
-    }
-}
-
-/// Whether some mapped header name appears in the row; a row without any is likely data
-/// and is not repeated in messages (it may hold names and numbers).
-fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
-    let names: Vec<String> = Field::ALL
-        .iter()
-        .filter_map(|f| fields.header(*f))
-        .map(str::to_lowercase)
-        .collect();
-    found.iter().any(|cell| {
-        let cell = cell.to_lowercase();
-        !cell.is_empty() && names.iter().any(|n| cell.contains(n.as_str()))
-    })
-}
-
 /// One row seen through the column map.
 struct RowCells<'r> {
     row: &'r SheetRow,
@@ -498,7 +452,7 @@ impl RowSource for RowCells<'_> {
         let Some(column) = self.columns.0[field as usize] else {
             return Ok(None);
         };
-        let cell = self.row.cells.get(column as usize).unwrap_or(&Data::Empty);
+        let cell = self.row.cells.get(column).unwrap_or(&Data::Empty);
         self.render.text(cell, field).map(Some)
     }
 }
