@@ -768,12 +768,24 @@ async fn status(app: &App, json: bool) -> anyhow::Result<()> {
         let age = src.age_secs.map_or("never imported".to_string(), |a| {
             format!("last import {} ago", human_age(a))
         });
+        let stale = if src.stale { "  STALE" } else { "" };
         println!(
-            "  {:<20} tenant {:<10} {age} (last outcome: {})",
+            "  {:<20} tenant {:<10} {age} (last outcome: {}){stale}",
             src.source,
             src.tenant,
             src.last_outcome.as_deref().unwrap_or("-")
         );
+        if let Some(c) = &src.last_counts {
+            println!(
+                "      read {}, new {}, updated {}, unchanged {}, removed {}, rejected {}",
+                c.rows_read,
+                c.rows_new,
+                c.rows_updated,
+                c.rows_unchanged,
+                c.rows_removed,
+                c.rows_rejected
+            );
+        }
         if let Some(m) = &src.last_message {
             println!("      {m}");
         }

@@ -204,6 +204,9 @@ pub struct SourceSettings {
     /// refused as a whole (a truncated or wrong file) unless forced.
     #[serde(default = "default_max_removal")]
     pub max_removal_share: f64,
+    /// Flag the source in `absage status` when its last successful import is older than this.
+    #[serde(default)]
+    pub stale_after_minutes: Option<u64>,
     #[serde(default)]
     pub csv: CsvOptions,
     #[serde(default)]

@@ -26,6 +26,11 @@ pub struct SourceStatus {
     pub last_success: Option<DateTime<Utc>>,
     /// Seconds since the last successful import; None if there never was one.
     pub age_secs: Option<i64>,
+    /// Never imported, or older than the source's `stale_after_minutes`: what was booked since
+    /// is unknown to absage.
+    pub stale: bool,
+    /// The counts of the latest import (applied or not).
+    pub last_counts: Option<imports::ImportCounts>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +67,12 @@ pub async fn status(
                 last_message: l.and_then(|(r, _)| r.message.clone()),
                 last_success,
                 age_secs: last_success.map(|t| (now - t).num_seconds()),
+                stale: match (last_success, s.stale_after_minutes) {
+                    (None, _) => true,
+                    (Some(t), Some(limit)) => (now - t).num_minutes() > limit as i64,
+                    (Some(_), None) => false,
+                },
+                last_counts: l.map(|(r, _)| r.counts.clone()),
             }
         })
         .collect();

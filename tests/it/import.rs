@@ -331,3 +331,28 @@ async fn an_ods_spreadsheet_imports_through_the_same_path_with_bad_cells_named()
         r.rejected
     );
 }
+
+#[tokio::test]
+async fn status_shows_each_sources_last_import_and_flags_it_when_stale() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(3)).await;
+    let status = absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+        .await
+        .unwrap();
+    let s = &status.sources[0];
+    assert_eq!(
+        (
+            s.stale,
+            s.age_secs,
+            s.last_counts.as_ref().map(|c| c.rows_new)
+        ),
+        (false, Some(0), Some(3))
+    );
+    let later = t.clock.now() + chrono::Duration::minutes(61);
+    let status = absage::reports::status(&t.app.store, &t.app.settings, later)
+        .await
+        .unwrap();
+    assert!(
+        status.sources[0].stale,
+        "older than stale_after_minutes = 60"
+    );
+}
