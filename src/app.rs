@@ -105,6 +105,11 @@ impl App {
         let tracker = TaskTracker::new();
         let scheduler_token = shutdown.child_token();
         {
+            let url = app.settings.database.url.expose().to_owned();
+            let (wake, token) = (dispatcher.waker(), scheduler_token.clone());
+            tracker.spawn(async move { Store::listen_for_work(&url, wake, token).await });
+        }
+        {
             let app = app.clone();
             let token = scheduler_token.clone();
             tracker.spawn(async move { app.schedule_imports(token).await });

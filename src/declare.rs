@@ -125,6 +125,7 @@ pub async fn declare(
     if dry_run {
         tx.rollback().await?;
     } else {
+        crate::store::notify_work(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(outage = id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
     }
@@ -273,6 +274,7 @@ async fn finish(
     if dry_run {
         tx.rollback().await?;
     } else {
+        crate::store::notify_work(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(
             outage = id,

@@ -75,6 +75,8 @@ pub struct Dispatcher {
     /// What the send tasks need; shared with them, since each send runs as a task of its own
     /// so that sends spread over the runtime's threads.
     shared: Arc<Shared>,
+    /// Fired when another process queued work (PostgreSQL `NOTIFY`), to end an idle wait early.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 struct Shared {
@@ -102,6 +104,7 @@ impl Dispatcher {
             policy: queue.retry_policy(),
             store,
             owner,
+            wake: Arc::new(tokio::sync::Notify::new()),
             shared: Arc::new(Shared {
                 queue,
                 tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
@@ -109,6 +112,11 @@ impl Dispatcher {
                 clock,
             }),
         }
+    }
+
+    /// The handle that wakes idle loops at once.
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// One round over both channels: expire what can no longer be sent in time, probe down
@@ -405,6 +413,7 @@ impl Dispatcher {
             let wait = self.idle_wait(channel).await;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
                 () = shutdown.cancelled() => return Ok(()),
             }
         }

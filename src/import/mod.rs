@@ -239,6 +239,7 @@ impl Importer<'_> {
             now_ms,
         )
         .await?;
+        crate::store::notify_work(&mut tx).await?;
         tx.commit().await.context("committing the import")?;
         Ok(())
     }

@@ -122,6 +122,60 @@ impl Store {
     }
 }
 
+/// The channel on which PostgreSQL instances tell each other that work was queued.
+pub const WORK_CHANNEL: &str = "absage_work";
+
+/// Tells other instances, when the transaction commits, that notifications were queued
+/// (PostgreSQL `NOTIFY`; on SQLite the daemon polls, and this does nothing).
+pub async fn notify_work(conn: &mut Conn) -> sqlx::Result<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("select pg_notify($1, '')")
+            .bind(WORK_CHANNEL)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Listens for work queued by other processes and wakes `wake` each time (PostgreSQL only;
+    /// returns at once on SQLite). Reconnects after a lost connection.
+    pub async fn listen_for_work(
+        url: &str,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        if !url.starts_with("postgres") {
+            return;
+        }
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect(url).await?;
+                l.listen(WORK_CHANNEL).await?;
+                tracing::info!("listening for work queued by other processes");
+                loop {
+                    l.recv().await?;
+                    wake.notify_waiters();
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                r = listener => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "listening for queued work failed; polling until reconnected");
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
 /// Adds `mode=rwc` to a SQLite URL and creates its folder, so that the first start works.
 fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
     let path = url

@@ -170,3 +170,33 @@ fn instances_ride_out_a_database_restart_without_losing_or_repeating() {
         "duplicates ({duplicates}) bounded by what was in flight (two batches)"
     );
 }
+
+#[test]
+fn an_idle_instance_is_woken_at_once_by_a_declaration_from_another_process() {
+    let pg = Postgres::start();
+    let db = pg.database("absage");
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &db, &sink, None, 1000);
+    // Without a wake-up the idle instance would look again only after a minute.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("idle_poll_ms = 100", "idle_poll_ms = 60000");
+    std::fs::write(&cfg, text).unwrap();
+    write_export(dir.path(), 5);
+    absage(&cfg, &["import"]);
+    let _run = spawn_named(&cfg, dir.path(), "idle", &[]);
+    let log = dir.path().join("idle.log");
+    wait_until("the instance to listen", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|l| l.contains("listening for work"))
+            .map(|_| ())
+    });
+    declare_all(&cfg);
+    wait_until(
+        "the five emails, well before the minute is up",
+        Duration::from_secs(20),
+        || (sink.messages().len() >= 5).then_some(()),
+    );
+}
