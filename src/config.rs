@@ -177,6 +177,9 @@ pub enum SourceKind {
     /// A spreadsheet: XLSX, ODS, XLS or XLSB (`kind = "xlsx"` and `"ods"` mean the same).
     #[serde(alias = "xlsx", alias = "ods")]
     Spreadsheet,
+    /// A query against an exported SQLite file or a live PostgreSQL database (`[sources.sql]`).
+    #[serde(alias = "sqlite", alias = "postgres")]
+    Sql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -193,6 +196,8 @@ pub struct SourceSettings {
     pub name: String,
     pub tenant: String,
     pub kind: SourceKind,
+    /// The export file (all kinds but `sql`, whose database is `sql.url`).
+    #[serde(default)]
     pub path: PathBuf,
     /// Cron expression with seconds (`0 */15 * * * *`), read in the tenant's time zone; without
     /// it the source is imported only by `absage import`.
@@ -215,6 +220,8 @@ pub struct SourceSettings {
     pub ics: crate::import::ics::IcsOptions,
     #[serde(default)]
     pub sheet: crate::import::sheet::SheetOptions,
+    #[serde(default)]
+    pub sql: crate::import::sql::SqlOptions,
     pub fields: FieldMapping,
     #[serde(default)]
     pub formats: Formats,
@@ -482,6 +489,20 @@ impl Settings {
                 problems.push(format!(
                     "{key}.schedule: {cron:?} is not a cron expression with seconds (e.g. \"0 */15 * * * *\"): {e}"
                 ));
+            }
+            match s.kind {
+                SourceKind::Sql
+                    if s.sql.url.expose().is_empty() || s.sql.query.trim().is_empty() =>
+                {
+                    problems.push(format!(
+                        "{key}.sql: a SQL source needs sql.url and sql.query"
+                    ))
+                }
+                SourceKind::Sql => {}
+                _ if s.path.as_os_str().is_empty() => {
+                    problems.push(format!("{key}.path: the export file is missing"))
+                }
+                _ => {}
             }
             if !(0.0..=1.0).contains(&s.max_removal_share) {
                 problems.push(format!("{key}.max_removal_share: must be between 0 and 1"));

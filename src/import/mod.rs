@@ -3,7 +3,7 @@
 //! tenant's active outages, and record the outcome in the import history.
 //!
 //! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON; [`ics`]: iCalendar;
-//!   [`sheet`]: XLSX, ODS (and XLS, XLSB) spreadsheets
+//!   [`sheet`]: XLSX, ODS (and XLS, XLSB) spreadsheets; [`sql`]: SQLite files and live PostgreSQL
 //! - [`mapping`]: header names → booking fields, and parsing one row
 
 pub mod csv;
@@ -11,6 +11,7 @@ pub mod ics;
 pub mod json;
 pub mod mapping;
 pub mod sheet;
+pub mod sql;
 
 use crate::config::{SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::BookingRecord;
@@ -323,6 +324,62 @@ impl Importer<'_> {
     }
 }
 
+/// Streams a SQL source's rows in chunks; the source counts as opened with its first row (or
+/// its end), as refused when the query fails or lacks mapped columns.
+async fn read_sql(
+    source: SourceSettings,
+    ctx: ParseContext,
+    tx: mpsc::Sender<ReaderMsg>,
+    open_tx: tokio::sync::oneshot::Sender<Result<(), String>>,
+) {
+    let name = format!("source {}", source.name);
+    let mut open_tx = Some(open_tx);
+    let (row_tx, mut row_rx) = mpsc::channel(CHUNK);
+    let reading = sql::read(
+        &name,
+        &source.sql,
+        &source.fields,
+        &source.formats,
+        &ctx,
+        row_tx,
+    );
+    let forwarding = async {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while let Some(row) = row_rx.recv().await {
+            if let Some(open) = open_tx.take() {
+                let _ = open.send(Ok(()));
+            }
+            chunk.push(row);
+            if chunk.len() == CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                if tx.send(ReaderMsg::Rows(full)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.send(ReaderMsg::Rows(chunk)).await;
+        }
+    };
+    let (result, ()) = tokio::join!(reading, forwarding);
+    let stopped = match result {
+        Err(refusal) => match open_tx.take() {
+            Some(open) => {
+                let _ = open.send(Err(refusal.to_string()));
+                return;
+            }
+            None => Some(refusal.to_string()),
+        },
+        Ok(stopped) => stopped,
+    };
+    if let Some(open) = open_tx.take() {
+        let _ = open.send(Ok(()));
+    }
+    if let Some(why) = stopped {
+        let _ = tx.send(ReaderMsg::Aborted(format!("{name}: {why}"))).await;
+    }
+}
+
 /// An open export of any kind.
 enum Reader {
     Csv(Box<csv::CsvRecords>),
@@ -365,6 +422,14 @@ async fn spawn_reader(
         tz: tenant.time_zone,
         default_language: None,
     };
+    if source.kind == SourceKind::Sql {
+        tokio::spawn(read_sql(source, ctx, tx, open_tx));
+        return match open_rx.await {
+            Ok(Ok(())) => Ok(rx),
+            Ok(Err(refusal)) => Err(refusal),
+            Err(_) => Err("the export reader stopped unexpectedly".into()),
+        };
+    }
     tokio::task::spawn_blocking(move || {
         let opened = match source.kind {
             SourceKind::Csv => {
@@ -372,6 +437,7 @@ async fn spawn_reader(
                     .map(|r| Reader::Csv(Box::new(r)))
                     .map_err(|e| e.to_string())
             }
+            SourceKind::Sql => unreachable!("SQL sources are read by read_sql"),
             SourceKind::Spreadsheet => {
                 sheet::open_file(&file, &source.sheet, &source.fields, &source.formats, &ctx)
                     .map(|r| Reader::Sheet(Box::new(r)))

@@ -160,6 +160,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         json: Default::default(),
         ics: Default::default(),
         sheet: Default::default(),
+        sql: Default::default(),
         fields: FieldMapping {
             key: "key".into(),
             date: "start".into(),

@@ -356,3 +356,68 @@ async fn status_shows_each_sources_last_import_and_flags_it_when_stale() {
         "older than stale_after_minutes = 60"
     );
 }
+
+#[tokio::test]
+async fn a_query_against_a_database_export_imports_like_a_file() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    // An exported SQLite database — or, on the PostgreSQL round, a live PostgreSQL database.
+    let url = test_database_url(format!(
+        "sqlite://{}/export.db?mode=rwc",
+        dir.path().display()
+    ))
+    .await;
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+    for stmt in [
+        "create table termine (id bigint, beginn text, leistung text, name text, mail text, tel text)",
+        "insert into termine values (1, '2030-01-07 09:00', 'Zulassung', 'Jürgen Müller', 'j@example.org', '0171 2345678')",
+        "insert into termine values (2, '2030-01-07 25:00', 'Zulassung', 'X', null, null)",
+        "insert into termine values (3, '2030-01-07 10:00', 'Führerschein', 'Erika', 'e@example.org', null)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(stmt))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    db.close().await.unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    let src = &mut s.sources[0];
+    src.kind = absage::config::SourceKind::Sql;
+    src.sql.url = absage::secret::Secret::new(url.replace("?mode=rwc", ""));
+    src.sql.query = "select id, beginn, leistung, name, mail, tel from termine order by id".into();
+    src.fields = toml::from_str("key = \"id\"\ndate = \"beginn\"\nservice = \"leistung\"\nname = \"name\"\nemail = \"mail\"\nphone = \"tel\"\n").unwrap();
+    let t = TestApp::start(dir, s).await;
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new, r.counts.rows_rejected),
+        (Outcome::Applied, 2, 1),
+        "{:?}",
+        r.rejected
+    );
+    assert_eq!(
+        (r.rejected[0].line, r.rejected[0].field.as_str()),
+        (2, "beginn"),
+        "row 2 of the query"
+    );
+    let got = bookings(&t).await;
+    assert_eq!(
+        got.iter().map(|b| b.0.as_str()).collect::<Vec<_>>(),
+        ["1", "3"]
+    );
+
+    // A query lacking a mapped column is refused as a whole, naming it.
+    let mut bad = t.app.settings.sources[0].clone();
+    bad.sql.query = "select id, beginn, name from termine".into();
+    let r = t
+        .app
+        .import(&bad, &Default::default(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Refused);
+    assert!(
+        r.message.as_deref().unwrap().contains("leistung"),
+        "{:?}",
+        r.message
+    );
+}

@@ -1,0 +1,193 @@
+//! SQL sources: an exported SQLite database file, or a live PostgreSQL database, read with a
+//! configured query over a read-only connection. The query's columns are mapped like CSV
+//! headers; give them as text (`to_char(…)`, `strftime(…)`, `cast(… as text)`) where the
+//! database would return dates or other types — numbers and text are read as they are.
+//!
+//! ```toml
+//! [sources.sql]
+//! url = "sqlite:///srv/exports/termine.db"      # or postgres://reader@host/booking
+//! query = "select id, datum, uhrzeit, leistung, name, email, telefon from termine"
+//! ```
+
+use super::csv::{Columns, FormatError, looks_like_header};
+use super::mapping::{
+    Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
+};
+use crate::secret::Secret;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyConnectOptions;
+use sqlx::{Column, ConnectOptions, Connection, Row, ValueRef};
+use std::borrow::Cow;
+use std::str::FromStr;
+
+/// `[sources.sql]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqlOptions {
+    /// `sqlite://PATH` (opened read-only) or `postgres://…` (a read-only transaction). May hold
+    /// a password, hence a secret; `url_file` reads it from a file.
+    pub url: Secret,
+    /// The query whose columns are mapped by `[sources.fields]`.
+    pub query: String,
+}
+
+/// One result row, as text by column.
+struct SqlRow<'a> {
+    values: &'a [Option<String>],
+    columns: &'a Columns,
+}
+
+impl RowSource for SqlRow<'_> {
+    fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(index) = self.columns.0[field as usize] else {
+            return Ok(None);
+        };
+        Ok(Some(Cow::Borrowed(
+            self.values
+                .get(index)
+                .and_then(|v| v.as_deref())
+                .unwrap_or(""),
+        )))
+    }
+}
+
+/// A value of any column as text; `None` for NULL.
+fn text_of(row: &sqlx::any::AnyRow, i: usize) -> Result<Option<String>, String> {
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    if let Ok(s) = row.try_get::<String, _>(i) {
+        return Ok(Some(s));
+    }
+    if let Ok(n) = row.try_get::<i64, _>(i) {
+        return Ok(Some(n.to_string()));
+    }
+    if let Ok(f) = row.try_get::<f64, _>(i) {
+        return Ok(Some(f.to_string()));
+    }
+    Err(format!(
+        "column {:?} has a type absage cannot read; cast it to text in the query",
+        row.columns()[i].name()
+    ))
+}
+
+/// Runs the query and sends each row, parsed, to `rows` (stopping when nobody listens). Returns
+/// why reading stopped early, if it did. A query that fails, or whose columns lack mapped
+/// fields, is refused as a whole.
+pub async fn read(
+    name: &str,
+    opts: &SqlOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+    rows: tokio::sync::mpsc::Sender<Result<ParsedRow, RowError>>,
+) -> Result<Option<String>, FormatError> {
+    let config = |reason: String| FormatError::Config {
+        file: name.to_owned(),
+        reason,
+    };
+    let parser = RowParser::new(fields, formats, ctx).map_err(config)?;
+    sqlx::any::install_default_drivers();
+    let url = read_only_url(opts.url.expose());
+    let options = AnyConnectOptions::from_str(&url)
+        .map_err(|e| config(format!("sql.url is not valid: {e}")))?;
+    let mut conn = options.connect().await.map_err(|e| {
+        config(format!(
+            "cannot connect: {}",
+            crate::dispatch::outcome::mask_personal_data(&e.to_string())
+        ))
+    })?;
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("set session characteristics as transaction read only")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| config(format!("cannot make the session read-only: {e}")))?;
+    }
+    let mut tx = conn.begin().await.map_err(|e| config(e.to_string()))?;
+    let mut results = sqlx::query(sqlx::AssertSqlSafe(opts.query.clone())).fetch(&mut *tx);
+    let mut columns: Option<Columns> = None;
+    let mut number = 0u64;
+    loop {
+        let row = match results.try_next().await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Ok(None),
+            Err(e) if number == 0 => return Err(config(format!("the query failed: {e}"))),
+            Err(e) => return Ok(Some(format!("reading stopped after row {number}: {e}"))),
+        };
+        number += 1;
+        let columns = match &columns {
+            Some(c) => c,
+            None => {
+                let names: Vec<String> =
+                    row.columns().iter().map(|c| c.name().to_owned()).collect();
+                let resolved = Columns::resolve(fields, &names).map_err(|missing| {
+                    FormatError::MissingColumns {
+                        file: name.to_owned(),
+                        found: if looks_like_header(&names, fields) {
+                            names.clone()
+                        } else {
+                            Vec::new()
+                        },
+                        columns: names.len(),
+                        missing,
+                        hint: Some("the query's column names are matched like CSV headers".into()),
+                    }
+                })?;
+                columns.insert(resolved)
+            }
+        };
+        let values: Result<Vec<Option<String>>, String> =
+            (0..row.columns().len()).map(|i| text_of(&row, i)).collect();
+        let item = match values {
+            Ok(values) => parser.parse(
+                number,
+                &SqlRow {
+                    values: &values,
+                    columns,
+                },
+            ),
+            Err(reason) => Err(RowError {
+                line: number,
+                field: String::new(),
+                target: None,
+                reason,
+                key: None,
+            }),
+        };
+        if rows.send(item).await.is_err() {
+            return Ok(None);
+        }
+    }
+}
+
+/// SQLite files are opened read-only, so a mistaken configuration can never change an export.
+fn read_only_url(url: &str) -> String {
+    if !url.starts_with("sqlite:") || url.contains("mode=") {
+        return url.to_owned();
+    }
+    if url.contains('?') {
+        format!("{url}&mode=ro")
+    } else {
+        format!("{url}?mode=ro")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_exports_are_opened_read_only() {
+        assert_eq!(
+            read_only_url("sqlite:///x/t.db"),
+            "sqlite:///x/t.db?mode=ro"
+        );
+        assert_eq!(
+            read_only_url("sqlite:///x/t.db?cache=shared"),
+            "sqlite:///x/t.db?cache=shared&mode=ro"
+        );
+        assert_eq!(read_only_url("postgres://r@h/db"), "postgres://r@h/db");
+    }
+}
