@@ -222,6 +222,9 @@ pub struct SourceSettings {
     pub sheet: crate::import::sheet::SheetOptions,
     #[serde(default)]
     pub sql: crate::import::sql::SqlOptions,
+    /// Fetch the export from a URL instead of `path`.
+    #[serde(default)]
+    pub http: crate::import::locate::HttpSource,
     pub fields: FieldMapping,
     #[serde(default)]
     pub formats: Formats,
@@ -499,7 +502,7 @@ impl Settings {
                     ))
                 }
                 SourceKind::Sql => {}
-                _ if s.path.as_os_str().is_empty() => {
+                _ if s.path.as_os_str().is_empty() && s.http.url.is_empty() => {
                     problems.push(format!("{key}.path: the export file is missing"))
                 }
                 _ => {}

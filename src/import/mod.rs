@@ -9,6 +9,7 @@
 pub mod csv;
 pub mod ics;
 pub mod json;
+pub mod locate;
 pub mod mapping;
 pub mod sheet;
 pub mod sql;
@@ -132,7 +133,9 @@ pub async fn run(
             rematched: Vec::new(),
         },
     };
-    let result = importer.apply(&file, opts.force, progress).await;
+    let result = importer
+        .apply(&file, opts.file.is_some(), opts.force, progress)
+        .await;
     let mut report = importer.report;
     // An applied import recorded its outcome inside its own transaction; the others do it here.
     let outcome = match &result {
@@ -170,16 +173,30 @@ struct Importer<'a> {
 }
 
 impl Importer<'_> {
-    /// Reads the file and applies it as one snapshot, or refuses it whole.
+    /// Reads the export (a file given on the command line, or where the source says: a file,
+    /// the newest of a folder or glob, a URL) and applies it as one snapshot, or refuses it whole.
     async fn apply(
         &mut self,
         file: &Path,
+        given: bool,
         force: bool,
         progress: &(dyn Fn(u64) + Sync),
     ) -> anyhow::Result<()> {
         let (tenant, source) = (&self.tenant.id, &self.source.name);
         let now_ms = to_millis(self.now);
-        let mut rx = match spawn_reader(self.source, self.tenant, file).await {
+        let no_http = locate::HttpSource::default();
+        let http = if given { &no_http } else { &self.source.http };
+        let located = match locate::locate(file, http).await {
+            Ok(located) => located,
+            Err(e) => {
+                self.report.message = Some(format!("{e:#}"));
+                return Ok(());
+            }
+        };
+        if self.source.kind != SourceKind::Sql {
+            self.report.file = located.path.clone();
+        }
+        let mut rx = match spawn_reader(self.source, self.tenant, &located.path).await {
             Ok(rx) => rx,
             Err(refusal) => {
                 self.report.message = Some(refusal);

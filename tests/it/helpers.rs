@@ -161,6 +161,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         ics: Default::default(),
         sheet: Default::default(),
         sql: Default::default(),
+        http: Default::default(),
         fields: FieldMapping {
             key: "key".into(),
             date: "start".into(),

@@ -421,3 +421,47 @@ async fn a_query_against_a_database_export_imports_like_a_file() {
         r.message
     );
 }
+
+#[tokio::test]
+async fn an_export_behind_a_url_is_fetched_with_its_token_and_a_refusal_names_the_status() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // The booking system's export endpoint is a third-party service: a mock stands in for it.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/export.csv"))
+        .and(header("Authorization", "Bearer geheim"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(csv_text(&rows(4))))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.sources[0].http = toml::from_str(&format!(
+        "url = \"{}/export.csv?token=x\"\nauth_header = \"Authorization\"\ntoken = \"Bearer geheim\"\ntimeout_secs = 5\n",
+        server.uri()
+    ))
+    .unwrap();
+    let t = TestApp::start(dir, s).await;
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new),
+        (Outcome::Applied, 4),
+        "{:?}",
+        r.message
+    );
+
+    let mut wrong = t.app.settings.sources[0].clone();
+    wrong.http.token = Some(absage::secret::Secret::new("Bearer falsch"));
+    let r = t
+        .app
+        .import(&wrong, &Default::default(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Refused);
+    let m = r.message.unwrap();
+    assert!(
+        m.contains("404") && !m.contains("token=x") && !m.contains("falsch"),
+        "{m}"
+    );
+    assert_eq!(bookings(&t).await.len(), 4, "nothing changed");
+}
