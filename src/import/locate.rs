@@ -16,8 +16,7 @@ pub struct HttpSource {
     pub url: String,
     /// A header sent with the request, e.g. `Authorization`.
     pub auth_header: Option<String>,
-    /// Its value (`url`-style secret: `auth_value_file` is not supported; use `${ENV}`-free
-    /// config and `ABSAGE_…` overrides or a `token_file`).
+    /// Its value, e.g. `Bearer …`; a secret (`token_file` reads it from a file).
     pub token: Option<Secret>,
     pub timeout_secs: Option<u64>,
 }
