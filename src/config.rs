@@ -188,6 +188,9 @@ pub enum ImportMode {
     /// The export is the whole calendar: bookings missing from it are gone.
     #[default]
     Full,
+    /// The export holds changes only: its rows add or update bookings, rows whose status is
+    /// cancelled cancel them, and bookings it does not mention stay as they are.
+    Incremental,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

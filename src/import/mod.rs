@@ -14,7 +14,7 @@ pub mod mapping;
 pub mod sheet;
 pub mod sql;
 
-use crate::config::{SourceKind, SourceSettings, TenantSettings};
+use crate::config::{ImportMode, SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::BookingRecord;
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
@@ -217,24 +217,13 @@ impl Importer<'_> {
             self.apply_chunk(&mut tx, chunk).await?;
             progress(self.report.counts.rows_read as u64);
         }
-        let missing = bookings::count_missing(&mut tx, tenant, source, self.import_id).await?;
-        let share = missing as f64 / active_before.max(1) as f64;
-        if active_before > 0 && !force && share > self.source.max_removal_share {
-            tx.rollback().await?;
-            let c = &mut self.report.counts;
-            (c.rows_new, c.rows_updated, c.rows_unchanged) = (0, 0, 0);
-            self.report.message = Some(format!(
-                "refused: this export would remove {missing} of {active_before} active bookings \
-                 ({:.0} %, more than the allowed {:.0} %); the file may be truncated or the wrong \
-                 one. Nothing was changed. Use --force if the calendar really shrank.",
-                share * 100.0,
-                self.source.max_removal_share * 100.0
-            ));
-            return Ok(());
+        if self.source.mode == ImportMode::Full {
+            let refused = self.remove_missing(&mut tx, active_before, force).await?;
+            if refused {
+                tx.rollback().await?;
+                return Ok(());
+            }
         }
-        self.report.counts.rows_removed =
-            bookings::mark_missing_gone(&mut tx, tenant, source, self.import_id, now_ms).await?
-                as i64;
         let ctx = MatchContext {
             tenant: self.tenant,
             templates: self.templates.for_tenant(&self.tenant.id),
@@ -260,6 +249,35 @@ impl Importer<'_> {
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await.context("committing the import")?;
         Ok(())
+    }
+
+    /// A full snapshot: bookings it lacks are gone — unless that would remove more than the
+    /// allowed share (a truncated or wrong file); then the import is refused (returns true).
+    async fn remove_missing(
+        &mut self,
+        tx: &mut crate::store::Tx,
+        active_before: i64,
+        force: bool,
+    ) -> anyhow::Result<bool> {
+        let (tenant, source) = (&self.tenant.id, &self.source.name);
+        let missing = bookings::count_missing(tx, tenant, source, self.import_id).await?;
+        let share = missing as f64 / active_before.max(1) as f64;
+        if active_before > 0 && !force && share > self.source.max_removal_share {
+            let c = &mut self.report.counts;
+            (c.rows_new, c.rows_updated, c.rows_unchanged) = (0, 0, 0);
+            self.report.message = Some(format!(
+                "refused: this export would remove {missing} of {active_before} active bookings \
+                 ({:.0} %, more than the allowed {:.0} %); the file may be truncated or the wrong \
+                 one. Nothing was changed. Use --force if the calendar really shrank.",
+                share * 100.0,
+                self.source.max_removal_share * 100.0
+            ));
+            return Ok(true);
+        }
+        let now_ms = to_millis(self.now);
+        self.report.counts.rows_removed =
+            bookings::mark_missing_gone(tx, tenant, source, self.import_id, now_ms).await? as i64;
+        Ok(false)
     }
 
     fn reject(&mut self, r: Rejected) {

@@ -465,3 +465,55 @@ async fn an_export_behind_a_url_is_fetched_with_its_token_and_a_refusal_names_th
     );
     assert_eq!(bookings(&t).await.len(), 4, "nothing changed");
 }
+
+#[tokio::test]
+async fn an_incremental_export_updates_and_cancels_but_never_removes() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
+    t.declare(
+        "2030-01-08 00:00",
+        "2030-01-31 00:00",
+        absage::domain::outage::Scope::default(),
+    )
+    .await;
+    let mut incremental = t.app.settings.sources[0].clone();
+    incremental.mode = absage::config::ImportMode::Incremental;
+    incremental.fields.status = Some("status".into());
+    let mut text =
+        String::from("key,start,minutes,service,location,name,email,phone,language,status\n");
+    text.push_str("K0001,2030-01-09 11:00,15,Zulassung,Soest,Bürger K0001,k0001@example.org,0171 1111111,de,\n");
+    text.push_str("K0002,2030-01-10 09:00,15,Zulassung,Soest,Bürger K0002,k0002@example.org,0171 2222222,de,storniert\n");
+    text.push_str("K0100,2030-01-12 09:00,15,Zulassung,Soest,Neu,neu@example.org,,de,\n");
+    std::fs::write(t.dir.path().join("export.csv"), text).unwrap();
+    let r = t
+        .app
+        .import(&incremental, &Default::default(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.outcome,
+            r.counts.rows_new,
+            r.counts.rows_updated,
+            r.counts.rows_removed
+        ),
+        (Outcome::Applied, 1, 2, 0)
+    );
+    let b = bookings(&t).await;
+    assert_eq!(b.len(), 11);
+    assert_eq!(
+        b.iter().filter(|b| b.2 == "active").count(),
+        10,
+        "K0002 cancelled, nothing removed"
+    );
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.key == "K0002")
+            .all(|n| n.state == "cancelled")
+    );
+    assert_eq!(
+        count(&ns, |n| n.key == "K0100"),
+        1,
+        "the new booking gets its notice (email only)"
+    );
+}
