@@ -104,6 +104,25 @@ impl App {
         let dispatcher = app.dispatcher()?;
         let tracker = TaskTracker::new();
         let scheduler_token = shutdown.child_token();
+        if !app.settings.http.listen.is_empty() {
+            let listener = tokio::net::TcpListener::bind(&app.settings.http.listen)
+                .await
+                .with_context(|| {
+                    format!("http.listen: cannot listen on {}", app.settings.http.listen)
+                })?;
+            tracing::info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+            let router = crate::http::router(crate::http::State {
+                store: app.store.clone(),
+                settings: app.settings.clone(),
+                clock: app.clock.clone(),
+            });
+            let token = scheduler_token.clone();
+            tracker.spawn(async move {
+                if let Err(e) = crate::http::serve(listener, router, token).await {
+                    tracing::error!(error = %e, "the HTTP listener failed");
+                }
+            });
+        }
         {
             let url = app.settings.database.url.expose().to_owned();
             let (wake, token) = (dispatcher.waker(), scheduler_token.clone());

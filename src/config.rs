@@ -32,6 +32,23 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub log: LogSettings,
     pub retention: RetentionSettings,
+    pub http: HttpSettings,
+}
+
+/// The HTTP listener of `absage run` (health, readiness, metrics).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address to listen on; an empty string turns the listener off.
+    pub listen: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
 }
 
 /// When contact data goes: runs are closed once over, and their citizens' names, addresses and

@@ -6,6 +6,7 @@
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
 //! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` served by `absage run`
 //! - [`reports`]: status, per-outage report, call list
 //! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
@@ -19,6 +20,7 @@ pub mod config;
 pub mod declare;
 pub mod dispatch;
 pub mod domain;
+pub mod http;
 pub mod import;
 pub mod matching;
 pub mod messages;

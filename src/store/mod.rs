@@ -91,6 +91,24 @@ impl Store {
             .context("applying database migrations")
     }
 
+    /// Whether the database answers and every migration is applied.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let newest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("select max(version) from _sqlx_migrations where success = true")
+                .fetch_one(&self.pool)
+                .await
+                .context("the database does not answer")?;
+        if applied.unwrap_or(0) < newest {
+            anyhow::bail!("migrations are pending (applied {applied:?}, newest {newest})");
+        }
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

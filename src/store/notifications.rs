@@ -537,6 +537,14 @@ pub async fn sent_cancellations(
     }
 }
 
+/// When a run's first message went out.
+pub async fn first_sent_at(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("select min(sent_at) from notifications where outage_id = $1")
+        .bind(outage_id)
+        .fetch_one(&mut *conn)
+        .await
+}
+
 /// The texts of a run's SMS that are or were to be sent: (language, text), for segment counts.
 pub async fn sms_texts(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<(String, String)>> {
     sqlx::query_as(

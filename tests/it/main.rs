@@ -4,6 +4,7 @@
 mod support;
 
 mod helpers;
+mod http;
 
 mod amend;
 mod declare;

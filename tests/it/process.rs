@@ -46,6 +46,8 @@ host = "127.0.0.1"
 port = {sink_port}
 tls = "none"
 concurrency = 4
+[http]
+listen = "127.0.0.1:0"
 [queue]
 lease_secs = 2
 batch_size = 50

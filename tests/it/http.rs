@@ -1,0 +1,82 @@
+//! The operational HTTP endpoints, through the real router on a real socket.
+
+use crate::helpers::*;
+use absage::config::ChannelPolicy;
+use absage::domain::outage::Scope;
+
+async fn serve(t: &TestApp) -> (String, tokio_util::sync::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = absage::http::router(absage::http::State {
+        store: t.app.store.clone(),
+        settings: t.app.settings.clone(),
+        clock: t.app.clock.clone(),
+    });
+    let token = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(absage::http::serve(listener, router, token.clone()));
+    (base, token)
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_and_readiness_fails_without_the_database() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
+    let (base, stop) = serve(&t).await;
+    assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".into()));
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+    t.app.store.close().await;
+    let (status, body) = get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        get(&format!("{base}/healthz")).await.0,
+        200,
+        "the process is still up"
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn metrics_report_the_queue_destinations_sources_and_time_to_first_send() {
+    let t = TestApp::with_rows(
+        ChannelPolicy::Both,
+        &[
+            Row::new("A", "2030-01-07 09:00"),
+            Row::new("B", "2030-01-07 10:00"),
+        ],
+    )
+    .await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.clock.advance(chrono::Duration::seconds(2));
+    t.drain(&t.dispatcher()).await;
+    let (base, stop) = serve(&t).await;
+    let (status, text) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("absage_notifications{state=\"sent\",channel=\"email\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("absage_notifications{state=\"sent\",channel=\"sms\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("absage_destination_up{destination=\"outbox-email\",channel=\"email\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("absage_source_import_age_seconds{source=\"termine\",tenant=\"soest\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("absage_first_send_seconds{outage=\"1\",tenant=\"soest\"} 2"),
+        "{text}"
+    );
+    assert!(!text.contains("example.org"), "no personal data in metrics");
+    stop.cancel();
+}
