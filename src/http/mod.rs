@@ -2,7 +2,7 @@
 //! for monitoring. (The admin API and web UI come with their own issue.)
 //!
 //! - [`health`]: `/healthz`, `/readyz`
-//! - [`metrics`]: `/metrics`
+//! - [`metrics`]: the Prometheus text at `/metrics`
 
 pub mod health;
 pub mod metrics;
