@@ -119,7 +119,8 @@ impl Default for Formats {
     fn default() -> Self {
         let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
         Formats {
-            date: strings(&["%d.%m.%Y", "%Y-%m-%d"]),
+            // Two-digit years first: the other way round chrono reads "08.01.30" as the year 30.
+            date: strings(&["%d.%m.%y", "%d.%m.%Y", "%Y-%m-%d"]),
             time: strings(&["%H:%M", "%H:%M:%S"]),
             datetime: strings(&["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"]),
             default_duration_minutes: 15,
@@ -839,11 +840,19 @@ mod tests {
     }
 
     #[test]
+    fn two_digit_years_are_this_century_and_four_digit_years_still_read() {
+        let row = parse(&[("Datum", "08.01.30")]).expect("valid");
+        assert_eq!(chrono::Datelike::year(&row.record.starts_at), 2030);
+        let row = parse(&[("Datum", "08.01.2030")]).expect("valid");
+        assert_eq!(chrono::Datelike::year(&row.record.starts_at), 2030);
+    }
+
+    #[test]
     fn a_bad_date_is_reported_with_line_field_value_and_format() {
         let err = parse(&[("Datum", "31.02.2026")]).expect_err("no such day");
         assert_eq!(
             err.to_string(),
-            r#"line 17, field "Datum" (date): "31.02.2026" is not a date in any of the formats %d.%m.%Y, %Y-%m-%d"#
+            r#"line 17, field "Datum" (date): "31.02.2026" is not a date in any of the formats %d.%m.%y, %d.%m.%Y, %Y-%m-%d"#
         );
         let err = parse(&[("Uhrzeit", "25:00")]).expect_err("no such time");
         assert_eq!(err.target, Some(Field::Time));

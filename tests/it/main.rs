@@ -13,6 +13,7 @@ mod instances;
 mod leases;
 mod peers_email;
 mod peers_sms;
+mod presets;
 mod process;
 mod queue;
 mod retention;
