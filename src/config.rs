@@ -541,6 +541,9 @@ impl Settings {
                 "sms.gateways: sms.transport is \"network\" but no gateway is configured".into(),
             );
         }
+        if self.retention.days == 0 {
+            problems.push("retention.days: must be at least 1".into());
+        }
         let q = &self.queue;
         if q.retry_delays_secs.is_empty() {
             problems.push("queue.retry_delays_secs: needs at least one delay".into());

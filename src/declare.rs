@@ -221,6 +221,13 @@ pub async fn retract(
         .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
     let now_ms = to_millis(now);
     outages::retract(&mut tx, id, reason.trim(), now_ms).await?;
+    let ctx = MatchContext {
+        tenant,
+        templates: templates.for_tenant(&tenant.id),
+        now,
+    };
+    // First those told (or being told right now) get the retraction, then what is left stops.
+    let retractions = matching::queue_retractions(&mut tx, &ctx, &run, None, reason.trim()).await?;
     let cancelled = notifications::cancel_queued_of_outage(
         &mut tx,
         id,
@@ -229,12 +236,6 @@ pub async fn retract(
         now_ms,
     )
     .await?;
-    let ctx = MatchContext {
-        tenant,
-        templates: templates.for_tenant(&tenant.id),
-        now,
-    };
-    let retractions = matching::queue_retractions(&mut tx, &ctx, &run, None, reason.trim()).await?;
     let stats = MatchStats {
         cancelled,
         retractions,

@@ -33,6 +33,8 @@ pub struct MatchStats {
     pub unreachable: u64,
     /// "Your appointment stands" messages queued (amendments and retractions).
     pub retractions: u64,
+    /// Bookings in the window that another active outage already cancels; left to it.
+    pub covered_elsewhere: u64,
     /// The bookings that left the run in this pass.
     #[serde(skip)]
     pub left: Vec<i64>,
@@ -145,7 +147,35 @@ pub async fn match_run(
             Some(_) => {}
         }
     }
+    // A booking another active outage already cancels is left to that outage: nobody is told
+    // twice, however often overlapping outages are declared.
+    if !fresh.is_empty() {
+        let ids: Vec<i64> = fresh.iter().map(|b| b.id).collect();
+        let elsewhere: HashSet<i64> =
+            notifications::already_cancelled_elsewhere(conn, run.id, &ids)
+                .await?
+                .into_iter()
+                .collect();
+        if !elsewhere.is_empty() {
+            fresh.retain(|b| !elsewhere.contains(&b.id));
+            stats.affected -= elsewhere.len() as u64;
+            stats.covered_elsewhere = elsewhere.len() as u64;
+        }
+    }
     stats.added = (fresh.len() + revived.len()) as u64;
+    if !revived.is_empty() {
+        // Back in the outage: a "your appointment stands" still waiting must not go out.
+        let ids: Vec<i64> = revived.iter().map(|b| b.id).collect();
+        stats.cancelled += notifications::cancel_queued_kind(
+            conn,
+            run.id,
+            &ids,
+            Kind::Retraction.as_str(),
+            "the booking is affected again",
+            now_ms,
+        )
+        .await?;
+    }
     for (group, kind) in [
         (fresh, Enqueue::New),
         (changed, Enqueue::Changed),

@@ -235,8 +235,11 @@ impl Dispatcher {
         group: Vec<(Claimed, AttemptResult, Option<String>)>,
         out: &mut StepOutcome,
     ) -> anyhow::Result<()> {
+        // Never give up: these messages went out, and a lost record would send them again once
+        // their lease runs out. Keep trying until the database takes it (or shutdown's grace
+        // period ends the step).
         let mut delay = std::time::Duration::from_millis(200);
-        let mut tries = 0;
+        let mut tries = 0u32;
         loop {
             let mut counts = StepOutcome::default();
             match self.try_record(&group, &mut counts).await {
@@ -244,13 +247,12 @@ impl Dispatcher {
                     out.add(&counts);
                     return Ok(());
                 }
-                Err(e) if tries < 8 => {
+                Err(e) => {
                     tries += 1;
-                    tracing::warn!(error = %format!("{e:#}"), tries, "recording send outcomes failed; retrying");
+                    tracing::error!(error = %format!("{e:#}"), tries, messages = group.len(), "recording send outcomes failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(std::time::Duration::from_secs(10));
                 }
-                Err(e) => return Err(e.context("recording send outcomes")),
             }
         }
     }

@@ -28,97 +28,100 @@ pub async fn metrics(Extract(state): Extract<State>) -> Response {
     }
 }
 
-/// The exposition text.
+/// One metric family: its samples as (labels, value).
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(Vec<(&'static str, String)>, f64)>,
+}
+
+impl Family {
+    fn new(name: &'static str, help: &'static str) -> Family {
+        Family {
+            name,
+            help,
+            samples: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, labels: &[(&'static str, &str)], value: f64) {
+        let labels = labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        self.samples.push((labels, value));
+    }
+
+    fn write(&self, out: &mut String) {
+        family(out, self.name, "gauge", self.help);
+        for (labels, value) in &self.samples {
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            sample(out, self.name, &labels, *value);
+        }
+    }
+}
+
+/// The exposition text: every family whole, with its HELP and TYPE.
 pub async fn render(state: &State) -> anyhow::Result<String> {
     let now = (state.clock)();
     let status = reports::status(&state.store, &state.settings, now).await?;
-    let mut out = String::new();
-    family(
-        &mut out,
+    let mut queue = Family::new(
         "absage_notifications",
-        "gauge",
         "Notifications by state and channel.",
     );
     for q in &status.queue {
-        sample(
-            &mut out,
-            "absage_notifications",
+        queue.add(
             &[("state", &q.state), ("channel", &q.channel)],
             q.count as f64,
         );
     }
-    family(
-        &mut out,
+    let mut up = Family::new(
         "absage_destination_up",
-        "gauge",
         "1 while a relay or gateway is up, 0 while it is marked down.",
     );
+    let mut failures = Family::new(
+        "absage_destination_consecutive_failures",
+        "Connection-level failures in a row of a relay or gateway.",
+    );
     for d in &status.destinations {
-        let up = if d.state == "up" { 1.0 } else { 0.0 };
-        sample(
-            &mut out,
-            "absage_destination_up",
-            &[("destination", &d.name), ("channel", &d.channel)],
-            up,
-        );
-        sample(
-            &mut out,
-            "absage_destination_consecutive_failures",
-            &[("destination", &d.name)],
-            d.consecutive_failures as f64,
-        );
+        let labels = [
+            ("destination", d.name.as_str()),
+            ("channel", d.channel.as_str()),
+        ];
+        up.add(&labels, if d.state == "up" { 1.0 } else { 0.0 });
+        failures.add(&labels, d.consecutive_failures as f64);
     }
-    family(
-        &mut out,
+    let mut age = Family::new(
         "absage_source_import_age_seconds",
-        "gauge",
         "Seconds since the source's last successful import (absent: never).",
     );
+    let mut stale = Family::new(
+        "absage_source_stale",
+        "1 when the source never imported or its data is older than stale_after_minutes.",
+    );
     for s in &status.sources {
-        if let Some(age) = s.age_secs {
-            sample(
-                &mut out,
-                "absage_source_import_age_seconds",
-                &[("source", &s.source), ("tenant", &s.tenant)],
-                age as f64,
-            );
+        let labels = [("source", s.source.as_str()), ("tenant", s.tenant.as_str())];
+        if let Some(a) = s.age_secs {
+            age.add(&labels, a as f64);
         }
-        sample(
-            &mut out,
-            "absage_source_stale",
-            &[("source", &s.source), ("tenant", &s.tenant)],
-            if s.stale { 1.0 } else { 0.0 },
-        );
+        stale.add(&labels, if s.stale { 1.0 } else { 0.0 });
     }
-    family(
-        &mut out,
-        "absage_active_outages",
-        "gauge",
-        "Outages and batches still active.",
-    );
-    sample(
-        &mut out,
-        "absage_active_outages",
-        &[],
-        status.active_outages.len() as f64,
-    );
-    family(
-        &mut out,
+    let mut active = Family::new("absage_active_outages", "Outages and batches still active.");
+    active.add(&[], status.active_outages.len() as f64);
+    let mut first = Family::new(
         "absage_first_send_seconds",
-        "gauge",
         "Seconds from an active outage's declaration to its first sent message.",
     );
     let mut conn = state.store.conn().await?;
     for o in &status.active_outages {
-        if let Some(first) = notifications::first_sent_at(&mut conn, o.id).await? {
-            let secs = (first - o.created_at) as f64 / 1000.0;
-            sample(
-                &mut out,
-                "absage_first_send_seconds",
-                &[("outage", &o.id.to_string()), ("tenant", &o.tenant_id)],
-                secs,
+        if let Some(sent) = notifications::first_sent_at(&mut conn, o.id).await? {
+            let id = o.id.to_string();
+            first.add(
+                &[("outage", &id), ("tenant", &o.tenant_id)],
+                (sent - o.created_at) as f64 / 1000.0,
             );
         }
+    }
+    let mut out = String::new();
+    for f in [queue, up, failures, age, stale, active, first] {
+        f.write(&mut out);
     }
     Ok(out)
 }

@@ -78,10 +78,11 @@ async fn download(http: &HttpSource) -> anyhow::Result<tempfile::TempPath> {
         request = request.header(name.as_str(), value.expose());
     }
     let shown = redact(&http.url);
+    // reqwest's errors carry the whole URL, token and all: drop it from every message.
     let mut response = request
         .send()
         .await
-        .with_context(|| format!("{shown}: cannot fetch the export"))?;
+        .map_err(|e| anyhow::anyhow!("{shown}: cannot fetch the export: {}", e.without_url()))?;
     if !response.status().is_success() {
         bail!("{shown}: the server answered {}", response.status());
     }
@@ -93,7 +94,7 @@ async fn download(http: &HttpSource) -> anyhow::Result<tempfile::TempPath> {
     while let Some(chunk) = response
         .chunk()
         .await
-        .with_context(|| format!("{shown}: the download broke off"))?
+        .map_err(|e| anyhow::anyhow!("{shown}: the download broke off: {}", e.without_url()))?
     {
         out.write_all(&chunk).await?;
     }

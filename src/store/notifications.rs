@@ -27,6 +27,10 @@ pub struct NewNotification {
 /// the booking does.
 pub const WITHDRAWN: &str = "booking no longer affected by this outage";
 
+/// Why a notification that was in flight when its booking left the run was stopped: it may have
+/// gone out, so its citizen gets the "appointment stands" message, and it is never revived.
+pub const WITHDRAWN_IN_FLIGHT: &str = "booking no longer affected by this outage (was in flight)";
+
 /// Enqueues notifications. The unique key (outage, booking, channel, kind) makes this idempotent:
 /// a notification that exists is not duplicated. One that is still queued gets the fresh text,
 /// recipient and deadline (the booking changed); one that failed is queued again when the
@@ -98,23 +102,27 @@ pub async fn cancel_withdrawn(
 ) -> sqlx::Result<u64> {
     let mut n = 0;
     for chunk in booking_ids.chunks(5000) {
-        let mut p = Params::new(conn);
-        let sql = format!(
-            "update notifications set state = 'cancelled', last_error = {}, finished_at = {} \
-             where outage_id = {} and state = 'queued' and booking_id in ({})",
-            p.one(),
-            p.one(),
-            p.one(),
-            p.list(chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(WITHDRAWN)
-            .bind(now_ms)
-            .bind(outage_id);
-        for id in chunk {
-            q = q.bind(*id);
+        for (state, reason) in [("queued", WITHDRAWN), ("sending", WITHDRAWN_IN_FLIGHT)] {
+            let mut p = Params::new(conn);
+            let sql = format!(
+                "update notifications set state = 'cancelled', last_error = {}, finished_at = {} \
+                 where outage_id = {} and state = {} and booking_id in ({})",
+                p.one(),
+                p.one(),
+                p.one(),
+                p.one(),
+                p.list(chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(reason)
+                .bind(now_ms)
+                .bind(outage_id)
+                .bind(state);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            n += q.execute(&mut *conn).await?.rows_affected();
         }
-        n += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(n)
 }
@@ -477,7 +485,9 @@ pub async fn samples(
     .await
 }
 
-/// Cancels every queued notification of a kind in a run (the run was retracted).
+/// Cancels every queued or in-flight notification of a kind in a run (the run was retracted).
+/// One in flight that does go out is covered by the retraction queued for it; one whose process
+/// died is never sent again.
 pub async fn cancel_queued_of_outage(
     conn: &mut Conn,
     outage_id: i64,
@@ -487,7 +497,7 @@ pub async fn cancel_queued_of_outage(
 ) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "update notifications set state = 'cancelled', last_error = $3, finished_at = $4 \
-         where outage_id = $1 and kind = $2 and state = 'queued'",
+         where outage_id = $1 and kind = $2 and state in ('queued', 'sending')",
     )
     .bind(outage_id)
     .bind(kind)
@@ -498,15 +508,20 @@ pub async fn cancel_queued_of_outage(
     Ok(r.rows_affected())
 }
 
-/// Where a run's cancellations reached citizens: (booking id, channel, recipient), optionally
-/// only for some bookings. These are the citizens a retraction must reach.
+/// Where a run's cancellations reached citizens — or may have, being in flight right now:
+/// (booking id, channel, recipient), optionally only for some bookings. These are the citizens a
+/// retraction must reach; one who in the end did not get the cancellation only hears that the
+/// appointment stands, which is true.
 pub async fn sent_cancellations(
     conn: &mut Conn,
     outage_id: i64,
     booking_ids: Option<&[i64]>,
 ) -> sqlx::Result<Vec<(i64, String, String)>> {
-    let base = "select booking_id, channel, recipient from notifications \
-                where kind = 'cancellation' and state = 'sent'";
+    let base = format!(
+        "select booking_id, channel, recipient from notifications \
+         where kind = 'cancellation' and (state in ('sent', 'sending') \
+           or (state = 'cancelled' and last_error = '{WITHDRAWN_IN_FLIGHT}'))"
+    );
     match booking_ids {
         None => {
             sqlx::query_as(AssertSqlSafe(format!(
@@ -535,6 +550,66 @@ pub async fn sent_cancellations(
             Ok(out)
         }
     }
+}
+
+/// Cancels a run's queued notifications of one kind for these bookings.
+pub async fn cancel_queued_kind(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+    kind: &str,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let mut n = 0;
+    for chunk in booking_ids.chunks(5000) {
+        let mut p = Params::new(conn);
+        let sql = format!(
+            "update notifications set state = 'cancelled', last_error = {}, finished_at = {} \
+             where outage_id = {} and kind = {} and state = 'queued' and booking_id in ({})",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.one(),
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(reason)
+            .bind(now_ms)
+            .bind(outage_id)
+            .bind(kind);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(n)
+}
+
+/// Bookings among `booking_ids` that another active run already cancels (a cancellation queued,
+/// in flight or sent): a second declaration over them must not tell the citizens twice.
+pub async fn already_cancelled_elsewhere(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+) -> sqlx::Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for chunk in booking_ids.chunks(5000) {
+        let mut p = Params::new(conn);
+        let sql = format!(
+            "select distinct n.booking_id from notifications n join outages o on o.id = n.outage_id \
+             where o.state = 'active' and n.outage_id <> {} and n.kind = 'cancellation' \
+             and n.state in ('queued', 'sending', 'sent') and n.booking_id in ({})",
+            p.one(),
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(outage_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
 }
 
 /// When a run's first message went out.

@@ -33,7 +33,9 @@ pub struct Purged {
 /// counts of what was sent remain for the record.
 pub async fn purge(conn: &mut Conn, cutoff_ms: i64, now_ms: i64) -> sqlx::Result<Purged> {
     let ended = "state <> 'active' and purged_at is null \
-                 and coalesce(closed_at, updated_at, created_at) <= $1";
+                 and coalesce(closed_at, updated_at, created_at) <= $1 \
+                 and not exists (select 1 from notifications p where p.outage_id = outages.id \
+                   and p.state in ('queued', 'sending'))";
     let notifications = sqlx::query(sqlx::AssertSqlSafe(format!(
         "update notifications set recipient = '', subject = null, body_text = '', \
          body_html = null, last_error = null \

@@ -300,3 +300,102 @@ async fn the_suppression_list_holds_what_is_cancelled_and_drops_what_was_retract
     retract(&t, id).await.unwrap();
     assert!(list(&t).await.is_empty());
 }
+
+#[tokio::test]
+async fn retracting_while_cancellations_are_in_flight_still_tells_those_citizens_it_stands() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await
+        .id
+        .unwrap();
+    // Another process has claimed the emails and is sending them right now.
+    let mut tx = t.app.store.begin().await.unwrap();
+    let now = t.clock.now().timestamp_millis();
+    let claimed = absage::store::notifications::claim(
+        &mut tx,
+        t.app.store.backend(),
+        "email",
+        "other",
+        now,
+        now + 120_000,
+        100,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let impact = retract(&t, id).await.unwrap();
+    assert_eq!(impact.stats.retractions, 3, "one per email in flight");
+    // The other process dies; its lease runs out: the cancellations must never go out now.
+    t.clock.advance(chrono::Duration::minutes(5));
+    t.drain(&t.dispatcher()).await;
+    let s = states(&t).await;
+    for k in ["A-0900", "B-1000", "C-1100"] {
+        assert_eq!(st(&s, k, "cancellation"), Some("cancelled"), "{k}");
+        assert_eq!(st(&s, k, "retraction"), Some("sent"), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn a_booking_amended_out_and_back_in_before_anything_went_out_gets_no_stands_message() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 10:30", Scope::default())
+        .await
+        .id
+        .unwrap();
+    t.drain(&t.dispatcher()).await;
+    amend(
+        &t,
+        id,
+        Amendment {
+            from: Some(t.local("2030-01-07 09:30")),
+            ..Amendment::default()
+        },
+    )
+    .await;
+    let back = amend(
+        &t,
+        id,
+        Amendment {
+            from: Some(t.local("2030-01-07 08:00")),
+            ..Amendment::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        back.stats.cancelled, 2,
+        "the queued 'stands' of A (email, SMS) is cancelled"
+    );
+    t.drain(&t.dispatcher()).await;
+    let s = states(&t).await;
+    assert_eq!(st(&s, "A-0900", "cancellation"), Some("sent"));
+    assert_eq!(
+        st(&s, "A-0900", "retraction"),
+        Some("cancelled"),
+        "A's appointment does not stand"
+    );
+}
+
+#[tokio::test]
+async fn declaring_an_overlapping_outage_again_tells_nobody_twice() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let again = t
+        .declare("2030-01-07 08:00", "2030-01-07 14:00", Scope::default())
+        .await;
+    assert_eq!(
+        (again.stats.covered_elsewhere, again.stats.queued),
+        (3, 2),
+        "only D-1300 is new"
+    );
+    t.drain(&t.dispatcher()).await;
+    let s = states(&t).await;
+    assert_eq!(
+        s.values().filter(|v| *v == "sent").count(),
+        8,
+        "four citizens, two channels, once"
+    );
+}
