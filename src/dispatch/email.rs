@@ -212,13 +212,13 @@ impl SmtpRelay {
                 Err((Stage::BeforeData, failure)) if is_stale(&failure) => {
                     tracing::debug!(%failure, "pooled connection was stale; reconnecting");
                 }
-                other => return other.map_err(|(_, failure)| failure),
+                other => return other.map_err(|(stage, failure)| after_data(stage, failure)),
             }
         }
         let conn = self.connect().await?;
         self.send_on(conn, envelope, bytes)
             .await
-            .map_err(|(_, failure)| failure)
+            .map_err(|(stage, failure)| after_data(stage, failure))
     }
 
     /// Connect, EHLO, STARTTLS and AUTH as configured, then QUIT: is the relay up?
@@ -331,6 +331,19 @@ async fn transaction(
     *stage = Stage::AfterData;
     conn.message(bytes).await?;
     Ok(())
+}
+
+/// A connection lost once the message data was on its way may have delivered it: not a reason
+/// to hand the same message to the next relay at once (a likely duplicate), but a transient
+/// failure, retried after the first delay.
+fn after_data(stage: Stage, failure: SendFailure) -> SendFailure {
+    match (stage, failure) {
+        (Stage::AfterData, SendFailure::Destination(reason)) => SendFailure::Transient {
+            reason: format!("no answer after the message was sent (it may have arrived): {reason}"),
+            retry_after: None,
+        },
+        (_, failure) => failure,
+    }
 }
 
 /// 4xx → transient, except 421 (the relay is closing: it is the destination that fails);
@@ -597,18 +610,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_connection_or_a_dropped_dot_is_a_destination_failure() {
+    async fn a_refused_connection_is_a_destination_failure_but_a_dropped_dot_is_retried_not_failed_over()
+     {
         let port = Sink::start(&[]).port; // dropped: nobody listens there any more
         let refused = relay(port).probe().await;
         assert!(
             matches!(refused, Err(SendFailure::Destination(_))),
             "{refused:?}"
         );
+        // The relay hangs up after the message data: it may have delivered it, so the message
+        // is not handed to the next relay at once (a likely duplicate) but retried later.
         let hangs_up = Sink::start(&["-q", "."]);
-        assert!(matches!(
-            send_to(&hangs_up).await,
-            Err(SendFailure::Destination(_))
-        ));
+        let result = send_to(&hangs_up).await;
+        assert!(
+            matches!(&result, Err(SendFailure::Transient { reason, .. }) if reason.contains("may have arrived")),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]
