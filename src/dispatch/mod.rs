@@ -476,9 +476,19 @@ impl Shared {
         let send = self
             .destinations
             .send(&prepared, now, &self.queue, &self.clock);
-        let result = tokio::time::timeout(time_left, send)
-            .await
-            .unwrap_or(AttemptResult::TooLate);
+        // A send must end well within the lease, or another process could take the message
+        // over and send it too; and it must not go on once the appointment has started.
+        let lease_bound = Duration::seconds(self.queue.lease_secs as i64 * 3 / 4)
+            .to_std()
+            .unwrap_or_default();
+        let result = match tokio::time::timeout(time_left.min(lease_bound), send).await {
+            Ok(result) => result,
+            Err(_) if time_left <= lease_bound => AttemptResult::TooLate,
+            Err(_) => AttemptResult::DestinationDown {
+                reason: "the send took longer than three quarters of the lease".into(),
+                retry_at: now,
+            },
+        };
         (result, prepared.message_id().map(str::to_owned))
     }
 }

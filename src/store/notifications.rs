@@ -61,7 +61,10 @@ pub async fn enqueue_many(
              recipient = excluded.recipient, language = excluded.language, \
              subject = excluded.subject, body_text = excluded.body_text, \
              body_html = excluded.body_html, deadline = excluded.deadline, \
-             next_attempt_at = excluded.next_attempt_at, role = excluded.role, \
+             next_attempt_at = case when notifications.state = 'queued' \
+               and notifications.next_attempt_at < excluded.next_attempt_at \
+               then notifications.next_attempt_at else excluded.next_attempt_at end, \
+             role = excluded.role, \
              attempts = case when notifications.state = 'failed' then 0 \
                else notifications.attempts end, \
              state = 'queued', last_error = null, finished_at = null \

@@ -237,3 +237,38 @@ async fn a_temporary_rejection_is_retried_on_the_schedule_and_then_fails_for_goo
         .unwrap();
     assert_eq!(calls.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_fallback_stays_due_when_the_booking_changes_before_it_went_out() {
+    let sink = SmtpSink::start(SinkMode::PermFailRcpt);
+    let mut rows = vec![Row::new("A", "2030-01-07 14:00")];
+    let t = app_with_relays(
+        ChannelPolicy::EmailFirst,
+        &[("sink", sink.addr.port())],
+        &rows,
+    )
+    .await;
+    t.declare("2030-01-07 08:00", "2030-01-07 18:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    d.step_channel(absage::domain::notification::Channel::Email)
+        .await
+        .unwrap(); // 550: email failed
+    rows[0].location = "Lippstadt".into(); // the office moves the appointment to another room
+    t.write_export(&rows);
+    t.import().await;
+    let o = d
+        .step_channel(absage::domain::notification::Channel::Sms)
+        .await
+        .unwrap();
+    assert_eq!(
+        o.sent, 1,
+        "the SMS goes now, not an hour before the appointment"
+    );
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .any(|n| n.channel == "sms" && n.body_text.contains("Lippstadt")),
+        "with the new place"
+    );
+}
