@@ -75,8 +75,9 @@ pub struct Dispatcher {
     /// What the send tasks need; shared with them, since each send runs as a task of its own
     /// so that sends spread over the runtime's threads.
     shared: Arc<Shared>,
-    /// Fired when another process queued work (PostgreSQL `NOTIFY`), to end an idle wait early.
-    wake: Arc<tokio::sync::Notify>,
+    /// Bumped when another process queued work (PostgreSQL `NOTIFY`), to end an idle wait
+    /// early; a bump during a round is not lost, the next idle wait ends at once.
+    wake: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 struct Shared {
@@ -104,7 +105,7 @@ impl Dispatcher {
             policy: queue.retry_policy(),
             store,
             owner,
-            wake: Arc::new(tokio::sync::Notify::new()),
+            wake: Arc::new(tokio::sync::watch::Sender::new(0)),
             shared: Arc::new(Shared {
                 queue,
                 tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
@@ -115,7 +116,7 @@ impl Dispatcher {
     }
 
     /// The handle that wakes idle loops at once.
-    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+    pub fn waker(&self) -> Arc<tokio::sync::watch::Sender<u64>> {
         self.wake.clone()
     }
 
@@ -389,6 +390,7 @@ impl Dispatcher {
         exit_when_idle: bool,
     ) -> anyhow::Result<()> {
         let grace = std::time::Duration::from_secs(self.shared.queue.shutdown_grace_secs);
+        let mut woken = self.wake.subscribe();
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -415,7 +417,7 @@ impl Dispatcher {
             let wait = self.idle_wait(channel).await;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = self.wake.notified() => {}
+                _ = woken.changed() => {}
                 () = shutdown.cancelled() => return Ok(()),
             }
         }

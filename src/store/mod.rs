@@ -160,7 +160,7 @@ impl Store {
     /// returns at once on SQLite). Reconnects after a lost connection.
     pub async fn listen_for_work(
         url: &str,
-        wake: std::sync::Arc<tokio::sync::Notify>,
+        wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
         if !url.starts_with("postgres") {
@@ -173,7 +173,7 @@ impl Store {
                 tracing::info!("listening for work queued by other processes");
                 loop {
                     l.recv().await?;
-                    wake.notify_waiters();
+                    wake.send_modify(|n| *n = n.wrapping_add(1));
                 }
                 #[allow(unreachable_code)]
                 Ok::<(), sqlx::Error>(())
