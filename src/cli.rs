@@ -629,6 +629,14 @@ fn print_change(i: &Impact, what: &str, dry_run: bool, json: bool) -> anyhow::Re
         "  cancellations queued: {}, pending ones cancelled: {}, \"appointment stands\" messages queued: {}",
         s.queued, s.cancelled, s.retractions
     );
+    if dry_run {
+        for sample in i.samples.iter().filter(|s| s.kind == "retraction") {
+            println!(
+                "\n--- sample {} {} ({}) ---\n{}",
+                sample.kind, sample.channel, sample.language, sample.text
+            );
+        }
+    }
     Ok(())
 }
 
@@ -669,7 +677,7 @@ fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
     }
     if dry_run {
         for s in &i.samples {
-            println!("\n--- sample {} ({}) ---", s.channel, s.language);
+            println!("\n--- sample {} {} ({}) ---", s.kind, s.channel, s.language);
             if let Some(subj) = &s.subject {
                 println!("Subject: {subj}\n");
             }

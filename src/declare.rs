@@ -30,6 +30,7 @@ pub struct Declaration {
 /// A sample of what citizens will receive.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
+    pub kind: String,
     pub channel: String,
     pub language: String,
     pub subject: Option<String>,
@@ -319,7 +320,8 @@ async fn breakdown(
     let samples = notifications::samples(conn, outage_id)
         .await?
         .into_iter()
-        .map(|(channel, language, subject, text)| Sample {
+        .map(|(kind, channel, language, subject, text)| Sample {
+            kind,
             channel,
             language,
             subject,

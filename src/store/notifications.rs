@@ -473,15 +473,17 @@ pub async fn breakdown(
     .await
 }
 
-/// The first notification of a run on each channel: (channel, language, subject, text).
+/// The latest notification of a run per kind and channel: (kind, channel, language, subject,
+/// text) — after an amendment or retraction, the "appointment stands" text is among them.
 pub async fn samples(
     conn: &mut Conn,
     outage_id: i64,
-) -> sqlx::Result<Vec<(String, String, Option<String>, String)>> {
+) -> sqlx::Result<Vec<(String, String, String, Option<String>, String)>> {
     sqlx::query_as(
-        "select channel, language, subject, body_text from notifications \
-         where id in (select min(id) from notifications where outage_id = $1 group by channel) \
-         order by channel",
+        "select kind, channel, language, subject, body_text from notifications \
+         where id in (select max(id) from notifications where outage_id = $1 \
+           group by kind, channel) \
+         order by kind, channel",
     )
     .bind(outage_id)
     .fetch_all(&mut *conn)
