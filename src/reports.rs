@@ -212,7 +212,11 @@ pub async fn call_list(
     settings: &Settings,
     outage_id: i64,
 ) -> anyhow::Result<Vec<CallListEntry>> {
-    let (_, rows) = report(store, settings, outage_id).await?;
+    let (outage, rows) = report(store, settings, outage_id).await?;
+    if outage.state == "retracted" {
+        // The appointments stand: nobody needs a call about a cancellation that was withdrawn.
+        return Ok(Vec::new());
+    }
     Ok(rows
         .into_iter()
         .filter(|r| r.affected && r.reach == Reach::Unreachable)
