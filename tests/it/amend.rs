@@ -195,8 +195,13 @@ async fn retracting_cancels_what_is_pending_and_tells_everyone_already_told() {
             Some("cancelled")
         );
     }
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, id).await.unwrap();
-    assert!(calls.is_empty(), "nobody is phoned about a retracted outage");
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, id)
+        .await
+        .unwrap();
+    assert!(
+        calls.is_empty(),
+        "nobody is phoned about a retracted outage"
+    );
     let err = retract(&t, id).await.unwrap_err().to_string();
     assert!(err.contains("retracted"), "{err}");
     assert_eq!(
