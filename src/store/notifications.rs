@@ -96,7 +96,7 @@ pub async fn enqueue_many(
     Ok(())
 }
 
-/// Cancels what is still queued for bookings that left a run.
+/// Cancels what is still queued or in flight for bookings that left a run.
 pub async fn cancel_withdrawn(
     conn: &mut Conn,
     outage_id: i64,
@@ -104,28 +104,48 @@ pub async fn cancel_withdrawn(
     now_ms: i64,
 ) -> sqlx::Result<u64> {
     let mut n = 0;
+    for (state, reason) in [("queued", WITHDRAWN), ("sending", WITHDRAWN_IN_FLIGHT)] {
+        n += cancel_for_bookings(conn, outage_id, booking_ids, state, None, reason, now_ms).await?;
+    }
+    Ok(n)
+}
+
+/// Cancels a run's notifications in `state` (and of `kind`, if given) for these bookings.
+#[allow(clippy::too_many_arguments)]
+async fn cancel_for_bookings(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+    state: &str,
+    kind: Option<&str>,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let mut n = 0;
     for chunk in booking_ids.chunks(5000) {
-        for (state, reason) in [("queued", WITHDRAWN), ("sending", WITHDRAWN_IN_FLIGHT)] {
-            let mut p = Params::new(conn);
-            let sql = format!(
-                "update notifications set state = 'cancelled', last_error = {}, finished_at = {} \
-                 where outage_id = {} and state = {} and booking_id in ({})",
-                p.one(),
-                p.one(),
-                p.one(),
-                p.one(),
-                p.list(chunk.len())
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql))
-                .bind(reason)
-                .bind(now_ms)
-                .bind(outage_id)
-                .bind(state);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            n += q.execute(&mut *conn).await?.rows_affected();
+        let mut p = Params::new(conn);
+        let (reason_p, now_p, outage_p, state_p) = (p.one(), p.one(), p.one(), p.one());
+        let kind_clause = kind
+            .map(|_| format!(" and kind = {}", p.one()))
+            .unwrap_or_default();
+        let sql = format!(
+            "update notifications set state = 'cancelled', last_error = {reason_p}, \
+             finished_at = {now_p} where outage_id = {outage_p} and state = {state_p}{kind_clause} \
+             and booking_id in ({})",
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(reason)
+            .bind(now_ms)
+            .bind(outage_id)
+            .bind(state);
+        if let Some(kind) = kind {
+            q = q.bind(kind);
         }
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(n)
 }
@@ -566,29 +586,16 @@ pub async fn cancel_queued_kind(
     reason: &str,
     now_ms: i64,
 ) -> sqlx::Result<u64> {
-    let mut n = 0;
-    for chunk in booking_ids.chunks(5000) {
-        let mut p = Params::new(conn);
-        let sql = format!(
-            "update notifications set state = 'cancelled', last_error = {}, finished_at = {} \
-             where outage_id = {} and kind = {} and state = 'queued' and booking_id in ({})",
-            p.one(),
-            p.one(),
-            p.one(),
-            p.one(),
-            p.list(chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(reason)
-            .bind(now_ms)
-            .bind(outage_id)
-            .bind(kind);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        n += q.execute(&mut *conn).await?.rows_affected();
-    }
-    Ok(n)
+    cancel_for_bookings(
+        conn,
+        outage_id,
+        booking_ids,
+        "queued",
+        Some(kind),
+        reason,
+        now_ms,
+    )
+    .await
 }
 
 /// Bookings among `booking_ids` that another active run already cancels (a cancellation queued,
