@@ -2,6 +2,7 @@
 //! goes into a log line; code logs ids and masked values only.
 
 use crate::config::LogSettings;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber (once; later calls are ignored). Logs go to stderr so that
@@ -12,7 +13,9 @@ pub fn init(settings: &LogSettings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in files or the journal.
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if settings.format == "json" {
         builder.json().try_init()
     } else {

@@ -6,6 +6,7 @@ use super::email::{OutgoingEmail, SmtpRelay, build_message};
 use super::health::Health;
 use super::outbox::FileOutbox;
 use super::outcome::SendFailure;
+use super::rate::SharedRate;
 use super::sms::{SmsGateway, SmsMessage};
 use crate::config::{QueueSettings, Settings, TenantSettings, Transport};
 use crate::domain::notification::{AttemptResult, Channel};
@@ -14,11 +15,9 @@ use crate::store::Store;
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::notifications::Claimed;
 use chrono::{DateTime, Duration, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 enum Backend {
@@ -30,9 +29,8 @@ enum Backend {
 struct Destination {
     name: String,
     backend: Backend,
-    /// Messages per second, when limited.
-    rate: Option<f64>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// Messages per second (for all instances together), when limited.
+    rate: Option<SharedRate>,
 }
 
 /// A notification turned into what its channel's backends take.
@@ -141,25 +139,19 @@ pub struct Destinations {
 
 impl Destinations {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Destinations> {
-        let limiter = |name: &str| {
-            settings.queue.rate_limits.get(name).map(|rate| {
-                let quota = if *rate >= 1.0 {
-                    Quota::per_second(NonZeroU32::new(*rate as u32).unwrap_or(NonZeroU32::MIN))
-                } else {
-                    Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate))
-                        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                };
-                RateLimiter::direct(quota)
-            })
+        let rate = |name: &str| {
+            settings
+                .queue
+                .rate_limits
+                .get(name)
+                .map(|r| SharedRate::new(*r))
         };
-        let rate = |name: &str| settings.queue.rate_limits.get(name).copied();
         let outbox = Arc::new(FileOutbox::new(settings.outbox.dir.clone()));
         let email = match settings.email.transport {
             Transport::File => vec![Destination {
                 name: "outbox-email".into(),
                 backend: Backend::Outbox(outbox.clone()),
                 rate: rate("outbox-email"),
-                limiter: limiter("outbox-email"),
             }],
             Transport::Network => settings
                 .email
@@ -169,7 +161,6 @@ impl Destinations {
                     Ok(Destination {
                         name: r.name.clone(),
                         rate: rate(&r.name),
-                        limiter: limiter(&r.name),
                         backend: Backend::Relay(Arc::new(SmtpRelay::new(r.clone())?)),
                     })
                 })
@@ -180,7 +171,6 @@ impl Destinations {
                 name: "outbox-sms".into(),
                 backend: Backend::Outbox(outbox),
                 rate: rate("outbox-sms"),
-                limiter: limiter("outbox-sms"),
             }],
             Transport::Network => settings
                 .sms
@@ -191,7 +181,6 @@ impl Destinations {
                     Ok(Destination {
                         name: gw.name().to_owned(),
                         rate: rate(gw.name()),
-                        limiter: limiter(gw.name()),
                         backend: Backend::Gateway(Arc::new(gw)),
                     })
                 })
@@ -235,10 +224,22 @@ impl Destinations {
     /// How many notifications of the channel one round may claim so that the first destination's
     /// rate limit lets them all go out well within the lease (unlimited: no bound).
     pub fn claim_limit(&self, channel: Channel, lease_secs: u64) -> u32 {
-        match self.of(channel).first().and_then(|d| d.rate) {
-            Some(rate) => ((rate * lease_secs as f64 / 2.0) as u32).max(1),
+        match self.of(channel).first().and_then(|d| d.rate.as_ref()) {
+            Some(rate) => ((rate.per_instance() * lease_secs as f64 / 2.0) as u32).max(1),
             None => u32::MAX,
         }
+    }
+
+    /// Divides every rate limit among `instances` live instances. Returns whether any share
+    /// changed.
+    pub fn share_rates(&self, instances: u32) -> bool {
+        let mut changed = false;
+        for d in self.email.iter().chain(self.sms.iter()) {
+            if let Some(r) = &d.rate {
+                changed |= r.set_instances(instances);
+            }
+        }
+        changed
     }
 
     /// Probes every down destination of the channel whose probe is due. Returns (probed,
@@ -298,7 +299,7 @@ impl Destinations {
             if !up {
                 continue;
             }
-            if let Some(l) = &d.limiter {
+            if let Some(l) = &d.rate {
                 l.until_ready().await;
                 // It may have gone down while this message waited for its turn.
                 if !self.health(|h| h.get(&d.name).is_none_or(Health::is_up)) {

@@ -12,13 +12,14 @@ pub mod email;
 pub mod health;
 pub mod outbox;
 pub mod outcome;
+pub mod rate;
 pub mod sms;
 
 use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};
 use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};
 use crate::domain::{from_millis, to_millis};
-use crate::store::Store;
 use crate::store::notifications::{self as queue, Claimed};
+use crate::store::{Store, leases};
 use chrono::{DateTime, Duration, Utc};
 use destinations::{Destinations, Prepared};
 use serde::Serialize;
@@ -376,11 +377,58 @@ impl Dispatcher {
         shutdown: CancellationToken,
         exit_when_idle: bool,
     ) -> anyhow::Result<()> {
-        let (email, sms) = tokio::join!(
-            self.run_channel(Channel::Email, shutdown.clone(), exit_when_idle),
-            self.run_channel(Channel::Sms, shutdown, exit_when_idle)
-        );
+        let beat = CancellationToken::new();
+        let channels = async {
+            let done = tokio::join!(
+                self.run_channel(Channel::Email, shutdown.clone(), exit_when_idle),
+                self.run_channel(Channel::Sms, shutdown, exit_when_idle)
+            );
+            beat.cancel();
+            done
+        };
+        let ((email, sms), ()) = tokio::join!(channels, self.heartbeat(beat.clone()));
         email.and(sms)
+    }
+
+    /// Tells the database every `lease_secs / 4` (1 to 10 s) that this instance is alive, and
+    /// divides the rate limits among the instances that are. A dead instance drops out after
+    /// three missed beats; one that stops cleanly leaves at once.
+    async fn heartbeat(&self, stop: CancellationToken) {
+        let every = std::time::Duration::from_secs((self.shared.queue.lease_secs / 4).clamp(1, 10));
+        let mut known = 0;
+        loop {
+            let now = to_millis((self.shared.clock)());
+            let ttl = 3 * every.as_millis() as i64;
+            let beat = async {
+                let mut conn = self.store.conn().await?;
+                anyhow::Ok(leases::heartbeat(&mut conn, &self.owner, now, now + ttl).await?)
+            };
+            match beat.await {
+                Ok(instances) => {
+                    let instances = u32::try_from(instances).unwrap_or(u32::MAX);
+                    if instances != known {
+                        known = instances;
+                        self.shared.destinations.share_rates(instances);
+                        tracing::info!(
+                            instances,
+                            "instances running; rate limits divided among them"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "heartbeat failed; keeping the last rate share")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = stop.cancelled() => break,
+            }
+        }
+        if let Ok(mut conn) = self.store.conn().await
+            && let Err(e) = leases::leave(&mut conn, &self.owner).await
+        {
+            tracing::warn!(error = %e, "could not end the heartbeat; it runs out by itself");
+        }
     }
 
     async fn run_channel(

@@ -48,6 +48,19 @@ pub async fn existing_by_keys(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
+    if is_postgres(conn) {
+        let rows = sqlx::query_as::<_, (i64, String, String, String, i64)>(
+            "select id, booking_key, content_hash, status, last_import_id from bookings \
+             where tenant_id = $1 and source = $2 \
+             and booking_key in (select json_array_elements_text($3::json))",
+        )
+        .bind(tenant)
+        .bind(source)
+        .bind(json_array(keys))
+        .fetch_all(&mut *conn)
+        .await?;
+        return Ok(rows.into_iter().map(existing).collect());
+    }
     let mut p = Params::new(conn);
     let sql = format!(
         "select id, booking_key, content_hash, status, last_import_id from bookings \
@@ -65,18 +78,32 @@ pub async fn existing_by_keys(
     Ok(q.fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|(id, key, content_hash, status, last_import_id)| {
-            (
-                key,
-                Existing {
-                    id,
-                    content_hash,
-                    status,
-                    last_import_id,
-                },
-            )
-        })
+        .map(existing)
         .collect())
+}
+
+fn existing(
+    (id, key, content_hash, status, last_import_id): (i64, String, String, String, i64),
+) -> (String, Existing) {
+    (
+        key,
+        Existing {
+            id,
+            content_hash,
+            status,
+            last_import_id,
+        },
+    )
+}
+
+fn is_postgres(conn: &Conn) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
+/// A JSON array of the values: on PostgreSQL a whole chunk travels as one bound parameter
+/// (`json_array_elements_text`, `json_to_recordset`) instead of one parameter per value.
+fn json_array<T: serde::Serialize>(values: &[T]) -> String {
+    serde_json::to_string(values).expect("plain values serialise to JSON")
 }
 
 /// Inserts new bookings and overwrites changed ones (bumping their revision), in one statement.
@@ -88,6 +115,9 @@ pub async fn upsert_many(
     import_id: i64,
     now_ms: i64,
 ) -> sqlx::Result<()> {
+    if is_postgres(conn) {
+        return upsert_many_postgres(conn, tenant, source, records, import_id, now_ms).await;
+    }
     const COLS: usize = 17;
     for chunk in records.chunks(1000) {
         let rows = Params::new(conn).rows(chunk.len(), COLS);
@@ -121,10 +151,7 @@ pub async fn upsert_many(
                 .bind(phone.and_then(|p| p.e164.clone()))
                 .bind(i64::from(phone.is_some_and(|p| p.mobile)))
                 .bind(rec.language.as_ref().map(|l| l.to_string()))
-                .bind(match rec.status {
-                    BookingStatus::Active => "active",
-                    BookingStatus::Cancelled => "cancelled",
-                })
+                .bind(status_text(rec.status))
                 .bind(hash.as_str())
                 .bind(import_id)
                 .bind(now_ms);
@@ -134,8 +161,107 @@ pub async fn upsert_many(
     Ok(())
 }
 
+fn status_text(status: BookingStatus) -> &'static str {
+    match status {
+        BookingStatus::Active => "active",
+        BookingStatus::Cancelled => "cancelled",
+    }
+}
+
+/// One row of [`upsert_many_postgres`]'s JSON parameter; short keys keep it small.
+#[derive(serde::Serialize)]
+struct JsonBooking<'a> {
+    k: &'a str,
+    s: i64,
+    e: i64,
+    sv: &'a str,
+    l: &'a str,
+    n: &'a str,
+    em: Option<String>,
+    pr: Option<&'a str>,
+    pe: Option<&'a str>,
+    pm: i64,
+    lg: Option<String>,
+    st: &'static str,
+    h: &'a str,
+}
+
+/// PostgreSQL's bulk path: 5,000 rows per statement, all in one JSON parameter that
+/// `json_to_recordset` turns into rows — no per-value binds, no row-at-a-time round trips.
+async fn upsert_many_postgres(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    records: &[(&BookingRecord, String)],
+    import_id: i64,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    for chunk in records.chunks(5000) {
+        let rows: Vec<JsonBooking> = chunk
+            .iter()
+            .map(|(rec, hash)| {
+                let phone = rec.phone.as_ref();
+                JsonBooking {
+                    k: rec.key.as_str(),
+                    s: rec.starts_at.timestamp_millis(),
+                    e: rec.ends_at.timestamp_millis(),
+                    sv: rec.service.as_str(),
+                    l: rec.location.as_str(),
+                    n: rec.name.as_str(),
+                    em: rec.email.as_ref().map(|e| e.to_string()),
+                    pr: phone.map(|p| p.raw.as_str()),
+                    pe: phone.and_then(|p| p.e164.as_deref()),
+                    pm: i64::from(phone.is_some_and(|p| p.mobile)),
+                    lg: rec.language.as_ref().map(|l| l.to_string()),
+                    st: status_text(rec.status),
+                    h: hash.as_str(),
+                }
+            })
+            .collect();
+        sqlx::query(
+            "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
+             location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
+             content_hash, last_import_id, updated_at) \
+             select $1, $2, r.k, r.s, r.e, r.sv, r.l, r.n, r.em, r.pr, r.pe, r.pm, r.lg, r.st, \
+             r.h, $3, $4 from json_to_recordset($5::json) as r(k text, s bigint, e bigint, \
+             sv text, l text, n text, em text, pr text, pe text, pm bigint, lg text, st text, \
+             h text) \
+             on conflict (tenant_id, source, booking_key) do update set \
+             starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+             service = excluded.service, location = excluded.location, name = excluded.name, \
+             email = excluded.email, phone_raw = excluded.phone_raw, \
+             phone_e164 = excluded.phone_e164, phone_mobile = excluded.phone_mobile, \
+             language = excluded.language, status = excluded.status, \
+             content_hash = excluded.content_hash, last_import_id = excluded.last_import_id, \
+             updated_at = excluded.updated_at, revision = bookings.revision + 1",
+        )
+        .bind(tenant)
+        .bind(source)
+        .bind(import_id)
+        .bind(now_ms)
+        .bind(json_array(&rows))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Records that unchanged bookings were seen again by this import.
 pub async fn touch(conn: &mut Conn, ids: &[i64], import_id: i64) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if is_postgres(conn) {
+        sqlx::query(
+            "update bookings set last_import_id = $1 \
+             where id in (select (json_array_elements_text($2::json))::bigint)",
+        )
+        .bind(import_id)
+        .bind(json_array(ids))
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    }
     for chunk in ids.chunks(5000) {
         let mut p = Params::new(conn);
         let sql = format!(

@@ -1,4 +1,6 @@
 //! Leases for once-only jobs: whoever holds a job's lease runs it; an expired lease is free.
+//! Running instances also hold a lease each (`instance:OWNER`), renewed as a heartbeat, so that
+//! they know how many share the rate limits.
 
 use super::Conn;
 
@@ -36,3 +38,39 @@ pub async fn release(conn: &mut Conn, job: &str, owner: &str) -> sqlx::Result<()
         .await?;
     Ok(())
 }
+
+/// Renews this instance's heartbeat lease until `until_ms`, forgets instances whose lease ran
+/// out, and returns how many instances are alive (this one included).
+pub async fn heartbeat(
+    conn: &mut Conn,
+    owner: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> sqlx::Result<i64> {
+    let name = format!("{INSTANCE_PREFIX}{owner}");
+    sqlx::query(
+        "insert into job_leases (name, owner, lease_until) values ($1, $2, $3) \
+         on conflict (name) do update set lease_until = excluded.lease_until",
+    )
+    .bind(&name)
+    .bind(owner)
+    .bind(until_ms)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("delete from job_leases where name like $1 and lease_until <= $2")
+        .bind(format!("{INSTANCE_PREFIX}%"))
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("select count(*) from job_leases where name like $1")
+        .bind(format!("{INSTANCE_PREFIX}%"))
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Ends this instance's heartbeat lease (a clean shutdown), so the others take its share at once.
+pub async fn leave(conn: &mut Conn, owner: &str) -> sqlx::Result<()> {
+    release(conn, &format!("{INSTANCE_PREFIX}{owner}"), owner).await
+}
+
+const INSTANCE_PREFIX: &str = "instance:";

@@ -200,3 +200,45 @@ fn an_idle_instance_is_woken_at_once_by_a_declaration_from_another_process() {
         || (sink.messages().len() >= 5).then_some(()),
     );
 }
+
+#[test]
+fn two_instances_share_a_relays_rate_limit_instead_of_each_taking_all_of_it() {
+    const N: usize = 200;
+    const RATE: u32 = 40; // for both instances together: 20/s each, a burst of 20 each
+    let pg = Postgres::start();
+    let db = pg.database("absage");
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &db, &sink, None, RATE);
+    write_export(dir.path(), N);
+    absage(&cfg, &["import"]);
+    let _runs: Vec<Daemon> = (0..2)
+        .map(|i| spawn_named(&cfg, dir.path(), &format!("instance-{i}"), &[]))
+        .collect();
+    for i in 0..2 {
+        let log = dir.path().join(format!("instance-{i}.log"));
+        wait_until(
+            "both instances to know of each other",
+            Duration::from_secs(30),
+            || {
+                std::fs::read_to_string(&log)
+                    .ok()
+                    .filter(|l| l.contains("instances=2"))
+                    .map(|_| ())
+            },
+        );
+    }
+    let started = std::time::Instant::now();
+    declare_all(&cfg);
+    wait_until("every email", Duration::from_secs(60), || {
+        (sink.messages().len() >= N).then_some(())
+    });
+    let took = started.elapsed();
+    // Shared: 2 × 20 at once, then 160 at 40/s = 4 s. Each at the full rate: 2 × 40 at once,
+    // then 120 at 80/s = 1.5 s. A slow machine only makes it longer.
+    assert!(
+        took >= Duration::from_secs(3),
+        "{N} emails in {took:?}: faster than the shared limit of {RATE}/s allows"
+    );
+    assert_eq!(per_message_id(&sink).len(), N);
+}

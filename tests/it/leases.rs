@@ -51,3 +51,56 @@ async fn only_one_instance_holds_a_job_until_its_lease_runs_out_or_is_released()
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn instances_count_each_other_by_heartbeat_and_forget_the_silent_ones() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
+    let mut conn = t.app.store.conn().await.unwrap();
+    assert_eq!(
+        leases::heartbeat(&mut conn, "a", 1_000, 4_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        leases::heartbeat(&mut conn, "b", 2_000, 5_000)
+            .await
+            .unwrap(),
+        2,
+        "b sees a"
+    );
+    assert_eq!(
+        leases::heartbeat(&mut conn, "a", 3_000, 6_000)
+            .await
+            .unwrap(),
+        2,
+        "a renews without counting itself twice"
+    );
+    assert_eq!(
+        leases::heartbeat(&mut conn, "b", 6_000, 9_000)
+            .await
+            .unwrap(),
+        1,
+        "a fell silent: its heartbeat ran out"
+    );
+    leases::leave(&mut conn, "b").await.unwrap();
+    assert_eq!(
+        leases::heartbeat(&mut conn, "c", 6_100, 9_100)
+            .await
+            .unwrap(),
+        1,
+        "b left cleanly"
+    );
+    assert!(
+        leases::acquire(&mut conn, "retention", "c", 6_100, 9_100)
+            .await
+            .unwrap(),
+        "job leases are not instances"
+    );
+    assert_eq!(
+        leases::heartbeat(&mut conn, "c", 6_200, 9_200)
+            .await
+            .unwrap(),
+        1
+    );
+}
