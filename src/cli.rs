@@ -68,6 +68,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The import history, newest first: counts, duration and outcome of every import.
+    Imports {
+        /// Only this source's imports.
+        #[arg(long)]
+        source: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// One row per affected booking of an outage or batch: what was sent and its state.
     Report {
         id: i64,
@@ -326,6 +337,11 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             print_change(&impact, "retracted", dry_run, json)
         }
         Command::Status { json } => status(&app, json).await,
+        Command::Imports {
+            source,
+            limit,
+            json,
+        } => import_history(&app, source, limit, json).await,
         Command::Report { id, format } => report(&app, id, format).await,
         Command::Calllist { id, format } => calllist(&app, id, format).await,
         Command::Templates(TemplatesCommand::Preview {
@@ -798,6 +814,8 @@ async fn status(app: &App, json: bool) -> anyhow::Result<()> {
             println!("      {m}");
         }
     }
+    println!("recent imports (all: absage imports):");
+    print_imports(app, &s.recent_imports);
     println!("active outages: {}", s.active_outages.len());
     for o in &s.active_outages {
         println!(
@@ -823,6 +841,57 @@ async fn status(app: &App, json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn import_history(
+    app: &App,
+    source: Option<String>,
+    limit: i64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut conn = app.store.conn().await?;
+    let rows = crate::store::imports::history(&mut conn, source.as_deref(), limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_imports(app, &rows);
+    }
+    Ok(())
+}
+
+/// One line per import: when (in its tenant's zone), source, outcome, duration and counts.
+fn print_imports(app: &App, rows: &[crate::store::imports::ImportRow]) {
+    if rows.is_empty() {
+        println!("  none yet");
+    }
+    for r in rows {
+        let tz = app
+            .settings
+            .tenant(&r.tenant_id)
+            .map_or(chrono_tz::UTC, |t| t.time_zone);
+        let started = crate::domain::from_millis(r.started_at)
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S");
+        let took = r
+            .duration_ms()
+            .map_or("-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
+        let c = &r.counts;
+        println!(
+            "  #{:<5} {started} {:<16} {:<8} {took:>8}  read {}, new {}, updated {}, unchanged {}, removed {}, rejected {}",
+            r.id,
+            r.source,
+            r.outcome,
+            c.rows_read,
+            c.rows_new,
+            c.rows_updated,
+            c.rows_unchanged,
+            c.rows_removed,
+            c.rows_rejected
+        );
+        if let Some(m) = &r.message {
+            println!("          {m}");
+        }
+    }
 }
 
 fn human_age(secs: i64) -> String {

@@ -36,10 +36,15 @@ pub struct SourceStatus {
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub sources: Vec<SourceStatus>,
+    /// The newest imports of all sources, newest first (`absage imports` shows more).
+    pub recent_imports: Vec<imports::ImportRow>,
     pub active_outages: Vec<OutageRow>,
     pub queue: Vec<QueueCount>,
     pub destinations: Vec<DestinationRow>,
 }
+
+/// How many imports `status` lists.
+const RECENT_IMPORTS: i64 = 10;
 
 pub async fn status(
     store: &Store,
@@ -83,6 +88,7 @@ pub async fn status(
         .collect();
     Ok(Status {
         sources,
+        recent_imports: imports::history(&mut conn, None, RECENT_IMPORTS).await?,
         active_outages,
         queue: notifications::counts(&mut conn, None).await?,
         destinations: destinations::all(&mut conn).await?,

@@ -1,11 +1,11 @@
-//! SQL sources: an exported SQLite database file, or a live PostgreSQL database, read with a
-//! configured query over a read-only connection. The query's columns are mapped like CSV
+//! SQL sources: an exported SQLite database file, or a live PostgreSQL or MySQL/MariaDB
+//! database, read with a configured query over a read-only connection. The query's columns are mapped like CSV
 //! headers; give them as text (`to_char(…)`, `strftime(…)`, `cast(… as text)`) where the
 //! database would return dates or other types — numbers and text are read as they are.
 //!
 //! ```toml
 //! [sources.sql]
-//! url = "sqlite:///srv/exports/termine.db"      # or postgres://reader@host/booking
+//! url = "sqlite:///srv/exports/termine.db"      # or postgres://…, mysql://…, mariadb://…
 //! query = "select id, datum, uhrzeit, leistung, name, email, telefon from termine"
 //! ```
 
@@ -25,8 +25,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqlOptions {
-    /// `sqlite://PATH` (opened read-only) or `postgres://…` (a read-only transaction). May hold
-    /// a password, hence a secret; `url_file` reads it from a file.
+    /// `sqlite://PATH` (opened read-only), `postgres://…` or `mysql://…`/`mariadb://…` (read-only
+    /// sessions). May hold a password, hence a secret; `url_file` reads it from a file.
     pub url: Secret,
     /// The query whose columns are mapped by `[sources.fields]`.
     pub query: String,
@@ -99,8 +99,13 @@ pub async fn read(
             crate::dispatch::outcome::mask_personal_data(&e.to_string())
         ))
     })?;
-    if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("set session characteristics as transaction read only")
+    let read_only = match conn.backend_name() {
+        "PostgreSQL" => Some("set session characteristics as transaction read only"),
+        "MySQL" => Some("set session transaction read only"),
+        _ => None, // SQLite: opened with mode=ro
+    };
+    if let Some(statement) = read_only {
+        sqlx::query(statement)
             .execute(&mut conn)
             .await
             .map_err(|e| config(format!("cannot make the session read-only: {e}")))?;

@@ -49,10 +49,14 @@ pub async fn existing_by_keys(
         return Ok(HashMap::new());
     }
     if is_postgres(conn) {
+        // One unique-index probe per key, whatever the statistics say: during a first big
+        // import they are stale, and a join would scan the whole source for every chunk. The
+        // `limit` keeps the planner from flattening the lateral subquery into such a join.
         let rows = sqlx::query_as::<_, (i64, String, String, String, i64)>(
-            "select id, booking_key, content_hash, status, last_import_id from bookings \
-             where tenant_id = $1 and source = $2 \
-             and booking_key in (select json_array_elements_text($3::json))",
+            "select b.id, k.key, b.content_hash, b.status, b.last_import_id \
+             from json_array_elements_text($3::json) as k(key) cross join lateral \
+             (select id, content_hash, status, last_import_id from bookings \
+              where tenant_id = $1 and source = $2 and booking_key = k.key limit 1) as b",
         )
         .bind(tenant)
         .bind(source)
@@ -254,7 +258,7 @@ pub async fn touch(conn: &mut Conn, ids: &[i64], import_id: i64) -> sqlx::Result
     if is_postgres(conn) {
         sqlx::query(
             "update bookings set last_import_id = $1 \
-             where id in (select (json_array_elements_text($2::json))::bigint)",
+             where id = any(array(select (json_array_elements_text($2::json))::bigint))",
         )
         .bind(import_id)
         .bind(json_array(ids))

@@ -82,6 +82,30 @@ pub async fn finish(
     Ok(())
 }
 
+impl ImportRow {
+    /// How long the import took; None while it runs.
+    pub fn duration_ms(&self) -> Option<i64> {
+        self.finished_at.map(|f| f - self.started_at)
+    }
+}
+
+/// The newest imports first, of one source or of all.
+pub async fn history(
+    conn: &mut Conn,
+    source: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<ImportRow>> {
+    sqlx::query_as(
+        "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         from imports where cast($1 as text) is null or source = $1 order by id desc limit $2",
+    )
+    .bind(source)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
 /// The latest import of each source, and the latest successful one's finish time.
 pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
     let rows: Vec<ImportRow> = sqlx::query_as(

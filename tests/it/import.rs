@@ -87,6 +87,75 @@ async fn a_truncated_export_is_refused_whole_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn every_import_is_kept_in_the_history_with_its_counts_duration_and_outcome() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(20)).await;
+    t.clock.advance(chrono::Duration::minutes(5));
+    t.write_export(&rows(20)[..5]);
+    t.import().await; // refused: it would remove 15 of 20
+    t.clock.advance(chrono::Duration::minutes(5));
+    let mut changed = rows(21);
+    changed[0] = changed[0].clone().service("Führerschein");
+    changed[1] = Row::new("K0001", "not a date");
+    t.write_export(&changed);
+    t.import().await;
+
+    let mut conn = t.app.store.conn().await.unwrap();
+    let all = absage::store::imports::history(&mut conn, None, 10)
+        .await
+        .unwrap();
+    let seen: Vec<(&str, [i64; 6])> = all
+        .iter()
+        .map(|r| {
+            let c = &r.counts;
+            (
+                r.outcome.as_str(),
+                [
+                    c.rows_read,
+                    c.rows_new,
+                    c.rows_updated,
+                    c.rows_unchanged,
+                    c.rows_removed,
+                    c.rows_rejected,
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("applied", [21, 1, 1, 18, 0, 1]),
+            ("refused", [5, 0, 0, 0, 0, 0]),
+            ("applied", [20, 20, 0, 0, 0, 0]),
+        ],
+        "newest first; read, new, updated, unchanged, removed, rejected"
+    );
+    assert!(
+        all[1]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("remove 15 of 20")
+    );
+    assert!(all.iter().all(|r| r.duration_ms().is_some_and(|d| d >= 0)));
+    assert_eq!(
+        all[0].started_at - all[2].started_at,
+        10 * 60_000,
+        "each import is stamped with its own time"
+    );
+    let none = absage::store::imports::history(&mut conn, Some("elsewhere"), 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "filtered by source");
+
+    let status = absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = status.recent_imports.iter().map(|r| r.id).collect();
+    let want: Vec<i64> = all.iter().map(|r| r.id).collect();
+    assert_eq!(ids, want, "status lists the recent imports");
+}
+
+#[tokio::test]
 async fn a_file_without_the_mapped_columns_is_refused_with_one_message() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(3)).await;
     std::fs::write(

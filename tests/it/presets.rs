@@ -3,6 +3,7 @@
 //! awkward cases included.
 
 use crate::helpers::*;
+use crate::support::mariadb::MariaDb;
 use crate::support::postgres::Postgres;
 use absage::config::{ChannelPolicy, SourceSettings};
 use absage::import::Outcome;
@@ -244,4 +245,388 @@ async fn the_calcom_preset_imports_citizens_only_from_a_calcom_database() {
         "the booker's SMS-reminder number is not the guest's"
     );
     assert_eq!(second.email.as_deref(), Some("moritz@example.org"));
+}
+
+/// Loads a fixture (or any SQL script) into the MariaDB database at `url`.
+async fn load_mysql(url: &str, sql: String) {
+    use sqlx::Connection;
+    let mut db = sqlx::MySqlConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut db)
+        .await
+        .expect("the SQL loads");
+    db.close().await.unwrap();
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Booking key → location, which `Imported` does not carry.
+async fn locations(t: &TestApp) -> Vec<(String, String)> {
+    let mut conn = t.app.store.conn().await.unwrap();
+    sqlx::query_as("select booking_key, location from bookings order by booking_key")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_easyappointments_preset_imports_customers_in_utc_from_a_mariadb_database() {
+    let db = MariaDb::start();
+    let url = db.database("easyappointments");
+    load_mysql(&url, fixture("easyappointments.sql")).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = preset("easyappointments.toml");
+    source.tenant = "soest".into();
+    source.sql.url = Secret::new(url);
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.sources[0] = source;
+    let t = TestApp::start(dir, s).await;
+
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new, r.counts.rows_rejected),
+        (Outcome::Applied, 6, 0),
+        "{:?} {:?}",
+        r.message,
+        r.rejected
+    );
+    let got = imported(&t).await;
+    let keys: Vec<&str> = got.iter().map(|b| b.booking_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["101", "102", "103", "104", "105", "106"],
+        "no unavailability (107), no staff as customer (108), nothing long past (109)"
+    );
+    let by_key = |key: &str| got.iter().find(|b| b.booking_key == key).unwrap();
+
+    for (key, start, end, why) in [
+        (
+            "101",
+            "2030-01-08T07:30:00Z",
+            "2030-01-08T07:45:00Z",
+            "Berlin provider in winter: UTC+1",
+        ),
+        (
+            "102",
+            "2030-01-08T09:00:00Z",
+            "2030-01-08T09:20:00Z",
+            "provider zone UTC: unchanged",
+        ),
+        (
+            "103",
+            "2030-01-08T10:00:00Z",
+            "2030-01-08T10:15:00Z",
+            "empty provider zone: read as UTC",
+        ),
+        (
+            "104",
+            "2030-03-31T01:30:00Z",
+            "2030-03-31T01:45:00Z",
+            "03:30 on the night clocks go forward is already UTC+2",
+        ),
+        (
+            "105",
+            "2030-07-02T08:00:00Z",
+            "2030-07-02T08:30:00Z",
+            "Berlin summer time: UTC+2",
+        ),
+        (
+            "106",
+            "2030-01-09T10:00:00Z",
+            "2030-01-09T10:15:00Z",
+            "Berlin provider in winter, second day",
+        ),
+    ] {
+        let b = by_key(key);
+        assert_eq!(
+            (b.starts_at, b.ends_at),
+            (utc_ms(start), utc_ms(end)),
+            "{key}: {why}"
+        );
+    }
+
+    let names: Vec<&str> = got.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Jürgen Müller",
+            "Gül Öztürk",
+            "Weiß",
+            "Hans",
+            "Maria Rossi",
+            "Jürgen Müller"
+        ],
+        "first and last name joined; an empty or missing part leaves no stray space"
+    );
+    assert!(
+        !names.contains(&"Sabine Sekretariat"),
+        "a secretary booked as customer is staff, not a citizen"
+    );
+    assert_eq!(
+        (
+            by_key("101").service.as_str(),
+            by_key("102").service.as_str()
+        ),
+        ("Kfz-Zulassung", "Führerschein"),
+        "the service name"
+    );
+
+    let contact: Vec<(Option<&str>, Option<&str>)> = got
+        .iter()
+        .map(|b| (b.email.as_deref(), b.phone_e164.as_deref()))
+        .collect();
+    assert_eq!(
+        contact,
+        [
+            (Some("juergen@example.org"), Some("+491711234567")),
+            (None, Some("+491712345678")),
+            (Some("zoe@example.org"), Some("+491713456789")),
+            (None, None),
+            (Some("maria@example.org"), None),
+            (Some("juergen@example.org"), Some("+491711234567")),
+        ],
+        "mobile before phone (101), phone only (102), mobile only and a padded address (103), \
+         neither (104), an empty email is no address (102)"
+    );
+
+    let languages: Vec<Option<&str>> = got.iter().map(|b| b.language.as_deref()).collect();
+    assert_eq!(
+        languages,
+        [
+            Some("de"),
+            Some("tr"),
+            Some("en"),
+            None,
+            Some("it"),
+            Some("de")
+        ],
+        "E!A's language names (german, turkish, english, italian); empty: none (the tenant's \
+         default applies when sending)"
+    );
+
+    for (key, status, why) in [
+        ("101", "active", "Booked"),
+        ("102", "active", "Confirmed"),
+        ("103", "active", "empty status (the column default)"),
+        ("104", "active", "Rescheduled"),
+        ("105", "cancelled", "Cancelled, E!A's default option"),
+        ("106", "cancelled", "Storniert, an office's renamed option"),
+    ] {
+        assert_eq!(by_key(key).status, status, "{key}: {why}");
+    }
+
+    let places = locations(&t).await;
+    let place = |key: &str| {
+        places
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, l)| l.as_str())
+            .unwrap()
+    };
+    assert_eq!(
+        (place("101"), place("102"), place("105")),
+        ("Bürgerbüro Soest", "Bürgerbüro Lippstadt", ""),
+        "the service's location when the appointment has none; the appointment's own wins"
+    );
+}
+
+#[tokio::test]
+async fn the_zms_preset_imports_main_appointments_with_their_length_from_a_mariadb_database() {
+    let db = MariaDb::start();
+    let url = db.database("zmsbo");
+    load_mysql(&url, fixture("zms.sql")).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = preset("zms.toml");
+    assert_eq!(
+        source.fields.time.as_deref(),
+        Some("uhrzeit"),
+        "local date and time columns"
+    );
+    source.tenant = "soest".into();
+    source.sql.url = Secret::new(url.clone());
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.sources[0] = source;
+    let t = TestApp::start(dir, s).await;
+
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new, r.counts.rows_rejected),
+        (Outcome::Applied, 7, 0),
+        "{:?} {:?}",
+        r.message,
+        r.rejected
+    );
+    let got = imported(&t).await;
+    let keys: Vec<&str> = got.iter().map(|b| b.booking_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "100001-203001080900",
+            "100004-203001081400",
+            "100005-203001081000",
+            "100006-203001081030",
+            "100007-203001081040",
+            "100011-203001081120",
+            "100012-203001081130"
+        ],
+        "no follow-up slots (100002, 100003), dereferenced (100008), walk-in (100009), \
+         reservation (100010) or long-past (100013) rows"
+    );
+    let by_key = |key: &str| got.iter().find(|b| b.booking_key == key).unwrap();
+
+    for (key, start, end, why) in [
+        (
+            "100001-203001080900",
+            "2030-01-08T08:00:00Z",
+            "2030-01-08T08:30:00Z",
+            "Berlin time; two follow-up slots: 3 x 10 minutes",
+        ),
+        (
+            "100004-203001081400",
+            "2030-01-08T13:00:00Z",
+            "2030-01-08T13:15:00Z",
+            "the afternoon availability's 15-minute Timeslot",
+        ),
+        (
+            "100005-203001081000",
+            "2030-01-08T09:00:00Z",
+            "2030-01-08T09:10:00Z",
+            "no matching availability: 10 minutes",
+        ),
+        (
+            "100011-203001081120",
+            "2030-01-08T10:20:00Z",
+            "2030-01-08T10:30:00Z",
+            "preconfirmed, one 10-minute slot",
+        ),
+    ] {
+        let b = by_key(key);
+        assert_eq!(
+            (b.starts_at, b.ends_at),
+            (utc_ms(start), utc_ms(end)),
+            "{key}: {why}"
+        );
+    }
+
+    assert_eq!(
+        by_key("100001-203001080900").service,
+        "Personalausweis beantragen, Reisepass beantragen",
+        "several services joined, each once, sorted; a request of another source is not joined"
+    );
+    assert_eq!(by_key("100007-203001081040").service, "");
+
+    for (key, status, why) in [
+        ("100001-203001080900", "active", "confirmed"),
+        (
+            "100006-203001081030",
+            "cancelled",
+            "(abgesagt), status unchanged",
+        ),
+        (
+            "100007-203001081040",
+            "cancelled",
+            "older ZMS: StandortID 0 and status deleted",
+        ),
+        (
+            "100011-203001081120",
+            "active",
+            "preconfirmed: the citizen believes they have an appointment",
+        ),
+    ] {
+        assert_eq!(by_key(key).status, status, "{key}: {why}");
+    }
+    assert_eq!(
+        by_key("100006-203001081030").name,
+        "",
+        "the placeholder name (abgesagt) is not a name"
+    );
+
+    assert_eq!(
+        by_key("100004-203001081400").phone_e164.as_deref(),
+        Some("+491712222222"),
+        "telefonnummer_fuer_rueckfragen before Telefonnummer"
+    );
+    assert_eq!(
+        by_key("100001-203001080900").phone_e164.as_deref(),
+        Some("+491711111111"),
+        "Telefonnummer when there is no call-back number"
+    );
+    let b = by_key("100005-203001081000");
+    assert_eq!(
+        (b.name.as_str(), b.email.as_deref(), b.phone_e164.as_deref()),
+        ("Zoë Weiß", Some("zoe@example.org"), None),
+        "a padded address is trimmed; empty phone fields are no number"
+    );
+    assert_eq!(
+        by_key("100004-203001081400").email,
+        None,
+        "an empty EMail is no address"
+    );
+    assert!(
+        got.iter().all(|b| b.language.is_none()),
+        "ZMS keeps no language: none is imported (the tenant's default applies when sending)"
+    );
+
+    let places = locations(&t).await;
+    let place = |key: &str| {
+        places
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, l)| l.as_str())
+            .unwrap()
+    };
+    assert_eq!(
+        (place("100001-203001080900"), place("100005-203001081000")),
+        ("Bürgeramt Mitte", "Bürgeramt Nord"),
+        "the scope's name"
+    );
+
+    // ZMS deletes process 100012 and hands its id to the next booking, on another day.
+    load_mysql(&url, fixture_recycle()).await;
+    let r = t.import().await;
+    assert_eq!(
+        (
+            r.outcome,
+            r.counts.rows_new,
+            r.counts.rows_removed,
+            r.counts.rows_rejected
+        ),
+        (Outcome::Applied, 1, 1, 0),
+        "{:?} {:?}",
+        r.message,
+        r.rejected
+    );
+    let got = imported(&t).await;
+    let by_key = |key: &str| got.iter().find(|b| b.booking_key == key).unwrap();
+    assert_eq!(
+        by_key("100012-203001081130").status,
+        "gone",
+        "the old booking under the recycled id is gone, not continued"
+    );
+    let new = by_key("100012-203001090800");
+    assert_eq!(
+        (new.name.as_str(), new.status.as_str(), new.starts_at),
+        ("Erika Neu", "active", utc_ms("2030-01-09T07:00:00Z")),
+        "the recycled id is a new booking under a new key"
+    );
+}
+
+/// What ZMS does when it recycles a process id: the old row is deleted (cron, or the citizen's
+/// booking ran out) and a new booking takes the free id.
+fn fixture_recycle() -> String {
+    "delete from buergeranliegen where BuergerID = 100012;
+     delete from buerger where BuergerID = 100012;
+     insert into buerger (BuergerID, StandortID, Datum, Uhrzeit, Name, Telefonnummer, EMail,
+                          vorlaeufigeBuchung, hatFolgetermine, absagecode, bestaetigt, status)
+         values (100012, 101, '2030-01-09', '08:00:00', 'Erika Neu', '', 'erika@example.org',
+                 0, 0, 'kl12', 1, 'confirmed');
+     insert into buergeranliegen (BuergerID, AnliegenID, source) values (100012, 121151, 'dldb');"
+        .to_string()
 }

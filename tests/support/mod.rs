@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests: real peers started per test.
 
+pub mod mariadb;
 pub mod peers;
 pub mod postgres;
