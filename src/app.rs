@@ -133,6 +133,16 @@ impl App {
             let token = scheduler_token.clone();
             tracker.spawn(async move { app.schedule_imports(token).await });
         }
+        for source in app
+            .settings
+            .sources
+            .iter()
+            .filter(|s| s.watch_secs.is_some())
+        {
+            let (app, source) = (app.clone(), source.clone());
+            let token = scheduler_token.clone();
+            tracker.spawn(async move { app.watch(&source, token).await });
+        }
         {
             let app = app.clone();
             let token = scheduler_token.clone();
@@ -180,7 +190,7 @@ impl App {
                 Err(_) => false,
             };
             if never {
-                self.scheduled_import(source).await;
+                self.scheduled_import(source, "schedule").await;
             }
         }
         loop {
@@ -197,7 +207,43 @@ impl App {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                self.scheduled_import(source).await;
+                self.scheduled_import(source, "schedule").await;
+            }
+        }
+    }
+
+    /// Looks at a watched source's folder every `watch_secs` and imports a new export once it
+    /// has stopped changing (see [`import::watch`]).
+    async fn watch(&self, source: &SourceSettings, shutdown: CancellationToken) {
+        let every = std::time::Duration::from_secs(source.watch_secs.unwrap_or(60).max(1));
+        let mut watch = import::watch::Watch::default();
+        tracing::info!(source = %source.name, every_secs = every.as_secs(), "watching for new exports");
+        loop {
+            let seen = import::watch::Seen::newest(&source.path);
+            let last = match self.store.conn().await {
+                Ok(mut conn) => imports::latest_of(&mut conn, &source.tenant, &source.name)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
+            match last {
+                Ok(last) => {
+                    let last = last.map(|(file, started)| import::watch::LastImport {
+                        file,
+                        started: std::time::SystemTime::from(crate::domain::from_millis(started)),
+                    });
+                    if watch.look(seen, last.as_ref()) {
+                        tracing::info!(source = %source.name, "a new export arrived");
+                        self.scheduled_import(source, "watch").await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(source = %source.name, error = %format!("{e:#}"), "cannot look up the last import; watching on")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = shutdown.cancelled() => return,
             }
         }
     }
@@ -252,15 +298,16 @@ impl App {
     }
 
     /// Imports a source on schedule — on one instance only: the one that takes the job's lease.
-    async fn scheduled_import(&self, source: &SourceSettings) {
+    /// Imports `source` unless another instance, or this one's schedule or watch (`by`), is
+    /// importing it already.
+    async fn scheduled_import(&self, source: &SourceSettings, by: &str) {
         let job = format!("import:{}:{}", source.tenant, source.name);
+        let owner = format!("{}/{by}", self.instance);
         let now = crate::domain::to_millis((self.clock)());
         let held = match self.store.conn().await {
-            Ok(mut conn) => {
-                leases::acquire(&mut conn, &job, &self.instance, now, now + IMPORT_LEASE_MS)
-                    .await
-                    .map_err(anyhow::Error::from)
-            }
+            Ok(mut conn) => leases::acquire(&mut conn, &job, &owner, now, now + IMPORT_LEASE_MS)
+                .await
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
         match held {
@@ -276,7 +323,7 @@ impl App {
         }
         self.run_scheduled_import(source).await;
         if let Ok(mut conn) = self.store.conn().await {
-            let _ = leases::release(&mut conn, &job, &self.instance).await;
+            let _ = leases::release(&mut conn, &job, &owner).await;
         }
     }
 

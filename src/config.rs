@@ -229,6 +229,9 @@ pub struct SourceSettings {
     /// refused as a whole (a truncated or wrong file) unless forced.
     #[serde(default = "default_max_removal")]
     pub max_removal_share: f64,
+    /// Look at `path` (a folder or glob) every this many seconds and import a new export as
+    /// soon as it has stopped changing, besides the schedule.
+    pub watch_secs: Option<u64>,
     /// Flag the source in `absage status` when its last successful import is older than this.
     #[serde(default)]
     pub stale_after_minutes: Option<u64>,
@@ -526,6 +529,14 @@ impl Settings {
                     problems.push(format!("{key}.path: the export file is missing"))
                 }
                 _ => {}
+            }
+            if s.watch_secs.is_some() && (s.kind == SourceKind::Sql || !s.http.url.is_empty()) {
+                problems.push(format!(
+                    "{key}.watch_secs: only a path (a folder or glob) can be watched"
+                ));
+            }
+            if s.watch_secs == Some(0) {
+                problems.push(format!("{key}.watch_secs: must be at least 1"));
             }
             if !(0.0..=1.0).contains(&s.max_removal_share) {
                 problems.push(format!("{key}.max_removal_share: must be between 0 and 1"));

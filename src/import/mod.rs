@@ -13,6 +13,7 @@ pub mod locate;
 pub mod mapping;
 pub mod sheet;
 pub mod sql;
+pub mod watch;
 
 use crate::config::{ImportMode, SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::BookingRecord;
@@ -195,6 +196,11 @@ impl Importer<'_> {
         };
         if self.source.kind != SourceKind::Sql {
             self.report.file = located.path.clone();
+            if self.source.http.url.is_empty() {
+                let mut conn = self.store.conn().await?;
+                let file = located.path.to_string_lossy();
+                imports::set_location(&mut conn, self.import_id, &file).await?;
+            }
         }
         let mut rx = match spawn_reader(self.source, self.tenant, &located.path).await {
             Ok(rx) => rx,

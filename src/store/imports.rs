@@ -51,6 +51,32 @@ pub async fn start(
     .await
 }
 
+/// Records which file a folder or glob resolved to (also for a URL's download: the URL).
+pub async fn set_location(conn: &mut Conn, id: i64, location: &str) -> sqlx::Result<()> {
+    sqlx::query("update imports set location = $2 where id = $1")
+        .bind(id)
+        .bind(location)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The file and start time of a source's latest import, whatever its outcome.
+pub async fn latest_of(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+) -> sqlx::Result<Option<(String, i64)>> {
+    sqlx::query_as(
+        "select location, started_at from imports where tenant_id = $1 and source = $2 \
+         order by id desc limit 1",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
 /// Records how an import ended.
 pub async fn finish(
     conn: &mut Conn,

@@ -155,6 +155,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         schedule: None,
         mode: ImportMode::Full,
         max_removal_share: 0.5,
+        watch_secs: None,
         stale_after_minutes: Some(60),
         csv: CsvOptions::default(),
         json: Default::default(),

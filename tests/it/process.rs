@@ -364,3 +364,50 @@ fn a_backup_of_the_running_database_is_a_complete_copy() {
         "an existing backup is never overwritten"
     );
 }
+
+#[test]
+fn a_watched_folder_imports_each_new_export_once_it_has_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let config = write_config(dir.path(), sink.addr.port(), 100);
+    let inbox = dir.path().join("in");
+    std::fs::create_dir(&inbox).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("path = \"{}/export.csv\"", dir.path().display()),
+        &format!("path = \"{}\"\nwatch_secs = 1", inbox.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let _run = spawn_run(&config, dir.path(), &[]);
+    let sql = |q: &str| {
+        let out = Command::new("sqlite3")
+            .arg("-cmd")
+            .arg(".timeout 5000")
+            .arg(dir.path().join("absage.db"))
+            .arg(q)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // A file arrives the way exports do: written elsewhere, then moved in.
+    let arrive = |name: &str, rows: usize| {
+        write_export(dir.path(), rows);
+        std::fs::rename(dir.path().join("export.csv"), inbox.join(name)).unwrap();
+    };
+    arrive("2026-11-27-0800.csv", 10);
+    wait_until(
+        "the first export",
+        std::time::Duration::from_secs(30),
+        || (sql("select count(*) from bookings where status = 'active'") == "10").then_some(()),
+    );
+    arrive("2026-11-27-0900.csv", 15);
+    wait_until(
+        "the second export",
+        std::time::Duration::from_secs(30),
+        || (sql("select count(*) from bookings where status = 'active'") == "15").then_some(()),
+    );
+    assert_eq!(
+        sql("select count(*) || ' ' || group_concat(substr(location, -19), ' ') from imports"),
+        "2 2026-11-27-0800.csv 2026-11-27-0900.csv",
+        "each file imported once, and the history names the file"
+    );
+}
