@@ -320,7 +320,8 @@ pub struct QueueSettings {
     pub idle_poll_ms: u64,
     /// On shutdown, how long in-flight sends may take before the process exits anyway.
     pub shutdown_grace_secs: u64,
-    /// Messages per second per destination name (relay or gateway); absent = unlimited.
+    /// Messages per second per destination name (relay or gateway), for all instances
+    /// together (each takes its share); absent = unlimited.
     pub rate_limits: BTreeMap<String, f64>,
 }
 
