@@ -517,8 +517,8 @@ async fn import(
         }
         for r in report.rejected.iter().take(50) {
             println!(
-                "  rejected: line {}, field {}: {}",
-                r.line, r.field, r.reason
+                "  rejected: {} {}, field {}: {}",
+                report.position, r.line, r.field, r.reason
             );
         }
         if report.rejected.len() > 50 {

@@ -194,8 +194,9 @@ pub enum SourceKind {
     /// A spreadsheet: XLSX, ODS, XLS or XLSB (`kind = "xlsx"` and `"ods"` mean the same).
     #[serde(alias = "xlsx", alias = "ods")]
     Spreadsheet,
-    /// A query against an exported SQLite file or a live PostgreSQL database (`[sources.sql]`).
-    #[serde(alias = "sqlite", alias = "postgres")]
+    /// A query against an exported SQLite file or a live PostgreSQL or MySQL/MariaDB database
+    /// (`[sources.sql]`).
+    #[serde(alias = "sqlite", alias = "postgres", alias = "mysql", alias = "mariadb")]
     Sql,
 }
 

@@ -68,6 +68,9 @@ pub struct ImportReport {
     pub source: String,
     pub tenant: String,
     pub file: PathBuf,
+    /// What a rejected row's `line` counts: "line" (CSV, NDJSON, iCalendar), "record" (JSON
+    /// arrays), "row" (spreadsheets, query results).
+    pub position: &'static str,
     pub outcome: Outcome,
     pub message: Option<String>,
     #[serde(flatten)]
@@ -76,6 +79,19 @@ pub struct ImportReport {
     pub rejected: Vec<Rejected>,
     /// Active outages matched again after the import, with what changed.
     pub rematched: Vec<(i64, MatchStats)>,
+}
+
+/// What the positions of a source's rejected rows count.
+fn position_name(source: &SourceSettings) -> &'static str {
+    match source.kind {
+        SourceKind::Spreadsheet | SourceKind::Sql => "row",
+        SourceKind::Json => match source.json.layout {
+            json::Layout::Ndjson => "line",
+            json::Layout::Array => "record",
+            json::Layout::Auto => "line (NDJSON) or record (array)",
+        },
+        _ => "line",
+    }
 }
 
 /// Options of one import run.
@@ -126,6 +142,7 @@ pub async fn run(
             source: source.name.clone(),
             tenant: tenant.id.clone(),
             file: file.clone(),
+            position: position_name(source),
             outcome: Outcome::Refused,
             message: None,
             counts: ImportCounts::default(),
