@@ -196,7 +196,12 @@ pub enum SourceKind {
     Spreadsheet,
     /// A query against an exported SQLite file or a live PostgreSQL or MySQL/MariaDB database
     /// (`[sources.sql]`).
-    #[serde(alias = "sqlite", alias = "postgres", alias = "mysql", alias = "mariadb")]
+    #[serde(
+        alias = "sqlite",
+        alias = "postgres",
+        alias = "mysql",
+        alias = "mariadb"
+    )]
     Sql,
 }
 

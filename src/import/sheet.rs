@@ -8,14 +8,15 @@
 //!
 //! Memory: XLSX sheets are streamed cell by cell (calamine's `worksheet_cells_reader`); only
 //! the workbook's shared-string table is held whole, as Excel keeps every distinct text there.
-//! ODS, XLS and XLSB sheets are loaded whole by calamine (it has no streaming reader for
-//! them). Either way a worker thread reads the sheet and hands rows over a bounded channel,
+//! ODS sheets are streamed row by row by our own reader ([`ods`]; calamine loads every sheet of
+//! an ODS file when it opens it). XLS and XLSB sheets are loaded whole by calamine. Either way a worker thread reads the sheet and hands rows over a bounded channel,
 //! because calamine's cell reader borrows the workbook and cannot live in the iterator.
 //!
 //! Positions: a rejected row's `line` is its spreadsheet row number, and its reason starts
 //! with the sheet and cell (`sheet Termine, cell C17: …`).
 
 mod cells;
+mod ods;
 
 use crate::import::csv::{Columns, looks_like_header};
 use std::borrow::Cow;
@@ -123,10 +124,23 @@ pub fn open_file(
     if opts.header_row == 0 {
         return Err(config("sheet.header_row counts from 1".to_string()));
     }
-    let workbook = open_workbook_auto(path).map_err(|err| unreadable(&file, err))?;
-    let sheet = pick_sheet(&workbook.sheet_names(), opts.sheet.as_deref()).map_err(config)?;
-    let render = Render::new(formats, fields.time.is_some(), is_1904(&workbook));
-    let rows = spawn_reader(workbook, sheet.clone()).map_err(|source| FormatError::Unreadable {
+    let (rows, sheet, render) = if is_ods(path) {
+        let names = ods::sheet_names(path).map_err(|reason| FormatError::Unreadable {
+            file: file.clone(),
+            source: std::io::Error::other(format!("{reason}; is it an ODS spreadsheet?")),
+        })?;
+        let sheet = pick_sheet(&names, opts.sheet.as_deref()).map_err(config)?;
+        let render = Render::new(formats, fields.time.is_some(), false);
+        let rows = spawn_ods_reader(path.to_owned(), sheet.clone());
+        (rows, sheet, render)
+    } else {
+        let workbook = open_workbook_auto(path).map_err(|err| unreadable(&file, err))?;
+        let sheet = pick_sheet(&workbook.sheet_names(), opts.sheet.as_deref()).map_err(config)?;
+        let render = Render::new(formats, fields.time.is_some(), is_1904(&workbook));
+        let rows = spawn_reader(workbook, sheet.clone());
+        (rows, sheet, render)
+    };
+    let rows = rows.map_err(|source| FormatError::Unreadable {
         file: file.clone(),
         source,
     })?;
@@ -289,6 +303,28 @@ fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> 
     }
 }
 
+/// An ODS file by its extension, or by its zip's `mimetype` entry when it has none.
+fn is_ods(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) => ext.eq_ignore_ascii_case("ods"),
+        None => matches!(calamine::open_workbook_auto(path), Ok(Sheets::Ods(_))),
+    }
+}
+
+/// Starts the thread that streams an ODS sheet's rows, in order, then `End`.
+fn spawn_ods_reader(path: std::path::PathBuf, sheet: String) -> std::io::Result<Receiver<Msg>> {
+    let (tx, rx) = sync_channel(ROWS_IN_FLIGHT);
+    std::thread::Builder::new()
+        .name("ods-reader".to_string())
+        .spawn(move || {
+            let _ = tx.send(match ods::stream(&path, &sheet, &tx) {
+                Ok(()) => Msg::End,
+                Err(reason) => Msg::Failed(reason),
+            });
+        })?;
+    Ok(rx)
+}
+
 /// Starts the thread that reads the sheet and sends its rows, in order, then `End`.
 fn spawn_reader(
     workbook: Sheets<BufReader<File>>,
@@ -353,7 +389,7 @@ fn put(cells: &mut Vec<Data>, column: u32, value: Data) {
     cells[column] = value;
 }
 
-/// Loads a whole sheet (ODS, XLS, XLSB: calamine has no streaming reader) and sends its rows.
+/// Loads a whole sheet (XLS, XLSB; ODS only when it had no extension) and sends its rows.
 fn send_range(
     book: &mut Sheets<BufReader<File>>,
     sheet: &str,
