@@ -111,11 +111,7 @@ impl App {
                     format!("http.listen: cannot listen on {}", app.settings.http.listen)
                 })?;
             tracing::info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
-            let router = crate::http::router(crate::http::State {
-                store: app.store.clone(),
-                settings: app.settings.clone(),
-                clock: app.clock.clone(),
-            });
+            let router = crate::http::router(crate::http::State::of(&app));
             let token = scheduler_token.clone();
             tracker.spawn(async move {
                 if let Err(e) = crate::http::serve(listener, router, token).await {

@@ -1,9 +1,10 @@
 //! The `absage` command line: parses arguments, calls the library, prints results. No logic.
 
+mod admin;
+
 use crate::app::App;
 use crate::config::Settings;
-use crate::declare::{self, Declaration, Impact};
-use crate::domain::outage::{RunKind, Scope, Selection, Window};
+use crate::declare::{self, Impact};
 use crate::import::{ImportOptions, Outcome};
 use crate::reports;
 use anyhow::{Context, bail};
@@ -107,6 +108,9 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Accounts of the admin API and web UI.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -442,6 +446,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Admin(cmd) => admin::run(&app, cmd).await,
         Command::Db(DbCommand::Migrate) => {
             println!("database is up to date");
             Ok(())
@@ -553,22 +558,8 @@ fn tenant_id(app: &App, tenant: Option<String>) -> anyhow::Result<String> {
 
 async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> anyhow::Result<()> {
     let tenant = tenant_id(app, a.tenant.clone())?;
-    let tz = app
-        .settings
-        .tenant(&tenant)
-        .with_context(|| format!("no tenant with id {tenant:?}"))?
-        .time_zone;
-    let scope = Scope {
-        services: a.services.clone(),
-        locations: a.locations.clone(),
-    };
-    let kind = if keys.is_some() {
-        RunKind::Batch
-    } else {
-        RunKind::Outage
-    };
-    let selection = match (keys.flatten(), &a.from, &a.to) {
-        (Some(file), _, _) => {
+    let keys = match keys {
+        Some(Some(file)) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading booking keys from {}", file.display()))?;
             let keys: Vec<String> = text
@@ -580,25 +571,21 @@ async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> any
             if keys.is_empty() {
                 bail!("{} holds no booking keys", file.display());
             }
-            Selection::Keys { keys, scope }
+            Some(keys)
         }
-        (None, Some(from), Some(to)) => {
-            let window = Window::new(
-                declare::parse_instant(from, tz)?,
-                declare::parse_instant(to, tz)?,
-            )
-            .map_err(anyhow::Error::msg)?;
-            Selection::Window { window, scope }
-        }
-        _ => bail!("give --from and --to (or, for a batch, --keys FILE)"),
+        Some(None) => bail!("give --keys FILE"),
+        None => None,
     };
-    let decl = Declaration {
-        tenant,
-        kind,
-        selection,
+    let request = declare::DeclareRequest {
+        from: a.from.clone(),
+        to: a.to.clone(),
+        services: a.services.clone(),
+        locations: a.locations.clone(),
+        batch: keys.is_some(),
+        keys,
         reason: a.reason.clone(),
-        created_by: whoami(),
     };
+    let decl = request.parse(&app.settings, &tenant, &whoami())?;
     let impact = declare::declare(
         &app.store,
         &app.settings,

@@ -151,6 +151,10 @@ pub struct TenantSettings {
     /// Where citizens book a new appointment; cancellations point there when set.
     #[serde(default)]
     pub rebook_url: Option<String>,
+    /// Four-eyes rule: a declaration or batch through the API or web UI that affects more
+    /// bookings than this waits until a different approver approves it. None: never waits.
+    #[serde(default)]
+    pub approval_threshold: Option<u64>,
 }
 
 fn default_max_segments() -> usize {

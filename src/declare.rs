@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::domain::localtime::resolve_local;
-use crate::domain::outage::{RunKind, Selection};
+use crate::domain::outage::{RunKind, Scope, Selection, Window};
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
 use crate::messages::TemplateSet;
@@ -14,7 +14,7 @@ use crate::store::{Conn, Store};
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// An admin's declaration, parsed.
@@ -27,8 +27,82 @@ pub struct Declaration {
     pub created_by: String,
 }
 
+/// A declaration as the admin API, the web UI and the command line receive it. Times are
+/// RFC 3339 or local times in the tenant's zone ("2026-11-02 08:00").
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeclareRequest {
+    /// Start of the window (inclusive).
+    pub from: Option<String>,
+    /// End of the window (exclusive).
+    pub to: Option<String>,
+    /// Only these services (default: all).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Only these locations (default: all).
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// A batch of these booking keys instead of a window.
+    pub keys: Option<Vec<String>>,
+    /// `true`: a batch (a manual run) rather than an outage, also for a window.
+    #[serde(default)]
+    pub batch: bool,
+    /// The reason, as citizens will read it.
+    pub reason: String,
+}
+
+impl DeclareRequest {
+    /// The declaration for `tenant`, by `created_by`; refused with a message saying what is
+    /// wrong (bad times, an empty window, neither window nor keys).
+    pub fn parse(
+        &self,
+        settings: &Settings,
+        tenant: &str,
+        created_by: &str,
+    ) -> anyhow::Result<Declaration> {
+        let tz = settings
+            .tenant(tenant)
+            .with_context(|| format!("no tenant with id {tenant:?} is configured"))?
+            .time_zone;
+        let scope = Scope {
+            services: self.services.clone(),
+            locations: self.locations.clone(),
+        };
+        let selection = match (&self.keys, &self.from, &self.to) {
+            (Some(keys), _, _) => {
+                let keys: Vec<String> = keys
+                    .iter()
+                    .map(|k| k.trim().to_owned())
+                    .filter(|k| !k.is_empty())
+                    .collect();
+                if keys.is_empty() {
+                    bail!("the batch names no booking keys");
+                }
+                Selection::Keys { keys, scope }
+            }
+            (None, Some(from), Some(to)) => {
+                let window = Window::new(parse_instant(from, tz)?, parse_instant(to, tz)?)
+                    .map_err(anyhow::Error::msg)?;
+                Selection::Window { window, scope }
+            }
+            _ => bail!("give from and to (or, for a batch, booking keys)"),
+        };
+        let kind = if self.batch || self.keys.is_some() {
+            RunKind::Batch
+        } else {
+            RunKind::Outage
+        };
+        Ok(Declaration {
+            tenant: tenant.to_owned(),
+            kind,
+            selection,
+            reason: self.reason.clone(),
+            created_by: created_by.to_owned(),
+        })
+    }
+}
+
 /// A sample of what citizens will receive.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Sample {
     pub kind: String,
     pub channel: String,
@@ -38,7 +112,7 @@ pub struct Sample {
 }
 
 /// The impact of a declaration (or its preview).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Impact {
     /// None for a dry run.
     pub id: Option<i64>,
@@ -52,7 +126,7 @@ pub struct Impact {
 }
 
 /// What a run's SMS in one language amount to.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SmsCost {
     pub messages: u64,
     pub segments: u64,

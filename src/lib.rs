@@ -14,6 +14,7 @@
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
 //! - [`config`], [`secret`], [`telemetry`]: settings, secrets, logging
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -96,7 +96,7 @@ pub async fn status(
 }
 
 /// Whether a citizen was reached for a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Reach {
     /// A message went out on some channel.
@@ -119,7 +119,7 @@ pub fn reach(states: &[&str]) -> Reach {
 }
 
 /// One affected booking in a run's report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReportRow {
     pub booking_key: String,
     pub starts_at: String,
@@ -201,7 +201,7 @@ pub async fn report(
 }
 
 /// A citizen to phone.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallListEntry {
     pub starts_at: String,
     pub name: String,

@@ -1,6 +1,7 @@
 //! The domain: values parsed at the edges and the pure rules that decide who is told what, when.
 //! Nothing in here does I/O.
 
+pub mod account;
 pub mod booking;
 pub mod email;
 pub mod language;

@@ -1,13 +1,17 @@
 //! The HTTP side of `absage run`: health and readiness for the supervisor, Prometheus metrics
-//! for monitoring. (The admin API and web UI come with their own issue.)
+//! for monitoring, and the admin API.
 //!
 //! - [`health`]: `/healthz`, `/readyz`
 //! - [`metrics`]: the Prometheus text at `/metrics`
+//! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
+//!   description at `/api/openapi.json`
 
+pub mod api;
 pub mod health;
 pub mod metrics;
 
 use crate::config::Settings;
+use crate::messages::TemplateSet;
 use crate::store::Store;
 use axum::Router;
 use axum::routing::get;
@@ -19,7 +23,19 @@ use tokio_util::sync::CancellationToken;
 pub struct State {
     pub store: Store,
     pub settings: Arc<Settings>,
+    pub templates: Arc<TemplateSet>,
     pub clock: crate::dispatch::Clock,
+}
+
+impl State {
+    pub fn of(app: &crate::app::App) -> State {
+        State {
+            store: app.store.clone(),
+            settings: app.settings.clone(),
+            templates: app.templates.clone(),
+            clock: app.clock.clone(),
+        }
+    }
 }
 
 /// Every route.
@@ -28,6 +44,7 @@ pub fn router(state: State) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .merge(api::router())
         .with_state(state)
 }
 

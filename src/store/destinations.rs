@@ -3,7 +3,7 @@
 use super::Conn;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DestinationRow {
     pub name: String,
     pub channel: String,

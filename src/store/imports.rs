@@ -4,7 +4,7 @@ use super::Conn;
 use serde::Serialize;
 
 /// Counts of one import, as stored.
-#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ImportCounts {
     pub rows_read: i64,
     pub rows_new: i64,
@@ -15,7 +15,7 @@ pub struct ImportCounts {
 }
 
 /// One line of the import history.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ImportRow {
     pub id: i64,
     pub tenant_id: String,
@@ -127,6 +127,23 @@ pub async fn history(
          from imports where cast($1 as text) is null or source = $1 order by id desc limit $2",
     )
     .bind(source)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The newest imports of a tenant's sources first.
+pub async fn history_of_tenant(
+    conn: &mut Conn,
+    tenant: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<ImportRow>> {
+    sqlx::query_as(
+        "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         from imports where tenant_id = $1 order by id desc limit $2",
+    )
+    .bind(tenant)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await

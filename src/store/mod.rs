@@ -5,6 +5,9 @@
 //! Functions take an executor (`&mut AnyConnection`, usually a transaction) so that callers
 //! compose transactions; none of them does network I/O other than the database.
 
+pub mod accounts;
+pub mod approvals;
+pub mod audit;
 pub mod bookings;
 pub mod destinations;
 pub mod imports;

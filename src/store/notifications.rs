@@ -423,7 +423,7 @@ pub async fn count_pending(conn: &mut Conn, channel: &str) -> sqlx::Result<i64> 
 }
 
 /// Queue depth per state and channel.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct QueueCount {
     pub state: String,
     pub channel: String,
@@ -450,6 +450,17 @@ pub async fn counts(conn: &mut Conn, outage_id: Option<i64>) -> sqlx::Result<Vec
             .await
         }
     }
+}
+
+/// Queue depth per state and channel of one tenant.
+pub async fn counts_of_tenant(conn: &mut Conn, tenant: &str) -> sqlx::Result<Vec<QueueCount>> {
+    sqlx::query_as(
+        "select state, channel, count(*) as count from notifications where tenant_id = $1 \
+         group by state, channel order by channel, state",
+    )
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// One notification of a run, for reports.

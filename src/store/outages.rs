@@ -5,7 +5,7 @@ use super::Conn;
 use serde::Serialize;
 
 /// A stored outage or batch.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OutageRow {
     pub id: i64,
     pub tenant_id: String,

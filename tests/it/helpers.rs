@@ -137,6 +137,7 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         currency: "EUR".into(),
         templates_dir: None,
         rebook_url: None,
+        approval_threshold: None,
     }
 }
 

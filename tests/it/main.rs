@@ -7,6 +7,7 @@ mod helpers;
 mod http;
 
 mod amend;
+mod api;
 mod declare;
 mod import;
 mod instances;

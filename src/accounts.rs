@@ -1,0 +1,155 @@
+//! Managing accounts (`absage admin …`) and finding the account behind a request. Every change
+//! is written to the audit log in the same transaction.
+
+use crate::config::Settings;
+use crate::domain::account::{self, Role};
+use crate::store::accounts::{self as store, AccountRow};
+use crate::store::{Store, audit};
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+
+/// Who is calling: an account, its tenant and role.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub tenant: String,
+    pub role: Role,
+}
+
+impl TryFrom<AccountRow> for Caller {
+    type Error = anyhow::Error;
+    fn try_from(a: AccountRow) -> anyhow::Result<Caller> {
+        Ok(Caller {
+            role: Role::parse(&a.role).map_err(anyhow::Error::msg)?,
+            name: a.name,
+            tenant: a.tenant_id,
+        })
+    }
+}
+
+/// A new account.
+pub struct NewAccount<'a> {
+    pub name: &'a str,
+    pub tenant: &'a str,
+    pub role: Role,
+    /// For the web UI; an account without one uses API tokens only.
+    pub password: Option<&'a str>,
+}
+
+/// Adds an account to a configured tenant.
+pub async fn add(
+    db: &Store,
+    settings: &Settings,
+    new: &NewAccount<'_>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let NewAccount {
+        name,
+        tenant,
+        role,
+        password,
+    } = *new;
+    account::check_name(name).map_err(anyhow::Error::msg)?;
+    if settings.tenant(tenant).is_none() {
+        bail!("no tenant with id {tenant:?} is configured");
+    }
+    let hash = password.map(account::hash_password).transpose()?;
+    let now_ms = crate::domain::to_millis(now);
+    let mut tx = db.begin().await?;
+    if store::by_name(&mut tx, name).await?.is_some() {
+        bail!("an account named {name:?} exists already");
+    }
+    store::insert(
+        &mut tx,
+        name,
+        tenant,
+        role.as_str(),
+        hash.as_deref(),
+        now_ms,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &audit::Entry {
+            tenant: Some(tenant),
+            actor,
+            action: "account.add",
+            subject: Some(name.to_owned()),
+            details: serde_json::json!({ "role": role.as_str(), "password": hash.is_some() }),
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes an account and its tokens.
+pub async fn remove(db: &Store, name: &str, actor: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let account = store::by_name(&mut tx, name)
+        .await?
+        .with_context(|| format!("no account named {name:?}"))?;
+    store::remove(&mut tx, name).await?;
+    audit::append(
+        &mut tx,
+        &audit::Entry {
+            tenant: Some(&account.tenant_id),
+            actor,
+            action: "account.remove",
+            subject: Some(name.to_owned()),
+            details: serde_json::json!({}),
+        },
+        crate::domain::to_millis(now),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Issues a new API token for an account; the token is returned once and stored only hashed.
+pub async fn issue_token(
+    db: &Store,
+    name: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let now_ms = crate::domain::to_millis(now);
+    let mut tx = db.begin().await?;
+    let account = store::by_name(&mut tx, name)
+        .await?
+        .with_context(|| format!("no account named {name:?}"))?;
+    let (token, hash) = account::new_token();
+    store::add_token(&mut tx, account.id, &hash, now_ms).await?;
+    audit::append(
+        &mut tx,
+        &audit::Entry {
+            tenant: Some(&account.tenant_id),
+            actor,
+            action: "account.token",
+            subject: Some(name.to_owned()),
+            details: serde_json::json!({}),
+        },
+        now_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// The caller behind an API token, if the token is known.
+pub async fn by_token(
+    db: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Caller>> {
+    let mut conn = db.conn().await?;
+    let found = store::by_token(
+        &mut conn,
+        &account::token_hash(token),
+        crate::domain::to_millis(now),
+    )
+    .await?;
+    found.map(Caller::try_from).transpose()
+}

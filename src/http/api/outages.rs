@@ -1,0 +1,372 @@
+//! `/api/outages`: declare (with a preview, and the four-eyes rule above the tenant's
+//! `approval_threshold`), list, show, amend, retract, report and call list.
+
+use super::{ApiError, ErrorBody, audit, require};
+use crate::accounts::Caller;
+use crate::declare::{self, Amendment, DeclareRequest, Impact};
+use crate::domain::account::Role;
+use crate::http::State as AppState;
+use crate::reports::{CallListEntry, ReportRow};
+use crate::store::approvals::{self, ApprovalRow, NewApproval};
+use crate::store::notifications::QueueCount;
+use crate::store::outages::{self, OutageRow};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An outage or batch of the caller's tenant, or 404.
+pub(super) async fn own_outage(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<OutageRow, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    outages::get(&mut conn, id)
+        .await?
+        .filter(|o| o.tenant_id == caller.tenant)
+        .ok_or_else(|| ApiError::not_found(&format!("outage #{id}")))
+}
+
+/// The outages and batches of the caller's tenant, newest first.
+#[utoipa::path(get, path = "/api/outages", tag = "outages",
+    responses((status = 200, body = Vec<OutageRow>), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<OutageRow>>, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    Ok(Json(outages::list(&mut conn, Some(&caller.tenant)).await?))
+}
+
+/// A declaration; with `dry_run` only its impact.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeclareBody {
+    #[serde(flatten)]
+    pub request: DeclareRequest,
+    /// Show what would happen; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a declaration did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Declared {
+    /// `preview` (a dry run: nothing was kept), `declared` (its notifications are queued) or
+    /// `pending_approval` (above the tenant's approval threshold: waits for a different
+    /// approver).
+    pub status: &'static str,
+    pub impact: Impact,
+    /// The request waiting for approval.
+    pub approval: Option<ApprovalRow>,
+}
+
+/// Declares an outage (a window) or a batch (a window or booking keys) in the caller's
+/// tenant. Above the tenant's `approval_threshold` it waits for approval instead.
+#[utoipa::path(post, path = "/api/outages", tag = "outages", request_body = DeclareBody,
+    responses(
+        (status = 200, description = "dry run", body = Declared),
+        (status = 201, description = "declared", body = Declared),
+        (status = 202, description = "waits for approval", body = Declared),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn declare(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<DeclareBody>,
+) -> Result<Response, ApiError> {
+    require(&caller, Role::Operator)?;
+    let decl = body
+        .request
+        .parse(&state.settings, &caller.tenant, &caller.name)
+        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    let now = (state.clock)();
+    let run = |dry_run| {
+        declare::declare(
+            &state.store,
+            &state.settings,
+            &state.templates,
+            &decl,
+            now,
+            dry_run,
+        )
+    };
+    let preview = run(true)
+        .await
+        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    if body.dry_run {
+        return Ok((
+            StatusCode::OK,
+            Json(Declared {
+                status: "preview",
+                impact: preview,
+                approval: None,
+            }),
+        )
+            .into_response());
+    }
+    let threshold = state
+        .settings
+        .tenant(&caller.tenant)
+        .and_then(|t| t.approval_threshold);
+    if threshold.is_some_and(|limit| preview.stats.affected > limit) {
+        let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+        let new = NewApproval {
+            tenant: &caller.tenant,
+            kind: decl.kind.as_str(),
+            request_json: serde_json::to_string(&body.request).map_err(ApiError::internal)?,
+            affected: preview.stats.affected as i64,
+            reason: decl.reason.trim(),
+            requested_by: &caller.name,
+        };
+        let id = approvals::insert(&mut conn, &new, crate::domain::to_millis(now)).await?;
+        let approval = approvals::get(&mut conn, &caller.tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::internal("the new approval vanished"))?;
+        drop(conn);
+        audit(&state, &caller, "outage.request", Some(format!("approval #{id}")), serde_json::json!({
+            "kind": decl.kind.as_str(), "affected": preview.stats.affected, "threshold": threshold,
+        })).await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(Declared {
+                status: "pending_approval",
+                impact: preview,
+                approval: Some(approval),
+            }),
+        )
+            .into_response());
+    }
+    let impact = run(false)
+        .await
+        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    audit_declared(&state, &caller, &impact, None).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Declared {
+            status: "declared",
+            impact,
+            approval: None,
+        }),
+    )
+        .into_response())
+}
+
+/// The audit entry of a declaration (also when an approval declares it).
+pub(super) async fn audit_declared(
+    state: &AppState,
+    caller: &Caller,
+    impact: &Impact,
+    approval: Option<i64>,
+) -> Result<(), ApiError> {
+    audit(
+        state,
+        caller,
+        "outage.declare",
+        impact.id.map(|id| format!("outage #{id}")),
+        serde_json::json!({
+            "affected": impact.stats.affected,
+            "queued": impact.stats.queued,
+            "unreachable": impact.stats.unreachable,
+            "approval": approval,
+        }),
+    )
+    .await
+}
+
+/// An outage with the state of its notifications.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutageView {
+    pub outage: OutageRow,
+    pub queue: Vec<QueueCount>,
+}
+
+#[utoipa::path(get, path = "/api/outages/{id}", tag = "outages",
+    params(("id" = i64, Path, description = "outage or batch id")),
+    responses((status = 200, body = OutageView), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<OutageView>, ApiError> {
+    let outage = own_outage(&state, &caller, id).await?;
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let queue = crate::store::notifications::counts(&mut conn, Some(id)).await?;
+    Ok(Json(OutageView { outage, queue }))
+}
+
+/// A change of window or scope; what is left out stays.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AmendBody {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub services: Option<Vec<String>>,
+    pub locations: Option<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Amends an active outage: newly affected citizens are told, queued notices of those no
+/// longer affected are cancelled, and those already told hear that their appointment stands.
+#[utoipa::path(post, path = "/api/outages/{id}/amend", tag = "outages", request_body = AmendBody,
+    params(("id" = i64, Path, description = "outage id")),
+    responses((status = 200, body = Impact), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn amend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<AmendBody>,
+) -> Result<Json<Impact>, ApiError> {
+    require(&caller, Role::Operator)?;
+    own_outage(&state, &caller, id).await?;
+    let tz = state
+        .settings
+        .tenant(&caller.tenant)
+        .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?
+        .time_zone;
+    let at = |s: &Option<String>| {
+        s.as_deref()
+            .map(|s| declare::parse_instant(s, tz))
+            .transpose()
+            .map_err(|e| ApiError::invalid(format!("{e:#}")))
+    };
+    let change = Amendment {
+        from: at(&body.from)?,
+        to: at(&body.to)?,
+        services: body.services,
+        locations: body.locations,
+    };
+    let impact = declare::amend(
+        &state.store,
+        &state.settings,
+        &state.templates,
+        id,
+        &change,
+        (state.clock)(),
+        body.dry_run,
+    )
+    .await
+    .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    if !body.dry_run {
+        audit(
+            &state,
+            &caller,
+            "outage.amend",
+            Some(format!("outage #{id}")),
+            serde_json::json!({
+                "affected": impact.stats.affected, "added": impact.stats.added,
+                "withdrawn": impact.stats.withdrawn, "retractions": impact.stats.retractions,
+            }),
+        )
+        .await?;
+    }
+    Ok(Json(impact))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RetractBody {
+    /// Why, as citizens already told will read it.
+    pub reason: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Retracts an outage declared by mistake: queued notices are cancelled and everyone already
+/// told hears that their appointment stands.
+#[utoipa::path(post, path = "/api/outages/{id}/retract", tag = "outages", request_body = RetractBody,
+    params(("id" = i64, Path, description = "outage id")),
+    responses((status = 200, body = Impact), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn retract(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<RetractBody>,
+) -> Result<Json<Impact>, ApiError> {
+    require(&caller, Role::Operator)?;
+    own_outage(&state, &caller, id).await?;
+    let impact = declare::retract(
+        &state.store,
+        &state.settings,
+        &state.templates,
+        id,
+        &body.reason,
+        (state.clock)(),
+        body.dry_run,
+    )
+    .await
+    .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    if !body.dry_run {
+        audit(
+            &state,
+            &caller,
+            "outage.retract",
+            Some(format!("outage #{id}")),
+            serde_json::json!({
+                "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
+            }),
+        )
+        .await?;
+    }
+    Ok(Json(impact))
+}
+
+/// `?format=csv` for a spreadsheet; JSON otherwise.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct FormatQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+fn csv_or_json<T: Serialize>(rows: &[T], format: Option<&str>) -> Result<Response, ApiError> {
+    match format {
+        Some("csv") => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in rows {
+                w.serialize(r).map_err(ApiError::internal)?;
+            }
+            let bytes = w.into_inner().map_err(ApiError::internal)?;
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
+        }
+        None | Some("json") => Ok(Json(rows).into_response()),
+        Some(other) => Err(ApiError::invalid(format!(
+            "format {other:?}: use json or csv"
+        ))),
+    }
+}
+
+/// One row per booking the run affected: what was sent on which channel, and the reach.
+#[utoipa::path(get, path = "/api/outages/{id}/report", tag = "outages",
+    params(("id" = i64, Path, description = "outage or batch id"), FormatQuery),
+    responses((status = 200, body = Vec<ReportRow>), (status = 404, body = ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(q): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    own_outage(&state, &caller, id).await?;
+    let (_, rows) = crate::reports::report(&state.store, &state.settings, id)
+        .await
+        .map_err(ApiError::internal)?;
+    csv_or_json(&rows, q.format.as_deref())
+}
+
+/// The citizens no channel reached, by appointment time, to phone them.
+#[utoipa::path(get, path = "/api/outages/{id}/calllist", tag = "outages",
+    params(("id" = i64, Path, description = "outage or batch id"), FormatQuery),
+    responses((status = 200, body = Vec<CallListEntry>), (status = 404, body = ErrorBody)))]
+pub async fn call_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(q): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    own_outage(&state, &caller, id).await?;
+    let list = crate::reports::call_list(&state.store, &state.settings, id)
+        .await
+        .map_err(ApiError::internal)?;
+    csv_or_json(&list, q.format.as_deref())
+}

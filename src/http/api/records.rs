@@ -1,0 +1,161 @@
+//! `/api/audit`, `/api/imports`, `/api/destinations`, `/api/queue`: what happened and how
+//! things stand, for the caller's tenant.
+
+use super::{ApiError, ErrorBody, audit as append_audit, require};
+use crate::accounts::Caller;
+use crate::domain::account::Role;
+use crate::http::State as AppState;
+use crate::import::{ImportOptions, Outcome};
+use crate::store::audit::{self, AuditRow};
+use crate::store::destinations::{self, DestinationRow};
+use crate::store::imports::{self, ImportCounts, ImportRow};
+use crate::store::leases;
+use crate::store::notifications::{self, QueueCount};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LimitQuery {
+    /// How many, newest first (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+impl LimitQuery {
+    fn get(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}
+
+/// The tenant's audit log, newest first.
+#[utoipa::path(get, path = "/api/audit", tag = "records", params(LimitQuery),
+    responses((status = 200, body = Vec<AuditRow>), (status = 401, body = ErrorBody)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<Vec<AuditRow>>, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    Ok(Json(audit::list(&mut conn, &caller.tenant, q.get()).await?))
+}
+
+/// The import history of the tenant's sources, newest first.
+#[utoipa::path(get, path = "/api/imports", tag = "records", params(LimitQuery),
+    responses((status = 200, body = Vec<ImportRow>), (status = 401, body = ErrorBody)))]
+pub async fn imports(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<Vec<ImportRow>>, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    Ok(Json(
+        imports::history_of_tenant(&mut conn, &caller.tenant, q.get()).await?,
+    ))
+}
+
+/// How an import triggered through the API ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportSummary {
+    pub import_id: i64,
+    pub source: String,
+    /// `applied` or `refused`.
+    pub outcome: String,
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub counts: ImportCounts,
+}
+
+/// Imports one of the tenant's sources now (as `absage import` does).
+#[utoipa::path(post, path = "/api/imports/{source}", tag = "records",
+    params(("source" = String, Path, description = "source name")),
+    responses((status = 200, body = ImportSummary), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn trigger_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<ImportSummary>, ApiError> {
+    require(&caller, Role::Operator)?;
+    let source = state
+        .settings
+        .source(&name)
+        .filter(|s| s.tenant == caller.tenant)
+        .ok_or_else(|| ApiError::not_found(&format!("source {name:?}")))?;
+    let tenant = state
+        .settings
+        .tenant(&caller.tenant)
+        .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?;
+    let now = (state.clock)();
+    let now_ms = crate::domain::to_millis(now);
+    // The lease the scheduler and the watch take: one import of a source at a time.
+    let job = format!("import:{}:{}", source.tenant, source.name);
+    let owner = format!("api:{}", caller.name);
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    if !leases::acquire(&mut conn, &job, &owner, now_ms, now_ms + 30 * 60 * 1000).await? {
+        return Err(ApiError::conflict(format!(
+            "source {name:?} is being imported right now"
+        )));
+    }
+    drop(conn);
+    let result = crate::import::run(
+        &state.store,
+        tenant,
+        &state.templates,
+        source,
+        &ImportOptions::default(),
+        now,
+        &|_| {},
+    )
+    .await;
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    leases::release(&mut conn, &job, &owner).await?;
+    drop(conn);
+    let report = result.map_err(ApiError::internal)?;
+    let summary = ImportSummary {
+        import_id: report.import_id,
+        source: report.source,
+        outcome: match report.outcome {
+            Outcome::Applied => "applied".into(),
+            Outcome::Refused => "refused".into(),
+        },
+        message: report.message,
+        counts: report.counts,
+    };
+    append_audit(
+        &state,
+        &caller,
+        "import.trigger",
+        Some(format!("source {name}")),
+        serde_json::json!({
+            "import": summary.import_id, "outcome": summary.outcome,
+            "read": summary.counts.rows_read, "rejected": summary.counts.rows_rejected,
+        }),
+    )
+    .await?;
+    Ok(Json(summary))
+}
+
+/// The health of every relay and gateway (shared by all tenants).
+#[utoipa::path(get, path = "/api/destinations", tag = "records",
+    responses((status = 200, body = Vec<DestinationRow>), (status = 401, body = ErrorBody)))]
+pub async fn destinations(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<DestinationRow>>, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    Ok(Json(destinations::all(&mut conn).await?))
+}
+
+/// The tenant's notifications by state and channel.
+#[utoipa::path(get, path = "/api/queue", tag = "records",
+    responses((status = 200, body = Vec<QueueCount>), (status = 401, body = ErrorBody)))]
+pub async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<QueueCount>>, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    Ok(Json(
+        notifications::counts_of_tenant(&mut conn, &caller.tenant).await?,
+    ))
+}

@@ -1,0 +1,448 @@
+//! The admin API through the real router on a real socket: tokens, roles, tenant scoping, the
+//! four-eyes rule, the audit log, and an OpenAPI description that matches the routes.
+
+use crate::helpers::*;
+use absage::accounts::{self, NewAccount};
+use absage::config::ChannelPolicy;
+use absage::domain::account::Role;
+use serde_json::{Value, json};
+
+struct Api {
+    t: TestApp,
+    base: String,
+    _stop: tokio_util::sync::CancellationToken,
+    http: reqwest::Client,
+}
+
+/// Soest (approval threshold `threshold`) with four bookings on 8 January 2030, and Werl as a
+/// second tenant; accounts in both.
+async fn api(threshold: Option<u64>) -> (Api, Tokens) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.tenants[0].approval_threshold = threshold;
+    let mut werl = s.tenants[0].clone();
+    werl.id = "werl".into();
+    werl.name = "Stadt Werl".into();
+    s.tenants.push(werl);
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00"),
+        Row::new("A3", "2030-01-08 11:00"),
+        Row::new("B1", "2030-01-09 09:00"),
+    ]);
+    t.import().await;
+    let mut tokens = Tokens::default();
+    for (name, tenant, role) in [
+        ("olga", "soest", Role::Operator),
+        ("anna", "soest", Role::Approver),
+        ("bernd", "soest", Role::Approver),
+        ("vera", "soest", Role::Viewer),
+        ("wilma", "werl", Role::Approver),
+    ] {
+        let new = NewAccount {
+            name,
+            tenant,
+            role,
+            password: None,
+        };
+        accounts::add(&t.app.store, &t.app.settings, &new, "test", t.clock.now())
+            .await
+            .unwrap();
+        let token = accounts::issue_token(&t.app.store, name, "test", t.clock.now())
+            .await
+            .unwrap();
+        tokens.0.push((name, token));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = absage::http::router(absage::http::State::of(&t.app));
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(absage::http::serve(listener, router, stop.clone()));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let api = Api {
+        t,
+        base,
+        _stop: stop,
+        http: reqwest::Client::new(),
+    };
+    (api, tokens)
+}
+
+#[derive(Default)]
+struct Tokens(Vec<(&'static str, String)>);
+
+impl Tokens {
+    fn of(&self, name: &str) -> &str {
+        &self.0.iter().find(|(n, _)| *n == name).unwrap().1
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+}
+
+fn window() -> Value {
+    json!({ "from": "2030-01-08 08:00", "to": "2030-01-08 12:00", "reason": "IT-Ausfall" })
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_route_answers_401_with_a_json_error() {
+    let (api, _) = api(None).await;
+    for token in [None, Some("absage_0000"), Some("")] {
+        let (status, body) = api.call("GET", "/api/outages", token, None).await;
+        assert_eq!(status, 401, "{token:?}");
+        assert_eq!(body["code"], "unauthorized");
+        assert!(body["message"].as_str().unwrap().contains("Bearer"));
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_sees_but_cannot_declare_and_an_operator_can() {
+    let (api, tokens) = api(None).await;
+    let (status, body) = api.post("/api/outages", tokens.of("vera"), window()).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+
+    let mut dry = window();
+    dry["dry_run"] = json!(true);
+    let (status, body) = api.post("/api/outages", tokens.of("olga"), dry).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("preview")));
+    assert_eq!(body["impact"]["affected"], 3);
+    assert_eq!(
+        api.get("/api/outages", tokens.of("vera")).await.1,
+        json!([]),
+        "a preview keeps nothing"
+    );
+
+    let (status, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (201, Some("declared")),
+        "{body}"
+    );
+    assert_eq!(
+        body["impact"]["queued"], 6,
+        "email and SMS for three bookings"
+    );
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let (status, list) = api.get("/api/outages", tokens.of("vera")).await;
+    assert_eq!((status, list[0]["id"].as_i64()), (200, Some(id)));
+    assert_eq!(list[0]["created_by"], "olga");
+
+    let (status, bad) = api
+        .post(
+            "/api/outages",
+            tokens.of("olga"),
+            json!({ "from": "morgen", "to": "x", "reason": "r" }),
+        )
+        .await;
+    assert_eq!((status, bad["code"].as_str()), (422, Some("invalid")));
+}
+
+#[tokio::test]
+async fn another_tenants_outages_do_not_exist_for_the_caller() {
+    let (api, tokens) = api(None).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let wilma = tokens.of("wilma");
+    assert_eq!(api.get("/api/outages", wilma).await.1, json!([]));
+    for path in [
+        format!("/api/outages/{id}"),
+        format!("/api/outages/{id}/report"),
+        format!("/api/outages/{id}/calllist"),
+    ] {
+        let (status, body) = api.get(&path, wilma).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+    let (status, _) = api
+        .post(
+            &format!("/api/outages/{id}/retract"),
+            wilma,
+            json!({ "reason": "Irrtum" }),
+        )
+        .await;
+    assert_eq!(status, 404, "not 403: the outage does not exist for Werl");
+    let (status, _) = api.post("/api/imports/termine", wilma, json!({})).await;
+    assert_eq!(status, 404, "Soest's source does not exist for Werl");
+    assert_eq!(api.get("/api/queue", wilma).await.1, json!([]));
+    let (status, queue) = api.get("/api/queue", tokens.of("vera")).await;
+    assert_eq!((status, queue.as_array().map(Vec::len)), (200, Some(2)));
+}
+
+#[tokio::test]
+async fn above_the_threshold_a_declaration_waits_for_a_different_approver() {
+    let (api, tokens) = api(Some(2)).await;
+    // Anna is an approver herself, and still may not approve her own request.
+    let (status, body) = api.post("/api/outages", tokens.of("anna"), window()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(body["impact"]["affected"], 3);
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    assert_eq!(
+        api.get("/api/outages", tokens.of("vera")).await.1,
+        json!([]),
+        "nothing declared yet"
+    );
+    assert!(api.t.notifications().await.is_empty(), "nothing queued yet");
+
+    let approve = format!("/api/approvals/{approval}/approve");
+    let (status, body) = api.post(&approve, tokens.of("anna"), json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "the requester"
+    );
+    assert!(body["message"].as_str().unwrap().contains("four-eyes"));
+    assert_eq!(
+        api.post(&approve, tokens.of("olga"), json!({})).await.0,
+        403,
+        "an operator"
+    );
+    assert_eq!(
+        api.post(&approve, tokens.of("wilma"), json!({})).await.0,
+        404,
+        "another tenant"
+    );
+
+    let (status, impact) = api.post(&approve, tokens.of("bernd"), json!({})).await;
+    assert_eq!(status, 201, "{impact}");
+    assert_eq!(impact["queued"], 6);
+    assert_eq!(api.t.notifications().await.len(), 6);
+    let (_, list) = api.get("/api/outages", tokens.of("vera")).await;
+    assert_eq!(
+        list[0]["created_by"], "anna",
+        "declared as requested, by the requester"
+    );
+    let (status, again) = api.post(&approve, tokens.of("bernd"), json!({})).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("conflict")));
+
+    let (_, approvals) = api.get("/api/approvals", tokens.of("vera")).await;
+    assert_eq!(approvals[0]["state"], "approved");
+    assert_eq!(approvals[0]["decided_by"], "bernd");
+    assert_eq!(approvals[0]["outage_id"], list[0]["id"]);
+
+    // Below the threshold, a declaration goes out at once.
+    let (status, _) = api
+        .post(
+            "/api/outages",
+            tokens.of("olga"),
+            json!({ "from": "2030-01-09 08:00", "to": "2030-01-09 12:00", "reason": "IT-Ausfall" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn a_rejected_request_declares_nothing() {
+    let (api, tokens) = api(Some(2)).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let (status, decided) = api
+        .post(
+            &format!("/api/approvals/{approval}/reject"),
+            tokens.of("anna"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, decided["state"].as_str()), (200, Some("rejected")));
+    assert_eq!(
+        api.get("/api/outages", tokens.of("vera")).await.1,
+        json!([])
+    );
+    let (status, _) = api
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            tokens.of("bernd"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn the_audit_log_records_who_did_what_with_which_impact_and_cannot_be_changed() {
+    let (api, tokens) = api(Some(2)).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    api.post(
+        &format!("/api/approvals/{approval}/approve"),
+        tokens.of("anna"),
+        json!({}),
+    )
+    .await;
+    let (status, log) = api.get("/api/audit", tokens.of("vera")).await;
+    assert_eq!(status, 200);
+    let entries: Vec<(&str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .take(3)
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("anna", "outage.declare"),
+            ("anna", "approval.approve"),
+            ("olga", "outage.request")
+        ],
+        "newest first"
+    );
+    let declared: Value = serde_json::from_str(log[0]["details_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (declared["affected"].as_i64(), declared["approval"].as_i64()),
+        (Some(3), Some(approval))
+    );
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "account.add" && e["subject"] == "vera"),
+        "account changes are in the log too"
+    );
+    let (_, werl) = api.get("/api/audit", tokens.of("wilma")).await;
+    assert!(
+        werl.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant_id"] == "werl")
+    );
+
+    let mut conn = api.t.app.store.conn().await.unwrap();
+    for statement in ["update audit_log set actor = 'x'", "delete from audit_log"] {
+        let err = sqlx::query(statement)
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reports_come_as_json_or_csv_and_imports_can_be_triggered() {
+    let (api, tokens) = api(None).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let (status, rows) = api
+        .get(&format!("/api/outages/{id}/report"), tokens.of("vera"))
+        .await;
+    assert_eq!((status, rows.as_array().map(Vec::len)), (200, Some(3)));
+    assert_eq!(rows[0]["booking_key"], "A1");
+    let (status, csv) = api
+        .get(
+            &format!("/api/outages/{id}/report?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(csv.as_str().unwrap().starts_with("booking_key,"), "{csv}");
+    let (status, shown) = api
+        .get(&format!("/api/outages/{id}"), tokens.of("vera"))
+        .await;
+    assert_eq!(
+        (status, shown["outage"]["reason"].as_str()),
+        (200, Some("IT-Ausfall"))
+    );
+
+    assert_eq!(
+        api.post("/api/imports/termine", tokens.of("vera"), json!({}))
+            .await
+            .0,
+        403
+    );
+    let (status, summary) = api
+        .post("/api/imports/termine", tokens.of("olga"), json!({}))
+        .await;
+    assert_eq!(
+        (status, summary["outcome"].as_str()),
+        (200, Some("applied")),
+        "{summary}"
+    );
+    assert_eq!(summary["rows_unchanged"], 4);
+    let (_, history) = api.get("/api/imports?limit=1", tokens.of("vera")).await;
+    assert_eq!(history[0]["id"], summary["import_id"]);
+}
+
+#[tokio::test]
+async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
+    let (api, tokens) = api(None).await;
+    let (status, doc) = api.get("/api/openapi.json", tokens.of("vera")).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut described = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            described.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    described.sort();
+    let expected = [
+        "GET /api/approvals",
+        "GET /api/audit",
+        "GET /api/destinations",
+        "GET /api/imports",
+        "GET /api/outages",
+        "GET /api/outages/{id}",
+        "GET /api/outages/{id}/calllist",
+        "GET /api/outages/{id}/report",
+        "GET /api/queue",
+        "POST /api/approvals/{id}/approve",
+        "POST /api/approvals/{id}/reject",
+        "POST /api/imports/{source}",
+        "POST /api/outages",
+        "POST /api/outages/{id}/amend",
+        "POST /api/outages/{id}/retract",
+    ];
+    assert_eq!(described, expected);
+    // Every described route is served (and guarded): without a token it answers 401, not 404.
+    for route in &described {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path.replace("{id}", "1").replace("{source}", "termine");
+        let (status, _) = api.call(method, &path, None, Some(json!({}))).await;
+        assert_eq!(status, 401, "{route}");
+    }
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
+}
