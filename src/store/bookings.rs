@@ -15,7 +15,7 @@ pub struct Existing {
 }
 
 /// A booking as matching and messages need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BookingRow {
     pub id: i64,
     pub tenant_id: String,
@@ -391,4 +391,32 @@ pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow
     }
     out.sort_by_key(|b: &BookingRow| (b.starts_at, b.id));
     Ok(out)
+}
+
+/// A tenant's active bookings whose key or name contains `text` (case-insensitive), by
+/// appointment time; for the admin API's search.
+pub async fn search(
+    conn: &mut Conn,
+    tenant: &str,
+    text: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<BookingRow>> {
+    let pattern = format!(
+        "%{}%",
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let sql = format!(
+        "select {BOOKING_COLUMNS} from bookings where tenant_id = $1 and status = 'active' \
+         and (lower(booking_key) like $2 escape '\\' or lower(name) like $2 escape '\\') \
+         order by starts_at, id limit $3"
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
 }

@@ -14,6 +14,7 @@ pub mod imports;
 pub mod leases;
 pub mod notifications;
 pub mod outages;
+pub mod queue_admin;
 pub mod retention;
 
 use anyhow::Context;

@@ -422,8 +422,10 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
     let expected = [
         "GET /api/approvals",
         "GET /api/audit",
+        "GET /api/bookings",
         "GET /api/destinations",
         "GET /api/imports",
+        "GET /api/notifications",
         "GET /api/outages",
         "GET /api/outages/{id}",
         "GET /api/outages/{id}/calllist",
@@ -432,6 +434,8 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
         "POST /api/approvals/{id}/approve",
         "POST /api/approvals/{id}/reject",
         "POST /api/imports/{source}",
+        "POST /api/notifications/{id}/cancel",
+        "POST /api/notifications/{id}/retry",
         "POST /api/outages",
         "POST /api/outages/{id}/amend",
         "POST /api/outages/{id}/retract",
@@ -445,4 +449,107 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
         assert_eq!(status, 401, "{route}");
     }
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
+}
+
+#[tokio::test]
+async fn operators_cancel_queued_and_retry_failed_notifications_of_their_own_tenant() {
+    let (api, tokens) = api(None).await;
+    api.post("/api/outages", tokens.of("olga"), window()).await;
+    let (status, sms) = api
+        .get(
+            "/api/notifications?channel=sms&state=queued",
+            tokens.of("vera"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let sms = sms.as_array().unwrap();
+    assert_eq!(sms.len(), 3);
+    assert_eq!(sms[0]["booking_key"], "A1", "earliest appointment first");
+    let (first, second) = (
+        sms[0]["id"].as_i64().unwrap(),
+        sms[1]["id"].as_i64().unwrap(),
+    );
+
+    let cancel = format!("/api/notifications/{first}/cancel");
+    assert_eq!(api.post(&cancel, tokens.of("vera"), json!({})).await.0, 403);
+    assert_eq!(
+        api.post(&cancel, tokens.of("wilma"), json!({})).await.0,
+        404
+    );
+    assert_eq!(api.post(&cancel, tokens.of("olga"), json!({})).await.0, 204);
+    let (status, again) = api.post(&cancel, tokens.of("olga"), json!({})).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("conflict")));
+    let retry_queued = format!("/api/notifications/{second}/retry");
+    assert_eq!(
+        api.post(&retry_queued, tokens.of("olga"), json!({}))
+            .await
+            .0,
+        409,
+        "not failed"
+    );
+
+    // A gateway refused it for good; the operator has fixed the cause and sends it again.
+    let mut conn = api.t.app.store.conn().await.unwrap();
+    sqlx::query("update notifications set state = 'failed', attempts = 8 where id = $1")
+        .bind(second)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(
+        api.post(&retry_queued, tokens.of("olga"), json!({}))
+            .await
+            .0,
+        204
+    );
+    let (_, all) = api
+        .get("/api/notifications?channel=sms", tokens.of("vera"))
+        .await;
+    let state_of = |id: i64| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .map(|n| {
+                (
+                    n["state"].as_str().unwrap().to_owned(),
+                    n["attempts"].as_i64().unwrap(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(state_of(first), ("cancelled".to_owned(), 0));
+    assert_eq!(state_of(second), ("queued".to_owned(), 0), "fresh attempts");
+    assert_eq!(
+        api.get("/api/notifications", tokens.of("wilma")).await.1,
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn the_booking_search_finds_by_key_or_name_within_the_tenant() {
+    let (api, tokens) = api(None).await;
+    let (status, found) = api.get("/api/bookings?q=a2", tokens.of("vera")).await;
+    assert_eq!(status, 200);
+    let keys: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["booking_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["A2"]);
+    let (_, by_name) = api
+        .get("/api/bookings?q=B%C3%BCRGER%20b", tokens.of("vera"))
+        .await;
+    assert_eq!(by_name[0]["booking_key"], "B1", "names, case-insensitive");
+    let (_, wildcard) = api.get("/api/bookings?q=%25", tokens.of("vera")).await;
+    assert_eq!(wildcard, json!([]), "% is a character, not a wildcard");
+    assert_eq!(
+        api.get("/api/bookings?q=a", tokens.of("wilma")).await.1,
+        json!([])
+    );
+    assert_eq!(
+        api.get("/api/bookings?q=%20", tokens.of("vera")).await.0,
+        422
+    );
 }

@@ -10,10 +10,12 @@
 //! - [`outages`]: declare (with preview and the four-eyes rule), list, show, amend, retract,
 //!   report, call list
 //! - [`approvals`]: what waits for a second pair of eyes; approve, reject
-//! - [`records`]: audit log, imports (history, trigger), destinations, queue
+//! - [`queue`]: notifications (list, retry, cancel) and the booking search
+//! - [`records`]: audit log, imports (history, trigger), destinations, queue depth
 
 pub mod approvals;
 pub mod outages;
+pub mod queue;
 pub mod records;
 
 use crate::accounts::Caller;
@@ -74,6 +76,10 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(records::trigger_import))
         .routes(routes!(records::destinations))
         .routes(routes!(records::queue))
+        .routes(routes!(queue::list))
+        .routes(routes!(queue::retry))
+        .routes(routes!(queue::cancel))
+        .routes(routes!(queue::search))
         .split_for_parts();
     let api = Arc::new(api);
     router.route(
