@@ -35,19 +35,40 @@ pub struct Settings {
     pub http: HttpSettings,
 }
 
-/// The HTTP listener of `absage run` (health, readiness, metrics).
+/// The HTTP listener of `absage run` (health, readiness, metrics, admin API, webhooks).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     /// Address to listen on; an empty string turns the listener off.
     pub listen: String,
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            webhooks: WebhookSettings::default(),
         }
+    }
+}
+
+/// Callbacks from gateways (`[http.webhooks]`): SMS delivery reports reach absage at
+/// `public_url/hooks/dlr/…`, signed per notification with `secret`. Both empty: no reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// How gateways reach this absage (`https://absage.kreis.example`), reverse proxy included.
+    pub public_url: String,
+    /// Signs each callback URL; at least 16 characters (`secret_file` reads it from a file).
+    pub secret: Secret,
+}
+
+impl WebhookSettings {
+    /// The public URL and secret, when delivery reports are configured.
+    pub fn delivery_reports(&self) -> Option<(&str, &str)> {
+        (!self.public_url.is_empty() && !self.secret.expose().is_empty())
+            .then(|| (self.public_url.as_str(), self.secret.expose()))
     }
 }
 
@@ -576,6 +597,20 @@ impl Settings {
         }
         if !(0.0..=1.0).contains(&q.retry_jitter) {
             problems.push("queue.retry_jitter: must be between 0 and 1".into());
+        }
+        let hooks = &self.http.webhooks;
+        if !hooks.public_url.is_empty() || !hooks.secret.expose().is_empty() {
+            if !(hooks.public_url.starts_with("http://")
+                || hooks.public_url.starts_with("https://"))
+            {
+                problems.push(format!(
+                    "http.webhooks.public_url: {:?} is not an http(s) address",
+                    hooks.public_url
+                ));
+            }
+            if hooks.secret.expose().chars().count() < 16 {
+                problems.push("http.webhooks.secret: needs at least 16 characters".into());
+            }
         }
         for (name, rate) in &q.rate_limits {
             if rate.is_nan() || *rate <= 0.0 {

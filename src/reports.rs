@@ -131,6 +131,8 @@ pub struct ReportRow {
     /// State of the "appointment stands" message per channel, after an amendment or retraction.
     pub retraction_email: Option<String>,
     pub retraction_sms: Option<String>,
+    /// The SMS gateway's delivery report for the cancellation (delivered, undelivered, …).
+    pub sms_delivery: Option<String>,
     pub reach: Reach,
     /// Whether the run still affects the booking, or it left it (moved, cancelled, amended out).
     pub affected: bool,
@@ -190,6 +192,10 @@ pub async fn report(
                 sms: state_of("cancellation", "sms"),
                 retraction_email: state_of("retraction", "email"),
                 retraction_sms: state_of("retraction", "sms"),
+                sms_delivery: ns
+                    .iter()
+                    .find(|n| n.kind == "cancellation" && n.channel == "sms")
+                    .and_then(|n| n.delivery_state.clone()),
                 reach: reach(&states),
                 affected: targets.get(&b.id).is_some_and(|s| s == "affected"),
                 last_error: ns.iter().filter_map(|n| n.last_error.clone()).next_back(),

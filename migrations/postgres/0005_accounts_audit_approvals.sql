@@ -58,3 +58,7 @@ create table approvals (
     outage_id       bigint references outages (id)
 );
 create index approvals_tenant_idx on approvals (tenant_id, state);
+
+-- SMS delivery reports from the gateway (delivered, undelivered, buffered, submitted, rejected).
+alter table notifications add column delivery_state text;
+alter table notifications add column delivery_at bigint;

@@ -53,6 +53,7 @@ impl Prepared {
         c: &Claimed,
         tenant: &TenantSettings,
         message_id_domain: Option<&str>,
+        delivery_reports: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<Prepared, String> {
         match c.channel.as_str() {
@@ -93,7 +94,8 @@ impl Prepared {
                     from: tenant.sms_sender.clone(),
                     ucs2: analyse(&c.body_text).encoding == SmsEncoding::Ucs2,
                     text: c.body_text.clone(),
-                    dlr_url: None,
+                    dlr_url: delivery_reports
+                        .map(|(url, secret)| crate::domain::dlr::callback_url(url, secret, c.id)),
                     validity_minutes: validity_minutes(now, c.deadline),
                 },
             }),
@@ -132,6 +134,8 @@ pub fn message_id(notification_id: i64, outage_id: i64, domain: &str) -> String 
 pub struct Destinations {
     /// Domain of generated Message-IDs (default: the sender's).
     pub message_id_domain: Option<String>,
+    /// Public URL and secret for SMS delivery reports, when configured.
+    pub delivery_reports: Option<(String, String)>,
     email: Vec<Destination>,
     sms: Vec<Destination>,
     health: Mutex<HashMap<String, Health>>,
@@ -193,6 +197,11 @@ impl Destinations {
             .collect();
         Ok(Destinations {
             message_id_domain: settings.email.message_id_domain.clone(),
+            delivery_reports: settings
+                .http
+                .webhooks
+                .delivery_reports()
+                .map(|(url, secret)| (url.to_owned(), secret.to_owned())),
             email,
             sms,
             health: Mutex::new(health),

@@ -519,7 +519,12 @@ impl Shared {
             }
         }
         let id_domain = self.destinations.message_id_domain.as_deref();
-        let prepared = match Prepared::new(c, tenant, id_domain, now) {
+        let reports = self
+            .destinations
+            .delivery_reports
+            .as_ref()
+            .map(|(url, secret)| (url.as_str(), secret.as_str()));
+        let prepared = match Prepared::new(c, tenant, id_domain, reports, now) {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };

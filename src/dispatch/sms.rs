@@ -369,9 +369,9 @@ async fn excerpt(response: Response) -> String {
     body.trim().chars().take(REASON_EXCERPT).collect()
 }
 
-const PLACEHOLDERS: [&str; 4] = ["to", "from", "text", "id"];
+const PLACEHOLDERS: [&str; 5] = ["to", "from", "text", "id", "dlr_url"];
 
-/// Fills `{to}`, `{from}`, `{text}` and `{id}` in one pass, so braces in the text stay as they are.
+/// Fills `{to}`, `{from}`, `{text}`, `{id}` and `{dlr_url}` in one pass, so braces in the text stay as they are.
 fn fill(template: &str, m: &SmsMessage) -> String {
     let mut out = String::with_capacity(template.len() + m.text.len());
     let mut rest = template;
@@ -384,6 +384,13 @@ fn fill(template: &str, m: &SmsMessage) -> String {
             Some("from") => Some(m.from.clone()),
             Some("text") => Some(m.text.clone()),
             Some("id") => Some(m.id.to_string()),
+            // The signed callback without Kannel's `?status=%d`: the provider adds its own.
+            Some("dlr_url") => Some(
+                m.dlr_url
+                    .as_deref()
+                    .map(|u| u.split('?').next().unwrap_or(u).to_owned())
+                    .unwrap_or_default(),
+            ),
             _ => None,
         };
         match (value, name) {
@@ -450,7 +457,7 @@ fn check_templates(h: &HttpGatewayConfig) -> anyhow::Result<()> {
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if looks_like_placeholder && !PLACEHOLDERS.contains(&name) {
                 anyhow::bail!(
-                    "gateway {}: {key} uses unknown placeholder {{{name}}} (known: {{to}} {{from}} {{text}} {{id}})",
+                    "gateway {}: {key} uses unknown placeholder {{{name}}} (known: {{to}} {{from}} {{text}} {{id}} {{dlr_url}})",
                     h.name
                 );
             }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod booking;
+pub mod dlr;
 pub mod email;
 pub mod language;
 pub mod localtime;

@@ -3,11 +3,13 @@
 //!
 //! - [`health`]: `/healthz`, `/readyz`
 //! - [`metrics`]: the Prometheus text at `/metrics`
+//! - [`hooks`]: signed SMS delivery reports at `/hooks/dlr/…`
 //! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
 //!   description at `/api/openapi.json`
 
 pub mod api;
 pub mod health;
+pub mod hooks;
 pub mod metrics;
 
 use crate::config::Settings;
@@ -44,6 +46,10 @@ pub fn router(state: State) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route(
+            "/hooks/dlr/{id}/{sig}",
+            get(hooks::delivery_report).post(hooks::delivery_report),
+        )
         .merge(api::router())
         .with_state(state)
 }

@@ -477,12 +477,14 @@ pub struct ReportNotification {
     pub sent_at: Option<i64>,
     pub last_error: Option<String>,
     pub language: String,
+    /// What the SMS gateway last reported (delivered, undelivered, buffered, …).
+    pub delivery_state: Option<String>,
 }
 
 pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<ReportNotification>> {
     sqlx::query_as(
         "select id, booking_id, kind, channel, role, state, attempts, destination, sent_at, \
-         last_error, language from notifications where outage_id = $1 \
+         last_error, language, delivery_state from notifications where outage_id = $1 \
          order by booking_id, id",
     )
     .bind(outage_id)
@@ -652,4 +654,36 @@ pub async fn sms_texts(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<(Str
     .bind(outage_id)
     .fetch_all(&mut *conn)
     .await
+}
+
+/// Records a delivery report for a sent SMS. A final state (delivered, undelivered, rejected)
+/// is not overwritten by a late intermediate one. Returns whether the notification exists.
+pub async fn record_delivery(
+    conn: &mut Conn,
+    id: i64,
+    state: &str,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    let exists: Option<i64> =
+        sqlx::query_scalar("select id from notifications where id = $1 and channel = 'sms'")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    let guard = if crate::domain::dlr::is_final(state) {
+        ""
+    } else {
+        " and (delivery_state is null or delivery_state not in ('delivered', 'undelivered', 'rejected'))"
+    };
+    sqlx::query(AssertSqlSafe(format!(
+        "update notifications set delivery_state = $2, delivery_at = $3 where id = $1{guard}"
+    )))
+    .bind(id)
+    .bind(state)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
 }

@@ -111,3 +111,104 @@ async fn when_the_smsc_link_is_down_kannel_answers_403_and_messages_wait_until_i
     });
     assert_eq!(got.len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_refused() {
+    let kannel = Kannel::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.sms.transport = absage::config::Transport::Network;
+    s.sms.gateways = vec![kannel_gateway(&kannel)];
+    s.http.webhooks.public_url = base.clone();
+    s.http.webhooks.secret = absage::secret::Secret::new("ein langes Geheimnis für Tests");
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&[Row::new("D1", "2030-01-07 09:00").phone("0171 5550001")]);
+    t.import().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let router = absage::http::router(absage::http::State::of(&t.app));
+    tokio::spawn(absage::http::serve(listener, router, stop.clone()));
+
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    let sms_id: i64 = {
+        let mut conn = t.app.store.conn().await.unwrap();
+        sqlx::query_scalar("select id from notifications where channel = 'sms'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    let delivery = || async {
+        let mut conn = t.app.store.conn().await.unwrap();
+        sqlx::query_scalar::<_, Option<String>>(
+            "select delivery_state from notifications where id = $1",
+        )
+        .bind(sms_id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+    };
+    // fakesmsc accepts the message; Kannel reports it submitted (8) and delivered (1).
+    let mut got = None;
+    for _ in 0..200 {
+        got = delivery().await;
+        if got.as_deref() == Some("delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        got.as_deref(),
+        Some("delivered"),
+        "Kannel's reports arrived"
+    );
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let call = |path: String| {
+        let url = format!("{base}{path}");
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    let sig = absage::domain::dlr::signature("ein langes Geheimnis für Tests", sms_id);
+    let other = absage::domain::dlr::signature("ein langes Geheimnis für Tests", sms_id + 1);
+    let forged = [
+        format!("/hooks/dlr/{}/{other}?status=2", sms_id),
+        format!("/hooks/dlr/{}/{}?status=2", sms_id, "0".repeat(32)),
+        format!("/hooks/dlr/{}/{sig}x?status=2", sms_id),
+    ];
+    for path in forged {
+        assert_eq!(call(path.clone()).await, 403, "{path}");
+    }
+    assert_eq!(
+        delivery().await.as_deref(),
+        Some("delivered"),
+        "forgeries changed nothing"
+    );
+    assert_eq!(
+        call(format!("/hooks/dlr/{sms_id}/{sig}?status=8")).await,
+        200
+    );
+    assert_eq!(
+        delivery().await.as_deref(),
+        Some("delivered"),
+        "a late intermediate report does not undo delivery"
+    );
+    assert_eq!(
+        call(format!("/hooks/dlr/{sms_id}/{sig}?status=9")).await,
+        422
+    );
+    assert_eq!(
+        call(format!("/hooks/dlr/{sms_id}/{sig}?status=2")).await,
+        200
+    );
+    let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        report[0].sms_delivery.as_deref(),
+        Some("undelivered"),
+        "a signed final report is taken"
+    );
+    stop.cancel();
+}
