@@ -33,6 +33,48 @@ pub struct Settings {
     pub log: LogSettings,
     pub retention: RetentionSettings,
     pub http: HttpSettings,
+    pub alerts: AlertSettings,
+}
+
+/// Outages declared by monitoring (`[alerts]`): Alertmanager posts to `/hooks/alertmanager`
+/// (with `Authorization: Bearer TOKEN`), and each firing alert that matches a rule declares an
+/// outage for the rule's tenant, services and locations — subject to the four-eyes rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// The bearer token Alertmanager sends (`token_file` reads it from a file); 16+ characters.
+    pub token: Secret,
+    pub rules: Vec<AlertRule>,
+}
+
+/// Which alerts declare which outage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// Labels the alert must carry, all of them with these values (`alertname`, `kreis`, …).
+    #[serde(rename = "match")]
+    pub matchers: BTreeMap<String, String>,
+    pub tenant: String,
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// The outage's window: from the alert's start for this many hours (amend it when it is
+    /// over sooner or later).
+    pub hours: u32,
+    /// The reason, as citizens read it.
+    pub reason: String,
+}
+
+impl AlertRule {
+    /// Whether an alert with `labels` matches.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        !self.matchers.is_empty()
+            && self
+                .matchers
+                .iter()
+                .all(|(k, v)| labels.get(k).is_some_and(|l| l == v))
+    }
 }
 
 /// The HTTP listener of `absage run` (health, readiness, metrics, admin API, webhooks).
@@ -597,6 +639,22 @@ impl Settings {
         }
         if !(0.0..=1.0).contains(&q.retry_jitter) {
             problems.push("queue.retry_jitter: must be between 0 and 1".into());
+        }
+        if !self.alerts.rules.is_empty() && self.alerts.token.expose().chars().count() < 16 {
+            problems.push("alerts.token: rules are configured, so a token of at least 16 characters is needed".into());
+        }
+        for (i, r) in self.alerts.rules.iter().enumerate() {
+            if self.tenant(&r.tenant).is_none() {
+                problems.push(format!(
+                    "alerts.rules[{i}].tenant: no tenant with id {:?}",
+                    r.tenant
+                ));
+            }
+            if r.matchers.is_empty() || r.hours == 0 || r.reason.trim().is_empty() {
+                problems.push(format!(
+                    "alerts.rules[{i}]: needs `match` labels, `hours` > 0 and a `reason`"
+                ));
+            }
         }
         let hooks = &self.http.webhooks;
         if !hooks.public_url.is_empty() || !hooks.secret.expose().is_empty() {

@@ -63,3 +63,10 @@ create index approvals_tenant_idx on approvals (tenant_id, state);
 -- SMS delivery reports from the gateway (delivered, undelivered, buffered, submitted, rejected).
 alter table notifications add column delivery_state text;
 alter table notifications add column delivery_at integer;
+
+-- Alerts that declared an outage (Alertmanager resends a firing alert; it declares once).
+create table alert_runs (
+    alert_key       text    primary key,         -- rule, fingerprint and start of the alert
+    tenant_id       text    not null,
+    received_at     integer  not null
+);

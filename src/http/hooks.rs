@@ -1,4 +1,5 @@
-//! Callbacks from outside: SMS delivery reports at `/hooks/dlr/{id}/{sig}?status=…`.
+//! Callbacks from outside: SMS delivery reports at `/hooks/dlr/{id}/{sig}?status=…`, and
+//! Alertmanager's webhook at `/hooks/alertmanager` (see [`alertmanager`]).
 //!
 //! Kannel calls the URL absage gave it with each SMS (`dlr-url`), putting the report type
 //! (1 delivered, 2 undelivered, 4 buffered, 8 submitted, 16 rejected) where `%d` stood. Other
@@ -116,4 +117,124 @@ mod tests {
         assert_eq!(state_of("%d"), None);
         assert_eq!(state_of("7"), None);
     }
+}
+
+/// Alertmanager's webhook payload (version 4), as far as absage needs it.
+#[derive(Debug, Deserialize)]
+pub struct AlertPayload {
+    alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Alert {
+    status: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "startsAt")]
+    starts_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// `/hooks/alertmanager`: each firing alert that matches an `[[alerts.rules]]` entry declares an
+/// outage from the alert's start for the rule's hours, once per alert (repeats are ignored), as
+/// the account "alertmanager" — so above the tenant's approval threshold it waits for an
+/// approver like any other declaration.
+pub async fn alertmanager(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(payload): Json<AlertPayload>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let refuse = |status: StatusCode, code: &str, message: &str| {
+        (status, Json(json!({ "code": code, "message": message })))
+    };
+    let alerts = &state.settings.alerts;
+    if alerts.rules.is_empty() {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no alert rules are configured",
+        );
+    }
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Digests compared, so the time taken says nothing about the token.
+    let digest = |t: &str| crate::domain::account::token_hash(t);
+    if digest(given) != digest(alerts.token.expose()) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong or missing bearer token",
+        );
+    }
+    let now_ms = crate::domain::to_millis((state.clock)());
+    let mut outcomes = Vec::new();
+    for alert in payload.alerts.iter().filter(|a| a.status == "firing") {
+        for (i, rule) in alerts.rules.iter().enumerate() {
+            if !rule.matches(&alert.labels) {
+                continue;
+            }
+            let key = format!(
+                "rule{i}/{}/{}",
+                alert.fingerprint,
+                crate::domain::to_millis(alert.starts_at)
+            );
+            let claimed = match state.store.conn().await {
+                Ok(mut conn) => {
+                    crate::store::alert_runs::claim(&mut conn, &key, &rule.tenant, now_ms)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                Err(e) => Err(e),
+            };
+            match claimed {
+                Ok(true) => {}
+                Ok(false) => {
+                    outcomes.push(json!({ "rule": i, "status": "repeat" }));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot record an alert");
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "internal",
+                        "try again later",
+                    );
+                }
+            }
+            let request = crate::declare::DeclareRequest {
+                from: Some(alert.starts_at.to_rfc3339()),
+                to: Some(
+                    (alert.starts_at + chrono::Duration::hours(i64::from(rule.hours))).to_rfc3339(),
+                ),
+                services: rule.services.clone(),
+                locations: rule.locations.clone(),
+                keys: None,
+                batch: false,
+                reason: rule.reason.clone(),
+            };
+            let caller = crate::accounts::Caller {
+                name: "alertmanager".into(),
+                tenant: rule.tenant.clone(),
+                role: crate::domain::account::Role::Operator,
+            };
+            match crate::http::api::outages::submit(&state, &caller, &request, false).await {
+                Ok((_, declared)) => outcomes.push(json!({
+                    "rule": i,
+                    "status": declared.status,
+                    "outage": declared.impact.id,
+                    "approval": declared.approval.as_ref().map(|a| a.id),
+                    "affected": declared.impact.stats.affected,
+                })),
+                Err(e) => {
+                    tracing::error!(rule = i, error = ?e, "an alert could not declare its outage");
+                    outcomes.push(json!({ "rule": i, "status": "failed" }));
+                }
+            }
+        }
+    }
+    (StatusCode::OK, Json(json!({ "outcomes": outcomes })))
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`health`]: `/healthz`, `/readyz`
 //! - [`metrics`]: the Prometheus text at `/metrics`
-//! - [`hooks`]: signed SMS delivery reports at `/hooks/dlr/…`
+//! - [`hooks`]: signed SMS delivery reports at `/hooks/dlr/…`, Alertmanager at
+//!   `/hooks/alertmanager`
 //! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
 //!   description at `/api/openapi.json`
 
@@ -16,7 +17,7 @@ use crate::config::Settings;
 use crate::messages::TemplateSet;
 use crate::store::Store;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +51,7 @@ pub fn router(state: State) -> Router {
             "/hooks/dlr/{id}/{sig}",
             get(hooks::delivery_report).post(hooks::delivery_report),
         )
+        .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
         .with_state(state)
 }

@@ -6,6 +6,7 @@
 //! compose transactions; none of them does network I/O other than the database.
 
 pub mod accounts;
+pub mod alert_runs;
 pub mod approvals;
 pub mod audit;
 pub mod bookings;

@@ -24,6 +24,17 @@ async fn api(threshold: Option<u64>) -> (Api, Tokens) {
     werl.id = "werl".into();
     werl.name = "Stadt Werl".into();
     s.tenants.push(werl);
+    s.alerts = toml::from_str(
+        r#"
+        token = "alertmanager-token-1234"
+        [[rules]]
+        match = { alertname = "TerminsystemAusfall", kreis = "soest" }
+        tenant = "soest"
+        hours = 4
+        reason = "Störung der Kreis-IT"
+        "#,
+    )
+    .unwrap();
     let t = TestApp::start(dir, s).await;
     t.write_export(&[
         Row::new("A1", "2030-01-08 09:00"),
@@ -551,5 +562,94 @@ async fn the_booking_search_finds_by_key_or_name_within_the_tenant() {
     assert_eq!(
         api.get("/api/bookings?q=%20", tokens.of("vera")).await.0,
         422
+    );
+}
+
+async fn alert(api: &Api, token: &str, alerts: Value) -> (u16, Value) {
+    let resp = api
+        .http
+        .post(format!("{}/hooks/alertmanager", api.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(json!({ "version": "4", "status": "firing", "alerts": alerts }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, serde_json::from_str(&resp.text().await.unwrap()).unwrap())
+}
+
+fn firing(kreis: &str) -> Value {
+    json!({
+        "status": "firing",
+        "labels": { "alertname": "TerminsystemAusfall", "kreis": kreis, "severity": "critical" },
+        "annotations": {},
+        "startsAt": "2030-01-08T07:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "c0ffee"
+    })
+}
+
+#[tokio::test]
+async fn a_firing_alert_declares_its_outage_once_and_a_wrong_token_is_refused() {
+    let (api, tokens) = api(None).await;
+    let (status, _) = alert(&api, "wrong", json!([firing("soest")])).await;
+    assert_eq!(status, 401);
+    let mut resolved = firing("soest");
+    resolved["status"] = json!("resolved");
+    let (status, body) = alert(
+        &api,
+        "alertmanager-token-1234",
+        json!([firing("werl"), resolved]),
+    )
+    .await;
+    assert_eq!(
+        (status, body["outcomes"].clone()),
+        (200, json!([])),
+        "no rule, or not firing"
+    );
+
+    let (status, body) = alert(&api, "alertmanager-token-1234", json!([firing("soest")])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcomes"][0]["status"], "declared");
+    assert_eq!(
+        body["outcomes"][0]["affected"], 3,
+        "08:00 to 12:00 Berlin time"
+    );
+    let (_, again) = alert(&api, "alertmanager-token-1234", json!([firing("soest")])).await;
+    assert_eq!(
+        again["outcomes"][0]["status"], "repeat",
+        "Alertmanager repeats itself"
+    );
+    let (_, list) = api.get("/api/outages", tokens.of("vera")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["created_by"], "alertmanager");
+    assert_eq!(list[0]["reason"], "Störung der Kreis-IT");
+}
+
+#[tokio::test]
+async fn an_alert_above_the_threshold_waits_for_an_approver() {
+    let (api, tokens) = api(Some(2)).await;
+    let (_, body) = alert(&api, "alertmanager-token-1234", json!([firing("soest")])).await;
+    assert_eq!(body["outcomes"][0]["status"], "pending_approval", "{body}");
+    let approval = body["outcomes"][0]["approval"].as_i64().unwrap();
+    assert_eq!(
+        api.get("/api/outages", tokens.of("vera")).await.1,
+        json!([])
+    );
+    let (status, _) = api
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            tokens.of("anna"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, log) = api.get("/api/audit?limit=5", tokens.of("vera")).await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "alertmanager" && e["action"] == "outage.request")
     );
 }

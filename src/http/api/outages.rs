@@ -77,8 +77,19 @@ pub async fn declare(
     Json(body): Json<DeclareBody>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
-    let decl = body
-        .request
+    let (status, declared) = submit(&state, &caller, &body.request, body.dry_run).await?;
+    Ok((status, Json(declared)).into_response())
+}
+
+/// Declares `request` for the caller — or, above the tenant's approval threshold, keeps it for
+/// a different approver — and writes the audit log. Also used by the Alertmanager webhook.
+pub(crate) async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    request: &DeclareRequest,
+    dry_run: bool,
+) -> Result<(StatusCode, Declared), ApiError> {
+    let decl = request
         .parse(&state.settings, &caller.tenant, &caller.name)
         .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
     let now = (state.clock)();
@@ -95,16 +106,13 @@ pub async fn declare(
     let preview = run(true)
         .await
         .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    if body.dry_run {
-        return Ok((
-            StatusCode::OK,
-            Json(Declared {
-                status: "preview",
-                impact: preview,
-                approval: None,
-            }),
-        )
-            .into_response());
+    if dry_run {
+        let declared = Declared {
+            status: "preview",
+            impact: preview,
+            approval: None,
+        };
+        return Ok((StatusCode::OK, declared));
     }
     let threshold = state
         .settings
@@ -115,7 +123,7 @@ pub async fn declare(
         let new = NewApproval {
             tenant: &caller.tenant,
             kind: decl.kind.as_str(),
-            request_json: serde_json::to_string(&body.request).map_err(ApiError::internal)?,
+            request_json: serde_json::to_string(request).map_err(ApiError::internal)?,
             affected: preview.stats.affected as i64,
             reason: decl.reason.trim(),
             requested_by: &caller.name,
@@ -125,32 +133,34 @@ pub async fn declare(
             .await?
             .ok_or_else(|| ApiError::internal("the new approval vanished"))?;
         drop(conn);
-        audit(&state, &caller, "outage.request", Some(format!("approval #{id}")), serde_json::json!({
+        let details = serde_json::json!({
             "kind": decl.kind.as_str(), "affected": preview.stats.affected, "threshold": threshold,
-        })).await?;
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(Declared {
-                status: "pending_approval",
-                impact: preview,
-                approval: Some(approval),
-            }),
+        });
+        audit(
+            state,
+            caller,
+            "outage.request",
+            Some(format!("approval #{id}")),
+            details,
         )
-            .into_response());
+        .await?;
+        let declared = Declared {
+            status: "pending_approval",
+            impact: preview,
+            approval: Some(approval),
+        };
+        return Ok((StatusCode::ACCEPTED, declared));
     }
     let impact = run(false)
         .await
         .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    audit_declared(&state, &caller, &impact, None).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Declared {
-            status: "declared",
-            impact,
-            approval: None,
-        }),
-    )
-        .into_response())
+    audit_declared(state, caller, &impact, None).await?;
+    let declared = Declared {
+        status: "declared",
+        impact,
+        approval: None,
+    };
+    Ok((StatusCode::CREATED, declared))
 }
 
 /// The audit entry of a declaration (also when an approval declares it).
