@@ -2,11 +2,12 @@
 //! own IT is down. Map of the crate (dependencies point downwards):
 //!
 //! - [`cli`], [`app`]: the command line and the daemon (build, then run until stopped)
+//! - [`accounts`]: accounts of the admin API, their tokens, and finding the caller
 //! - [`declare`]: declaring outages and batches, with a dry-run impact preview
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
 //! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics` served by `absage run`
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
 //! - [`reports`]: status, per-outage report, call list
 //! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
