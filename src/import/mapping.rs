@@ -477,9 +477,25 @@ impl RowParser {
                     format!("{} is not a number of minutes", quoted(&text)),
                 )
             })?;
-            (starts_at + TimeDelta::minutes(minutes), Field::Duration)
+            let ends_at = TimeDelta::try_minutes(minutes)
+                .and_then(|d| starts_at.checked_add_signed(d))
+                .ok_or_else(|| {
+                    cells.error(
+                        Field::Duration,
+                        format!("{} minutes after the start is past any date", quoted(&text)),
+                    )
+                })?;
+            (ends_at, Field::Duration)
         } else {
-            return Ok(starts_at + self.default_duration);
+            // A start at the edge of time (a year like +262142 that `%Y` accepts) has no end.
+            return starts_at
+                .checked_add_signed(self.default_duration)
+                .ok_or_else(|| {
+                    cells.error(
+                        Field::Date,
+                        "the start lies too far in the future to have an end".to_owned(),
+                    )
+                });
         };
         if ends_at <= starts_at {
             let tz = self.ctx.tz;
@@ -776,6 +792,29 @@ mod tests {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
             .single()
             .expect("valid")
+    }
+
+    /// Found by the `csv` and `mapping` fuzz targets (now seeds in fuzz/corpus): `%Y` takes a signed
+    /// year, and adding a length to the last representable time overflowed chrono.
+    #[test]
+    fn a_start_at_the_edge_of_time_is_rejected_not_a_panic() {
+        let mut fields = german_fields();
+        fields.end = None;
+        let far = [("Datum", "+262142-12-31"), ("Uhrzeit", "23:00")];
+        let err = parse_with(&fields, &berlin(), &[far[0], far[1], ("Dauer", "120")])
+            .expect_err("no end after the start");
+        assert_eq!(err.field, "Dauer");
+        assert!(err.reason.contains("past any date"), "{}", err.reason);
+        let huge = parse_with(&fields, &berlin(), &[("Dauer", "9223372036854775807")]);
+        assert!(huge.is_err(), "a duration beyond chrono's range");
+        fields.duration = None;
+        let utc_ctx = ParseContext {
+            tz: chrono_tz::UTC,
+            default_language: None,
+        };
+        let last = [("Datum", "+262142-12-31"), ("Uhrzeit", "23:59")];
+        let err = parse_with(&fields, &utc_ctx, &last).expect_err("no default end either");
+        assert_eq!(err.field, "Datum");
     }
 
     #[test]

@@ -576,7 +576,10 @@ async fn alert(api: &Api, token: &str, alerts: Value) -> (u16, Value) {
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    (status, serde_json::from_str(&resp.text().await.unwrap()).unwrap())
+    (
+        status,
+        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
+    )
 }
 
 fn firing(kreis: &str) -> Value {
