@@ -153,3 +153,84 @@ pub async fn by_token(
     .await?;
     found.map(Caller::try_from).transpose()
 }
+
+/// How long a web UI session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A new session for `name` if `password` is right: (cookie token, CSRF token). The same
+/// answer for an unknown name and a wrong password, and the hash is checked either way.
+pub async fn login(
+    db: &Store,
+    name: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<(String, String)>> {
+    let mut conn = db.conn().await?;
+    let stored = store::password_hash(&mut conn, name).await?;
+    // A dummy hash keeps an unknown name as slow as a wrong password.
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        account::hash_password("no account has this password").unwrap_or_default()
+    });
+    let ok = account::verify_password(password, stored.as_deref().unwrap_or(&DUMMY));
+    let Some(account) = store::by_name(&mut conn, name)
+        .await?
+        .filter(|_| ok && stored.is_some())
+    else {
+        return Ok(None);
+    };
+    let (token, hash) = account::new_token();
+    let (csrf, _) = account::new_token();
+    let now_ms = crate::domain::to_millis(now);
+    crate::store::sessions::create(
+        &mut conn,
+        &hash,
+        account.id,
+        &csrf,
+        now_ms,
+        now_ms + SESSION_HOURS * 3600 * 1000,
+    )
+    .await?;
+    audit::append(
+        &mut conn,
+        &audit::Entry {
+            tenant: Some(&account.tenant_id),
+            actor: &account.name,
+            action: "login",
+            subject: None,
+            details: serde_json::json!({}),
+        },
+        now_ms,
+    )
+    .await?;
+    Ok(Some((token, csrf)))
+}
+
+/// The caller and CSRF token of a live session.
+pub async fn session(
+    db: &Store,
+    token: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<(Caller, String)>> {
+    let mut conn = db.conn().await?;
+    let found = crate::store::sessions::get(
+        &mut conn,
+        &account::token_hash(token),
+        crate::domain::to_millis(now),
+    )
+    .await?;
+    found
+        .map(|(a, csrf)| Caller::try_from(a).map(|c| (c, csrf)))
+        .transpose()
+}
+
+/// Ends a session.
+pub async fn logout(db: &Store, token: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut conn = db.conn().await?;
+    crate::store::sessions::end(
+        &mut conn,
+        &account::token_hash(token),
+        crate::domain::to_millis(now),
+    )
+    .await?;
+    Ok(())
+}

@@ -69,3 +69,12 @@ create table alert_runs (
     tenant_id       text    not null,
     received_at     bigint  not null
 );
+
+-- Web UI sessions: the cookie holds a random token, the table its SHA-256.
+create table sessions (
+    token_hash      text    primary key,
+    account_id      bigint  not null references accounts (id) on delete cascade,
+    csrf            text    not null,
+    created_at      bigint  not null,
+    expires_at      bigint  not null
+);

@@ -5,6 +5,7 @@
 //! - [`metrics`]: the Prometheus text at `/metrics`
 //! - [`hooks`]: signed SMS delivery reports at `/hooks/dlr/…`, Alertmanager at
 //!   `/hooks/alertmanager`
+//! - [`ui`]: the web UI (server-rendered, German), sessions with CSRF tokens
 //! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
 //!   description at `/api/openapi.json`
 
@@ -12,6 +13,7 @@ pub mod api;
 pub mod health;
 pub mod hooks;
 pub mod metrics;
+pub mod ui;
 
 use crate::config::Settings;
 use crate::messages::TemplateSet;
@@ -28,6 +30,8 @@ pub struct State {
     pub settings: Arc<Settings>,
     pub templates: Arc<TemplateSet>,
     pub clock: crate::dispatch::Clock,
+    /// Login attempts per account name (web UI): five a minute.
+    pub logins: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 impl State {
@@ -37,6 +41,9 @@ impl State {
             settings: app.settings.clone(),
             templates: app.templates.clone(),
             clock: app.clock.clone(),
+            logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(5).expect("five is not zero"),
+            ))),
         }
     }
 }
@@ -53,6 +60,7 @@ pub fn router(state: State) -> Router {
         )
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
+        .merge(ui::router())
         .with_state(state)
 }
 

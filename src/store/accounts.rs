@@ -51,12 +51,14 @@ pub async fn list(conn: &mut Conn) -> sqlx::Result<Vec<AccountRow>> {
 
 /// Removes an account and its tokens. Returns whether it existed.
 pub async fn remove(conn: &mut Conn, name: &str) -> sqlx::Result<bool> {
-    sqlx::query(
-        "delete from api_tokens where account_id in (select id from accounts where name = $1)",
-    )
-    .bind(name)
-    .execute(&mut *conn)
-    .await?;
+    for table in ["api_tokens", "sessions"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "delete from {table} where account_id in (select id from accounts where name = $1)"
+        )))
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    }
     let r = sqlx::query("delete from accounts where name = $1")
         .bind(name)
         .execute(&mut *conn)

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod outages;
 pub mod queue_admin;
 pub mod retention;
+pub mod sessions;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -20,3 +20,4 @@ mod queue;
 mod retention;
 mod sms_kannel;
 mod smtp_tls;
+mod ui;

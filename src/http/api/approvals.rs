@@ -53,6 +53,17 @@ pub async fn approve(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<(axum::http::StatusCode, Json<Impact>), ApiError> {
+    let impact = approve_as(&state, &caller, id).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(impact)))
+}
+
+/// Approves for `caller` and declares the run (also from the web UI).
+pub(crate) async fn approve_as(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Impact, ApiError> {
+    let (state, caller) = (state.clone(), caller.clone());
     let a = decidable(&state, &caller, id).await?;
     let request: DeclareRequest =
         serde_json::from_str(&a.request_json).map_err(ApiError::internal)?;
@@ -97,7 +108,7 @@ pub async fn approve(
     )
     .await?;
     audit_declared(&state, &caller, &impact, Some(id)).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(impact)))
+    Ok(impact)
 }
 
 /// Rejects: nothing is declared.
@@ -110,6 +121,16 @@ pub async fn reject(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<ApprovalRow>, ApiError> {
+    Ok(Json(reject_as(&state, &caller, id).await?))
+}
+
+/// Rejects for `caller` (also from the web UI).
+pub(crate) async fn reject_as(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<ApprovalRow, ApiError> {
+    let (state, caller) = (state.clone(), caller.clone());
     decidable(&state, &caller, id).await?;
     let now_ms = crate::domain::to_millis((state.clock)());
     let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
@@ -132,5 +153,5 @@ pub async fn reject(
         }),
     )
     .await?;
-    Ok(Json(a))
+    Ok(a)
 }

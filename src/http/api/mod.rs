@@ -155,6 +155,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        &self.body.message
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()

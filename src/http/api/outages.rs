@@ -83,7 +83,7 @@ pub async fn declare(
 
 /// Declares `request` for the caller — or, above the tenant's approval threshold, keeps it for
 /// a different approver — and writes the audit log. Also used by the Alertmanager webhook.
-pub(crate) async fn submit(
+pub async fn submit(
     state: &AppState,
     caller: &Caller,
     request: &DeclareRequest,

@@ -1,0 +1,264 @@
+//! The web UI: server-rendered pages (minijinja, auto-escaped, no JavaScript), German first,
+//! for office heads and IT operators in a crisis.
+//!
+//! Sessions: after a login with name and password the browser holds a random token in the
+//! cookie `absage_session` (HttpOnly, SameSite=Strict, Secure behind https), the database its
+//! SHA-256. Every form carries the session's CSRF token, and a POST without the right one is
+//! refused; the login form uses a double-submit cookie for the same. Login attempts are limited
+//! to five a minute per account name.
+//!
+//! - [`pages`]: dashboard, outage, call list, approvals
+
+pub mod pages;
+
+use crate::accounts::Caller;
+use crate::http::State as AppState;
+use axum::Form;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::sync::LazyLock;
+
+const SESSION_COOKIE: &str = "absage_session";
+const LOGIN_COOKIE: &str = "absage_login";
+
+static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
+    let mut env = minijinja::Environment::new();
+    for (name, text) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("login.html", include_str!("templates/login.html")),
+        ("dashboard.html", include_str!("templates/dashboard.html")),
+        ("outage.html", include_str!("templates/outage.html")),
+        ("calllist.html", include_str!("templates/calllist.html")),
+        ("approvals.html", include_str!("templates/approvals.html")),
+    ] {
+        env.add_template(name, text)
+            .expect("the UI templates are valid");
+    }
+    env
+});
+
+/// Renders a page (a template error is ours: logged, and a plain 500).
+pub fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match PAGES.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, page = name, "rendering a page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Interner Fehler").into_response()
+        }
+    }
+}
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/ui/outages/{id}", get(pages::outage))
+        .route("/ui/outages/{id}/calllist", get(pages::call_list))
+        .route("/ui/approvals", get(pages::approvals))
+        .route("/ui/approvals/{id}/approve", post(pages::approve))
+        .route("/ui/approvals/{id}/reject", post(pages::reject))
+}
+
+/// The signed-in person: their account, and the CSRF token their forms must carry.
+pub struct Session {
+    pub caller: Caller,
+    pub csrf: String,
+    token: String,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Session, Response> {
+        let to_login = || Redirect::to("/login").into_response();
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
+        match crate::accounts::session(&state.store, token, (state.clock)()).await {
+            Ok(Some((caller, csrf))) => Ok(Session {
+                caller,
+                csrf,
+                token: token.to_owned(),
+            }),
+            Ok(None) => Err(to_login()),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot look up a session");
+                Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Datenbank nicht erreichbar",
+                )
+                    .into_response())
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Whether a form carries this session's CSRF token; refuse it with [`stale_form`] if not.
+    pub fn csrf_ok(&self, csrf: &str) -> bool {
+        same(csrf, &self.csrf)
+    }
+}
+
+/// Equal, compared by digest so the time taken does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    let h = crate::domain::account::token_hash;
+    !a.is_empty() && h(a) == h(b)
+}
+
+/// The answer to a form without the right CSRF token.
+pub fn stale_form() -> Response {
+    forbidden("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu.")
+}
+
+pub fn forbidden(message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html(format!("<p>{}</p>", minijinja::HtmlEscape(message))),
+    )
+        .into_response()
+}
+
+/// `Secure` when absage is reached over https (its public URL says so).
+fn secure(state: &AppState) -> &'static str {
+    if state
+        .settings
+        .http
+        .webhooks
+        .public_url
+        .starts_with("https://")
+    {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+async fn login_form(State(state): State<AppState>) -> Response {
+    let (token, _) = crate::domain::account::new_token();
+    let mut page = render(
+        "login.html",
+        minijinja::context! { csrf => token.clone(), error => None::<String> },
+    );
+    set_cookie(
+        &mut page,
+        &format!(
+            "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login{}",
+            secure(&state)
+        ),
+    );
+    page
+}
+
+fn set_cookie(resp: &mut Response, value: &str) {
+    if let Ok(v) = value.parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(&form.csrf, c)) {
+        return forbidden("Das Anmeldeformular ist abgelaufen. Bitte laden Sie die Seite neu.");
+    }
+    let name = form.name.trim().to_owned();
+    let again = |error: &str, status: StatusCode| {
+        let (token, _) = crate::domain::account::new_token();
+        let mut page = render(
+            "login.html",
+            minijinja::context! { csrf => token.clone(), error => error, name => name.clone() },
+        );
+        *page.status_mut() = status;
+        set_cookie(
+            &mut page,
+            &format!(
+                "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login{}",
+                secure(&state)
+            ),
+        );
+        page
+    };
+    if state.logins.check_key(&name.to_lowercase()).is_err() {
+        tracing::warn!("login attempts limited for an account name");
+        return again(
+            "Zu viele Versuche. Bitte warten Sie eine Minute.",
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    match crate::accounts::login(&state.store, &name, &form.password, (state.clock)()).await {
+        Ok(Some((token, _csrf))) => {
+            let mut resp = Redirect::to("/").into_response();
+            set_cookie(
+                &mut resp,
+                &format!(
+                    "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                    crate::accounts::SESSION_HOURS * 3600,
+                    secure(&state)
+                ),
+            );
+            resp
+        }
+        Ok(None) => again(
+            "Name oder Passwort stimmen nicht.",
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "login failed");
+            again(
+                "Die Anmeldung ist gerade nicht möglich.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !session.csrf_ok(&form.csrf) {
+        return stale_form();
+    }
+    if let Err(e) = crate::accounts::logout(&state.store, &session.token, (state.clock)()).await {
+        tracing::error!(error = %format!("{e:#}"), "logout failed");
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    set_cookie(
+        &mut resp,
+        &format!(
+            "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+            secure(&state)
+        ),
+    );
+    resp
+}

@@ -1,0 +1,265 @@
+//! The pages: dashboard, an outage with its report and a chart, the printable call list, and
+//! the approvals that wait for a second pair of eyes.
+
+use super::{CsrfForm, Session, forbidden, render, stale_form};
+use crate::domain::account::Role;
+use crate::domain::from_millis;
+use crate::http::State as AppState;
+use crate::reports::Reach;
+use crate::store::{approvals, destinations, notifications, outages};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Serialize;
+
+fn ser<T: Serialize>(value: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "a page could not be built");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Die Datenbank ist gerade nicht erreichbar.",
+    )
+        .into_response()
+}
+
+fn local(state: &AppState, tenant: &str, ms: Option<i64>) -> String {
+    let tz = state
+        .settings
+        .tenant(tenant)
+        .map_or(chrono_tz::UTC, |t| t.time_zone);
+    ms.map_or("–".into(), |m| {
+        from_millis(m)
+            .with_timezone(&tz)
+            .format("%d.%m.%Y %H:%M")
+            .to_string()
+    })
+}
+
+#[derive(Serialize)]
+struct OutageLine {
+    id: i64,
+    kind: String,
+    window: String,
+    reason: String,
+    informed: usize,
+    pending: usize,
+    unreachable: usize,
+}
+
+pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
+    let tenant = s.caller.tenant.clone();
+    let now = (state.clock)();
+    let built = async {
+        let mut conn = state.store.conn().await?;
+        let runs: Vec<_> = outages::list(&mut conn, Some(&tenant))
+            .await?
+            .into_iter()
+            .filter(|o| o.state == "active")
+            .collect();
+        let queue = notifications::counts_of_tenant(&mut conn, &tenant).await?;
+        let health = destinations::all(&mut conn).await?;
+        let pending = approvals::list(&mut conn, &tenant)
+            .await?
+            .into_iter()
+            .filter(|a| a.state == "pending")
+            .count();
+        drop(conn);
+        let mut lines = Vec::new();
+        for o in runs {
+            let (_, rows) = crate::reports::report(&state.store, &state.settings, o.id).await?;
+            let count = |r: Reach| rows.iter().filter(|x| x.affected && x.reach == r).count();
+            lines.push(OutageLine {
+                id: o.id,
+                kind: o.kind.clone(),
+                window: format!(
+                    "{} – {}",
+                    local(&state, &tenant, o.window_from),
+                    local(&state, &tenant, o.window_to)
+                ),
+                reason: o.reason.clone(),
+                informed: count(Reach::Informed),
+                pending: count(Reach::Pending),
+                unreachable: count(Reach::Unreachable),
+            });
+        }
+        let status = crate::reports::status(&state.store, &state.settings, now).await?;
+        let sources: Vec<_> = status
+            .sources
+            .into_iter()
+            .filter(|src| src.tenant == tenant)
+            .map(|src| {
+                context! {
+                    name => src.source,
+                    age => src.age_secs.map(|a| a / 60),
+                    stale => src.stale,
+                    outcome => src.last_outcome,
+                }
+            })
+            .collect();
+        anyhow::Ok(context! {
+            outages => ser(&lines), queue => ser(&queue), destinations => ser(&health),
+            sources => sources, pending => pending,
+        })
+    };
+    match built.await {
+        Ok(data) => render(
+            "dashboard.html",
+            context! { me => s.caller.name, tenant => tenant_name(&state, &tenant), csrf => s.csrf, ..data },
+        ),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+fn tenant_name(state: &AppState, tenant: &str) -> String {
+    state
+        .settings
+        .tenant(tenant)
+        .map_or(tenant.to_owned(), |t| t.name.clone())
+}
+
+/// The caller's outage, or a 404 page.
+async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRow, Box<Response>> {
+    let mut conn = state
+        .store
+        .conn()
+        .await
+        .map_err(|e| Box::new(unavailable(format!("{e:#}"))))?;
+    match outages::get(&mut conn, id).await {
+        Ok(Some(o)) if o.tenant_id == s.caller.tenant => Ok(o),
+        Ok(_) => Err(Box::new(
+            (StatusCode::NOT_FOUND, "Diese Absage gibt es nicht.").into_response(),
+        )),
+        Err(e) => Err(Box::new(unavailable(e))),
+    }
+}
+
+/// A bar per channel and state, as a small SVG (no script, printable).
+fn chart(queue: &[notifications::QueueCount]) -> String {
+    const STATES: [(&str, &str, &str); 5] = [
+        ("sent", "versandt", "#2e7d32"),
+        ("queued", "wartet", "#f9a825"),
+        ("sending", "in Arbeit", "#1565c0"),
+        ("failed", "gescheitert", "#c62828"),
+        ("expired", "zu spät", "#6d4c41"),
+    ];
+    let max = queue.iter().map(|q| q.count).max().unwrap_or(1).max(1) as f64;
+    let mut svg = String::from(
+        r#"<svg role="img" aria-label="Nachrichten je Kanal und Stand" width="520" height="200" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">"#,
+    );
+    for (row, channel) in ["email", "sms"].iter().enumerate() {
+        let y0 = 20 + row * 90;
+        svg.push_str(&format!(
+            r#"<text x="0" y="{}">{}</text>"#,
+            y0 + 12,
+            if *channel == "email" { "E-Mail" } else { "SMS" }
+        ));
+        for (i, (state, label, colour)) in STATES.iter().enumerate() {
+            let n = queue
+                .iter()
+                .find(|q| q.channel == *channel && q.state == *state)
+                .map_or(0, |q| q.count);
+            let w = (n as f64 / max * 300.0).round();
+            let y = y0 + 18 + i * 13;
+            svg.push_str(&format!(
+                r#"<rect x="90" y="{y}" width="{w}" height="11" fill="{colour}"/><text x="{}" y="{}">{label}: {n}</text>"#,
+                95.0 + w,
+                y + 10
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+    let o = match own(&state, &s, id).await {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let built = async {
+        let (_, rows) = crate::reports::report(&state.store, &state.settings, id).await?;
+        let mut conn = state.store.conn().await?;
+        let queue = notifications::counts(&mut conn, Some(id)).await?;
+        anyhow::Ok((rows, queue))
+    };
+    match built.await {
+        Ok((rows, queue)) => render(
+            "outage.html",
+            context! {
+                me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
+                window => format!("{} – {}", local(&state, &o.tenant_id, o.window_from), local(&state, &o.tenant_id, o.window_to)),
+                outage => ser(&o), rows => ser(&rows), chart => minijinja::Value::from_safe_string(chart(&queue)),
+            },
+        ),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+    let o = match own(&state, &s, id).await {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    match crate::reports::call_list(&state.store, &state.settings, id).await {
+        Ok(list) => render(
+            "calllist.html",
+            context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id), outage => ser(&o), list => ser(&list) },
+        ),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
+    let mut conn = match state.store.conn().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(format!("{e:#}")),
+    };
+    match approvals::list(&mut conn, &s.caller.tenant).await {
+        Ok(list) => render(
+            "approvals.html",
+            context! {
+                me => s.caller.name.clone(), csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
+                approvals => ser(&list), may_approve => s.caller.role >= Role::Approver,
+            },
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    match crate::http::api::approvals::approve_as(&state, &s.caller, id).await {
+        Ok(impact) => match impact.id {
+            Some(outage) => Redirect::to(&format!("/ui/outages/{outage}")).into_response(),
+            None => Redirect::to("/ui/approvals").into_response(),
+        },
+        Err(e) => forbidden(e.message()),
+    }
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    match crate::http::api::approvals::reject_as(&state, &s.caller, id).await {
+        Ok(_) => Redirect::to("/ui/approvals").into_response(),
+        Err(e) => forbidden(e.message()),
+    }
+}

@@ -1,0 +1,64 @@
+//! Web UI sessions.
+
+use super::Conn;
+use super::accounts::AccountRow;
+
+pub async fn create(
+    conn: &mut Conn,
+    token_hash: &str,
+    account_id: i64,
+    csrf: &str,
+    now_ms: i64,
+    expires_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into sessions (token_hash, account_id, csrf, created_at, expires_at) \
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(account_id)
+    .bind(csrf)
+    .bind(now_ms)
+    .bind(expires_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The account and CSRF token of a live session.
+pub async fn get(
+    conn: &mut Conn,
+    token_hash: &str,
+    now_ms: i64,
+) -> sqlx::Result<Option<(AccountRow, String)>> {
+    let row: Option<(i64, String, String, String, i64, String)> = sqlx::query_as(
+        "select a.id, a.name, a.tenant_id, a.role, a.created_at, s.csrf from sessions s \
+         join accounts a on a.id = s.account_id where s.token_hash = $1 and s.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(id, name, tenant_id, role, created_at, csrf)| {
+        (
+            AccountRow {
+                id,
+                name,
+                tenant_id,
+                role,
+                created_at,
+            },
+            csrf,
+        )
+    }))
+}
+
+/// Ends a session, and every session that has expired.
+pub async fn end(conn: &mut Conn, token_hash: &str, now_ms: i64) -> sqlx::Result<()> {
+    sqlx::query("delete from sessions where token_hash = $1 or expires_at <= $2")
+        .bind(token_hash)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! The web UI over HTTP: login with session cookie and CSRF tokens, limited login attempts,
+//! tenant scoping, and the four-eyes approval from the browser's side.
+
+use crate::helpers::*;
+use absage::accounts::{self, NewAccount};
+use absage::config::ChannelPolicy;
+use absage::domain::account::Role;
+
+struct Ui {
+    t: TestApp,
+    base: String,
+    http: reqwest::Client,
+    _stop: tokio_util::sync::CancellationToken,
+}
+
+const PASSWORD: &str = "Korrekt Pferd Batterie";
+
+async fn ui(threshold: Option<u64>) -> Ui {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.tenants[0].approval_threshold = threshold;
+    let mut werl = s.tenants[0].clone();
+    werl.id = "werl".into();
+    s.tenants.push(werl);
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("").phone(""),
+    ]);
+    t.import().await;
+    for (name, tenant, role) in [
+        ("olga", "soest", Role::Operator),
+        ("anna", "soest", Role::Approver),
+        ("wilma", "werl", Role::Approver),
+    ] {
+        let new = NewAccount {
+            name,
+            tenant,
+            role,
+            password: Some(PASSWORD),
+        };
+        accounts::add(&t.app.store, &t.app.settings, &new, "test", t.clock.now())
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(absage::http::serve(
+        listener,
+        absage::http::router(absage::http::State::of(&t.app)),
+        stop.clone(),
+    ));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Ui {
+        t,
+        base,
+        http,
+        _stop: stop,
+    }
+}
+
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    cookies: Vec<String>,
+    location: Option<String>,
+    body: String,
+}
+
+impl Ui {
+    async fn send(&self, method: &str, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .header("cookie", cookie);
+        if method == "POST" {
+            let body: String = form
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            r = r
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        let resp = r.send().await.unwrap();
+        Page {
+            status: resp.status().as_u16(),
+            cookies: resp
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect(),
+            location: resp
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    /// Logs in; returns the session cookie and the page's CSRF token.
+    async fn login(&self, name: &str, password: &str) -> Result<(String, String), Page> {
+        let form = self.send("GET", "/login", "", &[]).await;
+        let login_cookie = form.cookies[0].split(';').next().unwrap().to_owned();
+        let csrf = hidden_csrf(&form.body);
+        let done = self
+            .send(
+                "POST",
+                "/login",
+                &login_cookie,
+                &[("name", name), ("password", password), ("csrf", &csrf)],
+            )
+            .await;
+        if done.status != 303 {
+            return Err(done);
+        }
+        let session = done.cookies[0].split(';').next().unwrap().to_owned();
+        let home = self.send("GET", "/", &session, &[]).await;
+        Ok((session, hidden_csrf(&home.body)))
+    }
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_login_gives_a_safe_session_cookie_and_pages_need_it() {
+    let ui = ui(None).await;
+    let home = ui.send("GET", "/", "", &[]).await;
+    assert_eq!(
+        (home.status, home.location.as_deref()),
+        (303, Some("/login"))
+    );
+
+    let form = ui.send("GET", "/login", "", &[]).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body.contains("<html lang=\"de\">") && form.body.contains("<label for=\"password\">")
+    );
+    let csrf = hidden_csrf(&form.body);
+    let no_cookie = ui
+        .send(
+            "POST",
+            "/login",
+            "",
+            &[("name", "olga"), ("password", PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        no_cookie.status, 403,
+        "the login form's CSRF cookie is required"
+    );
+
+    let wrong = ui.login("olga", "falsch").await.expect_err("refused");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Name oder Passwort stimmen nicht."));
+
+    let (session, _) = ui.login("olga", PASSWORD).await.expect("logged in");
+    assert!(session.starts_with("absage_session=absage_"));
+    let set = ui.login_cookie_flags().await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(flag), "{flag} in {set}");
+    }
+    let home = ui.send("GET", "/", &session, &[]).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Übersicht") && home.body.contains("olga"));
+}
+
+impl Ui {
+    async fn login_cookie_flags(&self) -> String {
+        let form = self.send("GET", "/login", "", &[]).await;
+        let login_cookie = form.cookies[0].split(';').next().unwrap().to_owned();
+        let done = self
+            .send(
+                "POST",
+                "/login",
+                &login_cookie,
+                &[
+                    ("name", "anna"),
+                    ("password", PASSWORD),
+                    ("csrf", &hidden_csrf(&form.body)),
+                ],
+            )
+            .await;
+        done.cookies[0].clone()
+    }
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_account_name() {
+    let ui = ui(None).await;
+    for _ in 0..5 {
+        assert_eq!(ui.login("olga", "falsch").await.unwrap_err().status, 401);
+    }
+    let limited = ui.login("olga", PASSWORD).await.expect_err("limited");
+    assert_eq!(limited.status, 429, "even the right password waits");
+    assert!(
+        ui.login("anna", PASSWORD).await.is_ok(),
+        "other accounts are not affected"
+    );
+}
+
+#[tokio::test]
+async fn forms_need_the_sessions_csrf_token_and_approval_takes_a_second_person() {
+    let ui = ui(Some(0)).await;
+    // Olga's declaration through the API waits for approval (threshold 0).
+    let decl = absage::declare::DeclareRequest {
+        from: Some("2030-01-08 08:00".into()),
+        to: Some("2030-01-08 12:00".into()),
+        reason: "IT-Ausfall".into(),
+        ..Default::default()
+    };
+    let caller = absage::accounts::Caller {
+        name: "olga".into(),
+        tenant: "soest".into(),
+        role: Role::Operator,
+    };
+    let state = absage::http::State::of(&ui.t.app);
+    let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
+        .await
+        .unwrap();
+    let approval = declared.approval.unwrap().id;
+
+    let (olga, olga_csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let page = ui.send("GET", "/ui/approvals", &olga, &[]).await;
+    assert!(
+        page.body.contains("wartet auf eine andere Person"),
+        "no button for the requester"
+    );
+
+    let (anna, anna_csrf) = ui.login("anna", PASSWORD).await.unwrap();
+    let path = format!("/ui/approvals/{approval}/approve");
+    assert_eq!(
+        ui.send("POST", &path, &anna, &[("csrf", "forged")])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        ui.send("POST", &path, &anna, &[("csrf", &olga_csrf)])
+            .await
+            .status,
+        403,
+        "another session's token"
+    );
+    assert!(ui.t.notifications().await.is_empty());
+    let done = ui.send("POST", &path, &anna, &[("csrf", &anna_csrf)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let outage_page = done.location.unwrap();
+    assert!(!ui.t.notifications().await.is_empty(), "approved: queued");
+
+    let page = ui.send("GET", &outage_page, &anna, &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<svg") && page.body.contains("A1"));
+    let calls = ui
+        .send("GET", &format!("{outage_page}/calllist"), &anna, &[])
+        .await;
+    assert!(
+        calls.body.contains("Bürger A2"),
+        "A2 has neither email nor phone"
+    );
+    let (wilma, _) = ui.login("wilma", PASSWORD).await.unwrap();
+    assert_eq!(
+        ui.send("GET", &outage_page, &wilma, &[]).await.status,
+        404,
+        "Werl does not see Soest"
+    );
+
+    let out = ui
+        .send("POST", "/logout", &anna, &[("csrf", &anna_csrf)])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        ui.send("GET", "/", &anna, &[]).await.status,
+        303,
+        "the session is over"
+    );
+}
