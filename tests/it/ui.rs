@@ -290,3 +290,50 @@ async fn forms_need_the_sessions_csrf_token_and_approval_takes_a_second_person()
         "the session is over"
     );
 }
+
+#[tokio::test]
+async fn an_operator_declares_after_seeing_who_is_affected() {
+    let ui = ui(None).await;
+    let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let form = ui.send("GET", "/ui/declare", &olga, &[]).await;
+    assert!(form.body.contains("<label for=\"reason\">"));
+    let fields = |action: &'static str, csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("from", "2030-01-08T08:00".to_owned()),
+            ("to", "2030-01-08T12:00".to_owned()),
+            ("services", String::new()),
+            ("locations", String::new()),
+            ("reason", "IT-Ausfall".to_owned()),
+            ("action", action.to_owned()),
+        ]
+    };
+    let send = |action: &'static str, csrf: String| {
+        let f = fields(action, &csrf);
+        let olga = olga.clone();
+        let ui = &ui;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            ui.send("POST", "/ui/declare", &olga, &f).await
+        }
+    };
+    assert_eq!(send("preview", "forged".into()).await.status, 403);
+    let preview = send("preview", csrf.clone()).await;
+    assert_eq!(preview.status, 200);
+    assert!(
+        preview
+            .body
+            .contains("<strong>2</strong> Termine betroffen"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("1 ohne Kontakt"), "A2 has no address");
+    assert!(
+        ui.t.notifications().await.is_empty(),
+        "a preview sends nothing"
+    );
+    let done = send("confirm", csrf).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.unwrap().starts_with("/ui/outages/"));
+    assert_eq!(ui.t.notifications().await.len(), 2, "A1 by email and SMS");
+}

@@ -7,7 +7,7 @@
 //! refused; the login form uses a double-submit cookie for the same. Login attempts are limited
 //! to five a minute per account name.
 //!
-//! - [`pages`]: dashboard, outage, call list, approvals
+//! - [`pages`]: dashboard, declare with preview, outage, call list, approvals
 
 pub mod pages;
 
@@ -34,6 +34,7 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         ("outage.html", include_str!("templates/outage.html")),
         ("calllist.html", include_str!("templates/calllist.html")),
         ("approvals.html", include_str!("templates/approvals.html")),
+        ("declare.html", include_str!("templates/declare.html")),
     ] {
         env.add_template(name, text)
             .expect("the UI templates are valid");
@@ -60,6 +61,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/ui/outages/{id}", get(pages::outage))
         .route("/ui/outages/{id}/calllist", get(pages::call_list))
         .route("/ui/approvals", get(pages::approvals))
+        .route("/ui/declare", get(pages::declare_form).post(pages::declare))
         .route("/ui/approvals/{id}/approve", post(pages::approve))
         .route("/ui/approvals/{id}/reject", post(pages::reject))
 }

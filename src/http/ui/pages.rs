@@ -263,3 +263,90 @@ pub async fn reject(
         Err(e) => forbidden(e.message()),
     }
 }
+
+/// The declaration form's fields, as typed.
+#[derive(Debug, Default, serde::Deserialize, Serialize)]
+pub struct DeclareForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    services: String,
+    #[serde(default)]
+    locations: String,
+    #[serde(default)]
+    reason: String,
+    /// `preview` or `confirm`.
+    #[serde(default)]
+    action: String,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub async fn declare_form(State(state): State<AppState>, s: Session) -> Response {
+    render(
+        "declare.html",
+        context! {
+            me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
+            form => ser(&DeclareForm::default()),
+        },
+    )
+}
+
+/// Shows the preview, or (after a preview) declares — above the approval threshold the
+/// declaration waits for a second person.
+pub async fn declare(
+    State(state): State<AppState>,
+    s: Session,
+    Form(f): Form<DeclareForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden(
+            "Absagen erklären darf nur, wer die Rolle „operator“ oder „approver“ hat.",
+        );
+    }
+    let request = crate::declare::DeclareRequest {
+        from: Some(f.from.clone()),
+        to: Some(f.to.clone()),
+        services: list(&f.services),
+        locations: list(&f.locations),
+        keys: None,
+        batch: false,
+        reason: f.reason.clone(),
+    };
+    let confirm = f.action == "confirm";
+    let page = |impact: Option<&crate::declare::Impact>, error: Option<&str>| {
+        render(
+            "declare.html",
+            context! {
+                me => s.caller.name.clone(), csrf => s.csrf.clone(),
+                tenant => tenant_name(&state, &s.caller.tenant), form => ser(&f),
+                impact => impact.map(ser), error => error,
+            },
+        )
+    };
+    match crate::http::api::outages::submit(&state, &s.caller, &request, !confirm).await {
+        Ok((_, declared)) if declared.status == "preview" => page(Some(&declared.impact), None),
+        Ok((_, declared)) => match (declared.impact.id, declared.approval) {
+            (Some(id), _) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
+            _ => Redirect::to("/ui/approvals").into_response(),
+        },
+        Err(e) => {
+            let mut resp = page(None, Some(e.message()));
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            resp
+        }
+    }
+}
