@@ -8,6 +8,7 @@ mod http;
 
 mod amend;
 mod api;
+mod browser;
 mod declare;
 mod import;
 mod instances;
