@@ -202,7 +202,7 @@ fn an_idle_instance_is_woken_at_once_by_a_declaration_from_another_process() {
 }
 
 #[test]
-fn two_instances_share_a_relays_rate_limit_instead_of_each_taking_all_of_it() {
+fn two_instances_share_a_relays_rate_limit_and_send_every_message_exactly_once() {
     const N: usize = 200;
     const RATE: u32 = 40; // for both instances together: 20/s each, a burst of 20 each
     let pg = Postgres::start();
@@ -240,5 +240,10 @@ fn two_instances_share_a_relays_rate_limit_instead_of_each_taking_all_of_it() {
         took >= Duration::from_secs(3),
         "{N} emails in {took:?}: faster than the shared limit of {RATE}/s allows"
     );
-    assert_eq!(per_message_id(&sink).len(), N);
+    let per_id = per_message_id(&sink);
+    assert_eq!(per_id.len(), N, "nothing lost");
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "two instances: every email exactly once"
+    );
 }
