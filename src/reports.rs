@@ -209,6 +209,8 @@ pub async fn report(
 /// A citizen to phone.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CallListEntry {
+    /// absage's id of the booking (to mark it called).
+    pub booking_id: i64,
     pub starts_at: String,
     pub name: String,
     pub phone: Option<String>,
@@ -216,6 +218,9 @@ pub struct CallListEntry {
     pub location: String,
     pub booking_key: String,
     pub why: String,
+    /// Who phoned the citizen, and when (local time), once someone has.
+    pub called_by: Option<String>,
+    pub called_at: Option<String>,
 }
 
 /// The citizens of a run that no channel reached, sorted by appointment time.
@@ -229,10 +234,26 @@ pub async fn call_list(
         // The appointments stand: nobody needs a call about a cancellation that was withdrawn.
         return Ok(Vec::new());
     }
+    let called = {
+        let mut conn = store.conn().await?;
+        crate::store::calls::of_outage(&mut conn, outage_id).await?
+    };
+    let tz: Tz = settings
+        .tenant(&outage.tenant_id)
+        .map(|t| t.time_zone)
+        .unwrap_or(chrono_tz::UTC);
     Ok(rows
         .into_iter()
         .filter(|r| r.affected && r.reach == Reach::Unreachable)
         .map(|r| CallListEntry {
+            booking_id: r.booking.id,
+            called_by: called.get(&r.booking.id).map(|(by, _)| by.clone()),
+            called_at: called.get(&r.booking.id).map(|(_, at)| {
+                from_millis(*at)
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            }),
             why: match (&r.email, &r.sms, &r.last_error) {
                 (None, None, _) => "no email address and no mobile number".into(),
                 (_, _, Some(e)) => e.clone(),

@@ -78,3 +78,12 @@ create table sessions (
     created_at      bigint  not null,
     expires_at      bigint  not null
 );
+
+-- Citizens on a call list whom staff have phoned (who and when).
+create table calls (
+    outage_id       bigint  not null references outages (id),
+    booking_id      bigint  not null references bookings (id),
+    called_by       text    not null,
+    called_at       bigint  not null,
+    primary key (outage_id, booking_id)
+);

@@ -79,3 +79,12 @@ create table sessions (
     created_at      integer  not null,
     expires_at      integer  not null
 );
+
+-- Citizens on a call list whom staff have phoned (who and when).
+create table calls (
+    outage_id       integer  not null references outages (id),
+    booking_id      integer  not null references bookings (id),
+    called_by       text    not null,
+    called_at       integer  not null,
+    primary key (outage_id, booking_id)
+);

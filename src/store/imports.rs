@@ -149,6 +149,32 @@ pub async fn history_of_tenant(
     .await
 }
 
+/// One import of a tenant with its rejected rows (JSON), if it is the tenant's.
+pub async fn with_rejected(
+    conn: &mut Conn,
+    tenant: &str,
+    id: i64,
+) -> sqlx::Result<Option<(ImportRow, Option<String>)>> {
+    let row: Option<ImportRow> = sqlx::query_as(
+        "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         from imports where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let rejected: Option<String> =
+        sqlx::query_scalar("select rejected_json from imports where id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Some((row, rejected)))
+}
+
 /// The latest import of each source, and the latest successful one's finish time.
 pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
     let rows: Vec<ImportRow> = sqlx::query_as(

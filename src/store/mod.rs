@@ -10,6 +10,7 @@ pub mod alert_runs;
 pub mod approvals;
 pub mod audit;
 pub mod bookings;
+pub mod calls;
 pub mod destinations;
 pub mod imports;
 pub mod leases;

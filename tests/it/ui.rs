@@ -273,6 +273,40 @@ async fn forms_need_the_sessions_csrf_token_and_approval_takes_a_second_person()
         calls.body.contains("Bürger A2"),
         "A2 has neither email nor phone"
     );
+    let at = calls
+        .body
+        .find("/called/")
+        .expect("a button to mark the call")
+        + 8;
+    let booking: String = calls.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let called = format!("{outage_page}/called/{booking}");
+    assert_eq!(
+        ui.send("POST", &called, &anna, &[("csrf", "forged")])
+            .await
+            .status,
+        403
+    );
+    let marked = ui
+        .send("POST", &called, &anna, &[("csrf", &anna_csrf)])
+        .await;
+    assert_eq!(marked.status, 303);
+    let calls = ui
+        .send("GET", &format!("{outage_page}/calllist"), &anna, &[])
+        .await;
+    assert!(
+        calls.body.contains("✓ anna"),
+        "the call is noted with who made it"
+    );
+    let stranger = format!("{outage_page}/called/999999");
+    assert_eq!(
+        ui.send("POST", &stranger, &anna, &[("csrf", &anna_csrf)])
+            .await
+            .status,
+        404
+    );
     let (wilma, _) = ui.login("wilma", PASSWORD).await.unwrap();
     assert_eq!(
         ui.send("GET", &outage_page, &wilma, &[]).await.status,
@@ -336,4 +370,39 @@ async fn an_operator_declares_after_seeing_who_is_affected() {
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(done.location.unwrap().starts_with("/ui/outages/"));
     assert_eq!(ui.t.notifications().await.len(), 2, "A1 by email and SMS");
+}
+
+#[tokio::test]
+async fn the_import_history_shows_rejected_rows_and_the_audit_log_who_did_what() {
+    let ui = ui(None).await;
+    ui.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("").phone(""),
+        Row::new("A3", "kein Datum"),
+    ]);
+    ui.t.import().await;
+    let (olga, _) = ui.login("olga", PASSWORD).await.unwrap();
+    let page = ui.send("GET", "/ui/imports", &olga, &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("applied"));
+    let link = page
+        .body
+        .find("href=\"/ui/imports/")
+        .expect("a link to the rejected rows")
+        + 6;
+    let path: String = page.body[link..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let detail = ui.send("GET", &path, &olga, &[]).await;
+    assert!(detail.body.contains("kein Datum"), "{}", detail.body);
+    let (wilma, _) = ui.login("wilma", PASSWORD).await.unwrap();
+    assert_eq!(ui.send("GET", &path, &wilma, &[]).await.status, 404);
+    let log = ui.send("GET", "/ui/audit", &olga, &[]).await;
+    assert!(
+        log.body.contains("<td>olga</td><td>login</td>"),
+        "{}",
+        log.body
+    );
+    assert!(!log.body.contains("wilma"), "only the tenant's own entries");
 }

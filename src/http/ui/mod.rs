@@ -8,8 +8,10 @@
 //! to five a minute per account name.
 //!
 //! - [`pages`]: dashboard, declare with preview, outage, call list, approvals
+//! - [`records`]: import history with rejected rows, audit log
 
 pub mod pages;
+pub mod records;
 
 use crate::accounts::Caller;
 use crate::http::State as AppState;
@@ -35,6 +37,9 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         ("calllist.html", include_str!("templates/calllist.html")),
         ("approvals.html", include_str!("templates/approvals.html")),
         ("declare.html", include_str!("templates/declare.html")),
+        ("imports.html", include_str!("templates/imports.html")),
+        ("import.html", include_str!("templates/import.html")),
+        ("audit.html", include_str!("templates/audit.html")),
     ] {
         env.add_template(name, text)
             .expect("the UI templates are valid");
@@ -60,7 +65,14 @@ pub fn router() -> axum::Router<AppState> {
         .route("/logout", post(logout))
         .route("/ui/outages/{id}", get(pages::outage))
         .route("/ui/outages/{id}/calllist", get(pages::call_list))
+        .route(
+            "/ui/outages/{id}/called/{booking}",
+            post(pages::mark_called),
+        )
         .route("/ui/approvals", get(pages::approvals))
+        .route("/ui/imports", get(records::imports))
+        .route("/ui/imports/{id}", get(records::import))
+        .route("/ui/audit", get(records::audit))
         .route("/ui/declare", get(pages::declare_form).post(pages::declare))
         .route("/ui/approvals/{id}/approve", post(pages::approve))
         .route("/ui/approvals/{id}/reject", post(pages::reject))
@@ -151,16 +163,22 @@ fn secure(state: &AppState) -> &'static str {
 }
 
 async fn login_form(State(state): State<AppState>) -> Response {
+    login_page(&state, None, "", StatusCode::OK)
+}
+
+/// The login form with a fresh double-submit CSRF token (in the form and in a cookie).
+fn login_page(state: &AppState, error: Option<&str>, name: &str, status: StatusCode) -> Response {
     let (token, _) = crate::domain::account::new_token();
     let mut page = render(
         "login.html",
-        minijinja::context! { csrf => token.clone(), error => None::<String> },
+        minijinja::context! { csrf => token.clone(), error => error, name => name },
     );
+    *page.status_mut() = status;
     set_cookie(
         &mut page,
         &format!(
             "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login{}",
-            secure(&state)
+            secure(state)
         ),
     );
     page
@@ -188,22 +206,7 @@ async fn login(
         return forbidden("Das Anmeldeformular ist abgelaufen. Bitte laden Sie die Seite neu.");
     }
     let name = form.name.trim().to_owned();
-    let again = |error: &str, status: StatusCode| {
-        let (token, _) = crate::domain::account::new_token();
-        let mut page = render(
-            "login.html",
-            minijinja::context! { csrf => token.clone(), error => error, name => name.clone() },
-        );
-        *page.status_mut() = status;
-        set_cookie(
-            &mut page,
-            &format!(
-                "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login{}",
-                secure(&state)
-            ),
-        );
-        page
-    };
+    let again = |error: &str, status: StatusCode| login_page(&state, Some(error), &name, status);
     if state.logins.check_key(&name.to_lowercase()).is_err() {
         tracing::warn!("login attempts limited for an account name");
         return again(

@@ -14,11 +14,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Serialize;
 
-fn ser<T: Serialize>(value: &T) -> minijinja::Value {
+pub(super) fn ser<T: Serialize>(value: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(value))
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "a page could not be built");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -115,7 +115,7 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
     }
 }
 
-fn tenant_name(state: &AppState, tenant: &str) -> String {
+pub(super) fn tenant_name(state: &AppState, tenant: &str) -> String {
     state
         .settings
         .tenant(tenant)
@@ -348,5 +348,62 @@ pub async fn declare(
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             resp
         }
+    }
+}
+
+/// Marks a citizen of the call list as phoned (by the signed-in person, now).
+pub async fn mark_called(
+    State(state): State<AppState>,
+    s: Session,
+    Path((id, booking)): Path<(i64, i64)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden(
+            "Anrufe vermerken darf nur, wer die Rolle „operator“ oder „approver“ hat.",
+        );
+    }
+    if let Err(r) = own(&state, &s, id).await {
+        return *r;
+    }
+    let now_ms = crate::domain::to_millis((state.clock)());
+    let marked = async {
+        let mut conn = state.store.conn().await?;
+        let on_list = outages::target_states(&mut conn, id)
+            .await?
+            .iter()
+            .any(|(b, _)| *b == booking);
+        if !on_list {
+            return anyhow::Ok(None);
+        }
+        let first =
+            crate::store::calls::mark(&mut conn, id, booking, &s.caller.name, now_ms).await?;
+        if first {
+            crate::store::audit::append(
+                &mut conn,
+                &crate::store::audit::Entry {
+                    tenant: Some(&s.caller.tenant),
+                    actor: &s.caller.name,
+                    action: "call.mark",
+                    subject: Some(format!("outage #{id}")),
+                    details: serde_json::json!({ "booking": booking }),
+                },
+                now_ms,
+            )
+            .await?;
+        }
+        Ok(Some(()))
+    };
+    match marked.await {
+        Ok(Some(())) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "Dieser Termin gehört nicht zu dieser Absage.",
+        )
+            .into_response(),
+        Err(e) => unavailable(format!("{e:#}")),
     }
 }

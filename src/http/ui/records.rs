@@ -1,0 +1,99 @@
+//! The import history (with the rejected rows of each import) and the audit log, for the
+//! signed-in person's tenant.
+
+use super::pages::{ser, tenant_name, unavailable};
+use super::{Session, render};
+use crate::domain::from_millis;
+use crate::http::State as AppState;
+use crate::store::{audit as audit_log, imports as history};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+
+fn local(state: &AppState, tenant: &str, ms: i64) -> String {
+    let tz = state
+        .settings
+        .tenant(tenant)
+        .map_or(chrono_tz::UTC, |t| t.time_zone);
+    from_millis(ms)
+        .with_timezone(&tz)
+        .format("%d.%m.%Y %H:%M:%S")
+        .to_string()
+}
+
+pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
+    let tenant = s.caller.tenant.clone();
+    let mut conn = match state.store.conn().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(format!("{e:#}")),
+    };
+    let rows = match history::history_of_tenant(&mut conn, &tenant, 100).await {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(e),
+    };
+    let lines: Vec<minijinja::Value> = rows
+        .iter()
+        .map(|r| {
+            let took = r
+                .duration_ms()
+                .map_or("–".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
+            context! {
+                started => local(&state, &tenant, r.started_at), took => took, ..ser(r)
+            }
+        })
+        .collect();
+    render(
+        "imports.html",
+        context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &tenant), imports => lines },
+    )
+}
+
+pub async fn import(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+    let mut conn = match state.store.conn().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(format!("{e:#}")),
+    };
+    match history::with_rejected(&mut conn, &s.caller.tenant, id).await {
+        Ok(Some((row, rejected))) => {
+            let rejected: serde_json::Value = rejected
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            render(
+                "import.html",
+                context! {
+                    me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
+                    import => ser(&row), rejected => ser(&rejected),
+                },
+            )
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "Diesen Import gibt es nicht.").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn audit(State(state): State<AppState>, s: Session) -> Response {
+    let tenant = s.caller.tenant.clone();
+    let mut conn = match state.store.conn().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(format!("{e:#}")),
+    };
+    match audit_log::list(&mut conn, &tenant, 200).await {
+        Ok(entries) => {
+            let lines: Vec<minijinja::Value> = entries
+                .into_iter()
+                .map(|e| {
+                    context! {
+                        at => local(&state, &tenant, e.at), actor => e.actor, action => e.action,
+                        subject => e.subject, details => e.details_json,
+                    }
+                })
+                .collect();
+            render(
+                "audit.html",
+                context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &tenant), entries => lines },
+            )
+        }
+        Err(e) => unavailable(e),
+    }
+}
