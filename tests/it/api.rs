@@ -210,7 +210,9 @@ async fn another_tenants_outages_do_not_exist_for_the_caller() {
         )
         .await;
     assert_eq!(status, 404, "not 403: the outage does not exist for Werl");
-    let (status, _) = api.post("/api/imports/termine", wilma, json!({})).await;
+    let (status, _) = api
+        .post("/api/sources/termine/import", wilma, json!({}))
+        .await;
     assert_eq!(status, 404, "Soest's source does not exist for Werl");
     assert_eq!(api.get("/api/queue", wilma).await.1, json!([]));
     let (status, queue) = api.get("/api/queue", tokens.of("vera")).await;
@@ -399,13 +401,13 @@ async fn reports_come_as_json_or_csv_and_imports_can_be_triggered() {
     );
 
     assert_eq!(
-        api.post("/api/imports/termine", tokens.of("vera"), json!({}))
+        api.post("/api/sources/termine/import", tokens.of("vera"), json!({}))
             .await
             .0,
         403
     );
     let (status, summary) = api
-        .post("/api/imports/termine", tokens.of("olga"), json!({}))
+        .post("/api/sources/termine/import", tokens.of("olga"), json!({}))
         .await;
     assert_eq!(
         (status, summary["outcome"].as_str()),
@@ -415,6 +417,10 @@ async fn reports_come_as_json_or_csv_and_imports_can_be_triggered() {
     assert_eq!(summary["rows_unchanged"], 4);
     let (_, history) = api.get("/api/imports?limit=1", tokens.of("vera")).await;
     assert_eq!(history[0]["id"], summary["import_id"]);
+    let detail = format!("/api/imports/{}", summary["import_id"]);
+    let (status, one) = api.get(&detail, tokens.of("vera")).await;
+    assert_eq!((status, one["rejected"].clone()), (200, json!([])));
+    assert_eq!(api.get(&detail, tokens.of("wilma")).await.0, 404);
 }
 
 #[tokio::test]
@@ -436,6 +442,7 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
         "GET /api/bookings",
         "GET /api/destinations",
         "GET /api/imports",
+        "GET /api/imports/{id}",
         "GET /api/notifications",
         "GET /api/outages",
         "GET /api/outages/{id}",
@@ -444,12 +451,12 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
         "GET /api/queue",
         "POST /api/approvals/{id}/approve",
         "POST /api/approvals/{id}/reject",
-        "POST /api/imports/{source}",
         "POST /api/notifications/{id}/cancel",
         "POST /api/notifications/{id}/retry",
         "POST /api/outages",
         "POST /api/outages/{id}/amend",
         "POST /api/outages/{id}/retract",
+        "POST /api/sources/{source}/import",
     ];
     assert_eq!(described, expected);
     // Every described route is served (and guarded): without a token it answers 401, not 404.

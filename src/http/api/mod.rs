@@ -73,6 +73,7 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(approvals::reject))
         .routes(routes!(records::audit))
         .routes(routes!(records::imports))
+        .routes(routes!(records::import))
         .routes(routes!(records::trigger_import))
         .routes(routes!(records::destinations))
         .routes(routes!(records::queue))

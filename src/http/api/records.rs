@@ -54,6 +54,34 @@ pub async fn imports(
     ))
 }
 
+/// One import with the rows it rejected (position, field, reason; never personal data).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportDetail {
+    #[serde(flatten)]
+    pub import: ImportRow,
+    /// The first rejected rows (at most 1,000 are kept).
+    #[schema(value_type = Object)]
+    pub rejected: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/api/imports/{id}", tag = "records",
+    params(("id" = i64, Path, description = "import id")),
+    responses((status = 200, body = ImportDetail), (status = 404, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ImportDetail>, ApiError> {
+    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let (import, rejected) = imports::with_rejected(&mut conn, &caller.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("import #{id}")))?;
+    let rejected = rejected
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_else(|| serde_json::json!([]));
+    Ok(Json(ImportDetail { import, rejected }))
+}
+
 /// How an import triggered through the API ended.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportSummary {
@@ -67,7 +95,7 @@ pub struct ImportSummary {
 }
 
 /// Imports one of the tenant's sources now (as `absage import` does).
-#[utoipa::path(post, path = "/api/imports/{source}", tag = "records",
+#[utoipa::path(post, path = "/api/sources/{source}/import", tag = "records",
     params(("source" = String, Path, description = "source name")),
     responses((status = 200, body = ImportSummary), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
