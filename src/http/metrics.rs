@@ -1,7 +1,7 @@
 //! `/metrics` in the Prometheus text format, computed from the database at scrape time, so
 //! every instance reports the same shared truth: queue depth by state and channel, destination
-//! health, the age of each source's last import, and how soon after a declaration the first
-//! message left.
+//! health, the age of each source's last import, how soon after a declaration the first
+//! message left, and how messages ended per destination (sent, failed, expired, delivered …).
 
 use super::State;
 use crate::reports;
@@ -119,8 +119,25 @@ pub async fn render(state: &State) -> anyhow::Result<String> {
             );
         }
     }
+    let mut outcomes = Family::new(
+        "absage_messages_finished",
+        "Messages that reached a final state, by channel, destination and outcome (sent; failed: \
+         refused for good or out of attempts; expired: too late, the appointment had begun; \
+         cancelled: no longer needed), and delivery reports of SMS.",
+    );
+    for o in notifications::outcomes(&mut conn).await? {
+        let destination = o.destination.as_deref().unwrap_or("none");
+        outcomes.add(
+            &[
+                ("channel", &o.channel),
+                ("destination", destination),
+                ("outcome", &o.outcome),
+            ],
+            o.count as f64,
+        );
+    }
     let mut out = String::new();
-    for f in [queue, up, failures, age, stale, active, first] {
+    for f in [queue, up, failures, age, stale, active, first, outcomes] {
         f.write(&mut out);
     }
     Ok(out)

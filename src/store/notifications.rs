@@ -687,3 +687,28 @@ pub async fn record_delivery(
     .await?;
     Ok(true)
 }
+
+/// How messages ended, per channel and destination: final states, and SMS delivery reports
+/// (as `delivery:STATE`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Outcome {
+    pub channel: String,
+    pub destination: Option<String>,
+    pub outcome: String,
+    pub count: i64,
+}
+
+pub async fn outcomes(conn: &mut Conn) -> sqlx::Result<Vec<Outcome>> {
+    sqlx::query_as(
+        "select channel, destination, state as outcome, count(*) as count from notifications \
+         where state in ('sent', 'failed', 'expired', 'cancelled') \
+         group by channel, destination, state \
+         union all \
+         select channel, destination, 'delivery:' || delivery_state as outcome, count(*) as count \
+         from notifications where delivery_state is not null \
+         group by channel, destination, delivery_state \
+         order by 1, 2, 3",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}

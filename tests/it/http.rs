@@ -73,6 +73,12 @@ async fn metrics_report_the_queue_destinations_sources_and_time_to_first_send() 
         text.contains("absage_first_send_seconds{outage=\"1\",tenant=\"soest\"} 2"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "absage_messages_finished{channel=\"email\",destination=\"outbox-email\",outcome=\"sent\"} 2"
+        ),
+        "{text}"
+    );
     assert!(!text.contains("example.org"), "no personal data in metrics");
     stop.cancel();
 }
