@@ -384,7 +384,7 @@ async fn the_import_history_shows_rejected_rows_and_the_audit_log_who_did_what()
     let (olga, _) = ui.login("olga", PASSWORD).await.unwrap();
     let page = ui.send("GET", "/ui/imports", &olga, &[]).await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("applied"));
+    assert!(page.body.contains("übernommen"), "applied, in German");
     let link = page
         .body
         .find("href=\"/ui/imports/")
@@ -405,4 +405,23 @@ async fn the_import_history_shows_rejected_rows_and_the_audit_log_who_did_what()
         log.body
     );
     assert!(!log.body.contains("wilma"), "only the tenant's own entries");
+}
+
+#[tokio::test]
+async fn german_first_and_english_on_request() {
+    let ui = ui(None).await;
+    let (olga, _) = ui.login("olga", PASSWORD).await.unwrap();
+    let de = ui.send("GET", "/", &olga, &[]).await;
+    assert!(de.body.contains("<html lang=\"de\">") && de.body.contains("Laufende Absagen"));
+    let choose = ui.send("GET", "/ui/lang/en", &olga, &[]).await;
+    assert_eq!(choose.status, 303);
+    let lang = choose.cookies[0].split(';').next().unwrap().to_owned();
+    assert_eq!(lang, "absage_lang=en");
+    let both = format!("{olga}; {lang}");
+    let en = ui.send("GET", "/", &both, &[]).await;
+    assert!(en.body.contains("<html lang=\"en\">"), "{}", en.body);
+    assert!(en.body.contains("Running cancellations") && en.body.contains("Sign out"));
+    assert!(!en.body.contains("Laufende Absagen"));
+    let wrong = ui.send("GET", "/login", &lang, &[]).await;
+    assert!(wrong.body.contains("Sign in"), "the login page too");
 }

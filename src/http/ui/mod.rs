@@ -10,13 +10,16 @@
 //! - [`pages`]: dashboard, declare with preview, outage, call list, approvals
 //! - [`records`]: import history with rejected rows, audit log
 
+pub mod i18n;
 pub mod pages;
 pub mod records;
+
+use i18n::Lang;
 
 use crate::accounts::Caller;
 use crate::http::State as AppState;
 use axum::Form;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -26,29 +29,48 @@ use std::sync::LazyLock;
 
 const SESSION_COOKIE: &str = "absage_session";
 const LOGIN_COOKIE: &str = "absage_login";
+const LANG_COOKIE: &str = "absage_lang";
+
+/// Every page template, by name.
+pub(super) const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("outage.html", include_str!("templates/outage.html")),
+    ("calllist.html", include_str!("templates/calllist.html")),
+    ("approvals.html", include_str!("templates/approvals.html")),
+    ("declare.html", include_str!("templates/declare.html")),
+    ("imports.html", include_str!("templates/imports.html")),
+    ("import.html", include_str!("templates/import.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+];
+
+/// The language a page is rendered in (its `lang` variable).
+fn lang_of(state: &minijinja::State) -> Lang {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().map(Lang::parse))
+        .unwrap_or(Lang::De)
+}
 
 static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
     let mut env = minijinja::Environment::new();
-    for (name, text) in [
-        ("base.html", include_str!("templates/base.html")),
-        ("login.html", include_str!("templates/login.html")),
-        ("dashboard.html", include_str!("templates/dashboard.html")),
-        ("outage.html", include_str!("templates/outage.html")),
-        ("calllist.html", include_str!("templates/calllist.html")),
-        ("approvals.html", include_str!("templates/approvals.html")),
-        ("declare.html", include_str!("templates/declare.html")),
-        ("imports.html", include_str!("templates/imports.html")),
-        ("import.html", include_str!("templates/import.html")),
-        ("audit.html", include_str!("templates/audit.html")),
-    ] {
+    for (name, text) in TEMPLATES {
         env.add_template(name, text)
             .expect("the UI templates are valid");
     }
+    env.add_function("t", |state: &minijinja::State, text: &str| {
+        i18n::translate(lang_of(state), text)
+    });
+    env.add_function("label", |state: &minijinja::State, code: &str| {
+        i18n::label(lang_of(state), code)
+    });
     env
 });
 
-/// Renders a page (a template error is ours: logged, and a plain 500).
-pub fn render(name: &str, ctx: minijinja::Value) -> Response {
+/// Renders a page in `lang` (a template error is ours: logged, and a plain 500).
+pub fn render(name: &str, lang: Lang, ctx: minijinja::Value) -> Response {
+    let ctx = minijinja::context! { lang => lang.code(), ..ctx };
     match PAGES.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -62,6 +84,7 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/", get(pages::dashboard))
         .route("/login", get(login_form).post(login))
+        .route("/ui/lang/{code}", get(choose_language))
         .route("/logout", post(logout))
         .route("/ui/outages/{id}", get(pages::outage))
         .route("/ui/outages/{id}/calllist", get(pages::call_list))
@@ -82,7 +105,13 @@ pub fn router() -> axum::Router<AppState> {
 pub struct Session {
     pub caller: Caller,
     pub csrf: String,
+    pub lang: Lang,
     token: String,
+}
+
+/// The language the person chose (cookie), German unless English.
+fn lang(headers: &HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE).map_or(Lang::De, Lang::parse)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -106,6 +135,7 @@ impl FromRequestParts<AppState> for Session {
             Ok(Some((caller, csrf))) => Ok(Session {
                 caller,
                 csrf,
+                lang: lang(&parts.headers),
                 token: token.to_owned(),
             }),
             Ok(None) => Err(to_login()),
@@ -162,15 +192,36 @@ fn secure(state: &AppState) -> &'static str {
     }
 }
 
-async fn login_form(State(state): State<AppState>) -> Response {
-    login_page(&state, None, "", StatusCode::OK)
+async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    login_page(&state, lang(&headers), None, "", StatusCode::OK)
+}
+
+/// Switches the UI's language (a cookie for a year) and goes back.
+async fn choose_language(Path(code): Path<String>) -> Response {
+    let chosen = Lang::parse(&code);
+    let mut resp = Redirect::to("/").into_response();
+    set_cookie(
+        &mut resp,
+        &format!(
+            "{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age=31536000",
+            chosen.code()
+        ),
+    );
+    resp
 }
 
 /// The login form with a fresh double-submit CSRF token (in the form and in a cookie).
-fn login_page(state: &AppState, error: Option<&str>, name: &str, status: StatusCode) -> Response {
+fn login_page(
+    state: &AppState,
+    lang: Lang,
+    error: Option<&str>,
+    name: &str,
+    status: StatusCode,
+) -> Response {
     let (token, _) = crate::domain::account::new_token();
     let mut page = render(
         "login.html",
+        lang,
         minijinja::context! { csrf => token.clone(), error => error, name => name },
     );
     *page.status_mut() = status;
@@ -206,7 +257,16 @@ async fn login(
         return forbidden("Das Anmeldeformular ist abgelaufen. Bitte laden Sie die Seite neu.");
     }
     let name = form.name.trim().to_owned();
-    let again = |error: &str, status: StatusCode| login_page(&state, Some(error), &name, status);
+    let chosen = lang(&headers);
+    let again = |error: &str, status: StatusCode| {
+        login_page(
+            &state,
+            chosen,
+            Some(&i18n::translate(chosen, error)),
+            &name,
+            status,
+        )
+    };
     if state.logins.check_key(&name.to_lowercase()).is_err() {
         tracing::warn!("login attempts limited for an account name");
         return again(

@@ -109,6 +109,7 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
     match built.await {
         Ok(data) => render(
             "dashboard.html",
+            s.lang,
             context! { me => s.caller.name, tenant => tenant_name(&state, &tenant), csrf => s.csrf, ..data },
         ),
         Err(e) => unavailable(format!("{e:#}")),
@@ -139,26 +140,28 @@ async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRo
 }
 
 /// A bar per channel and state, as a small SVG (no script, printable).
-fn chart(queue: &[notifications::QueueCount]) -> String {
-    const STATES: [(&str, &str, &str); 5] = [
-        ("sent", "versandt", "#2e7d32"),
-        ("queued", "wartet", "#f9a825"),
-        ("sending", "in Arbeit", "#1565c0"),
-        ("failed", "gescheitert", "#c62828"),
-        ("expired", "zu spät", "#6d4c41"),
+fn chart(queue: &[notifications::QueueCount], lang: super::Lang) -> String {
+    use super::i18n::{label, translate};
+    const STATES: [(&str, &str); 5] = [
+        ("sent", "#2e7d32"),
+        ("queued", "#f9a825"),
+        ("sending", "#1565c0"),
+        ("failed", "#c62828"),
+        ("expired", "#6d4c41"),
     ];
     let max = queue.iter().map(|q| q.count).max().unwrap_or(1).max(1) as f64;
-    let mut svg = String::from(
-        r#"<svg role="img" aria-label="Nachrichten je Kanal und Stand" width="520" height="200" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">"#,
+    let mut svg = format!(
+        r#"<svg role="img" aria-label="{}" width="520" height="200" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">"#,
+        translate(lang, "Nachrichten je Kanal und Stand")
     );
     for (row, channel) in ["email", "sms"].iter().enumerate() {
         let y0 = 20 + row * 90;
         svg.push_str(&format!(
             r#"<text x="0" y="{}">{}</text>"#,
             y0 + 12,
-            if *channel == "email" { "E-Mail" } else { "SMS" }
+            label(lang, channel)
         ));
-        for (i, (state, label, colour)) in STATES.iter().enumerate() {
+        for (i, (state, colour)) in STATES.iter().enumerate() {
             let n = queue
                 .iter()
                 .find(|q| q.channel == *channel && q.state == *state)
@@ -166,9 +169,10 @@ fn chart(queue: &[notifications::QueueCount]) -> String {
             let w = (n as f64 / max * 300.0).round();
             let y = y0 + 18 + i * 13;
             svg.push_str(&format!(
-                r#"<rect x="90" y="{y}" width="{w}" height="11" fill="{colour}"/><text x="{}" y="{}">{label}: {n}</text>"#,
+                r#"<rect x="90" y="{y}" width="{w}" height="11" fill="{colour}"/><text x="{}" y="{}">{}: {n}</text>"#,
                 95.0 + w,
-                y + 10
+                y + 10,
+                label(lang, state)
             ));
         }
     }
@@ -190,10 +194,11 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
     match built.await {
         Ok((rows, queue)) => render(
             "outage.html",
+            s.lang,
             context! {
                 me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
                 window => format!("{} – {}", local(&state, &o.tenant_id, o.window_from), local(&state, &o.tenant_id, o.window_to)),
-                outage => ser(&o), rows => ser(&rows), chart => minijinja::Value::from_safe_string(chart(&queue)),
+                outage => ser(&o), rows => ser(&rows), chart => minijinja::Value::from_safe_string(chart(&queue, s.lang)),
             },
         ),
         Err(e) => unavailable(format!("{e:#}")),
@@ -208,6 +213,7 @@ pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path
     match crate::reports::call_list(&state.store, &state.settings, id).await {
         Ok(list) => render(
             "calllist.html",
+            s.lang,
             context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id), outage => ser(&o), list => ser(&list) },
         ),
         Err(e) => unavailable(format!("{e:#}")),
@@ -222,6 +228,7 @@ pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
     match approvals::list(&mut conn, &s.caller.tenant).await {
         Ok(list) => render(
             "approvals.html",
+            s.lang,
             context! {
                 me => s.caller.name.clone(), csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
                 approvals => ser(&list), may_approve => s.caller.role >= Role::Approver,
@@ -295,6 +302,7 @@ fn list(text: &str) -> Vec<String> {
 pub async fn declare_form(State(state): State<AppState>, s: Session) -> Response {
     render(
         "declare.html",
+        s.lang,
         context! {
             me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
             form => ser(&DeclareForm::default()),
@@ -330,6 +338,7 @@ pub async fn declare(
     let page = |impact: Option<&crate::declare::Impact>, error: Option<&str>| {
         render(
             "declare.html",
+            s.lang,
             context! {
                 me => s.caller.name.clone(), csrf => s.csrf.clone(),
                 tenant => tenant_name(&state, &s.caller.tenant), form => ser(&f),

@@ -45,6 +45,7 @@ pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
         .collect();
     render(
         "imports.html",
+        s.lang,
         context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &tenant), imports => lines },
     )
 }
@@ -61,6 +62,7 @@ pub async fn import(State(state): State<AppState>, s: Session, Path(id): Path<i6
                 .unwrap_or_default();
             render(
                 "import.html",
+                s.lang,
                 context! {
                     me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
                     import => ser(&row), rejected => ser(&rejected),
@@ -91,6 +93,7 @@ pub async fn audit(State(state): State<AppState>, s: Session) -> Response {
                 .collect();
             render(
                 "audit.html",
+                s.lang,
                 context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &tenant), entries => lines },
             )
         }

@@ -1,0 +1,242 @@
+//! The UI's languages: German first (the texts in the templates are German), English available.
+//! Templates write `{{ t("Übersicht") }}`; in English the dictionary below gives the text, and
+//! a text missing from it stays German (a test checks that every text of every template is in
+//! it). State codes (`sent`, `pending`, …) are shown with `label(code)`.
+
+/// German text → English.
+const EN: &[(&str, &str)] = &[
+    ("Übersicht", "Overview"),
+    ("Termine absagen", "Cancel appointments"),
+    ("Freigaben", "Approvals"),
+    ("Importe", "Imports"),
+    ("Protokoll", "Audit log"),
+    ("Abmelden", "Sign out"),
+    ("Anmelden", "Sign in"),
+    ("Name", "Name"),
+    ("Passwort", "Password"),
+    ("Laufende Absagen", "Running cancellations"),
+    ("Keine laufende Absage.", "No cancellation is running."),
+    (
+        "Absage(n) warten auf Freigabe",
+        "cancellation(s) wait for approval",
+    ),
+    ("Nr.", "No."),
+    ("Zeitraum", "Window"),
+    ("Grund", "Reason"),
+    ("informiert", "informed"),
+    ("ausstehend", "pending"),
+    ("nicht erreichbar", "unreachable"),
+    ("anrufen", "to phone"),
+    ("Warteschlange", "Queue"),
+    ("Kanal", "Channel"),
+    ("Stand", "State"),
+    ("Anzahl", "Count"),
+    ("Versandwege", "Relays and gateways"),
+    ("Zustand", "Health"),
+    ("letzter Fehler", "last error"),
+    ("Terminexporte", "Calendar exports"),
+    ("Quelle", "Source"),
+    ("letzter Import", "last import"),
+    ("Ergebnis", "Outcome"),
+    ("noch nie", "never"),
+    ("vor", "ago:"),
+    ("veraltet!", "stale!"),
+    ("Absage", "Cancellation"),
+    ("erklärt von", "declared by"),
+    ("Anrufliste", "Call list"),
+    (
+        "Nachrichten je Kanal und Stand",
+        "Messages per channel and state",
+    ),
+    ("Termin", "Booking"),
+    ("Beginn", "Start"),
+    ("Leistung", "Service"),
+    ("Ort", "Location"),
+    ("E-Mail", "Email"),
+    ("SMS", "SMS"),
+    ("Zustellung", "Delivery"),
+    ("erreicht", "reached"),
+    ("nicht mehr betroffen", "no longer affected"),
+    ("Anrufliste zur Absage", "Call list of cancellation"),
+    (
+        "Bürgerinnen und Bürger waren auf keinem Weg erreichbar. Nach Terminbeginn sortiert.",
+        "citizens could not be reached on any channel. Sorted by appointment time.",
+    ),
+    ("Drucken", "Print"),
+    ("Telefon", "Phone"),
+    ("Leistung / Ort", "Service / location"),
+    ("angerufen", "called"),
+    ("keine Nummer", "no number"),
+    (
+        "Freigaben (Vier-Augen-Prinzip)",
+        "Approvals (four-eyes rule)",
+    ),
+    ("Nichts wartet auf Freigabe.", "Nothing waits for approval."),
+    ("Art", "Kind"),
+    ("betroffen", "affected"),
+    ("beantragt von", "requested by"),
+    ("Freigeben", "Approve"),
+    ("Ablehnen", "Reject"),
+    (
+        "wartet auf eine andere Person mit Freigaberecht",
+        "waits for another person with the approver role",
+    ),
+    (
+        "Alle gebuchten Termine im Zeitraum (und, wenn angegeben, nur für diese Leistungen und Orte) werden abgesagt. Zuerst sehen Sie, wen es betrifft; erst „Absagen“ verschickt etwas.",
+        "Every booked appointment in the window (and, if given, only for these services and locations) is cancelled. First you see whom it affects; only “Cancel” sends anything.",
+    ),
+    ("Von", "From"),
+    ("Bis (ausschließlich)", "To (exclusive)"),
+    (
+        "Nur diese Leistungen (durch Komma getrennt; leer: alle)",
+        "Only these services (comma-separated; empty: all)",
+    ),
+    (
+        "Nur diese Orte (durch Komma getrennt; leer: alle)",
+        "Only these locations (comma-separated; empty: all)",
+    ),
+    (
+        "Grund (so lesen es die Bürgerinnen und Bürger)",
+        "Reason (as citizens will read it)",
+    ),
+    ("Vorschau", "Preview"),
+    ("Absagen", "Cancel"),
+    ("Termine betroffen", "appointments affected"),
+    ("Nachrichten", "messages"),
+    ("ohne Kontakt (Anrufliste)", "without contact (call list)"),
+    ("Sprache", "Language"),
+    ("Beispiel", "Sample"),
+    (
+        "Importe der Terminexporte",
+        "Imports of the calendar exports",
+    ),
+    ("Datei", "File"),
+    ("Dauer", "Duration"),
+    ("gelesen", "read"),
+    ("neu", "new"),
+    ("geändert", "updated"),
+    ("unverändert", "unchanged"),
+    ("entfernt", "removed"),
+    ("abgelehnt", "rejected"),
+    ("Import", "Import"),
+    ("abgelehnte Zeilen", "rejected rows"),
+    ("hier die ersten", "the first"),
+    ("Stelle", "Position"),
+    ("Feld", "Field"),
+    ("Protokoll (wer hat was getan)", "Audit log (who did what)"),
+    ("Zeit", "Time"),
+    ("Person", "Person"),
+    ("Aktion", "Action"),
+    ("Gegenstand", "Subject"),
+    ("Einzelheiten", "Details"),
+    ("Sprache wählen", "Choose language"),
+    (
+        "Name oder Passwort stimmen nicht.",
+        "Name or password is wrong.",
+    ),
+    (
+        "Zu viele Versuche. Bitte warten Sie eine Minute.",
+        "Too many attempts. Please wait a minute.",
+    ),
+    (
+        "Die Anmeldung ist gerade nicht möglich.",
+        "Signing in is not possible right now.",
+    ),
+];
+
+/// State codes → (German, English).
+const LABELS: &[(&str, &str, &str)] = &[
+    ("sent", "versandt", "sent"),
+    ("queued", "wartet", "queued"),
+    ("sending", "in Arbeit", "sending"),
+    ("failed", "gescheitert", "failed"),
+    ("expired", "zu spät", "too late"),
+    ("cancelled", "zurückgezogen", "cancelled"),
+    ("delivered", "zugestellt", "delivered"),
+    ("undelivered", "nicht zugestellt", "not delivered"),
+    ("buffered", "gepuffert", "buffered"),
+    ("submitted", "übergeben", "submitted"),
+    ("rejected", "abgelehnt", "rejected"),
+    ("active", "läuft", "running"),
+    ("retracted", "widerrufen", "retracted"),
+    ("closed", "abgeschlossen", "closed"),
+    ("pending", "wartet", "pending"),
+    ("approved", "freigegeben", "approved"),
+    ("applied", "übernommen", "applied"),
+    ("refused", "verweigert", "refused"),
+    ("running", "läuft", "running"),
+    ("up", "bereit", "up"),
+    ("down", "gestört", "down"),
+    ("email", "E-Mail", "email"),
+    ("sms", "SMS", "SMS"),
+    ("outage", "Ausfall", "outage"),
+    ("batch", "Sammelabsage", "batch"),
+];
+
+/// The language of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    De,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Lang {
+        if s == "en" { Lang::En } else { Lang::De }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// `t(text)`: the German text in the page's language.
+pub fn translate(lang: Lang, german: &str) -> String {
+    match lang {
+        Lang::De => german.to_owned(),
+        Lang::En => EN
+            .iter()
+            .find(|(de, _)| *de == german)
+            .map_or(german, |(_, en)| *en)
+            .to_owned(),
+    }
+}
+
+/// `label(code)`: a state code as people read it.
+pub fn label(lang: Lang, code: &str) -> String {
+    LABELS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or(code, |(_, de, en)| if lang == Lang::En { en } else { de })
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_of_every_template_has_an_english_version() {
+        for (name, text) in super::super::TEMPLATES {
+            for part in text.split("t(\"").skip(1) {
+                let german = part.split("\")").next().unwrap();
+                assert!(
+                    EN.iter().any(|(de, _)| *de == german),
+                    "{name}: {german:?} has no English version"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn texts_and_labels_follow_the_language() {
+        assert_eq!(translate(Lang::En, "Übersicht"), "Overview");
+        assert_eq!(translate(Lang::De, "Übersicht"), "Übersicht");
+        assert_eq!(label(Lang::De, "sent"), "versandt");
+        assert_eq!(label(Lang::En, "expired"), "too late");
+        assert_eq!(label(Lang::De, "unknown"), "unknown");
+    }
+}
