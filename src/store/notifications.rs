@@ -479,12 +479,15 @@ pub struct ReportNotification {
     pub language: String,
     /// What the SMS gateway last reported (delivered, undelivered, buffered, …).
     pub delivery_state: Option<String>,
+    pub finished_at: Option<i64>,
+    pub delivery_at: Option<i64>,
 }
 
 pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<ReportNotification>> {
     sqlx::query_as(
         "select id, booking_id, kind, channel, role, state, attempts, destination, sent_at, \
-         last_error, language, delivery_state from notifications where outage_id = $1 \
+         last_error, language, delivery_state, finished_at, delivery_at from notifications \
+         where outage_id = $1 \
          order by booking_id, id",
     )
     .bind(outage_id)

@@ -106,3 +106,24 @@ pub async fn state_of(conn: &mut Conn, tenant: &str, id: i64) -> sqlx::Result<Op
         .fetch_optional(&mut *conn)
         .await
 }
+
+/// Sends every failed notification of one run again (those whose appointment lies ahead).
+/// Returns how many.
+pub async fn retry_failed_of_outage(
+    conn: &mut Conn,
+    tenant: &str,
+    outage_id: i64,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set state = 'queued', attempts = 0, next_attempt_at = $3, \
+         finished_at = null where outage_id = $1 and tenant_id = $2 and state = 'failed' \
+         and deadline > $3",
+    )
+    .bind(outage_id)
+    .bind(tenant)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}

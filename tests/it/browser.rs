@@ -126,6 +126,10 @@ async fn an_outage_goes_from_the_browser_through_approval_to_the_citizens() {
         "{page}"
     );
     b.screenshot(&shots().join("05-outage.png")).await;
+    b.goto(&format!("{base}/")).await;
+    b.wait_for("anrufen").await;
+    b.screenshot(&shots().join("07-dashboard-running.png"))
+        .await;
     b.goto(&format!("{outage_page}/calllist")).await;
     b.wait_for("Bürger A2").await;
     b.screenshot(&shots().join("06-call-list.png")).await;

@@ -243,6 +243,15 @@ async fn forms_need_the_sessions_csrf_token_and_approval_takes_a_second_person()
     );
 
     let (anna, anna_csrf) = ui.login("anna", PASSWORD).await.unwrap();
+    let waiting = ui.send("GET", "/ui/approvals", &anna, &[]).await;
+    assert!(
+        waiting.body.contains("Vorschau, jetzt berechnet")
+            && waiting
+                .body
+                .contains("<strong>2</strong> Termine betroffen"),
+        "the approver sees what the request would do: {}",
+        waiting.body
+    );
     let path = format!("/ui/approvals/{approval}/approve");
     assert_eq!(
         ui.send("POST", &path, &anna, &[("csrf", "forged")])
@@ -424,4 +433,140 @@ async fn german_first_and_english_on_request() {
     assert!(!en.body.contains("Laufende Absagen"));
     let wrong = ui.send("GET", "/login", &lang, &[]).await;
     assert!(wrong.body.contains("Sign in"), "the login page too");
+}
+
+#[tokio::test]
+async fn the_outage_page_retries_failed_messages_and_retracts() {
+    let ui = ui(None).await;
+    let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let decl = absage::declare::DeclareRequest {
+        from: Some("2030-01-08 08:00".into()),
+        to: Some("2030-01-08 12:00".into()),
+        reason: "IT-Ausfall".into(),
+        ..Default::default()
+    };
+    let caller = absage::accounts::Caller {
+        name: "olga".into(),
+        tenant: "soest".into(),
+        role: Role::Operator,
+    };
+    let state = absage::http::State::of(&ui.t.app);
+    let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
+        .await
+        .unwrap();
+    let id = declared.impact.id.unwrap();
+    let mut conn = ui.t.app.store.conn().await.unwrap();
+    sqlx::query("update notifications set state = 'failed' where channel = 'sms'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let page = ui
+        .send("GET", &format!("/ui/outages/{id}"), &olga, &[])
+        .await;
+    assert!(
+        page.body.contains("Gescheiterte erneut senden (1)"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("Nachrichten seit der Absage, im Zeitverlauf")
+    );
+    let retry = format!("/ui/outages/{id}/retry");
+    assert_eq!(
+        ui.send("POST", &retry, &olga, &[("csrf", "x")])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        ui.send("POST", &retry, &olga, &[("csrf", &csrf)])
+            .await
+            .status,
+        303
+    );
+    let queued =
+        ui.t.notifications()
+            .await
+            .iter()
+            .filter(|n| n.state == "queued")
+            .count();
+    assert_eq!(queued, 2, "the failed SMS is queued again");
+
+    let retract = format!("/ui/outages/{id}/retract");
+    let done = ui
+        .send(
+            "POST",
+            &retract,
+            &olga,
+            &[("csrf", &csrf), ("reason", "Fehlalarm")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let page = ui
+        .send("GET", &format!("/ui/outages/{id}"), &olga, &[])
+        .await;
+    assert!(page.body.contains("(widerrufen)"), "{}", page.body);
+    assert!(
+        !page.body.contains("Widerrufen:"),
+        "no second retraction offered"
+    );
+}
+
+/// Collects what the code logs at info level and above, for this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_personal_data_or_password_reaches_the_log_at_info_level() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let ui = ui(None).await;
+    for _ in 0..6 {
+        let _ = ui.login("olga", "Sommer2026!").await;
+    }
+    let (anna, csrf) = ui.login("anna", PASSWORD).await.unwrap();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("from", "2030-01-08T08:00"),
+        ("to", "2030-01-08T12:00"),
+        ("reason", "IT-Ausfall"),
+        ("action", "confirm"),
+    ];
+    assert_eq!(
+        ui.send("POST", "/ui/declare", &anna, &form).await.status,
+        303
+    );
+    ui.t.drain(&ui.t.dispatcher()).await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("declared"), "the log was captured: {text}");
+    for secret in [
+        "Bürger A1",
+        "a1@example.org",
+        "Bürger A2",
+        "Sommer2026!",
+        PASSWORD,
+    ] {
+        assert!(!text.contains(secret), "{secret:?} in the log:\n{text}");
+    }
+    let phone = Row::new("A1", "2030-01-08 09:00").phone;
+    assert!(!text.contains(&phone[5..]), "a phone number in the log");
 }

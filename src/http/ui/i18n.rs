@@ -131,6 +131,19 @@ const EN: &[(&str, &str)] = &[
     ("Einzelheiten", "Details"),
     ("Sprache wählen", "Choose language"),
     (
+        "Nachrichten seit der Absage, im Zeitverlauf",
+        "Messages since the declaration, over time",
+    ),
+    ("Bis zum ersten Versand", "Until the first message left"),
+    ("Gescheiterte erneut senden", "Send the failed ones again"),
+    ("Absage widerrufen", "Retract this cancellation"),
+    (
+        "Widerrufen: Wer schon informiert ist, erfährt, dass der Termin bleibt.",
+        "Retract: everyone already told hears that the appointment stands.",
+    ),
+    ("Widerrufen", "Retract"),
+    ("Vorschau, jetzt berechnet", "Preview, computed now"),
+    (
         "Name oder Passwort stimmen nicht.",
         "Name or password is wrong.",
     ),

@@ -10,6 +10,7 @@
 //! - [`pages`]: dashboard, declare with preview, outage, call list, approvals
 //! - [`records`]: import history with rejected rows, audit log
 
+pub mod chart;
 pub mod i18n;
 pub mod pages;
 pub mod records;
@@ -88,6 +89,8 @@ pub fn router() -> axum::Router<AppState> {
         .route("/logout", post(logout))
         .route("/ui/outages/{id}", get(pages::outage))
         .route("/ui/outages/{id}/calllist", get(pages::call_list))
+        .route("/ui/outages/{id}/retry", post(pages::retry_failed))
+        .route("/ui/outages/{id}/retract", post(pages::retract))
         .route(
             "/ui/outages/{id}/called/{booking}",
             post(pages::mark_called),

@@ -189,19 +189,141 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
         let (_, rows) = crate::reports::report(&state.store, &state.settings, id).await?;
         let mut conn = state.store.conn().await?;
         let queue = notifications::counts(&mut conn, Some(id)).await?;
-        anyhow::Ok((rows, queue))
+        let sent = notifications::of_outage(&mut conn, id).await?;
+        anyhow::Ok((rows, queue, sent))
     };
     match built.await {
-        Ok((rows, queue)) => render(
-            "outage.html",
-            s.lang,
-            context! {
-                me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
-                window => format!("{} – {}", local(&state, &o.tenant_id, o.window_from), local(&state, &o.tenant_id, o.window_to)),
-                outage => ser(&o), rows => ser(&rows), chart => minijinja::Value::from_safe_string(chart(&queue, s.lang)),
-            },
-        ),
+        Ok((rows, queue, sent)) => {
+            let first = sent.iter().filter_map(|n| n.sent_at).min();
+            let first_after = first.map(|f| format!("{:.0} s", (f - o.created_at) as f64 / 1000.0));
+            let failed = queue
+                .iter()
+                .filter(|q| q.state == "failed")
+                .map(|q| q.count)
+                .sum::<i64>();
+            let over_time = super::chart::over_time(&sent, o.created_at, s.lang);
+            render(
+                "outage.html",
+                s.lang,
+                context! {
+                    me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
+                    window => format!("{} – {}", local(&state, &o.tenant_id, o.window_from), local(&state, &o.tenant_id, o.window_to)),
+                    rows => ser(&rows), first_after => first_after, failed => failed,
+                    may_act => s.caller.role >= Role::Operator,
+                    chart => minijinja::Value::from_safe_string(chart(&queue, s.lang)),
+                    over_time => minijinja::Value::from_safe_string(over_time),
+                    outage => ser(&o),
+                },
+            )
+        }
         Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+/// Sends every failed message of the outage again (operators).
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden("Erneut senden darf nur, wer die Rolle „operator“ oder „approver“ hat.");
+    }
+    if let Err(r) = own(&state, &s, id).await {
+        return *r;
+    }
+    let now_ms = crate::domain::to_millis((state.clock)());
+    let done = async {
+        let mut conn = state.store.conn().await?;
+        let n = crate::store::queue_admin::retry_failed_of_outage(
+            &mut conn,
+            &s.caller.tenant,
+            id,
+            now_ms,
+        )
+        .await?;
+        crate::store::notify_work(&mut conn).await?;
+        crate::store::audit::append(
+            &mut conn,
+            &crate::store::audit::Entry {
+                tenant: Some(&s.caller.tenant),
+                actor: &s.caller.name,
+                action: "notification.retry",
+                subject: Some(format!("outage #{id}")),
+                details: serde_json::json!({ "retried": n }),
+            },
+            now_ms,
+        )
+        .await?;
+        anyhow::Ok(())
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RetractForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Retracts the outage: queued messages are cancelled, and everyone already told hears that the
+/// appointment stands (operators).
+pub async fn retract(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<RetractForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden("Widerrufen darf nur, wer die Rolle „operator“ oder „approver“ hat.");
+    }
+    if let Err(r) = own(&state, &s, id).await {
+        return *r;
+    }
+    let now = (state.clock)();
+    match crate::declare::retract(
+        &state.store,
+        &state.settings,
+        &state.templates,
+        id,
+        &f.reason,
+        now,
+        false,
+    )
+    .await
+    {
+        Ok(impact) => {
+            let mut conn = match state.store.conn().await {
+                Ok(c) => c,
+                Err(e) => return unavailable(format!("{e:#}")),
+            };
+            let entry = crate::store::audit::Entry {
+                tenant: Some(&s.caller.tenant),
+                actor: &s.caller.name,
+                action: "outage.retract",
+                subject: Some(format!("outage #{id}")),
+                details: serde_json::json!({
+                    "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
+                }),
+            };
+            if let Err(e) =
+                crate::store::audit::append(&mut conn, &entry, crate::domain::to_millis(now)).await
+            {
+                return unavailable(e);
+            }
+            Redirect::to(&format!("/ui/outages/{id}")).into_response()
+        }
+        Err(e) => forbidden(&format!("{e:#}")),
     }
 }
 
@@ -221,21 +343,47 @@ pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path
 }
 
 pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
-    let mut conn = match state.store.conn().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(format!("{e:#}")),
+    let list = {
+        let mut conn = match state.store.conn().await {
+            Ok(c) => c,
+            Err(e) => return unavailable(format!("{e:#}")),
+        };
+        match approvals::list(&mut conn, &s.caller.tenant).await {
+            Ok(list) => list,
+            Err(e) => return unavailable(e),
+        }
     };
-    match approvals::list(&mut conn, &s.caller.tenant).await {
-        Ok(list) => render(
-            "approvals.html",
-            s.lang,
-            context! {
-                me => s.caller.name.clone(), csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
-                approvals => ser(&list), may_approve => s.caller.role >= Role::Approver,
-            },
-        ),
-        Err(e) => unavailable(e),
+    // What a pending request would do if approved now: the same dry run as the declare page.
+    let mut lines = Vec::new();
+    for a in &list {
+        let preview = if a.state == "pending" {
+            let requester = crate::accounts::Caller {
+                name: a.requested_by.clone(),
+                tenant: a.tenant_id.clone(),
+                role: Role::Operator,
+            };
+            match serde_json::from_str::<crate::declare::DeclareRequest>(&a.request_json) {
+                Ok(request) => {
+                    crate::http::api::outages::submit(&state, &requester, &request, true)
+                        .await
+                        .ok()
+                        .map(|(_, d)| ser(&d.impact))
+                }
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        lines.push(context! { preview => preview, ..ser(a) });
     }
+    render(
+        "approvals.html",
+        s.lang,
+        context! {
+            me => s.caller.name.clone(), csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
+            approvals => lines, may_approve => s.caller.role >= Role::Approver,
+        },
+    )
 }
 
 pub async fn approve(
