@@ -1,9 +1,10 @@
 //! Small server-rendered SVG charts (no script, printable): per channel, how many messages were
-//! sent, delivered, failed and expired since the declaration, over time.
+//! sent, delivered, failed and expired since the declaration, over time; and where the messages
+//! stand now.
 
 use super::Lang;
-use super::i18n::label;
-use crate::store::notifications::ReportNotification;
+use super::i18n::{label, translate};
+use crate::store::notifications::{QueueCount, ReportNotification};
 use std::fmt::Write;
 
 const SERIES: [(&str, &str); 4] = [
@@ -41,7 +42,7 @@ pub fn over_time(ns: &[ReportNotification], from_ms: i64, lang: Lang) -> String 
     let span = (to_ms - from_ms) as f64;
     let mut svg = format!(
         r#"<svg role="img" aria-label="{}" width="560" height="{}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="11">"#,
-        super::i18n::translate(lang, "Nachrichten seit der Absage, im Zeitverlauf"),
+        translate(lang, "Nachrichten seit der Absage, im Zeitverlauf"),
         2.0 * (H + 40.0) + 20.0
     );
     for (panel, channel) in ["email", "sms"].iter().enumerate() {
@@ -83,6 +84,46 @@ pub fn over_time(ns: &[ReportNotification], from_ms: i64, lang: Lang) -> String 
             top + H + 28.0,
             span / 60_000.0
         );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A bar per channel and state, as a small SVG (no script, printable).
+pub fn by_state(queue: &[QueueCount], lang: Lang) -> String {
+    const STATES: [(&str, &str); 5] = [
+        ("sent", "#2e7d32"),
+        ("queued", "#f9a825"),
+        ("sending", "#1565c0"),
+        ("failed", "#c62828"),
+        ("expired", "#6d4c41"),
+    ];
+    let max = queue.iter().map(|q| q.count).max().unwrap_or(1).max(1) as f64;
+    let mut svg = format!(
+        r#"<svg role="img" aria-label="{}" width="520" height="200" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">"#,
+        translate(lang, "Nachrichten je Kanal und Stand")
+    );
+    for (row, channel) in ["email", "sms"].iter().enumerate() {
+        let y0 = 20 + row * 90;
+        svg.push_str(&format!(
+            r#"<text x="0" y="{}">{}</text>"#,
+            y0 + 12,
+            label(lang, channel)
+        ));
+        for (i, (state, colour)) in STATES.iter().enumerate() {
+            let n = queue
+                .iter()
+                .find(|q| q.channel == *channel && q.state == *state)
+                .map_or(0, |q| q.count);
+            let w = (n as f64 / max * 300.0).round();
+            let y = y0 + 18 + i * 13;
+            svg.push_str(&format!(
+                r#"<rect x="90" y="{y}" width="{w}" height="11" fill="{colour}"/><text x="{}" y="{}">{}: {n}</text>"#,
+                95.0 + w,
+                y + 10,
+                label(lang, state)
+            ));
+        }
     }
     svg.push_str("</svg>");
     svg

@@ -7,11 +7,14 @@
 //! refused; the login form uses a double-submit cookie for the same. Login attempts are limited
 //! to five a minute per account name.
 //!
-//! - [`pages`]: dashboard, declare with preview, outage, call list, approvals
+//! - [`pages`]: dashboard, declare with preview, approvals
+//! - [`outage`]: an outage's report with charts, retry, retract, call list
+//! - [`chart`]: the SVG charts
 //! - [`records`]: import history with rejected rows, audit log
 
 pub mod chart;
 pub mod i18n;
+pub mod outage;
 pub mod pages;
 pub mod records;
 
@@ -87,13 +90,13 @@ pub fn router() -> axum::Router<AppState> {
         .route("/login", get(login_form).post(login))
         .route("/ui/lang/{code}", get(choose_language))
         .route("/logout", post(logout))
-        .route("/ui/outages/{id}", get(pages::outage))
-        .route("/ui/outages/{id}/calllist", get(pages::call_list))
-        .route("/ui/outages/{id}/retry", post(pages::retry_failed))
-        .route("/ui/outages/{id}/retract", post(pages::retract))
+        .route("/ui/outages/{id}", get(outage::outage))
+        .route("/ui/outages/{id}/calllist", get(outage::call_list))
+        .route("/ui/outages/{id}/retry", post(outage::retry_failed))
+        .route("/ui/outages/{id}/retract", post(outage::retract))
         .route(
             "/ui/outages/{id}/called/{booking}",
-            post(pages::mark_called),
+            post(outage::mark_called),
         )
         .route("/ui/approvals", get(pages::approvals))
         .route("/ui/imports", get(records::imports))

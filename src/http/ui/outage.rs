@@ -1,0 +1,248 @@
+//! An outage's own pages: its report with charts, retrying failed messages, retracting it, and
+//! the call list (with who phoned whom).
+
+use super::pages::{local, ser, tenant_name, unavailable};
+use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
+use crate::domain::account::Role;
+use crate::http::State as AppState;
+use crate::store::{notifications, outages};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+
+/// The caller's outage, or a 404 page.
+async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRow, Box<Response>> {
+    let mut conn = state
+        .store
+        .conn()
+        .await
+        .map_err(|e| Box::new(unavailable(format!("{e:#}"))))?;
+    match outages::get(&mut conn, id).await {
+        Ok(Some(o)) if o.tenant_id == s.caller.tenant => Ok(o),
+        Ok(_) => Err(Box::new(
+            (StatusCode::NOT_FOUND, "Diese Absage gibt es nicht.").into_response(),
+        )),
+        Err(e) => Err(Box::new(unavailable(e))),
+    }
+}
+
+pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+    let o = match own(&state, &s, id).await {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let built = async {
+        let (_, rows) = crate::reports::report(&state.store, &state.settings, id).await?;
+        let mut conn = state.store.conn().await?;
+        let queue = notifications::counts(&mut conn, Some(id)).await?;
+        let sent = notifications::of_outage(&mut conn, id).await?;
+        anyhow::Ok((rows, queue, sent))
+    };
+    match built.await {
+        Ok((rows, queue, sent)) => {
+            let first = sent.iter().filter_map(|n| n.sent_at).min();
+            let first_after = first.map(|f| format!("{:.0} s", (f - o.created_at) as f64 / 1000.0));
+            let failed = queue
+                .iter()
+                .filter(|q| q.state == "failed")
+                .map(|q| q.count)
+                .sum::<i64>();
+            let over_time = chart::over_time(&sent, o.created_at, s.lang);
+            render(
+                "outage.html",
+                s.lang,
+                context! {
+                    me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
+                    window => format!("{} – {}", local(&state, &o.tenant_id, o.window_from), local(&state, &o.tenant_id, o.window_to)),
+                    rows => ser(&rows), first_after => first_after, failed => failed,
+                    may_act => s.caller.role >= Role::Operator,
+                    chart => minijinja::Value::from_safe_string(chart::by_state(&queue, s.lang)),
+                    over_time => minijinja::Value::from_safe_string(over_time),
+                    outage => ser(&o),
+                },
+            )
+        }
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+/// Sends every failed message of the outage again (operators).
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden("Erneut senden darf nur, wer die Rolle „operator“ oder „approver“ hat.");
+    }
+    if let Err(r) = own(&state, &s, id).await {
+        return *r;
+    }
+    let now_ms = crate::domain::to_millis((state.clock)());
+    let done = async {
+        let mut conn = state.store.conn().await?;
+        let n = crate::store::queue_admin::retry_failed_of_outage(
+            &mut conn,
+            &s.caller.tenant,
+            id,
+            now_ms,
+        )
+        .await?;
+        crate::store::notify_work(&mut conn).await?;
+        crate::store::audit::append(
+            &mut conn,
+            &crate::store::audit::Entry {
+                tenant: Some(&s.caller.tenant),
+                actor: &s.caller.name,
+                action: "notification.retry",
+                subject: Some(format!("outage #{id}")),
+                details: serde_json::json!({ "retried": n }),
+            },
+            now_ms,
+        )
+        .await?;
+        anyhow::Ok(())
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RetractForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Retracts the outage: queued messages are cancelled, and everyone already told hears that the
+/// appointment stands (operators).
+pub async fn retract(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<RetractForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden("Widerrufen darf nur, wer die Rolle „operator“ oder „approver“ hat.");
+    }
+    if let Err(r) = own(&state, &s, id).await {
+        return *r;
+    }
+    let now = (state.clock)();
+    match crate::declare::retract(
+        &state.store,
+        &state.settings,
+        &state.templates,
+        id,
+        &f.reason,
+        now,
+        false,
+    )
+    .await
+    {
+        Ok(impact) => {
+            let mut conn = match state.store.conn().await {
+                Ok(c) => c,
+                Err(e) => return unavailable(format!("{e:#}")),
+            };
+            let entry = crate::store::audit::Entry {
+                tenant: Some(&s.caller.tenant),
+                actor: &s.caller.name,
+                action: "outage.retract",
+                subject: Some(format!("outage #{id}")),
+                details: serde_json::json!({
+                    "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
+                }),
+            };
+            if let Err(e) =
+                crate::store::audit::append(&mut conn, &entry, crate::domain::to_millis(now)).await
+            {
+                return unavailable(e);
+            }
+            Redirect::to(&format!("/ui/outages/{id}")).into_response()
+        }
+        Err(e) => forbidden(&format!("{e:#}")),
+    }
+}
+
+pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+    let o = match own(&state, &s, id).await {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    match crate::reports::call_list(&state.store, &state.settings, id).await {
+        Ok(list) => render(
+            "calllist.html",
+            s.lang,
+            context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id), outage => ser(&o), list => ser(&list) },
+        ),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
+
+/// Marks a citizen of the call list as phoned (by the signed-in person, now).
+pub async fn mark_called(
+    State(state): State<AppState>,
+    s: Session,
+    Path((id, booking)): Path<(i64, i64)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden(
+            "Anrufe vermerken darf nur, wer die Rolle „operator“ oder „approver“ hat.",
+        );
+    }
+    if let Err(r) = own(&state, &s, id).await {
+        return *r;
+    }
+    let now_ms = crate::domain::to_millis((state.clock)());
+    let marked = async {
+        let mut conn = state.store.conn().await?;
+        let on_list = outages::target_states(&mut conn, id)
+            .await?
+            .iter()
+            .any(|(b, _)| *b == booking);
+        if !on_list {
+            return anyhow::Ok(None);
+        }
+        let first =
+            crate::store::calls::mark(&mut conn, id, booking, &s.caller.name, now_ms).await?;
+        if first {
+            crate::store::audit::append(
+                &mut conn,
+                &crate::store::audit::Entry {
+                    tenant: Some(&s.caller.tenant),
+                    actor: &s.caller.name,
+                    action: "call.mark",
+                    subject: Some(format!("outage #{id}")),
+                    details: serde_json::json!({ "booking": booking }),
+                },
+                now_ms,
+            )
+            .await?;
+        }
+        Ok(Some(()))
+    };
+    match marked.await {
+        Ok(Some(())) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "Dieser Termin gehört nicht zu dieser Absage.",
+        )
+            .into_response(),
+        Err(e) => unavailable(format!("{e:#}")),
+    }
+}
