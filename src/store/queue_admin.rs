@@ -66,20 +66,33 @@ pub async fn list(conn: &mut Conn, tenant: &str, f: &Filter<'_>) -> sqlx::Result
     q.bind(f.limit).fetch_all(&mut *conn).await
 }
 
-/// Sends a failed notification again, with fresh attempts, unless its appointment has begun.
-/// Returns whether it was queued again.
-pub async fn retry(conn: &mut Conn, tenant: &str, id: i64, now_ms: i64) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+/// Which failed notifications to send again.
+#[derive(Debug, Clone, Copy)]
+pub enum Failed {
+    /// This one.
+    One(i64),
+    /// Every failed one of this run.
+    OfOutage(i64),
+}
+
+/// Sends failed notifications again, with fresh attempts, unless their appointment has begun.
+/// Returns how many were queued again.
+pub async fn retry(conn: &mut Conn, tenant: &str, which: Failed, now_ms: i64) -> sqlx::Result<u64> {
+    let (column, id) = match which {
+        Failed::One(id) => ("id", id),
+        Failed::OfOutage(id) => ("outage_id", id),
+    };
+    let r = sqlx::query(AssertSqlSafe(format!(
         "update notifications set state = 'queued', attempts = 0, next_attempt_at = $3, \
-         finished_at = null where id = $1 and tenant_id = $2 and state = 'failed' \
-         and deadline > $3",
-    )
+         finished_at = null where {column} = $1 and tenant_id = $2 and state = 'failed' \
+         and deadline > $3"
+    )))
     .bind(id)
     .bind(tenant)
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(r.rows_affected())
 }
 
 /// Cancels a notification that has not gone out yet (queued, not in flight). Returns whether
@@ -105,25 +118,4 @@ pub async fn state_of(conn: &mut Conn, tenant: &str, id: i64) -> sqlx::Result<Op
         .bind(tenant)
         .fetch_optional(&mut *conn)
         .await
-}
-
-/// Sends every failed notification of one run again (those whose appointment lies ahead).
-/// Returns how many.
-pub async fn retry_failed_of_outage(
-    conn: &mut Conn,
-    tenant: &str,
-    outage_id: i64,
-    now_ms: i64,
-) -> sqlx::Result<u64> {
-    let r = sqlx::query(
-        "update notifications set state = 'queued', attempts = 0, next_attempt_at = $3, \
-         finished_at = null where outage_id = $1 and tenant_id = $2 and state = 'failed' \
-         and deadline > $3",
-    )
-    .bind(outage_id)
-    .bind(tenant)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected())
 }

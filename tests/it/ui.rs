@@ -64,6 +64,26 @@ async fn ui(threshold: Option<u64>) -> Ui {
     }
 }
 
+/// Olga (operator) declares 8:00–12:00 on 8 January 2030, as the API and the UI do.
+async fn declare_as_olga(ui: &Ui) -> absage::http::api::outages::Declared {
+    let decl = absage::declare::DeclareRequest {
+        from: Some("2030-01-08 08:00".into()),
+        to: Some("2030-01-08 12:00".into()),
+        reason: "IT-Ausfall".into(),
+        ..Default::default()
+    };
+    let caller = absage::accounts::Caller {
+        name: "olga".into(),
+        tenant: "soest".into(),
+        role: Role::Operator,
+    };
+    let state = absage::http::State::of(&ui.t.app);
+    let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
+        .await
+        .unwrap();
+    declared
+}
+
 #[derive(Debug)]
 struct Page {
     status: u16,
@@ -218,21 +238,7 @@ async fn login_attempts_are_limited_per_account_name() {
 async fn forms_need_the_sessions_csrf_token_and_approval_takes_a_second_person() {
     let ui = ui(Some(0)).await;
     // Olga's declaration through the API waits for approval (threshold 0).
-    let decl = absage::declare::DeclareRequest {
-        from: Some("2030-01-08 08:00".into()),
-        to: Some("2030-01-08 12:00".into()),
-        reason: "IT-Ausfall".into(),
-        ..Default::default()
-    };
-    let caller = absage::accounts::Caller {
-        name: "olga".into(),
-        tenant: "soest".into(),
-        role: Role::Operator,
-    };
-    let state = absage::http::State::of(&ui.t.app);
-    let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
-        .await
-        .unwrap();
+    let declared = declare_as_olga(&ui).await;
     let approval = declared.approval.unwrap().id;
 
     let (olga, olga_csrf) = ui.login("olga", PASSWORD).await.unwrap();
@@ -439,21 +445,7 @@ async fn german_first_and_english_on_request() {
 async fn the_outage_page_retries_failed_messages_and_retracts() {
     let ui = ui(None).await;
     let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
-    let decl = absage::declare::DeclareRequest {
-        from: Some("2030-01-08 08:00".into()),
-        to: Some("2030-01-08 12:00".into()),
-        reason: "IT-Ausfall".into(),
-        ..Default::default()
-    };
-    let caller = absage::accounts::Caller {
-        name: "olga".into(),
-        tenant: "soest".into(),
-        role: Role::Operator,
-    };
-    let state = absage::http::State::of(&ui.t.app);
-    let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
-        .await
-        .unwrap();
+    let declared = declare_as_olga(&ui).await;
     let id = declared.impact.id.unwrap();
     let mut conn = ui.t.app.store.conn().await.unwrap();
     sqlx::query("update notifications set state = 'failed' where channel = 'sms'")

@@ -71,7 +71,8 @@ pub async fn retry(
     require(&caller, Role::Operator)?;
     let now_ms = crate::domain::to_millis((state.clock)());
     let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    if !queue_admin::retry(&mut conn, &caller.tenant, id, now_ms).await? {
+    let one = queue_admin::Failed::One(id);
+    if queue_admin::retry(&mut conn, &caller.tenant, one, now_ms).await? == 0 {
         drop(conn);
         return Err(refused(
             &state,

@@ -5,7 +5,7 @@ use super::pages::{local, ser, tenant_name, unavailable};
 use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
 use crate::domain::account::Role;
 use crate::http::State as AppState;
-use crate::store::{notifications, outages};
+use crate::store::{notifications, outages, queue_admin};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -87,13 +87,8 @@ pub async fn retry_failed(
     let now_ms = crate::domain::to_millis((state.clock)());
     let done = async {
         let mut conn = state.store.conn().await?;
-        let n = crate::store::queue_admin::retry_failed_of_outage(
-            &mut conn,
-            &s.caller.tenant,
-            id,
-            now_ms,
-        )
-        .await?;
+        let all = queue_admin::Failed::OfOutage(id);
+        let n = queue_admin::retry(&mut conn, &s.caller.tenant, all, now_ms).await?;
         crate::store::notify_work(&mut conn).await?;
         crate::store::audit::append(
             &mut conn,
