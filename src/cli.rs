@@ -320,6 +320,13 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 dry_run,
             )
             .await?;
+            if !dry_run {
+                let details = serde_json::json!({
+                    "affected": impact.stats.affected, "added": impact.stats.added,
+                    "withdrawn": impact.stats.withdrawn, "retractions": impact.stats.retractions,
+                });
+                audit(&app, id, "outage.amend", details).await?;
+            }
             print_change(&impact, "amended", dry_run, json)
         }
         Command::Outage(OutageCommand::Retract {
@@ -338,6 +345,12 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 dry_run,
             )
             .await?;
+            if !dry_run {
+                let details = serde_json::json!({
+                    "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
+                });
+                audit(&app, id, "outage.retract", details).await?;
+            }
             print_change(&impact, "retracted", dry_run, json)
         }
         Command::Status { json } => status(&app, json).await,
@@ -491,6 +504,21 @@ async fn import(
     let report = app
         .import(source, &ImportOptions { file, force }, &progress)
         .await?;
+    {
+        let mut conn = app.store.conn().await?;
+        let entry = crate::store::audit::Entry {
+            tenant: Some(&source.tenant),
+            actor: &whoami(),
+            action: "import.trigger",
+            subject: Some(format!("source {}", source.name)),
+            details: serde_json::json!({
+                "import": report.import_id, "read": report.counts.rows_read,
+                "rejected": report.counts.rows_rejected, "force": force,
+            }),
+        };
+        crate::store::audit::append(&mut conn, &entry, crate::domain::to_millis((app.clock)()))
+            .await?;
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -595,7 +623,35 @@ async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> any
         a.dry_run,
     )
     .await?;
+    if let Some(id) = impact.id {
+        let details = serde_json::json!({
+            "affected": impact.stats.affected, "queued": impact.stats.queued,
+            "unreachable": impact.stats.unreachable,
+        });
+        audit(app, id, "outage.declare", details).await?;
+    }
     print_impact(&impact, a.dry_run, a.json)
+}
+
+/// Writes a command-line action on outage `id` to the audit log, as the user who ran it.
+async fn audit(app: &App, id: i64, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
+    let mut conn = app.store.conn().await?;
+    let tenant = crate::store::outages::get(&mut conn, id)
+        .await?
+        .map(|o| o.tenant_id);
+    crate::store::audit::append(
+        &mut conn,
+        &crate::store::audit::Entry {
+            tenant: tenant.as_deref(),
+            actor: &whoami(),
+            action,
+            subject: Some(format!("outage #{id}")),
+            details,
+        },
+        crate::domain::to_millis((app.clock)()),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The time zone of an outage's tenant, for reading the times given with it.

@@ -411,3 +411,30 @@ fn a_watched_folder_imports_each_new_export_once_it_has_arrived() {
         "each file imported once, and the history names the file"
     );
 }
+
+#[test]
+fn command_line_actions_are_in_the_audit_log_with_who_ran_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let config = write_config(dir.path(), sink.addr.port(), 100);
+    write_export(dir.path(), 3);
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("import")
+        .env("USER", "kim")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    declare_all(&config);
+    let log = Command::new("sqlite3")
+        .arg(dir.path().join("absage.db"))
+        .arg("select actor || ' ' || action from audit_log order by id")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "cli:kim import.trigger", "{log}");
+    assert!(lines[1].ends_with(" outage.declare"), "{log}");
+}
