@@ -191,5 +191,11 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Chromium outlives a killed chromedriver (a test that panicked never closed it): end
+        // every process started with this browser's own profile folder.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self._profile.path())
+            .status();
     }
 }
