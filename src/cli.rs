@@ -310,23 +310,14 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 services: list(services, all_services),
                 locations: list(locations, all_locations),
             };
-            let impact = declare::amend(
-                &app.store,
-                &app.settings,
-                &app.templates,
-                id,
-                &change,
-                (app.clock)(),
+            let by = whoami();
+            let act = declare::Act {
+                by: &by,
+                now: (app.clock)(),
                 dry_run,
-            )
-            .await?;
-            if !dry_run {
-                let details = serde_json::json!({
-                    "affected": impact.stats.affected, "added": impact.stats.added,
-                    "withdrawn": impact.stats.withdrawn, "retractions": impact.stats.retractions,
-                });
-                audit(&app, id, "outage.amend", details).await?;
-            }
+            };
+            let impact =
+                declare::amend(&app.store, &app.settings, &app.templates, id, &change, act).await?;
             print_change(&impact, "amended", dry_run, json)
         }
         Command::Outage(OutageCommand::Retract {
@@ -335,22 +326,15 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             dry_run,
             json,
         }) => {
-            let impact = declare::retract(
-                &app.store,
-                &app.settings,
-                &app.templates,
-                id,
-                &reason,
-                (app.clock)(),
+            let by = whoami();
+            let act = declare::Act {
+                by: &by,
+                now: (app.clock)(),
                 dry_run,
-            )
-            .await?;
-            if !dry_run {
-                let details = serde_json::json!({
-                    "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
-                });
-                audit(&app, id, "outage.retract", details).await?;
-            }
+            };
+            let impact =
+                declare::retract(&app.store, &app.settings, &app.templates, id, &reason, act)
+                    .await?;
             print_change(&impact, "retracted", dry_run, json)
         }
         Command::Status { json } => status(&app, json).await,
@@ -623,35 +607,7 @@ async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> any
         a.dry_run,
     )
     .await?;
-    if let Some(id) = impact.id {
-        let details = serde_json::json!({
-            "affected": impact.stats.affected, "queued": impact.stats.queued,
-            "unreachable": impact.stats.unreachable,
-        });
-        audit(app, id, "outage.declare", details).await?;
-    }
     print_impact(&impact, a.dry_run, a.json)
-}
-
-/// Writes a command-line action on outage `id` to the audit log, as the user who ran it.
-async fn audit(app: &App, id: i64, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
-    let mut conn = app.store.conn().await?;
-    let tenant = crate::store::outages::get(&mut conn, id)
-        .await?
-        .map(|o| o.tenant_id);
-    crate::store::audit::append(
-        &mut conn,
-        &crate::store::audit::Entry {
-            tenant: tenant.as_deref(),
-            actor: &whoami(),
-            action,
-            subject: Some(format!("outage #{id}")),
-            details,
-        },
-        crate::domain::to_millis((app.clock)()),
-    )
-    .await?;
-    Ok(())
 }
 
 /// The time zone of an outage's tenant, for reading the times given with it.

@@ -200,11 +200,60 @@ pub async fn declare(
     if dry_run {
         tx.rollback().await?;
     } else {
+        // In the same transaction: no declaration without its audit entry.
+        let details = serde_json::json!({
+            "kind": decl.kind.as_str(), "affected": impact.stats.affected,
+            "queued": impact.stats.queued, "unreachable": impact.stats.unreachable,
+        });
+        audit(
+            &mut tx,
+            &tenant.id,
+            &decl.created_by,
+            "outage.declare",
+            id,
+            details,
+            now,
+        )
+        .await?;
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(outage = id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
     }
     Ok(impact)
+}
+
+/// Appends to the audit log inside the caller's transaction.
+async fn audit(
+    tx: &mut crate::store::Tx,
+    tenant: &str,
+    by: &str,
+    action: &str,
+    outage: i64,
+    details: serde_json::Value,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    crate::store::audit::append(
+        tx,
+        &crate::store::audit::Entry {
+            tenant: Some(tenant),
+            actor: by,
+            action,
+            subject: Some(format!("outage #{outage}")),
+            details,
+        },
+        to_millis(now),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Who changes an outage, when, and whether for real (`dry_run`: a preview, nothing kept).
+#[derive(Debug, Clone, Copy)]
+pub struct Act<'a> {
+    /// Written to the audit log with the change.
+    pub by: &'a str,
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
 }
 
 /// A change to an outage's window or scope; `None` keeps what is there.
@@ -226,9 +275,9 @@ pub async fn amend(
     templates: &TemplateSet,
     id: i64,
     change: &Amendment,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    act: Act<'_>,
 ) -> anyhow::Result<Impact> {
+    let Act { by, now, dry_run } = act;
     let mut tx = store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
     let tenant = settings
@@ -272,7 +321,13 @@ pub async fn amend(
     let mut stats = matching::match_run(&mut tx, &ctx, &run).await?;
     let left = std::mem::take(&mut stats.left);
     stats.retractions = matching::queue_retractions(&mut tx, &ctx, &run, Some(&left), "").await?;
-    finish(tx, tenant, id, stats, dry_run, "amended").await
+    let done = Done {
+        what: "amended",
+        action: "outage.amend",
+        by,
+        now,
+    };
+    finish(tx, tenant, id, stats, dry_run, done).await
 }
 
 /// Retracts an outage declared by mistake: everything still queued is cancelled, and everyone
@@ -283,9 +338,9 @@ pub async fn retract(
     templates: &TemplateSet,
     id: i64,
     reason: &str,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    act: Act<'_>,
 ) -> anyhow::Result<Impact> {
+    let Act { by, now, dry_run } = act;
     if reason.trim().is_empty() {
         bail!("a reason is required: citizens who were told read it");
     }
@@ -316,7 +371,13 @@ pub async fn retract(
         retractions,
         ..MatchStats::default()
     };
-    finish(tx, tenant, id, stats, dry_run, "retracted").await
+    let done = Done {
+        what: "retracted",
+        action: "outage.retract",
+        by,
+        now,
+    };
+    finish(tx, tenant, id, stats, dry_run, done).await
 }
 
 async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::OutageRow> {
@@ -330,13 +391,21 @@ async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::Outa
 }
 
 /// Reports the impact of a change and commits it, or rolls it back for a dry run.
+/// What an amendment or retraction did, and who did it when (for the log and the audit log).
+struct Done<'a> {
+    what: &'a str,
+    action: &'a str,
+    by: &'a str,
+    now: DateTime<Utc>,
+}
+
 async fn finish(
     mut tx: crate::store::Tx,
     tenant: &crate::config::TenantSettings,
     id: i64,
     stats: MatchStats,
     dry_run: bool,
-    what: &str,
+    done: Done<'_>,
 ) -> anyhow::Result<Impact> {
     let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
     let impact = Impact {
@@ -350,6 +419,21 @@ async fn finish(
     if dry_run {
         tx.rollback().await?;
     } else {
+        let details = serde_json::json!({
+            "affected": impact.stats.affected, "added": impact.stats.added,
+            "withdrawn": impact.stats.withdrawn, "cancelled": impact.stats.cancelled,
+            "retractions": impact.stats.retractions,
+        });
+        audit(
+            &mut tx,
+            &tenant.id,
+            done.by,
+            done.action,
+            id,
+            details,
+            done.now,
+        )
+        .await?;
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(
@@ -357,7 +441,8 @@ async fn finish(
             queued = impact.stats.queued,
             cancelled = impact.stats.cancelled,
             retractions = impact.stats.retractions,
-            "{what}"
+            "{}",
+            done.what
         );
     }
     Ok(impact)

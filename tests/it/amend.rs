@@ -24,8 +24,11 @@ async fn amend(t: &TestApp, id: i64, change: Amendment) -> Impact {
         &t.app.templates,
         id,
         &change,
-        t.clock.now(),
-        false,
+        declare::Act {
+            by: "test",
+            now: t.clock.now(),
+            dry_run: false,
+        },
     )
     .await
     .expect("amends")
@@ -38,8 +41,11 @@ async fn retract(t: &TestApp, id: i64) -> anyhow::Result<Impact> {
         &t.app.templates,
         id,
         "Der Ausfall war ein Fehlalarm",
-        t.clock.now(),
-        false,
+        declare::Act {
+            by: "test",
+            now: t.clock.now(),
+            dry_run: false,
+        },
     )
     .await
 }

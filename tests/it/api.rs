@@ -335,17 +335,22 @@ async fn the_audit_log_records_who_did_what_with_which_impact_and_cannot_be_chan
     assert_eq!(
         entries,
         [
-            ("anna", "outage.declare"),
             ("anna", "approval.approve"),
+            ("olga", "outage.declare"),
             ("olga", "outage.request")
         ],
-        "newest first"
+        "newest first; the run is declared as requested, in the same transaction"
     );
-    let declared: Value = serde_json::from_str(log[0]["details_json"].as_str().unwrap()).unwrap();
+    let approved: Value = serde_json::from_str(log[0]["details_json"].as_str().unwrap()).unwrap();
+    let declared: Value = serde_json::from_str(log[1]["details_json"].as_str().unwrap()).unwrap();
     assert_eq!(
-        (declared["affected"].as_i64(), declared["approval"].as_i64()),
-        (Some(3), Some(approval))
+        (declared["affected"].as_i64(), log[1]["subject"].as_str()),
+        (
+            Some(3),
+            Some(format!("outage #{}", approved["outage"]).as_str())
+        )
     );
+    assert_eq!(log[0]["subject"], format!("approval #{approval}"));
     assert!(
         log.as_array()
             .unwrap()

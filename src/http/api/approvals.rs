@@ -1,7 +1,6 @@
 //! `/api/approvals`: declarations waiting for the four-eyes rule. Only an approver who is not
 //! the requester may approve; approving declares the run as it was requested.
 
-use super::outages::audit_declared;
 use super::{ApiError, ErrorBody, audit, require};
 use crate::accounts::Caller;
 use crate::declare::{self, DeclareRequest, Impact};
@@ -107,7 +106,6 @@ pub(crate) async fn approve_as(
         }),
     )
     .await?;
-    audit_declared(&state, &caller, &impact, Some(id)).await?;
     Ok(impact)
 }
 

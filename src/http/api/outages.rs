@@ -154,35 +154,12 @@ pub async fn submit(
     let impact = run(false)
         .await
         .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    audit_declared(state, caller, &impact, None).await?;
     let declared = Declared {
         status: "declared",
         impact,
         approval: None,
     };
     Ok((StatusCode::CREATED, declared))
-}
-
-/// The audit entry of a declaration (also when an approval declares it).
-pub(super) async fn audit_declared(
-    state: &AppState,
-    caller: &Caller,
-    impact: &Impact,
-    approval: Option<i64>,
-) -> Result<(), ApiError> {
-    audit(
-        state,
-        caller,
-        "outage.declare",
-        impact.id.map(|id| format!("outage #{id}")),
-        serde_json::json!({
-            "affected": impact.stats.affected,
-            "queued": impact.stats.queued,
-            "unreachable": impact.stats.unreachable,
-            "approval": approval,
-        }),
-    )
-    .await
 }
 
 /// An outage with the state of its notifications.
@@ -248,30 +225,21 @@ pub async fn amend(
         services: body.services,
         locations: body.locations,
     };
+    let act = declare::Act {
+        by: &caller.name,
+        now: (state.clock)(),
+        dry_run: body.dry_run,
+    };
     let impact = declare::amend(
         &state.store,
         &state.settings,
         &state.templates,
         id,
         &change,
-        (state.clock)(),
-        body.dry_run,
+        act,
     )
     .await
     .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    if !body.dry_run {
-        audit(
-            &state,
-            &caller,
-            "outage.amend",
-            Some(format!("outage #{id}")),
-            serde_json::json!({
-                "affected": impact.stats.affected, "added": impact.stats.added,
-                "withdrawn": impact.stats.withdrawn, "retractions": impact.stats.retractions,
-            }),
-        )
-        .await?;
-    }
     Ok(Json(impact))
 }
 
@@ -297,29 +265,21 @@ pub async fn retract(
 ) -> Result<Json<Impact>, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
+    let act = declare::Act {
+        by: &caller.name,
+        now: (state.clock)(),
+        dry_run: body.dry_run,
+    };
     let impact = declare::retract(
         &state.store,
         &state.settings,
         &state.templates,
         id,
         &body.reason,
-        (state.clock)(),
-        body.dry_run,
+        act,
     )
     .await
     .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    if !body.dry_run {
-        audit(
-            &state,
-            &caller,
-            "outage.retract",
-            Some(format!("outage #{id}")),
-            serde_json::json!({
-                "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
-            }),
-        )
-        .await?;
-    }
     Ok(Json(impact))
 }
 

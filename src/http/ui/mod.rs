@@ -273,6 +273,10 @@ async fn login(
             status,
         )
     };
+    // One entry per name tried: forget the quiet ones before guessing names fills memory.
+    if state.logins.len() > 10_000 {
+        state.logins.retain_recent();
+    }
     if state.logins.check_key(&name.to_lowercase()).is_err() {
         tracing::warn!("login attempts limited for an account name");
         return again(

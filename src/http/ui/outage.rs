@@ -133,39 +133,21 @@ pub async fn retract(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now = (state.clock)();
-    match crate::declare::retract(
+    let act = crate::declare::Act {
+        by: &s.caller.name,
+        now: (state.clock)(),
+        dry_run: false,
+    };
+    let retracted = crate::declare::retract(
         &state.store,
         &state.settings,
         &state.templates,
         id,
         &f.reason,
-        now,
-        false,
-    )
-    .await
-    {
-        Ok(impact) => {
-            let mut conn = match state.store.conn().await {
-                Ok(c) => c,
-                Err(e) => return unavailable(format!("{e:#}")),
-            };
-            let entry = crate::store::audit::Entry {
-                tenant: Some(&s.caller.tenant),
-                actor: &s.caller.name,
-                action: "outage.retract",
-                subject: Some(format!("outage #{id}")),
-                details: serde_json::json!({
-                    "retractions": impact.stats.retractions, "cancelled": impact.stats.cancelled,
-                }),
-            };
-            if let Err(e) =
-                crate::store::audit::append(&mut conn, &entry, crate::domain::to_millis(now)).await
-            {
-                return unavailable(e);
-            }
-            Redirect::to(&format!("/ui/outages/{id}")).into_response()
-        }
+        act,
+    );
+    match retracted.await {
+        Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
         Err(e) => forbidden(&format!("{e:#}")),
     }
 }
