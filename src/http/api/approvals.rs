@@ -62,8 +62,7 @@ pub(crate) async fn approve_as(
     caller: &Caller,
     id: i64,
 ) -> Result<Impact, ApiError> {
-    let (state, caller) = (state.clone(), caller.clone());
-    let a = decidable(&state, &caller, id).await?;
+    let a = decidable(state, caller, id).await?;
     let request: DeclareRequest =
         serde_json::from_str(&a.request_json).map_err(ApiError::internal)?;
     let decl = request
@@ -97,8 +96,8 @@ pub(crate) async fn approve_as(
     approvals::set_outage(&mut conn, id, impact.id).await?;
     drop(conn);
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "approval.approve",
         Some(format!("approval #{id}")),
         serde_json::json!({
@@ -128,8 +127,7 @@ pub(crate) async fn reject_as(
     caller: &Caller,
     id: i64,
 ) -> Result<ApprovalRow, ApiError> {
-    let (state, caller) = (state.clone(), caller.clone());
-    decidable(&state, &caller, id).await?;
+    decidable(state, caller, id).await?;
     let now_ms = crate::domain::to_millis((state.clock)());
     let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
     if !approvals::decide(&mut conn, id, "rejected", &caller.name, now_ms).await? {
@@ -142,8 +140,8 @@ pub(crate) async fn reject_as(
         .ok_or_else(|| ApiError::not_found(&format!("approval #{id}")))?;
     drop(conn);
     audit(
-        &state,
-        &caller,
+        state,
+        caller,
         "approval.reject",
         Some(format!("approval #{id}")),
         serde_json::json!({

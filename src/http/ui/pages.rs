@@ -29,16 +29,21 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> Response {
 
 /// An instant in the tenant's zone, as German offices write it.
 pub(super) fn local(state: &AppState, tenant: &str, ms: Option<i64>) -> String {
+    ms.map_or("–".into(), |m| {
+        local_as(state, tenant, m, "%d.%m.%Y %H:%M")
+    })
+}
+
+/// An instant in the tenant's zone, in `format`.
+pub(super) fn local_as(state: &AppState, tenant: &str, ms: i64, format: &str) -> String {
     let tz = state
         .settings
         .tenant(tenant)
         .map_or(chrono_tz::UTC, |t| t.time_zone);
-    ms.map_or("–".into(), |m| {
-        from_millis(m)
-            .with_timezone(&tz)
-            .format("%d.%m.%Y %H:%M")
-            .to_string()
-    })
+    from_millis(ms)
+        .with_timezone(&tz)
+        .format(format)
+        .to_string()
 }
 
 #[derive(Serialize)]

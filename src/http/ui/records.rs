@@ -3,7 +3,6 @@
 
 use super::pages::{ser, tenant_name, unavailable};
 use super::{Session, render};
-use crate::domain::from_millis;
 use crate::http::State as AppState;
 use crate::store::{audit as audit_log, imports as history};
 use axum::extract::{Path, State};
@@ -11,15 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 
+/// An instant in the tenant's zone, to the second.
 fn local(state: &AppState, tenant: &str, ms: i64) -> String {
-    let tz = state
-        .settings
-        .tenant(tenant)
-        .map_or(chrono_tz::UTC, |t| t.time_zone);
-    from_millis(ms)
-        .with_timezone(&tz)
-        .format("%d.%m.%Y %H:%M:%S")
-        .to_string()
+    super::pages::local_as(state, tenant, ms, "%d.%m.%Y %H:%M:%S")
 }
 
 pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
