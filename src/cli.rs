@@ -156,6 +156,15 @@ pub enum OutageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Bookings that vanished from the export while the outage runs stay cancelled until a
+    /// person confirms they are really gone; this confirms it for one outage.
+    ConfirmRemovals {
+        id: i64,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// The outage was declared by mistake: cancel what is pending, tell everyone already told
     /// that their appointment stands.
     Retract {
@@ -319,6 +328,18 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             let impact =
                 declare::amend(&app.store, &app.settings, &app.templates, id, &change, act).await?;
             print_change(&impact, "amended", dry_run, json)
+        }
+        Command::Outage(OutageCommand::ConfirmRemovals { id, dry_run, json }) => {
+            let by = whoami();
+            let act = declare::Act {
+                by: &by,
+                now: (app.clock)(),
+                dry_run,
+            };
+            let impact =
+                declare::confirm_removals(&app.store, &app.settings, &app.templates, id, act)
+                    .await?;
+            print_change(&impact, "confirmed the removals of", dry_run, json)
         }
         Command::Outage(OutageCommand::Retract {
             id,
@@ -520,17 +541,22 @@ async fn import(
                 Outcome::Refused => "REFUSED",
             }
         );
+        println!("  {}", c.conservation());
         println!(
-            "  read {}, new {}, updated {}, unchanged {}, removed {}, rejected {}",
-            c.rows_read,
-            c.rows_new,
-            c.rows_updated,
-            c.rows_unchanged,
-            c.rows_removed,
-            c.rows_rejected
+            "  new {}, updated {}, unchanged {}, removed {}",
+            c.rows_new, c.rows_updated, c.rows_unchanged, c.rows_removed
         );
         if let Some(m) = &report.message {
             println!("  {m}");
+        }
+        if let Some(summary) = report.contact.summary() {
+            println!("  {summary}");
+            for p in report.contact.first.iter().take(20) {
+                println!(
+                    "  contact problem: {} {}, field {}: {}",
+                    report.position, p.line, p.field, p.reason
+                );
+            }
         }
         for r in report.rejected.iter().take(50) {
             println!(
@@ -549,6 +575,14 @@ async fn import(
                 "  outage #{id} matched again: {} affected, {} added, {} withdrawn, {} queued, {} cancelled",
                 s.affected, s.added, s.withdrawn, s.queued, s.cancelled
             );
+            if s.removal_pending > 0 {
+                println!(
+                    "  outage #{id}: {} affected bookings are missing from this export; they stay \
+                     cancelled until a person confirms (absage outage confirm-removals {id}, or \
+                     import again with --force)",
+                    s.removal_pending
+                );
+            }
         }
     }
     if report.outcome == Outcome::Refused {
@@ -640,6 +674,9 @@ fn print_change(i: &Impact, what: &str, dry_run: bool, json: bool) -> anyhow::Re
         "{head}: {} newly affected, {} no longer affected",
         s.added, s.withdrawn
     );
+    if what != "retracted" {
+        println!("  {}", i.conservation);
+    }
     println!(
         "  cancellations queued: {}, pending ones cancelled: {}, \"appointment stands\" messages queued: {}",
         s.queued, s.cancelled, s.retractions
@@ -677,9 +714,10 @@ fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
             i.stats.affected, i.stats.queued
         ),
     }
+    println!("  {}", i.conservation);
     println!("  per channel:  {}", fmt_map(&i.per_channel));
     println!("  per language: {}", fmt_map(&i.per_language));
-    println!("  unreachable (call list): {}", i.stats.unreachable);
+    print_names(&i.names);
     for (lang, c) in &i.sms {
         let cost = c
             .cost
@@ -700,6 +738,21 @@ fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_names(names: &crate::domain::names::Names) {
+    let list = |l: &[crate::domain::names::NameCount]| {
+        l.iter()
+            .map(|n| format!("{} {}", n.name, n.bookings))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !names.services.is_empty() {
+        println!("  services:     {}", list(&names.services));
+    }
+    if !names.locations.is_empty() {
+        println!("  locations:    {}", list(&names.locations));
+    }
 }
 
 fn fmt_map(m: &std::collections::BTreeMap<String, i64>) -> String {

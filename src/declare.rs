@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::domain::localtime::resolve_local;
+use crate::domain::names::Names;
 use crate::domain::outage::{RunKind, Scope, Selection, Window};
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
@@ -123,6 +124,48 @@ pub struct Impact {
     /// SMS per language: how many, how many segments, what they cost.
     pub sms: BTreeMap<String, SmsCost>,
     pub samples: Vec<Sample>,
+    /// Every affected booking is told or on the call list: the counts that prove it.
+    pub conservation: Conservation,
+    /// The services and locations of the affected bookings, with counts.
+    pub names: Names,
+}
+
+/// The conservation rule of a run: bookings affected = bookings with at least one message
+/// queued (or already sent) + bookings on the call list. Nothing else exists.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Conservation {
+    pub affected: i64,
+    pub with_message: i64,
+    pub call_list: i64,
+    /// Bookings in the window that another active outage already tells (not counted above).
+    pub covered_elsewhere: u64,
+}
+
+impl Conservation {
+    pub fn holds(&self) -> bool {
+        self.affected == self.with_message + self.call_list
+    }
+}
+
+impl std::fmt::Display for Conservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "affected {} = with a message {} + call list {}",
+            self.affected, self.with_message, self.call_list
+        )?;
+        if self.covered_elsewhere > 0 {
+            write!(
+                f,
+                " ({} more are told by another active outage)",
+                self.covered_elsewhere
+            )?;
+        }
+        if !self.holds() {
+            write!(f, " — COUNTS DO NOT ADD UP, please report this")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a run's SMS in one language amount to.
@@ -163,6 +206,7 @@ pub async fn declare(
         ),
     };
     let mut tx = store.begin().await?;
+    check_scope(&mut tx, &tenant.id, &scope, now).await?;
     let id = outages::insert(
         &mut tx,
         &NewOutage {
@@ -186,16 +230,13 @@ pub async fn declare(
         tenant,
         templates: templates.for_tenant(&tenant.id),
         now,
+        confirm_removals: false,
     };
     let stats = matching::match_run(&mut tx, &ctx, &run).await?;
-    let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
+    let impact = impact(&mut tx, tenant, id, stats).await?;
     let impact = Impact {
         id: (!dry_run).then_some(id),
-        stats,
-        per_channel,
-        per_language,
-        sms,
-        samples,
+        ..impact
     };
     if dry_run {
         tx.rollback().await?;
@@ -300,6 +341,7 @@ pub async fn amend(
         locations: change.locations.clone().unwrap_or(old_scope.locations),
     }
     .normalised();
+    check_scope(&mut tx, &tenant.id, &scope, now).await?;
     outages::update_selection(
         &mut tx,
         id,
@@ -317,6 +359,7 @@ pub async fn amend(
         tenant,
         templates: templates.for_tenant(&tenant.id),
         now,
+        confirm_removals: false,
     };
     let mut stats = matching::match_run(&mut tx, &ctx, &run).await?;
     let left = std::mem::take(&mut stats.left);
@@ -324,6 +367,38 @@ pub async fn amend(
     let done = Done {
         what: "amended",
         action: "outage.amend",
+        by,
+        now,
+    };
+    finish(tx, tenant, id, stats, dry_run, done).await
+}
+
+/// A person confirms that the bookings which vanished from the export while the outage ran
+/// are really gone: they leave the outage, and what is still queued for them is cancelled.
+/// Nobody gets an "appointment stands" message: the appointments no longer exist.
+pub async fn confirm_removals(
+    store: &Store,
+    settings: &Settings,
+    templates: &TemplateSet,
+    id: i64,
+    act: Act<'_>,
+) -> anyhow::Result<Impact> {
+    let Act { by, now, dry_run } = act;
+    let mut tx = store.begin().await?;
+    let run = active_outage(&mut tx, id).await?;
+    let tenant = settings
+        .tenant(&run.tenant_id)
+        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
+    let ctx = MatchContext {
+        tenant,
+        templates: templates.for_tenant(&tenant.id),
+        now,
+        confirm_removals: true,
+    };
+    let stats = matching::match_run(&mut tx, &ctx, &run).await?;
+    let done = Done {
+        what: "confirmed the removals of",
+        action: "outage.confirm_removals",
         by,
         now,
     };
@@ -355,6 +430,7 @@ pub async fn retract(
         tenant,
         templates: templates.for_tenant(&tenant.id),
         now,
+        confirm_removals: false,
     };
     // First those told (or being told right now) get the retraction, then what is left stops.
     let retractions = matching::queue_retractions(&mut tx, &ctx, &run, None, reason.trim()).await?;
@@ -407,15 +483,7 @@ async fn finish(
     dry_run: bool,
     done: Done<'_>,
 ) -> anyhow::Result<Impact> {
-    let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
-    let impact = Impact {
-        id: Some(id),
-        stats,
-        per_channel,
-        per_language,
-        sms,
-        samples,
-    };
+    let impact = impact(&mut tx, tenant, id, stats).await?;
     if dry_run {
         tx.rollback().await?;
     } else {
@@ -446,6 +514,50 @@ async fn finish(
         );
     }
     Ok(impact)
+}
+
+/// Refuses a scope naming a service or location the calendar does not know (a typo would
+/// otherwise cancel nothing, silently), with the closest known names.
+async fn check_scope(
+    conn: &mut Conn,
+    tenant: &str,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if scope.services.is_empty() && scope.locations.is_empty() {
+        return Ok(());
+    }
+    let rows = crate::store::bookings::names(conn, tenant, to_millis(now)).await?;
+    Names::count(&rows).check(scope).map_err(anyhow::Error::msg)
+}
+
+/// What a run amounts to right now (inside the caller's transaction): id, counts, breakdown,
+/// conservation and the names it covers.
+async fn impact(
+    conn: &mut Conn,
+    tenant: &crate::config::TenantSettings,
+    id: i64,
+    stats: MatchStats,
+) -> anyhow::Result<Impact> {
+    let (per_channel, per_language, sms, samples) = breakdown(conn, tenant, id).await?;
+    let (affected, with_message, call_list) = outages::reach_counts(conn, id).await?;
+    let conservation = Conservation {
+        affected,
+        with_message,
+        call_list,
+        covered_elsewhere: stats.covered_elsewhere,
+    };
+    let names = Names::count(&outages::affected_names(conn, id).await?);
+    Ok(Impact {
+        id: Some(id),
+        stats,
+        per_channel,
+        per_language,
+        sms,
+        samples,
+        conservation,
+        names,
+    })
 }
 
 type Breakdown = (

@@ -3,6 +3,7 @@
 //! import that re-matches the active outages, is applied whole or not at all.
 
 use crate::config::{ChannelPolicy, TenantSettings};
+use crate::domain::booking::display_list;
 use crate::domain::notification::{Channel, Kind, Role};
 use crate::domain::outage::{Scope, Selection, Window};
 use crate::domain::{from_millis, to_millis};
@@ -35,6 +36,9 @@ pub struct MatchStats {
     pub retractions: u64,
     /// Bookings in the window that another active outage already cancels; left to it.
     pub covered_elsewhere: u64,
+    /// Affected bookings that vanished from the export: they stay affected (their
+    /// cancellations go on) until a person confirms the removal.
+    pub removal_pending: u64,
     /// The bookings that left the run in this pass.
     #[serde(skip)]
     pub left: Vec<i64>,
@@ -112,6 +116,9 @@ pub struct MatchContext<'a> {
     pub tenant: &'a TenantSettings,
     pub templates: &'a Templates,
     pub now: DateTime<Utc>,
+    /// Whether bookings that vanished from the export may leave the run (a person confirmed,
+    /// or `import --force`). Otherwise a truncated or wrong export could take cancellations back.
+    pub confirm_removals: bool,
 }
 
 /// Matches a run against the calendar: new and changed affected bookings get their
@@ -186,10 +193,31 @@ pub async fn match_run(
 
     // Bookings that left the run: cancelled, gone, or moved out of the window or scope.
     let still: HashSet<i64> = selected.iter().map(|b| b.id).collect();
-    let left: Vec<&outages::TargetRow> = existing
+    let mut left: Vec<&outages::TargetRow> = existing
         .values()
         .filter(|t| t.state == "affected" && !still.contains(&t.booking_id))
         .collect();
+    if !left.is_empty() && !ctx.confirm_removals {
+        // Vanished from the export is not the same as cancelled in the booking system: the
+        // export may be cut off or the wrong one. Such bookings stay affected until a person
+        // confirms; only an explicit change (cancelled, moved, amended out) withdraws at once.
+        let ids: Vec<i64> = left.iter().map(|t| t.booking_id).collect();
+        let gone: HashSet<i64> = bookings::by_ids(conn, &ids)
+            .await?
+            .into_iter()
+            .filter(|b| b.status == "gone")
+            .map(|b| b.id)
+            .collect();
+        let (pending, rest): (Vec<_>, Vec<_>) =
+            left.into_iter().partition(|t| gone.contains(&t.booking_id));
+        if !pending.is_empty() {
+            let ids: Vec<i64> = pending.iter().map(|t| t.id).collect();
+            outages::mark_removal_pending(conn, &ids, now_ms).await?;
+            stats.removal_pending = pending.len() as u64;
+            stats.affected += pending.len() as u64;
+        }
+        left = rest;
+    }
     if !left.is_empty() {
         let target_ids: Vec<i64> = left.iter().map(|t| t.id).collect();
         let booking_ids: Vec<i64> = left.iter().map(|t| t.booking_id).collect();
@@ -311,8 +339,8 @@ fn render_one(
             language: b.language.as_deref(),
             fallback_languages: &chain,
             tenant_name: &ctx.tenant.name,
-            office: &b.location,
-            service: &b.service,
+            office: &display_list(&b.location),
+            service: &display_list(&b.service),
             starts_at: from_millis(b.starts_at),
             tz: ctx.tenant.time_zone,
             reason: m.reason,

@@ -2,6 +2,7 @@
 //! no channel reached.
 
 use crate::config::Settings;
+use crate::domain::booking::display_list;
 use crate::domain::from_millis;
 use crate::store::Store;
 use crate::store::bookings::{self, BookingRow};
@@ -186,8 +187,8 @@ pub async fn report(
                     .with_timezone(&tz)
                     .format("%Y-%m-%d %H:%M")
                     .to_string(),
-                service: b.service.clone(),
-                location: b.location.clone(),
+                service: display_list(&b.service).into_owned(),
+                location: display_list(&b.location).into_owned(),
                 email: state_of("cancellation", "email"),
                 sms: state_of("cancellation", "sms"),
                 retraction_email: state_of("retraction", "email"),
@@ -254,19 +255,51 @@ pub async fn call_list(
                     .format("%Y-%m-%d %H:%M")
                     .to_string()
             }),
-            why: match (&r.email, &r.sms, &r.last_error) {
-                (None, None, _) => "no email address and no mobile number".into(),
-                (_, _, Some(e)) => e.clone(),
-                _ => "not sent".into(),
-            },
+            why: call_reason(&r),
             starts_at: r.starts_at,
             name: r.booking.name.clone(),
-            phone: r.booking.phone_raw.clone().or(r.booking.phone_e164.clone()),
+            phone: numbers_to_call(&r.booking),
             service: r.service,
             location: r.location,
             booking_key: r.booking_key,
         })
         .collect())
+}
+
+/// Why a citizen is on the call list, in words for the office: which channels the booking
+/// lacks and why, or what became of the messages that were tried.
+pub fn call_reason(r: &ReportRow) -> String {
+    if let (None, None) = (&r.email, &r.sms) {
+        let b = &r.booking;
+        let email = match (&b.email, &b.email_problem) {
+            (None, Some(problem)) => problem.clone(),
+            (None, None) => "no email address".to_string(),
+            (Some(_), _) => "email not queued".to_string(),
+        };
+        let phone = match (b.phone_mobile != 0, &b.phone_problem, &b.phone_raw) {
+            (true, _, _) => "SMS not queued (text too long or country not served)".to_string(),
+            (false, Some(problem), _) => problem.clone(),
+            (false, None, Some(_)) => "no mobile number (landline only)".to_string(),
+            (false, None, None) => "no mobile number".to_string(),
+        };
+        return format!("{email}; {phone}");
+    }
+    match &r.last_error {
+        Some(e) => e.clone(),
+        None => "not sent".into(),
+    }
+}
+
+/// Every number staff can try: the main one first, then the others as typed in the export.
+fn numbers_to_call(b: &BookingRow) -> Option<String> {
+    let main = b.phone_raw.clone().or(b.phone_e164.clone());
+    let others = b.phone_other.iter().flat_map(|o| o.lines());
+    let all: Vec<String> = main
+        .into_iter()
+        .chain(others.map(str::to_owned))
+        .filter(|n| !n.trim().is_empty())
+        .collect();
+    (!all.is_empty()).then(|| all.join(" / "))
 }
 
 /// The suppression list as iCalendar: one cancelled VEVENT per booking, its UID the booking key,

@@ -15,15 +15,45 @@ pub struct BookingRecord {
     pub key: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// The booked service; several are joined by [`LIST_SEPARATOR`] (see [`list_items`]).
     pub service: String,
-    /// The office or branch; empty when the export has none.
+    /// The office or branch; empty when the export has none. Several as for `service`.
     pub location: String,
     pub name: String,
     pub email: Option<EmailAddress>,
+    /// The number SMS go to when it is a mobile; else the first usable number, for the call list.
     pub phone: Option<Phone>,
     /// `None`: the export did not say; messages then use the tenant's default.
     pub language: Option<Language>,
     pub status: BookingStatus,
+    /// Why the export's email address could not be used (never the address itself).
+    pub email_problem: Option<String>,
+    /// Why no mobile number could be taken from the export's phone columns, when they held
+    /// text that is not a usable number.
+    pub phone_problem: Option<String>,
+    /// Further numbers as typed (landlines, a second mobile, text that did not parse): no SMS
+    /// goes to them, but staff phoning the citizen can try them.
+    pub other_phones: Vec<String>,
+}
+
+/// Joins the values of a field that holds several (services, locations) in storage. Imported
+/// values never contain it: line breaks are folded to spaces at the edge.
+pub const LIST_SEPARATOR: char = '\n';
+
+/// The values of a field that may hold several (`"Kfz-Zulassung\nPersonalausweis"`).
+pub fn list_items(text: &str) -> impl Iterator<Item = &str> {
+    text.split(LIST_SEPARATOR)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// A field that may hold several values, as people read it: `Kfz-Zulassung, Personalausweis`.
+pub fn display_list(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(LIST_SEPARATOR) {
+        std::borrow::Cow::Owned(list_items(text).collect::<Vec<_>>().join(", "))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// Whether the appointment still stands in the booking system.
@@ -32,6 +62,9 @@ pub struct BookingRecord {
 pub enum BookingStatus {
     Active,
     Cancelled,
+    /// Not an appointment a citizen relies on (a draft, a reservation, a blocked slot): kept
+    /// like a cancelled booking, never notified, and counted apart in the import report.
+    Ignored,
 }
 
 impl BookingStatus {
@@ -39,6 +72,8 @@ impl BookingStatus {
         match self {
             BookingStatus::Active => "active",
             BookingStatus::Cancelled => "cancelled",
+            // Stored like a cancellation: the booking system does not hold it as a booking.
+            BookingStatus::Ignored => "cancelled",
         }
     }
 }
@@ -67,7 +102,26 @@ impl BookingRecord {
             self.language.as_ref().map(Language::code),
             Some(self.status.as_str()),
         ];
-        for field in fields {
+        let other_phones = self.other_phones.join("\n");
+        // Appended only when set, so bookings without them keep the hash they always had (an
+        // upgrade does not count every booking as changed).
+        let extra: [Option<&str>; 4] = [
+            Some("contact/v2"),
+            self.email_problem.as_deref(),
+            self.phone_problem.as_deref(),
+            Some(other_phones.as_str()).filter(|s| !s.is_empty()),
+        ];
+        let has_extra =
+            extra[1..].iter().any(Option::is_some) || self.status == BookingStatus::Ignored;
+        let extra = extra
+            .into_iter()
+            .chain([Some(if self.status == BookingStatus::Ignored {
+                "ignored"
+            } else {
+                "kept"
+            })])
+            .filter(|_| has_extra);
+        for field in fields.into_iter().chain(extra) {
             // Length-prefixed, and absent distinct from empty, so no two records collide
             // by moving text from one field into the next.
             match field {
@@ -104,6 +158,9 @@ mod tests {
             phone: None,
             language: Some(Language::parse("de").expect("known")),
             status: BookingStatus::Active,
+            email_problem: None,
+            phone_problem: None,
+            other_phones: Vec::new(),
         }
     }
 
@@ -132,6 +189,10 @@ mod tests {
             },
             |r| r.language = None,
             |r| r.status = BookingStatus::Cancelled,
+            |r| r.status = BookingStatus::Ignored,
+            |r| r.email_problem = Some("has no @".into()),
+            |r| r.phone_problem = Some("is not a phone number".into()),
+            |r| r.other_phones = vec!["02921 123456".into()],
         ];
         for change in changes {
             let mut changed = record();

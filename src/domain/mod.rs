@@ -7,6 +7,7 @@ pub mod dlr;
 pub mod email;
 pub mod language;
 pub mod localtime;
+pub mod names;
 pub mod notification;
 pub mod outage;
 pub mod phone;

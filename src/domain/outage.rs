@@ -1,5 +1,6 @@
 //! Outage windows and scopes: which bookings a declared outage (or batch) affects.
 
+use crate::domain::booking::list_items;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -35,22 +36,27 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Matching is case-insensitive and ignores surrounding white space, because exports and
-    /// operators spell the same service differently ("Zulassung" vs "zulassung ").
+    /// Whether a booking's service and location fall in the scope. Matching ignores case and
+    /// how blanks are written, because exports and operators spell the same service
+    /// differently ("Kfz-Zulassung" vs "kfz-zulassung "); a booking holding several services
+    /// (`Kfz-Zulassung, Personalausweis`) is in the scope when one of them is.
     pub fn matches(&self, service: &str, location: &str) -> bool {
         fn any(list: &[String], value: &str) -> bool {
-            let value = value.trim().to_lowercase();
-            list.is_empty() || list.iter().any(|v| v.trim().to_lowercase() == value)
+            list.is_empty()
+                || std::iter::once(value)
+                    .chain(list_items(value))
+                    .map(normalise)
+                    .any(|v| list.iter().any(|wanted| normalise(wanted) == v))
         }
         any(&self.services, service) && any(&self.locations, location)
     }
 
-    /// The normalised form stored and compared in SQL: trimmed and lowercased.
+    /// The normalised form stored with a run: see [`normalise`].
     pub fn normalised(&self) -> Scope {
         let norm = |l: &[String]| {
             let mut v: Vec<String> = l
                 .iter()
-                .map(|s| s.trim().to_lowercase())
+                .map(|s| normalise(s))
                 .filter(|s| !s.is_empty())
                 .collect();
             v.sort();
@@ -62,6 +68,15 @@ impl Scope {
             locations: norm(&self.locations),
         }
     }
+}
+
+/// A service or location name for comparing: lowercased, blanks trimmed and runs of white
+/// space (also no-break spaces) folded to one space.
+pub fn normalise(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// What selects the bookings of a run.
@@ -136,6 +151,24 @@ mod tests {
         };
         assert!(s.matches("Zulassung ", "Lippstadt"));
         assert!(!s.matches("Führerschein", "Soest"));
+        assert!(s.matches("  ZULASSUNG", "Soest"));
+    }
+
+    #[test]
+    fn a_booking_with_several_services_is_in_the_scope_of_each() {
+        let s = Scope {
+            services: vec!["Personalausweis  beantragen".into()],
+            locations: vec![],
+        };
+        assert!(s.matches("Kfz-Zulassung\npersonalausweis beantragen", "Soest"));
+        assert!(!s.matches("Kfz-Zulassung\nReisepass", "Soest"));
+        // A single service whose name holds a comma is not split.
+        let comma = Scope {
+            services: vec!["Beglaubigungen, Kopien".into()],
+            locations: vec![],
+        };
+        assert!(comma.matches("Beglaubigungen, Kopien", "Soest"));
+        assert!(!comma.matches("Kopien", "Soest"));
         let s = Scope {
             services: vec![],
             locations: vec!["Soest".into(), "Lippstadt".into()],

@@ -63,6 +63,45 @@ impl Phone {
     }
 }
 
+/// The numbers in one cell as people fill it in: one number (`0171 1234567`), one with a note
+/// (`0171 / 123 45 67 (abends)`), or two (`0171 1234567, 02921 12345`, `0171 1234567 / 02921
+/// 12345`). Notes in words are dropped; the raw text of each number found is kept. The error
+/// (no number in the cell at all) gives the first number's reason, without the value.
+pub fn parse_cell(
+    text: &str,
+    default_region: phonenumber::country::Id,
+) -> Result<Vec<Phone>, String> {
+    let whole = Phone::parse(text, default_region);
+    let first_error = match whole {
+        Ok(phone) => return Ok(vec![phone]),
+        Err(why) => why,
+    };
+    // Runs of characters that can belong to a number; words and list separators end a run.
+    let runs: Vec<&str> = text
+        .split(|c: char| c.is_alphabetic() || matches!(c, ',' | ';' | '|' | ':' | '&'))
+        .map(|run| run.trim_matches(|c: char| c.is_whitespace() || "()/-.".contains(c)))
+        .filter(|run| run.chars().filter(char::is_ascii_digit).count() >= 5)
+        .collect();
+    let mut found = Vec::new();
+    for run in runs {
+        match Phone::parse(run, default_region) {
+            Ok(phone) => found.push(phone),
+            // "0171 1234567 / 02921 12345": two numbers joined by a slash.
+            Err(_) if run.contains('/') => found.extend(
+                run.split('/')
+                    .filter(|part| part.chars().filter(char::is_ascii_digit).count() >= 5)
+                    .filter_map(|part| Phone::parse(part, default_region).ok()),
+            ),
+            Err(_) => {}
+        }
+    }
+    if found.is_empty() {
+        Err(first_error)
+    } else {
+        Ok(found)
+    }
+}
+
 /// Strips what office software and people add around a number.
 fn clean(raw: &str) -> Result<String, String> {
     let text = raw.trim().trim_start_matches(['\'', '=']).trim();
@@ -98,6 +137,42 @@ fn invalid_reason(number: &PhoneNumber) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cell(text: &str) -> Vec<(String, bool)> {
+        parse_cell(text, country::Id::DE)
+            .unwrap_or_else(|e| panic!("{text:?} refused: {e}"))
+            .into_iter()
+            .map(|p| (p.e164.expect("set by parse"), p.mobile))
+            .collect()
+    }
+
+    #[test]
+    fn a_cell_with_a_note_or_two_numbers_yields_every_number_in_it() {
+        assert_eq!(
+            cell("0171 / 123 45 67 (abends)"),
+            vec![("+491711234567".into(), true)]
+        );
+        assert_eq!(
+            cell("0171 1234567, 02921 123456"),
+            vec![
+                ("+491711234567".into(), true),
+                ("+492921123456".into(), false)
+            ]
+        );
+        assert_eq!(
+            cell("02921 123456 / 0171 1234567"),
+            vec![
+                ("+492921123456".into(), false),
+                ("+491711234567".into(), true)
+            ]
+        );
+        assert_eq!(
+            cell("mobil: 0171 1234567"),
+            vec![("+491711234567".into(), true)]
+        );
+        assert!(parse_cell("keine Angabe", country::Id::DE).is_err());
+        assert!(parse_cell("0171", country::Id::DE).is_err());
+    }
 
     fn de(raw: &str) -> Result<Phone, String> {
         Phone::parse(raw, country::Id::DE)

@@ -403,27 +403,32 @@ fn decode(bytes: &[u8], encoding: Encoding) -> Cow<'_, str> {
     }
 }
 
-/// The column index of each mapped field (shared by the readers of tabular exports).
+/// The column indexes of each mapped field, in mapping order (shared by the readers of
+/// tabular exports).
 #[derive(Debug, Clone)]
-pub(crate) struct Columns(pub(crate) [Option<usize>; Field::ALL.len()]);
+pub(crate) struct Columns(pub(crate) [Vec<usize>; Field::ALL.len()]);
 
 impl Columns {
+    /// The `nth` column mapped to `field`.
+    pub(crate) fn nth(&self, field: Field, nth: usize) -> Option<usize> {
+        self.0[field as usize].get(nth).copied()
+    }
+
     /// Finds each mapped header (trimmed, case-insensitive); on failure lists the missing.
     pub(crate) fn resolve(
         fields: &FieldMapping,
         header: &[String],
     ) -> Result<Columns, Vec<(String, Field)>> {
-        let mut columns = [None; Field::ALL.len()];
+        let mut columns: [Vec<usize>; Field::ALL.len()] = Default::default();
         let mut missing = Vec::new();
         let lowered: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
         for field in Field::ALL {
-            let Some(name) = fields.header(field) else {
-                continue;
-            };
-            let wanted = name.trim().to_lowercase();
-            match lowered.iter().position(|h| *h == wanted) {
-                Some(index) => columns[field as usize] = Some(index),
-                None => missing.push((name.to_string(), field)),
+            for name in fields.headers(field) {
+                let wanted = name.trim().to_lowercase();
+                match lowered.iter().position(|h| *h == wanted) {
+                    Some(index) => columns[field as usize].push(index),
+                    None => missing.push((name.to_string(), field)),
+                }
             }
         }
         if missing.is_empty() {
@@ -439,8 +444,8 @@ impl Columns {
 pub(crate) fn looks_like_header(found: &[String], fields: &FieldMapping) -> bool {
     let names: Vec<String> = Field::ALL
         .iter()
-        .filter_map(|f| fields.header(*f))
-        .map(str::to_lowercase)
+        .flat_map(|f| fields.headers(*f))
+        .map(|h| h.to_lowercase())
         .collect();
     found.iter().any(|cell| {
         let cell = cell.to_lowercase();
@@ -475,7 +480,11 @@ struct CsvRow<'r> {
 
 impl RowSource for CsvRow<'_> {
     fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
-        let Some(index) = self.columns.0[field as usize] else {
+        self.text_nth(field, 0)
+    }
+
+    fn text_nth(&self, field: Field, nth: usize) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(index) = self.columns.nth(field, nth) else {
             return Ok(None);
         };
         let bytes = self.record.get(index).unwrap_or_default();
@@ -507,7 +516,7 @@ mod tests {
             time: some("Uhrzeit"),
             service: "Dienstleistung".into(),
             name: "Name".into(),
-            phone: some("Telefon"),
+            phone: Some("Telefon".into()),
             language: some("Sprache"),
             status: some("Status"),
             ..FieldMapping::default()

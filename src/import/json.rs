@@ -562,8 +562,8 @@ mod tests {
             end: some("end"),
             service: "services.0.name".into(),
             name: "customer.name".into(),
-            email: some("customer.email"),
-            phone: some("attendees[0].phone"),
+            email: Some("customer.email".into()),
+            phone: Some("attendees[0].phone".into()),
             ..FieldMapping::default()
         }
     }
@@ -887,16 +887,30 @@ mod tests {
         let mut nested_name = record(json!(3), json!("2026-03-02T10:30:00"));
         nested_name["customer"]["name"] = json!(["Erika", "Mustermann"]);
         let (rows, _) = read(&ndjson(&[bad_email, bad_phone, nested_name]));
+        // Unusable contact data costs the channel, not the booking; a name that is no text
+        // still rejects the row.
+        let ok: Vec<&BookingRecord> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| &r.record)
+            .collect();
+        assert_eq!(ok.len(), 2);
+        assert!(ok[0].email.is_none() && ok[0].email_problem.is_some());
+        assert!(ok[1].phone.is_none() && ok[1].phone_problem.is_some());
         let targets: Vec<_> = rows
             .iter()
-            .map(|r| r.as_ref().err().and_then(|e| e.target))
+            .filter_map(|r| r.as_ref().err().and_then(|e| e.target))
             .collect();
-        assert_eq!(
-            targets,
-            [Some(Field::Email), Some(Field::Phone), Some(Field::Name)]
-        );
-        for err in rows.iter().filter_map(|r| r.as_ref().err()) {
-            let message = err.to_string();
+        assert_eq!(targets, [Field::Name]);
+        let problems = ok
+            .iter()
+            .flat_map(|r| [r.email_problem.clone(), r.phone_problem.clone()])
+            .flatten();
+        let errors = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| e.to_string());
+        for message in problems.chain(errors) {
             for secret in ["mustermann", "Erika", "12345678"] {
                 assert!(!message.contains(secret), "{message}");
             }

@@ -4,12 +4,16 @@
 //! way and hands it over through [`RowSource`]; the rules for reading dates, times,
 //! durations, addresses, numbers, languages and statuses live here once.
 //!
-//! Rules, in short: a row without a key, with a date or time that does not parse, or with an
-//! end that is not after its start is rejected. A bad email address or phone number also
-//! rejects the row, by design: an address that cannot be used must be fixed in the booking
-//! system, and importing the booking without it would quietly turn an email citizen into a
-//! call-list citizen at the worst moment. An unknown language is only a warning: the
-//! booking is imported without a language and messages use the tenant's default.
+//! Rules, in short: a row is rejected only when no booking can be made of it: no key, a date
+//! or time that does not parse, an end that is not after its start. Everything else costs at
+//! most a channel, never the booking: an unusable email address or phone number is a *contact
+//! problem* of that field (the booking is imported without that channel, the problem is kept
+//! with it and counted, and a booking left with no channel goes on the call list with the
+//! reason). An unknown language is only a warning: messages use the tenant's default.
+//! A field may read several columns (`name = ["Vorname", "Nachname"]`, `phone = ["Mobil",
+//! "Telefon"]`): names are joined, the first mobile number gets the SMS and the other numbers
+//! stay for the call list, the first usable email address is taken; services and locations may
+//! hold several values (several columns, or one split at `formats.list_separator`).
 //! Errors never repeat the value of a personal-data field (name, email, phone).
 
 use std::borrow::Cow;
@@ -21,7 +25,7 @@ use chrono_tz::Tz;
 use phonenumber::country;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::booking::{BookingRecord, BookingStatus};
+use crate::domain::booking::{BookingRecord, BookingStatus, LIST_SEPARATOR};
 use crate::domain::email::EmailAddress;
 use crate::domain::language::Language;
 use crate::domain::localtime::{LocalResolution, resolve_local_detailed};
@@ -42,14 +46,14 @@ pub struct FieldMapping {
     /// Length in minutes, used when there is no end.
     #[serde(default)]
     pub duration: Option<String>,
-    pub service: String,
+    pub service: Headers,
     #[serde(default)]
-    pub location: Option<String>,
-    pub name: String,
+    pub location: Option<Headers>,
+    pub name: Headers,
     #[serde(default)]
-    pub email: Option<String>,
+    pub email: Option<Headers>,
     #[serde(default)]
-    pub phone: Option<String>,
+    pub phone: Option<Headers>,
     #[serde(default)]
     pub language: Option<String>,
     #[serde(default)]
@@ -77,23 +81,89 @@ impl Default for FieldMapping {
 }
 
 impl FieldMapping {
-    /// The header mapped to `field`, if any.
+    /// The (first) header mapped to `field`, if any.
     pub fn header(&self, field: Field) -> Option<&str> {
-        let header = match field {
-            Field::Key => Some(&self.key),
-            Field::Date => Some(&self.date),
-            Field::Time => self.time.as_ref(),
-            Field::End => self.end.as_ref(),
-            Field::Duration => self.duration.as_ref(),
-            Field::Service => Some(&self.service),
-            Field::Location => self.location.as_ref(),
-            Field::Name => Some(&self.name),
-            Field::Email => self.email.as_ref(),
-            Field::Phone => self.phone.as_ref(),
-            Field::Language => self.language.as_ref(),
-            Field::Status => self.status.as_ref(),
-        };
-        header.map(String::as_str)
+        self.headers(field).first().map(String::as_str)
+    }
+
+    /// Every header mapped to `field`, in the order given; empty when it is not mapped.
+    pub fn headers(&self, field: Field) -> &[String] {
+        fn one(h: &Option<String>) -> &[String] {
+            h.as_ref().map_or(&[][..], std::slice::from_ref)
+        }
+        fn many(h: &Option<Headers>) -> &[String] {
+            h.as_ref().map_or(&[][..], Headers::list)
+        }
+        match field {
+            Field::Key => std::slice::from_ref(&self.key),
+            Field::Date => std::slice::from_ref(&self.date),
+            Field::Time => one(&self.time),
+            Field::End => one(&self.end),
+            Field::Duration => one(&self.duration),
+            Field::Service => self.service.list(),
+            Field::Location => many(&self.location),
+            Field::Name => self.name.list(),
+            Field::Email => many(&self.email),
+            Field::Phone => many(&self.phone),
+            Field::Language => one(&self.language),
+            Field::Status => one(&self.status),
+        }
+    }
+
+    /// Refuses a field mapped to an empty list of columns; the error names the config key.
+    pub fn check(&self) -> Result<(), String> {
+        match Field::ALL
+            .into_iter()
+            .find(|f| self.headers(*f).iter().any(|h| h.trim().is_empty()))
+        {
+            Some(field) => Err(format!("fields.{}: a column name is empty", field.as_str())),
+            None => match [Field::Service, Field::Name]
+                .into_iter()
+                .find(|f| self.headers(*f).is_empty())
+            {
+                Some(field) => Err(format!(
+                    "fields.{}: give at least one column",
+                    field.as_str()
+                )),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// The columns of a field: one (`name = "Name"`) or several read together
+/// (`name = ["Vorname", "Nachname"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Headers {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Headers {
+    pub fn list(&self) -> &[String] {
+        match self {
+            Headers::One(one) => std::slice::from_ref(one),
+            Headers::Many(many) => many,
+        }
+    }
+}
+
+impl From<&str> for Headers {
+    fn from(header: &str) -> Self {
+        Headers::One(header.to_string())
+    }
+}
+
+impl From<String> for Headers {
+    fn from(header: String) -> Self {
+        Headers::One(header)
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for Headers {
+    fn from(headers: [&str; N]) -> Self {
+        Headers::Many(headers.iter().map(|h| h.to_string()).collect())
     }
 }
 
@@ -110,6 +180,11 @@ pub struct Formats {
     pub default_duration_minutes: u32,
     /// Status values meaning "cancelled" (compared case-insensitively); anything else is active.
     pub cancelled_values: Vec<String>,
+    /// Status values of rows that are not appointments a citizen relies on (drafts, blocked
+    /// slots): imported like cancelled bookings, never notified, counted as ignored.
+    pub ignored_values: Vec<String>,
+    /// Splits one service or location cell into several values (`","` for `A, B`).
+    pub list_separator: Option<String>,
     /// Country whose numbering plan national phone numbers belong to.
     #[serde(serialize_with = "region_to_str", deserialize_with = "region_from_str")]
     pub phone_region: country::Id,
@@ -125,6 +200,8 @@ impl Default for Formats {
             datetime: strings(&["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"]),
             default_duration_minutes: 15,
             cancelled_values: strings(&["storniert", "abgesagt", "cancelled", "canceled"]),
+            ignored_values: Vec::new(),
+            list_separator: None,
             phone_region: country::Id::DE,
         }
     }
@@ -276,9 +353,15 @@ impl fmt::Display for RowWarning {
 
 /// A row's values as the source kind found them.
 pub trait RowSource {
-    /// The text of the column mapped to `field`; `Ok(None)` if the field is not mapped.
+    /// The text of the (first) column mapped to `field`; `Ok(None)` if the field is not mapped.
     /// `Err` carries a reason when the cell cannot be read as text (bad encoding).
     fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String>;
+
+    /// The text of the `nth` column mapped to `field` (0 is the first), for fields mapped to
+    /// several columns. Sources that map one column per field keep this default.
+    fn text_nth(&self, field: Field, nth: usize) -> Result<Option<Cow<'_, str>>, String> {
+        if nth == 0 { self.text(field) } else { Ok(None) }
+    }
 }
 
 /// A row that became a booking, with anything unusual noticed on the way.
@@ -341,6 +424,8 @@ pub struct RowParser {
     datetime: CompiledFormats,
     default_duration: TimeDelta,
     cancelled: Vec<String>,
+    ignored: Vec<String>,
+    list_separator: Option<String>,
     phone_region: country::Id,
 }
 
@@ -360,6 +445,10 @@ impl RowParser {
         if formats.default_duration_minutes == 0 {
             return Err("formats.default_duration_minutes must be at least 1".to_string());
         }
+        fields.check()?;
+        let lowered = |values: &[String]| -> Vec<String> {
+            values.iter().map(|v| v.trim().to_lowercase()).collect()
+        };
         Ok(RowParser {
             fields: fields.clone(),
             ctx: ctx.clone(),
@@ -367,11 +456,12 @@ impl RowParser {
             time: CompiledFormats::new("time", &formats.time)?,
             datetime: CompiledFormats::new("datetime", &formats.datetime)?,
             default_duration: TimeDelta::minutes(i64::from(formats.default_duration_minutes)),
-            cancelled: formats
-                .cancelled_values
-                .iter()
-                .map(|v| v.trim().to_lowercase())
-                .collect(),
+            cancelled: lowered(&formats.cancelled_values),
+            ignored: lowered(&formats.ignored_values),
+            list_separator: formats
+                .list_separator
+                .clone()
+                .filter(|sep| !sep.trim().is_empty() || sep.contains('\t')),
             phone_region: formats.phone_region,
         })
     }
@@ -406,17 +496,27 @@ impl RowParser {
         let mut warnings = Vec::new();
         let (starts_at, start_local) = self.start(cells, &mut warnings)?;
         let ends_at = self.end(cells, starts_at, start_local, &mut warnings)?;
+        let (email, email_problem) = self.email(cells)?;
+        let phones = self.phones(cells)?;
         let record = BookingRecord {
             key: key.to_owned(),
             starts_at,
             ends_at,
-            service: cells.text_or_empty(Field::Service)?,
-            location: cells.text_or_empty(Field::Location)?,
-            name: cells.text_or_empty(Field::Name)?,
-            email: self.email(cells)?,
-            phone: self.phone(cells)?,
+            service: self.list(cells, Field::Service)?,
+            location: self.list(cells, Field::Location)?,
+            name: cells
+                .all(Field::Name)?
+                .iter()
+                .map(|text| one_line(text))
+                .collect::<Vec<_>>()
+                .join(" "),
+            email,
+            phone: phones.phone,
             language: self.language(cells, &mut warnings)?,
             status: self.status(cells)?,
+            email_problem,
+            phone_problem: phones.problem,
+            other_phones: phones.others,
         };
         Ok(ParsedRow {
             line,
@@ -590,22 +690,78 @@ impl RowParser {
         at
     }
 
-    fn email(&self, cells: &Cells<'_, impl RowSource>) -> Result<Option<EmailAddress>, RowError> {
-        let Some(text) = cells.optional(Field::Email)? else {
-            return Ok(None);
-        };
-        EmailAddress::parse(&text)
-            .map(Some)
-            .map_err(|why| cells.error(Field::Email, format!("the address {why}")))
+    /// The first usable address among the email columns; when there is none but some column
+    /// held text, the reason (for the call list) instead.
+    fn email(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+    ) -> Result<(Option<EmailAddress>, Option<String>), RowError> {
+        let mut problem = None;
+        for text in cells.all(Field::Email)? {
+            if is_placeholder(&text) {
+                continue;
+            }
+            match EmailAddress::parse(&text) {
+                Ok(address) => return Ok((Some(address), None)),
+                Err(why) => {
+                    problem.get_or_insert(format!("email address unusable: it {why}"));
+                }
+            }
+        }
+        Ok((None, problem))
     }
 
-    fn phone(&self, cells: &Cells<'_, impl RowSource>) -> Result<Option<Phone>, RowError> {
-        let Some(text) = cells.optional(Field::Phone)? else {
-            return Ok(None);
+    /// The numbers of the phone columns: the first mobile gets the SMS, every other number is
+    /// kept as typed for the call list. A cell may hold two numbers or a note (`0171 123456
+    /// (abends)`); text that is no number at all is kept too, so staff can read it.
+    fn phones(&self, cells: &Cells<'_, impl RowSource>) -> Result<Phones, RowError> {
+        let mut valid: Vec<Phone> = Vec::new();
+        let mut unusable: Vec<(String, String)> = Vec::new();
+        for text in cells.all(Field::Phone)? {
+            let text = one_line(&text);
+            if is_placeholder(&text) {
+                continue;
+            }
+            match crate::domain::phone::parse_cell(&text, self.phone_region) {
+                Ok(found) => valid.extend(found),
+                Err(why) => unusable.push((text, why)),
+            }
+        }
+        let mobile = valid.iter().position(|p| p.mobile);
+        let chosen = mobile.or((!valid.is_empty()).then_some(0));
+        let phone = chosen.map(|i| valid.remove(i));
+        let mut others: Vec<String> = valid.into_iter().map(|p| p.raw).collect();
+        others.extend(unusable.iter().map(|(text, _)| text.clone()));
+        others.dedup();
+        let problem = match (&phone, unusable.first()) {
+            (Some(p), _) if p.mobile => None,
+            (_, Some((_, why))) => Some(format!("phone number unusable: it {why}")),
+            _ => None,
         };
-        Phone::parse(&text, self.phone_region)
-            .map(Some)
-            .map_err(|why| cells.error(Field::Phone, format!("the number {why}")))
+        Ok(Phones {
+            phone,
+            problem,
+            others,
+        })
+    }
+
+    /// A field that may hold several values: each mapped column, split at the separator.
+    fn list(&self, cells: &Cells<'_, impl RowSource>, field: Field) -> Result<String, RowError> {
+        let mut items: Vec<String> = Vec::new();
+        for text in cells.all(field)? {
+            let text = one_line(&text);
+            let parts: Vec<&str> = match &self.list_separator {
+                Some(sep) => text.split(sep.as_str()).collect(),
+                None => vec![text.as_str()],
+            };
+            for part in parts {
+                let part = part.trim();
+                if !part.is_empty() && !items.iter().any(|i| i == part) {
+                    items.push(part.to_string());
+                }
+            }
+        }
+        Ok(items.join(&LIST_SEPARATOR.to_string()))
     }
 
     fn language(
@@ -627,15 +783,61 @@ impl RowParser {
     }
 
     fn status(&self, cells: &Cells<'_, impl RowSource>) -> Result<BookingStatus, RowError> {
-        let cancelled = cells.optional(Field::Status)?.is_some_and(|text| {
-            let text = text.to_lowercase();
-            self.cancelled.contains(&text)
-        });
-        Ok(if cancelled {
+        let Some(text) = cells.optional(Field::Status)? else {
+            return Ok(BookingStatus::Active);
+        };
+        let text = text.to_lowercase();
+        Ok(if self.cancelled.contains(&text) {
             BookingStatus::Cancelled
+        } else if self.ignored.contains(&text) {
+            BookingStatus::Ignored
         } else {
             BookingStatus::Active
         })
+    }
+}
+
+/// What the phone columns of a row gave.
+struct Phones {
+    phone: Option<Phone>,
+    problem: Option<String>,
+    others: Vec<String>,
+}
+
+/// What offices type into a contact field when there is nothing to type.
+fn is_placeholder(text: &str) -> bool {
+    const NOTHING: [&str; 11] = [
+        "",
+        "na",
+        "ka",
+        "keine",
+        "kein",
+        "keineangabe",
+        "unbekannt",
+        "none",
+        "null",
+        "0",
+        "nichtvorhanden",
+    ];
+    let squeezed: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '/' | '-' | '_' | '\u{a0}'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    NOTHING.contains(&squeezed.as_str())
+}
+
+/// A value on one line: line breaks and tabs inside a cell become spaces, so they can neither
+/// split a value that is stored as a list nor reach a header of a message.
+fn one_line(text: &str) -> String {
+    if text.contains(['\r', '\n', '\t']) {
+        text.split(['\r', '\n', '\t'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        text.trim().to_string()
     }
 }
 
@@ -660,8 +862,20 @@ impl<R: RowSource> Cells<'_, R> {
         }))
     }
 
-    fn text_or_empty(&self, field: Field) -> Result<String, RowError> {
-        Ok(self.optional(field)?.unwrap_or_default().into_owned())
+    /// The trimmed, non-blank texts of every column mapped to `field`, in mapping order.
+    fn all(&self, field: Field) -> Result<Vec<String>, RowError> {
+        let count = self.parser.fields.headers(field).len();
+        let mut texts = Vec::new();
+        for nth in 0..count {
+            let text = self
+                .row
+                .text_nth(field, nth)
+                .map_err(|why| self.error(field, why))?;
+            if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
+                texts.push(text.trim().to_string());
+            }
+        }
+        Ok(texts)
     }
 
     fn required(&self, field: Field, why_needed: &str) -> Result<Cow<'_, str>, RowError> {
@@ -728,11 +942,15 @@ mod tests {
 
     impl RowSource for Lookup<'_> {
         fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
-            let Some(header) = self.fields.header(field) else {
+            self.text_nth(field, 0)
+        }
+
+        fn text_nth(&self, field: Field, nth: usize) -> Result<Option<Cow<'_, str>>, String> {
+            let Some(header) = self.fields.headers(field).get(nth) else {
                 return Ok(None);
             };
             Ok(Some(Cow::Borrowed(
-                self.values.get(header).copied().unwrap_or(""),
+                self.values.get(header.as_str()).copied().unwrap_or(""),
             )))
         }
     }
@@ -746,10 +964,10 @@ mod tests {
             end: some("Ende"),
             duration: some("Dauer"),
             service: "Dienstleistung".into(),
-            location: some("Standort"),
+            location: Some("Standort".into()),
             name: "Name".into(),
-            email: some("E-Mail"),
-            phone: some("Telefon"),
+            email: Some("E-Mail".into()),
+            phone: Some("Telefon".into()),
             language: some("Sprache"),
             status: some("Status"),
         }
@@ -907,13 +1125,116 @@ mod tests {
     }
 
     #[test]
-    fn bad_contact_data_rejects_the_row_without_echoing_it() {
-        let err = parse(&[("E-Mail", "erika.mustermann-at-example.org")]).expect_err("bad email");
-        assert_eq!(err.target, Some(Field::Email));
-        assert!(!err.to_string().contains("mustermann"), "{err}");
-        let err = parse(&[("Telefon", "0171 12345678901234")]).expect_err("bad phone");
-        assert_eq!(err.target, Some(Field::Phone));
-        assert!(!err.to_string().contains("12345"), "{err}");
+    fn bad_contact_data_costs_the_channel_not_the_booking_and_is_never_echoed() {
+        let row = parse(&[
+            ("E-Mail", "erika.mustermann-at-example.org"),
+            ("Telefon", "0171 1234567"),
+        ])
+        .expect("imported");
+        let r = row.record;
+        assert_eq!(r.email, None);
+        let problem = r.email_problem.expect("email problem");
+        assert!(problem.starts_with("email address unusable"), "{problem}");
+        assert!(!problem.contains("mustermann"), "{problem}");
+        assert!(r.phone.expect("the SMS still goes out").mobile);
+        let row = parse(&[("Telefon", "0171 12345678901234")]).expect("imported");
+        let problem = row.record.phone_problem.expect("phone problem");
+        assert!(!problem.contains("12345"), "{problem}");
+        assert_eq!(row.record.phone, None);
+        // Kept as typed for the people who phone.
+        assert_eq!(row.record.other_phones, ["0171 12345678901234"]);
+    }
+
+    #[test]
+    fn placeholders_are_no_contact_data_and_no_problem() {
+        for nothing in ["keine Angabe", "n/a", "-", "k.A.", "---"] {
+            let row = parse(&[("E-Mail", nothing), ("Telefon", nothing)]).expect("imported");
+            let r = row.record;
+            assert_eq!((r.email, r.phone), (None, None), "{nothing}");
+            assert_eq!(
+                (r.email_problem, r.phone_problem),
+                (None, None),
+                "{nothing}"
+            );
+        }
+    }
+
+    #[test]
+    fn several_columns_per_field_join_names_and_pick_the_first_mobile() {
+        let fields = FieldMapping {
+            name: ["Vorname", "Nachname"].into(),
+            phone: Some(["Mobil", "Telefon"].into()),
+            email: Some(["E-Mail", "E-Mail 2"].into()),
+            service: ["Dienstleistung", "Weitere"].into(),
+            ..german_fields()
+        };
+        let row = parse_with(
+            &fields,
+            &berlin(),
+            &[
+                ("Vorname", "Erika"),
+                ("Nachname", "Rand"),
+                // A landline typed into the mobile column must not hide the real mobile.
+                ("Mobil", "02921 123456"),
+                ("Telefon", "0171 1234567 (abends)"),
+                ("E-Mail", "erika@"),
+                ("E-Mail 2", "erika@example.org"),
+                ("Dienstleistung", "Kfz-Zulassung"),
+                ("Weitere", "Personalausweis"),
+            ],
+        )
+        .expect("imported");
+        let r = row.record;
+        assert_eq!(r.name, "Erika Rand");
+        let phone = r.phone.expect("a mobile");
+        assert_eq!(phone.e164.as_deref(), Some("+491711234567"));
+        assert!(phone.mobile);
+        assert_eq!(r.other_phones, ["02921 123456"]);
+        assert_eq!(
+            r.email.expect("second column").as_str(),
+            "erika@example.org"
+        );
+        assert_eq!(r.email_problem, None, "a usable address was found");
+        assert_eq!(r.service, "Kfz-Zulassung\nPersonalausweis");
+    }
+
+    #[test]
+    fn a_list_separator_splits_services_and_line_breaks_never_reach_a_value() {
+        let formats = Formats {
+            list_separator: Some(",".into()),
+            ignored_values: vec!["Entwurf".into()],
+            ..Formats::default()
+        };
+        let parser = RowParser::new(&german_fields(), &formats, &berlin()).expect("valid");
+        let values: HashMap<&str, &str> = [
+            ("Termin-Nr", "T-1"),
+            ("Datum", "02.03.2026"),
+            ("Uhrzeit", "10:30"),
+            (
+                "Dienstleistung",
+                "Kfz-Zulassung, Personalausweis beantragen,",
+            ),
+            ("Name", "Erika\r\nMustermann"),
+            ("Status", "entwurf"),
+        ]
+        .into_iter()
+        .collect();
+        let fields = german_fields();
+        let row = parser
+            .parse(
+                2,
+                &Lookup {
+                    fields: &fields,
+                    values,
+                },
+            )
+            .expect("imported");
+        assert_eq!(
+            row.record.service,
+            "Kfz-Zulassung\nPersonalausweis beantragen"
+        );
+        assert_eq!(row.record.name, "Erika Mustermann");
+        assert_eq!(row.record.status, BookingStatus::Ignored);
     }
 
     #[test]
@@ -999,7 +1320,7 @@ mod tests {
             formats: Formats,
         }
         let source: Source = toml::from_str(text).expect("valid config");
-        assert_eq!(source.fields.email.as_deref(), Some("E-Mail"));
+        assert_eq!(source.fields.header(Field::Email), Some("E-Mail"));
         assert_eq!(source.fields.location, None);
         assert_eq!(source.formats.date, ["%d.%m.%Y"]);
         assert_eq!(source.formats.time, Formats::default().time);

@@ -16,7 +16,7 @@ pub mod sql;
 pub mod watch;
 
 use crate::config::{ImportMode, SourceKind, SourceSettings, TenantSettings};
-use crate::domain::booking::BookingRecord;
+use crate::domain::booking::{BookingRecord, BookingStatus};
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
 use crate::messages::TemplateSet;
@@ -25,7 +25,7 @@ use crate::store::{Store, bookings, imports, outages};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use mapping::{ParseContext, RowError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
@@ -44,7 +44,7 @@ pub enum Outcome {
 }
 
 /// A rejected row, without personal data.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Rejected {
     pub line: u64,
     pub field: String,
@@ -58,6 +58,35 @@ impl From<RowError> for Rejected {
             field: e.field,
             reason: e.reason,
         }
+    }
+}
+
+/// Imported bookings with contact data that could not be used, per field, and the first of
+/// them by position (field and reason, never the value).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ContactProblems {
+    /// Bookings whose email address is unusable (imported without email).
+    pub email: u64,
+    /// Bookings whose phone column held no usable mobile number but text (no SMS).
+    pub phone: u64,
+    /// Bookings left with neither email nor a mobile number: the call list, when affected.
+    pub no_channel: u64,
+    #[schema(value_type = Vec<Object>)]
+    pub first: Vec<Rejected>,
+}
+
+impl ContactProblems {
+    /// "contact problems: 3 email, 5 phone (imported without that channel; 2 have no channel
+    /// left: the call list when affected)", or nothing when there were none.
+    pub fn summary(&self) -> Option<String> {
+        if self.email + self.phone == 0 {
+            return None;
+        }
+        Some(format!(
+            "contact problems: {} email, {} phone (imported without that channel; {} with no \
+             channel left go on the call list when affected)",
+            self.email, self.phone, self.no_channel
+        ))
     }
 }
 
@@ -77,6 +106,8 @@ pub struct ImportReport {
     pub counts: ImportCounts,
     pub warnings: u64,
     pub rejected: Vec<Rejected>,
+    /// Imported bookings whose email or phone could not be used: they lost that channel only.
+    pub contact: ContactProblems,
     /// Active outages matched again after the import, with what changed.
     pub rematched: Vec<(i64, MatchStats)>,
 }
@@ -148,6 +179,7 @@ pub async fn run(
             counts: ImportCounts::default(),
             warnings: 0,
             rejected: Vec::new(),
+            contact: ContactProblems::default(),
             rematched: Vec::new(),
         },
     };
@@ -165,17 +197,15 @@ pub async fn run(
         }
     };
     let rejected_json = serde_json::to_string(&report.rejected)?;
+    let contact_json = serde_json::to_string(&report.contact)?;
     let mut conn = store.conn().await?;
-    imports::finish(
-        &mut conn,
-        import_id,
+    let end = imports::Ending {
         outcome,
-        &report.counts,
-        report.message.as_deref(),
-        Some(&rejected_json),
-        now_ms,
-    )
-    .await?;
+        message: report.message.as_deref(),
+        rejected_json: &rejected_json,
+        contact_json: &contact_json,
+    };
+    imports::finish(&mut conn, import_id, &report.counts, end, now_ms).await?;
     result.map(|()| report)
 }
 
@@ -251,6 +281,7 @@ impl Importer<'_> {
             tenant: self.tenant,
             templates: self.templates.for_tenant(&self.tenant.id),
             now: self.now,
+            confirm_removals: force,
         };
         for outage in outages::active_outages(&mut tx, tenant).await? {
             let stats = matching::match_run(&mut tx, &ctx, &outage).await?;
@@ -258,17 +289,15 @@ impl Importer<'_> {
         }
         self.report.outcome = Outcome::Applied;
         let rejected_json = serde_json::to_string(&self.report.rejected)?;
+        let contact_json = serde_json::to_string(&self.report.contact)?;
         let c = &self.report.counts;
-        imports::finish(
-            &mut tx,
-            self.import_id,
-            "applied",
-            c,
-            None,
-            Some(&rejected_json),
-            now_ms,
-        )
-        .await?;
+        let end = imports::Ending {
+            outcome: "applied",
+            message: None,
+            rejected_json: &rejected_json,
+            contact_json: &contact_json,
+        };
+        imports::finish(&mut tx, self.import_id, c, end, now_ms).await?;
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await.context("committing the import")?;
         Ok(())
@@ -303,6 +332,38 @@ impl Importer<'_> {
         Ok(false)
     }
 
+    /// Counts what the row's contact data cost it: a channel, never the booking.
+    fn note_contact(&mut self, rec: &BookingRecord, line: u64) {
+        use mapping::Field;
+        if rec.status == BookingStatus::Ignored {
+            self.report.counts.rows_ignored += 1;
+        }
+        let fields = &self.source.fields;
+        let problems = [
+            (Field::Email, &rec.email_problem),
+            (Field::Phone, &rec.phone_problem),
+        ];
+        let c = &mut self.report.contact;
+        for (field, problem) in problems {
+            let Some(reason) = problem else { continue };
+            match field {
+                Field::Email => c.email += 1,
+                _ => c.phone += 1,
+            }
+            if c.first.len() < KEEP_REJECTED {
+                c.first.push(Rejected {
+                    line,
+                    field: fields.header(field).unwrap_or(field.as_str()).to_string(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        let has_problem = rec.email_problem.is_some() || rec.phone_problem.is_some();
+        if has_problem && rec.email.is_none() && !rec.phone.as_ref().is_some_and(|p| p.mobile) {
+            c.no_channel += 1;
+        }
+    }
+
     fn reject(&mut self, r: Rejected) {
         self.report.counts.rows_rejected += 1;
         if self.report.rejected.len() < KEEP_REJECTED {
@@ -322,6 +383,7 @@ impl Importer<'_> {
             match row {
                 Ok(parsed) => {
                     self.report.warnings += parsed.warnings.len() as u64;
+                    self.note_contact(&parsed.record, parsed.line);
                     valid.push((parsed.record, parsed.line));
                 }
                 Err(e) => {

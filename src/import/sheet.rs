@@ -212,7 +212,7 @@ impl SheetRecords {
 
     /// Puts the sheet and cell in front of the reason: `sheet Termine, cell C17: …`.
     fn locate(&self, err: RowError) -> RowError {
-        let column = err.target.and_then(|field| self.columns.0[field as usize]);
+        let column = err.target.and_then(|field| self.columns.nth(field, 0));
         let place = match column {
             Some(column) => format!("cell {}{}", column_letters(column as u32), err.line),
             None => format!("row {}", err.line),
@@ -485,7 +485,11 @@ struct RowCells<'r> {
 
 impl RowSource for RowCells<'_> {
     fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
-        let Some(column) = self.columns.0[field as usize] else {
+        self.text_nth(field, 0)
+    }
+
+    fn text_nth(&self, field: Field, nth: usize) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(column) = self.columns.nth(field, nth) else {
             return Ok(None);
         };
         let cell = self.row.cells.get(column).unwrap_or(&Data::Empty);
@@ -834,31 +838,24 @@ mod tests {
             .filter_map(|row| row.as_ref().err())
             .map(|err| (err.line, err.field.as_str(), err.reason.as_str()))
             .collect();
-        assert_eq!(errors.len(), 2);
-        assert_eq!((errors[0].0, errors[0].1), (3, "Telefon"));
+        // The unusable phone number costs row 3 its SMS, not its booking.
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].0, errors[0].1), (5, "Uhrzeit"));
         assert!(
-            errors[0]
-                .2
-                .starts_with("sheet Termine, cell F3: the number"),
+            errors[0].2.starts_with("sheet Termine, cell C5: "),
             "{}",
             errors[0].2
         );
-        assert!(
-            !errors[0].2.contains("12345"),
-            "no phone number in messages"
-        );
-        assert_eq!((errors[1].0, errors[1].1), (5, "Uhrzeit"));
-        assert!(
-            errors[1].2.starts_with("sheet Termine, cell C5: "),
-            "{}",
-            errors[1].2
-        );
-        let keys: Vec<&str> = rows
+        let ok: Vec<&BookingRecord> = rows
             .iter()
             .filter_map(|r| r.as_ref().ok())
-            .map(|r| r.record.key.as_str())
+            .map(|r| &r.record)
             .collect();
-        assert_eq!(keys, ["1", "4"]);
+        let keys: Vec<&str> = ok.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["1", "2", "4"]);
+        let problem = ok[1].phone_problem.as_deref().expect("phone problem");
+        assert!(problem.starts_with("phone number unusable"), "{problem}");
+        assert!(!problem.contains("12345"), "no phone number in messages");
         assert_eq!((report.rows, report.blank_rows), (4, 1));
     }
 

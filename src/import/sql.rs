@@ -40,7 +40,11 @@ struct SqlRow<'a> {
 
 impl RowSource for SqlRow<'_> {
     fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
-        let Some(index) = self.columns.0[field as usize] else {
+        self.text_nth(field, 0)
+    }
+
+    fn text_nth(&self, field: Field, nth: usize) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(index) = self.columns.nth(field, nth) else {
             return Ok(None);
         };
         Ok(Some(Cow::Borrowed(

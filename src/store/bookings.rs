@@ -33,10 +33,16 @@ pub struct BookingRow {
     pub language: Option<String>,
     pub status: String,
     pub revision: i64,
+    /// Why the export's email address or phone number could not be used.
+    pub email_problem: Option<String>,
+    pub phone_problem: Option<String>,
+    /// Further numbers as typed, one per line, for staff to phone.
+    pub phone_other: Option<String>,
 }
 
 const BOOKING_COLUMNS: &str = "id, tenant_id, source, booking_key, starts_at, ends_at, service, \
-     location, name, email, phone_raw, phone_e164, phone_mobile, language, status, revision";
+     location, name, email, phone_raw, phone_e164, phone_mobile, language, status, revision, \
+     email_problem, phone_problem, phone_other";
 
 /// The stored state of the given keys of one source.
 pub async fn existing_by_keys(
@@ -122,21 +128,14 @@ pub async fn upsert_many(
     if is_postgres(conn) {
         return upsert_many_postgres(conn, tenant, source, records, import_id, now_ms).await;
     }
-    const COLS: usize = 17;
+    const COLS: usize = 20;
     for chunk in records.chunks(1000) {
         let rows = Params::new(conn).rows(chunk.len(), COLS);
         let sql = format!(
             "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
              location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
-             content_hash, last_import_id, updated_at) values {rows} \
-             on conflict (tenant_id, source, booking_key) do update set \
-             starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
-             service = excluded.service, location = excluded.location, name = excluded.name, \
-             email = excluded.email, phone_raw = excluded.phone_raw, \
-             phone_e164 = excluded.phone_e164, phone_mobile = excluded.phone_mobile, \
-             language = excluded.language, status = excluded.status, \
-             content_hash = excluded.content_hash, last_import_id = excluded.last_import_id, \
-             updated_at = excluded.updated_at, revision = bookings.revision + 1"
+             content_hash, last_import_id, updated_at, email_problem, phone_problem, \
+             phone_other) values {rows} {UPSERT}"
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (rec, hash) in chunk {
@@ -158,7 +157,10 @@ pub async fn upsert_many(
                 .bind(status_text(rec.status))
                 .bind(hash.as_str())
                 .bind(import_id)
-                .bind(now_ms);
+                .bind(now_ms)
+                .bind(rec.email_problem.as_deref())
+                .bind(rec.phone_problem.as_deref())
+                .bind(other_phones(rec));
         }
         q.execute(&mut *conn).await?;
     }
@@ -166,11 +168,33 @@ pub async fn upsert_many(
 }
 
 fn status_text(status: BookingStatus) -> &'static str {
-    match status {
-        BookingStatus::Active => "active",
-        BookingStatus::Cancelled => "cancelled",
-    }
+    status.as_str()
 }
+
+fn other_phones(rec: &BookingRecord) -> Option<String> {
+    Some(rec.other_phones.join("\n")).filter(|s| !s.is_empty())
+}
+
+/// The update of an existing booking by a newer export. An email address or mobile number
+/// that is broken in this export while an earlier one was good keeps the earlier value (the
+/// problem stays recorded with it): a typo made while editing the booking must not cost the
+/// citizen the message. A field that is simply empty now is taken as deleted.
+const UPSERT: &str = "on conflict (tenant_id, source, booking_key) do update set \
+     starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+     service = excluded.service, location = excluded.location, name = excluded.name, \
+     email = case when excluded.email is null and excluded.email_problem is not null \
+         then bookings.email else excluded.email end, \
+     phone_raw = case when excluded.phone_mobile = 0 and excluded.phone_problem is not null \
+         and bookings.phone_mobile = 1 then bookings.phone_raw else excluded.phone_raw end, \
+     phone_e164 = case when excluded.phone_mobile = 0 and excluded.phone_problem is not null \
+         and bookings.phone_mobile = 1 then bookings.phone_e164 else excluded.phone_e164 end, \
+     phone_mobile = case when excluded.phone_mobile = 0 and excluded.phone_problem is not null \
+         and bookings.phone_mobile = 1 then 1 else excluded.phone_mobile end, \
+     language = excluded.language, status = excluded.status, \
+     content_hash = excluded.content_hash, last_import_id = excluded.last_import_id, \
+     updated_at = excluded.updated_at, email_problem = excluded.email_problem, \
+     phone_problem = excluded.phone_problem, phone_other = excluded.phone_other, \
+     revision = bookings.revision + 1";
 
 /// One row of [`upsert_many_postgres`]'s JSON parameter; short keys keep it small.
 #[derive(serde::Serialize)]
@@ -188,6 +212,9 @@ struct JsonBooking<'a> {
     lg: Option<String>,
     st: &'static str,
     h: &'a str,
+    ep: Option<&'a str>,
+    pp: Option<&'a str>,
+    po: Option<String>,
 }
 
 /// PostgreSQL's bulk path: 5,000 rows per statement, all in one JSON parameter that
@@ -219,33 +246,30 @@ async fn upsert_many_postgres(
                     lg: rec.language.as_ref().map(|l| l.to_string()),
                     st: status_text(rec.status),
                     h: hash.as_str(),
+                    ep: rec.email_problem.as_deref(),
+                    pp: rec.phone_problem.as_deref(),
+                    po: other_phones(rec),
                 }
             })
             .collect();
-        sqlx::query(
+        let sql = format!(
             "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
              location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
-             content_hash, last_import_id, updated_at) \
+             content_hash, last_import_id, updated_at, email_problem, phone_problem, \
+             phone_other) \
              select $1, $2, r.k, r.s, r.e, r.sv, r.l, r.n, r.em, r.pr, r.pe, r.pm, r.lg, r.st, \
-             r.h, $3, $4 from json_to_recordset($5::json) as r(k text, s bigint, e bigint, \
-             sv text, l text, n text, em text, pr text, pe text, pm bigint, lg text, st text, \
-             h text) \
-             on conflict (tenant_id, source, booking_key) do update set \
-             starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
-             service = excluded.service, location = excluded.location, name = excluded.name, \
-             email = excluded.email, phone_raw = excluded.phone_raw, \
-             phone_e164 = excluded.phone_e164, phone_mobile = excluded.phone_mobile, \
-             language = excluded.language, status = excluded.status, \
-             content_hash = excluded.content_hash, last_import_id = excluded.last_import_id, \
-             updated_at = excluded.updated_at, revision = bookings.revision + 1",
-        )
-        .bind(tenant)
-        .bind(source)
-        .bind(import_id)
-        .bind(now_ms)
-        .bind(json_array(&rows))
-        .execute(&mut *conn)
-        .await?;
+             r.h, $3, $4, r.ep, r.pp, r.po from json_to_recordset($5::json) as r(k text, \
+             s bigint, e bigint, sv text, l text, n text, em text, pr text, pe text, pm bigint, \
+             lg text, st text, h text, ep text, pp text, po text) {UPSERT}"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(source)
+            .bind(import_id)
+            .bind(now_ms)
+            .bind(json_array(&rows))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -419,4 +443,22 @@ pub async fn search(
         .bind(limit)
         .fetch_all(&mut *conn)
         .await
+}
+
+/// The services and locations of a tenant's active bookings that have not ended, with how many
+/// bookings hold each combination: the calendar's own names, for picking a scope.
+pub async fn names(
+    conn: &mut Conn,
+    tenant: &str,
+    now_ms: i64,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "select service, location, count(*) from bookings \
+         where tenant_id = $1 and status = 'active' and ends_at > $2 \
+         group by service, location order by service, location",
+    )
+    .bind(tenant)
+    .bind(now_ms)
+    .fetch_all(&mut *conn)
+    .await
 }

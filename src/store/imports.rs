@@ -12,6 +12,35 @@ pub struct ImportCounts {
     pub rows_unchanged: i64,
     pub rows_removed: i64,
     pub rows_rejected: i64,
+    /// Imported rows whose status says they are no appointment (drafts, blocked slots).
+    pub rows_ignored: i64,
+}
+
+impl ImportCounts {
+    /// Bookings the export held: new, changed and unchanged ones.
+    pub fn imported(&self) -> i64 {
+        self.rows_new + self.rows_updated + self.rows_unchanged
+    }
+
+    /// The conservation line every import prints: each row read became a booking or was
+    /// rejected with its reason — nothing else happens to a row.
+    pub fn conservation(&self) -> String {
+        let ignored = match self.rows_ignored {
+            0 => String::new(),
+            n => format!(" (of which {n} ignored: no appointment)"),
+        };
+        let holds = if self.rows_read == self.imported() + self.rows_rejected {
+            ""
+        } else {
+            " — COUNTS DO NOT ADD UP, please report this"
+        };
+        format!(
+            "read {} = imported {}{ignored} + rejected {}{holds}",
+            self.rows_read,
+            self.imported(),
+            self.rows_rejected
+        )
+    }
 }
 
 /// One line of the import history.
@@ -77,20 +106,36 @@ pub async fn latest_of(
     .await
 }
 
+/// How an import ended, besides its counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending<'a> {
+    /// applied, refused or failed
+    pub outcome: &'a str,
+    pub message: Option<&'a str>,
+    /// The first rejected rows, and the contact problems, as JSON.
+    pub rejected_json: &'a str,
+    pub contact_json: &'a str,
+}
+
 /// Records how an import ended.
 pub async fn finish(
     conn: &mut Conn,
     id: i64,
-    outcome: &str,
     counts: &ImportCounts,
-    message: Option<&str>,
-    rejected_json: Option<&str>,
+    end: Ending<'_>,
     now_ms: i64,
 ) -> sqlx::Result<()> {
+    let Ending {
+        outcome,
+        message,
+        rejected_json,
+        contact_json,
+    } = end;
     sqlx::query(
         "update imports set outcome = $2, finished_at = $3, rows_read = $4, rows_new = $5, \
          rows_updated = $6, rows_unchanged = $7, rows_removed = $8, rows_rejected = $9, \
-         message = $10, rejected_json = $11 where id = $1",
+         message = $10, rejected_json = $11, rows_ignored = $12, contact_json = $13 \
+         where id = $1",
     )
     .bind(id)
     .bind(outcome)
@@ -103,6 +148,8 @@ pub async fn finish(
     .bind(counts.rows_rejected)
     .bind(message)
     .bind(rejected_json)
+    .bind(counts.rows_ignored)
+    .bind(contact_json)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -123,7 +170,7 @@ pub async fn history(
 ) -> sqlx::Result<Vec<ImportRow>> {
     sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
          from imports where cast($1 as text) is null or source = $1 order by id desc limit $2",
     )
     .bind(source)
@@ -140,7 +187,7 @@ pub async fn history_of_tenant(
 ) -> sqlx::Result<Vec<ImportRow>> {
     sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
          from imports where tenant_id = $1 order by id desc limit $2",
     )
     .bind(tenant)
@@ -157,7 +204,7 @@ pub async fn with_rejected(
 ) -> sqlx::Result<Option<(ImportRow, Option<String>)>> {
     let row: Option<ImportRow> = sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
          from imports where tenant_id = $1 and id = $2",
     )
     .bind(tenant)
@@ -179,7 +226,7 @@ pub async fn with_rejected(
 pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
     let rows: Vec<ImportRow> = sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
          from imports i where id = (select max(id) from imports j \
          where j.tenant_id = i.tenant_id and j.source = i.source) order by tenant_id, source",
     )

@@ -137,7 +137,8 @@ pub async fn upsert_targets(
             "insert into targets (tenant_id, outage_id, booking_id, state, booking_revision, \
              matched_at) values {values} \
              on conflict (outage_id, booking_id) do update set state = 'affected', \
-             booking_revision = excluded.booking_revision, matched_at = excluded.matched_at"
+             booking_revision = excluded.booking_revision, matched_at = excluded.matched_at, \
+             removal_pending_since = null"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (booking_id, revision) in chunk {
@@ -152,6 +153,41 @@ pub async fn upsert_targets(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// These targets' bookings vanished from the export but stay affected until a person confirms
+/// (the first time it was seen is kept).
+pub async fn mark_removal_pending(
+    conn: &mut Conn,
+    target_ids: &[i64],
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    for chunk in target_ids.chunks(5000) {
+        let mut p = super::Params::new(conn);
+        let sql = format!(
+            "update targets set removal_pending_since = coalesce(removal_pending_since, {}) \
+             where id in ({})",
+            p.one(),
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The bookings of a run that vanished from the export and wait for a person to confirm.
+pub async fn pending_removals(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "select booking_id from targets where outage_id = $1 and state = 'affected' \
+         and removal_pending_since is not null order by booking_id",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// These targets' bookings are no longer affected (cancelled, gone, moved out of the run).
@@ -259,4 +295,42 @@ pub async fn suppressions(conn: &mut Conn, tenant: Option<&str>) -> sqlx::Result
             .await
         }
     }
+}
+
+/// A run's bookings by reach, for the conservation line: (affected, with a live cancellation
+/// (queued, in flight or sent), on the call list). "Live" and "call list" are counted by two
+/// separate conditions, so a state that neither covers would show as a gap.
+pub async fn reach_counts(conn: &mut Conn, outage_id: i64) -> sqlx::Result<(i64, i64, i64)> {
+    sqlx::query_as(
+        "select count(*), \
+           coalesce(sum(case when exists (select 1 from notifications n \
+             where n.outage_id = t.outage_id and n.booking_id = t.booking_id \
+             and n.kind = 'cancellation' and n.state in ('queued', 'sending', 'sent')) \
+             then 1 else 0 end), 0), \
+           coalesce(sum(case when not exists (select 1 from notifications n \
+             where n.outage_id = t.outage_id and n.booking_id = t.booking_id \
+             and n.kind = 'cancellation' and n.state not in ('failed', 'expired', 'cancelled')) \
+             then 1 else 0 end), 0) \
+         from targets t where t.outage_id = $1 and t.state = 'affected'",
+    )
+    .bind(outage_id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// The services and locations of a run's affected bookings, with how many bookings hold each
+/// combination (a booking with several services is one row here; callers split).
+pub async fn affected_names(
+    conn: &mut Conn,
+    outage_id: i64,
+) -> sqlx::Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "select b.service, b.location, count(*) from targets t \
+         join bookings b on b.id = t.booking_id \
+         where t.outage_id = $1 and t.state = 'affected' \
+         group by b.service, b.location order by b.service, b.location",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
 }

@@ -47,6 +47,15 @@ impl Specs {
     /// Checks the mapping against the convention; the error names the config key.
     pub(crate) fn new(fields: &FieldMapping) -> Result<Specs, String> {
         fixed(fields)?;
+        if let Some(field) = Field::ALL
+            .into_iter()
+            .find(|f| fields.headers(*f).len() > 1)
+        {
+            return Err(format!(
+                "fields.{}: an ics source maps one property per field, not a list",
+                field.as_str()
+            ));
+        }
         let mut specs: [Option<Spec>; Field::ALL.len()] = Default::default();
         for field in FREE {
             if let Some(text) = fields.header(field) {
@@ -233,10 +242,10 @@ mod tests {
             key: "UID".into(),
             date: "DTSTART".into(),
             service: "SUMMARY".into(),
-            location: some("LOCATION"),
+            location: Some("LOCATION".into()),
             name: "ATTENDEE;CN".into(),
-            email: some("ATTENDEE"),
-            phone: some("DESCRIPTION:Telefon"),
+            email: Some("ATTENDEE".into()),
+            phone: Some("DESCRIPTION:Telefon".into()),
             language: some("X-LANGUAGE"),
             ..FieldMapping::default()
         }

@@ -62,23 +62,23 @@ impl JsonPath {
 
 /// The path of each mapped field.
 #[derive(Debug, Clone)]
-pub(super) struct Paths([Option<JsonPath>; Field::ALL.len()]);
+pub(super) struct Paths([Vec<JsonPath>; Field::ALL.len()]);
 
 impl Paths {
     pub(super) fn compile(fields: &FieldMapping) -> Result<Paths, String> {
-        let mut paths: [Option<JsonPath>; Field::ALL.len()] = Default::default();
+        let mut paths: [Vec<JsonPath>; Field::ALL.len()] = Default::default();
         for field in Field::ALL {
-            if let Some(text) = fields.header(field) {
+            for text in fields.headers(field) {
                 let path = JsonPath::parse(text)
                     .map_err(|why| format!("fields.{}: {why}", field.as_str()))?;
-                paths[field as usize] = Some(path);
+                paths[field as usize].push(path);
             }
         }
         Ok(Paths(paths))
     }
 
-    fn get(&self, field: Field) -> Option<&JsonPath> {
-        self.0[field as usize].as_ref()
+    fn get(&self, field: Field, nth: usize) -> Option<&JsonPath> {
+        self.0[field as usize].get(nth)
     }
 
     pub(super) fn any_in(&self, record: &Value) -> bool {
@@ -88,7 +88,7 @@ impl Paths {
     pub(super) fn listed(&self) -> Vec<(String, Field)> {
         Field::ALL
             .into_iter()
-            .filter_map(|f| self.get(f).map(|p| (p.text.clone(), f)))
+            .flat_map(|f| self.0[f as usize].iter().map(move |p| (p.text.clone(), f)))
             .collect()
     }
 }
@@ -102,10 +102,14 @@ pub(super) struct JsonRow<'r> {
 
 impl RowSource for JsonRow<'_> {
     fn text(&self, field: Field) -> Result<Option<Cow<'_, str>>, String> {
-        let Some(path) = self.paths.get(field) else {
+        self.text_nth(field, 0)
+    }
+
+    fn text_nth(&self, field: Field, nth: usize) -> Result<Option<Cow<'_, str>>, String> {
+        let Some(path) = self.paths.get(field, nth) else {
             return Ok(None);
         };
-        let time_mapped = self.paths.get(Field::Time).is_some();
+        let time_mapped = self.paths.get(Field::Time, 0).is_some();
         let instant = match field {
             Field::Date => !time_mapped,
             Field::End => true,
