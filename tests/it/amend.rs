@@ -149,7 +149,13 @@ async fn amending_tells_the_newly_affected_and_tells_the_others_their_appointmen
 
 #[tokio::test]
 async fn a_booking_no_longer_affected_before_it_was_told_just_gets_nothing() {
-    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let mut rows = calendar();
+    // The calendar knows the service the outage is narrowed to (an unknown one is refused).
+    rows.push(Row {
+        service: "Führerschein".into(),
+        ..Row::new("E-1400", "2030-01-07 14:00")
+    });
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
     let id = t
         .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await
@@ -174,6 +180,41 @@ async fn a_booking_no_longer_affected_before_it_was_told_just_gets_nothing() {
     );
     t.drain(&t.dispatcher()).await;
     assert!(states(&t).await.values().all(|s| s == "cancelled"));
+}
+
+#[tokio::test]
+async fn amending_to_a_service_the_calendar_does_not_know_is_refused_with_the_closest_name() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await
+        .id
+        .unwrap();
+    let err = declare::amend(
+        &t.app.store,
+        &t.app.settings,
+        &t.app.templates,
+        id,
+        &Amendment {
+            services: Some(vec!["Zulasung".into()]),
+            ..Amendment::default()
+        },
+        declare::Act {
+            by: "test",
+            now: t.clock.now(),
+            dry_run: false,
+        },
+    )
+    .await
+    .expect_err("a typo must not narrow the outage to nobody");
+    assert!(
+        err.to_string().contains("did you mean \"Zulassung\"?"),
+        "{err}"
+    );
+    assert!(
+        states(&t).await.values().all(|s| s == "queued"),
+        "nothing changed"
+    );
 }
 
 #[tokio::test]

@@ -179,11 +179,15 @@ async fn declaring_again_or_reimporting_never_queues_a_second_copy() {
 }
 
 #[tokio::test]
-async fn after_an_import_new_bookings_in_the_window_get_notices_and_vanished_ones_are_cancelled() {
+async fn after_an_import_new_bookings_get_notices_moved_ones_are_withdrawn_and_vanished_ones_wait_for_a_person()
+ {
     let mut rows = calendar();
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
-    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
-        .await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await
+        .id
+        .unwrap();
     rows.retain(|r| r.key != "C-INSIDE");
     rows.push(Row::new("H-NEW", "2030-01-07 11:00"));
     // G moves out of the window.
@@ -193,10 +197,20 @@ async fn after_an_import_new_bookings_in_the_window_get_notices_and_vanished_one
     t.write_export(&rows);
     let report = t.import().await;
     let stats = &report.rematched[0].1;
-    assert_eq!((stats.added, stats.withdrawn, stats.cancelled), (1, 2, 4));
+    // C vanished from the export: that may be a cut-off file, so its cancellation stands
+    // until a person confirms. G moved: an explicit change, withdrawn at once.
+    assert_eq!(
+        (
+            stats.added,
+            stats.withdrawn,
+            stats.cancelled,
+            stats.removal_pending
+        ),
+        (1, 1, 2, 1)
+    );
     let ns = t.notifications().await;
     for n in &ns {
-        let want = if n.key == "C-INSIDE" || n.key == "G-OTHER-PLACE" {
+        let want = if n.key == "G-OTHER-PLACE" {
             "cancelled"
         } else {
             "queued"
@@ -204,6 +218,39 @@ async fn after_an_import_new_bookings_in_the_window_get_notices_and_vanished_one
         assert_eq!(n.state, want, "{n:?}");
     }
     assert_eq!(count(&ns, |n| n.key == "H-NEW"), 2);
+    // A second import does not change that, and counts it again.
+    let again = t.import().await;
+    assert_eq!(again.rematched[0].1.removal_pending, 1);
+
+    let confirmed = absage::declare::confirm_removals(
+        &t.app.store,
+        &t.app.settings,
+        &t.app.templates,
+        id,
+        absage::declare::Act {
+            by: "test",
+            now: t.clock.now(),
+            dry_run: false,
+        },
+    )
+    .await
+    .expect("confirms");
+    assert_eq!(
+        (confirmed.stats.withdrawn, confirmed.stats.cancelled),
+        (1, 2)
+    );
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.key == "C-INSIDE")
+            .all(|n| n.state == "cancelled")
+    );
+    assert_eq!(
+        count(&ns, |n| n.key == "C-INSIDE"),
+        2,
+        "no \"appointment stands\" message: the appointment is gone"
+    );
+    assert!(confirmed.conservation.holds(), "{}", confirmed.conservation);
 }
 
 #[tokio::test]

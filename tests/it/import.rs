@@ -41,20 +41,28 @@ async fn bad_rows_are_reported_with_line_and_field_and_the_rest_imports() {
             r.counts.rows_new,
             r.counts.rows_rejected
         ),
-        (6, 3, 3)
+        (6, 4, 2)
     );
     let lines: Vec<(u64, &str)> = r
         .rejected
         .iter()
         .map(|e| (e.line, e.field.as_str()))
         .collect();
-    assert_eq!(lines, [(5, "start"), (6, "key"), (7, "email")]);
-    assert!(
-        !r.rejected[2].reason.contains("not-an-address"),
-        "personal data must not be echoed: {}",
-        r.rejected[2].reason
+    assert_eq!(lines, [(5, "start"), (6, "key")]);
+    // The unusable address costs K9003 its email, not its booking (the SMS still goes).
+    assert_eq!(
+        (r.contact.email, r.contact.phone, r.contact.no_channel),
+        (1, 0, 0)
     );
-    assert_eq!(bookings(&t).await.len(), 3);
+    let problem = &r.contact.first[0];
+    assert_eq!((problem.line, problem.field.as_str()), (7, "email"));
+    assert!(
+        !problem.reason.contains("not-an-address"),
+        "personal data must not be echoed: {}",
+        problem.reason
+    );
+    assert_eq!(r.counts.conservation(), "read 6 = imported 4 + rejected 2");
+    assert_eq!(bookings(&t).await.len(), 4);
 }
 
 #[tokio::test]
@@ -235,7 +243,7 @@ async fn a_booking_whose_row_is_broken_this_time_is_kept_and_keeps_its_notice() 
     )
     .await;
     let mut broken = rows.clone();
-    broken[1].phone = "12".into(); // not a phone number
+    broken[1].phone = "12".into(); // not a phone number: the earlier good one is kept
     let mut text = csv_text(&broken);
     text.push_str("K0002,2030-01-10 09:00,15,Zulassung,Soest,X,x@example.org\n"); // too few fields
     let text = text.replace(
@@ -246,8 +254,12 @@ async fn a_booking_whose_row_is_broken_this_time_is_kept_and_keeps_its_notice() 
     let r = t.import().await;
     assert_eq!(r.outcome, Outcome::Applied);
     assert_eq!(
-        (r.counts.rows_rejected, r.counts.rows_removed),
-        (3, 0),
+        (
+            r.counts.rows_rejected,
+            r.counts.rows_removed,
+            r.contact.phone
+        ),
+        (2, 0, 1),
         "{:?}",
         r.rejected
     );
