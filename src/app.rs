@@ -63,7 +63,7 @@ impl App {
             self.store.clone(),
             self.settings.queue.clone(),
             &self.settings.tenants,
-            Destinations::from_settings(&self.settings)?,
+            Destinations::from_settings(&self.settings, &self.store)?,
             self.clock.clone(),
         ))
     }

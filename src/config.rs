@@ -394,7 +394,7 @@ pub struct QueueSettings {
     /// On shutdown, how long in-flight sends may take before the process exits anyway.
     pub shutdown_grace_secs: u64,
     /// Messages per second per destination name (relay or gateway), for all instances
-    /// together (each takes its share); absent = unlimited.
+    /// together, spread evenly (no burst); absent = unlimited.
     pub rate_limits: BTreeMap<String, f64>,
 }
 

@@ -6,14 +6,14 @@ use super::email::{OutgoingEmail, SmtpRelay, build_message};
 use super::health::Health;
 use super::outbox::FileOutbox;
 use super::outcome::SendFailure;
-use super::rate::SharedRate;
+use super::rate::{Budget, SharedRate};
 use super::sms::{SmsGateway, SmsMessage};
 use crate::config::{QueueSettings, Settings, TenantSettings, Transport};
 use crate::domain::notification::{AttemptResult, Channel};
 use crate::messages::sms::{SmsEncoding, analyse};
-use crate::store::Store;
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::notifications::Claimed;
+use crate::store::{Backend as StoreBackend, Store};
 use chrono::{DateTime, Duration, Utc};
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
@@ -142,13 +142,22 @@ pub struct Destinations {
 }
 
 impl Destinations {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Destinations> {
+    /// The destinations of `settings`. Their rate limits take slots from `store` on PostgreSQL,
+    /// where several instances may share them, and from memory on SQLite.
+    pub fn from_settings(settings: &Settings, store: &Store) -> anyhow::Result<Destinations> {
         let rate = |name: &str| {
+            let budget = || match store.backend() {
+                StoreBackend::Sqlite => Budget::local(),
+                StoreBackend::Postgres => Budget::Database {
+                    store: store.clone(),
+                    destination: name.to_owned(),
+                },
+            };
             settings
                 .queue
                 .rate_limits
                 .get(name)
-                .map(|r| SharedRate::new(*r))
+                .map(|r| SharedRate::new(*r, budget()))
         };
         let outbox = Arc::new(FileOutbox::new(settings.outbox.dir.clone()));
         let email = match settings.email.transport {
@@ -239,8 +248,8 @@ impl Destinations {
         }
     }
 
-    /// Divides every rate limit among `instances` live instances. Returns whether any share
-    /// changed.
+    /// Records that `instances` are live, which sizes claims (the rate limits hold without it).
+    /// Returns whether the count changed.
     pub fn share_rates(&self, instances: u32) -> bool {
         let mut changed = false;
         for d in self.email.iter().chain(self.sms.iter()) {
@@ -309,7 +318,15 @@ impl Destinations {
                 continue;
             }
             if let Some(l) = &d.rate {
-                l.until_ready().await;
+                if let Err(e) = l.until_ready().await {
+                    // Sending without a slot could break the limit: the message waits a moment
+                    // (no attempt spent) and the destination's health is left alone.
+                    tracing::warn!(destination = %d.name, error = %format!("{e:#}"), "no send slot; the message waits");
+                    return AttemptResult::DestinationDown {
+                        reason: format!("{}: {e:#}", d.name),
+                        retry_at: now + Duration::seconds(1),
+                    };
+                }
                 // It may have gone down while this message waited for its turn.
                 if !self.health(|h| h.get(&d.name).is_none_or(Health::is_up)) {
                     continue;

@@ -391,8 +391,9 @@ impl Dispatcher {
     }
 
     /// Tells the database every `lease_secs / 4` (1 to 10 s) that this instance is alive, and
-    /// divides the rate limits among the instances that are. A dead instance drops out after
-    /// three missed beats; one that stops cleanly leaves at once.
+    /// counts the instances that are, to claim no more than its share of a rate limit lets go
+    /// out within the lease. A dead instance drops out after three missed beats; one that stops
+    /// cleanly leaves at once. (The limits themselves hold without the count: `rate`.)
     async fn heartbeat(&self, stop: CancellationToken) {
         let every = std::time::Duration::from_secs((self.shared.queue.lease_secs / 4).clamp(1, 10));
         let mut known = 0;
@@ -411,12 +412,12 @@ impl Dispatcher {
                         self.shared.destinations.share_rates(instances);
                         tracing::info!(
                             instances,
-                            "instances running; rate limits divided among them"
+                            "instances running; claims sized to a share of the rate limits"
                         );
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "heartbeat failed; keeping the last rate share")
+                    tracing::warn!(error = %format!("{e:#}"), "heartbeat failed; keeping the last instance count")
                 }
             }
             tokio::select! {

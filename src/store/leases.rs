@@ -1,6 +1,6 @@
 //! Leases for once-only jobs: whoever holds a job's lease runs it; an expired lease is free.
 //! Running instances also hold a lease each (`instance:OWNER`), renewed as a heartbeat, so that
-//! they know how many share the rate limits.
+//! they know how many share the rate limits (to size their claims).
 
 use super::Conn;
 
@@ -68,7 +68,7 @@ pub async fn heartbeat(
         .await
 }
 
-/// Ends this instance's heartbeat lease (a clean shutdown), so the others take its share at once.
+/// Ends this instance's heartbeat lease (a clean shutdown), so the others count it out at once.
 pub async fn leave(conn: &mut Conn, owner: &str) -> sqlx::Result<()> {
     release(conn, &format!("{INSTANCE_PREFIX}{owner}"), owner).await
 }

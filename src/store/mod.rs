@@ -17,6 +17,7 @@ pub mod leases;
 pub mod notifications;
 pub mod outages;
 pub mod queue_admin;
+pub mod rate_budget;
 pub mod retention;
 pub mod sessions;
 

@@ -18,6 +18,7 @@ mod peers_sms;
 mod presets;
 mod process;
 mod queue;
+mod rate_budget;
 mod retention;
 mod sms_kannel;
 mod smtp_tls;

@@ -104,6 +104,19 @@ impl SmtpSink {
             .collect()
     }
 
+    /// When each accepted message arrived (its dump file was written), oldest first.
+    pub fn arrivals(&self) -> Vec<SystemTime> {
+        let entries = std::fs::read_dir(&self.dump_dir).expect("read smtp-sink dump dir");
+        let mut times: Vec<SystemTime> = entries
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(DUMP_PREFIX))
+            // A file gone since the listing was a transaction cut off: never a message.
+            .filter_map(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+            .collect();
+        times.sort();
+        times
+    }
+
     /// Picks a free port, retrying when another process grabs it before the sink binds.
     fn start_fresh(dump_dir: &Path, mode: SinkMode, dumping: bool) -> SmtpSink {
         let mut last_error = String::new();
