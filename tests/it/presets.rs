@@ -515,10 +515,19 @@ async fn the_zms_preset_imports_main_appointments_with_their_length_from_a_maria
         );
     }
 
+    let services = &by_key("100001-203001080900").service;
     assert_eq!(
-        by_key("100001-203001080900").service,
-        "Personalausweis beantragen, Reisepass beantragen",
-        "several services joined, each once, sorted; a request of another source is not joined"
+        absage::domain::booking::list_items(services).collect::<Vec<_>>(),
+        ["Personalausweis beantragen", "Reisepass beantragen"],
+        "several services as a list, each once, sorted; a request of another source is not joined"
+    );
+    let one_of_them = absage::domain::outage::Scope {
+        services: vec!["reisepass beantragen".into()],
+        locations: vec![],
+    };
+    assert!(
+        one_of_them.matches(services, ""),
+        "an outage scoped to one of the services finds the booking"
     );
     assert_eq!(by_key("100007-203001081040").service, "");
 
