@@ -13,6 +13,7 @@ mod declare;
 mod import;
 mod instances;
 mod leases;
+mod messy;
 mod peers_email;
 mod peers_sms;
 mod presets;
