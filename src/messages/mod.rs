@@ -9,7 +9,7 @@
 //!   `de-x-simple`, and `de-AT` is written in `de`.
 //! - bilingual email: the citizen's language, then German (`bilingual`); SMS stay monolingual.
 //! - [`dates`]: dates and times in the tenant's zone and the message's language.
-//! - [`sms`]: GSM-7 / UCS-2 encoding and segment counting.
+//! - [`sms`]: GSM-7 / UCS-2 encoding, segment counting and transliteration of typography.
 //! - `load`: reading and checking the template folder; `filters`: the minijinja environment.
 //!
 //! Kinds: `cancellation` and `retraction` (the appointment stands after all). Template files
@@ -229,7 +229,7 @@ impl Templates {
             Channel::Sms => Rendered {
                 language: lang.to_owned(),
                 subject: None,
-                text: render(SMS_FILE)?.trim().to_owned(),
+                text: sms_text(&render(SMS_FILE)?),
                 html: None,
             },
         };
@@ -251,6 +251,11 @@ impl Templates {
         let template = self.env.get_template(&name).map_err(failed)?;
         template.render(values).map_err(failed)
     }
+}
+
+/// A rendered SMS as it is sent: one place for every SMS text, full or short.
+fn sms_text(rendered: &str) -> String {
+    sms::transliterated(rendered.trim())
 }
 
 /// The folder named exactly like `want`, else the folder of its primary subtag.
