@@ -120,7 +120,8 @@ pub struct Impact {
     pub stats: MatchStats,
     pub per_channel: BTreeMap<String, i64>,
     pub per_language: BTreeMap<String, i64>,
-    /// SMS per language: how many, how many segments, what they cost.
+    /// SMS per language: how many, how many segments, what they cost, in which encoding, and
+    /// how many in their short form.
     pub sms: BTreeMap<String, SmsCost>,
     pub samples: Vec<Sample>,
 }
@@ -131,6 +132,12 @@ pub struct SmsCost {
     pub messages: u64,
     pub segments: u64,
     pub cost: Option<f64>,
+    /// Messages per encoding ("GSM-7", "UCS-2"): one character outside the GSM alphabet, say in
+    /// a name, makes a German SMS UCS-2 and costs more parts.
+    pub encodings: BTreeMap<String, u64>,
+    /// Messages queued in this pass in their short form, because the full text was longer
+    /// than the tenant's `max_sms_segments`.
+    pub short: u64,
 }
 
 /// Declares a run; with `dry_run` nothing is kept.
@@ -188,7 +195,8 @@ pub async fn declare(
         now,
     };
     let stats = matching::match_run(&mut tx, &ctx, &run).await?;
-    let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
+    let (per_channel, per_language, sms, samples) =
+        breakdown(&mut tx, tenant, id, &stats.sms_short).await?;
     let impact = Impact {
         id: (!dry_run).then_some(id),
         stats,
@@ -407,7 +415,8 @@ async fn finish(
     dry_run: bool,
     done: Done<'_>,
 ) -> anyhow::Result<Impact> {
-    let (per_channel, per_language, sms, samples) = breakdown(&mut tx, tenant, id).await?;
+    let (per_channel, per_language, sms, samples) =
+        breakdown(&mut tx, tenant, id, &stats.sms_short).await?;
     let impact = Impact {
         id: Some(id),
         stats,
@@ -459,6 +468,7 @@ async fn breakdown(
     conn: &mut Conn,
     tenant: &crate::config::TenantSettings,
     outage_id: i64,
+    short: &BTreeMap<String, u64>,
 ) -> anyhow::Result<Breakdown> {
     let mut per_channel = BTreeMap::new();
     let mut per_language = BTreeMap::new();
@@ -472,9 +482,13 @@ async fn breakdown(
         let entry = sms.entry(language).or_default();
         entry.messages += 1;
         entry.segments += facts.segments as u64;
+        *entry.encodings.entry(facts.encoding.into()).or_default() += 1;
         if let Some(c) = facts.cost {
             *entry.cost.get_or_insert(0.0) += c;
         }
+    }
+    for (language, n) in short {
+        sms.entry(language.clone()).or_default().short = *n;
     }
     let samples = notifications::samples(conn, outage_id)
         .await?

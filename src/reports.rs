@@ -255,6 +255,12 @@ pub async fn call_list(
                     .to_string()
             }),
             why: match (&r.email, &r.sms, &r.last_error) {
+                // A mobile without an SMS: the text was too long even in its short form.
+                (None, None, _)
+                    if r.booking.phone_mobile != 0 && r.booking.phone_e164.is_some() =>
+                {
+                    "no email address; SMS over max_sms_segments even in its short form".into()
+                }
                 (None, None, _) => "no email address and no mobile number".into(),
                 (_, _, Some(e)) => e.clone(),
                 _ => "not sent".into(),
