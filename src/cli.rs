@@ -275,9 +275,12 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log);
     if let Command::Config(ConfigCommand::Check) = &cli.command {
         let templates = crate::app::load_templates(&settings)?;
-        let problems = crate::preview::check_sms_templates(&settings, &templates);
-        if !problems.is_empty() {
-            bail!("invalid templates:\n  - {}", problems.join("\n  - "));
+        let check = crate::preview::check_sms_templates(&settings, &templates);
+        for warning in &check.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if !check.problems.is_empty() {
+            bail!("invalid templates:\n  - {}", check.problems.join("\n  - "));
         }
         println!("# configuration is valid; effective values (secrets hidden):\n");
         print!("{}", settings.redacted_toml()?);
@@ -406,8 +409,13 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                     .cost
                     .map(|c| format!(", about {c:.2}"))
                     .unwrap_or_default();
+                let variant = match p.sms_variant {
+                    Some("short") => " (the short text: the full one is over max_sms_segments)",
+                    Some("too_long") => " (over max_sms_segments even when short: not sent)",
+                    _ => "",
+                };
                 println!(
-                    "SMS: {}, {} units, {} segment(s){cost}",
+                    "SMS: {}, {} units, {} segment(s){cost}{variant}",
                     sms.encoding, sms.units, sms.segments
                 );
             }
@@ -723,9 +731,28 @@ fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
             .cost
             .map(|c| format!(", about {c:.2}"))
             .unwrap_or_default();
+        let encodings: Vec<String> = c
+            .encodings
+            .iter()
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect();
+        let short = match c.short {
+            0 => String::new(),
+            n => format!(", {n} in the short form (full text over max_sms_segments)"),
+        };
         println!(
-            "  SMS {lang}: {} messages, {} segments{cost}",
-            c.messages, c.segments
+            "  SMS {lang}: {} messages ({}), {} segments{cost}{short}",
+            c.messages,
+            encodings.join(", "),
+            c.segments
+        );
+    }
+    if i.stats.sms_too_long > 0 {
+        // By key, to look them up: their email still goes out; without one, the call list.
+        println!(
+            "  SMS not sent, too long even in the short form: {} booking(s): {}",
+            i.stats.sms_too_long,
+            i.stats.sms_skipped.join(", ")
         );
     }
     if dry_run {

@@ -199,8 +199,9 @@ pub struct TenantSettings {
     /// staff can read it too.
     #[serde(default)]
     pub bilingual: bool,
-    /// An SMS longer than this many segments is refused (at config check, preview and
-    /// declaration), never truncated at the gateway.
+    /// An SMS longer than this many segments is sent in its short form (no reason, service or
+    /// link); if that is still longer, the booking gets no SMS (its email and the call list
+    /// still apply). Never truncated at the gateway, never a reason to refuse a declaration.
     #[serde(default = "default_max_segments")]
     pub max_sms_segments: usize,
     /// What one SMS segment costs (for the impact preview), in `currency`.

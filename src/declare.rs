@@ -121,7 +121,8 @@ pub struct Impact {
     pub stats: MatchStats,
     pub per_channel: BTreeMap<String, i64>,
     pub per_language: BTreeMap<String, i64>,
-    /// SMS per language: how many, how many segments, what they cost.
+    /// SMS per language: how many, how many segments, what they cost, in which encoding, and
+    /// how many in their short form.
     pub sms: BTreeMap<String, SmsCost>,
     pub samples: Vec<Sample>,
     /// Every affected booking is told or on the call list: the counts that prove it.
@@ -174,6 +175,12 @@ pub struct SmsCost {
     pub messages: u64,
     pub segments: u64,
     pub cost: Option<f64>,
+    /// Messages per encoding ("GSM-7", "UCS-2"): one character outside the GSM alphabet, say in
+    /// a name, makes a German SMS UCS-2 and costs more parts.
+    pub encodings: BTreeMap<String, u64>,
+    /// Messages queued in this pass in their short form, because the full text was longer
+    /// than the tenant's `max_sms_segments`.
+    pub short: u64,
 }
 
 /// Declares a run; with `dry_run` nothing is kept.
@@ -539,7 +546,8 @@ async fn impact(
     id: i64,
     stats: MatchStats,
 ) -> anyhow::Result<Impact> {
-    let (per_channel, per_language, sms, samples) = breakdown(conn, tenant, id).await?;
+    let (per_channel, per_language, sms, samples) =
+        breakdown(conn, tenant, id, &stats.sms_short).await?;
     let (affected, with_message, call_list) = outages::reach_counts(conn, id).await?;
     let conservation = Conservation {
         affected,
@@ -571,6 +579,7 @@ async fn breakdown(
     conn: &mut Conn,
     tenant: &crate::config::TenantSettings,
     outage_id: i64,
+    short: &BTreeMap<String, u64>,
 ) -> anyhow::Result<Breakdown> {
     let mut per_channel = BTreeMap::new();
     let mut per_language = BTreeMap::new();
@@ -584,9 +593,13 @@ async fn breakdown(
         let entry = sms.entry(language).or_default();
         entry.messages += 1;
         entry.segments += facts.segments as u64;
+        *entry.encodings.entry(facts.encoding.into()).or_default() += 1;
         if let Some(c) = facts.cost {
             *entry.cost.get_or_insert(0.0) += c;
         }
+    }
+    for (language, n) in short {
+        sms.entry(language.clone()).or_default().short = *n;
     }
     let samples = notifications::samples(conn, outage_id)
         .await?

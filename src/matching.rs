@@ -3,11 +3,10 @@
 //! import that re-matches the active outages, is applied whole or not at all.
 
 use crate::config::{ChannelPolicy, TenantSettings};
-use crate::domain::booking::display_list;
 use crate::domain::notification::{Channel, Kind, Role};
 use crate::domain::outage::{Scope, Selection, Window};
 use crate::domain::{from_millis, to_millis};
-use crate::messages::{MessageContext, Templates};
+use crate::messages::{MessageContext, Rendered, SmsChoice, SmsMessage, Templates};
 use crate::store::Conn;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::notifications::{self, NewNotification};
@@ -15,7 +14,7 @@ use crate::store::outages::{self, OutageRow};
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What a matching pass did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -39,6 +38,14 @@ pub struct MatchStats {
     /// Affected bookings that vanished from the export: they stay affected (their
     /// cancellations go on) until a person confirms the removal.
     pub removal_pending: u64,
+    /// SMS queued in their short form (no reason, service or link), per language: the full
+    /// text was longer than the tenant's `max_sms_segments`.
+    pub sms_short: BTreeMap<String, u64>,
+    /// Bookings whose SMS was not queued: even the short text is longer than
+    /// `max_sms_segments`. Their email and the call list still apply.
+    pub sms_too_long: u64,
+    /// The booking keys of those bookings, for the preview.
+    pub sms_skipped: Vec<String>,
     /// The bookings that left the run in this pass.
     #[serde(skip)]
     pub left: Vec<i64>,
@@ -257,7 +264,7 @@ async fn queue_for(
         let mut rows = Vec::new();
         for b in slice {
             let before = rows.len();
-            render_for_booking(ctx, run, b, &mut rows)?;
+            render_for_booking(ctx, run, b, &mut rows, stats)?;
             if rows.len() == before {
                 stats.unreachable += 1;
             }
@@ -281,18 +288,39 @@ fn render_for_booking(
     run: &OutageRow,
     b: &BookingRow,
     out: &mut Vec<NewNotification>,
+    stats: &mut MatchStats,
 ) -> anyhow::Result<()> {
-    let sms_to = b.phone_e164.as_deref().filter(|_| b.phone_mobile != 0);
-    let plan = plan_channels(
-        ctx.tenant.channel_policy,
-        b.email.is_some(),
-        sms_to.is_some(),
-    );
+    let mobile = b.phone_e164.as_deref().filter(|_| b.phone_mobile != 0);
+    // The SMS text is chosen before the channels: a booking whose SMS is too long even in its
+    // short form is planned like one without a mobile, so its email goes out at once instead
+    // of waiting as a late fallback, and without an email it lands on the call list.
+    let mut sms = None;
+    if mobile.is_some() {
+        let message = render_sms(ctx, b, Kind::Cancellation, &run.reason)?;
+        match &message.choice {
+            SmsChoice::Full(_) => {}
+            SmsChoice::Short(_) => {
+                *stats.sms_short.entry(message.language.clone()).or_default() += 1
+            }
+            SmsChoice::TooLong { .. } => {
+                stats.sms_too_long += 1;
+                stats.sms_skipped.push(b.booking_key.clone());
+            }
+        }
+        sms = message.into_rendered();
+    }
+    let plan = plan_channels(ctx.tenant.channel_policy, b.email.is_some(), sms.is_some());
     let starts_at = from_millis(b.starts_at);
     for (channel, role) in plan {
-        let recipient = match channel {
-            Channel::Email => b.email.clone(),
-            Channel::Sms => sms_to.map(str::to_owned),
+        let (recipient, rendered) = match channel {
+            Channel::Email => (
+                b.email.clone(),
+                render(ctx, b, Kind::Cancellation, Channel::Email, &run.reason)?,
+            ),
+            Channel::Sms => {
+                let Some(rendered) = sms.take() else { continue };
+                (mobile.map(str::to_owned), rendered)
+            }
         };
         let Some(recipient) = recipient else { continue };
         let next_attempt_at = match role {
@@ -306,62 +334,89 @@ fn render_for_booking(
             channel,
             role,
             recipient,
-            reason: &run.reason,
             next_attempt_at,
         };
-        out.push(render_one(ctx, run, b, message)?);
+        out.push(notification(run, b, message, rendered));
     }
     Ok(())
 }
 
-/// One message to render for a booking.
-struct Message<'a> {
+/// One message to queue for a booking.
+struct Message {
     kind: Kind,
     channel: Channel,
     role: Role,
     recipient: String,
-    reason: &'a str,
     next_attempt_at: DateTime<Utc>,
 }
 
-fn render_one(
-    ctx: &MatchContext<'_>,
-    run: &OutageRow,
-    b: &BookingRow,
-    m: Message<'_>,
-) -> anyhow::Result<NewNotification> {
-    let chain = ctx.tenant.language_chain();
-    let rendered = ctx
-        .templates
-        .render(&MessageContext {
-            kind: m.kind.as_str(),
-            channel: m.channel,
-            language: b.language.as_deref(),
-            fallback_languages: &chain,
-            tenant_name: &ctx.tenant.name,
-            office: &display_list(&b.location),
-            service: &display_list(&b.service),
-            starts_at: from_millis(b.starts_at),
-            tz: ctx.tenant.time_zone,
-            reason: m.reason,
-            hotline: &ctx.tenant.hotline,
-            citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
-            bilingual: ctx.tenant.bilingual,
-            rebook_url: ctx.tenant.rebook_url.as_deref(),
-        })
-        .with_context(|| {
-            format!(
-                "rendering the {} {} of booking {}",
-                m.channel.as_str(),
-                m.kind.as_str(),
-                b.booking_key
-            )
-        })?;
-    if m.channel == Channel::Sms {
-        let what = format!("booking {} ({})", b.booking_key, rendered.language);
-        crate::preview::check_sms_length(&rendered.text, ctx.tenant, &what)?;
+/// What the templates say to this booking's citizen.
+fn message_context<'a>(
+    ctx: &'a MatchContext<'_>,
+    b: &'a BookingRow,
+    kind: Kind,
+    channel: Channel,
+    reason: &'a str,
+    chain: &'a [String],
+) -> MessageContext<'a> {
+    MessageContext {
+        kind: kind.as_str(),
+        channel,
+        language: b.language.as_deref(),
+        fallback_languages: chain,
+        tenant_name: &ctx.tenant.name,
+        office: &b.location,
+        service: &b.service,
+        starts_at: from_millis(b.starts_at),
+        tz: ctx.tenant.time_zone,
+        reason,
+        hotline: &ctx.tenant.hotline,
+        citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
+        bilingual: ctx.tenant.bilingual,
+        rebook_url: ctx.tenant.rebook_url.as_deref(),
     }
-    Ok(NewNotification {
+}
+
+/// The booking's message on `channel`, in full (an SMS through [`render_sms`] instead).
+fn render(
+    ctx: &MatchContext<'_>,
+    b: &BookingRow,
+    kind: Kind,
+    channel: Channel,
+    reason: &str,
+) -> anyhow::Result<Rendered> {
+    let chain = ctx.tenant.language_chain();
+    let mc = message_context(ctx, b, kind, channel, reason, &chain);
+    ctx.templates
+        .render(&mc)
+        .with_context(|| rendering(channel, kind, b))
+}
+
+/// The booking's SMS that fits the tenant's `max_sms_segments`: full, short, or none.
+fn render_sms(
+    ctx: &MatchContext<'_>,
+    b: &BookingRow,
+    kind: Kind,
+    reason: &str,
+) -> anyhow::Result<SmsMessage> {
+    let chain = ctx.tenant.language_chain();
+    let mc = message_context(ctx, b, kind, Channel::Sms, reason, &chain);
+    ctx.templates
+        .render_sms(&mc, ctx.tenant.max_sms_segments)
+        .with_context(|| rendering(Channel::Sms, kind, b))
+}
+
+fn rendering(channel: Channel, kind: Kind, b: &BookingRow) -> String {
+    format!(
+        "rendering the {} {} of booking {}",
+        channel.as_str(),
+        kind.as_str(),
+        b.booking_key
+    )
+}
+
+fn notification(run: &OutageRow, b: &BookingRow, m: Message, r: Rendered) -> NewNotification {
+    NewNotification {
         tenant_id: run.tenant_id.clone(),
         outage_id: run.id,
         booking_id: b.id,
@@ -369,13 +424,13 @@ fn render_one(
         kind: m.kind.as_str(),
         role: m.role.as_str(),
         recipient: m.recipient,
-        language: rendered.language,
-        subject: rendered.subject,
-        body_text: rendered.text,
-        body_html: rendered.html,
+        language: r.language,
+        subject: r.subject,
+        body_text: r.text,
+        body_html: r.html,
         next_attempt_at: to_millis(m.next_attempt_at),
         deadline: b.starts_at,
-    })
+    }
 }
 
 /// Tells the citizens of these bookings who already received the run's cancellation that
@@ -399,19 +454,37 @@ pub async fn queue_retractions(
         .map(|b| (b.id, b))
         .collect();
     let mut rows = Vec::new();
+    let mut too_long = 0;
     for (booking_id, channel, recipient) in sent {
         let (Some(b), Ok(channel)) = (bookings.get(&booking_id), channel.parse::<Channel>()) else {
             continue;
+        };
+        let rendered = match channel {
+            Channel::Email => render(ctx, b, Kind::Retraction, channel, reason)?,
+            // Like a cancellation: full, else short, else no SMS; an email is not affected.
+            Channel::Sms => match render_sms(ctx, b, Kind::Retraction, reason)?.into_rendered() {
+                Some(rendered) => rendered,
+                None => {
+                    too_long += 1;
+                    continue;
+                }
+            },
         };
         let message = Message {
             kind: Kind::Retraction,
             channel,
             role: Role::Primary,
             recipient,
-            reason,
             next_attempt_at: ctx.now,
         };
-        rows.push(render_one(ctx, run, b, message)?);
+        rows.push(notification(run, b, message, rendered));
+    }
+    if too_long > 0 {
+        tracing::warn!(
+            outage = run.id,
+            too_long,
+            "\"appointment stands\" SMS longer than max_sms_segments even when short; not queued"
+        );
     }
     notifications::enqueue_many(conn, &rows, false, now_ms).await?;
     Ok(rows.len() as u64)

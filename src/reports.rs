@@ -277,7 +277,7 @@ pub fn call_reason(r: &ReportRow) -> String {
             (Some(_), _) => "email not queued".to_string(),
         };
         let phone = match (b.phone_mobile != 0, &b.phone_problem, &b.phone_raw) {
-            (true, _, _) => "SMS not queued (text too long or country not served)".to_string(),
+            (true, _, _) => "SMS over max_sms_segments even in its short form".to_string(),
             (false, Some(problem), _) => problem.clone(),
             (false, None, Some(_)) => "no mobile number (landline only)".to_string(),
             (false, None, None) => "no mobile number".to_string(),

@@ -1,6 +1,7 @@
 //! Golden tests of every shipped language: each kind and channel carries the key facts in the
-//! citizen's language, Arabic and Persian mail reads right to left, SMS stay short, and
-//! bilingual mail adds German below the citizen's language.
+//! citizen's language, Arabic and Persian mail reads right to left, SMS stay short, the short
+//! SMS keep only what a citizen must know, and bilingual mail adds German below the citizen's
+//! language.
 
 use std::path::PathBuf;
 
@@ -10,12 +11,14 @@ use super::sms::{self, SmsEncoding};
 use super::{Channel, MessageContext, Rendered, Templates};
 
 /// One shipped language: its date and time for 2 November 2026, 09:30 in Berlin, and a
-/// phrase each kind must say (cancellation: "do not come"; retraction: "come as planned").
+/// phrase each kind must say (cancellation: "do not come", in the short SMS "cancelled";
+/// retraction: "come as planned").
 struct Golden {
     lang: &'static str,
     date: &'static str,
     time: &'static str,
     stay_away: &'static str,
+    cancelled: &'static str,
     come: &'static str,
 }
 
@@ -25,6 +28,7 @@ const GOLDEN: [Golden; 10] = [
         date: "Montag, 2. November 2026",
         time: "09:30 Uhr",
         stay_away: "Bitte kommen Sie nicht",
+        cancelled: "fällt aus",
         come: "wie geplant",
     },
     Golden {
@@ -32,6 +36,7 @@ const GOLDEN: [Golden; 10] = [
         date: "Montag, 2. November 2026",
         time: "09:30 Uhr",
         stay_away: "Bitte kommen Sie nicht",
+        cancelled: "fällt aus",
         come: "Bitte kommen Sie",
     },
     Golden {
@@ -39,6 +44,7 @@ const GOLDEN: [Golden; 10] = [
         date: "Monday, 2 November 2026",
         time: "9:30 am",
         stay_away: "Please do not come",
+        cancelled: "is cancelled",
         come: "as planned",
     },
     Golden {
@@ -46,6 +52,7 @@ const GOLDEN: [Golden; 10] = [
         date: "2 Kasım 2026 Pazartesi",
         time: "09:30",
         stay_away: "gelmeyiniz",
+        cancelled: "iptal edildi",
         come: "planlandığı gibi geliniz",
     },
     Golden {
@@ -53,6 +60,7 @@ const GOLDEN: [Golden; 10] = [
         date: "الإثنين، 2 نوفمبر 2026",
         time: "09:30",
         stay_away: "يُرجى عدم الحضور",
+        cancelled: "أُلغي موعدكم",
         come: "يُرجى الحضور",
     },
     Golden {
@@ -60,6 +68,7 @@ const GOLDEN: [Golden; 10] = [
         date: "دوشنبه 2 نوامبر 2026",
         time: "09:30",
         stay_away: "مراجعه نکنید",
+        cancelled: "لغو شد",
         come: "طبق برنامه",
     },
     Golden {
@@ -67,6 +76,7 @@ const GOLDEN: [Golden; 10] = [
         date: "понеділок, 2 листопада 2026 р.",
         time: "09:30",
         stay_away: "не прихо",
+        cancelled: "скасовано",
         come: "як і планувалося",
     },
     Golden {
@@ -74,6 +84,7 @@ const GOLDEN: [Golden; 10] = [
         date: "понедельник, 2 ноября 2026 г.",
         time: "09:30",
         stay_away: "не приход",
+        cancelled: "отменена",
         come: "как и планировалось",
     },
     Golden {
@@ -81,6 +92,7 @@ const GOLDEN: [Golden; 10] = [
         date: "poniedziałek, 2 listopada 2026",
         time: "09:30",
         stay_away: "nie przychodzić",
+        cancelled: "odwołana",
         come: "zgodnie z planem",
     },
     Golden {
@@ -88,6 +100,7 @@ const GOLDEN: [Golden; 10] = [
         date: "luni, 2 noiembrie 2026",
         time: "09:30",
         stay_away: "să nu v",
+        cancelled: "anulată",
         come: "așa cum era planificat",
     },
 ];
@@ -459,5 +472,136 @@ fn retraction_and_cancellation_tell_different_stories() {
         let cancel = render(&t, &ctx("cancellation", Channel::Sms, g.lang)).text;
         let retract = render(&t, &ctx("retraction", Channel::Sms, g.lang)).text;
         assert_ne!(cancel, retract, "{}", g.lang);
+    }
+}
+
+/// The short SMS of `ctx.kind` in the language `ctx` asks for.
+fn short(t: &Templates, ctx: &MessageContext<'_>) -> String {
+    let lang = ctx.language.unwrap_or_default();
+    t.render_short_sms(ctx, lang)
+        .unwrap_or_else(|e| panic!("{} {lang}: {e}", ctx.kind))
+        .unwrap_or_else(|| panic!("{} {lang}: no short SMS", ctx.kind))
+}
+
+#[test]
+fn every_language_and_kind_has_a_one_line_short_sms_with_time_place_and_hotline_only() {
+    let t = shipped();
+    for g in &GOLDEN {
+        for kind in KINDS {
+            let with_link = MessageContext {
+                rebook_url: Some(REBOOK),
+                ..ctx(kind, Channel::Sms, g.lang)
+            };
+            let text = short(&t, &with_link);
+            let what = format!("{kind}/{} short sms", g.lang);
+            assert!(!text.contains('\n'), "{what}: {text}");
+            let (said, unsaid) = match kind {
+                "cancellation" => (g.cancelled, g.come),
+                _ => (g.come, g.cancelled),
+            };
+            let facts = [g.date, g.time, "Straßenverkehrsamt Soest", "02921 30-0"];
+            for fact in facts.iter().chain(&["Kreis Soest", said]) {
+                assert!(text.contains(fact), "{what}: {fact:?} missing in: {text}");
+            }
+            if !said.contains(unsaid) {
+                assert!(!text.contains(unsaid), "{what}: says {unsaid:?}: {text}");
+            }
+            // What makes the full SMS long is left out.
+            for gone in ["IT-Ausfall", "Zulassung", "https://"] {
+                assert!(!text.contains(gone), "{what}: {gone:?} in: {text}");
+            }
+            let full = render(&t, &with_link).text;
+            let (s, f) = (sms::analyse(&text), sms::analyse(&full));
+            assert!(s.units < f.units, "{what}: {s:?} not shorter than {f:?}");
+        }
+    }
+}
+
+#[test]
+fn a_short_sms_without_an_office_leaves_no_empty_label() {
+    let t = shipped();
+    for g in &GOLDEN {
+        for kind in KINDS {
+            let bare = MessageContext {
+                office: "",
+                ..ctx(kind, Channel::Sms, g.lang)
+            };
+            let text = short(&t, &bare);
+            let what = format!("{kind}/{} short sms", g.lang);
+            assert!(text.contains(g.date), "{what}: {text}");
+            for empty in [": .", ", .", "()", " ,", ": :", "، ."] {
+                assert!(!text.contains(empty), "{what}: {empty:?} in: {text}");
+            }
+        }
+    }
+}
+
+/// A reason as long as the ones that blocked declarations (issue 10: 85 characters).
+const LONG_REASON: &str =
+    "Wegen eines schweren Ausfalls der gesamten Informationstechnik nach einem Cyberangriff";
+
+/// `cargo test short_sms_fit -- --nocapture` prints the table: with the long values of the
+/// Soest example, a long reason and a rebooking link, the full SMS of most languages outgrows
+/// the default limit of 4 parts; the short one stays within 2 (GSM-7) or 3 (UCS-2) parts.
+#[test]
+fn with_a_long_reason_the_short_sms_fits_the_default_limit_in_every_language() {
+    let t = shipped();
+    let mut too_long = Vec::new();
+    for g in &GOLDEN {
+        for kind in KINDS {
+            let long = MessageContext {
+                reason: LONG_REASON,
+                rebook_url: Some(REBOOK),
+                ..ctx(kind, Channel::Sms, g.lang)
+            };
+            let full = sms::analyse(&render(&t, &long).text);
+            let text = short(&t, &long);
+            let info = sms::analyse(&text);
+            println!(
+                "{:<12} {kind:<12} {:<5} full {:>4}/{:<2} short {:>4}/{:<2}",
+                g.lang,
+                info.encoding.as_str(),
+                full.units,
+                full.segments,
+                info.units,
+                info.segments
+            );
+            let limit = match info.encoding {
+                SmsEncoding::Gsm7 => 2,
+                SmsEncoding::Ucs2 => 3,
+            };
+            let gsm_language = matches!(g.lang, "de" | "de-x-simple" | "en");
+            if info.segments > limit || gsm_language != (info.encoding == SmsEncoding::Gsm7) {
+                too_long.push(format!("{kind}/{}: {info:?}", g.lang));
+            }
+            let chosen = t.render_sms(&long, 4).unwrap();
+            let expected = if full.segments > 4 { "short" } else { "full" };
+            assert_eq!(chosen.choice.variant(), expected, "{kind}/{}", g.lang);
+            assert_eq!(chosen.language, g.lang);
+        }
+    }
+    assert!(too_long.is_empty(), "{}", too_long.join("\n"));
+}
+
+#[test]
+fn typographic_characters_in_the_data_leave_german_and_english_sms_in_gsm7() {
+    let t = shipped();
+    for lang in ["de", "de-x-simple", "en"] {
+        for kind in KINDS {
+            let curly = MessageContext {
+                office: "Bürgerbüro „Am Markt“, Hoher Weg 1–3",
+                reason: "Stromausfall – Netzwerk … gestört",
+                tenant_name: "Kreis Soest\u{A0}– Straßenverkehrsamt",
+                ..ctx(kind, Channel::Sms, lang)
+            };
+            for text in [render(&t, &curly).text, short(&t, &curly)] {
+                assert_eq!(
+                    sms::analyse(&text).encoding,
+                    SmsEncoding::Gsm7,
+                    "{kind}/{lang}: {text}"
+                );
+                assert!(text.contains("Hoher Weg 1-3"), "{kind}/{lang}: {text}");
+            }
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Loading templates from `config/templates/<kind>/<lang>/` and checking them before use.
 //!
 //! Checks: folder names are lower-case language tags, file names are known, a language has all
-//! files of a channel or none, German exists for every kind and channel, and every template
-//! renders with sample data (strict variables), alone and as part of a bilingual email.
+//! files of a channel or none (a short SMS only beside a full one), German exists for every kind
+//! and channel, and every template renders with sample data (strict variables), alone and as
+//! part of a bilingual email.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,7 +12,10 @@ use anyhow::{Context as _, bail};
 use chrono::{TimeZone as _, Utc};
 
 use super::filters::environment;
-use super::{Channel, EMAIL_FILES, LAST_RESORT, MessageContext, RenderError, SMS_FILE, Templates};
+use super::{
+    Channel, EMAIL_FILES, LAST_RESORT, MessageContext, RenderError, SHORT_SMS_FILE, SMS_FILE,
+    Templates,
+};
 
 impl Templates {
     /// Loads and compiles every template under `dir`; a syntax error names the file and line.
@@ -50,9 +54,9 @@ impl Templates {
             if !file.ends_with(".j2") {
                 continue;
             }
-            if !EMAIL_FILES.contains(&file) && file != SMS_FILE {
+            if !EMAIL_FILES.contains(&file) && file != SMS_FILE && file != SHORT_SMS_FILE {
                 bail!(
-                    "{}: unknown template file; expected {} or {SMS_FILE}",
+                    "{}: unknown template file; expected {}, {SMS_FILE} or {SHORT_SMS_FILE}",
                     path.display(),
                     EMAIL_FILES.join(", ")
                 );
@@ -74,6 +78,12 @@ impl Templates {
                     channel.files().join(", ")
                 ),
             }
+        }
+        if folder.join(SHORT_SMS_FILE).is_file() && !folder.join(SMS_FILE).is_file() {
+            bail!(
+                "{}: {SHORT_SMS_FILE} is only sent in place of a too long {SMS_FILE}; add that too",
+                folder.display()
+            );
         }
         Ok(())
     }
@@ -112,10 +122,14 @@ impl Templates {
         for (kind, channel, langs) in &self.available {
             for lang in langs {
                 for sample in samples(kind, *channel) {
-                    self.render_in(&sample, lang).map_err(|e| match e {
+                    let located = |e| match e {
                         RenderError::Template { source, .. } => located(dir, &source),
                         other => other.into(),
-                    })?;
+                    };
+                    self.render_in(&sample, lang).map_err(located)?;
+                    if *channel == Channel::Sms {
+                        self.render_short_sms(&sample, lang).map_err(located)?;
+                    }
                 }
             }
         }
@@ -275,6 +289,30 @@ mod tests {
         std::fs::remove_file(dir.path().join("cancellation/de/email.html.j2")).unwrap();
         let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
         assert!(err.contains("incomplete email templates"), "{err}");
+    }
+
+    #[test]
+    fn a_short_sms_is_optional_checked_at_load_and_needs_the_full_one() {
+        let dir = folder(&[]);
+        let t = Templates::load(dir.path()).unwrap();
+        assert!(!t.has_short_sms("cancellation", "de"));
+
+        let short = dir.path().join("cancellation/de/sms.short.txt.j2");
+        std::fs::write(&short, "{{ date }} {{ hotline }}").unwrap();
+        assert!(
+            Templates::load(dir.path())
+                .unwrap()
+                .has_short_sms("cancellation", "de")
+        );
+
+        std::fs::write(&short, "{% if rebook %}{{ rebok }}{% endif %}").unwrap();
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("cancellation/de/sms.short.txt.j2:1:"), "{err}");
+
+        std::fs::write(&short, "{{ date }}").unwrap();
+        std::fs::remove_file(dir.path().join("cancellation/de/sms.txt.j2")).unwrap();
+        let err = format!("{:#}", Templates::load(dir.path()).unwrap_err());
+        assert!(err.contains("add that too"), "{err}");
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //!   `de-x-simple`, and `de-AT` is written in `de`.
 //! - bilingual email: the citizen's language, then German (`bilingual`); SMS stay monolingual.
 //! - [`dates`]: dates and times in the tenant's zone and the message's language.
-//! - [`sms`]: GSM-7 / UCS-2 encoding and segment counting.
+//! - [`sms`]: GSM-7 / UCS-2 encoding, segment counting and transliteration of typography.
+//! - [`sms_choice`]: the full SMS when it fits the tenant's limit, else the short one, else none.
 //! - `load`: reading and checking the template folder; `filters`: the minijinja environment.
 //!
 //! Kinds: `cancellation` and `retraction` (the appointment stands after all). Template files
 //! per language: `email.subject.j2`, `email.txt.j2`, `email.html.j2` (HTML,
-//! auto-escaped) and `sms.txt.j2`. Variables: `tenant`, `office`, `service`, `date`, `time`,
+//! auto-escaped), `sms.txt.j2` and `sms.short.txt.j2` (the SMS without reason, service and
+//! link, for when the full one is too long). Variables: `tenant`, `office`, `service`, `date`, `time`,
 //! `reason`, `hotline` (strings, possibly empty), `name` (none when unknown) and `rebook` (the
 //! tenant's web address for booking anew; none when it has none). The filter `sentence` ends a
 //! text with a full stop unless it already ends with punctuation; `tel` turns a phone number
@@ -28,6 +30,8 @@ pub mod dates;
 mod filters;
 mod load;
 pub mod sms;
+pub mod sms_choice;
+pub use sms_choice::{SmsChoice, SmsMessage};
 
 use std::fmt;
 use std::str::FromStr;
@@ -40,6 +44,8 @@ use serde::{Deserialize, Serialize};
 const LAST_RESORT: &str = "de";
 const EMAIL_FILES: [&str; 3] = ["email.subject.j2", "email.txt.j2", "email.html.j2"];
 const SMS_FILE: &str = "sms.txt.j2";
+/// Optional beside `sms.txt.j2`: see [`sms_choice`].
+const SHORT_SMS_FILE: &str = "sms.short.txt.j2";
 
 /// The way a message travels to a citizen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -207,17 +213,7 @@ impl Templates {
     }
 
     fn render_one(&self, ctx: &MessageContext<'_>, lang: &str) -> Result<Rendered, RenderError> {
-        let values = context! {
-            tenant => ctx.tenant_name,
-            office => ctx.office,
-            service => ctx.service,
-            date => dates::long_date(ctx.starts_at, ctx.tz, lang),
-            time => dates::time_of_day(ctx.starts_at, ctx.tz, lang),
-            reason => ctx.reason,
-            hotline => ctx.hotline,
-            name => ctx.citizen_name,
-            rebook => ctx.rebook_url.and_then(web_address),
-        };
+        let values = values(ctx, lang);
         let render = |file: &str| self.render_file(ctx.kind, lang, file, &values);
         let rendered = match ctx.channel {
             Channel::Email => Rendered {
@@ -229,7 +225,7 @@ impl Templates {
             Channel::Sms => Rendered {
                 language: lang.to_owned(),
                 subject: None,
-                text: render(SMS_FILE)?.trim().to_owned(),
+                text: sms_text(&render(SMS_FILE)?),
                 html: None,
             },
         };
@@ -251,6 +247,28 @@ impl Templates {
         let template = self.env.get_template(&name).map_err(failed)?;
         template.render(values).map_err(failed)
     }
+}
+
+/// What templates in `lang` see of `ctx`. Services and offices that hold several values are
+/// written as people read them ("Kfz-Zulassung, Personalausweis").
+fn values(ctx: &MessageContext<'_>, lang: &str) -> Value {
+    use crate::domain::booking::display_list;
+    context! {
+        tenant => ctx.tenant_name,
+        office => display_list(ctx.office),
+        service => display_list(ctx.service),
+        date => dates::long_date(ctx.starts_at, ctx.tz, lang),
+        time => dates::time_of_day(ctx.starts_at, ctx.tz, lang),
+        reason => ctx.reason,
+        hotline => ctx.hotline,
+        name => ctx.citizen_name,
+        rebook => ctx.rebook_url.and_then(web_address),
+    }
+}
+
+/// A rendered SMS as it is sent: one place for every SMS text, full or short.
+fn sms_text(rendered: &str) -> String {
+    sms::transliterated(rendered.trim())
 }
 
 /// The folder named exactly like `want`, else the folder of its primary subtag.

@@ -6,6 +6,10 @@
 //! 70 UTF-16 units in one SMS, 67 per part. Phones never split an escape sequence (the extension
 //! characters such as "€") or a surrogate pair (an emoji) across parts, so segments are counted
 //! by packing whole characters.
+//!
+//! Typographic characters that come with the data ("Hoher Weg 1–3", „Bürgerbüro“) are
+//! [`transliterated`] to their plain GSM look-alikes first, so one en dash does not double what
+//! a German SMS costs.
 
 /// How the text is encoded on the air.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +58,34 @@ pub fn analyse(text: &str) -> SmsInfo {
             text.chars().map(char::len_utf16),
         ),
     }
+}
+
+/// `text` with typographic characters replaced by the plain ones of the GSM alphabet: dashes
+/// and minus to `-`, double quotes and guillemets to `"`, single quotes and accents to `'`, the
+/// ellipsis to `...`, Unicode spaces to a space; soft hyphens and zero-width spaces (invisible)
+/// are dropped. Applied to every SMS, whatever its language: a UCS-2 text reads the same, and a
+/// GSM one stays GSM. Marks that steer the reading direction (`ltr`) and the zero-width
+/// non-joiner of Persian words are kept.
+pub fn transliterated(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
+            | '\u{2212}' => out.push('-'),
+            '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}' => {
+                out.push('"')
+            }
+            '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2039}' | '\u{203A}' | '`'
+            | '\u{00B4}' => out.push('\''),
+            '\u{2026}' => out.push_str("..."),
+            '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
+                out.push(' ')
+            }
+            '\u{00AD}' | '\u{200B}' | '\u{FEFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Septets the text needs, or `None` if some character is outside the GSM alphabet.
@@ -182,6 +214,46 @@ mod tests {
     #[test]
     fn an_empty_text_still_costs_one_sms() {
         assert_eq!(info(""), (SmsEncoding::Gsm7, 0, 1));
+    }
+
+    #[test]
+    fn typographic_characters_become_their_plain_gsm_look_alikes() {
+        assert_eq!(
+            transliterated("„Termin“ – abgesagt … ‚bitte‘ «nicht» kommen — ’s `x´"),
+            "\"Termin\" - abgesagt ... 'bitte' \"nicht\" kommen - 's 'x'"
+        );
+        assert_eq!(transliterated("1‒2 ‐3 −4"), "1-2 -3 -4");
+        assert_eq!(
+            transliterated("02921\u{A0}30-0,\u{202F}Hoher\u{2009}Weg"),
+            "02921 30-0, Hoher Weg"
+        );
+        assert_eq!(transliterated("Bürger\u{AD}büro\u{200B}"), "Bürgerbüro");
+    }
+
+    #[test]
+    fn an_en_dash_in_an_address_keeps_a_german_sms_in_gsm7() {
+        let sms = "Kreis Soest: Ihr Termin am Montag, 2. November 2026 um 09:30 Uhr \
+                   (Zulassung, Bürgerbüro Hoher Weg 1–3) fällt aus. Bei Fragen: 02921 30-0.";
+        assert_eq!(analyse(sms).encoding, SmsEncoding::Ucs2);
+        let plain = transliterated(sms);
+        assert!(plain.contains("Hoher Weg 1-3"), "{plain}");
+        assert_eq!(
+            analyse(&plain),
+            SmsInfo {
+                encoding: SmsEncoding::Gsm7,
+                units: 137,
+                segments: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_ukrainian_sms_stays_ucs2_and_keeps_its_direction_marks_and_joiners() {
+        let uk = transliterated("Ваш запис скасовано: «Хрещатик» 1–3. Тел.: 044 123");
+        assert_eq!(uk, "Ваш запис скасовано: \"Хрещатик\" 1-3. Тел.: 044 123");
+        assert_eq!(analyse(&uk).encoding, SmsEncoding::Ucs2);
+        let fa = "می\u{200C}توانید \u{200E}02921 30-0\u{200E}";
+        assert_eq!(transliterated(fa), fa);
     }
 
     #[test]

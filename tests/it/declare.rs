@@ -295,6 +295,7 @@ async fn the_preview_counts_sms_segments_and_cost_per_language() {
     let rows = vec![
         Row::new("DE", "2030-01-07 09:00").lang("de"),
         Row::new("TR", "2030-01-07 09:15").lang("tr"),
+        Row::new("UK", "2030-01-07 09:30").lang("uk"),
     ];
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
     let preview = t
@@ -313,15 +314,28 @@ async fn the_preview_counts_sms_segments_and_cost_per_language() {
         (1, 2),
         "German stays GSM-7: two segments"
     );
+    assert_eq!(de.encodings.get("GSM-7"), Some(&1), "{de:?}");
     assert_eq!(tr.messages, 1);
+    // Cyrillic needs UCS-2; Turkish only when the text has ı, ş or ğ (not in "7 Ocak 2030").
+    let uk = &preview.sms["uk"];
+    assert_eq!(uk.encodings.get("UCS-2"), Some(&1), "{uk:?}");
+    assert_eq!(
+        (de.short, tr.short, uk.short),
+        (0, 0, 0),
+        "the full texts fit 4 parts"
+    );
     assert!(tr.segments >= 2, "{tr:?}");
     let cost = tr.cost.unwrap();
     assert!((cost - 0.08 * tr.segments as f64).abs() < 1e-9, "{cost}");
 }
 
 #[tokio::test]
-async fn a_reason_too_long_for_the_sms_limit_is_refused_and_nothing_is_queued() {
-    let t = TestApp::with_rows(ChannelPolicy::Both, &[Row::new("A", "2030-01-07 09:00")]).await;
+async fn a_reason_too_long_for_the_full_sms_sends_the_short_sms_and_the_full_email() {
+    // An en dash from the calendar must not turn the German SMS into UCS-2 either.
+    let office = "Bürgerbüro Hoher Weg 1–3";
+    let rows = [Row::new("A", "2030-01-07 09:00").location(office)];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let reason = "Wegen eines schweren Ausfalls der gesamten Informationstechnik ".repeat(12);
     let decl = absage::declare::Declaration {
         tenant: "soest".into(),
         kind: absage::domain::outage::RunKind::Outage,
@@ -333,10 +347,10 @@ async fn a_reason_too_long_for_the_sms_limit_is_refused_and_nothing_is_queued() 
             .unwrap(),
             scope: Scope::default(),
         },
-        reason: "Wegen eines schweren Ausfalls der gesamten Informationstechnik ".repeat(12),
+        reason: reason.clone(),
         created_by: "test".into(),
     };
-    let err = absage::declare::declare(
+    let impact = absage::declare::declare(
         &t.app.store,
         &t.app.settings,
         &t.app.templates,
@@ -345,17 +359,91 @@ async fn a_reason_too_long_for_the_sms_limit_is_refused_and_nothing_is_queued() 
         false,
     )
     .await
-    .unwrap_err();
-    let msg = format!("{err:#}");
+    .expect("a long reason never blocks a declaration");
+    assert_eq!(impact.stats.sms_short.get("de"), Some(&1));
+    assert_eq!(impact.stats.sms_too_long, 0);
+    let de = &impact.sms["de"];
+    assert_eq!((de.messages, de.short), (1, 1));
+    assert_eq!(de.encodings.get("GSM-7"), Some(&1), "{de:?}");
+    assert!(de.segments <= 4, "{de:?}");
+    let ns = t.notifications().await;
+    let email = ns.iter().find(|n| n.channel == "email").expect("email");
     assert!(
-        msg.contains("max_sms_segments = 4") && msg.contains("booking A"),
-        "{msg}"
+        email.body_text.contains(reason.trim()),
+        "the email keeps the reason"
     );
-    assert!(t.notifications().await.is_empty());
+    let sms = ns.iter().find(|n| n.channel == "sms").expect("short SMS");
+    assert!(
+        !sms.body_text.contains("Informationstechnik"),
+        "{}",
+        sms.body_text
+    );
+    assert!(sms.body_text.contains("Hoher Weg 1-3"), "{}", sms.body_text);
+    assert!(sms.body_text.contains("fällt aus"), "{}", sms.body_text);
+}
+
+#[tokio::test]
+async fn an_sms_too_long_even_when_short_is_skipped_and_the_citizen_gets_email_or_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::SmsFirst);
+    // One part: a German short SMS fits, no Ukrainian one (UCS-2, 70 characters).
+    s.tenants[0].max_sms_segments = 1;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&[
+        Row::new("DE", "2030-01-07 09:00"),
+        Row::new("UK-MAIL", "2030-01-07 09:15").lang("uk"),
+        Row::new("UK-PHONE", "2030-01-07 09:30")
+            .lang("uk")
+            .email(""),
+    ]);
+    t.import().await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let s = &impact.stats;
+    assert_eq!(s.affected, 3);
+    assert_eq!(s.sms_too_long, 2);
+    assert_eq!(s.sms_skipped, ["UK-MAIL", "UK-PHONE"]);
+    assert_eq!(s.sms_short.get("de"), Some(&1));
+    assert_eq!(s.unreachable, 1, "UK-PHONE is left to the call list");
+    let ns = t.notifications().await;
+    let sent: Vec<(&str, &str)> = ns
+        .iter()
+        .map(|n| (n.key.as_str(), n.channel.as_str()))
+        .collect();
+    assert_eq!(sent, [("DE", "sms"), ("DE", "email"), ("UK-MAIL", "email")]);
+
+    // Without its SMS, UK-MAIL's email is no late fallback: it goes now, like DE's SMS.
     let mut conn = t.app.store.conn().await.unwrap();
-    let outages: i64 = sqlx::query_scalar("select count(*) from outages")
-        .fetch_one(&mut *conn)
+    let roles: Vec<(String, String, String)> = sqlx::query_as(
+        "select b.booking_key, n.channel, n.role from notifications n \
+         join bookings b on b.id = n.booking_id order by n.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let role = |key: &str, channel: &str| {
+        roles
+            .iter()
+            .find(|(k, c, _)| k == key && c == channel)
+            .map(|(_, _, r)| r.clone())
+    };
+    assert_eq!(role("DE", "email").as_deref(), Some("fallback"));
+    assert_eq!(role("UK-MAIL", "email").as_deref(), Some("primary"));
+    drop(conn);
+
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
         .await
         .unwrap();
-    assert_eq!(outages, 0, "the declaration was refused whole");
+    let keys: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (c.booking_key.as_str(), c.why.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [(
+            "UK-PHONE",
+            "no email address; SMS over max_sms_segments even in its short form"
+        )]
+    );
 }

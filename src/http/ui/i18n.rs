@@ -155,6 +155,14 @@ const EN: &[(&str, &str)] = &[
         "Die Anmeldung ist gerade nicht möglich.",
         "Signing in is not possible right now.",
     ),
+    ("Kodierung", "Encoding"),
+    ("Teile", "Parts"),
+    ("davon Kurzfassung", "of them short"),
+    ("Kosten", "Cost"),
+    (
+        "SMS auch in der Kurzfassung zu lang, nicht gesendet (E-Mail und Anrufliste gelten weiter)",
+        "SMS too long even in the short form, not sent (email and call list still apply)",
+    ),
 ];
 
 /// State codes → (German, English).
