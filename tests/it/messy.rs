@@ -82,7 +82,7 @@ fn corpus() -> (String, Vec<Case>) {
         // One name column holds a quoted line break, as a pasted address would.
         let first = if i % 11 == 0 { "\"Ay\nşe\"" } else { "Erika" };
         text.push_str(&format!(
-            "{key};07.01.2030;{hour:02}:{:02};{service};{place};{first};Rand;{email};{};{};{status}\r\n",
+            "{key};07.01.2030;{hour:02}:{:02};{service};{place};{first};Rand;\"{email}\";{};{};{status}\r\n",
             (i * 7) % 60,
             mobile.replace("{n}", &n),
             phone.replace("{n}", &n),
@@ -152,9 +152,10 @@ async fn every_affected_citizen_of_a_messy_export_is_told_or_on_the_call_list() 
         "{:?}",
         report.rejected
     );
+    let drafts = (0..72).filter(|i| (i / 5) % 4 == 2).count();
     assert_eq!(
         c.conservation(),
-        "read 74 = imported 72 (of which 18 ignored: no appointment) + rejected 2"
+        format!("read 74 = imported 72 (of which {drafts} ignored: no appointment) + rejected 2")
     );
     // The broken rows are named by the line an operator finds them on: the header is line 1,
     // and the quoted line breaks in names push later rows down.
