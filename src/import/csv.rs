@@ -305,6 +305,7 @@ impl CsvRecords {
                     target: None,
                     reason,
                     key: key.filter(|k| !k.is_empty()),
+                    cell: None,
                 }));
             }
             let parsed = self.parser.parse(line, &row);
@@ -329,6 +330,7 @@ impl CsvRecords {
             target: None,
             reason,
             key: None,
+            cell: None,
         }
     }
 }
