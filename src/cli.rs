@@ -567,10 +567,12 @@ async fn import(
             }
         }
         for r in report.rejected.iter().take(50) {
-            println!(
-                "  rejected: {} {}, field {}: {}",
-                report.position, r.line, r.field, r.reason
-            );
+            let field = match r.field.as_str() {
+                "" => String::new(),
+                name => format!(", field {name}"),
+            };
+            let place = r.place(report.position);
+            println!("  rejected: {place}{field}: {}", r.reason);
         }
         if report.rejected.len() > 50 {
             println!(

@@ -11,6 +11,12 @@
 //! the start of the file keeps streaming and still gets a file right whose first
 //! umlaut is on row 90,000. Windows-1252 text with umlauts is practically never valid
 //! UTF-8, so the choice is safe.
+//!
+//! Positions: a row's `line` is the physical line where it starts, as an editor shows it (the
+//! header is line 1; blank lines and line breaks inside quoted values count; CRLF, LF and CR
+//! endings alike), found by [`scan`] since the `csv` crate's own positions are off in CRLF files.
+
+mod scan;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -27,6 +33,7 @@ use crate::import::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
     RowWarning, WarningKind,
 };
+use scan::Scan;
 
 /// How the export is written (`[sources.csv]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +173,7 @@ impl ReadReport {
 
 /// The bookings of an export, one row at a time.
 pub struct CsvRecords {
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<Scan<Box<dyn Read + Send>>>,
     record: ByteRecord,
     columns: Columns,
     header_len: usize,
@@ -220,10 +227,12 @@ pub fn open_reader<R: Read + Send + 'static>(
         .flexible(true)
         .delimiter(delimiter)
         .quote(quote)
-        .from_reader(decoder(input, opts.encoding));
+        .from_reader(Scan::new(decoder(input, opts.encoding), delimiter, quote));
     let mut header = ByteRecord::new();
     match reader.read_byte_record(&mut header) {
-        Ok(true) => {}
+        Ok(true) => {
+            reader.get_mut().take_start();
+        }
         Ok(false) => {
             return Err(FormatError::Empty {
                 file: name.to_string(),
@@ -272,7 +281,10 @@ impl CsvRecords {
                 Ok(false) => return None,
                 Err(err) => return Some(Err(self.abort(err))),
             }
-            let line = self.record.position().map_or(0, |at| at.line());
+            let line = self.reader.get_mut().take_start().unwrap_or_else(|| {
+                // Only if the scanner and the reader disagreed on where records begin.
+                self.record.position().map_or(0, |at| at.line())
+            });
             if self
                 .record
                 .iter()
@@ -305,6 +317,7 @@ impl CsvRecords {
                     target: None,
                     reason,
                     key: key.filter(|k| !k.is_empty()),
+                    cell: None,
                 }));
             }
             let parsed = self.parser.parse(line, &row);
@@ -316,12 +329,16 @@ impl CsvRecords {
     }
 
     fn abort(&mut self, err: csv::Error) -> RowError {
+        let line = self.reader.get_ref().line();
+        self.stop(
+            line,
+            format!("reading stopped, the rest of the file is lost: {err}"),
+        )
+    }
+
+    /// Ends reading with `reason`: the export is incomplete and must not be applied.
+    fn stop(&mut self, line: u64, reason: String) -> RowError {
         self.done = true;
-        let line = err
-            .position()
-            .or(self.record.position())
-            .map_or(0, |at| at.line());
-        let reason = format!("reading stopped, the rest of the file is lost: {err}");
         self.report.aborted = Some(reason.clone());
         RowError {
             line,
@@ -329,6 +346,7 @@ impl CsvRecords {
             target: None,
             reason,
             key: None,
+            cell: None,
         }
     }
 }
@@ -840,6 +858,67 @@ mod tests {
     fn the_reader_can_move_to_a_blocking_thread() {
         fn assert_send<T: Send>() {}
         assert_send::<CsvRecords>();
+    }
+
+    /// An export with what moves line numbers: a quoted cell over three lines, blank lines,
+    /// a BOM. Rows 2, 5 and 9 have an impossible date; every row's key begins its line.
+    fn awkward_export(end: &str) -> String {
+        let lines = [
+            "\u{feff}Termin-Nr;Datum;Uhrzeit;Dienstleistung;Name;Telefon;Sprache;Status",
+            "1;02.03.2026;10:30;Zulassung;Erika;;;",
+            "2;31.02.2026;10:30;Zulassung;Max;;;",
+            "3;02.03.2026;10:30;\"Zulassung",
+            "Kennzeichen",
+            "Saisonkennzeichen\";Ida;;;",
+            "",
+            "4;02.03.2026;10:30;Zulassung;Ole;;;",
+            "5;31.02.2026;10:30;Zulassung;Eva;;;",
+            "   ",
+            "",
+            "6;02.03.2026;10:30;\"Pass \"\"eilig\"\"",
+            "\";Ute;;;",
+            "9;31.02.2026;10:30;Zulassung;Tom;;;",
+            "",
+        ];
+        lines.join(end)
+    }
+
+    #[test]
+    fn rejected_rows_name_the_files_own_line_whatever_its_line_endings() {
+        for end in ["\n", "\r\n", "\r"] {
+            let text = awkward_export(end);
+            for (opts, bytes) in [
+                (semicolon(Encoding::Auto), text.clone().into_bytes()),
+                (
+                    semicolon(Encoding::Windows1252),
+                    text.replace('\u{feff}', "").into_bytes(),
+                ),
+                (
+                    CsvOptions {
+                        delimiter: '\t',
+                        ..CsvOptions::default()
+                    },
+                    text.replace(';', "\t").into_bytes(),
+                ),
+            ] {
+                let (rows, report) = read_all(&bytes, &opts);
+                assert_eq!(report.aborted, None, "{end:?}");
+                let errors: Vec<(u64, &str)> = rows
+                    .iter()
+                    .filter_map(|row| row.as_ref().err())
+                    .map(|err| (err.line, err.key.as_deref().unwrap_or_default()))
+                    .collect();
+                assert_eq!(errors, [(3, "2"), (9, "5"), (14, "9")], "{end:?}");
+                let read = String::from_utf8_lossy(&bytes);
+                let physical: Vec<&str> = read.split(end).collect();
+                for (line, key) in errors {
+                    let start = format!("{key}{}", opts.delimiter);
+                    assert!(physical[line as usize - 1].starts_with(&start), "{end:?}");
+                }
+                let lines: Vec<u64> = rows.iter().flatten().map(|row| row.line).collect();
+                assert_eq!(lines, [2, 4, 8, 12], "{end:?}");
+            }
+        }
     }
 
     #[test]

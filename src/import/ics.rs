@@ -286,6 +286,7 @@ impl IcsRecords {
             target: None,
             reason,
             key: None,
+            cell: None,
         }));
     }
 
@@ -488,6 +489,7 @@ fn reject(line: u64, property: &str, target: Option<Field>, reason: String) -> R
         target,
         reason,
         key: None,
+        cell: None,
     }
 }
 

@@ -373,6 +373,7 @@ impl JsonRecords {
                 target: None,
                 reason: format!("is {}, not an object", kind(&value)),
                 key: None,
+                cell: None,
             }));
         }
         let row = JsonRow {
@@ -397,6 +398,7 @@ impl JsonRecords {
             target: None,
             reason,
             key: None,
+            cell: None,
         }
     }
 }

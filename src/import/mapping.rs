@@ -294,6 +294,8 @@ pub struct RowError {
     /// The row's booking key when it could be read: a booking whose row is broken this time
     /// is kept as it was, not taken for removed.
     pub key: Option<String>,
+    /// In a spreadsheet, the cell at fault as `Sheet!C17` (`line` is then the row number).
+    pub cell: Option<String>,
 }
 
 impl fmt::Display for RowError {
@@ -898,6 +900,7 @@ impl<R: RowSource> Cells<'_, R> {
             target: Some(field),
             reason,
             key: None,
+            cell: None,
         }
     }
 

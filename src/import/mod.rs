@@ -46,7 +46,11 @@ pub enum Outcome {
 /// A rejected row, without personal data.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Rejected {
+    /// Where the row is, as [`ImportReport::position`] says: file line, record or row number.
     pub line: u64,
+    /// In a spreadsheet, the failing cell: `Termine!C17`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
     pub field: String,
     pub reason: String,
 }
@@ -55,6 +59,7 @@ impl From<RowError> for Rejected {
     fn from(e: RowError) -> Self {
         Rejected {
             line: e.line,
+            cell: e.cell,
             field: e.field,
             reason: e.reason,
         }
@@ -90,6 +95,16 @@ impl ContactProblems {
     }
 }
 
+impl Rejected {
+    /// The position in words: "line 305", "row 17 (Termine!C17)".
+    pub fn place(&self, position: &str) -> String {
+        match &self.cell {
+            Some(cell) => format!("{position} {} ({cell})", self.line),
+            None => format!("{position} {}", self.line),
+        }
+    }
+}
+
 /// What an import did; printed by `absage import` and kept (in part) in the history.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
@@ -97,8 +112,8 @@ pub struct ImportReport {
     pub source: String,
     pub tenant: String,
     pub file: PathBuf,
-    /// What a rejected row's `line` counts: "line" (CSV, NDJSON, iCalendar), "record" (JSON
-    /// arrays), "row" (spreadsheets, query results).
+    /// What a rejected row's `line` counts: "line" (CSV, NDJSON, iCalendar: the file's physical
+    /// line), "record" (JSON arrays), "row" (spreadsheets, with the `cell`; query results).
     pub position: &'static str,
     pub outcome: Outcome,
     pub message: Option<String>,
@@ -352,6 +367,7 @@ impl Importer<'_> {
             }
             if c.first.len() < KEEP_REJECTED {
                 c.first.push(Rejected {
+                    cell: None,
                     line,
                     field: fields.header(field).unwrap_or(field.as_str()).to_string(),
                     reason: reason.clone(),
@@ -405,6 +421,7 @@ impl Importer<'_> {
             {
                 self.reject(Rejected {
                     line: *line,
+                    cell: None,
                     field: "key".into(),
                     reason: format!(
                         "booking key {:?} appears more than once in this export; the first row was kept",

@@ -12,8 +12,9 @@
 //! an ODS file when it opens it). XLS and XLSB sheets are loaded whole by calamine. Either way a worker thread reads the sheet and hands rows over a bounded channel,
 //! because calamine's cell reader borrows the workbook and cannot live in the iterator.
 //!
-//! Positions: a rejected row's `line` is its spreadsheet row number, and its reason starts
-//! with the sheet and cell (`sheet Termine, cell C17: …`).
+//! Positions: a rejected row's `line` is its spreadsheet row number, and its `cell` the sheet
+//! and cell of the failing field as a spreadsheet's name box takes it (`Termine!C17`,
+//! `'Termine 2026'!C17`).
 
 mod cells;
 mod ods;
@@ -87,6 +88,10 @@ enum Msg {
 pub struct SheetRecords {
     rows: Receiver<Msg>,
     sheet: String,
+    /// The header row's names, to find a failing field's column.
+    header: Vec<String>,
+    /// The spreadsheet row number of the last row read, for where reading stopped.
+    last_row: u64,
     columns: Columns,
     render: Render,
     parser: RowParser,
@@ -151,11 +156,13 @@ pub fn open_file(
             "the header was read from row {} of sheet {sheet:?}",
             header.index + 1
         );
-        missing_columns(&file, fields, missing, found, hint)
+        missing_columns(&file, fields, missing, found.clone(), hint)
     })?;
     Ok(SheetRecords {
         rows,
         sheet,
+        header: found,
+        last_row: u64::from(header.index) + 1,
         columns,
         render,
         parser,
@@ -183,12 +190,13 @@ impl SheetRecords {
                 Ok(Msg::Failed(reason)) => return Some(Err(self.abort(reason))),
                 Err(_) => return Some(Err(self.abort("the reader stopped unexpectedly".into()))),
             };
+            let line = u64::from(row.index) + 1;
+            self.last_row = line;
             if row.is_blank() {
                 self.report.blank_rows += 1;
                 continue;
             }
             self.report.rows += 1;
-            let line = u64::from(row.index) + 1;
             let source = RowCells {
                 row: &row,
                 columns: &self.columns,
@@ -210,17 +218,18 @@ impl SheetRecords {
         }
     }
 
-    /// Puts the sheet and cell in front of the reason: `sheet Termine, cell C17: …`.
+    /// Names the failing field's cell, `Termine!C17`, found by the column's header.
     fn locate(&self, err: RowError) -> RowError {
-        let column = err.target.and_then(|field| self.columns.nth(field, 0));
-        let place = match column {
-            Some(column) => format!("cell {}{}", column_letters(column as u32), err.line),
-            None => format!("row {}", err.line),
-        };
-        RowError {
-            reason: format!("sheet {}, {place}: {}", self.sheet, err.reason),
-            ..err
-        }
+        let wanted = err.field.trim().to_lowercase();
+        let column = (err.target.is_some() && !wanted.is_empty())
+            .then(|| {
+                self.header
+                    .iter()
+                    .position(|h| h.trim().to_lowercase() == wanted)
+            })
+            .flatten();
+        let cell = column.map(|column| cell_ref(&self.sheet, column, err.line));
+        RowError { cell, ..err }
     }
 
     fn abort(&mut self, reason: String) -> RowError {
@@ -231,11 +240,12 @@ impl SheetRecords {
         );
         self.report.aborted = Some(reason.clone());
         RowError {
-            line: 0,
+            line: self.last_row,
             field: String::new(),
             target: None,
             reason,
             key: None,
+            cell: None,
         }
     }
 }
@@ -252,6 +262,19 @@ impl Iterator for SheetRecords {
             self.done = true;
         }
         item
+    }
+}
+
+/// A cell reference as a spreadsheet's name box takes it: `Termine!C17`, `'Termine 2026'!C17`.
+fn cell_ref(sheet: &str, column: usize, row: u64) -> String {
+    let plain = !sheet.starts_with(|c: char| c.is_ascii_digit())
+        && sheet
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    let column = column_letters(u32::try_from(column).unwrap_or(u32::MAX - 1));
+    match plain {
+        true => format!("{sheet}!{column}{row}"),
+        false => format!("'{}'!{column}{row}", sheet.replace('\'', "''")),
     }
 }
 
@@ -776,7 +799,7 @@ mod tests {
         );
         let err = rows[3].as_ref().expect_err("31 February");
         assert_eq!((err.line, err.key.as_deref()), (5, Some("1237")));
-        assert!(err.reason.starts_with("sheet Termine, cell B5: "), "{err}");
+        assert_eq!(err.cell.as_deref(), Some("Termine!B5"), "{err}");
     }
 
     #[test]
@@ -841,11 +864,12 @@ mod tests {
         // The unusable phone number costs row 3 its SMS, not its booking.
         assert_eq!(errors.len(), 1);
         assert_eq!((errors[0].0, errors[0].1), (5, "Uhrzeit"));
-        assert!(
-            errors[0].2.starts_with("sheet Termine, cell C5: "),
-            "{}",
-            errors[0].2
-        );
+        let cells: Vec<Option<&str>> = rows
+            .iter()
+            .filter_map(|row| row.as_ref().err())
+            .map(|err| err.cell.as_deref())
+            .collect();
+        assert_eq!(cells, [Some("Termine!C5")]);
         let ok: Vec<&BookingRecord> = rows
             .iter()
             .filter_map(|r| r.as_ref().ok())
@@ -950,6 +974,47 @@ mod tests {
     fn the_reader_can_move_to_a_blocking_thread() {
         fn assert_send<T: Send>() {}
         assert_send::<SheetRecords>();
+    }
+
+    #[test]
+    fn a_bad_cell_is_named_as_the_name_box_takes_it() {
+        let keys: Vec<String> = (0..=16).map(|i| format!("T-{i}")).collect();
+        for (sheet, want) in [
+            ("Sheet1", "Sheet1!C17"),
+            ("Termine 2026", "'Termine 2026'!C17"),
+        ] {
+            let mut rows: Vec<Vec<C<'_>>> = keys[2..]
+                .iter()
+                .map(|key| vec![S(key), S("02.03.2026"), S("10:30"), S("Pass"), S("Erika")])
+                .collect();
+            rows.insert(0, HEADER.into_iter().collect());
+            rows.push(vec![
+                S("T-17"),
+                S("02.03.2026"),
+                S("25:00"),
+                S("Pass"),
+                S("Max"),
+            ]);
+            rows.push(vec![
+                S("T-18"),
+                S("02.03.2026"),
+                S("11:00"),
+                S(""),
+                S("Ole"),
+            ]);
+            let (_dir, path) = xlsx(&[(sheet, rows)]);
+            let (rows, _) = read(&path, &SheetOptions::default(), &fields());
+            let errors: Vec<(u64, Option<&str>, &str)> = rows
+                .iter()
+                .filter_map(|row| row.as_ref().err())
+                .map(|err| (err.line, err.cell.as_deref(), err.field.as_str()))
+                .collect();
+            assert_eq!(errors, [(17, Some(want), "Uhrzeit")]);
+            assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 16);
+        }
+        assert_eq!(cell_ref("Termine", 27, 5), "Termine!AB5");
+        assert_eq!(cell_ref("2026", 0, 1), "'2026'!A1");
+        assert_eq!(cell_ref("Bürger's", 1, 2), "'Bürger''s'!B2");
     }
 
     /// Where the benchmark workbook lives: `ABSAGE_SHEET_BENCH`, or the temp dir.

@@ -163,6 +163,7 @@ pub async fn read(
                 target: None,
                 reason,
                 key: None,
+                cell: None,
             }),
         };
         if rows.send(item).await.is_err() {

@@ -406,8 +406,9 @@ async fn an_ods_spreadsheet_imports_through_the_same_path_with_bad_cells_named()
         r.rejected
     );
     assert_eq!((r.position, r.rejected[0].line), ("row", 5));
-    assert!(
-        r.rejected[0].reason.starts_with("sheet Termine, cell B5: "),
+    assert_eq!(
+        r.rejected[0].cell.as_deref(),
+        Some("Termine!B5"),
         "{:?}",
         r.rejected
     );

@@ -1,0 +1,171 @@
+//! Watches the bytes on their way into the `csv` reader for what the reader does not tell:
+//! the physical line each record starts on.
+//!
+//! The `csv` crate's record position is taken before it skips blank lines and, in a CRLF file,
+//! before it consumes the `\n` of the previous line ending: in an Excel export on Windows every
+//! row would be reported one line early, and a row after blank lines at the first blank one. It
+//! counts `\n` only, so a file with old Mac line endings (`\r`) would be all line 1. This scanner
+//! follows `csv_core`'s grammar as absage configures it (a quote character doubled inside a
+//! quoted value, no escape character, `\r`, `\n` and `\r\n` ending a record, blank lines
+//! skipped) and notes the line where each record begins, counting `\r\n`, `\r` and `\n` as
+//! one line break each, as editors do.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between records: line breaks here are blank lines.
+    StartRecord,
+    StartField,
+    InField,
+    InQuoted,
+    /// A quote inside a quoted value: it closes the value, or doubles into a literal quote.
+    QuoteInQuoted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Other,
+    Quote,
+    Delimiter,
+    Cr,
+    Lf,
+}
+
+/// A reader that passes its bytes through unchanged and scans them.
+pub(super) struct Scan<R> {
+    inner: R,
+    classes: [Class; 256],
+    state: State,
+    /// Line breaks seen so far.
+    breaks: u64,
+    after_cr: bool,
+    /// The start line of each record begun but not yet taken by [`Scan::take_start`]: the
+    /// `csv` reader buffers ahead, so the scanner may be a few records further.
+    starts: VecDeque<u64>,
+}
+
+impl<R: Read> Scan<R> {
+    pub(super) fn new(inner: R, delimiter: u8, quote: u8) -> Self {
+        let mut classes = [Class::Other; 256];
+        classes[usize::from(delimiter)] = Class::Delimiter;
+        classes[usize::from(quote)] = Class::Quote;
+        classes[usize::from(b'\r')] = Class::Cr;
+        classes[usize::from(b'\n')] = Class::Lf;
+        Scan {
+            inner,
+            classes,
+            state: State::StartRecord,
+            breaks: 0,
+            after_cr: false,
+            starts: VecDeque::new(),
+        }
+    }
+
+    /// The physical line (1-based) where the next record the `csv` reader hands out begins.
+    pub(super) fn take_start(&mut self) -> Option<u64> {
+        self.starts.pop_front()
+    }
+
+    /// The line of the last byte read: at the end of the file, its last line.
+    pub(super) fn line(&self) -> u64 {
+        self.breaks + 1
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        while at < bytes.len() {
+            // Most bytes are text inside a value, with nothing to note: skip them in one go.
+            if matches!(self.state, State::InField | State::InQuoted) {
+                let rest = &bytes[at..];
+                let text = rest
+                    .iter()
+                    .position(|&b| self.classes[usize::from(b)] != Class::Other)
+                    .unwrap_or(rest.len());
+                if text > 0 {
+                    self.after_cr = false;
+                    at += text;
+                    continue;
+                }
+            }
+            self.step(self.classes[usize::from(bytes[at])]);
+            at += 1;
+        }
+    }
+
+    fn step(&mut self, class: Class) {
+        let line = self.breaks + 1;
+        match class {
+            Class::Cr => self.breaks += 1,
+            Class::Lf if !self.after_cr => self.breaks += 1,
+            _ => {}
+        }
+        self.after_cr = class == Class::Cr;
+        self.state = match self.state {
+            State::StartRecord if matches!(class, Class::Cr | Class::Lf) => State::StartRecord,
+            State::StartRecord => {
+                self.starts.push_back(line);
+                Self::field_start(class)
+            }
+            State::StartField => Self::field_start(class),
+            State::InField | State::QuoteInQuoted => match class {
+                Class::Delimiter => State::StartField,
+                Class::Cr | Class::Lf => State::StartRecord,
+                Class::Quote if self.state == State::QuoteInQuoted => State::InQuoted,
+                _ => State::InField,
+            },
+            State::InQuoted if class == Class::Quote => State::QuoteInQuoted,
+            State::InQuoted => State::InQuoted,
+        };
+    }
+
+    fn field_start(class: Class) -> State {
+        match class {
+            Class::Quote => State::InQuoted,
+            Class::Delimiter => State::StartField,
+            Class::Cr | Class::Lf => State::StartRecord,
+            Class::Other => State::InField,
+        }
+    }
+}
+
+impl<R: Read> Read for Scan<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.scan(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every record's start line in `bytes`, read in small pieces (a CRLF may be split
+    /// between two reads).
+    fn scanned(bytes: &[u8]) -> Vec<u64> {
+        let mut scan = Scan::new(bytes, b';', b'"');
+        let mut buf = [0; 3];
+        while scan.read(&mut buf).expect("in memory") > 0 {}
+        std::iter::from_fn(|| scan.take_start()).collect()
+    }
+
+    #[test]
+    fn records_start_on_their_physical_line_whatever_the_line_endings() {
+        for end in ["\n", "\r\n", "\r"] {
+            let text = ["h;x", "a;1", "", "", "b;\"2", "", "3\"", "c;3", ""].join(end);
+            assert_eq!(
+                scanned(text.as_bytes()),
+                [1, 2, 5, 8],
+                "line ending {end:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn doubled_quotes_stay_inside_and_stray_quotes_in_a_value_open_nothing() {
+        let starts = scanned(b"a;\"say \"\"hi\"\"\nthere\"\nb;5\" tall\nc\n");
+        assert_eq!(starts, [1, 3, 4]);
+    }
+}
