@@ -48,7 +48,7 @@ fn corpus() -> (String, Vec<Case>) {
         ("0171 / 55 {n} (abends)", "", Some("+4917155{n}")),
         ("keine Angabe", "02921 3{n}", None),
         ("", "", None),
-        ("+380 67 1{n}", "", Some("+380671{n}")),
+        ("+380 67 12{n}", "", Some("+3806712{n}")),
         ("0171 55{n}, 02921 3{n}", "", Some("+4917155{n}")),
         ("12", "", None),
         ("'+49 (0)171 55{n}", "", Some("+4917155{n}")),
@@ -229,6 +229,20 @@ async fn every_affected_citizen_of_a_messy_export_is_told_or_on_the_call_list() 
             (m.len() >= emails_expected).then_some(m)
         },
     );
+    let ns = t.notifications().await;
+    let sms_states: Vec<String> = ns
+        .iter()
+        .filter(|n| n.channel == "sms" && n.state != "sent")
+        .map(|n| format!("{} {} {}", n.key, n.state, n.recipient))
+        .collect();
+    assert!(sms_states.is_empty(), "SMS not sent: {sms_states:?}");
+    let queued_sms: BTreeSet<String> = ns
+        .iter()
+        .filter(|n| n.channel == "sms")
+        .map(|n| n.recipient.clone())
+        .collect();
+    let wanted_sms: BTreeSet<String> = affected.iter().filter_map(|c| c.mobile.clone()).collect();
+    assert_eq!(queued_sms, wanted_sms, "one SMS per affected mobile");
     let texts = wait_until(
         "the SMS at fakesmsc",
         std::time::Duration::from_secs(30),
