@@ -15,6 +15,12 @@
 //! Positions: a row's `line` is the physical line where it starts, as an editor shows it (the
 //! header is line 1; blank lines and line breaks inside quoted values count; CRLF, LF and CR
 //! endings alike), found by [`scan`] since the `csv` crate's own positions are off in CRLF files.
+//!
+//! A file whose end is cut off is refused whole (the report is `aborted`, naming the line): one
+//! that ends inside a quoted value, or whose last line has no line break. Every exporter ends
+//! its last line with one, so a missing one means the file was cut in the middle of a line
+//! (or is still being written); `csv.require_final_newline = false` accepts hand-made files
+//! without it, and then only a last line with fewer fields than the header is taken for cut.
 
 mod scan;
 
@@ -45,6 +51,10 @@ pub struct CsvOptions {
     pub encoding: Encoding,
     #[serde(deserialize_with = "one_char")]
     pub quote: char,
+    /// Refuse a file whose last line has no line break, as cut off. Exporters end every line
+    /// with one; `false` accepts hand-made files that do not (a last line with fewer fields
+    /// than the header is still taken for cut off).
+    pub require_final_newline: bool,
 }
 
 impl Default for CsvOptions {
@@ -53,6 +63,7 @@ impl Default for CsvOptions {
             delimiter: ',',
             encoding: Encoding::Auto,
             quote: '"',
+            require_final_newline: true,
         }
     }
 }
@@ -113,6 +124,14 @@ pub enum FormatError {
     },
     #[error("{file}: the source's configuration is not usable: {reason}")]
     Config { file: String, reason: String },
+    /// The file ends where a complete export would go on: cut off, or still being written.
+    #[error("{file}: looks cut off {at}: {reason}")]
+    CutOff {
+        file: String,
+        /// Where it ends: "at line 57", "after 40961 bytes".
+        at: String,
+        reason: String,
+    },
 }
 
 fn missing_message(
@@ -155,8 +174,8 @@ pub struct ReadReport {
     pub repeated_local_times: u64,
     pub skipped_local_times: u64,
     pub unknown_languages: u64,
-    /// Set when reading stopped early (an I/O error mid-file): the export is incomplete
-    /// and must not be applied as a snapshot.
+    /// Set when reading stopped early (an I/O error mid-file) or the file looks cut off at its
+    /// end: the export is incomplete and must not be applied as a snapshot.
     pub aborted: Option<String>,
 }
 
@@ -178,9 +197,19 @@ pub struct CsvRecords {
     columns: Columns,
     header_len: usize,
     encoding: Encoding,
+    quote: char,
+    require_final_newline: bool,
+    /// The last record read (the header before any): the end of the file is judged by it.
+    last: LastRecord,
     parser: RowParser,
     report: ReadReport,
     done: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LastRecord {
+    fields: usize,
+    blank: bool,
 }
 
 impl fmt::Debug for CsvRecords {
@@ -262,6 +291,12 @@ pub fn open_reader<R: Read + Send + 'static>(
         columns,
         header_len: found.len(),
         encoding: opts.encoding,
+        quote: opts.quote,
+        require_final_newline: opts.require_final_newline,
+        last: LastRecord {
+            fields: found.len(),
+            blank: false,
+        },
         parser,
         report: ReadReport::default(),
         done: false,
@@ -278,18 +313,22 @@ impl CsvRecords {
         loop {
             match self.reader.read_byte_record(&mut self.record) {
                 Ok(true) => {}
-                Ok(false) => return None,
+                Ok(false) => return self.cut_off().map(Err),
                 Err(err) => return Some(Err(self.abort(err))),
             }
             let line = self.reader.get_mut().take_start().unwrap_or_else(|| {
                 // Only if the scanner and the reader disagreed on where records begin.
                 self.record.position().map_or(0, |at| at.line())
             });
-            if self
+            let blank = self
                 .record
                 .iter()
-                .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
-            {
+                .all(|cell| cell.iter().all(u8::is_ascii_whitespace));
+            self.last = LastRecord {
+                fields: self.record.len(),
+                blank,
+            };
+            if blank {
                 self.report.blank_rows += 1;
                 continue;
             }
@@ -326,6 +365,47 @@ impl CsvRecords {
             }
             return Some(parsed);
         }
+    }
+
+    /// At the end of the file: the refusal when it looks cut off there, naming the line.
+    fn cut_off(&mut self) -> Option<RowError> {
+        let scan = self.reader.get_ref();
+        let end = scan.line();
+        let reason = if let Some(line) = scan.open_quote() {
+            Some((
+                line,
+                format!(
+                    "looks cut off: the quoted value that begins on line {line} is never closed \
+                     (the file ends inside it, or a closing {:?} is missing)",
+                    self.quote
+                ),
+            ))
+        } else if scan.ends_with_line_break() || self.last.blank {
+            None
+        } else if self.require_final_newline {
+            Some((
+                end,
+                format!(
+                    "looks cut off at line {end}: the last line has no line break at its end, \
+                     which every line of a complete export has (was the file still being \
+                     written or copied?). If this source's files really end without one, set \
+                     csv.require_final_newline = false for it"
+                ),
+            ))
+        } else if self.last.fields < self.header_len {
+            Some((
+                end,
+                format!(
+                    "looks cut off at line {end}: the last line has {} of the header's {} \
+                     fields and no line break at its end",
+                    self.last.fields, self.header_len
+                ),
+            ))
+        } else {
+            None
+        };
+        let (line, reason) = reason?;
+        Some(self.stop(line, reason))
     }
 
     fn abort(&mut self, err: csv::Error) -> RowError {
@@ -809,6 +889,9 @@ mod tests {
         );
         let opts: CsvOptions = toml::from_str("delimiter = \"tab\"").expect("valid");
         assert_eq!((opts.delimiter, opts.encoding), ('\t', Encoding::Auto));
+        assert!(opts.require_final_newline, "by default");
+        let opts: CsvOptions = toml::from_str("require_final_newline = false").expect("valid");
+        assert!(!opts.require_final_newline);
         assert!(toml::from_str::<CsvOptions>("delimiter = \";;\"").is_err());
         assert!(toml::from_str::<CsvOptions>("encoding = \"latin-9\"").is_err());
         assert!(toml::from_str::<CsvOptions>("delimter = \";\"").is_err());
@@ -919,6 +1002,102 @@ mod tests {
                 assert_eq!(lines, [2, 4, 8, 12], "{end:?}");
             }
         }
+    }
+
+    fn cut_message(bytes: &[u8], opts: &CsvOptions) -> (Vec<Result<ParsedRow, RowError>>, String) {
+        let (rows, report) = read_all(bytes, opts);
+        let aborted = report.aborted.expect("refused as cut off");
+        let last = rows.last().and_then(|r| r.as_ref().err()).expect("error");
+        assert_eq!(last.reason, aborted);
+        let message = format!("line {}: {aborted}", last.line);
+        (rows, message)
+    }
+
+    #[test]
+    fn a_file_cut_in_the_middle_of_its_last_line_is_refused_naming_the_line() {
+        let full = format!(
+            "{HEADER}1;02.03.2026;10:30;Zulassung;Erika Mustermann;0171 2345678;de;\n\
+             2;02.03.2026;10:45;Zulassung;Max Mustermann;0171 3456789;de;storniert\n"
+        );
+        // Cut in the last field: every field is there, and the row would import as active.
+        let cut = &full[..full.find("storniert").expect("in the text") + 4];
+        let (rows, message) = cut_message(cut.as_bytes(), &semicolon(Encoding::Auto));
+        assert!(rows[0].is_ok() && rows[1].is_ok());
+        assert!(
+            message.starts_with("line 3: looks cut off at line 3: the last line has no line break"),
+            "{message}"
+        );
+        assert!(
+            message.contains("csv.require_final_newline = false"),
+            "{message}"
+        );
+
+        let lenient = CsvOptions {
+            require_final_newline: false,
+            ..semicolon(Encoding::Auto)
+        };
+        let (rows, report) = read_all(cut.as_bytes(), &lenient);
+        assert_eq!((rows.len(), report.aborted), (2, None), "a hand-made file");
+        // Cut in the name: fewer fields than the header, and no line break.
+        let cut = &full[..full.find("Max Must").expect("in the text") + 8];
+        let (_, message) = cut_message(cut.as_bytes(), &lenient);
+        assert!(
+            message.contains("looks cut off at line 3: the last line has 5 of the header's 8"),
+            "{message}"
+        );
+        assert!(!message.contains("Must"), "{message}");
+    }
+
+    #[test]
+    fn a_file_that_ends_inside_a_quoted_value_is_refused_naming_where_it_opened() {
+        let full = format!(
+            "{HEADER}1;02.03.2026;10:30;Zulassung;Erika;;;\n\
+             2;02.03.2026;10:45;\"Zulassung\nSaison\";Max;;;\n"
+        );
+        let cut = &full[..full.find("Saison").expect("in the text")];
+        assert!(cut.ends_with('\n'), "a line break, but inside the quotes");
+        for require_final_newline in [true, false] {
+            let opts = CsvOptions {
+                require_final_newline,
+                ..semicolon(Encoding::Auto)
+            };
+            let (_, message) = cut_message(cut.as_bytes(), &opts);
+            assert!(
+                message.starts_with(
+                    "line 3: looks cut off: the quoted value that begins on line 3 is never closed"
+                ),
+                "{message}"
+            );
+        }
+        // An opening quote that is never closed swallows every row after it.
+        let stray = format!(
+            "{HEADER}1;02.03.2026;10:30;\"Zulassung;Erika;;;\n\
+             2;02.03.2026;10:45;Zulassung;Max;;;\n3;02.03.2026;11:00;Zulassung;Ida;;;\n"
+        );
+        let (rows, message) = cut_message(stray.as_bytes(), &semicolon(Encoding::Auto));
+        assert_eq!(rows.len(), 2, "the swallowed row, then the refusal");
+        assert!(
+            message.contains("begins on line 2 is never closed"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_complete_file_may_end_with_blank_space_or_a_quoted_value() {
+        let ends = [
+            format!("{HEADER}1;02.03.2026;10:30;Zulassung;Erika;;;\n  "),
+            format!("{HEADER}1;02.03.2026;10:30;Zulassung;Erika;;;\r\n\r\n"),
+            format!("{HEADER}1;02.03.2026;10:30;Zulassung;Erika;;;\"storniert\"\n"),
+        ];
+        for text in ends {
+            let (rows, report) = read_all(text.as_bytes(), &semicolon(Encoding::Auto));
+            assert_eq!((rows.len(), report.aborted), (1, None), "{text:?}");
+        }
+        let (_, message) = cut_message(
+            format!("{HEADER}1;02.03.2026;10:30;Zulassung;Erika;;;\"storniert\"").as_bytes(),
+            &semicolon(Encoding::Auto),
+        );
+        assert!(message.contains("no line break"), "{message}");
     }
 
     #[test]

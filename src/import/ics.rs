@@ -181,10 +181,13 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
     let mut first = Blocks::new(ContentLines::new(&mut reader));
     let index = Index::build(&mut first, ctx.tz).map_err(unreadable)?;
     if !first.complete() {
-        return Err(unreadable(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the file ends before END:VCALENDAR: it is cut off (or still being written)",
-        )));
+        return Err(FormatError::CutOff {
+            file: name.to_string(),
+            at: format!("at line {}", first.lines_read()),
+            reason: "it ends there without END:VCALENDAR, which closes every complete \
+                     iCalendar file (was it still being written or copied?)"
+                .to_string(),
+        });
     }
     reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let input: Box<dyn BufRead + Send> = Box::new(reader);

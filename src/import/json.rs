@@ -21,8 +21,9 @@
 //!
 //! Positions: [`RowError::line`] and [`ParsedRow::line`] are the physical line for NDJSON and
 //! the 1-based record index for arrays. A syntax error stops reading (the report is
-//! `aborted`: the snapshot is incomplete) and its message carries serde_json's line and
-//! column. A file that is not JSON at all, or whose first record has none of the mapped
+//! `aborted`: the snapshot is incomplete, and the import is refused whole) and its message
+//! carries serde_json's line and column; a file that ends inside a record or before its array
+//! is closed is said to look cut off there. A file that is not JSON at all, or whose first record has none of the mapped
 //! paths, is refused whole with one [`JsonFormatError`]. The [`ReadReport`] is the CSV
 //! reader's: `rows` counts records, `blank_rows` blank NDJSON lines.
 
@@ -115,6 +116,9 @@ pub enum JsonFormatError {
     },
     #[error("{file}: the source's configuration is not usable: {reason}")]
     Config { file: String, reason: String },
+    /// The file ends inside its first record: cut off, or still being written.
+    #[error("{file}: {reason}")]
+    CutOff { file: String, reason: String },
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -284,6 +288,13 @@ fn check_first(
             file,
             source: io::Error::other(reason.clone()),
         }),
+        // Cut off, unless the file is plainly of another layout ("[" read as NDJSON).
+        Some(Pulled::Failed {
+            reason, cut: true, ..
+        }) if not_json_hint(source, first_byte, false).is_none() => Err(JsonFormatError::CutOff {
+            file,
+            reason: reason.clone(),
+        }),
         Some(Pulled::Failed { reason, eof, .. }) => Err(JsonFormatError::NotJson {
             file,
             expected: source.expected(),
@@ -362,8 +373,11 @@ impl JsonRecords {
             Pulled::Record(position, value) => (position, value),
             Pulled::Missing(_) => return None,
             Pulled::Failed {
-                position, reason, ..
-            } => return Some(Err(self.abort(position, reason))),
+                position,
+                reason,
+                cut,
+                ..
+            } => return Some(Err(self.abort(position, reason, cut))),
         };
         self.report.rows += 1;
         if !value.is_object() {
@@ -388,9 +402,12 @@ impl JsonRecords {
         Some(parsed)
     }
 
-    fn abort(&mut self, position: u64, reason: String) -> RowError {
+    fn abort(&mut self, position: u64, reason: String, cut: bool) -> RowError {
         self.done = true;
-        let reason = format!("reading stopped, the rest of the file is lost: {reason}");
+        let reason = match cut {
+            true => reason,
+            false => format!("reading stopped, the rest of the file is lost: {reason}"),
+        };
         self.report.aborted = Some(reason.clone());
         RowError {
             line: position,
@@ -433,6 +450,9 @@ enum Pulled {
         io: bool,
         /// The input ended inside a value.
         eof: bool,
+        /// The file ends in the middle of its last record: it looks cut off, which `reason`
+        /// says with the position.
+        cut: bool,
     },
 }
 
@@ -506,17 +526,28 @@ impl Lines {
             }
             return Some(match serde_json::from_slice::<Value>(&self.buf) {
                 Ok(value) => Pulled::Record(self.line, value),
-                Err(err) => Pulled::Failed {
-                    position: self.line,
-                    reason: format!(
-                        "{} at line {} column {}",
-                        without_position(&err),
-                        self.line,
-                        self.column(&err)
-                    ),
-                    io: err.is_io(),
-                    eof: err.is_eof(),
-                },
+                Err(err) => {
+                    // The last line, without its line break, ends inside its record.
+                    let cut = err.is_eof() && !self.buf.ends_with(b"\n");
+                    let (line, column) = (self.line, self.column(&err));
+                    let reason = match cut {
+                        true => format!(
+                            "looks cut off at line {line}, column {column}: the last record \
+                             ends in the middle ({})",
+                            without_position(&err)
+                        ),
+                        false => {
+                            format!("{} at line {line} column {column}", without_position(&err))
+                        }
+                    };
+                    Pulled::Failed {
+                        position: self.line,
+                        reason,
+                        io: err.is_io(),
+                        eof: err.is_eof(),
+                        cut,
+                    }
+                }
             });
         }
     }
@@ -535,6 +566,7 @@ impl Lines {
             reason,
             io,
             eof: false,
+            cut: false,
         }
     }
 }
@@ -820,6 +852,57 @@ mod tests {
         let (rows, report) = read(&format!("[{good}, {good}"));
         assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2);
         assert!(report.aborted.is_some_and(|why| why.contains("EOF")));
+    }
+
+    /// Two records, then the third cut in the middle of the citizen's name.
+    fn cut_in_third(text: &str) -> &str {
+        let third = text
+            .match_indices("Erika Must")
+            .nth(2)
+            .expect("three records");
+        &text[..third.0 + 10]
+    }
+
+    #[test]
+    fn a_file_cut_inside_its_last_record_looks_cut_off_at_its_position() {
+        let records: Vec<Value> = (1..=3)
+            .map(|id| record(json!(id), json!("2026-03-02T10:30:00")))
+            .collect();
+        let lines = ndjson(&records);
+        let pretty = serde_json::to_string_pretty(&records).expect("printable");
+        let line = pretty[..cut_in_third(&pretty).len()].lines().count();
+        for (text, position, mark) in [
+            (
+                lines.as_str(),
+                3,
+                "looks cut off at line 3, column".to_string(),
+            ),
+            (
+                pretty.as_str(),
+                3,
+                format!("looks cut off at line {line}, column "),
+            ),
+        ] {
+            let (rows, report) = read(cut_in_third(text));
+            assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2);
+            let last = rows.last().and_then(|r| r.as_ref().err()).expect("error");
+            assert_eq!(last.line, position, "{last}");
+            assert!(last.reason.starts_with(&mark), "{last}");
+            if text == pretty {
+                assert!(last.reason.contains(", after record 2: "), "{last}");
+            }
+            assert!(!last.reason.contains("Must"), "{last}");
+            assert_eq!(report.aborted.as_ref(), Some(&last.reason));
+        }
+        let first = cut_in_third(&lines).lines().next().expect("a line");
+        let err = open_with(&first[..first.len() - 20], &JsonOptions::default())
+            .expect_err("cut in its first record");
+        assert!(matches!(err, JsonFormatError::CutOff { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("termine.json: looks cut off at line 1, column"),
+            "{err}"
+        );
     }
 
     #[test]

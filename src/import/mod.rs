@@ -278,6 +278,9 @@ impl Importer<'_> {
                 ReaderMsg::Rows(chunk) => chunk,
                 ReaderMsg::Aborted(why) => {
                     tx.rollback().await?;
+                    // Nothing was applied: only the counts of rows read and rejected stay.
+                    let c = &mut self.report.counts;
+                    (c.rows_new, c.rows_updated, c.rows_unchanged) = (0, 0, 0);
                     self.report.message = Some(format!("refused: {why}; nothing was changed"));
                     return Ok(());
                 }

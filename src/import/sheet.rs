@@ -15,6 +15,9 @@
 //! Positions: a rejected row's `line` is its spreadsheet row number, and its `cell` the sheet
 //! and cell of the failing field as a spreadsheet's name box takes it (`Termine!C17`,
 //! `'Termine 2026'!C17`).
+//!
+//! A workbook cut off at its end (an XLSX or ODS zip without the directory that closes every
+//! complete zip archive) is refused whole, naming its length.
 
 mod cells;
 mod ods;
@@ -23,7 +26,7 @@ use crate::import::csv::{Columns, looks_like_header};
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -129,6 +132,7 @@ pub fn open_file(
     if opts.header_row == 0 {
         return Err(config("sheet.header_row counts from 1".to_string()));
     }
+    check_zip_end(path, &file)?;
     let (rows, sheet, render) = if is_ods(path) {
         let names = ods::sheet_names(path).map_err(|reason| FormatError::Unreadable {
             file: file.clone(),
@@ -276,6 +280,39 @@ fn cell_ref(sheet: &str, column: usize, row: u64) -> String {
         true => format!("{sheet}!{column}{row}"),
         false => format!("'{}'!{column}{row}", sheet.replace('\'', "''")),
     }
+}
+
+/// Refuses a zip (XLSX, ODS) that lacks the end-of-central-directory record every complete
+/// zip archive ends with: it was cut off, or is still being written or copied. Only the first
+/// bytes and the last 64 KiB are read; other files pass, to be judged by their reader.
+fn check_zip_end(path: &Path, file: &str) -> Result<(), FormatError> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    // The record is 22 bytes plus a comment of up to 65,535.
+    const TAIL: u64 = 22 + 65_535;
+    let unreadable = |source: std::io::Error| FormatError::Unreadable {
+        file: file.to_string(),
+        source,
+    };
+    let mut input = File::open(path).map_err(unreadable)?;
+    let mut head = [0_u8; 4];
+    if input.read_exact(&mut head).is_err() || head != *b"PK\x03\x04" {
+        return Ok(());
+    }
+    let len = input.metadata().map_err(unreadable)?.len();
+    let from = len.saturating_sub(TAIL);
+    input.seek(SeekFrom::Start(from)).map_err(unreadable)?;
+    let mut tail = Vec::with_capacity((len - from) as usize);
+    input.read_to_end(&mut tail).map_err(unreadable)?;
+    if tail.windows(EOCD.len()).any(|w| w == EOCD) {
+        return Ok(());
+    }
+    Err(FormatError::CutOff {
+        file: file.to_string(),
+        at: format!("after {len} bytes"),
+        reason: "it is a zip archive (as XLSX and ODS files are) without the directory that \
+                 ends every complete one: was it still being written or copied?"
+            .to_string(),
+    })
 }
 
 fn unreadable(file: &str, err: calamine::Error) -> FormatError {
@@ -1015,6 +1052,32 @@ mod tests {
         assert_eq!(cell_ref("Termine", 27, 5), "Termine!AB5");
         assert_eq!(cell_ref("2026", 0, 1), "'2026'!A1");
         assert_eq!(cell_ref("Bürger's", 1, 2), "'Bürger''s'!B2");
+    }
+
+    #[test]
+    fn a_workbook_cut_at_half_its_size_is_refused_as_cut_off() {
+        let keys: Vec<String> = (1..=200).map(|i| format!("T-{i}")).collect();
+        let mut rows = vec![HEADER.into_iter().chain([S("Telefon")]).collect()];
+        rows.extend(
+            keys.iter()
+                .map(|key| vec![S(key), S("02.03.2026"), S("10:30"), S("Pass"), S("Erika")]),
+        );
+        let (dir, xlsx_path) = xlsx(&[("Termine", rows)]);
+        let ods_path = dir.path().join("termine.ods");
+        std::fs::copy(fixture("termine.ods"), &ods_path).expect("copied");
+        for (path, opts) in [
+            (xlsx_path, SheetOptions::default()),
+            (ods_path, named("Termine")),
+        ] {
+            assert!(open(&path, &opts, &ods_fields()).is_ok(), "whole, it opens");
+            let bytes = std::fs::read(&path).expect("written");
+            let half = bytes.len() / 2;
+            std::fs::write(&path, &bytes[..half]).expect("cut");
+            let err = open(&path, &opts, &ods_fields()).expect_err("cut off");
+            assert!(matches!(err, FormatError::CutOff { .. }), "{err}");
+            let want = format!("{}: looks cut off after {half} bytes: ", path.display());
+            assert!(err.to_string().starts_with(&want), "{err}");
+        }
     }
 
     /// Where the benchmark workbook lives: `ABSAGE_SHEET_BENCH`, or the temp dir.

@@ -1,5 +1,6 @@
 //! Watches the bytes on their way into the `csv` reader for what the reader does not tell:
-//! the physical line each record starts on.
+//! the physical line each record starts on, whether the file ends inside a quoted value, and
+//! whether its last line ends with a line break.
 //!
 //! The `csv` crate's record position is taken before it skips blank lines and, in a CRLF file,
 //! before it consumes the `\n` of the previous line ending: in an Excel export on Windows every
@@ -44,6 +45,9 @@ pub(super) struct Scan<R> {
     /// The start line of each record begun but not yet taken by [`Scan::take_start`]: the
     /// `csv` reader buffers ahead, so the scanner may be a few records further.
     starts: VecDeque<u64>,
+    /// Where the quoted value being read began.
+    quote_line: u64,
+    last: Option<u8>,
 }
 
 impl<R: Read> Scan<R> {
@@ -60,6 +64,8 @@ impl<R: Read> Scan<R> {
             breaks: 0,
             after_cr: false,
             starts: VecDeque::new(),
+            quote_line: 0,
+            last: None,
         }
     }
 
@@ -71,6 +77,16 @@ impl<R: Read> Scan<R> {
     /// The line of the last byte read: at the end of the file, its last line.
     pub(super) fn line(&self) -> u64 {
         self.breaks + 1
+    }
+
+    /// At the end of the file: the line where a quoted value began that was never closed.
+    pub(super) fn open_quote(&self) -> Option<u64> {
+        (self.state == State::InQuoted).then_some(self.quote_line)
+    }
+
+    /// At the end of the file: whether its last byte is a line break (or it is empty).
+    pub(super) fn ends_with_line_break(&self) -> bool {
+        matches!(self.last, None | Some(b'\n' | b'\r'))
     }
 
     fn scan(&mut self, bytes: &[u8]) {
@@ -92,6 +108,9 @@ impl<R: Read> Scan<R> {
             self.step(self.classes[usize::from(bytes[at])]);
             at += 1;
         }
+        if let Some(&byte) = bytes.last() {
+            self.last = Some(byte);
+        }
     }
 
     fn step(&mut self, class: Class) {
@@ -106,9 +125,9 @@ impl<R: Read> Scan<R> {
             State::StartRecord if matches!(class, Class::Cr | Class::Lf) => State::StartRecord,
             State::StartRecord => {
                 self.starts.push_back(line);
-                Self::field_start(class)
+                self.field_start(class, line)
             }
-            State::StartField => Self::field_start(class),
+            State::StartField => self.field_start(class, line),
             State::InField | State::QuoteInQuoted => match class {
                 Class::Delimiter => State::StartField,
                 Class::Cr | Class::Lf => State::StartRecord,
@@ -120,9 +139,12 @@ impl<R: Read> Scan<R> {
         };
     }
 
-    fn field_start(class: Class) -> State {
+    fn field_start(&mut self, class: Class, line: u64) -> State {
         match class {
-            Class::Quote => State::InQuoted,
+            Class::Quote => {
+                self.quote_line = line;
+                State::InQuoted
+            }
             Class::Delimiter => State::StartField,
             Class::Cr | Class::Lf => State::StartRecord,
             Class::Other => State::InField,
@@ -142,30 +164,43 @@ impl<R: Read> Read for Scan<R> {
 mod tests {
     use super::*;
 
-    /// Every record's start line in `bytes`, read in small pieces (a CRLF may be split
-    /// between two reads).
-    fn scanned(bytes: &[u8]) -> Vec<u64> {
+    /// Every record's start line, and the open quote at the end, of `bytes` read in small
+    /// pieces (a CRLF may be split between two reads).
+    fn scanned(bytes: &[u8]) -> (Vec<u64>, Option<u64>, bool) {
         let mut scan = Scan::new(bytes, b';', b'"');
         let mut buf = [0; 3];
         while scan.read(&mut buf).expect("in memory") > 0 {}
-        std::iter::from_fn(|| scan.take_start()).collect()
+        let starts = std::iter::from_fn(|| scan.take_start()).collect();
+        (starts, scan.open_quote(), scan.ends_with_line_break())
     }
 
     #[test]
     fn records_start_on_their_physical_line_whatever_the_line_endings() {
         for end in ["\n", "\r\n", "\r"] {
             let text = ["h;x", "a;1", "", "", "b;\"2", "", "3\"", "c;3", ""].join(end);
-            assert_eq!(
-                scanned(text.as_bytes()),
-                [1, 2, 5, 8],
-                "line ending {end:?}"
-            );
+            let (starts, open, ends) = scanned(text.as_bytes());
+            assert_eq!(starts, [1, 2, 5, 8], "line ending {end:?}");
+            assert_eq!((open, ends), (None, true));
         }
     }
 
     #[test]
     fn doubled_quotes_stay_inside_and_stray_quotes_in_a_value_open_nothing() {
-        let starts = scanned(b"a;\"say \"\"hi\"\"\nthere\"\nb;5\" tall\nc\n");
-        assert_eq!(starts, [1, 3, 4]);
+        let (starts, open, _) = scanned(b"a;\"say \"\"hi\"\"\nthere\"\nb;5\" tall\nc\n");
+        assert_eq!((starts, open), (vec![1, 3, 4], None));
+    }
+
+    #[test]
+    fn a_quote_never_closed_is_found_with_its_line() {
+        let (starts, open, ends) = scanned(b"h;x\na;1\nb;\"Zu-\nlassung\nc;3\n");
+        assert_eq!((starts, open, ends), (vec![1, 2, 3], Some(3), true));
+    }
+
+    #[test]
+    fn a_last_line_without_a_line_break_is_noticed() {
+        let (starts, open, ends) = scanned(b"h;x\na;1\nb;2");
+        assert_eq!((starts, open, ends), (vec![1, 2, 3], None, false));
+        let (_, open, ends) = scanned(b"h;x\nb;\"2\"");
+        assert_eq!((open, ends), (None, false), "closed at the very end");
     }
 }

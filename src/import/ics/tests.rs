@@ -351,7 +351,13 @@ fn a_file_that_is_not_icalendar_is_refused_with_one_message() {
     ));
     let cut = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260302T100000Z\n";
     let err = open_with(cut, &IcsOptions::default()).expect_err("cut off");
-    assert!(err.to_string().contains("END:VCALENDAR"), "{err}");
+    assert!(matches!(err, FormatError::CutOff { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "termine.ics: looks cut off at line 4: it ends there without END:VCALENDAR"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -500,4 +506,33 @@ fn options_deserialise_strictly_and_are_checked() {
 fn the_reader_can_move_to_a_blocking_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<IcsRecords>();
+}
+
+#[test]
+fn a_calendar_cut_at_half_its_size_is_refused_naming_its_last_line() {
+    let events: Vec<Vec<String>> = (0..40)
+        .map(|i| {
+            vec![
+                format!("UID:t-{i}"),
+                "DTSTART:20260302T100000Z".to_string(),
+                "ATTENDEE;CN=Erika Mustermann:mailto:erika@exa".to_string(),
+                " mple.org".to_string(),
+            ]
+        })
+        .collect();
+    let events: Vec<Vec<&str>> = events
+        .iter()
+        .map(|e| e.iter().map(String::as_str).collect())
+        .collect();
+    let slices: Vec<&[&str]> = events.iter().map(Vec::as_slice).collect();
+    let text = calendar(&slices);
+    let mut half = text.len() / 2;
+    while text[..half].ends_with('\n') || !text.is_char_boundary(half) {
+        half += 1;
+    }
+    let cut = &text[..half];
+    let err = open_with(cut, &IcsOptions::default()).expect_err("cut off");
+    let at = format!("looks cut off at line {}: ", cut.lines().count());
+    assert!(err.to_string().contains(&at), "{err}");
+    assert!(!err.to_string().contains("Erika"), "{err}");
 }

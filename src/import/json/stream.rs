@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::{Pulled, SHOW_KEYS, list_keys};
+use super::{Pulled, SHOW_KEYS, list_keys, without_position};
 
 /// Array elements parsed ahead of the consumer.
 pub(super) const AHEAD: usize = BATCH * 4;
@@ -70,17 +70,33 @@ impl Elements {
             }
             Ok(Streamed::End(None)) => None,
             Ok(Streamed::End(Some(why))) => Some(Pulled::Missing(why)),
-            Ok(Streamed::Failed(err)) => Some(Pulled::Failed {
-                position: self.index + 1,
-                reason: err.to_string(),
-                io: err.is_io(),
-                eof: err.is_eof(),
-            }),
+            Ok(Streamed::Failed(err)) => {
+                let position = self.index + 1;
+                let reason = match err.is_eof() {
+                    true => format!(
+                        "looks cut off at line {}, column {}, after record {}: the JSON ends \
+                         unfinished ({})",
+                        err.line(),
+                        err.column(),
+                        self.index,
+                        without_position(&err)
+                    ),
+                    false => err.to_string(),
+                };
+                Some(Pulled::Failed {
+                    position,
+                    reason,
+                    io: err.is_io(),
+                    eof: err.is_eof(),
+                    cut: err.is_eof(),
+                })
+            }
             Err(mpsc::RecvError) => Some(Pulled::Failed {
                 position: self.index + 1,
                 reason: "the JSON reader stopped unexpectedly".into(),
                 io: true,
                 eof: false,
+                cut: false,
             }),
         }
     }
