@@ -328,9 +328,7 @@ pub async fn amend(
     let Act { by, now, dry_run } = act;
     let mut tx = store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
-    let tenant = settings
-        .tenant(&run.tenant_id)
-        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
+    let tenant = tenant_of(settings, &run)?;
     let from = change
         .from
         .or(run.window_from.map(crate::domain::from_millis));
@@ -393,9 +391,7 @@ pub async fn confirm_removals(
     let Act { by, now, dry_run } = act;
     let mut tx = store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
-    let tenant = settings
-        .tenant(&run.tenant_id)
-        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
+    let tenant = tenant_of(settings, &run)?;
     let ctx = MatchContext {
         tenant,
         templates: templates.for_tenant(&tenant.id),
@@ -428,9 +424,7 @@ pub async fn retract(
     }
     let mut tx = store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
-    let tenant = settings
-        .tenant(&run.tenant_id)
-        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))?;
+    let tenant = tenant_of(settings, &run)?;
     let now_ms = to_millis(now);
     outages::retract(&mut tx, id, reason.trim(), now_ms).await?;
     let ctx = MatchContext {
@@ -461,6 +455,16 @@ pub async fn retract(
         now,
     };
     finish(tx, tenant, id, stats, dry_run, done).await
+}
+
+/// The tenant an outage belongs to, from the configuration.
+fn tenant_of<'s>(
+    settings: &'s Settings,
+    run: &outages::OutageRow,
+) -> anyhow::Result<&'s crate::config::TenantSettings> {
+    settings
+        .tenant(&run.tenant_id)
+        .with_context(|| format!("tenant {:?} is no longer configured", run.tenant_id))
 }
 
 async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::OutageRow> {
