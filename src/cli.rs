@@ -535,8 +535,11 @@ async fn import(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let applied = report.outcome == Outcome::Applied;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        value["conservation"] = report.counts.conservation(applied).into();
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         let c = &report.counts;
         println!(
@@ -549,7 +552,7 @@ async fn import(
                 Outcome::Refused => "REFUSED",
             }
         );
-        println!("  {}", c.conservation());
+        println!("  {}", c.conservation(applied));
         println!(
             "  new {}, updated {}, unchanged {}, removed {}",
             c.rows_new, c.rows_updated, c.rows_unchanged, c.rows_removed
@@ -565,6 +568,9 @@ async fn import(
                     report.position, p.line, p.field, p.reason
                 );
             }
+        }
+        for w in report.first_warnings.iter().take(20) {
+            println!("  warning: {w}");
         }
         for r in report.rejected.iter().take(50) {
             let field = match r.field.as_str() {

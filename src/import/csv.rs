@@ -174,6 +174,8 @@ pub struct ReadReport {
     pub repeated_local_times: u64,
     pub skipped_local_times: u64,
     pub unknown_languages: u64,
+    /// Rows whose end or duration could not be used: imported with the default duration.
+    pub ends_guessed: u64,
     /// Set when reading stopped early (an I/O error mid-file) or the file looks cut off at its
     /// end: the export is incomplete and must not be applied as a snapshot.
     pub aborted: Option<String>,
@@ -186,6 +188,7 @@ impl ReadReport {
             WarningKind::RepeatedLocalTime => self.repeated_local_times += 1,
             WarningKind::SkippedLocalTime => self.skipped_local_times += 1,
             WarningKind::UnknownLanguage { .. } => self.unknown_languages += 1,
+            WarningKind::EndGuessed { .. } => self.ends_guessed += 1,
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct IcsReport {
     pub repeated_local_times: u64,
     pub skipped_local_times: u64,
     pub unknown_languages: u64,
+    /// Rows whose end or duration could not be used: imported with the default duration.
+    pub ends_guessed: u64,
     /// Set when reading stopped early: the export is incomplete and must not be applied.
     pub aborted: Option<String>,
 }
@@ -321,7 +323,7 @@ impl IcsRecords {
         };
         let shape = Shape {
             line,
-            length: self.length(event, starts_at)?,
+            length: self.length(event, starts_at),
             texts: self.specs.texts(event),
             cancelled: event
                 .prop("STATUS")
@@ -356,12 +358,25 @@ impl IcsRecords {
         let row = IcsRow {
             key,
             start: at.to_rfc3339(),
-            end: (at + shape.length).to_rfc3339(),
+            end: (at + *shape.length.as_ref().unwrap_or(&self.default_duration)).to_rfc3339(),
             texts: &shape.texts,
         };
         self.parser.parse(shape.line, &row).map(|mut parsed| {
             if shape.cancelled {
                 parsed.record.status = BookingStatus::Cancelled;
+            }
+            if let Err((property, reason)) = &shape.length {
+                parsed.warnings.push(RowWarning {
+                    line: shape.line,
+                    field: (*property).into(),
+                    target: Field::End,
+                    kind: WarningKind::EndGuessed {
+                        reason: format!(
+                            "{reason}; imported with the default length of {} minutes",
+                            self.default_duration.num_minutes()
+                        ),
+                    },
+                });
             }
             parsed
         })
@@ -394,26 +409,31 @@ impl IcsRecords {
         }
     }
 
-    /// From DTEND, DURATION, or the default duration; it must be positive.
-    fn length(&self, event: &Event, starts_at: DateTime<Utc>) -> Result<TimeDelta, RowError> {
-        let line = event.line;
+    /// From DTEND, DURATION, or the default duration. An end that cannot be used (unreadable,
+    /// not after the start) is the property and the reason: the booking is imported with the
+    /// default duration and a warning, since the citizen relies on the start.
+    fn length(
+        &self,
+        event: &Event,
+        starts_at: DateTime<Utc>,
+    ) -> Result<TimeDelta, (&'static str, String)> {
         let (length, name) = if let Some(prop) = event.prop("DTEND") {
-            let error = |reason: String| reject(line, "DTEND", Some(Field::End), reason);
-            let end = self.index.zones.when(prop).map_err(error)?;
-            let (ends_at, _) = end
-                .instant()
-                .ok_or_else(|| error("is a date without a time while DTSTART has one".into()))?;
+            let end = self.index.zones.when(prop).map_err(|why| ("DTEND", why))?;
+            let (ends_at, _) = end.instant().ok_or((
+                "DTEND",
+                "is a date without a time while DTSTART has one".to_string(),
+            ))?;
             (ends_at - starts_at, "DTEND")
         } else if let Some(prop) = event.prop("DURATION") {
-            let length = when::duration(&prop.value)
-                .map_err(|why| reject(line, "DURATION", Some(Field::End), why))?;
-            (length, "DURATION")
+            (
+                when::duration(&prop.value).map_err(|why| ("DURATION", why))?,
+                "DURATION",
+            )
         } else {
             return Ok(self.default_duration);
         };
         if length <= TimeDelta::zero() {
-            let reason = "makes the end not later than the start".to_string();
-            return Err(reject(line, name, Some(Field::End), reason));
+            return Err((name, "makes the end not later than the start".to_string()));
         }
         Ok(length)
     }
@@ -450,6 +470,7 @@ impl IcsRecords {
                     WarningKind::RepeatedLocalTime => self.report.repeated_local_times += 1,
                     WarningKind::SkippedLocalTime => self.report.skipped_local_times += 1,
                     WarningKind::UnknownLanguage { .. } => self.report.unknown_languages += 1,
+                    WarningKind::EndGuessed { .. } => self.report.ends_guessed += 1,
                 }
             }
         }
@@ -475,7 +496,8 @@ impl Iterator for IcsRecords {
 /// What every booking of one VEVENT shares.
 struct Shape {
     line: u64,
-    length: TimeDelta,
+    /// The length, or the property and reason it could not be used (the default is taken).
+    length: Result<TimeDelta, (&'static str, String)>,
     texts: [Option<String>; Field::ALL.len()],
     cancelled: bool,
 }

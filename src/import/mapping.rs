@@ -333,6 +333,8 @@ pub enum WarningKind {
     RepeatedLocalTime,
     /// The local time does not exist (clocks went forward); it was moved forward by the gap.
     SkippedLocalTime,
+    /// The end or duration could not be used; the default duration was taken.
+    EndGuessed { reason: String },
 }
 
 impl fmt::Display for RowWarning {
@@ -347,6 +349,7 @@ impl fmt::Display for RowWarning {
             WarningKind::SkippedLocalTime => {
                 "the time does not exist (clocks go forward); moved forward by the gap".to_string()
             }
+            WarningKind::EndGuessed { reason } => reason.clone(),
         };
         let (line, field, target) = (self.line, &self.field, self.target.as_str());
         write!(f, "line {line}, field {field:?} ({target}): {what}")
@@ -546,7 +549,9 @@ impl RowParser {
     }
 
     /// The end: an end column (a time on the start's day, or a date-time), else a duration
-    /// column, else the default duration. It must come after the start.
+    /// column, else the default duration. An end that cannot be read, or does not come after
+    /// the start, costs the booking only its length: the citizen relies on the start, so the
+    /// default duration is taken and a warning names the cell.
     fn end(
         &self,
         cells: &Cells<'_, impl RowSource>,
@@ -554,63 +559,84 @@ impl RowParser {
         start_local: NaiveDateTime,
         warnings: &mut Vec<RowWarning>,
     ) -> Result<DateTime<Utc>, RowError> {
-        let (ends_at, field) = if let Some(text) = cells.optional(Field::End)? {
-            let written = match self.time.parse(&text, |p| p.to_naive_time().ok()) {
-                Some(time) => Written::Local(start_local.date().and_time(time)),
-                None => self.datetime(cells, Field::End, &text).map_err(|_| {
-                    let (time, datetime) = (self.time.describe(), self.datetime.describe());
-                    cells.error(
-                        Field::End,
-                        format!(
-                            "{} is not a time {time} nor a date-time {datetime}",
-                            quoted(&text)
-                        ),
-                    )
-                })?,
-            };
-            (
-                self.instant(cells, Field::End, written, warnings),
-                Field::End,
-            )
-        } else if let Some(text) = cells.optional(Field::Duration)? {
-            let minutes = parse_minutes(&text).ok_or_else(|| {
-                cells.error(
-                    Field::Duration,
-                    format!("{} is not a number of minutes", quoted(&text)),
-                )
-            })?;
-            let ends_at = TimeDelta::try_minutes(minutes)
-                .and_then(|d| starts_at.checked_add_signed(d))
-                .ok_or_else(|| {
-                    cells.error(
-                        Field::Duration,
-                        format!("{} minutes after the start is past any date", quoted(&text)),
-                    )
-                })?;
-            (ends_at, Field::Duration)
-        } else {
+        let default_end = || {
             // A start at the edge of time (a year like +262142 that `%Y` accepts) has no end.
-            return starts_at
+            starts_at
                 .checked_add_signed(self.default_duration)
                 .ok_or_else(|| {
                     cells.error(
                         Field::Date,
                         "the start lies too far in the future to have an end".to_owned(),
                     )
-                });
+                })
         };
-        if ends_at <= starts_at {
-            let tz = self.ctx.tz;
-            let show =
-                |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-            let reason = format!(
+        // A cell that cannot be read as text at all (a date in a spreadsheet's duration
+        // column) is a problem with the end too, not with the booking.
+        let read = |field| cells.optional(field).map_err(|e| e.reason);
+        let (written, field) = match (read(Field::End), read(Field::Duration)) {
+            (Err(reason), _) => (Err(reason), Field::End),
+            (Ok(Some(text)), _) => (
+                self.written_end(cells, &text, start_local, warnings),
+                Field::End,
+            ),
+            (Ok(None), Err(reason)) => (Err(reason), Field::Duration),
+            (Ok(None), Ok(Some(text))) => {
+                let end = parse_minutes(&text)
+                    .ok_or_else(|| format!("{} is not a number of minutes", quoted(&text)))
+                    .and_then(|minutes| {
+                        TimeDelta::try_minutes(minutes)
+                            .and_then(|d| starts_at.checked_add_signed(d))
+                            .ok_or_else(|| {
+                                format!(
+                                    "{} minutes after the start is past any date",
+                                    quoted(&text)
+                                )
+                            })
+                    });
+                (end, Field::Duration)
+            }
+            (Ok(None), Ok(None)) => return default_end(),
+        };
+        let tz = self.ctx.tz;
+        let show = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+        let problem = match written {
+            Ok(ends_at) if ends_at > starts_at => return Ok(ends_at),
+            Ok(ends_at) => format!(
                 "the end {} is not after the start {}",
                 show(ends_at),
                 show(starts_at)
-            );
-            return Err(cells.error(field, reason));
-        }
-        Ok(ends_at)
+            ),
+            Err(reason) => reason,
+        };
+        let minutes = self.default_duration.num_minutes();
+        warnings.push(cells.warning(
+            field,
+            WarningKind::EndGuessed {
+                reason: format!("{problem}; imported with the default length of {minutes} minutes"),
+            },
+        ));
+        default_end()
+    }
+
+    /// An end cell: a time on the start's day, or a date-time.
+    fn written_end(
+        &self,
+        cells: &Cells<'_, impl RowSource>,
+        text: &str,
+        start_local: NaiveDateTime,
+        warnings: &mut Vec<RowWarning>,
+    ) -> Result<DateTime<Utc>, String> {
+        let written = match self.time.parse(text, |p| p.to_naive_time().ok()) {
+            Some(time) => Written::Local(start_local.date().and_time(time)),
+            None => self.datetime(cells, Field::End, text).map_err(|_| {
+                let (time, datetime) = (self.time.describe(), self.datetime.describe());
+                format!(
+                    "{} is not a time {time} nor a date-time {datetime}",
+                    quoted(text)
+                )
+            })?,
+        };
+        Ok(self.instant(cells, Field::End, written, warnings))
     }
 
     fn date(
@@ -854,7 +880,7 @@ impl<R: RowSource> Cells<'_, R> {
     /// The trimmed text, `None` when unmapped or blank.
     fn optional(&self, field: Field) -> Result<Option<Cow<'_, str>>, RowError> {
         let text = self.row.text(field).map_err(|why| self.error(field, why))?;
-        Ok(text.and_then(|text| {
+        Ok(text.map(clean).and_then(|text| {
             let trimmed = text.trim();
             match text {
                 _ if trimmed.is_empty() => None,
@@ -873,7 +899,7 @@ impl<R: RowSource> Cells<'_, R> {
                 .row
                 .text_nth(field, nth)
                 .map_err(|why| self.error(field, why))?;
-            if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
+            if let Some(text) = text.map(clean).filter(|t| !t.trim().is_empty()) {
                 texts.push(text.trim().to_string());
             }
         }
@@ -911,6 +937,20 @@ impl<R: RowSource> Cells<'_, R> {
             target: field,
             kind,
         }
+    }
+}
+
+/// A cell without the characters no one typed and no database should store: control
+/// characters other than tab and line breaks (PostgreSQL refuses NUL in text), a byte order
+/// mark or zero-width space in the middle of an export.
+fn clean(text: Cow<'_, str>) -> Cow<'_, str> {
+    let junk = |c: char| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{feff}' || c == '\u{200b}'
+    };
+    if text.contains(junk) {
+        Cow::Owned(text.replace(junk, ""))
+    } else {
+        text
     }
 }
 
@@ -1018,16 +1058,24 @@ mod tests {
     /// Found by the `csv` and `mapping` fuzz targets (now seeds in fuzz/corpus): `%Y` takes a signed
     /// year, and adding a length to the last representable time overflowed chrono.
     #[test]
-    fn a_start_at_the_edge_of_time_is_rejected_not_a_panic() {
+    fn a_start_at_the_edge_of_time_is_not_a_panic() {
         let mut fields = german_fields();
         fields.end = None;
         let far = [("Datum", "+262142-12-31"), ("Uhrzeit", "23:00")];
-        let err = parse_with(&fields, &berlin(), &[far[0], far[1], ("Dauer", "120")])
-            .expect_err("no end after the start");
-        assert_eq!(err.field, "Dauer");
-        assert!(err.reason.contains("past any date"), "{}", err.reason);
-        let huge = parse_with(&fields, &berlin(), &[("Dauer", "9223372036854775807")]);
-        assert!(huge.is_err(), "a duration beyond chrono's range");
+        // A length past the end of time costs the length only.
+        let row = parse_with(&fields, &berlin(), &[far[0], far[1], ("Dauer", "120")])
+            .expect("the default length still fits");
+        assert!(
+            row.warnings[0].to_string().contains("past any date"),
+            "{:?}",
+            row.warnings
+        );
+        let huge = parse_with(&fields, &berlin(), &[("Dauer", "9223372036854775807")])
+            .expect("a duration beyond chrono's range costs the length only");
+        assert!(
+            matches!(huge.warnings[0].kind, WarningKind::EndGuessed { .. }),
+            "{huge:?}"
+        );
         fields.duration = None;
         let utc_ctx = ParseContext {
             tz: chrono_tz::UTC,
@@ -1061,16 +1109,35 @@ mod tests {
         assert_eq!(row.record.ends_at, utc(2026, 3, 2, 9, 50));
     }
 
+    /// The citizen relies on the start: an end that cannot be used costs the booking its
+    /// length only (the default), with a warning naming line, field and reason.
     #[test]
-    fn an_end_before_the_start_rejects_the_row() {
-        let err = parse(&[("Ende", "10:00")]).expect_err("end before start");
-        assert_eq!((err.line, err.target), (17, Some(Field::End)));
+    fn an_unusable_end_takes_the_default_length_and_warns() {
+        let row = parse(&[("Ende", "10:00")]).expect("the start is known");
+        assert_eq!(row.record.ends_at, utc(2026, 3, 2, 9, 45));
+        let w = &row.warnings[0];
+        assert_eq!((w.line, w.target), (17, Field::End));
+        let said = w.to_string();
         assert!(
-            err.reason.contains("2026-03-02 10:00") && err.reason.contains("10:30"),
-            "{err}"
+            said.contains("2026-03-02 10:00")
+                && said.contains("10:30")
+                && said.contains("default length of 15 minutes"),
+            "{said}"
         );
-        let err = parse(&[("Dauer", "0")]).expect_err("zero length");
-        assert_eq!(err.target, Some(Field::Duration));
+        for (field, text) in [
+            ("Dauer", "0"),
+            ("Dauer", "-15"),
+            ("Dauer", "abends"),
+            ("Ende", "bald"),
+        ] {
+            let row = parse(&[(field, text)]).expect("the start is known");
+            assert_eq!(row.record.ends_at, utc(2026, 3, 2, 9, 45), "{field} {text}");
+            assert!(
+                matches!(row.warnings[0].kind, WarningKind::EndGuessed { .. }),
+                "{field} {text}: {:?}",
+                row.warnings
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,8 @@ use tokio::sync::mpsc;
 /// How many rejected rows an import report and the history keep (the count is always exact).
 const KEEP_REJECTED: usize = 1000;
 const CHUNK: usize = 1000;
+/// Warnings listed in words in a report (all are counted).
+const MAX_LISTED_WARNINGS: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +122,8 @@ pub struct ImportReport {
     #[serde(flatten)]
     pub counts: ImportCounts,
     pub warnings: u64,
+    /// The first warnings in words, with their position ("line 12, field \"Dauer\" …").
+    pub first_warnings: Vec<String>,
     pub rejected: Vec<Rejected>,
     /// Imported bookings whose email or phone could not be used: they lost that channel only.
     pub contact: ContactProblems,
@@ -193,6 +197,7 @@ pub async fn run(
             message: None,
             counts: ImportCounts::default(),
             warnings: 0,
+            first_warnings: Vec::new(),
             rejected: Vec::new(),
             contact: ContactProblems::default(),
             rematched: Vec::new(),
@@ -278,9 +283,7 @@ impl Importer<'_> {
                 ReaderMsg::Rows(chunk) => chunk,
                 ReaderMsg::Aborted(why) => {
                     tx.rollback().await?;
-                    // Nothing was applied: only the counts of rows read and rejected stay.
-                    let c = &mut self.report.counts;
-                    (c.rows_new, c.rows_updated, c.rows_unchanged) = (0, 0, 0);
+                    // Nothing was applied; the counts say what the file held so far.
                     self.report.message = Some(format!("refused: {why}; nothing was changed"));
                     return Ok(());
                 }
@@ -333,8 +336,6 @@ impl Importer<'_> {
         let missing = bookings::count_missing(tx, tenant, source, self.import_id).await?;
         let share = missing as f64 / active_before.max(1) as f64;
         if active_before > 0 && !force && share > self.source.max_removal_share {
-            let c = &mut self.report.counts;
-            (c.rows_new, c.rows_updated, c.rows_unchanged) = (0, 0, 0);
             self.report.message = Some(format!(
                 "refused: this export would remove {missing} of {active_before} active bookings \
                  ({:.0} %, more than the allowed {:.0} %); the file may be truncated or the wrong \
@@ -402,6 +403,11 @@ impl Importer<'_> {
             match row {
                 Ok(parsed) => {
                     self.report.warnings += parsed.warnings.len() as u64;
+                    for w in &parsed.warnings {
+                        if self.report.first_warnings.len() < MAX_LISTED_WARNINGS {
+                            self.report.first_warnings.push(w.to_string());
+                        }
+                    }
                     self.note_contact(&parsed.record, parsed.line);
                     valid.push((parsed.record, parsed.line));
                 }

@@ -23,8 +23,9 @@ impl ImportCounts {
     }
 
     /// The conservation line every import prints: each row read became a booking or was
-    /// rejected with its reason — nothing else happens to a row.
-    pub fn conservation(&self) -> String {
+    /// rejected with its reason — nothing else happens to a row. A refused import applied
+    /// nothing; its counts say what the file held.
+    pub fn conservation(&self, applied: bool) -> String {
         let ignored = match self.rows_ignored {
             0 => String::new(),
             n => format!(" (of which {n} ignored: no appointment)"),
@@ -34,8 +35,12 @@ impl ImportCounts {
         } else {
             " — COUNTS DO NOT ADD UP, please report this"
         };
+        let (imported, refused) = match applied {
+            true => ("imported", ""),
+            false => ("readable", "; refused, nothing applied"),
+        };
         format!(
-            "read {} = imported {}{ignored} + rejected {}{holds}",
+            "read {} = {imported} {}{ignored} + rejected {}{holds}{refused}",
             self.rows_read,
             self.imported(),
             self.rows_rejected

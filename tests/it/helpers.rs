@@ -247,10 +247,19 @@ impl TestApp {
 
     pub async fn import_with(&self, opts: ImportOptions) -> ImportReport {
         let source = self.app.settings.sources[0].clone();
-        self.app
+        let report = self
+            .app
             .import(&source, &opts, &|_| {})
             .await
-            .expect("import runs")
+            .expect("import runs");
+        let c = &report.counts;
+        assert_eq!(
+            c.rows_read,
+            c.imported() + c.rows_rejected,
+            "{}",
+            c.conservation(report.outcome == absage::import::Outcome::Applied)
+        );
+        report
     }
 
     pub fn local(&self, s: &str) -> DateTime<Utc> {
@@ -280,7 +289,7 @@ impl TestApp {
             reason: "IT-Ausfall nach Cyberangriff".into(),
             created_by: "test".into(),
         };
-        declare::declare(
+        let impact = declare::declare(
             &self.app.store,
             &self.app.settings,
             &self.app.templates,
@@ -288,7 +297,9 @@ impl TestApp {
             self.clock.now(),
             dry_run,
         )
-        .await
+        .await?;
+        assert!(impact.conservation.holds(), "{}", impact.conservation);
+        Ok(impact)
     }
 
     pub fn dispatcher(&self) -> Dispatcher {

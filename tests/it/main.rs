@@ -19,6 +19,7 @@ mod peers_email;
 mod peers_sms;
 mod presets;
 mod process;
+mod prop_corruption;
 mod queue;
 mod rate_budget;
 mod retention;

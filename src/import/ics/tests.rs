@@ -164,11 +164,15 @@ fn a_duration_stands_in_for_dtend() {
         "DTSTART:20260302T100000Z",
         "DTEND:20260302T090000Z",
     ]]));
-    let err = rows[0].as_ref().expect_err("end before start");
+    // The citizen relies on the start: an end before it costs the length only.
+    let row = rows[0].as_ref().expect("the start is known");
+    assert_eq!(row.record.ends_at, utc("2026-03-02T10:15:00Z"));
+    let w = &row.warnings[0];
     assert_eq!(
-        (err.field.as_str(), err.target),
-        ("DTEND", Some(Field::End))
+        (w.line, w.field.as_str(), w.target),
+        (4, "DTEND", Field::End)
     );
+    assert!(w.to_string().contains("default length"), "{w}");
 }
 
 #[test]
