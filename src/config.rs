@@ -847,6 +847,22 @@ sms_sender = "KreisSoest"
     }
 
     #[test]
+    fn the_commented_sms_country_keys_of_the_example_config_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/absage.toml");
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("# sms_price_per_country =", "sms_price_per_country =")
+            .replace("# sms_countries =", "sms_countries =");
+        Jail::expect_with(|jail| {
+            let s = load(jail, &text).unwrap();
+            let t = &s.tenants[0];
+            assert_eq!(t.sms_segment_price(Some("SY")), Some(0.25));
+            assert_eq!(t.sms_countries.as_deref().map(<[String]>::len), Some(3));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn sms_countries_bar_other_countries_and_prices_follow_the_country() {
         Jail::expect_with(|jail| {
             let s = load(jail, MINIMAL).unwrap();
