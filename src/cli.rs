@@ -755,6 +755,20 @@ fn print_impact(i: &Impact, dry_run: bool, json: bool) -> anyhow::Result<()> {
             c.segments
         );
     }
+    for (country, c) in &i.sms_per_country {
+        let cost = c
+            .cost
+            .map(|c| format!(", about {c:.2}"))
+            .unwrap_or_default();
+        let skipped = match c.skipped {
+            0 => String::new(),
+            n => format!(", {n} booking(s) without SMS (not in sms_countries)"),
+        };
+        println!(
+            "  SMS to {country}: {} messages, {} segments{cost}{skipped}",
+            c.messages, c.segments
+        );
+    }
     if i.stats.sms_too_long > 0 {
         // By key, to look them up: their email still goes out; without one, the call list.
         println!(

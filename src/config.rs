@@ -207,6 +207,15 @@ pub struct TenantSettings {
     /// What one SMS segment costs (for the impact preview), in `currency`.
     #[serde(default)]
     pub sms_price_per_segment: Option<f64>,
+    /// What one SMS segment costs to mobiles of a country (ISO 3166 alpha-2 → price, `{ SY =
+    /// 0.25 }`), in `currency`; countries not named cost `sms_price_per_segment`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sms_price_per_country: BTreeMap<String, f64>,
+    /// SMS only to mobiles of these countries (ISO 3166 alpha-2, `["DE", "AT", "UA"]`); absent:
+    /// every country. A booking whose mobile is elsewhere gets no SMS: its email still goes
+    /// out, and without one it is on the call list ("mobile number in a country without SMS").
+    #[serde(default)]
+    pub sms_countries: Option<Vec<String>>,
     #[serde(default = "default_currency")]
     pub currency: String,
     /// A complete template folder of the tenant's own, instead of the shared `templates.dir`.
@@ -249,7 +258,36 @@ impl TenantSettings {
         }
         chain
     }
+
+    /// The country of the mobile `e164` when `sms_countries` leaves it out, so that it gets no
+    /// SMS; `None` when an SMS may go there. A number of no known country (`+882…`) is outside
+    /// every allow-list and reported as `"unknown"`.
+    pub fn sms_barred_country(&self, e164: &str) -> Option<String> {
+        let allowed = self.sms_countries.as_ref()?;
+        let country = crate::domain::phone::region_code(e164);
+        match country {
+            Some(c) if allowed.iter().any(|a| a.trim().eq_ignore_ascii_case(&c)) => None,
+            Some(c) => Some(c),
+            None => Some(UNKNOWN_COUNTRY.to_owned()),
+        }
+    }
+
+    /// What one SMS segment to a mobile of `country` costs: its `sms_price_per_country`, else
+    /// `sms_price_per_segment`.
+    pub fn sms_segment_price(&self, country: Option<&str>) -> Option<f64> {
+        country
+            .and_then(|c| {
+                self.sms_price_per_country
+                    .iter()
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case(c))
+            })
+            .map(|(_, p)| *p)
+            .or(self.sms_price_per_segment)
+    }
 }
+
+/// How previews and call lists name the country of a number libphonenumber cannot place.
+pub const UNKNOWN_COUNTRY: &str = "unknown";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -565,6 +603,26 @@ impl Settings {
             if t.max_sms_segments == 0 {
                 problems.push(format!("{key}.max_sms_segments: must be at least 1"));
             }
+            for (j, code) in t.sms_countries.iter().flatten().enumerate() {
+                if !crate::domain::phone::is_region_code(code.trim()) {
+                    problems.push(format!(
+                        "{key}.sms_countries[{j}]: {code:?} is not an ISO 3166 country code \
+                         (two letters, like \"DE\", \"AT\" or \"UA\")"
+                    ));
+                }
+            }
+            for (code, price) in &t.sms_price_per_country {
+                if !crate::domain::phone::is_region_code(code.trim()) {
+                    problems.push(format!(
+                        "{key}.sms_price_per_country.{code}: {code:?} is not an ISO 3166 \
+                         country code (two letters, like \"DE\" or \"SY\")"
+                    ));
+                } else if !price.is_finite() || *price < 0.0 {
+                    problems.push(format!(
+                        "{key}.sms_price_per_country.{code}: must be a price of 0 or more"
+                    ));
+                }
+            }
             if t.fallback_lead_minutes < 0 {
                 problems.push(format!("{key}.fallback_lead_minutes: must not be negative"));
             }
@@ -789,6 +847,59 @@ sms_sender = "KreisSoest"
     }
 
     #[test]
+    fn the_commented_sms_country_keys_of_the_example_config_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/absage.toml");
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("# sms_price_per_country =", "sms_price_per_country =")
+            .replace("# sms_countries =", "sms_countries =");
+        Jail::expect_with(|jail| {
+            let s = load(jail, &text).unwrap();
+            let t = &s.tenants[0];
+            assert_eq!(t.sms_segment_price(Some("SY")), Some(0.25));
+            assert_eq!(t.sms_countries.as_deref().map(<[String]>::len), Some(3));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sms_countries_bar_other_countries_and_prices_follow_the_country() {
+        Jail::expect_with(|jail| {
+            let s = load(jail, MINIMAL).unwrap();
+            let t = &s.tenants[0];
+            assert_eq!(t.sms_countries, None, "absent: every country");
+            assert_eq!(t.sms_barred_country("+963944567890"), None);
+
+            let text = MINIMAL.replace(
+                "sms_sender",
+                "sms_countries = [\"DE\", \"ua\"]\nsms_price_per_segment = 0.08\nsms_sender",
+            );
+            let s = load(
+                jail,
+                &format!("{text}[tenants.sms_price_per_country]\nSY = 0.3\n"),
+            )
+            .unwrap();
+            let t = &s.tenants[0];
+            assert_eq!(t.sms_barred_country("+491711234567"), None);
+            assert_eq!(t.sms_barred_country("+380671234567"), None, "any case");
+            assert_eq!(t.sms_barred_country("+963944567890").as_deref(), Some("SY"));
+            assert_eq!(t.sms_barred_country("+905321234567").as_deref(), Some("TR"));
+            assert_eq!(
+                t.sms_barred_country("+882345678901").as_deref(),
+                Some(UNKNOWN_COUNTRY)
+            );
+            assert_eq!(t.sms_segment_price(Some("SY")), Some(0.3));
+            assert_eq!(t.sms_segment_price(Some("DE")), Some(0.08));
+            assert_eq!(t.sms_segment_price(None), Some(0.08));
+
+            let none = MINIMAL.replace("sms_sender", "sms_countries = []\nsms_sender");
+            let s = load(jail, &none).unwrap();
+            assert!(s.tenants[0].sms_barred_country("+491711234567").is_some());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn environment_variables_override_the_file() {
         Jail::expect_with(|jail| {
             jail.set_env("ABSAGE_DATABASE__URL", "sqlite:///tmp/other.db");
@@ -862,6 +973,21 @@ sms_sender = "KreisSoest"
                 .unwrap_err()
             );
             assert!(e.contains("email.relays"), "{e}");
+
+            let bad_countries = MINIMAL.replace(
+                "sms_sender",
+                "sms_countries = [\"DE\", \"ua\", \"XY\"]\nsms_sender",
+            );
+            let e = format!("{:#}", load(jail, &bad_countries).unwrap_err());
+            assert!(
+                e.contains("tenants[0].sms_countries[2]")
+                    && e.contains("\"XY\"")
+                    && !e.contains("sms_countries[1]"),
+                "{e}"
+            );
+            let bad_price = format!("{MINIMAL}[tenants.sms_price_per_country]\nSYR = 0.3\n");
+            let e = format!("{:#}", load(jail, &bad_price).unwrap_err());
+            assert!(e.contains("tenants[0].sms_price_per_country.SYR"), "{e}");
 
             let bad_link =
                 MINIMAL.replace("sms_sender", "rebook_url = \"termine.example\"\nsms_sender");

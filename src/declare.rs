@@ -124,6 +124,11 @@ pub struct Impact {
     /// SMS per language: how many, how many segments, what they cost, in which encoding, and
     /// how many in their short form.
     pub sms: BTreeMap<String, SmsCost>,
+    /// SMS per destination country (ISO 3166 alpha-2 of the mobile number, `"unknown"` for
+    /// numbers of no country): how many, how many segments, what they cost at the country's
+    /// price, and how many bookings got none because the tenant's `sms_countries` leaves the
+    /// country out.
+    pub sms_per_country: BTreeMap<String, SmsCountry>,
     pub samples: Vec<Sample>,
     /// Every affected booking is told or on the call list: the counts that prove it.
     pub conservation: Conservation,
@@ -181,6 +186,18 @@ pub struct SmsCost {
     /// Messages queued in this pass in their short form, because the full text was longer
     /// than the tenant's `max_sms_segments`.
     pub short: u64,
+}
+
+/// What a run's SMS to one country amount to.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SmsCountry {
+    pub messages: u64,
+    pub segments: u64,
+    /// At the tenant's `sms_price_per_country` for the country, else `sms_price_per_segment`.
+    pub cost: Option<f64>,
+    /// Bookings with a mobile of this country that got no SMS in this pass: the country is not
+    /// in the tenant's `sms_countries`. Their email still goes out; without one, the call list.
+    pub skipped: u64,
 }
 
 /// Declares a run; with `dry_run` nothing is kept.
@@ -550,8 +567,13 @@ async fn impact(
     id: i64,
     stats: MatchStats,
 ) -> anyhow::Result<Impact> {
-    let (per_channel, per_language, sms, samples) =
-        breakdown(conn, tenant, id, &stats.sms_short).await?;
+    let Breakdown {
+        per_channel,
+        per_language,
+        sms,
+        sms_per_country,
+        samples,
+    } = breakdown(conn, tenant, id, &stats).await?;
     let (affected, with_message, call_list) = outages::reach_counts(conn, id).await?;
     let conservation = Conservation {
         affected,
@@ -566,24 +588,27 @@ async fn impact(
         per_channel,
         per_language,
         sms,
+        sms_per_country,
         samples,
         conservation,
         names,
     })
 }
 
-type Breakdown = (
-    BTreeMap<String, i64>,
-    BTreeMap<String, i64>,
-    BTreeMap<String, SmsCost>,
-    Vec<Sample>,
-);
+/// A run's queued messages, counted.
+struct Breakdown {
+    per_channel: BTreeMap<String, i64>,
+    per_language: BTreeMap<String, i64>,
+    sms: BTreeMap<String, SmsCost>,
+    sms_per_country: BTreeMap<String, SmsCountry>,
+    samples: Vec<Sample>,
+}
 
 async fn breakdown(
     conn: &mut Conn,
     tenant: &crate::config::TenantSettings,
     outage_id: i64,
-    short: &BTreeMap<String, u64>,
+    stats: &MatchStats,
 ) -> anyhow::Result<Breakdown> {
     let mut per_channel = BTreeMap::new();
     let mut per_language = BTreeMap::new();
@@ -592,18 +617,35 @@ async fn breakdown(
         *per_language.entry(language).or_insert(0) += n;
     }
     let mut sms: BTreeMap<String, SmsCost> = BTreeMap::new();
-    for (language, text) in notifications::sms_texts(conn, outage_id).await? {
+    let mut sms_per_country: BTreeMap<String, SmsCountry> = BTreeMap::new();
+    for (language, recipient, text) in notifications::sms_texts(conn, outage_id).await? {
         let facts = crate::preview::SmsFacts::of(&text, tenant);
+        let segments = facts.segments as u64;
+        let country = crate::domain::phone::region_code(&recipient);
+        // The country's price, so that both breakdowns add up to the same total.
+        let cost = tenant
+            .sms_segment_price(country.as_deref())
+            .map(|p| p * segments as f64);
         let entry = sms.entry(language).or_default();
         entry.messages += 1;
-        entry.segments += facts.segments as u64;
+        entry.segments += segments;
         *entry.encodings.entry(facts.encoding.into()).or_default() += 1;
-        if let Some(c) = facts.cost {
+        if let Some(c) = cost {
+            *entry.cost.get_or_insert(0.0) += c;
+        }
+        let label = country.unwrap_or_else(|| crate::config::UNKNOWN_COUNTRY.to_owned());
+        let entry = sms_per_country.entry(label).or_default();
+        entry.messages += 1;
+        entry.segments += segments;
+        if let Some(c) = cost {
             *entry.cost.get_or_insert(0.0) += c;
         }
     }
-    for (language, n) in short {
+    for (language, n) in &stats.sms_short {
         sms.entry(language.clone()).or_default().short = *n;
+    }
+    for (country, n) in &stats.sms_country_barred {
+        sms_per_country.entry(country.clone()).or_default().skipped = *n;
     }
     let samples = notifications::samples(conn, outage_id)
         .await?
@@ -616,7 +658,13 @@ async fn breakdown(
             text,
         })
         .collect();
-    Ok((per_channel, per_language, sms, samples))
+    Ok(Breakdown {
+        per_channel,
+        per_language,
+        sms,
+        sms_per_country,
+        samples,
+    })
 }
 
 /// Reads an instant given on the command line: RFC 3339 (`2026-11-02T08:00:00+01:00`), or a

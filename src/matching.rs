@@ -46,6 +46,9 @@ pub struct MatchStats {
     pub sms_too_long: u64,
     /// The booking keys of those bookings, for the preview.
     pub sms_skipped: Vec<String>,
+    /// Bookings whose SMS was not queued because their mobile is in a country outside the
+    /// tenant's `sms_countries`, per country (`"SY"`). Their email and the call list still apply.
+    pub sms_country_barred: BTreeMap<String, u64>,
     /// The bookings that left the run in this pass.
     #[serde(skip)]
     pub left: Vec<i64>,
@@ -290,7 +293,13 @@ fn render_for_booking(
     out: &mut Vec<NewNotification>,
     stats: &mut MatchStats,
 ) -> anyhow::Result<()> {
-    let mobile = b.phone_e164.as_deref().filter(|_| b.phone_mobile != 0);
+    let mut mobile = b.phone_e164.as_deref().filter(|_| b.phone_mobile != 0);
+    // A mobile in a country the tenant sends no SMS to counts like none: no SMS is rendered or
+    // queued, the email goes out at once, and without one the booking is on the call list.
+    if let Some(country) = mobile.and_then(|m| ctx.tenant.sms_barred_country(m)) {
+        *stats.sms_country_barred.entry(country).or_default() += 1;
+        mobile = None;
+    }
     // The SMS text is chosen before the channels: a booking whose SMS is too long even in its
     // short form is planned like one without a mobile, so its email goes out at once instead
     // of waiting as a late fallback, and without an email it lands on the call list.

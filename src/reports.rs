@@ -1,7 +1,7 @@
 //! What operators read: `absage status`, the per-outage report, and the call list of citizens
 //! no channel reached.
 
-use crate::config::Settings;
+use crate::config::{Settings, TenantSettings};
 use crate::domain::booking::display_list;
 use crate::domain::from_millis;
 use crate::store::Store;
@@ -239,10 +239,8 @@ pub async fn call_list(
         let mut conn = store.conn().await?;
         crate::store::calls::of_outage(&mut conn, outage_id).await?
     };
-    let tz: Tz = settings
-        .tenant(&outage.tenant_id)
-        .map(|t| t.time_zone)
-        .unwrap_or(chrono_tz::UTC);
+    let tenant = settings.tenant(&outage.tenant_id);
+    let tz: Tz = tenant.map(|t| t.time_zone).unwrap_or(chrono_tz::UTC);
     Ok(rows
         .into_iter()
         .filter(|r| r.affected && r.reach == Reach::Unreachable)
@@ -255,7 +253,7 @@ pub async fn call_list(
                     .format("%Y-%m-%d %H:%M")
                     .to_string()
             }),
-            why: call_reason(&r),
+            why: call_reason(&r, tenant),
             starts_at: r.starts_at,
             name: r.booking.name.clone(),
             phone: numbers_to_call(&r.booking),
@@ -267,8 +265,9 @@ pub async fn call_list(
 }
 
 /// Why a citizen is on the call list, in words for the office: which channels the booking
-/// lacks and why, or what became of the messages that were tried.
-pub fn call_reason(r: &ReportRow) -> String {
+/// lacks and why, or what became of the messages that were tried. `tenant` (the run's) says
+/// which countries get SMS.
+pub fn call_reason(r: &ReportRow, tenant: Option<&TenantSettings>) -> String {
     if let (None, None) = (&r.email, &r.sms) {
         let b = &r.booking;
         let email = match (&b.email, &b.email_problem) {
@@ -276,8 +275,19 @@ pub fn call_reason(r: &ReportRow) -> String {
             (None, None) => "no email address".to_string(),
             (Some(_), _) => "email not queued".to_string(),
         };
+        let barred = b
+            .phone_e164
+            .as_deref()
+            .filter(|_| b.phone_mobile != 0)
+            .zip(tenant)
+            .and_then(|(e164, t)| t.sms_barred_country(e164));
         let phone = match (b.phone_mobile != 0, &b.phone_problem, &b.phone_raw) {
-            (true, _, _) => "SMS over max_sms_segments even in its short form".to_string(),
+            (true, _, _) => match barred {
+                Some(country) => {
+                    format!("mobile number in a country without SMS ({country}; see sms_countries)")
+                }
+                None => "SMS over max_sms_segments even in its short form".to_string(),
+            },
             (false, Some(problem), _) => problem.clone(),
             (false, None, Some(_)) => "no mobile number (landline only)".to_string(),
             (false, None, None) => "no mobile number".to_string(),

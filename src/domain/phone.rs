@@ -63,6 +63,38 @@ impl Phone {
     }
 }
 
+/// The country a number in E.164 belongs to (`+380671234567` → UA), from libphonenumber's
+/// metadata; `None` for non-geographic numbers (`+882…`) and text that is no E.164 number.
+///
+/// Most calling codes belong to one country and are answered from the code alone, cheaply
+/// enough for every booking of a large outage; shared ones (+1, +7, +44, …) parse the number.
+pub fn region(e164: &str) -> Option<country::Id> {
+    let digits = e164.strip_prefix('+')?;
+    // Calling codes are prefix-free: the first length that names one is the number's.
+    for len in 1..=3 {
+        let code: u16 = digits.get(..len)?.parse().ok()?;
+        let Some(regions) = phonenumber::metadata::DATABASE.region(&code) else {
+            continue;
+        };
+        return match regions.as_slice() {
+            // "001" (non-geographic) is no country.
+            [one] => one.parse().ok(),
+            _ => phonenumber::parse(None, e164).ok()?.country().id(),
+        };
+    }
+    None
+}
+
+/// [`region`] as its ISO 3166 alpha-2 code (`"UA"`).
+pub fn region_code(e164: &str) -> Option<String> {
+    region(e164).map(|id| id.as_ref().to_owned())
+}
+
+/// Whether `code` is an ISO 3166 alpha-2 code libphonenumber knows (`"UA"`; any case).
+pub fn is_region_code(code: &str) -> bool {
+    code.len() == 2 && code.to_ascii_uppercase().parse::<country::Id>().is_ok()
+}
+
 /// The numbers in one cell as people fill it in: one number (`0171 1234567`), one with a note
 /// (`0171 / 123 45 67 (abends)`), or two (`0171 1234567, 02921 12345`, `0171 1234567 / 02921
 /// 12345`). Notes in words are dropped; the raw text of each number found is kept. The error
@@ -227,6 +259,61 @@ mod tests {
             (vienna.e164.as_deref(), vienna.mobile),
             (Some("+436641234567"), true)
         );
+    }
+
+    #[test]
+    fn foreign_mobiles_are_mobiles_and_get_an_sms() {
+        // A foreigners' office: Ukrainian, Syrian, Turkish, Polish, Afghan, Romanian mobiles,
+        // typed with +, with 00, or as Excel leaves them.
+        for (raw, e164) in [
+            ("+380 67 123 4567", "+380671234567"),
+            ("00380 50 123 45 67", "+380501234567"),
+            ("+963 944 567 890", "+963944567890"),
+            ("00963 933 123 456", "+963933123456"),
+            ("+90 532 123 45 67", "+905321234567"),
+            ("'+48 512 345 678", "+48512345678"),
+            ("+93 70 123 4567", "+93701234567"),
+            ("+40 721 234 567", "+40721234567"),
+        ] {
+            let phone = de(raw).unwrap_or_else(|e| panic!("{raw:?} refused: {e}"));
+            assert_eq!(phone.e164.as_deref(), Some(e164), "for {raw:?}");
+            assert!(phone.mobile, "{raw:?} is a mobile");
+        }
+        // A foreign landline is kept for the call list, without an SMS.
+        let kyiv = de("+380 44 123 4567").expect("valid Kyiv landline");
+        assert!(!kyiv.mobile);
+    }
+
+    #[test]
+    fn the_country_of_a_number_comes_from_its_calling_code() {
+        for (e164, want) in [
+            ("+491711234567", "DE"),
+            ("+436641234567", "AT"),
+            ("+380671234567", "UA"),
+            ("+963944567890", "SY"),
+            ("+905321234567", "TR"),
+            ("+48512345678", "PL"),
+            // Shared calling codes: the number decides.
+            ("+12015550123", "US"),
+            ("+14165550123", "CA"),
+            ("+79161234567", "RU"),
+            ("+77011234567", "KZ"),
+            ("+447400123456", "GB"),
+        ] {
+            assert_eq!(region_code(e164).as_deref(), Some(want), "for {e164}");
+        }
+        // Non-geographic numbers and text belong to no country.
+        assert_eq!(region_code("+882345678901"), None);
+        assert_eq!(region_code("01711234567"), None);
+        assert_eq!(region_code("+"), None);
+        assert_eq!(region_code(""), None);
+    }
+
+    #[test]
+    fn region_codes_are_iso_alpha_2_in_any_case() {
+        assert!(is_region_code("DE") && is_region_code("ua") && is_region_code("Sy"));
+        assert!(!is_region_code("XX") && !is_region_code("DEU") && !is_region_code(""));
+        assert!(!is_region_code("001"));
     }
 
     #[test]

@@ -648,10 +648,14 @@ pub async fn first_sent_at(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Opti
         .await
 }
 
-/// The texts of a run's SMS that are or were to be sent: (language, text), for segment counts.
-pub async fn sms_texts(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<(String, String)>> {
+/// The texts of a run's SMS that are or were to be sent: (language, recipient, text), for
+/// segment counts and destination countries.
+pub async fn sms_texts(
+    conn: &mut Conn,
+    outage_id: i64,
+) -> sqlx::Result<Vec<(String, String, String)>> {
     sqlx::query_as(
-        "select language, body_text from notifications where outage_id = $1 \
+        "select language, recipient, body_text from notifications where outage_id = $1 \
          and channel = 'sms' and state <> 'cancelled'",
     )
     .bind(outage_id)

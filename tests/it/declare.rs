@@ -447,3 +447,148 @@ async fn an_sms_too_long_even_when_short_is_skipped_and_the_citizen_gets_email_o
         )]
     );
 }
+
+#[tokio::test]
+async fn foreign_mobiles_get_their_sms_when_the_tenant_does_not_restrict_countries() {
+    let rows = vec![
+        Row::new("UA", "2030-01-07 09:00").phone("+380 67 123 4567"),
+        Row::new("SY", "2030-01-07 09:15").phone("00963 944 567 890"),
+        Row::new("TR", "2030-01-07 09:30").phone("+90 532 123 45 67"),
+        Row::new("PL", "2030-01-07 09:45").phone("+48 512 345 678"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let ns = t.notifications().await;
+    let mut got: Vec<(String, String)> = ns
+        .iter()
+        .filter(|n| n.channel == "sms")
+        .map(|n| (n.key.clone(), n.recipient.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("PL".to_string(), "+48512345678".to_string()),
+            ("SY".into(), "+963944567890".into()),
+            ("TR".into(), "+905321234567".into()),
+            ("UA".into(), "+380671234567".into()),
+        ]
+    );
+    let countries: Vec<(&str, u64, u64)> = impact
+        .sms_per_country
+        .iter()
+        .map(|(c, s)| (c.as_str(), s.messages, s.skipped))
+        .collect();
+    assert_eq!(
+        countries,
+        [("PL", 1, 0), ("SY", 1, 0), ("TR", 1, 0), ("UA", 1, 0)]
+    );
+    assert!(impact.conservation.holds(), "{}", impact.conservation);
+}
+
+#[tokio::test]
+async fn a_mobile_outside_sms_countries_gets_no_sms_keeps_its_email_or_is_on_the_call_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::SmsFirst);
+    s.tenants[0].sms_countries = Some(vec!["DE".into(), "UA".into()]);
+    s.tenants[0].sms_price_per_country = [("UA".to_string(), 0.12), ("SY".to_string(), 0.3)]
+        .into_iter()
+        .collect();
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&[
+        Row::new("DE", "2030-01-07 09:00"),
+        Row::new("UA", "2030-01-07 09:15")
+            .phone("+380 67 123 4567")
+            .email(""),
+        Row::new("SY-MAIL", "2030-01-07 09:30").phone("+963 944 567 890"),
+        Row::new("SY-PHONE", "2030-01-07 09:45")
+            .phone("00963 933 123 456")
+            .email(""),
+    ]);
+    t.import().await;
+
+    // The preview counts per destination country, and nothing is kept.
+    let preview = t
+        .try_declare(
+            "2030-01-07 08:00",
+            "2030-01-07 12:00",
+            Scope::default(),
+            true,
+        )
+        .await
+        .unwrap();
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    for i in [&preview, &impact] {
+        assert_eq!(i.stats.affected, 4);
+        assert_eq!(i.stats.unreachable, 1, "SY-PHONE has no channel left");
+        assert_eq!(
+            i.stats.sms_country_barred,
+            [("SY".to_string(), 2)].into_iter().collect()
+        );
+        let c = &i.conservation;
+        assert!(c.holds(), "{c}");
+        assert_eq!((c.affected, c.with_message, c.call_list), (4, 3, 1));
+        let countries: Vec<(&str, u64, u64)> = i
+            .sms_per_country
+            .iter()
+            .map(|(c, s)| (c.as_str(), s.messages, s.skipped))
+            .collect();
+        assert_eq!(countries, [("DE", 1, 0), ("SY", 0, 2), ("UA", 1, 0)]);
+        let (de, ua, sy) = (
+            &i.sms_per_country["DE"],
+            &i.sms_per_country["UA"],
+            &i.sms_per_country["SY"],
+        );
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        assert!(close(de.cost, 0.08 * de.segments as f64), "{de:?}");
+        assert!(close(ua.cost, 0.12 * ua.segments as f64), "{ua:?}");
+        assert_eq!((sy.segments, sy.cost), (0, None));
+        // Both breakdowns price each SMS at its country's rate.
+        let by_language: f64 = i.sms.values().filter_map(|s| s.cost).sum();
+        assert!(close(
+            Some(by_language),
+            de.cost.unwrap() + ua.cost.unwrap()
+        ));
+        let json = serde_json::to_value(i).unwrap();
+        assert_eq!(json["sms_per_country"]["SY"]["skipped"], 2, "{json}");
+        assert_eq!(json["sms_country_barred"]["SY"], 2, "{json}");
+    }
+    assert_eq!(preview.id, None);
+
+    let ns = t.notifications().await;
+    let sent: Vec<(&str, &str)> = ns
+        .iter()
+        .map(|n| (n.key.as_str(), n.channel.as_str()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("DE", "sms"),
+            ("DE", "email"),
+            ("UA", "sms"),
+            ("SY-MAIL", "email")
+        ],
+        "no SMS to Syria"
+    );
+    assert!(ns.iter().all(|n| !n.recipient.starts_with("+963")));
+
+    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+        .await
+        .unwrap();
+    let why: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|c| (c.booking_key.as_str(), c.why.as_str()))
+        .collect();
+    assert_eq!(
+        why,
+        [(
+            "SY-PHONE",
+            "no email address; mobile number in a country without SMS (SY; see sms_countries)"
+        )]
+    );
+    assert_eq!(calls[0].phone.as_deref(), Some("00963 933 123 456"));
+}

@@ -134,6 +134,8 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         bilingual: false,
         max_sms_segments: 4,
         sms_price_per_segment: Some(0.08),
+        sms_price_per_country: Default::default(),
+        sms_countries: None,
         currency: "EUR".into(),
         templates_dir: None,
         rebook_url: None,
