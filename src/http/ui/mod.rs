@@ -8,9 +8,10 @@
 //! to five a minute per account name.
 //!
 //! - [`pages`]: dashboard, declare with preview, approvals
-//! - [`outage`]: an outage's report with charts, retry, retract, call list
+//! - [`outage`]: an outage's report with charts and conservation line, retry, retract,
+//!   confirming vanished bookings, call list
 //! - [`chart`]: the SVG charts
-//! - [`records`]: import history with rejected rows, audit log
+//! - [`records`]: import history with rejected rows and contact problems, audit log
 
 pub mod chart;
 pub mod i18n;
@@ -47,6 +48,10 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("imports.html", include_str!("templates/imports.html")),
     ("import.html", include_str!("templates/import.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    (
+        "conservation.html",
+        include_str!("templates/conservation.html"),
+    ),
 ];
 
 /// The language a page is rendered in (its `lang` variable).
@@ -94,6 +99,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/ui/outages/{id}/calllist", get(outage::call_list))
         .route("/ui/outages/{id}/retry", post(outage::retry_failed))
         .route("/ui/outages/{id}/retract", post(outage::retract))
+        .route(
+            "/ui/outages/{id}/confirm-removals",
+            post(outage::confirm_removals),
+        )
         .route(
             "/ui/outages/{id}/called/{booking}",
             post(outage::mark_called),
