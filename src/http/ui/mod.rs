@@ -346,3 +346,58 @@ async fn logout(
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conservation(counts: crate::declare::Conservation, lang: Lang) -> String {
+        let view = crate::http::api::outages::ConservationView::from(counts);
+        PAGES
+            .get_template("conservation.html")
+            .unwrap()
+            .render(minijinja::context! {
+                lang => lang.code(), conservation => pages::ser(&view),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_conservation_line_that_does_not_add_up_is_an_alarm() {
+        let counts = crate::declare::Conservation {
+            affected: 5,
+            with_message: 3,
+            call_list: 1,
+            covered_elsewhere: 2,
+        };
+        let html = conservation(counts.clone(), Lang::De);
+        assert!(
+            html.contains("betroffen 5 = mit Nachricht 3 + Anrufliste 1"),
+            "{html}"
+        );
+        assert!(
+            html.contains("class=\"conservation alarm\" role=\"alert\""),
+            "{html}"
+        );
+        assert!(html.contains("Die Zahlen gehen nicht auf"), "{html}");
+        assert!(html.contains("2 weitere Termine im Zeitraum"), "{html}");
+        let en = conservation(counts, Lang::En);
+        assert!(
+            en.contains("affected 5 = with a message 3 + Call list 1"),
+            "{en}"
+        );
+        assert!(en.contains("The counts do not add up"), "{en}");
+
+        let fine = crate::declare::Conservation {
+            affected: 4,
+            with_message: 3,
+            call_list: 1,
+            covered_elsewhere: 0,
+        };
+        let html = conservation(fine, Lang::De);
+        assert!(
+            !html.contains("alarm") && !html.contains("weitere Termine"),
+            "{html}"
+        );
+    }
+}
