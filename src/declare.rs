@@ -555,8 +555,62 @@ async fn check_scope(
     if scope.services.is_empty() && scope.locations.is_empty() {
         return Ok(());
     }
+    known_names(conn, tenant, now)
+        .await?
+        .check(scope)
+        .map_err(anyhow::Error::msg)
+}
+
+/// The calendar's own services and locations: those of the tenant's active bookings that have
+/// not ended, each with how many such bookings hold it. What a scope may name.
+pub async fn known_names(
+    conn: &mut Conn,
+    tenant: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Names> {
     let rows = crate::store::bookings::names(conn, tenant, to_millis(now)).await?;
-    Names::count(&rows).check(scope).map_err(anyhow::Error::msg)
+    Ok(Names::count(&rows))
+}
+
+/// The conservation line of a stored run as it stands now: affected = with a message + call
+/// list, and, for an active run, how many bookings of its selection another active run
+/// already tells (matching leaves those to it).
+pub async fn conservation_of(
+    conn: &mut Conn,
+    run: &outages::OutageRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Conservation> {
+    let (affected, with_message, call_list) = outages::reach_counts(conn, run.id).await?;
+    let covered_elsewhere = if run.state == "active" {
+        let selection = matching::selection_of(run)?;
+        let targeted: std::collections::HashSet<i64> = outages::target_states(conn, run.id)
+            .await?
+            .into_iter()
+            .map(|(booking, _)| booking)
+            .collect();
+        let now_ms = to_millis(now);
+        let untargeted: Vec<i64> = matching::select(conn, &run.tenant_id, &selection)
+            .await?
+            .into_iter()
+            .filter(|b| b.starts_at > now_ms && !targeted.contains(&b.id))
+            .map(|b| b.id)
+            .collect();
+        if untargeted.is_empty() {
+            0
+        } else {
+            notifications::already_cancelled_elsewhere(conn, run.id, &untargeted)
+                .await?
+                .len() as u64
+        }
+    } else {
+        0
+    };
+    Ok(Conservation {
+        affected,
+        with_message,
+        call_list,
+        covered_elsewhere,
+    })
 }
 
 /// What a run amounts to right now (inside the caller's transaction): id, counts, breakdown,

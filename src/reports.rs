@@ -264,6 +264,64 @@ pub async fn call_list(
         .collect())
 }
 
+/// A booking that vanished from the export while its outage ran: it stays affected (its
+/// cancellation goes on) until a person confirms the removal. No contact data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PendingRemoval {
+    pub booking_id: i64,
+    pub booking_key: String,
+    /// Local time of the tenant.
+    pub starts_at: String,
+    pub service: String,
+    pub location: String,
+    /// When an import first missed it (local time).
+    pub missing_since: String,
+}
+
+/// The bookings of a run that vanished from the export and wait for a person to confirm, by
+/// appointment time.
+pub async fn pending_removals(
+    store: &Store,
+    settings: &Settings,
+    outage: &OutageRow,
+) -> anyhow::Result<Vec<PendingRemoval>> {
+    let mut conn = store.conn().await?;
+    let since = outages::pending_removals_since(&mut conn, outage.id).await?;
+    if since.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = since.iter().map(|(id, _)| *id).collect();
+    let mut by_id: HashMap<i64, BookingRow> = bookings::by_ids(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b))
+        .collect();
+    let tz: Tz = settings
+        .tenant(&outage.tenant_id)
+        .map(|t| t.time_zone)
+        .unwrap_or(chrono_tz::UTC);
+    let local = |ms: i64| {
+        from_millis(ms)
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    Ok(since
+        .into_iter()
+        .filter_map(|(id, at)| {
+            let b = by_id.remove(&id)?;
+            Some(PendingRemoval {
+                booking_id: b.id,
+                starts_at: local(b.starts_at),
+                service: display_list(&b.service).into_owned(),
+                location: display_list(&b.location).into_owned(),
+                booking_key: b.booking_key,
+                missing_since: local(at),
+            })
+        })
+        .collect())
+}
+
 /// Why a citizen is on the call list, in words for the office: which channels the booking
 /// lacks and why, or what became of the messages that were tried. `tenant` (the run's) says
 /// which countries get SMS.

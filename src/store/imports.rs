@@ -227,6 +227,18 @@ pub async fn with_rejected(
     Ok(Some((row, rejected)))
 }
 
+/// The contact problems of one import of a tenant (JSON of `import::ContactProblems`), if it
+/// is the tenant's and recorded them.
+pub async fn contact_of(conn: &mut Conn, tenant: &str, id: i64) -> sqlx::Result<Option<String>> {
+    let found: Option<Option<String>> =
+        sqlx::query_scalar("select contact_json from imports where tenant_id = $1 and id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.flatten())
+}
+
 /// The latest import of each source, and the latest successful one's finish time.
 pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
     let rows: Vec<ImportRow> = sqlx::query_as(

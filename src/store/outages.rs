@@ -190,6 +190,23 @@ pub async fn pending_removals(conn: &mut Conn, outage_id: i64) -> sqlx::Result<V
     .await
 }
 
+/// The bookings of a run that vanished from the export and wait for a person to confirm,
+/// with when absage first missed each (booking id, removal pending since), by appointment.
+pub async fn pending_removals_since(
+    conn: &mut Conn,
+    outage_id: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "select t.booking_id, t.removal_pending_since from targets t \
+         join bookings b on b.id = t.booking_id \
+         where t.outage_id = $1 and t.state = 'affected' \
+         and t.removal_pending_since is not null order by b.starts_at, b.booking_key",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
 /// These targets' bookings are no longer affected (cancelled, gone, moved out of the run).
 pub async fn withdraw_targets(conn: &mut Conn, target_ids: &[i64]) -> sqlx::Result<()> {
     for chunk in target_ids.chunks(5000) {

@@ -454,12 +454,14 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
         "GET /api/outages/{id}/calllist",
         "GET /api/outages/{id}/report",
         "GET /api/queue",
+        "GET /api/tenants/{tenant}/names",
         "POST /api/approvals/{id}/approve",
         "POST /api/approvals/{id}/reject",
         "POST /api/notifications/{id}/cancel",
         "POST /api/notifications/{id}/retry",
         "POST /api/outages",
         "POST /api/outages/{id}/amend",
+        "POST /api/outages/{id}/confirm-removals",
         "POST /api/outages/{id}/retract",
         "POST /api/sources/{source}/import",
     ];
@@ -467,11 +469,167 @@ async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
     // Every described route is served (and guarded): without a token it answers 401, not 404.
     for route in &described {
         let (method, path) = route.split_once(' ').unwrap();
-        let path = path.replace("{id}", "1").replace("{source}", "termine");
+        let path = path
+            .replace("{id}", "1")
+            .replace("{source}", "termine")
+            .replace("{tenant}", "soest");
         let (status, _) = api.call(method, &path, None, Some(json!({}))).await;
         assert_eq!(status, 401, "{route}");
     }
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
+}
+
+#[tokio::test]
+async fn the_calendars_names_with_counts_are_only_for_the_tenants_own_accounts() {
+    let (api, tokens) = api(None).await;
+    api.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").service("Führerschein"),
+        Row::new("A3", "2030-01-08 11:00").location("Lippstadt"),
+        Row::new("B1", "2030-01-09 09:00").service("Führerschein"),
+    ]);
+    api.t.import().await;
+    let (status, names) = api.get("/api/tenants/soest/names", tokens.of("vera")).await;
+    assert_eq!(status, 200, "{names}");
+    assert_eq!(
+        names,
+        json!({
+            "services": [
+                { "name": "Führerschein", "bookings": 2 },
+                { "name": "Zulassung", "bookings": 2 },
+            ],
+            "locations": [
+                { "name": "Soest", "bookings": 3 },
+                { "name": "Lippstadt", "bookings": 1 },
+            ],
+        })
+    );
+    // Another tenant's admin: Soest does not exist for her, and her own calendar is empty.
+    let wilma = tokens.of("wilma");
+    let (status, body) = api.get("/api/tenants/soest/names", wilma).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert!(!body.to_string().contains("Zulassung"));
+    let (status, own) = api.get("/api/tenants/werl/names", wilma).await;
+    assert_eq!(
+        (status, own),
+        (200, json!({ "services": [], "locations": [] }))
+    );
+    let (status, _) = api
+        .call("GET", "/api/tenants/soest/names", None, None)
+        .await;
+    assert_eq!(status, 401);
+    // Only upcoming bookings count: after A1 to A3 have ended, B1 is left.
+    api.t.clock.set(api.t.local("2030-01-08 12:00"));
+    let (_, names) = api.get("/api/tenants/soest/names", tokens.of("olga")).await;
+    assert_eq!(
+        names["locations"],
+        json!([{ "name": "Soest", "bookings": 1 }])
+    );
+}
+
+#[tokio::test]
+async fn an_outage_shows_its_conservation_and_vanished_bookings_until_an_operator_confirms() {
+    let (api, tokens) = api(None).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let show = format!("/api/outages/{id}");
+    let (status, view) = api.get(&show, tokens.of("vera")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        view["conservation"],
+        json!({
+            "affected": 3, "with_message": 3, "call_list": 0, "covered_elsewhere": 0,
+            "holds": true, "line": "affected 3 = with a message 3 + call list 0",
+        })
+    );
+    assert_eq!(view["removal_pending"], json!([]));
+    let (_, doc) = api.get("/api/openapi.json", tokens.of("vera")).await;
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["OutageView"]["properties"]["conservation"].is_object());
+    assert!(schemas["ConservationView"].is_object(), "{schemas}");
+
+    // A1 vanishes from the export: it stays affected and is listed, without contact data.
+    api.t.write_export(&[
+        Row::new("A2", "2030-01-08 10:00"),
+        Row::new("A3", "2030-01-08 11:00"),
+        Row::new("B1", "2030-01-09 09:00"),
+    ]);
+    api.t.import().await;
+    let (_, view) = api.get(&show, tokens.of("vera")).await;
+    let pending = &view["removal_pending"];
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "{view}");
+    assert_eq!(pending[0]["booking_key"], "A1");
+    assert_eq!(pending[0]["starts_at"], "2030-01-08 09:00");
+    for personal in ["name", "email", "phone"] {
+        assert!(pending[0].get(personal).is_none(), "{personal}");
+    }
+    assert_eq!(view["conservation"]["affected"], 3);
+
+    let confirm = format!("/api/outages/{id}/confirm-removals");
+    let (status, _) = api.post(&confirm, tokens.of("vera"), json!({})).await;
+    assert_eq!(status, 403, "viewers only see");
+    let (status, _) = api.post(&confirm, tokens.of("wilma"), json!({})).await;
+    assert_eq!(status, 404, "Werl does not see Soest's outage");
+    let (status, dry) = api
+        .post(&confirm, tokens.of("olga"), json!({ "dry_run": true }))
+        .await;
+    assert_eq!((status, dry["withdrawn"].as_u64()), (200, Some(1)), "{dry}");
+    assert_eq!(
+        api.get(&show, tokens.of("vera")).await.1["conservation"]["affected"],
+        3
+    );
+    let (status, done) = api.post(&confirm, tokens.of("olga"), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["conservation"]["affected"], 2);
+    let (_, view) = api.get(&show, tokens.of("vera")).await;
+    assert_eq!(view["removal_pending"], json!([]));
+    assert_eq!(
+        view["conservation"]["line"],
+        "affected 2 = with a message 2 + call list 0"
+    );
+    let (_, log) = api.get("/api/audit", tokens.of("vera")).await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "outage.confirm_removals" && e["actor"] == "olga"),
+        "{log}"
+    );
+
+    // A retracted outage has no conservation line: nobody is to be told or phoned.
+    api.post(
+        &format!("/api/outages/{id}/retract"),
+        tokens.of("olga"),
+        json!({ "reason": "Fehlalarm" }),
+    )
+    .await;
+    assert_eq!(
+        api.get(&show, tokens.of("vera")).await.1["conservation"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn an_imports_contact_problems_name_line_field_and_reason_but_not_the_value() {
+    let (api, tokens) = api(None).await;
+    api.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("mueller-at-example.org"),
+        Row::new("A3", "2030-01-08 11:00"),
+        Row::new("B1", "2030-01-09 09:00"),
+    ]);
+    let report = api.t.import().await;
+    let (status, detail) = api
+        .get(
+            &format!("/api/imports/{}", report.import_id),
+            tokens.of("vera"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["contact"]["email"], 1);
+    assert_eq!(detail["contact"]["first"][0]["line"], 3);
+    assert_eq!(detail["contact"]["first"][0]["field"], "email");
+    assert!(!detail.to_string().contains("mueller"), "{detail}");
 }
 
 #[tokio::test]

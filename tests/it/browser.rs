@@ -80,8 +80,14 @@ async fn an_outage_goes_from_the_browser_through_approval_to_the_citizens() {
     b.set_value("from", "2030-01-08T08:00").await;
     b.set_value("to", "2030-01-08T12:00").await;
     b.fill("#reason", "einer Störung der Kreis-IT").await;
+    // Services are picked from the calendar's own names, with counts; no JavaScript involved.
+    b.wait_for("Zulassung (2)").await;
+    b.click("input[name=services_scope][value=some]").await;
+    b.click("input[name=services][value=Zulassung]").await;
     b.click("button[value=preview]").await;
     b.wait_for("<strong>2</strong> Termine betroffen").await;
+    b.wait_for("betroffen 2 = mit Nachricht 1 + Anrufliste 1")
+        .await;
     b.screenshot(&shots().join("03-declare-preview.png")).await;
     b.click("button[value=confirm]").await;
     b.wait_for("wartet auf eine andere Person").await;

@@ -506,6 +506,296 @@ async fn the_outage_page_retries_failed_messages_and_retracts() {
     );
 }
 
+/// Sends the declare form with the given scope fields (each pair may repeat, as checkboxes do).
+async fn declare_form(
+    ui: &Ui,
+    session: &str,
+    csrf: &str,
+    scope: &[(&str, &str)],
+    action: &str,
+) -> Page {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("from", "2030-01-08T08:00"),
+        ("to", "2030-01-08T12:00"),
+        ("reason", "IT-Ausfall"),
+        ("action", action),
+    ];
+    form.extend_from_slice(scope);
+    ui.send("POST", "/ui/declare", session, &form).await
+}
+
+#[tokio::test]
+async fn services_and_locations_are_picked_from_the_calendar_with_their_counts() {
+    let ui = ui(None).await;
+    ui.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("").phone(""),
+        Row::new("B1", "2030-01-08 09:30")
+            .service("Führerschein")
+            .location("Lippstadt"),
+        Row::new("B2", "2030-01-08 11:00").service("Führerschein"),
+    ]);
+    ui.t.import().await;
+    let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let form = ui.send("GET", "/ui/declare", &olga, &[]).await;
+    assert_eq!(form.status, 200);
+    for (field, name, n) in [
+        ("services", "Zulassung", 2),
+        ("services", "Führerschein", 2),
+        ("locations", "Soest", 3),
+        ("locations", "Lippstadt", 1),
+    ] {
+        let want = format!("name=\"{field}\" value=\"{name}\"> {name} ({n})");
+        assert!(form.body.contains(&want), "{want}: {}", form.body);
+    }
+    assert!(
+        form.body
+            .contains("name=\"services_scope\" value=\"all\" checked> alle Leistungen"),
+        "all services unless chosen otherwise"
+    );
+    assert!(
+        !form.body.contains("id=\"services\""),
+        "no text field to type in"
+    );
+
+    // Only Führerschein, everywhere: the preview shows what matched, and the picks stay.
+    let only = [
+        ("services_scope", "some"),
+        ("services", "Führerschein"),
+        ("locations_scope", "all"),
+    ];
+    let preview = declare_form(&ui, &olga, &csrf, &only, "preview").await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview
+            .body
+            .contains("betroffen 2 = mit Nachricht 2 + Anrufliste 0"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("<td>Führerschein</td><td>2</td>"));
+    assert!(preview.body.contains("<td>Lippstadt</td><td>1</td>"));
+    assert!(!preview.body.contains("<td>Zulassung</td>"), "not affected");
+    assert!(
+        preview
+            .body
+            .contains("value=\"Führerschein\" checked> Führerschein (2)")
+    );
+    assert!(
+        preview.body.contains("<p class=\"conservation\">")
+            && !preview.body.contains("role=\"alert\""),
+        "the counts add up: no alarm"
+    );
+
+    // Two services ticked, one location.
+    let two = [
+        ("services_scope", "some"),
+        ("services", "Führerschein"),
+        ("services", "Zulassung"),
+        ("locations_scope", "some"),
+        ("locations", "Soest"),
+    ];
+    let preview = declare_form(&ui, &olga, &csrf, &two, "preview").await;
+    assert!(
+        preview
+            .body
+            .contains("betroffen 3 = mit Nachricht 2 + Anrufliste 1"),
+        "A1, A2 (no address) and B2: {}",
+        preview.body
+    );
+
+    // What comes back is checked on the server: a name the calendar does not know is refused.
+    let forged = [("services_scope", "some"), ("services", "Führerschien")];
+    let refused = declare_form(&ui, &olga, &csrf, &forged, "preview").await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("matches no upcoming booking")
+            && refused
+                .body
+                .contains("did you mean &quot;Führerschein&quot;"),
+        "{}",
+        refused.body
+    );
+    // "All" with ticks, or "only the ticked" with none, is asked about rather than guessed.
+    let unclear = [("services_scope", "all"), ("services", "Zulassung")];
+    let refused = declare_form(&ui, &olga, &csrf, &unclear, "preview").await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("„alle“ gewählt, aber einzelne sind angekreuzt")
+    );
+    let none = [("locations_scope", "some")];
+    let refused = declare_form(&ui, &olga, &csrf, &none, "preview").await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("aber keiner angekreuzt"),
+        "{}",
+        refused.body
+    );
+    assert!(ui.t.notifications().await.is_empty());
+
+    let done = declare_form(&ui, &olga, &csrf, &only, "confirm").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let ns = ui.t.notifications().await;
+    assert_eq!(ns.len(), 4, "B1 and B2 by email and SMS");
+    assert!(ns.iter().all(|n| n.key.starts_with('B')), "{ns:?}");
+}
+
+#[tokio::test]
+async fn the_outage_page_shows_its_conservation_line_and_vanished_bookings_wait_for_a_person() {
+    let ui = ui(None).await;
+    let calendar = [
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("").phone(""),
+        Row::new("A3", "2030-01-09 09:00"),
+        Row::new("A4", "2030-01-09 10:00"),
+    ];
+    ui.t.write_export(&calendar);
+    ui.t.import().await;
+    let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let id = declare_as_olga(&ui).await.impact.id.unwrap();
+    let path = format!("/ui/outages/{id}");
+    let page = ui.send("GET", &path, &olga, &[]).await;
+    assert!(
+        page.body
+            .contains("betroffen 2 = mit Nachricht 1 + Anrufliste 1"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Aus dem Export verschwunden"));
+
+    // A1 vanishes from the export while the outage runs: it stays affected, listed, unmasked
+    // only as far as the rest of the page goes (key, time, service, place; no contact data).
+    ui.t.write_export(&calendar[1..]);
+    let report = ui.t.import().await;
+    assert_eq!(report.rematched[0].1.removal_pending, 1);
+    let page = ui.send("GET", &path, &olga, &[]).await;
+    assert!(
+        page.body.contains("Aus dem Export verschwunden (1)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>A1</td><td>2030-01-08 09:00</td>"));
+    for personal in ["Bürger A1", "a1@example.org", "0171"] {
+        assert!(!page.body.contains(personal), "{personal}");
+    }
+    assert!(
+        page.body
+            .contains("betroffen 2 = mit Nachricht 1 + Anrufliste 1"),
+        "still affected until someone confirms"
+    );
+    assert!(page.body.contains("Entfernung bestätigen (1)"));
+
+    let confirm = format!("/ui/outages/{id}/confirm-removals");
+    let forged = ui
+        .send("POST", &confirm, &olga, &[("csrf", "x"), ("expected", "1")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let (wilma, wilma_csrf) = ui.login("wilma", PASSWORD).await.unwrap();
+    let other = ui
+        .send("POST", &confirm, &wilma, &[("csrf", &wilma_csrf)])
+        .await;
+    assert_eq!(other.status, 404, "Werl does not see Soest's outage");
+    let stale = ui
+        .send(
+            "POST",
+            &confirm,
+            &olga,
+            &[("csrf", &csrf), ("expected", "2")],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "the page showed another list");
+    assert!(
+        ui.t.notifications()
+            .await
+            .iter()
+            .all(|n| n.state == "queued"),
+        "nothing confirmed yet"
+    );
+
+    let done = ui
+        .send(
+            "POST",
+            &confirm,
+            &olga,
+            &[("csrf", &csrf), ("expected", "1")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let ns = ui.t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.key == "A1")
+            .all(|n| n.state == "cancelled"),
+        "{ns:?}"
+    );
+    let page = ui.send("GET", &path, &olga, &[]).await;
+    assert!(!page.body.contains("Aus dem Export verschwunden"));
+    assert!(
+        page.body
+            .contains("betroffen 1 = mit Nachricht 0 + Anrufliste 1"),
+        "{}",
+        page.body
+    );
+    let log = ui.send("GET", "/ui/audit", &olga, &[]).await;
+    assert!(
+        log.body
+            .contains("<td>olga</td><td>outage.confirm_removals</td>"),
+        "{}",
+        log.body
+    );
+}
+
+#[tokio::test]
+async fn the_import_page_adds_up_its_rows_and_names_contact_problems_without_their_values() {
+    let ui = ui(None).await;
+    ui.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("mueller-at-example.org"),
+        Row::new("A3", "kein Datum"),
+    ]);
+    let report = ui.t.import().await;
+    let (olga, _) = ui.login("olga", PASSWORD).await.unwrap();
+    let page = ui
+        .send(
+            "GET",
+            &format!("/ui/imports/{}", report.import_id),
+            &olga,
+            &[],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("gelesen 3 = importiert 2 + abgelehnt 1"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<td>E-Mail</td><td>1</td>"),
+        "counted per field: {}",
+        page.body
+    );
+    // Line 3 of the file (after the header and A1), field and reason: never the value.
+    assert!(
+        page.body.contains("<tr><td>3</td><td>email</td><td>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("mueller"), "{}", page.body);
+    assert!(
+        page.body.contains("<td>4</td><td>start</td>"),
+        "the rejected row"
+    );
+    let list = ui.send("GET", "/ui/imports", &olga, &[]).await;
+    assert!(
+        list.body
+            .contains(&format!("href=\"/ui/imports/{}\"", report.import_id)),
+        "every import links to its page"
+    );
+}
+
 /// Collects what the code logs at info level and above, for this thread.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

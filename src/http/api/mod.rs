@@ -12,8 +12,10 @@
 //! - [`approvals`]: what waits for a second pair of eyes; approve, reject
 //! - [`queue`]: notifications (list, retry, cancel) and the booking search
 //! - [`records`]: audit log, imports (history, trigger), destinations, queue depth
+//! - [`names`]: the calendar's services and locations with counts, to pick a scope from
 
 pub mod approvals;
+pub mod names;
 pub mod outages;
 pub mod queue;
 pub mod records;
@@ -66,6 +68,7 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(outages::show))
         .routes(routes!(outages::amend))
         .routes(routes!(outages::retract))
+        .routes(routes!(outages::confirm_removals))
         .routes(routes!(outages::report))
         .routes(routes!(outages::call_list))
         .routes(routes!(approvals::list))
@@ -81,6 +84,7 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(queue::retry))
         .routes(routes!(queue::cancel))
         .routes(routes!(queue::search))
+        .routes(routes!(names::names))
         .split_for_parts();
     let api = Arc::new(api);
     router.route(

@@ -3,10 +3,10 @@
 
 use super::{ApiError, ErrorBody, audit, require};
 use crate::accounts::Caller;
-use crate::declare::{self, Amendment, DeclareRequest, Impact};
+use crate::declare::{self, Amendment, Conservation, DeclareRequest, Impact};
 use crate::domain::account::Role;
 use crate::http::State as AppState;
-use crate::reports::{CallListEntry, ReportRow};
+use crate::reports::{CallListEntry, PendingRemoval, ReportRow};
 use crate::store::approvals::{self, ApprovalRow, NewApproval};
 use crate::store::notifications::QueueCount;
 use crate::store::outages::{self, OutageRow};
@@ -167,6 +167,33 @@ pub async fn submit(
 pub struct OutageView {
     pub outage: OutageRow,
     pub queue: Vec<QueueCount>,
+    /// Affected = with a message + call list, as it stands now (`holds` says whether it adds
+    /// up). None for a retracted run: its appointments stand, nobody is to be told or phoned.
+    pub conservation: Option<ConservationView>,
+    /// Bookings that vanished from the export while the outage ran: still affected until a
+    /// person confirms (`POST …/confirm-removals`).
+    pub removal_pending: Vec<PendingRemoval>,
+}
+
+/// The conservation line with its verdict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConservationView {
+    #[serde(flatten)]
+    pub counts: Conservation,
+    /// affected == with_message + call_list; false is a bug to report.
+    pub holds: bool,
+    /// The line as `absage outage show` prints it.
+    pub line: String,
+}
+
+impl From<Conservation> for ConservationView {
+    fn from(counts: Conservation) -> Self {
+        ConservationView {
+            holds: counts.holds(),
+            line: counts.to_string(),
+            counts,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/outages/{id}", tag = "outages",
@@ -180,7 +207,24 @@ pub async fn show(
     let outage = own_outage(&state, &caller, id).await?;
     let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
     let queue = crate::store::notifications::counts(&mut conn, Some(id)).await?;
-    Ok(Json(OutageView { outage, queue }))
+    let conservation = if outage.state == "retracted" {
+        None
+    } else {
+        let counts = declare::conservation_of(&mut conn, &outage, (state.clock)())
+            .await
+            .map_err(ApiError::internal)?;
+        Some(counts.into())
+    };
+    drop(conn);
+    let removal_pending = crate::reports::pending_removals(&state.store, &state.settings, &outage)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(OutageView {
+        outage,
+        queue,
+        conservation,
+        removal_pending,
+    }))
 }
 
 /// A change of window or scope; what is left out stays.
@@ -280,6 +324,40 @@ pub async fn retract(
     )
     .await
     .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    Ok(Json(impact))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ConfirmRemovalsBody {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Confirms that the bookings which vanished from the export while the outage ran are really
+/// gone (`removal_pending` of the outage): they leave it, and what is still queued for them is
+/// cancelled. Nobody is told the appointment stands: it no longer exists.
+#[utoipa::path(post, path = "/api/outages/{id}/confirm-removals", tag = "outages",
+    request_body = ConfirmRemovalsBody,
+    params(("id" = i64, Path, description = "outage id")),
+    responses((status = 200, body = Impact), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn confirm_removals(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<ConfirmRemovalsBody>,
+) -> Result<Json<Impact>, ApiError> {
+    require(&caller, Role::Operator)?;
+    own_outage(&state, &caller, id).await?;
+    let act = declare::Act {
+        by: &caller.name,
+        now: (state.clock)(),
+        dry_run: body.dry_run,
+    };
+    let impact =
+        declare::confirm_removals(&state.store, &state.settings, &state.templates, id, act)
+            .await
+            .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
     Ok(Json(impact))
 }
 

@@ -5,7 +5,7 @@ use super::{ApiError, ErrorBody, audit as append_audit, require};
 use crate::accounts::Caller;
 use crate::domain::account::Role;
 use crate::http::State as AppState;
-use crate::import::{ImportOptions, Outcome};
+use crate::import::{ContactProblems, ImportOptions, Outcome};
 use crate::store::audit::{self, AuditRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports::{self, ImportCounts, ImportRow};
@@ -54,7 +54,8 @@ pub async fn imports(
     ))
 }
 
-/// One import with the rows it rejected (position, field, reason; never personal data).
+/// One import with the rows it rejected and its contact problems (position, field, reason;
+/// never personal data).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportDetail {
     #[serde(flatten)]
@@ -62,6 +63,9 @@ pub struct ImportDetail {
     /// The first rejected rows (at most 1,000 are kept).
     #[schema(value_type = Object)]
     pub rejected: serde_json::Value,
+    /// Imported bookings whose email or phone could not be used (they lost that channel only):
+    /// counts per field and the first of them with position, field and reason, never the value.
+    pub contact: ContactProblems,
 }
 
 #[utoipa::path(get, path = "/api/imports/{id}", tag = "records",
@@ -79,7 +83,15 @@ pub async fn import(
     let rejected = rejected
         .and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_else(|| serde_json::json!([]));
-    Ok(Json(ImportDetail { import, rejected }))
+    let contact = imports::contact_of(&mut conn, &caller.tenant, id)
+        .await?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    Ok(Json(ImportDetail {
+        import,
+        rejected,
+        contact,
+    }))
 }
 
 /// How an import triggered through the API ended.

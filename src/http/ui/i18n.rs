@@ -81,20 +81,8 @@ const EN: &[(&str, &str)] = &[
         "wartet auf eine andere Person mit Freigaberecht",
         "waits for another person with the approver role",
     ),
-    (
-        "Alle gebuchten Termine im Zeitraum (und, wenn angegeben, nur für diese Leistungen und Orte) werden abgesagt. Zuerst sehen Sie, wen es betrifft; erst „Absagen“ verschickt etwas.",
-        "Every booked appointment in the window (and, if given, only for these services and locations) is cancelled. First you see whom it affects; only “Cancel” sends anything.",
-    ),
     ("Von", "From"),
     ("Bis (ausschließlich)", "To (exclusive)"),
-    (
-        "Nur diese Leistungen (durch Komma getrennt; leer: alle)",
-        "Only these services (comma-separated; empty: all)",
-    ),
-    (
-        "Nur diese Orte (durch Komma getrennt; leer: alle)",
-        "Only these locations (comma-separated; empty: all)",
-    ),
     (
         "Grund (so lesen es die Bürgerinnen und Bürger)",
         "Reason (as citizens will read it)",
@@ -163,6 +151,85 @@ const EN: &[(&str, &str)] = &[
         "SMS auch in der Kurzfassung zu lang, nicht gesendet (E-Mail und Anrufliste gelten weiter)",
         "SMS too long even in the short form, not sent (email and call list still apply)",
     ),
+    (
+        "Alle gebuchten Termine im Zeitraum (und, wenn gewählt, nur für diese Leistungen und Orte) werden abgesagt. Zuerst sehen Sie, wen es betrifft; erst „Absagen“ verschickt etwas.",
+        "Every booked appointment in the window (and, if chosen, only for these services and locations) is cancelled. First you see whom it affects; only “Cancel” sends anything.",
+    ),
+    (
+        "Leistungen (in Klammern: kommende Termine)",
+        "Services (in brackets: upcoming bookings)",
+    ),
+    (
+        "Orte (in Klammern: kommende Termine)",
+        "Locations (in brackets: upcoming bookings)",
+    ),
+    ("alle Leistungen", "all services"),
+    ("alle Orte", "all locations"),
+    ("nur die angekreuzten:", "only those ticked:"),
+    (
+        "Der Kalender hat keine kommenden Termine.",
+        "The calendar has no upcoming bookings.",
+    ),
+    (
+        "Bei den Leistungen ist „alle“ gewählt, aber einzelne sind angekreuzt. Bitte wählen Sie „nur die angekreuzten“ oder entfernen Sie die Häkchen.",
+        "Services: “all” is chosen, but some are ticked. Please choose “only those ticked” or remove the ticks.",
+    ),
+    (
+        "Bei den Leistungen ist „nur die angekreuzten“ gewählt, aber keine angekreuzt.",
+        "Services: “only those ticked” is chosen, but none is ticked.",
+    ),
+    (
+        "Bei den Orten ist „alle“ gewählt, aber einzelne sind angekreuzt. Bitte wählen Sie „nur die angekreuzten“ oder entfernen Sie die Häkchen.",
+        "Locations: “all” is chosen, but some are ticked. Please choose “only those ticked” or remove the ticks.",
+    ),
+    (
+        "Bei den Orten ist „nur die angekreuzten“ gewählt, aber keiner angekreuzt.",
+        "Locations: “only those ticked” is chosen, but none is ticked.",
+    ),
+    (
+        "Betroffene Leistungen und Orte",
+        "Services and locations affected",
+    ),
+    ("mit Nachricht", "with a message"),
+    (
+        "Die Zahlen gehen nicht auf: Für manche betroffenen Termine ist weder eine Nachricht unterwegs noch stehen sie auf der Anrufliste. Bitte melden Sie das und rufen Sie im Zweifel alle Betroffenen an.",
+        "The counts do not add up: some affected bookings have neither a message on its way nor a place on the call list. Please report this and, when in doubt, phone everyone affected.",
+    ),
+    (
+        "weitere Termine im Zeitraum sagt schon eine andere laufende Absage ab (oben nicht gezählt).",
+        "more bookings in the window are already cancelled by another running cancellation (not counted above).",
+    ),
+    ("Aus dem Export verschwunden", "Vanished from the export"),
+    (
+        "Diese Termine fehlen im Export, seit die Absage läuft. Sie bleiben betroffen und ihre Absage gilt weiter: Der Export kann abgeschnitten oder die falsche Datei sein. Erst wenn jemand bestätigt, dass es sie im Terminsystem nicht mehr gibt, verlassen sie die Absage; was für sie noch wartet, wird zurückgezogen.",
+        "These bookings are missing from the export since the cancellation started. They stay affected and their cancellation stands: the export may be cut off or the wrong file. Only when someone confirms that they no longer exist in the booking system do they leave the cancellation; what still waits for them is withdrawn.",
+    ),
+    ("fehlt im Export seit", "missing from the export since"),
+    ("Entfernung bestätigen", "Confirm the removal"),
+    (
+        "Die Liste der verschwundenen Termine hat sich inzwischen geändert. Bitte laden Sie die Seite neu und prüfen Sie sie noch einmal.",
+        "The list of vanished bookings has changed meanwhile. Please reload the page and check it again.",
+    ),
+    ("importiert", "imported"),
+    (
+        "davon ignoriert, weil kein Termin",
+        "of which ignored, no appointment",
+    ),
+    (
+        "Die Zahlen gehen nicht auf: Zeilen sind weder übernommen noch abgelehnt worden. Bitte melden Sie das.",
+        "The counts do not add up: some rows were neither imported nor rejected. Please report this.",
+    ),
+    ("Unbrauchbare Kontaktdaten", "Unusable contact data"),
+    (
+        "Diese Termine sind übernommen, nur ohne den betroffenen Weg. Wer gar keinen Weg mehr hat, kommt auf die Anrufliste, wenn eine Absage ihn trifft. Der Inhalt der Felder wird hier nicht gezeigt.",
+        "These bookings were imported, only without that channel. Whoever has no channel left goes on the call list when a cancellation affects them. The fields' contents are not shown here.",
+    ),
+    ("Termine", "Bookings"),
+    (
+        "ohne jeden Weg (Anrufliste, wenn betroffen)",
+        "with no channel at all (call list when affected)",
+    ),
+    ("Keine.", "None."),
 ];
 
 /// State codes → (German, English).

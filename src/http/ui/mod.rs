@@ -8,9 +8,10 @@
 //! to five a minute per account name.
 //!
 //! - [`pages`]: dashboard, declare with preview, approvals
-//! - [`outage`]: an outage's report with charts, retry, retract, call list
+//! - [`outage`]: an outage's report with charts and conservation line, retry, retract,
+//!   confirming vanished bookings, call list
 //! - [`chart`]: the SVG charts
-//! - [`records`]: import history with rejected rows, audit log
+//! - [`records`]: import history with rejected rows and contact problems, audit log
 
 pub mod chart;
 pub mod i18n;
@@ -47,6 +48,10 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("imports.html", include_str!("templates/imports.html")),
     ("import.html", include_str!("templates/import.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    (
+        "conservation.html",
+        include_str!("templates/conservation.html"),
+    ),
 ];
 
 /// The language a page is rendered in (its `lang` variable).
@@ -94,6 +99,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/ui/outages/{id}/calllist", get(outage::call_list))
         .route("/ui/outages/{id}/retry", post(outage::retry_failed))
         .route("/ui/outages/{id}/retract", post(outage::retract))
+        .route(
+            "/ui/outages/{id}/confirm-removals",
+            post(outage::confirm_removals),
+        )
         .route(
             "/ui/outages/{id}/called/{booking}",
             post(outage::mark_called),
@@ -336,4 +345,59 @@ async fn logout(
         ),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conservation(counts: crate::declare::Conservation, lang: Lang) -> String {
+        let view = crate::http::api::outages::ConservationView::from(counts);
+        PAGES
+            .get_template("conservation.html")
+            .unwrap()
+            .render(minijinja::context! {
+                lang => lang.code(), conservation => pages::ser(&view),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_conservation_line_that_does_not_add_up_is_an_alarm() {
+        let counts = crate::declare::Conservation {
+            affected: 5,
+            with_message: 3,
+            call_list: 1,
+            covered_elsewhere: 2,
+        };
+        let html = conservation(counts.clone(), Lang::De);
+        assert!(
+            html.contains("betroffen 5 = mit Nachricht 3 + Anrufliste 1"),
+            "{html}"
+        );
+        assert!(
+            html.contains("class=\"conservation alarm\" role=\"alert\""),
+            "{html}"
+        );
+        assert!(html.contains("Die Zahlen gehen nicht auf"), "{html}");
+        assert!(html.contains("2 weitere Termine im Zeitraum"), "{html}");
+        let en = conservation(counts, Lang::En);
+        assert!(
+            en.contains("affected 5 = with a message 3 + Call list 1"),
+            "{en}"
+        );
+        assert!(en.contains("The counts do not add up"), "{en}");
+
+        let fine = crate::declare::Conservation {
+            affected: 4,
+            with_message: 3,
+            call_list: 1,
+            covered_elsewhere: 0,
+        };
+        let html = conservation(fine, Lang::De);
+        assert!(
+            !html.contains("alarm") && !html.contains("weitere Termine"),
+            "{html}"
+        );
+    }
 }

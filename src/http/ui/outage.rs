@@ -5,6 +5,7 @@ use super::pages::{local, ser, tenant_name, unavailable};
 use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
 use crate::domain::account::Role;
 use crate::http::State as AppState;
+use crate::http::api::outages::ConservationView;
 use crate::store::{notifications, outages, queue_admin};
 use axum::Form;
 use axum::extract::{Path, State};
@@ -35,13 +36,21 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
     };
     let built = async {
         let (_, rows) = crate::reports::report(&state.store, &state.settings, id).await?;
+        let removals = crate::reports::pending_removals(&state.store, &state.settings, &o).await?;
         let mut conn = state.store.conn().await?;
         let queue = notifications::counts(&mut conn, Some(id)).await?;
         let sent = notifications::of_outage(&mut conn, id).await?;
-        anyhow::Ok((rows, queue, sent))
+        // A retracted run's appointments stand: nobody is to be told or phoned.
+        let conservation = if o.state == "retracted" {
+            None
+        } else {
+            let counts = crate::declare::conservation_of(&mut conn, &o, (state.clock)()).await?;
+            Some(ConservationView::from(counts))
+        };
+        anyhow::Ok((rows, removals, queue, sent, conservation))
     };
     match built.await {
-        Ok((rows, queue, sent)) => {
+        Ok((rows, removals, queue, sent, conservation)) => {
             let first = sent.iter().filter_map(|n| n.sent_at).min();
             let first_after = first.map(|f| format!("{:.0} s", (f - o.created_at) as f64 / 1000.0));
             let failed = queue
@@ -60,7 +69,8 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
                     may_act => s.caller.role >= Role::Operator,
                     chart => minijinja::Value::from_safe_string(chart::by_state(&queue, s.lang)),
                     over_time => minijinja::Value::from_safe_string(over_time),
-                    outage => ser(&o),
+                    outage => ser(&o), removals => ser(&removals),
+                    conservation => conservation.as_ref().map(ser),
                 },
             )
         }
@@ -147,6 +157,60 @@ pub async fn retract(
         act,
     );
     match retracted.await {
+        Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
+        Err(e) => forbidden(&format!("{e:#}")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ConfirmRemovalsForm {
+    csrf: String,
+    /// How many vanished bookings the page showed: if more vanished since, the person has not
+    /// seen them, and the confirmation is refused.
+    expected: Option<usize>,
+}
+
+/// A person confirms that the bookings which vanished from the export are really gone: they
+/// leave the outage and what is still queued for them is cancelled (operators; audited).
+pub async fn confirm_removals(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<ConfirmRemovalsForm>,
+) -> Response {
+    if !s.csrf_ok(&f.csrf) {
+        return stale_form();
+    }
+    if s.caller.role < Role::Operator {
+        return forbidden(
+            "Entfernungen bestätigen darf nur, wer die Rolle „operator“ oder „approver“ hat.",
+        );
+    }
+    let o = match own(&state, &s, id).await {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    if let Some(expected) = f.expected {
+        match crate::reports::pending_removals(&state.store, &state.settings, &o).await {
+            Ok(now) if now.len() == expected => {}
+            Ok(_) => {
+                let text = super::i18n::translate(
+                    s.lang,
+                    "Die Liste der verschwundenen Termine hat sich inzwischen geändert. Bitte laden Sie die Seite neu und prüfen Sie sie noch einmal.",
+                );
+                return (StatusCode::CONFLICT, text).into_response();
+            }
+            Err(e) => return unavailable(format!("{e:#}")),
+        }
+    }
+    let act = crate::declare::Act {
+        by: &s.caller.name,
+        now: (state.clock)(),
+        dry_run: false,
+    };
+    let confirmed =
+        crate::declare::confirm_removals(&state.store, &state.settings, &state.templates, id, act);
+    match confirmed.await {
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
         Err(e) => forbidden(&format!("{e:#}")),
     }

@@ -206,52 +206,118 @@ pub async fn reject(
     }
 }
 
-/// The declaration form's fields, as typed.
-#[derive(Debug, Default, serde::Deserialize, Serialize)]
+/// The declaration form's fields, as sent. Services and locations are picked (checkboxes, one
+/// value each) from the calendar's own names; `…_scope` says whether all or only the picked
+/// ones are meant.
+#[derive(Debug, Default, Serialize)]
 pub struct DeclareForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     from: String,
-    #[serde(default)]
     to: String,
-    #[serde(default)]
-    services: String,
-    #[serde(default)]
-    locations: String,
-    #[serde(default)]
+    services: Vec<String>,
+    locations: Vec<String>,
+    /// `all` or `some`; empty when the form did not say (then: picked ones, or all).
+    services_scope: String,
+    locations_scope: String,
     reason: String,
     /// `preview` or `confirm`.
-    #[serde(default)]
     action: String,
 }
 
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+impl DeclareForm {
+    /// From the form's fields; a field given several times (the checkboxes) collects its values.
+    fn from_pairs(pairs: Vec<(String, String)>) -> DeclareForm {
+        let mut f = DeclareForm::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "csrf" => f.csrf = value,
+                "from" => f.from = value,
+                "to" => f.to = value,
+                "services" | "locations" if value.trim().is_empty() => {}
+                "services" => f.services.push(value),
+                "locations" => f.locations.push(value),
+                "services_scope" => f.services_scope = value,
+                "locations_scope" => f.locations_scope = value,
+                "reason" => f.reason = value,
+                "action" => f.action = value,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// The services and locations the form means (empty: all), or why it is unclear.
+    fn scope(&self) -> Result<(Vec<String>, Vec<String>), &'static str> {
+        let services = chosen(
+            &self.services_scope,
+            &self.services,
+            "Bei den Leistungen ist „alle“ gewählt, aber einzelne sind angekreuzt. Bitte wählen Sie „nur die angekreuzten“ oder entfernen Sie die Häkchen.",
+            "Bei den Leistungen ist „nur die angekreuzten“ gewählt, aber keine angekreuzt.",
+        )?;
+        let locations = chosen(
+            &self.locations_scope,
+            &self.locations,
+            "Bei den Orten ist „alle“ gewählt, aber einzelne sind angekreuzt. Bitte wählen Sie „nur die angekreuzten“ oder entfernen Sie die Häkchen.",
+            "Bei den Orten ist „nur die angekreuzten“ gewählt, aber keiner angekreuzt.",
+        )?;
+        Ok((services, locations))
+    }
+}
+
+/// All (empty) or the picked names; a choice that contradicts the ticks is refused rather
+/// than guessed: cancelling too much or too little both hurt.
+fn chosen(
+    scope: &str,
+    picked: &[String],
+    all_but_picked: &'static str,
+    none_picked: &'static str,
+) -> Result<Vec<String>, &'static str> {
+    match (scope, picked.is_empty()) {
+        ("all" | "", true) => Ok(Vec::new()),
+        ("all", false) => Err(all_but_picked),
+        ("some", true) => Err(none_picked),
+        _ => Ok(picked.to_vec()),
+    }
+}
+
+/// The calendar's services and locations with counts of upcoming bookings, to pick from.
+async fn calendar_names(
+    state: &AppState,
+    tenant: &str,
+) -> anyhow::Result<crate::domain::names::Names> {
+    let mut conn = state.store.conn().await?;
+    crate::declare::known_names(&mut conn, tenant, (state.clock)()).await
 }
 
 pub async fn declare_form(State(state): State<AppState>, s: Session) -> Response {
+    let names = match calendar_names(&state, &s.caller.tenant).await {
+        Ok(names) => names,
+        Err(e) => return unavailable(format!("{e:#}")),
+    };
+    let form = DeclareForm {
+        services_scope: "all".into(),
+        locations_scope: "all".into(),
+        ..DeclareForm::default()
+    };
     render(
         "declare.html",
         s.lang,
         context! {
             me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
-            form => ser(&DeclareForm::default()),
+            form => ser(&form), names => ser(&names),
         },
     )
 }
 
 /// Shows the preview, or (after a preview) declares — above the approval threshold the
-/// declaration waits for a second person.
+/// declaration waits for a second person. The picked names are checked on the server like any
+/// declaration's: a name the calendar does not know is refused with the closest ones.
 pub async fn declare(
     State(state): State<AppState>,
     s: Session,
-    Form(f): Form<DeclareForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
+    let f = DeclareForm::from_pairs(pairs);
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
@@ -260,37 +326,51 @@ pub async fn declare(
             "Absagen erklären darf nur, wer die Rolle „operator“ oder „approver“ hat.",
         );
     }
-    let request = crate::declare::DeclareRequest {
-        from: Some(f.from.clone()),
-        to: Some(f.to.clone()),
-        services: list(&f.services),
-        locations: list(&f.locations),
-        keys: None,
-        batch: false,
-        reason: f.reason.clone(),
+    let names = match calendar_names(&state, &s.caller.tenant).await {
+        Ok(names) => names,
+        Err(e) => return unavailable(format!("{e:#}")),
     };
-    let confirm = f.action == "confirm";
     let page = |impact: Option<&crate::declare::Impact>, error: Option<&str>| {
-        render(
+        let conservation = impact.map(|i| {
+            ser(&crate::http::api::outages::ConservationView::from(
+                i.conservation.clone(),
+            ))
+        });
+        let mut resp = render(
             "declare.html",
             s.lang,
             context! {
                 me => s.caller.name.clone(), csrf => s.csrf.clone(),
                 tenant => tenant_name(&state, &s.caller.tenant), form => ser(&f),
-                impact => impact.map(ser), error => error,
+                names => ser(&names), impact => impact.map(ser), conservation => conservation,
+                error => error,
             },
-        )
+        );
+        if error.is_some() {
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        resp
     };
+    let (services, locations) = match f.scope() {
+        Ok(scope) => scope,
+        Err(e) => return page(None, Some(&super::i18n::translate(s.lang, e))),
+    };
+    let request = crate::declare::DeclareRequest {
+        from: Some(f.from.clone()),
+        to: Some(f.to.clone()),
+        services,
+        locations,
+        keys: None,
+        batch: false,
+        reason: f.reason.clone(),
+    };
+    let confirm = f.action == "confirm";
     match crate::http::api::outages::submit(&state, &s.caller, &request, !confirm).await {
         Ok((_, declared)) if declared.status == "preview" => page(Some(&declared.impact), None),
         Ok((_, declared)) => match (declared.impact.id, declared.approval) {
             (Some(id), _) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
             _ => Redirect::to("/ui/approvals").into_response(),
         },
-        Err(e) => {
-            let mut resp = page(None, Some(e.message()));
-            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            resp
-        }
+        Err(e) => page(None, Some(e.message())),
     }
 }

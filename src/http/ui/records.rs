@@ -4,6 +4,7 @@
 use super::pages::{ser, tenant_name, unavailable};
 use super::{Session, render};
 use crate::http::State as AppState;
+use crate::import::ContactProblems;
 use crate::store::{audit as audit_log, imports as history};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -43,28 +44,55 @@ pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
     )
 }
 
+/// One import: the conservation line (read = imported + rejected), the contact data that cost
+/// a booking a channel (per field, with position, field and reason, never the value), and the
+/// rejected rows.
 pub async fn import(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
     let mut conn = match state.store.conn().await {
         Ok(c) => c,
         Err(e) => return unavailable(format!("{e:#}")),
     };
-    match history::with_rejected(&mut conn, &s.caller.tenant, id).await {
-        Ok(Some((row, rejected))) => {
+    let found = import_of(&mut conn, &s.caller.tenant, id);
+    match found.await {
+        Ok(Some((row, rejected, contact))) => {
             let rejected: serde_json::Value = rejected
                 .and_then(|j| serde_json::from_str(&j).ok())
                 .unwrap_or_default();
+            let contact: ContactProblems = contact
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            let counts = &row.counts;
+            let imported = counts.imported();
+            let holds = counts.rows_read == imported + counts.rows_rejected;
             render(
                 "import.html",
                 s.lang,
                 context! {
                     me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
-                    import => ser(&row), rejected => ser(&rejected),
+                    started => local(&state, &s.caller.tenant, row.started_at),
+                    imported => imported, holds => holds,
+                    import => ser(&row), rejected => ser(&rejected), contact => ser(&contact),
                 },
             )
         }
         Ok(None) => (StatusCode::NOT_FOUND, "Diesen Import gibt es nicht.").into_response(),
         Err(e) => unavailable(e),
     }
+}
+
+type ImportFound = Option<(history::ImportRow, Option<String>, Option<String>)>;
+
+/// An import of the tenant with its rejected rows and contact problems (both JSON).
+async fn import_of(
+    conn: &mut crate::store::Conn,
+    tenant: &str,
+    id: i64,
+) -> sqlx::Result<ImportFound> {
+    let Some((row, rejected)) = history::with_rejected(conn, tenant, id).await? else {
+        return Ok(None);
+    };
+    let contact = history::contact_of(conn, tenant, id).await?;
+    Ok(Some((row, rejected, contact)))
 }
 
 pub async fn audit(State(state): State<AppState>, s: Session) -> Response {
