@@ -365,8 +365,10 @@ pub struct SourceSettings {
     pub formats: Formats,
 }
 
+/// A calendar of upcoming appointments imported every few minutes loses a few per cent per
+/// import (cancellations, appointments that ended); a quarter gone at once is a wrong file.
 fn default_max_removal() -> f64 {
-    0.5
+    0.25
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -48,10 +48,16 @@ fn export_with_phones(dir: &Path, n: usize) {
     std::fs::write(dir.join("export.csv"), out).unwrap();
 }
 
+/// How often each message arrived. A dump file smtp-sink is still writing has no headers yet:
+/// it is counted once it is complete.
 fn per_message_id(sink: &SmtpSink) -> HashMap<String, usize> {
+    let ids = wait_until("complete dump files", Duration::from_secs(10), || {
+        let ids: Option<Vec<String>> = sink.messages().into_iter().map(|m| m.message_id).collect();
+        ids
+    });
     let mut per_id = HashMap::new();
-    for m in sink.messages() {
-        *per_id.entry(m.message_id.unwrap()).or_insert(0) += 1;
+    for id in ids {
+        *per_id.entry(id).or_insert(0) += 1;
     }
     per_id
 }
