@@ -224,10 +224,19 @@ pub struct TenantSettings {
     /// Where citizens book a new appointment; cancellations point there when set.
     #[serde(default)]
     pub rebook_url: Option<String>,
-    /// Four-eyes rule: a declaration or batch through the API or web UI that affects more
-    /// bookings than this waits until a different approver approves it. None: never waits.
+    /// Four-eyes rule for the API and web UI: an action that would take one account above
+    /// this many bookings within `approval_window_minutes` waits until a different approver
+    /// approves it. Counted: the bookings a declaration or batch affects, an amendment adds or
+    /// takes out, a retraction or confirmed removal takes out. None: never waits.
     #[serde(default)]
     pub approval_threshold: Option<u64>,
+    /// The window in which one account's actions add up for `approval_threshold`.
+    #[serde(default = "default_approval_window")]
+    pub approval_window_minutes: u64,
+}
+
+fn default_approval_window() -> u64 {
+    24 * 60
 }
 
 fn default_max_segments() -> usize {

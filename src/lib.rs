@@ -22,6 +22,7 @@ pub mod config;
 pub mod declare;
 pub mod dispatch;
 pub mod domain;
+pub mod four_eyes;
 pub mod http;
 pub mod import;
 pub mod matching;

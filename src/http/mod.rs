@@ -35,6 +35,15 @@ pub struct State {
 }
 
 impl State {
+    /// What the service layer needs, borrowed from the state.
+    pub fn services(&self) -> crate::four_eyes::Services<'_> {
+        crate::four_eyes::Services {
+            store: &self.store,
+            settings: &self.settings,
+            templates: &self.templates,
+        }
+    }
+
     pub fn of(app: &crate::app::App) -> State {
         State {
             store: app.store.clone(),

@@ -285,6 +285,190 @@ async fn above_the_threshold_a_declaration_waits_for_a_different_approver() {
     assert_eq!(status, 201);
 }
 
+fn at(from: &str, to: &str) -> Value {
+    json!({ "from": from, "to": to, "reason": "IT-Ausfall" })
+}
+
+/// The distinct bookings with a cancellation queued.
+async fn told(api: &Api) -> std::collections::BTreeSet<String> {
+    let ns = api.t.notifications().await;
+    ns.iter()
+        .filter(|n| n.state == "queued")
+        .map(|n| n.key.clone())
+        .collect()
+}
+
+/// Found by a probe: three bookings declared, then widened by `amend` to all of them — no
+/// approval. What an amendment adds counts like a declaration.
+#[tokio::test]
+async fn widening_a_small_outage_past_the_threshold_waits_for_a_second_person() {
+    let (api, tokens) = api(Some(2)).await;
+    let (status, body) = api
+        .post(
+            "/api/outages",
+            tokens.of("olga"),
+            at("2030-01-08 08:00", "2030-01-08 09:30"),
+        )
+        .await;
+    assert_eq!(status, 201, "one booking: below the threshold");
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let amend = format!("/api/outages/{id}/amend");
+    let wider = json!({ "from": "2030-01-08 08:00", "to": "2030-01-09 12:00" });
+    let (status, body) = api.post(&amend, tokens.of("olga"), wider).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(body["approval"]["action"], "amend");
+    assert_eq!(body["approval"]["affected"], 3, "what the amendment adds");
+    assert_eq!(
+        told(&api).await,
+        ["A1".to_string()].into(),
+        "nothing more told yet"
+    );
+
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let approve = format!("/api/approvals/{approval}/approve");
+    assert_eq!(
+        api.post(&approve, tokens.of("olga"), json!({})).await.0,
+        403
+    );
+    let (status, impact) = api.post(&approve, tokens.of("anna"), json!({})).await;
+    assert_eq!(status, 201, "{impact}");
+    assert_eq!(impact["affected"], 4);
+    assert_eq!(
+        told(&api).await.len(),
+        4,
+        "amended as requested once approved"
+    );
+}
+
+/// Found by a probe: several small declarations by one account skip the rule. They add up
+/// within the tenant's window; another account has its own count.
+#[tokio::test]
+async fn small_declarations_by_one_account_add_up_to_the_threshold() {
+    let (api, tokens) = api(Some(2)).await;
+    let post = |from: &'static str, to: &'static str, who: &'static str| {
+        api.post("/api/outages", tokens.of(who), at(from, to))
+    };
+    assert_eq!(
+        post("2030-01-08 08:30", "2030-01-08 09:30", "olga").await.0,
+        201
+    );
+    assert_eq!(
+        post("2030-01-08 09:30", "2030-01-08 10:30", "olga").await.0,
+        201
+    );
+    let (status, body) = post("2030-01-08 10:30", "2030-01-08 11:30", "olga").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(told(&api).await.len(), 2);
+    // A dry run counts nothing and is never held.
+    let mut dry = at("2030-01-09 08:00", "2030-01-09 12:00");
+    dry["dry_run"] = json!(true);
+    assert_eq!(
+        api.post("/api/outages", tokens.of("olga"), dry).await.0,
+        200
+    );
+    // Anna's own count starts at zero.
+    assert_eq!(
+        post("2030-01-09 08:00", "2030-01-09 12:00", "anna").await.0,
+        201
+    );
+    assert_eq!(told(&api).await.len(), 3);
+    // A day later (approval_window_minutes) Olga's earlier actions no longer count.
+    api.t.clock.advance(chrono::Duration::hours(25));
+    assert_eq!(
+        post("2030-01-08 10:30", "2030-01-08 11:30", "olga").await.0,
+        201
+    );
+    assert_eq!(told(&api).await.len(), 4);
+}
+
+/// Found by a probe: declarations sent at the same moment each saw the others' count as
+/// zero. Whatever the interleaving, what one account did alone never exceeds the threshold.
+#[tokio::test]
+async fn declarations_at_the_same_moment_cannot_slip_past_the_threshold_together() {
+    let (api, tokens) = api(Some(2)).await;
+    let windows = [
+        ("2030-01-08 08:30", "2030-01-08 09:30"),
+        ("2030-01-08 09:30", "2030-01-08 10:30"),
+        ("2030-01-08 10:30", "2030-01-08 11:30"),
+        ("2030-01-09 08:00", "2030-01-09 12:00"),
+    ];
+    let all = windows
+        .iter()
+        .map(|(from, to)| api.post("/api/outages", tokens.of("olga"), at(from, to)));
+    let results = futures::future::join_all(all).await;
+    let done = results.iter().filter(|(status, _)| *status == 201).count();
+    let held = results.iter().filter(|(status, _)| *status == 202).count();
+    assert_eq!(done + held, 4, "{results:?}");
+    assert!(done <= 2, "{done} declared alone: {results:?}");
+    assert!(told(&api).await.len() <= 2);
+}
+
+/// Found by a probe: retracting an outage of many citizens needs no approval. Retracting takes
+/// their cancellation back, so it counts like declaring it.
+#[tokio::test]
+async fn retracting_a_large_outage_waits_for_a_second_person() {
+    let (api, tokens) = api(Some(2)).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let (status, impact) = api
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            tokens.of("anna"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = impact["id"].as_i64().unwrap();
+    assert_eq!(told(&api).await.len(), 3);
+
+    let retract = format!("/api/outages/{id}/retract");
+    let (status, body) = api
+        .post(
+            &retract,
+            tokens.of("olga"),
+            json!({ "reason": "Fehlalarm" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(body["approval"]["action"], "retract");
+    assert_eq!(
+        told(&api).await.len(),
+        3,
+        "the cancellations stay queued meanwhile"
+    );
+    let (_, outage) = api
+        .get(&format!("/api/outages/{id}"), tokens.of("vera"))
+        .await;
+    assert_eq!(outage["outage"]["state"], "active");
+
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let (status, _) = api
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            tokens.of("bernd"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, outage) = api
+        .get(&format!("/api/outages/{id}"), tokens.of("vera"))
+        .await;
+    assert_eq!(outage["outage"]["state"], "retracted");
+    assert!(told(&api).await.is_empty(), "retracted once approved");
+}
+
 #[tokio::test]
 async fn a_rejected_request_declares_nothing() {
     let (api, tokens) = api(Some(2)).await;
