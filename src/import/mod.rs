@@ -79,7 +79,8 @@ pub struct ContactProblems {
     pub email: u64,
     /// Bookings whose phone column held no usable mobile number but text (no SMS).
     pub phone: u64,
-    /// Bookings left with neither email nor a mobile number: the call list, when affected.
+    /// Active bookings with neither email nor a mobile number (for whatever reason): the call
+    /// list, when affected.
     pub no_channel: u64,
     #[schema(value_type = Vec<Object>)]
     pub first: Vec<Rejected>,
@@ -89,14 +90,17 @@ impl ContactProblems {
     /// "contact problems: 3 email, 5 phone (imported without that channel; 2 have no channel
     /// left: the call list when affected)", or nothing when there were none.
     pub fn summary(&self) -> Option<String> {
-        if self.email + self.phone == 0 {
-            return None;
+        match (self.email + self.phone, self.no_channel) {
+            (0, 0) => None,
+            (0, n) => Some(format!(
+                "without email address and mobile number: {n} (the call list, when affected)"
+            )),
+            (_, n) => Some(format!(
+                "contact problems: {} email, {} phone (imported without that channel); without \
+                 email address and mobile number: {n} (the call list, when affected)",
+                self.email, self.phone
+            )),
         }
-        Some(format!(
-            "contact problems: {} email, {} phone (imported without that channel; {} with no \
-             channel left go on the call list when affected)",
-            self.email, self.phone, self.no_channel
-        ))
     }
 }
 
@@ -385,8 +389,10 @@ impl Importer<'_> {
                 });
             }
         }
-        let has_problem = rec.email_problem.is_some() || rec.phone_problem.is_some();
-        if has_problem && rec.email.is_none() && !rec.phone.as_ref().is_some_and(|p| p.mobile) {
+        // Found by attacking the release build: a booking with only a landline and "keine
+        // Angabe" as email has no problem, yet no channel either; the operator must see it.
+        let active = rec.status == BookingStatus::Active;
+        if active && rec.email.is_none() && !rec.phone.as_ref().is_some_and(|p| p.mobile) {
             c.no_channel += 1;
         }
     }
