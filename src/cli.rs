@@ -432,13 +432,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             match format {
                 SuppressionFormat::Json => println!("{}", serde_json::to_string_pretty(&list)?),
                 SuppressionFormat::Ics => print!("{}", reports::suppressions_ics(&list)),
-                SuppressionFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    for s in &list {
-                        w.serialize(s)?;
-                    }
-                    w.flush()?;
-                }
+                SuppressionFormat::Csv => reports::write_csv(std::io::stdout(), &list)?,
             }
             Ok(())
         }
@@ -1008,13 +1002,7 @@ async fn report(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
     let (_, rows) = reports::report(&app.store, &app.settings, id).await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            for r in &rows {
-                w.serialize(r)?;
-            }
-            w.flush()?;
-        }
+        Format::Csv => reports::write_csv(std::io::stdout(), &rows)?,
         Format::Text => {
             let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
             for r in &rows {
@@ -1047,13 +1035,7 @@ async fn calllist(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
     let list = reports::call_list(&app.store, &app.settings, id).await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            for e in &list {
-                w.serialize(e)?;
-            }
-            w.flush()?;
-        }
+        Format::Csv => reports::write_csv(std::io::stdout(), &list)?,
         Format::Text => {
             println!("call list for #{id}: {} citizens to phone", list.len());
             for e in &list {

@@ -741,9 +741,37 @@ impl Settings {
         }
     }
 
-    /// The effective configuration as TOML, secrets shown as `***`.
+    /// The effective configuration as TOML, secrets shown as `***`: also the credentials in
+    /// URLs (an HTTP source's `user:password@` and `?token=`, a gateway's `?password=`) and
+    /// in the query and body templates of SMS gateways (`api_key = …`).
     pub fn redacted_toml(&self) -> anyhow::Result<String> {
-        toml::to_string_pretty(self).context("printing the configuration")
+        let mut value = toml::Value::try_from(self).context("printing the configuration")?;
+        redact_value(&mut value, false);
+        toml::to_string_pretty(&value).context("printing the configuration")
+    }
+}
+
+/// Redacts every URL in `value`, and, inside request templates (`in_template`), every value
+/// whose name says it is a credential.
+fn redact_value(value: &mut toml::Value, in_template: bool) {
+    match value {
+        toml::Value::String(s) if s.contains("://") => *s = crate::secret::redact_url(s),
+        toml::Value::Table(table) => {
+            for (key, v) in table.iter_mut() {
+                let template = in_template || key == "query" || key == "body";
+                if template && v.is_str() && crate::secret::is_secret_name(key) {
+                    *v = toml::Value::String("***".into());
+                } else {
+                    redact_value(v, template);
+                }
+            }
+        }
+        toml::Value::Array(items) => {
+            for v in items {
+                redact_value(v, in_template);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -924,6 +952,63 @@ sms_sender = "KreisSoest"
             assert_eq!(s.database.url.expose(), "sqlite://secret.db");
             let printed = s.redacted_toml().unwrap();
             assert!(!printed.contains("secret.db"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn credentials_in_urls_and_gateway_templates_are_never_printed() {
+        let text = format!(
+            r#"{MINIMAL}
+[[sources]]
+name = "web"
+tenant = "soest"
+kind = "csv"
+[sources.http]
+url = "https://kim:pa55word@termine.example/export.csv?token=t0ken&format=csv"
+[sources.fields]
+key = "key"
+date = "d"
+service = "s"
+name = "n"
+[sms]
+transport = "network"
+[[sms.gateways]]
+kind = "kannel"
+name = "kannel"
+url = "http://127.0.0.1:13013/cgi-bin/sendsms?password=kannelpw"
+username = "absage"
+password = "kannelpw2"
+[[sms.gateways]]
+kind = "http"
+name = "provider"
+url = "https://api.sms.example/send?access_token=acce55"
+[sms.gateways.query]
+api_key = "k3y"
+to = "{{to}}"
+[sms.gateways.body.json]
+signature = "s1gn"
+text = "{{text}}"
+"#
+        );
+        Jail::expect_with(|jail| {
+            let printed = load(jail, &text).unwrap().redacted_toml().unwrap();
+            for secret in ["pa55word", "t0ken", "kannelpw", "acce55", "k3y", "s1gn", "kim"] {
+                assert!(!printed.contains(secret), "{secret} in:\n{printed}");
+            }
+            for kept in [
+                "https://***@termine.example/export.csv?token=***&format=csv",
+                "to = \"{to}\"",
+                "key = \"key\"",
+                "username = \"absage\"",
+            ] {
+                assert!(printed.contains(kept), "{kept} missing in:\n{printed}");
+            }
+            let database = printed.find("[database]").unwrap();
+            assert!(
+                database < printed.find("[[tenants]]").unwrap(),
+                "in the order of the settings:\n{printed}"
+            );
             Ok(())
         });
     }

@@ -429,6 +429,54 @@ async fn reports_come_as_json_or_csv_and_imports_can_be_triggered() {
 }
 
 #[tokio::test]
+async fn csv_reports_and_call_lists_neutralise_cells_that_would_start_a_formula() {
+    let (api, tokens) = api(None).await;
+    // A citizen whose export cells would be formulas in Excel, and who has no channel.
+    let mut x1 = Row::new("X1", "2030-01-08 09:30")
+        .location("@Soest")
+        .email("")
+        .phone("=2+5");
+    x1.name = "-1+1 Müller".into();
+    api.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00"),
+        Row::new("A3", "2030-01-08 11:00"),
+        Row::new("B1", "2030-01-09 09:00"),
+        x1,
+    ]);
+    api.t.import().await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let (status, csv) = api
+        .get(
+            &format!("/api/outages/{id}/calllist?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.contains(",'-1+1 Müller,'=2+5,"), "{csv}");
+    assert!(csv.contains(",'@Soest,"), "{csv}");
+    let (_, csv) = api
+        .get(
+            &format!("/api/outages/{id}/report?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    let csv = csv.as_str().unwrap();
+    assert!(csv.contains("X1,2030-01-08 09:30,Zulassung,'@Soest,"), "{csv}");
+    for line in csv.lines() {
+        for cell in line.split(',') {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell} in {csv}");
+        }
+    }
+    let (_, json) = api
+        .get(&format!("/api/outages/{id}/calllist"), tokens.of("vera"))
+        .await;
+    assert_eq!(json[0]["name"], "-1+1 Müller", "JSON is data, not a sheet");
+}
+
+#[tokio::test]
 async fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
     let (api, tokens) = api(None).await;
     let (status, doc) = api.get("/api/openapi.json", tokens.of("vera")).await;
