@@ -440,11 +440,22 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             if app.store.backend() != crate::store::Backend::Sqlite {
                 bail!("absage db backup copies SQLite databases; back up PostgreSQL with pg_dump");
             }
-            if path.exists() {
-                bail!("{} exists already; choose a new file", path.display());
+            // Created empty and private first (VACUUM INTO fills an empty file), so that the
+            // copy of everyone's data is never readable by others, whatever the umask.
+            match crate::private_files::private_new_file(&path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    bail!("{} exists already; choose a new file", path.display())
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
             let mut conn = app.store.conn().await?;
-            crate::store::retention::backup_sqlite(&mut conn, &path.to_string_lossy()).await?;
+            if let Err(e) =
+                crate::store::retention::backup_sqlite(&mut conn, &path.to_string_lossy()).await
+            {
+                let _ = std::fs::remove_file(&path);
+                return Err(e.into());
+            }
             println!("backed up to {}", path.display());
             Ok(())
         }
