@@ -184,6 +184,16 @@ pub fn stale_form() -> Response {
     forbidden("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu.")
 }
 
+/// An action the API refused, with the API's status: another tenant's request is 404 here
+/// too, as if it did not exist.
+pub fn refused(e: &crate::http::api::ApiError) -> Response {
+    (
+        e.status(),
+        Html(format!("<p>{}</p>", minijinja::HtmlEscape(e.message()))),
+    )
+        .into_response()
+}
+
 pub fn forbidden(message: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -265,6 +275,7 @@ pub struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    crate::http::ClientAddr(client): crate::http::ClientAddr,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -282,12 +293,14 @@ async fn login(
             status,
         )
     };
-    // One entry per name tried: forget the quiet ones before guessing names fills memory.
+    // Per client address, whatever the names tried: a flood of made-up names is stopped
+    // before it costs a password hash each, and nobody can lock someone else out.
     if state.logins.len() > 10_000 {
         state.logins.retain_recent();
     }
-    if state.logins.check_key(&name.to_lowercase()).is_err() {
-        tracing::warn!("login attempts limited for an account name");
+    let client = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if state.logins.check_key(&client).is_err() {
+        tracing::warn!(client = %client, "login attempts limited for a client address");
         return again(
             "Zu viele Versuche. Bitte warten Sie eine Minute.",
             StatusCode::TOO_MANY_REQUESTS,
