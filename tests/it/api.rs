@@ -142,6 +142,60 @@ async fn without_a_valid_token_every_route_answers_401_with_a_json_error() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (api, tokens) = api(None).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = api
+            .http
+            .get(format!("{}/api/outages", api.base))
+            .header("authorization", format!("{scheme} {}", tokens.of("vera")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn requests_the_extractors_refuse_get_the_documented_json_error() {
+    let (api, tokens) = api(None).await;
+    let token = tokens.of("olga");
+    let send = |method: &str, path: &str, content_type: &str, body: &str| {
+        api.http
+            .request(method.parse().unwrap(), format!("{}{path}", api.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+    };
+    let cases = [
+        ("POST", "/api/outages", "application/json", "{not json", 400),
+        ("POST", "/api/outages", "text/plain", "{}", 415),
+        ("POST", "/api/outages", "application/json", "{\"from\": 3}", 422),
+        ("GET", "/api/outages/not-a-number", "application/json", "", 400),
+        ("GET", "/api/imports?limit=many", "application/json", "", 400),
+    ];
+    for (method, path, content_type, body, status) in cases {
+        let resp = send(method, path, content_type, body).await.unwrap();
+        assert_eq!(resp.status(), status, "{method} {path} {body}");
+        let text = resp.text().await.unwrap();
+        let json: Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(json["code"], "invalid", "{method} {path}: {json}");
+        assert!(
+            !json["message"].as_str().unwrap().is_empty(),
+            "{method} {path}: {json}"
+        );
+    }
+    let big = format!("{{\"reason\": \"{}\"}}", "x".repeat(3 << 20));
+    let resp = send("POST", "/api/outages", "application/json", &big)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let json: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "invalid");
+}
+
+#[tokio::test]
 async fn a_viewer_sees_but_cannot_declare_and_an_operator_can() {
     let (api, tokens) = api(None).await;
     let (status, body) = api.post("/api/outages", tokens.of("vera"), window()).await;
