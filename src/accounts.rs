@@ -170,8 +170,7 @@ pub async fn login(
     drop(conn);
     let ok = verify_off_the_runtime(password, stored).await?;
     let mut conn = db.conn().await?;
-    let Some(account) = store::by_name(&mut conn, name).await?.filter(|_| ok)
-    else {
+    let Some(account) = store::by_name(&mut conn, name).await?.filter(|_| ok) else {
         return Ok(None);
     };
     let (token, hash) = account::new_token();
@@ -224,8 +223,7 @@ async fn verify_off_the_runtime(password: &str, stored: Option<String>) -> anyho
         .context("the password check is closed")?;
     let password = password.to_owned();
     let ok = tokio::task::spawn_blocking(move || {
-        account::verify_password(&password, stored.as_deref().unwrap_or(&DUMMY))
-            && stored.is_some()
+        account::verify_password(&password, stored.as_deref().unwrap_or(&DUMMY)) && stored.is_some()
     })
     .await
     .context("the password check failed")?;

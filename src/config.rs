@@ -1080,7 +1080,9 @@ text = "{{text}}"
         );
         Jail::expect_with(|jail| {
             let printed = load(jail, &text).unwrap().redacted_toml().unwrap();
-            for secret in ["pa55word", "t0ken", "kannelpw", "acce55", "k3y", "s1gn", "kim"] {
+            for secret in [
+                "pa55word", "t0ken", "kannelpw", "acce55", "k3y", "s1gn", "kim",
+            ] {
                 assert!(!printed.contains(secret), "{secret} in:\n{printed}");
             }
             for kept in [
@@ -1166,7 +1168,13 @@ text = "{{text}}"
                 load(jail, &format!("{MINIMAL}\n[http]\nlisten = \"8080\"\n")).unwrap_err()
             );
             assert!(e.contains("http.listen") && e.contains("\"8080\""), "{e}");
-            for good in ["", "0.0.0.0:8080", "[::1]:80", "localhost:8080", "absage.kreis:80"] {
+            for good in [
+                "",
+                "0.0.0.0:8080",
+                "[::1]:80",
+                "localhost:8080",
+                "absage.kreis:80",
+            ] {
                 let text = format!("{MINIMAL}\n[http]\nlisten = \"{good}\"\n");
                 assert!(load(jail, &text).is_ok(), "{good}");
             }
@@ -1179,7 +1187,13 @@ text = "{{text}}"
                 e.contains("email.relays[0].timeout_secs") && e.contains("queue.lease_secs"),
                 "{e}"
             );
-            assert!(load(jail, &hung.replace("timeout_secs = 30", "timeout_secs = 29")).is_ok());
+            assert!(
+                load(
+                    jail,
+                    &hung.replace("timeout_secs = 30", "timeout_secs = 29")
+                )
+                .is_ok()
+            );
 
             let bad_link =
                 MINIMAL.replace("sms_sender", "rebook_url = \"termine.example\"\nsms_sender");

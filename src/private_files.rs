@@ -87,7 +87,10 @@ mod tests {
         let file = outbox.join("backup.db");
         private_new_file(&file).unwrap();
         assert_eq!(mode(&file), 0o600);
-        assert!(private_new_file(&file).is_err(), "never over an existing file");
+        assert!(
+            private_new_file(&file).is_err(),
+            "never over an existing file"
+        );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         tighten(&file, 0o600).unwrap();
         assert_eq!(mode(&file), 0o600);

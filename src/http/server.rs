@@ -14,8 +14,8 @@
 
 use crate::config::{HttpSettings, Settings};
 use axum::Router;
-use axum::extract::ConnectInfo;
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -253,7 +253,11 @@ mod tests {
         let mut s = Settings::default();
         s.http.max_connections = 512;
         s.database.max_connections = 8;
-        assert_eq!(fitting_connections(&s, 1_048_576), 512, "the configured cap");
+        assert_eq!(
+            fitting_connections(&s, 1_048_576),
+            512,
+            "the configured cap"
+        );
         assert_eq!(fitting_connections(&s, 1024), 512);
         assert_eq!(fitting_connections(&s, 512), 512 - 128 - 24);
         s.email.relays = vec![
@@ -269,7 +273,8 @@ mod tests {
                       Max processes             63452                63452                processes\n\
                       Max open files            1024                 524288               files\n";
         assert_eq!(parse_open_files(limits), Some((1024, Some(524_288))));
-        let unlimited = "Max open files            4096                 unlimited            files\n";
+        let unlimited =
+            "Max open files            4096                 unlimited            files\n";
         assert_eq!(parse_open_files(unlimited), Some((4096, None)));
         assert_eq!(parse_open_files("Max processes 1 1 processes"), None);
         assert!(raise_open_files_limit().is_some_and(|n| n >= 1024));

@@ -171,9 +171,27 @@ async fn requests_the_extractors_refuse_get_the_documented_json_error() {
     let cases = [
         ("POST", "/api/outages", "application/json", "{not json", 400),
         ("POST", "/api/outages", "text/plain", "{}", 415),
-        ("POST", "/api/outages", "application/json", "{\"from\": 3}", 422),
-        ("GET", "/api/outages/not-a-number", "application/json", "", 400),
-        ("GET", "/api/imports?limit=many", "application/json", "", 400),
+        (
+            "POST",
+            "/api/outages",
+            "application/json",
+            "{\"from\": 3}",
+            422,
+        ),
+        (
+            "GET",
+            "/api/outages/not-a-number",
+            "application/json",
+            "",
+            400,
+        ),
+        (
+            "GET",
+            "/api/imports?limit=many",
+            "application/json",
+            "",
+            400,
+        ),
     ];
     for (method, path, content_type, body, status) in cases {
         let resp = send(method, path, content_type, body).await.unwrap();
@@ -518,7 +536,10 @@ async fn csv_reports_and_call_lists_neutralise_cells_that_would_start_a_formula(
         )
         .await;
     let csv = csv.as_str().unwrap();
-    assert!(csv.contains("X1,2030-01-08 09:30,Zulassung,'@Soest,"), "{csv}");
+    assert!(
+        csv.contains("X1,2030-01-08 09:30,Zulassung,'@Soest,"),
+        "{csv}"
+    );
     for line in csv.lines() {
         for cell in line.split(',') {
             assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell} in {csv}");

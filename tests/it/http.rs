@@ -98,6 +98,10 @@ async fn metrics_can_require_a_token() {
     let ok = with("scrape-token-1234").await.unwrap();
     assert_eq!(ok.status(), 200);
     assert!(ok.text().await.unwrap().contains("absage_notifications"));
-    assert_eq!(get(&format!("{base}/healthz")).await.0, 200, "health needs none");
+    assert_eq!(
+        get(&format!("{base}/healthz")).await.0,
+        200,
+        "health needs none"
+    );
     stop.cancel();
 }

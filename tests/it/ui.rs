@@ -302,7 +302,11 @@ async fn a_flood_of_logins_with_made_up_names_is_limited_per_client_and_the_head
 async fn pages_forbid_framing_sniffing_referrers_and_caching() {
     let ui = ui(None).await;
     let (anna, _) = ui.login("anna", PASSWORD).await.unwrap();
-    for (path, cookie) in [("/login", ""), ("/", anna.as_str()), ("/ui/approvals", &anna)] {
+    for (path, cookie) in [
+        ("/login", ""),
+        ("/", anna.as_str()),
+        ("/ui/approvals", &anna),
+    ] {
         let resp = ui
             .http
             .get(format!("{}{path}", ui.base))
