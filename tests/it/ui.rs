@@ -937,6 +937,10 @@ async fn no_personal_data_or_password_reaches_the_log_at_info_level() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let ui = ui(None).await;
+    // A test on another thread may have hit a callsite ("declared") for the first time while
+    // this subscriber was being registered, and left it cached as uninteresting: tracing
+    // computes a callsite's interest once. Compute them all again now that it is registered.
+    tracing::callsite::rebuild_interest_cache();
     for _ in 0..6 {
         let _ = ui.login("olga", "Sommer2026!").await;
     }
