@@ -5,7 +5,8 @@
 //! cookie `absage_session` (HttpOnly, SameSite=Strict, Secure behind https), the database its
 //! SHA-256. Every form carries the session's CSRF token, and a POST without the right one is
 //! refused; the login form uses a double-submit cookie for the same. Login attempts are limited
-//! to five a minute per account name.
+//! per client address (`http.login_attempts_per_minute`), never per account, so that nobody
+//! can lock the office head out; passwords are checked on a small blocking pool.
 //!
 //! - [`pages`]: dashboard, declare with preview, approvals
 //! - [`outage`]: an outage's report with charts and conservation line, retry, retract,
