@@ -38,12 +38,12 @@ name = "kannel"
 url = "http://127.0.0.1:13013/cgi-bin/sendsms?password=KannelPw"
 username = "absage"
 password = "KannelPw2"
-timeout_secs = 1
+timeout_secs = 2
 [[sms.gateways]]
 kind = "http"
 name = "provider"
 url = "https://api.sms.example/send?access_token=Acce55"
-timeout_secs = 1
+timeout_secs = 2
 [sms.gateways.query]
 api_key = "K3y"
 to = "{to}"

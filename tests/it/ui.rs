@@ -927,6 +927,11 @@ impl std::io::Write for Captured {
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_personal_data_or_password_reaches_the_log_at_info_level() {
+    // tracing decides whether a callsite is of interest when it is first hit; while only one
+    // subscriber exists, it asks just the subscriber of the thread that hits it. Another test
+    // hitting `declared` first would leave it switched off for this one. With a second
+    // (silent) dispatcher alive, every thread asks both, and each event asks its own thread's.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -937,10 +942,6 @@ async fn no_personal_data_or_password_reaches_the_log_at_info_level() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let ui = ui(None).await;
-    // A test on another thread may have hit a callsite ("declared") for the first time while
-    // this subscriber was being registered, and left it cached as uninteresting: tracing
-    // computes a callsite's interest once. Compute them all again now that it is registered.
-    tracing::callsite::rebuild_interest_cache();
     for _ in 0..6 {
         let _ = ui.login("olga", "Sommer2026!").await;
     }
