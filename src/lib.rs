@@ -14,6 +14,7 @@
 //! - [`store`]: all SQL
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
 //! - [`config`], [`secret`], [`telemetry`]: settings, secrets, logging
+//! - [`private_files`]: files with personal data readable by absage's user only
 
 pub mod accounts;
 pub mod app;
@@ -28,6 +29,7 @@ pub mod import;
 pub mod matching;
 pub mod messages;
 pub mod preview;
+pub mod private_files;
 pub mod reports;
 pub mod secret;
 pub mod store;

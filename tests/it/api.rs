@@ -142,6 +142,78 @@ async fn without_a_valid_token_every_route_answers_401_with_a_json_error() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (api, tokens) = api(None).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = api
+            .http
+            .get(format!("{}/api/outages", api.base))
+            .header("authorization", format!("{scheme} {}", tokens.of("vera")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn requests_the_extractors_refuse_get_the_documented_json_error() {
+    let (api, tokens) = api(None).await;
+    let token = tokens.of("olga");
+    let send = |method: &str, path: &str, content_type: &str, body: &str| {
+        api.http
+            .request(method.parse().unwrap(), format!("{}{path}", api.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+    };
+    let cases = [
+        ("POST", "/api/outages", "application/json", "{not json", 400),
+        ("POST", "/api/outages", "text/plain", "{}", 415),
+        (
+            "POST",
+            "/api/outages",
+            "application/json",
+            "{\"from\": 3}",
+            422,
+        ),
+        (
+            "GET",
+            "/api/outages/not-a-number",
+            "application/json",
+            "",
+            400,
+        ),
+        (
+            "GET",
+            "/api/imports?limit=many",
+            "application/json",
+            "",
+            400,
+        ),
+    ];
+    for (method, path, content_type, body, status) in cases {
+        let resp = send(method, path, content_type, body).await.unwrap();
+        assert_eq!(resp.status(), status, "{method} {path} {body}");
+        let text = resp.text().await.unwrap();
+        let json: Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(json["code"], "invalid", "{method} {path}: {json}");
+        assert!(
+            !json["message"].as_str().unwrap().is_empty(),
+            "{method} {path}: {json}"
+        );
+    }
+    let big = format!("{{\"reason\": \"{}\"}}", "x".repeat(3 << 20));
+    let resp = send("POST", "/api/outages", "application/json", &big)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let json: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "invalid");
+}
+
+#[tokio::test]
 async fn a_viewer_sees_but_cannot_declare_and_an_operator_can() {
     let (api, tokens) = api(None).await;
     let (status, body) = api.post("/api/outages", tokens.of("vera"), window()).await;
@@ -610,6 +682,57 @@ async fn reports_come_as_json_or_csv_and_imports_can_be_triggered() {
     let (status, one) = api.get(&detail, tokens.of("vera")).await;
     assert_eq!((status, one["rejected"].clone()), (200, json!([])));
     assert_eq!(api.get(&detail, tokens.of("wilma")).await.0, 404);
+}
+
+#[tokio::test]
+async fn csv_reports_and_call_lists_neutralise_cells_that_would_start_a_formula() {
+    let (api, tokens) = api(None).await;
+    // A citizen whose export cells would be formulas in Excel, and who has no channel.
+    let mut x1 = Row::new("X1", "2030-01-08 09:30")
+        .location("@Soest")
+        .email("")
+        .phone("=2+5");
+    x1.name = "-1+1 Müller".into();
+    api.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00"),
+        Row::new("A3", "2030-01-08 11:00"),
+        Row::new("B1", "2030-01-09 09:00"),
+        x1,
+    ]);
+    api.t.import().await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let (status, csv) = api
+        .get(
+            &format!("/api/outages/{id}/calllist?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.contains(",'-1+1 Müller,'=2+5,"), "{csv}");
+    assert!(csv.contains(",'@Soest,"), "{csv}");
+    let (_, csv) = api
+        .get(
+            &format!("/api/outages/{id}/report?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    let csv = csv.as_str().unwrap();
+    assert!(
+        csv.contains("X1,2030-01-08 09:30,Zulassung,'@Soest,"),
+        "{csv}"
+    );
+    for line in csv.lines() {
+        for cell in line.split(',') {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell} in {csv}");
+        }
+    }
+    let (_, json) = api
+        .get(&format!("/api/outages/{id}/calllist"), tokens.of("vera"))
+        .await;
+    assert_eq!(json[0]["name"], "-1+1 Müller", "JSON is data, not a sheet");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod amend;
 mod api;
 mod browser;
 mod declare;
+mod hardening;
 mod import;
 mod import_cut;
 mod instances;

@@ -321,11 +321,8 @@ pub struct FormatQuery {
 fn csv_or_json<T: Serialize>(rows: &[T], format: Option<&str>) -> Result<Response, ApiError> {
     match format {
         Some("csv") => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in rows {
-                w.serialize(r).map_err(ApiError::internal)?;
-            }
-            let bytes = w.into_inner().map_err(ApiError::internal)?;
+            let mut bytes = Vec::new();
+            crate::reports::write_csv(&mut bytes, rows).map_err(ApiError::internal)?;
             Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
         }
         None | Some("json") => Ok(Json(rows).into_response()),

@@ -183,7 +183,7 @@ pub async fn approve(
             Some(outage) => Redirect::to(&format!("/ui/outages/{outage}")).into_response(),
             None => Redirect::to("/ui/approvals").into_response(),
         },
-        Err(e) => forbidden(e.message()),
+        Err(e) => super::refused(&e),
     }
 }
 
@@ -198,7 +198,7 @@ pub async fn reject(
     }
     match crate::http::api::approvals::reject_as(&state, &s.caller, id).await {
         Ok(_) => Redirect::to("/ui/approvals").into_response(),
-        Err(e) => forbidden(e.message()),
+        Err(e) => super::refused(&e),
     }
 }
 
