@@ -5,10 +5,12 @@
 //! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON; [`ics`]: iCalendar;
 //!   [`sheet`]: XLSX, ODS (and XLS, XLSB) spreadsheets; [`sql`]: SQLite files and live PostgreSQL
 //! - [`mapping`]: header names → booking fields, and parsing one row
+//! - [`limits`]: caps on cells, records, lines and unzipped sizes (zip bombs are refused)
 
 pub mod csv;
 pub mod ics;
 pub mod json;
+pub mod limits;
 pub mod locate;
 pub mod mapping;
 pub mod sheet;
@@ -567,6 +569,7 @@ async fn spawn_reader(
     let ctx = ParseContext {
         tz: tenant.time_zone,
         default_language: None,
+        limits: source.limits,
     };
     if source.kind == SourceKind::Sql {
         tokio::spawn(read_sql(source, ctx, tx, open_tx));

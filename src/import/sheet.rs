@@ -614,6 +614,7 @@ mod tests {
         ParseContext {
             tz: chrono_tz::Europe::Berlin,
             default_language: None,
+            limits: Default::default(),
         }
     }
 

@@ -26,6 +26,7 @@ fn ctx() -> ParseContext {
     ParseContext {
         tz: chrono_tz::Europe::Berlin,
         default_language: None,
+        limits: Default::default(),
     }
 }
 
