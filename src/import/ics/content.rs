@@ -319,6 +319,8 @@ pub(crate) struct Blocks<R> {
 }
 
 impl<R: BufRead> Blocks<R> {
+    /// With the default limits.
+    #[cfg(test)]
     pub(crate) fn new(lines: ContentLines<R>) -> Self {
         Self::limited(lines, &Limits::default())
     }
