@@ -11,6 +11,7 @@ mod api;
 mod browser;
 mod declare;
 mod import;
+mod import_bomb;
 mod import_cut;
 mod instances;
 mod leases;
