@@ -40,14 +40,14 @@ fn with_padded_shared_strings(xlsx: &[u8], padding: usize) -> Vec<u8> {
     let end = strings.rfind("</sst>").expect("shared strings");
     let options = zip::write::SimpleFileOptions::default().compression_level(Some(1));
     out.start_file("xl/sharedStrings.xml", options).unwrap();
-    out.write_all(strings[..end].as_bytes()).unwrap();
+    out.write_all(&strings.as_bytes()[..end]).unwrap();
     out.write_all(b"<!--").unwrap();
     let block = vec![b'-'; 1 << 20];
     for _ in 0..padding >> 20 {
         out.write_all(&block).unwrap();
     }
     out.write_all(b"-->").unwrap();
-    out.write_all(strings[end..].as_bytes()).unwrap();
+    out.write_all(&strings.as_bytes()[end..]).unwrap();
     out.finish().unwrap().into_inner()
 }
 

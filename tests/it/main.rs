@@ -13,6 +13,7 @@ mod declare;
 mod import;
 mod import_bomb;
 mod import_cut;
+mod import_runs;
 mod instances;
 mod leases;
 mod messy;
