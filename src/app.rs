@@ -15,9 +15,6 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long an instance may take for a scheduled import before another may start it.
-const IMPORT_LEASE_MS: i64 = 30 * 60 * 1000;
-
 /// Everything a running absage holds.
 pub struct App {
     pub settings: Arc<Settings>,
@@ -95,7 +92,8 @@ impl App {
         limits
     }
 
-    /// Imports one source now.
+    /// Imports one source now, unless another run imports it right now ([`import::Busy`]).
+    /// `opts.by` says who runs it; this process when empty.
     pub async fn import(
         &self,
         source: &SourceSettings,
@@ -108,16 +106,35 @@ impl App {
                 source.name, source.tenant
             )
         })?;
+        let mut opts = opts.clone();
+        if opts.by.is_empty() {
+            opts.by.clone_from(&self.instance);
+        }
         import::run(
             &self.store,
             tenant,
             &self.templates,
             source,
-            opts,
-            (self.clock)(),
+            &opts,
+            &*self.clock,
             progress,
         )
         .await
+    }
+
+    /// Marks failed the imports left `running` by processes that stopped (their source's lease
+    /// ran out); the daemon does it at start. Returns how many.
+    pub async fn fail_orphaned_imports(&self) -> anyhow::Result<u64> {
+        let now = crate::domain::to_millis((self.clock)());
+        let mut conn = self.store.conn().await?;
+        let failed = imports::fail_orphans(&mut conn, now, import::lease::INTERRUPTED).await?;
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "imports left running by a stopped process marked failed"
+            );
+        }
+        Ok(failed)
     }
 
     /// Runs the scheduled imports and the dispatcher until `shutdown` fires (or, with
@@ -128,6 +145,7 @@ impl App {
         exit_when_idle: bool,
     ) -> anyhow::Result<()> {
         let app = Arc::new(self);
+        app.fail_orphaned_imports().await?;
         let dispatcher = app.dispatcher()?;
         let tracker = TaskTracker::new();
         let scheduler_token = shutdown.child_token();
@@ -325,43 +343,20 @@ impl App {
         Ok(Some((closed, purged)))
     }
 
-    /// Imports a source on schedule — on one instance only: the one that takes the job's lease.
-    /// Imports `source` unless another instance, or this one's schedule or watch (`by`), is
-    /// importing it already.
+    /// Imports a source on schedule or when its watched folder has a new export (`by`) —
+    /// unless another instance, or this one's schedule or watch, imports it right now (the
+    /// source's lease, see [`import::lease`]).
     async fn scheduled_import(&self, source: &SourceSettings, by: &str) {
-        let job = format!("import:{}:{}", source.tenant, source.name);
-        let owner = format!("{}/{by}", self.instance);
-        let now = crate::domain::to_millis((self.clock)());
-        let held = match self.store.conn().await {
-            Ok(mut conn) => leases::acquire(&mut conn, &job, &owner, now, now + IMPORT_LEASE_MS)
-                .await
-                .map_err(anyhow::Error::from),
-            Err(e) => Err(e),
+        let opts = ImportOptions {
+            by: format!("{}/{by}", self.instance),
+            ..ImportOptions::default()
         };
-        match held {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!(source = %source.name, "another instance runs this import");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(source = %source.name, error = %format!("{e:#}"), "cannot take the import lease");
-                return;
-            }
-        }
-        self.run_scheduled_import(source).await;
-        if let Ok(mut conn) = self.store.conn().await {
-            let _ = leases::release(&mut conn, &job, &owner).await;
-        }
-    }
-
-    async fn run_scheduled_import(&self, source: &SourceSettings) {
-        match self
-            .import(source, &ImportOptions::default(), &|_| {})
-            .await
-        {
+        match self.import(source, &opts, &|_| {}).await {
             Ok(r) => {
                 tracing::info!(source = %r.source, outcome = ?r.outcome, read = r.counts.rows_read, new = r.counts.rows_new, updated = r.counts.rows_updated, removed = r.counts.rows_removed, rejected = r.counts.rows_rejected, message = r.message.as_deref().unwrap_or(""), "scheduled import")
+            }
+            Err(e) if e.is::<import::Busy>() => {
+                tracing::debug!(source = %source.name, "another run imports this source right now");
             }
             Err(e) => {
                 tracing::error!(source = %source.name, error = %format!("{e:#}"), "scheduled import failed")

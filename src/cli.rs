@@ -520,7 +520,15 @@ async fn import(
         }
     };
     let report = app
-        .import(source, &ImportOptions { file, force }, &progress)
+        .import(
+            source,
+            &ImportOptions {
+                file,
+                force,
+                by: whoami(),
+            },
+            &progress,
+        )
         .await?;
     {
         let mut conn = app.store.conn().await?;

@@ -391,6 +391,9 @@ pub struct SourceSettings {
     /// Fetch the export from a URL instead of `path`.
     #[serde(default)]
     pub http: crate::import::locate::HttpSource,
+    /// Caps on cells, records, lines and unzipped sizes: a larger export is refused whole.
+    #[serde(default)]
+    pub limits: crate::import::limits::Limits,
     pub fields: FieldMapping,
     #[serde(default)]
     pub formats: Formats,
@@ -713,6 +716,9 @@ impl Settings {
             }
             if !(0.0..=1.0).contains(&s.max_removal_share) {
                 problems.push(format!("{key}.max_removal_share: must be between 0 and 1"));
+            }
+            if let Err(problem) = s.limits.check() {
+                problems.push(format!("{key}.{problem}"));
             }
         }
         if self.email.transport == Transport::Network && self.email.relays.is_empty() {

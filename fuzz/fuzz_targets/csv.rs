@@ -37,6 +37,7 @@ fn ctx() -> ParseContext {
     ParseContext {
         tz: chrono_tz::Europe::Berlin,
         default_language: None,
+        limits: Default::default(),
     }
 }
 

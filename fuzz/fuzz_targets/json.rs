@@ -32,6 +32,7 @@ fn ctx() -> ParseContext {
     ParseContext {
         tz: chrono_tz::Europe::Berlin,
         default_language: None,
+        limits: Default::default(),
     }
 }
 

@@ -62,6 +62,7 @@ fn mapping_and_context(flags: u8) -> (FieldMapping, ParseContext, country::Id) {
         tz: zones[usize::from((flags >> 4) & 3)],
         default_language: (flags & 8 != 0)
             .then(|| Language::parse("de").expect("a known language")),
+        limits: Default::default(),
     };
     let regions = [
         country::Id::DE,

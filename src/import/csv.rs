@@ -35,6 +35,7 @@ use encoding_rs::WINDOWS_1252;
 use encoding_rs_io::DecodeReaderBytesBuilder;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::import::limits::{Limit, Limits};
 use crate::import::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
     RowWarning, WarningKind,
@@ -124,6 +125,10 @@ pub enum FormatError {
     },
     #[error("{file}: the source's configuration is not usable: {reason}")]
     Config { file: String, reason: String },
+    /// A cell, record, line or zip entry over the source's limits (a zip bomb, a file without
+    /// line breaks): `reason` names the position and the limit.
+    #[error("{file}: {reason}")]
+    TooLarge { file: String, reason: String },
     /// The file ends where a complete export would go on: cut off, or still being written.
     #[error("{file}: looks cut off {at}: {reason}")]
     CutOff {
@@ -205,6 +210,7 @@ pub struct CsvRecords {
     /// The last record read (the header before any): the end of the file is judged by it.
     last: LastRecord,
     parser: RowParser,
+    limits: Limits,
     report: ReadReport,
     done: bool,
 }
@@ -259,7 +265,12 @@ pub fn open_reader<R: Read + Send + 'static>(
         .flexible(true)
         .delimiter(delimiter)
         .quote(quote)
-        .from_reader(Scan::new(decoder(input, opts.encoding), delimiter, quote));
+        .from_reader(Scan::new(
+            decoder(input, opts.encoding),
+            delimiter,
+            quote,
+            &ctx.limits,
+        ));
     let mut header = ByteRecord::new();
     match reader.read_byte_record(&mut header) {
         Ok(true) => {
@@ -270,7 +281,15 @@ pub fn open_reader<R: Read + Send + 'static>(
                 file: name.to_string(),
             });
         }
-        Err(err) => return Err(unreadable(name, err)),
+        Err(err) => {
+            return Err(match reader.get_ref().over() {
+                Some(over) => FormatError::TooLarge {
+                    file: name.to_string(),
+                    reason: too_large(&ctx.limits, over),
+                },
+                None => unreadable(name, err),
+            });
+        }
     }
     let found: Vec<String> = header
         .iter()
@@ -301,9 +320,20 @@ pub fn open_reader<R: Read + Send + 'static>(
             blank: false,
         },
         parser,
+        limits: ctx.limits,
         report: ReadReport::default(),
         done: false,
     })
+}
+
+/// The refusal for a limit the file went over.
+fn too_large(limits: &Limits, over: scan::Over) -> String {
+    let (at, what) = match (over.limit, over.column) {
+        (Limit::Cell, Some(column)) => (format!("line {}, column {column}", over.line), "a cell"),
+        (Limit::Record, _) => (format!("line {}", over.line), "the record beginning here"),
+        _ => (format!("line {}", over.line), "a line"),
+    };
+    limits.exceeded(over.limit, at, what)
 }
 
 impl CsvRecords {
@@ -412,6 +442,9 @@ impl CsvRecords {
     }
 
     fn abort(&mut self, err: csv::Error) -> RowError {
+        if let Some(over) = self.reader.get_ref().over() {
+            return self.stop(over.line, too_large(&self.limits, over));
+        }
         let line = self.reader.get_ref().line();
         self.stop(
             line,
@@ -636,6 +669,7 @@ mod tests {
         ParseContext {
             tz: chrono_tz::Europe::Berlin,
             default_language: None,
+            limits: Default::default(),
         }
     }
 
@@ -1112,6 +1146,75 @@ mod tests {
         let err = open(HEADER.as_bytes(), &opts, &fields()).expect_err("refused");
         assert!(
             matches!(err, FormatError::Config { .. }) && err.to_string().contains("csv.delimiter"),
+            "{err}"
+        );
+    }
+
+    /// Counts the bytes taken from the file.
+    struct Counted(
+        std::io::Cursor<Vec<u8>>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    );
+
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_five_megabyte_line_stops_reading_at_the_cell_limit_naming_line_column_and_limit() {
+        let mut bytes =
+            format!("{HEADER}1;02.03.2026;10:30;Pass;A;;;\n2;02.03.2026;10:30;Pass;").into_bytes();
+        bytes.extend(std::iter::repeat_n(b'x', 5 << 20));
+        bytes.extend_from_slice(b";;;\n3;02.03.2026;10:30;Pass;C;;;\n");
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let input = Counted(std::io::Cursor::new(bytes), taken.clone());
+        let opts = semicolon(Encoding::Auto);
+        let records = open_reader(
+            input,
+            "termine.csv",
+            &opts,
+            &fields(),
+            &Formats::default(),
+            &ctx(),
+        )
+        .expect("opens");
+        let mut records = records;
+        let rows: Vec<_> = records.by_ref().collect();
+        assert_eq!(rows.len(), 2, "the row before, then the refusal");
+        let err = rows[1].as_ref().expect_err("refused");
+        let aborted = records
+            .report()
+            .aborted
+            .clone()
+            .expect("the import is refused whole");
+        assert_eq!((err.line, &err.reason), (3, &aborted));
+        assert!(
+            aborted.starts_with(
+                "line 3, column 5: a cell is over the limit of 64 KiB (limits.max_cell_bytes)"
+            ),
+            "{aborted}"
+        );
+        let read = taken.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            read < 256 << 10,
+            "reading stopped early: {read} bytes of 5 MiB"
+        );
+    }
+
+    #[test]
+    fn a_header_over_the_line_limit_is_refused_as_too_large() {
+        let header = "Termin-Nr;".repeat(200_000);
+        let err =
+            open(header.as_bytes(), &semicolon(Encoding::Auto), &fields()).expect_err("refused");
+        assert!(
+            matches!(err, FormatError::TooLarge { .. })
+                && err
+                    .to_string()
+                    .starts_with("termine.csv: line 1: a line is over"),
             "{err}"
         );
     }

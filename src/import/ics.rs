@@ -20,7 +20,9 @@
 //!
 //! Memory: the file is read twice, streaming both times, which is why [`open_reader`] wants
 //! `Seek`. Between the passes only the index of UID digests is kept; during the second, one
-//! VEVENT (capped at 1 MiB) and the occurrences of one recurring event (capped).
+//! VEVENT and the occurrences of one recurring event (capped). A line, VEVENT or property
+//! value over the source's limits (`limits.max_line_bytes`, `max_record_bytes`,
+//! `max_cell_bytes`) is found by the first pass and refuses the file whole.
 
 mod content;
 mod fields;
@@ -180,8 +182,15 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
     let mut reader = BufReader::new(input);
     check_start(&mut reader, name)?;
     reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
-    let mut first = Blocks::new(ContentLines::new(&mut reader));
+    let limits = &ctx.limits;
+    let mut first = Blocks::limited(ContentLines::limited(&mut reader, limits), limits);
     let index = Index::build(&mut first, ctx.tz).map_err(unreadable)?;
+    if let Some(reason) = first.over() {
+        return Err(FormatError::TooLarge {
+            file: name.to_string(),
+            reason: reason.to_string(),
+        });
+    }
     if !first.complete() {
         return Err(FormatError::CutOff {
             file: name.to_string(),
@@ -195,7 +204,7 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
     let input: Box<dyn BufRead + Send> = Box::new(reader);
     let horizon = TimeDelta::days(i64::from(opts.recurrence_horizon_days));
     Ok(IcsRecords {
-        blocks: Blocks::new(ContentLines::new(input)),
+        blocks: Blocks::limited(ContentLines::limited(input, limits), limits),
         index,
         specs,
         parser,
@@ -259,7 +268,13 @@ impl IcsRecords {
 
     fn read_more(&mut self) -> bool {
         loop {
-            match self.blocks.next_block() {
+            let block = self.blocks.next_block();
+            if let Some(reason) = self.blocks.over() {
+                // The file changed since it was indexed: it is now over a limit.
+                self.abort(reason.to_string());
+                return true;
+            }
+            match block {
                 Ok(Some(Block::Event(event))) => {
                     self.read_event(&event);
                     if !self.pending.is_empty() {

@@ -14,10 +14,11 @@
 //! the record. With `epoch = "seconds"` or `"milliseconds"`, a number (or a text of digits)
 //! in the start or end field is a Unix time.
 //!
-//! Memory stays bounded: NDJSON is read line by line (a line over 16 MiB stops reading);
-//! an array is walked by a small `serde::de::Visitor` over `serde_json::Deserializer` on its
+//! Memory stays bounded: NDJSON is read line by line; an array is walked by a small `serde::de::Visitor` over `serde_json::Deserializer` on its
 //! own thread (`json::stream`), which hands the elements in batches through a bounded channel,
 //! so only a few hundred records exist at a time. `json::record` turns one record into a row.
+//! A line or record over `limits.max_line_bytes` / `max_record_bytes`, or a value over
+//! `max_cell_bytes`, stops reading there and refuses the import whole ([`Limits`]).
 //!
 //! Positions: [`RowError::line`] and [`ParsedRow::line`] are the physical line for NDJSON and
 //! the 1-based record index for arrays. A syntax error stops reading (the report is
@@ -39,15 +40,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::import::csv::ReadReport;
+use crate::import::limits::{Limit, Limits};
 use crate::import::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser,
 };
 use record::{JsonRow, Paths, kind};
 use stream::Elements;
 
-/// An NDJSON line longer than this stops reading: it is not a booking, and holding it would
-/// break the memory bound.
-const MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 /// Blank space allowed before the first record.
 const MAX_LEADING_BLANK: usize = 1024 * 1024;
 /// Keys listed in a refusal, so the operator sees what the file has instead.
@@ -119,6 +118,9 @@ pub enum JsonFormatError {
     /// The file ends inside its first record: cut off, or still being written.
     #[error("{file}: {reason}")]
     CutOff { file: String, reason: String },
+    /// A line, record or value over the source's limits; `reason` names where and which.
+    #[error("{file}: {reason}")]
+    TooLarge { file: String, reason: String },
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -166,6 +168,7 @@ pub struct JsonRecords {
     parser: RowParser,
     paths: Paths,
     epoch: Option<Epoch>,
+    limits: Limits,
     report: ReadReport,
     done: bool,
 }
@@ -216,12 +219,13 @@ pub fn open_reader<R: Read + Send + 'static>(
         source,
     })?;
     let first = first.ok_or_else(|| JsonFormatError::Empty { file: file.clone() })?;
+    let limits = ctx.limits;
     let mut source = match (opts.layout, records_path) {
-        (Layout::Ndjson, _) => Source::lines(input),
-        (_, Some(path)) => Source::array(input, path),
-        (Layout::Array, None) => Source::array(input, Vec::new()),
-        (Layout::Auto, None) if first == b'[' => Source::array(input, Vec::new()),
-        (Layout::Auto, None) if first == b'{' => Source::lines(input),
+        (Layout::Ndjson, _) => Source::lines(input, limits),
+        (_, Some(path)) => Source::array(input, path, limits),
+        (Layout::Array, None) => Source::array(input, Vec::new(), limits),
+        (Layout::Auto, None) if first == b'[' => Source::array(input, Vec::new(), limits),
+        (Layout::Auto, None) if first == b'{' => Source::lines(input, limits),
         (Layout::Auto, None) => {
             return Err(JsonFormatError::NotJson {
                 file,
@@ -240,6 +244,7 @@ pub fn open_reader<R: Read + Send + 'static>(
         parser,
         paths,
         epoch: opts.epoch,
+        limits,
         report,
         done: false,
     })
@@ -279,6 +284,10 @@ fn check_first(
             Source::Array(_) => Ok(()),
         },
         Some(Pulled::Missing(reason)) => Err(JsonFormatError::NoRecords {
+            file,
+            reason: reason.clone(),
+        }),
+        Some(Pulled::TooLarge { reason, .. }) => Err(JsonFormatError::TooLarge {
             file,
             reason: reason.clone(),
         }),
@@ -378,7 +387,16 @@ impl JsonRecords {
                 cut,
                 ..
             } => return Some(Err(self.abort(position, reason, cut))),
+            Pulled::TooLarge { position, reason } => {
+                return Some(Err(self.abort(position, reason, true)));
+            }
         };
+        let cap = self.limits.get(Limit::Cell);
+        if longest_text(&value) > cap {
+            let at = self.source.describe(position);
+            let reason = self.limits.exceeded(Limit::Cell, at, "a value");
+            return Some(Err(self.abort(position, reason, true)));
+        }
         self.report.rows += 1;
         if !value.is_object() {
             return Some(Err(RowError {
@@ -402,9 +420,11 @@ impl JsonRecords {
         Some(parsed)
     }
 
-    fn abort(&mut self, position: u64, reason: String, cut: bool) -> RowError {
+    /// Stops reading: the snapshot is incomplete. `plain`: the reason says it all (the file
+    /// looks cut off, or went over a limit), else it is why reading broke off.
+    fn abort(&mut self, position: u64, reason: String, plain: bool) -> RowError {
         self.done = true;
-        let reason = match cut {
+        let reason = match plain {
             true => reason,
             false => format!("reading stopped, the rest of the file is lost: {reason}"),
         };
@@ -442,6 +462,8 @@ enum Pulled {
     Record(u64, Value),
     /// `records_path` leads nowhere or not to an array: why.
     Missing(String),
+    /// A line, record or key over the source's limits: reading stopped there.
+    TooLarge { position: u64, reason: String },
     /// Reading cannot go on.
     Failed {
         position: u64,
@@ -462,16 +484,17 @@ enum Source {
 }
 
 impl Source {
-    fn lines(input: Box<dyn BufRead + Send>) -> Source {
+    fn lines(input: Box<dyn BufRead + Send>, limits: Limits) -> Source {
         Source::Lines(Lines {
             input,
             buf: Vec::new(),
             line: 0,
+            limits,
         })
     }
 
-    fn array(input: Box<dyn BufRead + Send>, path: Vec<String>) -> Source {
-        Source::Array(Elements::spawn(input, path))
+    fn array(input: Box<dyn BufRead + Send>, path: Vec<String>, limits: Limits) -> Source {
+        Source::Array(Elements::spawn(input, path, limits))
     }
 
     fn next(&mut self, report: &mut ReadReport) -> Option<Pulled> {
@@ -501,6 +524,7 @@ struct Lines {
     input: Box<dyn BufRead + Send>,
     buf: Vec<u8>,
     line: u64,
+    limits: Limits,
 }
 
 impl Lines {
@@ -508,17 +532,30 @@ impl Lines {
         loop {
             self.buf.clear();
             self.line += 1;
+            // A line is a record: the smaller limit holds, and nothing past it is held.
+            let (line_cap, record_cap) =
+                (self.limits.get(Limit::Line), self.limits.get(Limit::Record));
+            let cap = line_cap.min(record_cap);
             let read = (&mut self.input)
-                .take(MAX_LINE_BYTES)
+                .take(cap + 1)
                 .read_until(b'\n', &mut self.buf);
             match read {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(err) => return Some(self.failed(format!("cannot be read: {err}"), true)),
             }
-            if self.buf.len() as u64 == MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
-                let reason = format!("line {} is longer than 16 MiB", self.line);
-                return Some(self.failed(reason, false));
+            let content = self.buf.len() - usize::from(self.buf.ends_with(b"\n"));
+            if content as u64 > cap {
+                let (which, what) = match line_cap <= record_cap {
+                    true => (Limit::Line, "a line"),
+                    false => (Limit::Record, "a record"),
+                };
+                let at = format!("line {}", self.line);
+                let reason = self.limits.exceeded(which, at, what);
+                return Some(Pulled::TooLarge {
+                    position: self.line,
+                    reason,
+                });
             }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 report.blank_rows += 1;
@@ -571,6 +608,21 @@ impl Lines {
     }
 }
 
+/// The length of the longest text in `value`, keys included.
+fn longest_text(value: &Value) -> u64 {
+    let len = |t: &String| t.len() as u64;
+    match value {
+        Value::String(t) => len(t),
+        Value::Array(items) => items.iter().map(longest_text).max().unwrap_or(0),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| len(k).max(longest_text(v)))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// serde_json's message without its " at line L column C", for a line read on its own.
 fn without_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
@@ -606,6 +658,7 @@ mod tests {
         ParseContext {
             tz: chrono_tz::Europe::Berlin,
             default_language: None,
+            limits: Default::default(),
         }
     }
 
@@ -1187,5 +1240,111 @@ mod tests {
             assert!(grown_mib < 64, "memory grew by {grown_mib} MiB");
             std::fs::remove_file(&path).expect("removed");
         }
+    }
+
+    /// Counts the bytes taken from the file.
+    struct Counted(
+        io::Cursor<Vec<u8>>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    );
+
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    /// Reads `text` to its end or its refusal: the rows, the refusal, the bytes taken.
+    fn read_counted(text: String, opts: &JsonOptions) -> (usize, Option<String>, usize) {
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let input = Counted(io::Cursor::new(text.into_bytes()), taken.clone());
+        let formats = Formats::default();
+        let opened = open_reader(input, "termine.json", opts, &fields(), &formats, &ctx());
+        let (rows, refusal) = match opened {
+            Ok(mut records) => {
+                let rows = records.by_ref().filter(Result::is_ok).count();
+                (rows, records.report().aborted.clone())
+            }
+            Err(e) => (0, Some(e.to_string())),
+        };
+        (
+            rows,
+            refusal,
+            taken.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// A record of `n` bytes of JSON: many small values, no one of them long.
+    fn padded(id: u64, n: usize) -> Value {
+        let mut r = record(json!(id), json!("2026-03-02T10:30:00"));
+        r["padding"] = json!(vec!["abcdefgh"; n / 11]);
+        r
+    }
+
+    #[test]
+    fn an_array_record_over_the_record_limit_stops_reading_there() {
+        let records = [padded(1, 100), padded(2, 5 << 20), padded(3, 100)];
+        let text = serde_json::to_string(&records).expect("json");
+        let (rows, refusal, taken) = read_counted(text, &JsonOptions::default());
+        let refusal = refusal.expect("refused");
+        assert_eq!(rows, 1, "{refusal}");
+        assert!(
+            refusal.starts_with(
+                "record 2: a record is over the limit of 1 MiB (limits.max_record_bytes)"
+            ),
+            "{refusal}"
+        );
+        assert!(
+            taken < 2 << 20,
+            "reading stopped early: {taken} bytes of 5 MiB"
+        );
+    }
+
+    #[test]
+    fn an_ndjson_line_over_the_limit_and_a_value_over_the_cell_limit_are_refused() {
+        let lines = ndjson(&[padded(1, 100), padded(2, 5 << 20), padded(3, 100)]);
+        let (rows, refusal, taken) = read_counted(lines, &JsonOptions::default());
+        let refusal = refusal.expect("refused");
+        assert_eq!(rows, 1, "{refusal}");
+        assert!(
+            refusal
+                .starts_with("line 2: a line is over the limit of 1 MiB (limits.max_line_bytes)"),
+            "{refusal}"
+        );
+        assert!(taken < 2 << 20, "reading stopped early: {taken} bytes");
+        let mut long = record(json!(2), json!("2026-03-02T10:30:00"));
+        long["customer"]["name"] = json!("x".repeat(100 << 10));
+        let text = ndjson(&[record(json!(1), json!("2026-03-02T10:30:00")), long]);
+        let (_, refusal, _) = read_counted(text, &JsonOptions::default());
+        let refusal = refusal.expect("refused");
+        assert!(
+            refusal
+                .starts_with("line 2: a value is over the limit of 64 KiB (limits.max_cell_bytes)"),
+            "{refusal}"
+        );
+    }
+
+    #[test]
+    fn a_first_record_over_the_limit_refuses_the_file_as_too_large() {
+        let text = serde_json::to_string(&[padded(1, 2 << 20)]).expect("json");
+        let (_, refusal, _) = read_counted(text, &JsonOptions::default());
+        let refusal = refusal.expect("refused");
+        assert!(
+            refusal.starts_with("termine.json: record 1: a record is over the limit"),
+            "{refusal}"
+        );
+        let key = format!("{{\"{}\": 1, \"data\": []}}", "k".repeat(2 << 20));
+        let opts = JsonOptions {
+            records_path: Some("data".into()),
+            ..JsonOptions::default()
+        };
+        let (_, refusal, _) = read_counted(key, &opts);
+        let refusal = refusal.expect("refused");
+        assert!(
+            refusal.contains("before the records: an object key is over the limit"),
+            "{refusal}"
+        );
     }
 }

@@ -102,8 +102,8 @@ async fn download(http: &HttpSource) -> anyhow::Result<tempfile::TempPath> {
     Ok(path)
 }
 
-/// The URL without user info or query (which may hold tokens), for messages.
-fn redact(url: &str) -> String {
+/// The URL without user info or query (which may hold tokens), for messages and the history.
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_password(None);

@@ -227,6 +227,8 @@ pub struct ParseContext {
     pub tz: Tz,
     /// Language for rows whose language cell is empty or absent; `None` leaves them without.
     pub default_language: Option<Language>,
+    /// What the readers refuse as too large (the source's `[sources.limits]`).
+    pub limits: crate::import::limits::Limits,
 }
 
 /// The booking fields a column can be mapped to.
@@ -1073,6 +1075,7 @@ mod tests {
         ParseContext {
             tz: chrono_tz::Europe::Berlin,
             default_language: None,
+            limits: Default::default(),
         }
     }
 
@@ -1133,6 +1136,7 @@ mod tests {
         let utc_ctx = ParseContext {
             tz: chrono_tz::UTC,
             default_language: None,
+            limits: Default::default(),
         };
         let last = [("Datum", "+262142-12-31"), ("Uhrzeit", "23:59")];
         let err = parse_with(&fields, &utc_ctx, &last).expect_err("no default end either");

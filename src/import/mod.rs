@@ -5,10 +5,14 @@
 //! - [`csv`]: the CSV/TSV reader; [`json`]: JSON and NDJSON; [`ics`]: iCalendar;
 //!   [`sheet`]: XLSX, ODS (and XLS, XLSB) spreadsheets; [`sql`]: SQLite files and live PostgreSQL
 //! - [`mapping`]: header names → booking fields, and parsing one row
+//! - [`limits`]: caps on cells, records, lines and unzipped sizes (zip bombs are refused)
+//! - [`lease`]: one import of a source at a time, on a short renewed lease
 
 pub mod csv;
 pub mod ics;
 pub mod json;
+pub mod lease;
+pub mod limits;
 pub mod locate;
 pub mod mapping;
 pub mod sheet;
@@ -24,11 +28,13 @@ use crate::store::imports::ImportCounts;
 use crate::store::{Store, bookings, imports, outages};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+pub use lease::Busy;
 use mapping::{ParseContext, RowError};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Rows of an export with the line each starts on.
 type Rows = Vec<(BookingRecord, u64)>;
@@ -158,6 +164,9 @@ pub struct ImportOptions {
     pub file: Option<PathBuf>,
     /// Apply even if the snapshot would remove more than `max_removal_share`.
     pub force: bool,
+    /// Who runs it ("cli:anna", "api:olga", "HOST-PID-…/schedule"): the owner of the source's
+    /// lease while it runs, made unique per run.
+    pub by: String,
 }
 
 type Chunk = Vec<Result<mapping::ParsedRow, RowError>>;
@@ -169,23 +178,63 @@ enum ReaderMsg {
     Aborted(String),
 }
 
-/// Imports one source. Errors are infrastructure failures (database down); a bad file is a
-/// refused import, reported in the returned report and in the history.
+/// The time now; the import reads it at its start (the snapshot's time) and its end.
+pub type Now<'a> = &'a (dyn Fn() -> DateTime<Utc> + Send + Sync);
+
+/// Imports one source, holding its lease ([`lease`]) for the time it runs. Errors are
+/// infrastructure failures (database down), or [`Busy`] when another run imports the source
+/// right now; a bad file is a refused import, reported in the returned report and the history.
 pub async fn run(
     store: &Store,
     tenant: &TenantSettings,
     templates: &TemplateSet,
     source: &SourceSettings,
     opts: &ImportOptions,
-    now: DateTime<Utc>,
+    clock: Now<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<ImportReport> {
+    let by = if opts.by.is_empty() {
+        "absage"
+    } else {
+        &opts.by
+    };
+    let held = lease::take(store, &tenant.id, &source.name, by, clock()).await?;
+    let (done, lost) = (CancellationToken::new(), CancellationToken::new());
+    let work = async {
+        let result = tokio::select! {
+            result = run_held(store, tenant, templates, source, opts, clock, progress) => result,
+            // Dropping the import rolls its transaction back.
+            () = lost.cancelled() => Err(anyhow::anyhow!(lease::LOST)),
+        };
+        done.cancel();
+        result
+    };
+    let (result, ()) = tokio::join!(work, lease::keep(store, &held, clock, &done, &lost));
+    lease::give_back(store, &held).await;
+    result
+}
+
+/// [`run`], with the lease held.
+async fn run_held(
+    store: &Store,
+    tenant: &TenantSettings,
+    templates: &TemplateSet,
+    source: &SourceSettings,
+    opts: &ImportOptions,
+    clock: Now<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<ImportReport> {
+    let now = clock();
     let file = opts.file.clone().unwrap_or_else(|| source.path.clone());
-    let now_ms = to_millis(now);
+    // A download is named by its URL (without credentials), never by its temporary file.
+    let url = (opts.file.is_none() && !source.http.url.is_empty())
+        .then(|| locate::redact(&source.http.url));
+    let shown = url
+        .clone()
+        .unwrap_or_else(|| file.to_string_lossy().into_owned());
     let import_id = {
         let mut conn = store.conn().await?;
-        let location = file.to_string_lossy();
-        imports::start(&mut conn, &tenant.id, &source.name, &location, now_ms).await?
+        imports::start(&mut conn, &tenant.id, &source.name, &shown, to_millis(now)).await?
     };
     let mut importer = Importer {
         store,
@@ -194,11 +243,13 @@ pub async fn run(
         source,
         import_id,
         now,
+        clock,
+        url,
         report: ImportReport {
             import_id,
             source: source.name.clone(),
             tenant: tenant.id.clone(),
-            file: file.clone(),
+            file: PathBuf::from(&shown),
             position: position_name(source),
             outcome: Outcome::Refused,
             message: None,
@@ -233,7 +284,14 @@ pub async fn run(
         rejected_json: &rejected_json,
         contact_json: &contact_json,
     };
-    imports::finish(&mut conn, import_id, &report.counts, end, now_ms).await?;
+    imports::finish(
+        &mut conn,
+        import_id,
+        &report.counts,
+        end,
+        to_millis(clock()),
+    )
+    .await?;
     result.map(|()| report)
 }
 
@@ -244,7 +302,12 @@ struct Importer<'a> {
     templates: &'a TemplateSet,
     source: &'a SourceSettings,
     import_id: i64,
+    /// The snapshot's time: bookings and outages are judged by it.
     now: DateTime<Utc>,
+    /// For when the import ends.
+    clock: Now<'a>,
+    /// The source's URL without credentials, when the export is downloaded.
+    url: Option<String>,
     report: ImportReport,
     /// The person ([`BookingRecord::person`]) of each key written by this import so far; an
     /// empty person for the key of a rejected row (whose citizen is unknown).
@@ -262,7 +325,6 @@ impl Importer<'_> {
         progress: &(dyn Fn(u64) + Sync),
     ) -> anyhow::Result<()> {
         let (tenant, source) = (&self.tenant.id, &self.source.name);
-        let now_ms = to_millis(self.now);
         let no_http = locate::HttpSource::default();
         let http = if given { &no_http } else { &self.source.http };
         let located = match locate::locate(file, http).await {
@@ -272,18 +334,23 @@ impl Importer<'_> {
                 return Ok(());
             }
         };
-        if self.source.kind != SourceKind::Sql {
+        if self.source.kind != SourceKind::Sql && self.url.is_none() {
             self.report.file = located.path.clone();
-            if self.source.http.url.is_empty() {
-                let mut conn = self.store.conn().await?;
-                let file = located.path.to_string_lossy();
-                imports::set_location(&mut conn, self.import_id, &file).await?;
-            }
+            let mut conn = self.store.conn().await?;
+            let file = located.path.to_string_lossy();
+            imports::set_location(&mut conn, self.import_id, &file).await?;
         }
+        // Messages name a download by its URL, not by the temporary file it was read from.
+        let temporary = located.path.to_string_lossy().into_owned();
+        let url = self.url.clone();
+        let shown = |message: String| match &url {
+            Some(url) => message.replace(&temporary, url),
+            None => message,
+        };
         let mut rx = match spawn_reader(self.source, self.tenant, &located.path).await {
             Ok(rx) => rx,
             Err(refusal) => {
-                self.report.message = Some(refusal);
+                self.report.message = Some(shown(refusal));
                 return Ok(());
             }
         };
@@ -295,6 +362,7 @@ impl Importer<'_> {
                 ReaderMsg::Aborted(why) => {
                     tx.rollback().await?;
                     // Nothing was applied; the counts say what the file held so far.
+                    let why = shown(why);
                     self.report.message = Some(format!("refused: {why}; nothing was changed"));
                     return Ok(());
                 }
@@ -329,7 +397,8 @@ impl Importer<'_> {
             rejected_json: &rejected_json,
             contact_json: &contact_json,
         };
-        imports::finish(&mut tx, self.import_id, c, end, now_ms).await?;
+        let ended = to_millis((self.clock)());
+        imports::finish(&mut tx, self.import_id, c, end, ended).await?;
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await.context("committing the import")?;
         Ok(())
@@ -656,6 +725,7 @@ async fn spawn_reader(
     let ctx = ParseContext {
         tz: tenant.time_zone,
         default_language: None,
+        limits: source.limits,
     };
     if source.kind == SourceKind::Sql {
         tokio::spawn(read_sql(source, ctx, tx, open_tx));

@@ -18,9 +18,15 @@
 //!
 //! A workbook cut off at its end (an XLSX or ODS zip without the directory that closes every
 //! complete zip archive) is refused whole, naming its length.
+//!
+//! Zip bombs and other oversized content are refused whole, naming the part, cell or row and
+//! the limit (`[sources.limits]`): the parts' unzipped sizes are checked before anything is
+//! unzipped, XLSX worksheets are scanned once before calamine streams them ([`zipped`]), ODS is
+//! checked while it is read ([`ods`]), and every row and cell handed on is within its limit.
 
 mod cells;
 mod ods;
+mod zipped;
 
 use crate::import::csv::{Columns, looks_like_header};
 use std::borrow::Cow;
@@ -34,6 +40,7 @@ use calamine::{Data, Reader, Sheets, open_workbook_auto};
 use serde::{Deserialize, Serialize};
 
 use crate::import::csv::{FormatError, ReadReport};
+use crate::import::limits::{Limit, Limits};
 use crate::import::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
 };
@@ -58,8 +65,9 @@ impl Default for SheetOptions {
     }
 }
 
-/// Rows waiting between the reading thread and the iterator; bounds memory while streaming.
-const ROWS_IN_FLIGHT: usize = 256;
+/// Rows waiting between the reading thread and the iterator; bounds memory while streaming
+/// (each row is within `limits.max_record_bytes`).
+const ROWS_IN_FLIGHT: usize = 64;
 
 /// One spreadsheet row: cells by 0-based column, `Empty` where nothing was written.
 #[derive(Debug)]
@@ -84,7 +92,33 @@ impl SheetRow {
 enum Msg {
     Row(SheetRow),
     Failed(String),
+    /// Over a limit: the reason names where and which.
+    TooLarge(String),
     End,
+}
+
+/// Why a reading thread stopped before the end of its sheet.
+#[derive(Debug)]
+enum Stop {
+    /// The file is broken or could not be read.
+    Failed(String),
+    /// A part, row or cell over the source's limits; the refusal, naming where and which.
+    TooLarge(String),
+}
+
+impl From<String> for Stop {
+    fn from(reason: String) -> Stop {
+        Stop::Failed(reason)
+    }
+}
+
+impl Stop {
+    fn into_msg(self) -> Msg {
+        match self {
+            Stop::Failed(reason) => Msg::Failed(reason),
+            Stop::TooLarge(reason) => Msg::TooLarge(reason),
+        }
+    }
 }
 
 /// The bookings of one sheet, one row at a time.
@@ -133,20 +167,32 @@ pub fn open_file(
         return Err(config("sheet.header_row counts from 1".to_string()));
     }
     check_zip_end(path, &file)?;
-    let (rows, sheet, render) = if is_ods(path) {
-        let names = ods::sheet_names(path).map_err(|reason| FormatError::Unreadable {
-            file: file.clone(),
-            source: std::io::Error::other(format!("{reason}; is it an ODS spreadsheet?")),
+    let limits = ctx.limits;
+    let streamed = |name: &str| zipped::is_xlsx_worksheet(name) || name == "content.xml";
+    let zipped = zipped::check(path, &file, &limits, streamed)?;
+    let (rows, sheet, render) = if is_ods(path, zipped) {
+        let names = ods::sheet_names(path, &limits).map_err(|stop| match stop {
+            Stop::TooLarge(reason) => FormatError::TooLarge {
+                file: file.clone(),
+                reason,
+            },
+            Stop::Failed(reason) => FormatError::Unreadable {
+                file: file.clone(),
+                source: std::io::Error::other(format!("{reason}; is it an ODS spreadsheet?")),
+            },
         })?;
         let sheet = pick_sheet(&names, opts.sheet.as_deref()).map_err(config)?;
         let render = Render::new(formats, fields.time.is_some(), false);
-        let rows = spawn_ods_reader(path.to_owned(), sheet.clone());
+        let rows = spawn_ods_reader(path.to_owned(), sheet.clone(), limits);
         (rows, sheet, render)
     } else {
+        if zipped.is_some() {
+            zipped::scan_worksheets(path, &file, &limits)?;
+        }
         let workbook = open_workbook_auto(path).map_err(|err| unreadable(&file, err))?;
         let sheet = pick_sheet(&workbook.sheet_names(), opts.sheet.as_deref()).map_err(config)?;
         let render = Render::new(formats, fields.time.is_some(), is_1904(&workbook));
-        let rows = spawn_reader(workbook, sheet.clone());
+        let rows = spawn_reader(workbook, sheet.clone(), limits);
         (rows, sheet, render)
     };
     let rows = rows.map_err(|source| FormatError::Unreadable {
@@ -192,6 +238,7 @@ impl SheetRecords {
                 Ok(Msg::Row(row)) => row,
                 Ok(Msg::End) => return None,
                 Ok(Msg::Failed(reason)) => return Some(Err(self.abort(reason))),
+                Ok(Msg::TooLarge(reason)) => return Some(Err(self.refuse(reason))),
                 Err(_) => return Some(Err(self.abort("the reader stopped unexpectedly".into()))),
             };
             let line = u64::from(row.index) + 1;
@@ -237,11 +284,16 @@ impl SheetRecords {
     }
 
     fn abort(&mut self, reason: String) -> RowError {
-        self.done = true;
         let reason = format!(
             "reading stopped, the rest of sheet {} is lost: {reason}",
             self.sheet
         );
+        self.refuse(reason)
+    }
+
+    /// Stops reading for `reason`: the snapshot is incomplete and must not be applied.
+    fn refuse(&mut self, reason: String) -> RowError {
+        self.done = true;
         self.report.aborted = Some(reason.clone());
         RowError {
             line: self.last_row,
@@ -280,6 +332,13 @@ fn cell_ref(sheet: &str, column: usize, row: u64) -> String {
         true => format!("{sheet}!{column}{row}"),
         false => format!("'{}'!{column}{row}", sheet.replace('\'', "''")),
     }
+}
+
+/// A whole row as a spreadsheet's name box takes it: `Termine!17:17`.
+fn row_ref(sheet: &str, row: u64) -> String {
+    let cell = cell_ref(sheet, 0, row);
+    let (sheet, _) = cell.rsplit_once('!').unwrap_or(("", ""));
+    format!("{sheet}!{row}:{row}")
 }
 
 /// Refuses a zip (XLSX, ODS) that lacks the end-of-central-directory record every complete
@@ -364,22 +423,26 @@ fn pick_sheet(names: &[String], wanted: Option<&str>) -> Result<String, String> 
 }
 
 /// An ODS file by its extension, or by its zip's `mimetype` entry when it has none.
-fn is_ods(path: &Path) -> bool {
+fn is_ods(path: &Path, zipped: Option<zipped::Zipped>) -> bool {
     match path.extension().and_then(|e| e.to_str()) {
         Some(ext) => ext.eq_ignore_ascii_case("ods"),
-        None => matches!(calamine::open_workbook_auto(path), Ok(Sheets::Ods(_))),
+        None => zipped.is_some_and(|z| z.ods),
     }
 }
 
 /// Starts the thread that streams an ODS sheet's rows, in order, then `End`.
-fn spawn_ods_reader(path: std::path::PathBuf, sheet: String) -> std::io::Result<Receiver<Msg>> {
+fn spawn_ods_reader(
+    path: std::path::PathBuf,
+    sheet: String,
+    limits: Limits,
+) -> std::io::Result<Receiver<Msg>> {
     let (tx, rx) = sync_channel(ROWS_IN_FLIGHT);
     std::thread::Builder::new()
         .name("ods-reader".to_string())
         .spawn(move || {
-            let _ = tx.send(match ods::stream(&path, &sheet, &tx) {
+            let _ = tx.send(match ods::stream(&path, &sheet, &limits, &tx) {
                 Ok(()) => Msg::End,
-                Err(reason) => Msg::Failed(reason),
+                Err(stop) => stop.into_msg(),
             });
         })?;
     Ok(rx)
@@ -389,36 +452,95 @@ fn spawn_ods_reader(path: std::path::PathBuf, sheet: String) -> std::io::Result<
 fn spawn_reader(
     workbook: Sheets<BufReader<File>>,
     sheet: String,
+    limits: Limits,
 ) -> std::io::Result<Receiver<Msg>> {
     let (tx, rx) = sync_channel(ROWS_IN_FLIGHT);
     std::thread::Builder::new()
         .name("sheet-reader".to_string())
         .spawn(move || {
+            let mut sized = Sized::new(&sheet, &limits);
             let outcome = match workbook {
-                Sheets::Xlsx(mut book) => stream_xlsx(&mut book, &sheet, &tx),
-                mut other => send_range(&mut other, &sheet, &tx),
+                Sheets::Xlsx(mut book) => stream_xlsx(&mut book, &mut sized, &tx),
+                mut other => send_range(&mut other, &mut sized, &tx),
             };
             // A failed send means the iterator was dropped: nobody is listening.
             let _ = tx.send(match outcome {
                 Ok(()) => Msg::End,
-                Err(reason) => Msg::Failed(reason),
+                Err(stop) => stop.into_msg(),
             });
         })?;
     Ok(rx)
 }
 
+/// Holds the cells of the sheet being read to the limits: each one and each row.
+struct Sized<'a> {
+    sheet: &'a str,
+    limits: &'a Limits,
+    row: u32,
+    row_bytes: u64,
+}
+
+impl<'a> Sized<'a> {
+    fn new(sheet: &'a str, limits: &'a Limits) -> Self {
+        Sized {
+            sheet,
+            limits,
+            row: 0,
+            row_bytes: 0,
+        }
+    }
+
+    /// Counts a cell of `len` bytes at 0-based `row` and `column`.
+    fn cell(&mut self, row: u32, column: u32, len: u64) -> Result<(), Stop> {
+        if row != self.row {
+            (self.row, self.row_bytes) = (row, 0);
+        }
+        let line = u64::from(row) + 1;
+        if len > self.limits.get(Limit::Cell) {
+            let at = cell_ref(self.sheet, column as usize, line);
+            return Err(Stop::TooLarge(self.limits.exceeded(
+                Limit::Cell,
+                at,
+                "a cell",
+            )));
+        }
+        self.row_bytes += len.max(16);
+        if self.row_bytes > self.limits.get(Limit::Record) {
+            let at = row_ref(self.sheet, line);
+            return Err(Stop::TooLarge(self.limits.exceeded(
+                Limit::Record,
+                at,
+                "a row",
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The bytes a cell's text takes (a number or a date: none to speak of).
+fn text_len(value: &calamine::DataRef<'_>) -> u64 {
+    use calamine::DataRef as D;
+    match value {
+        D::SharedString(t) => t.len() as u64,
+        D::String(t) | D::DateTimeIso(t) | D::DurationIso(t) => t.len() as u64,
+        _ => 0,
+    }
+}
+
 /// Streams an XLSX sheet cell by cell; cells arrive in row order.
 fn stream_xlsx(
     book: &mut calamine::Xlsx<BufReader<File>>,
-    sheet: &str,
+    sized: &mut Sized,
     tx: &SyncSender<Msg>,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let mut reader = book
-        .worksheet_cells_reader(sheet)
+        .worksheet_cells_reader(sized.sheet)
         .map_err(|err| err.to_string())?;
     let mut current: Option<SheetRow> = None;
     while let Some(cell) = reader.next_cell().map_err(|err| err.to_string())? {
         let (index, column) = cell.get_position();
+        // Checked before it is copied: a shared string may stand in many cells.
+        sized.cell(index, column, text_len(cell.get_value()))?;
         // A new row index closes the row before; a failed send means nobody listens.
         let finished = current.take_if(|row| row.index != index);
         if let Some(row) = finished
@@ -449,20 +571,31 @@ fn put(cells: &mut Vec<Data>, column: u32, value: Data) {
     cells[column] = value;
 }
 
-/// Loads a whole sheet (XLS, XLSB; ODS only when it had no extension) and sends its rows.
+/// Loads a whole sheet (XLS, XLSB: their parts are within `max_zip_entry_bytes`) and sends its
+/// rows.
 fn send_range(
     book: &mut Sheets<BufReader<File>>,
-    sheet: &str,
+    sized: &mut Sized,
     tx: &SyncSender<Msg>,
-) -> Result<(), String> {
-    let range = book.worksheet_range(sheet).map_err(|err| err.to_string())?;
+) -> Result<(), Stop> {
+    let range = book
+        .worksheet_range(sized.sheet)
+        .map_err(|err| err.to_string())?;
     let Some((first_row, first_column)) = range.start() else {
         return Ok(());
     };
     let lead = first_column as usize;
     for (offset, cells) in range.rows().enumerate() {
+        let index = first_row + offset as u32;
+        for (at, cell) in cells.iter().enumerate() {
+            let len = match cell {
+                Data::String(t) | Data::DateTimeIso(t) | Data::DurationIso(t) => t.len() as u64,
+                _ => 0,
+            };
+            sized.cell(index, first_column + at as u32, len)?;
+        }
         let mut row = SheetRow {
-            index: first_row + offset as u32,
+            index,
             cells: vec![Data::Empty; lead],
         };
         row.cells.extend(cells.iter().cloned());
@@ -494,6 +627,12 @@ fn read_header(rows: &Receiver<Msg>, header: u32, file: &str) -> Result<SheetRow
                 return Err(FormatError::Unreadable {
                     file: file.to_string(),
                     source: std::io::Error::other(reason),
+                });
+            }
+            Ok(Msg::TooLarge(reason)) => {
+                return Err(FormatError::TooLarge {
+                    file: file.to_string(),
+                    reason,
                 });
             }
             Err(_) => return Err(empty()),
@@ -614,6 +753,7 @@ mod tests {
         ParseContext {
             tz: chrono_tz::Europe::Berlin,
             default_language: None,
+            limits: Default::default(),
         }
     }
 
@@ -1078,6 +1218,198 @@ mod tests {
             let want = format!("{}: looks cut off after {half} bytes: ", path.display());
             assert!(err.to_string().starts_with(&want), "{err}");
         }
+    }
+
+    /// An XLSX written part by part (as `scripts/bench-export.py` writes it, inline strings),
+    /// with `extra` parts; `rows` are the `<row>` elements of its one sheet, "Termine".
+    fn xlsx_parts(rows: &str, extra: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf) {
+        use std::io::Write;
+        const RELS: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+        let parts = [
+            (
+                "[Content_Types].xml",
+                r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string(),
+            ),
+            (
+                "_rels/.rels",
+                format!(r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{RELS}/officeDocument" Target="xl/workbook.xml"/></Relationships>"#),
+            ),
+            (
+                "xl/workbook.xml",
+                format!(r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{RELS}"><sheets><sheet name="Termine" sheetId="1" r:id="rId1"/></sheets></workbook>"#),
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                format!(r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{RELS}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#),
+            ),
+            (
+                "xl/worksheets/sheet1.xml",
+                format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{rows}</sheetData></worksheet>"#),
+            ),
+        ];
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("export.xlsx");
+        let mut zip = zip::ZipWriter::new(File::create(&path).expect("created"));
+        let deflated = zip::write::SimpleFileOptions::default();
+        for (name, text) in &parts {
+            zip.start_file(*name, deflated).expect("part");
+            zip.write_all(text.as_bytes()).expect("written");
+        }
+        for (name, bytes) in extra {
+            zip.start_file(*name, deflated).expect("part");
+            zip.write_all(bytes).expect("written");
+        }
+        zip.finish().expect("finished");
+        (dir, path)
+    }
+
+    /// The header row and one booking row of [`fields`], `name` in cell E2.
+    fn inline_rows(name: &str) -> String {
+        let cell =
+            |r: &str, t: &str| format!(r#"<c r="{r}" t="inlineStr"><is><t>{t}</t></is></c>"#);
+        let header: String = ["A1", "B1", "C1", "D1", "E1"]
+            .iter()
+            .zip(["Termin-Nr", "Datum", "Uhrzeit", "Dienstleistung", "Name"])
+            .map(|(r, t)| cell(r, t))
+            .collect();
+        let row: String = ["A2", "B2", "C2", "D2", "E2"]
+            .iter()
+            .zip(["K1", "02.03.2026", "10:30", "Pass", name])
+            .map(|(r, t)| cell(r, t))
+            .collect();
+        format!(r#"<row r="1">{header}</row><row r="2">{row}</row>"#)
+    }
+
+    fn with_limits(limits: Limits) -> ParseContext {
+        ParseContext { limits, ..ctx() }
+    }
+
+    #[test]
+    fn a_part_that_unzips_past_its_limit_is_refused_before_it_is_unzipped() {
+        let bomb = vec![0_u8; 8 << 20];
+        let (_dir, path) = xlsx_parts(&inline_rows("Erika"), &[("xl/sharedStrings.xml", &bomb)]);
+        assert!(
+            std::fs::metadata(&path).expect("written").len() < 64 << 10,
+            "a small file"
+        );
+        let limits = Limits {
+            max_zip_entry_bytes: crate::import::limits::ByteSize(1 << 20),
+            ..Limits::default()
+        };
+        let opened = open_file(
+            &path,
+            &SheetOptions::default(),
+            &fields(),
+            &Formats::default(),
+            &with_limits(limits),
+        );
+        let err = opened.expect_err("refused");
+        let want = format!(
+            "{}: part xl/sharedStrings.xml: it unzips to 8 MiB, which is over the limit of 1 MiB (limits.max_zip_entry_bytes)",
+            path.display()
+        );
+        assert!(
+            matches!(err, FormatError::TooLarge { .. }) && err.to_string().starts_with(&want),
+            "{err}"
+        );
+        let small_total = Limits {
+            max_unzipped_bytes: crate::import::limits::ByteSize(4 << 20),
+            ..Limits::default()
+        };
+        let err = open_file(
+            &path,
+            &SheetOptions::default(),
+            &fields(),
+            &Formats::default(),
+            &with_limits(small_total),
+        )
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("(limits.max_unzipped_bytes)"),
+            "{err}"
+        );
+        let (_dir, fine) = xlsx_parts(&inline_rows("Erika"), &[]);
+        let (rows, report) = read(&fine, &SheetOptions::default(), &fields());
+        assert_eq!(
+            (rows.len(), report.aborted),
+            (1, None),
+            "within the limits it reads"
+        );
+    }
+
+    #[test]
+    fn a_long_text_in_a_streamed_worksheet_is_found_before_calamine_reads_it() {
+        let (_dir, path) = xlsx_parts(&inline_rows(&"x".repeat(100_000)), &[]);
+        let err = open(&path, &SheetOptions::default(), &fields()).expect_err("refused");
+        let want = format!(
+            "{}: part xl/worksheets/sheet1.xml, cell E2: a text is over the limit of 64 KiB (limits.max_cell_bytes)",
+            path.display()
+        );
+        assert!(
+            matches!(err, FormatError::TooLarge { .. }) && err.to_string().starts_with(&want),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_long_shared_string_refuses_the_sheet_at_its_cell() {
+        // Excel keeps a text to 32,767 characters: a smaller limit stands in for the default.
+        let long = "y".repeat(20_000);
+        let rows = vec![
+            HEADER.into_iter().collect(),
+            vec![S("K1"), S("02.03.2026"), S("10:30"), S("Pass"), S("Erika")],
+            vec![S("K2"), S("02.03.2026"), S("11:30"), S(&long), S("Max")],
+        ];
+        let (_dir, path) = xlsx(&[("Termine", rows)]);
+        let limits = Limits {
+            max_cell_bytes: crate::import::limits::ByteSize(16 << 10),
+            ..Limits::default()
+        };
+        let ctx = with_limits(limits);
+        let mut records = open_file(
+            &path,
+            &SheetOptions::default(),
+            &fields(),
+            &Formats::default(),
+            &ctx,
+        )
+        .expect("opens");
+        let rows: Vec<_> = records.by_ref().collect();
+        let aborted = records.report().aborted.clone().expect("refused whole");
+        assert!(
+            aborted.starts_with(
+                "Termine!D3: a cell is over the limit of 16 KiB (limits.max_cell_bytes)"
+            ),
+            "{aborted}"
+        );
+        assert!(rows.last().is_some_and(Result::is_err));
+    }
+
+    #[test]
+    fn a_part_that_unzips_to_more_than_its_directory_says_stops_at_the_stated_size() {
+        // The directory says 100 bytes; the part holds 4 MiB of XML comment. The zip crate,
+        // under calamine too, stops at the stated size.
+        let mut lying = b"<?xml version=\"1.0\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"0\" uniqueCount=\"0\"><!--".to_vec();
+        lying.extend(std::iter::repeat_n(b'-', 4 << 20));
+        lying.extend_from_slice(b"--></sst>");
+        let (_dir, path) = xlsx_parts(&inline_rows("Erika"), &[("xl/sharedStrings.xml", &lying)]);
+        let mut bytes = std::fs::read(&path).expect("written");
+        let name = b"xl/sharedStrings.xml";
+        let at = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"PK\x01\x02")
+            .map(|(at, _)| at)
+            .find(|at| bytes[at + 46..].starts_with(name))
+            .expect("its directory record");
+        bytes[at + 24..at + 28].copy_from_slice(&100_u32.to_le_bytes());
+        std::fs::write(&path, &bytes).expect("patched");
+        let err = open(&path, &SheetOptions::default(), &fields()).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("larger than its declared uncompressed size"),
+            "{err}"
+        );
     }
 
     /// Where the benchmark workbook lives: `ABSAGE_SHEET_BENCH`, or the temp dir.

@@ -103,6 +103,45 @@ pub async fn set_location(conn: &mut Conn, id: i64, location: &str) -> sqlx::Res
     Ok(())
 }
 
+/// Marks failed every import of a source still `running`: the caller holds the source's lease,
+/// so no other run is importing it, and these were left by a process that stopped. Returns how
+/// many.
+pub async fn fail_interrupted(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    now_ms: i64,
+    message: &str,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "update imports set outcome = 'failed', finished_at = $3, message = $4 \
+         where outcome = 'running' and tenant_id = $1 and source = $2",
+    )
+    .bind(tenant)
+    .bind(source)
+    .bind(now_ms)
+    .bind(message)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Marks failed every import still `running` whose source's lease (`import:TENANT:SOURCE`) has
+/// run out or is gone: the process that ran it stopped. Returns how many.
+pub async fn fail_orphans(conn: &mut Conn, now_ms: i64, message: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "update imports set outcome = 'failed', finished_at = $1, message = $2 \
+         where outcome = 'running' and not exists (select 1 from job_leases l \
+         where l.name = 'import:' || imports.tenant_id || ':' || imports.source \
+         and l.lease_until > $1)",
+    )
+    .bind(now_ms)
+    .bind(message)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// The file and start time of a source's latest import, whatever its outcome.
 pub async fn latest_of(
     conn: &mut Conn,

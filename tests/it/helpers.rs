@@ -167,6 +167,7 @@ pub fn settings(dir: &std::path::Path, policy: ChannelPolicy) -> Settings {
         sheet: Default::default(),
         sql: Default::default(),
         http: Default::default(),
+        limits: Default::default(),
         fields: FieldMapping {
             key: "key".into(),
             date: "start".into(),

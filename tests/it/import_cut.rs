@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Text that must never appear in a message: the personal data of the exports below.
 const PERSONAL: [&str; 3] = ["Bürger", "@example.org", "0171"];
 
-fn rows(n: usize) -> Vec<Row> {
+pub(crate) fn rows(n: usize) -> Vec<Row> {
     (0..n)
         .map(|i| {
             Row::new(
@@ -35,7 +35,9 @@ fn last_line(text: &[u8]) -> usize {
     text.iter().filter(|b| **b == b'\n').count() + 1
 }
 
-async fn state(t: &TestApp) -> (Vec<(String, i64, String)>, Vec<(String, String, String)>) {
+pub(crate) async fn state(
+    t: &TestApp,
+) -> (Vec<(String, i64, String)>, Vec<(String, String, String)>) {
     let mut conn = t.app.store.conn().await.unwrap();
     let bookings =
         sqlx::query_as("select booking_key, starts_at, status from bookings order by booking_key")
@@ -54,7 +56,13 @@ async fn state(t: &TestApp) -> (Vec<(String, i64, String)>, Vec<(String, String,
 /// Imports `full` into `file`, declares an outage over all of it, then imports `cut`: the
 /// import must be refused, change nothing (bookings, queued cancellations), and say so in
 /// its message and the history, naming the file and `position`. Returns the message.
-async fn refused_whole(t: &TestApp, file: &str, full: &[u8], cut: &[u8], position: &str) -> String {
+pub(crate) async fn refused_whole(
+    t: &TestApp,
+    file: &str,
+    full: &[u8],
+    cut: &[u8],
+    position: &str,
+) -> String {
     let path = t.dir.path().join(file);
     std::fs::write(&path, full).unwrap();
     let r = t.import().await;
@@ -98,7 +106,7 @@ async fn refused_whole(t: &TestApp, file: &str, full: &[u8], cut: &[u8], positio
     message
 }
 
-async fn app(kind: SourceKind, file: &str, fields: &str) -> TestApp {
+pub(crate) async fn app(kind: SourceKind, file: &str, fields: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     let src = &mut s.sources[0];
@@ -169,7 +177,7 @@ async fn a_csv_without_a_final_line_break_imports_when_the_source_allows_it() {
     );
 }
 
-fn json_records(n: usize) -> Vec<serde_json::Value> {
+pub(crate) fn json_records(n: usize) -> Vec<serde_json::Value> {
     rows(n)
         .iter()
         .map(|r| {
@@ -179,7 +187,7 @@ fn json_records(n: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
-const JSON_FIELDS: &str =
+pub(crate) const JSON_FIELDS: &str =
     "key = \"id\"\ndate = \"start\"\nservice = \"service\"\nname = \"name\"\nemail = \"email\"\n";
 
 #[tokio::test]
@@ -242,7 +250,7 @@ async fn an_icalendar_export_cut_at_half_is_refused_naming_its_last_line() {
 }
 
 /// An XLSX workbook of `rows` under a header, on sheet "Termine", with the start in column C.
-fn workbook(path: &std::path::Path, rows: &[Row], bad_start_at: Option<u32>) {
+pub(crate) fn workbook(path: &std::path::Path, rows: &[Row], bad_start_at: Option<u32>) {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("Termine").unwrap();
@@ -266,7 +274,7 @@ fn workbook(path: &std::path::Path, rows: &[Row], bad_start_at: Option<u32>) {
     book.save(path).unwrap();
 }
 
-const SHEET_FIELDS: &str =
+pub(crate) const SHEET_FIELDS: &str =
     "key = \"key\"\ndate = \"start\"\nservice = \"service\"\nname = \"name\"\nemail = \"email\"\n";
 
 #[tokio::test]

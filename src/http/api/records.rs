@@ -9,7 +9,6 @@ use crate::import::{ContactProblems, ImportOptions, Outcome};
 use crate::store::audit::{self, AuditRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports::{self, ImportCounts, ImportRow};
-use crate::store::leases;
 use crate::store::notifications::{self, QueueCount};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -106,7 +105,9 @@ pub struct ImportSummary {
     pub counts: ImportCounts,
 }
 
-/// Imports one of the tenant's sources now (as `absage import` does).
+/// Imports one of the tenant's sources now (as `absage import` does). The import runs on its
+/// own task: a client that disconnects does not stop it, and it still releases the source and
+/// records its outcome and audit entry. 409 while another run imports the source.
 #[utoipa::path(post, path = "/api/sources/{source}/import", tag = "records",
     params(("source" = String, Path, description = "source name")),
     responses((status = 200, body = ImportSummary), (status = 403, body = ErrorBody),
@@ -121,37 +122,40 @@ pub async fn trigger_import(
         .settings
         .source(&name)
         .filter(|s| s.tenant == caller.tenant)
-        .ok_or_else(|| ApiError::not_found(&format!("source {name:?}")))?;
+        .ok_or_else(|| ApiError::not_found(&format!("source {name:?}")))?
+        .clone();
+    let running = tokio::spawn(import_and_audit(state, caller, source));
+    running.await.map_err(ApiError::internal)?
+}
+
+async fn import_and_audit(
+    state: AppState,
+    caller: Caller,
+    source: crate::config::SourceSettings,
+) -> Result<Json<ImportSummary>, ApiError> {
     let tenant = state
         .settings
         .tenant(&caller.tenant)
         .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?;
-    let now = (state.clock)();
-    let now_ms = crate::domain::to_millis(now);
-    // The lease the scheduler and the watch take: one import of a source at a time.
-    let job = format!("import:{}:{}", source.tenant, source.name);
-    let owner = format!("api:{}", caller.name);
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    if !leases::acquire(&mut conn, &job, &owner, now_ms, now_ms + 30 * 60 * 1000).await? {
-        return Err(ApiError::conflict(format!(
-            "source {name:?} is being imported right now"
-        )));
-    }
-    drop(conn);
-    let result = crate::import::run(
+    let opts = ImportOptions {
+        by: format!("api:{}", caller.name),
+        ..ImportOptions::default()
+    };
+    let ran = crate::import::run(
         &state.store,
         tenant,
         &state.templates,
-        source,
-        &ImportOptions::default(),
-        now,
+        &source,
+        &opts,
+        &*state.clock,
         &|_| {},
     )
     .await;
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    leases::release(&mut conn, &job, &owner).await?;
-    drop(conn);
-    let report = result.map_err(ApiError::internal)?;
+    let report = match ran {
+        Ok(report) => report,
+        Err(e) if e.is::<crate::import::Busy>() => return Err(ApiError::conflict(e.to_string())),
+        Err(e) => return Err(ApiError::internal(format!("{e:#}"))),
+    };
     let summary = ImportSummary {
         import_id: report.import_id,
         source: report.source,
@@ -166,7 +170,7 @@ pub async fn trigger_import(
         &state,
         &caller,
         "import.trigger",
-        Some(format!("source {name}")),
+        Some(format!("source {}", source.name)),
         serde_json::json!({
             "import": summary.import_id, "outcome": summary.outcome,
             "read": summary.counts.rows_read, "rejected": summary.counts.rows_rejected,

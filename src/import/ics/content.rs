@@ -6,15 +6,15 @@
 //! Windows-1252 otherwise (old Outlook exports). A content line remembers the physical line
 //! it starts on, so messages point into the file as an editor shows it.
 //!
-//! Memory stays at one event: a VEVENT is collected up to [`MAX_EVENT_BYTES`]; a longer
-//! one (or a longer single line) is marked broken and its excess dropped while reading on.
+//! Memory stays at one event: a VEVENT is collected up to `limits.max_record_bytes`, a line up
+//! to `max_line_bytes`; past them the excess is dropped while reading on, and [`Blocks::over`]
+//! says which limit the file went over, where — the import is then refused whole.
 
 use std::io::{self, BufRead, Read};
 
 use encoding_rs::WINDOWS_1252;
 
-/// The most text one VEVENT (and so one line) may hold; real bookings are a few KiB.
-pub(crate) const MAX_EVENT_BYTES: usize = 1 << 20;
+use crate::import::limits::{Limit, Limits};
 /// Nesting deeper than this is not a calendar (VCALENDAR > VEVENT > VALARM is three).
 const MAX_DEPTH: usize = 16;
 
@@ -24,7 +24,7 @@ pub(crate) struct ContentLine {
     /// Physical line (1-based) where it starts.
     pub line: u64,
     pub text: String,
-    /// The line was longer than [`MAX_EVENT_BYTES`] and was cut.
+    /// The line was longer than the line limit and was cut.
     pub cut: bool,
 }
 
@@ -36,23 +36,34 @@ pub(crate) struct ContentLines<R> {
     /// A physical line read ahead: the start of the next content line.
     ahead: Option<(u64, Vec<u8>, bool)>,
     started: bool,
+    /// The longest line kept; longer ones are cut there.
+    cap: usize,
+    /// The first line that was longer than `cap` (where its content line starts).
+    over: Option<u64>,
 }
 
 impl<R: BufRead> ContentLines<R> {
     pub(crate) fn new(input: R) -> Self {
+        Self::limited(input, &Limits::default())
+    }
+
+    /// Lines cut at `limits.max_line_bytes`.
+    pub(crate) fn limited(input: R, limits: &Limits) -> Self {
         ContentLines {
             input,
             physical: 0,
             ahead: None,
             started: false,
+            cap: usize::try_from(limits.get(Limit::Line)).unwrap_or(usize::MAX),
+            over: None,
         }
     }
 
     /// Reads one physical line without its line break; `None` at the end.
-    /// The flag says the line was cut at [`MAX_EVENT_BYTES`].
+    /// The flag says the line was cut at the line limit.
     fn physical_line(&mut self) -> io::Result<Option<(Vec<u8>, bool)>> {
         let mut buf = Vec::new();
-        let limit = MAX_EVENT_BYTES as u64 + 1;
+        let limit = self.cap as u64 + 1;
         let read = <&mut R as Read>::take(&mut self.input, limit).read_until(b'\n', &mut buf)?;
         if read == 0 {
             return Ok(None);
@@ -61,7 +72,7 @@ impl<R: BufRead> ContentLines<R> {
         let mut cut = false;
         if buf.last() != Some(&b'\n') && buf.len() as u64 == limit {
             cut = true;
-            buf.truncate(MAX_EVENT_BYTES);
+            buf.truncate(self.cap);
             self.skip_rest_of_line()?;
         }
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
@@ -111,7 +122,7 @@ impl<R: BufRead> ContentLines<R> {
         while let Some((next, next_cut)) = self.physical_line()? {
             match next.first() {
                 Some(b' ' | b'\t') => {
-                    let room = MAX_EVENT_BYTES.saturating_sub(bytes.len());
+                    let room = self.cap.saturating_sub(bytes.len());
                     let more = &next[1..];
                     cut |= next_cut || more.len() > room;
                     bytes.extend_from_slice(&more[..more.len().min(room)]);
@@ -122,6 +133,9 @@ impl<R: BufRead> ContentLines<R> {
                     break;
                 }
             }
+        }
+        if cut {
+            self.over.get_or_insert(line);
         }
         Ok(Some(ContentLine {
             line,
@@ -299,16 +313,40 @@ pub(crate) struct Blocks<R> {
     timezone: Option<String>,
     /// Whether the last thing read closed every component (a VCALENDAR ended).
     complete: bool,
+    limits: Limits,
+    /// The first limit the file went over, as the refusal says it.
+    over: Option<String>,
 }
 
 impl<R: BufRead> Blocks<R> {
+    /// With the default limits.
+    #[cfg(test)]
     pub(crate) fn new(lines: ContentLines<R>) -> Self {
+        Self::limited(lines, &Limits::default())
+    }
+
+    /// Events held up to `limits.max_record_bytes`, property values up to `max_cell_bytes`.
+    pub(crate) fn limited(lines: ContentLines<R>, limits: &Limits) -> Self {
         Blocks {
             lines,
             stack: Vec::new(),
             event: None,
             timezone: None,
             complete: false,
+            limits: *limits,
+            over: None,
+        }
+    }
+
+    /// The first limit the file went over, and where: the refusal of the whole file.
+    pub(crate) fn over(&self) -> Option<&str> {
+        self.over.as_deref()
+    }
+
+    fn note_over(&mut self, which: Limit, line: u64, what: &str) {
+        if self.over.is_none() {
+            let at = format!("line {line}");
+            self.over = Some(self.limits.exceeded(which, at, what));
         }
     }
 
@@ -324,6 +362,9 @@ impl<R: BufRead> Blocks<R> {
 
     pub(crate) fn next_block(&mut self) -> io::Result<Option<Block>> {
         while let Some(content) = self.lines.next_line()? {
+            if let Some(line) = self.lines.over {
+                self.note_over(Limit::Line, line, "a line");
+            }
             if let Some(block) = self.take_line(content) {
                 return Ok(Some(block));
             }
@@ -415,28 +456,42 @@ impl<R: BufRead> Blocks<R> {
     fn property(&mut self, content: ContentLine) {
         self.complete = false;
         let in_event_itself = self.stack.last().is_some_and(|top| top == "VEVENT");
+        let (event_cap, cell_cap) = (self.limits.get(Limit::Record), self.limits.get(Limit::Cell));
+        let mut over = None;
         if let Some((event, bytes)) = &mut self.event {
             if !in_event_itself {
                 return; // a VALARM or other sub-component: not the booking's data
             }
             *bytes += content.text.len();
-            if content.cut || *bytes > MAX_EVENT_BYTES {
+            if content.cut || *bytes as u64 > event_cap {
                 event.mark_broken(format!(
-                    "this VEVENT is larger than {} KiB (line {})",
-                    MAX_EVENT_BYTES / 1024,
+                    "this VEVENT is larger than the limit (line {})",
                     content.line
                 ));
-                return;
-            }
-            match Property::parse(content.line, &content.text) {
-                Ok(prop) => event.props.push(prop),
-                Err(reason) => event.mark_broken(reason),
+                // A cut line is named as such by the lines.
+                over = (!content.cut).then_some((
+                    Limit::Record,
+                    event.line,
+                    "the VEVENT beginning here",
+                ));
+            } else {
+                match Property::parse(content.line, &content.text) {
+                    Ok(prop) if prop.value.len() as u64 > cell_cap => {
+                        event.mark_broken(format!("a value on line {} is too long", content.line));
+                        over = Some((Limit::Cell, content.line, "a property value"));
+                    }
+                    Ok(prop) => event.props.push(prop),
+                    Err(reason) => event.mark_broken(reason),
+                }
             }
         } else if self.stack.last().is_some_and(|top| top == "VTIMEZONE")
             && let Some(tzid) = strip_keyword(&content.text, "TZID")
         {
             let value = tzid.split_once(':').map_or("", |(_, v)| v);
             self.timezone = Some(value.trim().to_string());
+        }
+        if let Some((which, line, what)) = over {
+            self.note_over(which, line, what);
         }
     }
 }
@@ -561,23 +616,57 @@ mod tests {
         assert!(!reader.complete());
     }
 
+    /// The blocks of `text` read with `limits`, and the limit it went over.
+    fn limited(text: &str, limits: &Limits) -> (Vec<Block>, Option<String>) {
+        let lines = ContentLines::limited(text.as_bytes(), limits);
+        let mut reader = Blocks::limited(lines, limits);
+        let mut out = Vec::new();
+        while let Some(block) = reader.next_block().expect("in memory") {
+            out.push(block);
+        }
+        (out, reader.over().map(str::to_owned))
+    }
+
     #[test]
-    fn an_overlong_line_breaks_only_its_event() {
-        let long = "x".repeat(MAX_EVENT_BYTES + 10);
+    fn an_overlong_line_is_cut_read_on_and_named_as_over_the_limit() {
+        let long = "x".repeat((1 << 20) + 10);
         let text = format!(
             "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDESCRIPTION:{long}\nEND:VEVENT\nBEGIN:VEVENT\n\
              UID:2\nEND:VEVENT\nEND:VCALENDAR\n"
         );
-        let got = blocks(&text);
+        let (got, over) = limited(&text, &Limits::default());
         let [Block::Event(first), Block::Event(second)] = got.as_slice() else {
             panic!("two events: {got:?}")
         };
-        assert!(
-            first
-                .broken
-                .as_deref()
-                .is_some_and(|r| r.contains("larger"))
-        );
+        assert!(first.broken.as_deref().is_some_and(|r| r.contains("limit")));
         assert_eq!((second.line, &second.broken), (5, &None));
+        let over = over.expect("over the limit");
+        assert!(
+            over.starts_with("line 3: a line is over the limit of 1 MiB (limits.max_line_bytes)"),
+            "{over}"
+        );
+    }
+
+    #[test]
+    fn a_long_value_or_a_large_event_is_named_with_its_line_and_limit() {
+        let text = |value: &str, lines: usize| {
+            format!(
+                "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:1\nSUMMARY:{value}\n{}END:VEVENT\nEND:VCALENDAR\n",
+                "DESCRIPTION:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n".repeat(lines)
+            )
+        };
+        let (_, over) = limited(&text(&"y".repeat(70_000), 0), &Limits::default());
+        let over = over.expect("a long value");
+        assert!(
+            over.starts_with("line 4: a property value is over the limit of 64 KiB"),
+            "{over}"
+        );
+        let (_, over) = limited(&text("Pass", 30_000), &Limits::default());
+        let over = over.expect("a large event");
+        assert!(
+            over.starts_with("line 2: the VEVENT beginning here is over the limit of 1 MiB (limits.max_record_bytes)"),
+            "{over}"
+        );
+        assert_eq!(limited(&text("Pass", 3), &Limits::default()).1, None);
     }
 }

@@ -26,6 +26,7 @@ fn ctx() -> ParseContext {
     ParseContext {
         tz: chrono_tz::Europe::Berlin,
         default_language: None,
+        limits: Default::default(),
     }
 }
 
@@ -539,4 +540,22 @@ fn a_calendar_cut_at_half_its_size_is_refused_naming_its_last_line() {
     let at = format!("looks cut off at line {}: ", cut.lines().count());
     assert!(err.to_string().contains(&at), "{err}");
     assert!(!err.to_string().contains("Erika"), "{err}");
+}
+
+#[test]
+fn a_file_with_a_line_over_the_limit_is_refused_whole_naming_line_and_limit() {
+    let long = format!("DESCRIPTION:{}", "x".repeat(2 << 20));
+    let text = calendar(&[
+        &["UID:1", "DTSTART:20260302T093000Z", "SUMMARY:Pass"],
+        &["UID:2", "DTSTART:20260302T103000Z", "SUMMARY:Pass", &long],
+    ]);
+    let err = open_with(&text, &IcsOptions::default()).expect_err("too large");
+    let message = err.to_string();
+    assert!(
+        matches!(err, FormatError::TooLarge { .. })
+            && message.starts_with(
+                "termine.ics: line 13: a line is over the limit of 1 MiB (limits.max_line_bytes)"
+            ),
+        "{message}"
+    );
 }

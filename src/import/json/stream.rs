@@ -6,10 +6,17 @@
 //! `IgnoredAny`, which builds nothing), and at the array sends each element, as a `Value`,
 //! through a bounded channel. The channel's bound is the memory bound; a dropped receiver
 //! ends the thread at its next element.
+//!
+//! A [`Meter`] between the file and serde_json counts the bytes of the element (or key) being
+//! read and cuts them off past `limits.max_record_bytes`, since serde_json holds a whole value
+//! before handing it over; a batch goes out early once its records add up to that limit.
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use crate::import::limits::{Limit, Limits};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -24,6 +31,7 @@ const BATCH: usize = 64;
 /// Array elements as the streaming thread sends them.
 pub(super) struct Elements {
     rx: Receiver<Streamed>,
+    limits: Limits,
     index: u64,
     batch: std::vec::IntoIter<Value>,
     /// The thread said its last word; the channel is closed from here on.
@@ -35,18 +43,28 @@ enum Streamed {
     /// The walk ended: `None` when all records were sent, else why there are none.
     End(Option<String>),
     Failed(serde_json::Error),
+    /// An element (`in_array`) or a key on the way to the array went over the record limit.
+    TooLarge {
+        in_array: bool,
+    },
 }
 
 impl Elements {
     /// Starts the thread that walks `input` to the array at `path` (object keys).
-    pub(super) fn spawn(input: Box<dyn BufRead + Send>, path: Vec<String>) -> Elements {
+    pub(super) fn spawn(
+        input: Box<dyn BufRead + Send>,
+        path: Vec<String>,
+        limits: Limits,
+    ) -> Elements {
         let (tx, rx) = mpsc::sync_channel(AHEAD / BATCH);
+        let cap = limits.get(Limit::Record);
         // Should the thread not start, the channel closes and `next` reports it.
         let _ = std::thread::Builder::new()
             .name("json-array".into())
-            .spawn(move || stream_array(input, &path, &tx));
+            .spawn(move || stream_array(input, &path, cap, &tx));
         Elements {
             rx,
+            limits,
             index: 0,
             batch: Vec::new().into_iter(),
             ended: false,
@@ -69,6 +87,15 @@ impl Elements {
                 self.next()
             }
             Ok(Streamed::End(None)) => None,
+            Ok(Streamed::TooLarge { in_array }) => {
+                let position = self.index + 1;
+                let (at, what) = match in_array {
+                    true => (format!("record {position}"), "a record"),
+                    false => ("before the records".to_string(), "an object key"),
+                };
+                let reason = self.limits.exceeded(Limit::Record, at, what);
+                Some(Pulled::TooLarge { position, reason })
+            }
             Ok(Streamed::End(Some(why))) => Some(Pulled::Missing(why)),
             Ok(Streamed::Failed(err)) => {
                 let position = self.index + 1;
@@ -103,18 +130,88 @@ impl Elements {
 }
 
 /// Runs on the streaming thread; a dropped receiver ends it at the next element.
-fn stream_array(input: Box<dyn BufRead + Send>, path: &[String], tx: &SyncSender<Streamed>) {
+fn stream_array(
+    input: Box<dyn BufRead + Send>,
+    path: &[String],
+    cap: u64,
+    tx: &SyncSender<Streamed>,
+) {
+    let meter = Meter {
+        cap,
+        ..Meter::default()
+    };
+    let metered = Metered {
+        inner: input,
+        meter: &meter,
+    };
     // serde_json reads byte by byte: a concrete BufReader gets std's fast path for that.
-    let mut de = serde_json::Deserializer::from_reader(BufReader::new(input));
-    let walk = Walk { path, depth: 0, tx };
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(metered));
+    let walk = Walk {
+        path,
+        depth: 0,
+        tx,
+        meter: &meter,
+    };
     let result = walk
         .deserialize(&mut de)
         .and_then(|end| de.end().map(|()| end));
     // When the receiver is gone nobody is waiting for the outcome.
     let _ = tx.send(match result {
         Ok(end) => Streamed::End(end),
+        Err(_) if meter.over.get() => Streamed::TooLarge {
+            in_array: meter.in_array.get(),
+        },
         Err(err) => Streamed::Failed(err),
     });
+}
+
+/// The bytes taken from the file, and since when they count against the cap.
+#[derive(Debug, Default)]
+struct Meter {
+    cap: u64,
+    read: Cell<u64>,
+    /// Where the element or key being read began (in bytes read); `None`: nothing is held.
+    mark: Cell<Option<u64>>,
+    in_array: Cell<bool>,
+    over: Cell<bool>,
+}
+
+impl Meter {
+    /// Starts counting a value that will be held whole.
+    fn arm(&self, in_array: bool) {
+        self.mark.set(Some(self.read.get()));
+        self.in_array.set(in_array);
+    }
+
+    /// Bytes read since [`Meter::arm`]; stops counting.
+    fn disarm(&self) -> u64 {
+        let start = self.mark.take().unwrap_or(self.read.get());
+        self.read.get() - start
+    }
+}
+
+/// The file as serde_json reads it, through the [`Meter`].
+struct Metered<'m, R> {
+    inner: R,
+    meter: &'m Meter,
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let meter = self.meter;
+        if meter.over.get() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "over the limit"));
+        }
+        let n = self.inner.read(buf)?;
+        meter.read.set(meter.read.get() + n as u64);
+        if let Some(mark) = meter.mark.get()
+            && meter.read.get() - mark > meter.cap
+        {
+            meter.over.set(true);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "over the limit"));
+        }
+        Ok(n)
+    }
 }
 
 /// Follows `path` (object keys) down to the records array and sends its elements; every
@@ -123,6 +220,7 @@ struct Walk<'a> {
     path: &'a [String],
     depth: usize,
     tx: &'a SyncSender<Streamed>,
+    meter: &'a Meter,
 }
 
 impl Walk<'_> {
@@ -180,14 +278,20 @@ impl<'de> Visitor<'de> for Walk<'_> {
             return Ok(self.not_expected("a list"));
         }
         let mut batch = Vec::with_capacity(BATCH);
+        let mut batch_bytes = 0;
         let result = loop {
-            match seq.next_element::<Value>() {
+            self.meter.arm(true);
+            let element = seq.next_element::<Value>();
+            batch_bytes += self.meter.disarm();
+            match element {
                 Ok(Some(value)) => batch.push(value),
                 Ok(None) => break Ok(None),
                 Err(err) => break Err(err),
             }
-            if batch.len() == BATCH {
+            // Large records go out in smaller batches: what is in flight stays bounded.
+            if batch.len() == BATCH || batch_bytes >= self.meter.cap {
                 self.send(&mut batch)?;
+                batch_bytes = 0;
             }
         };
         // The records before a syntax error still go out, ahead of the error.
@@ -201,7 +305,12 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let wanted = self.path.get(self.depth);
         let mut keys = Vec::new();
         let mut found = None;
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(key) = {
+            self.meter.arm(false);
+            let key = map.next_key::<String>();
+            self.meter.disarm();
+            key?
+        } {
             if found.is_none() && Some(&key) == wanted {
                 let deeper = Walk {
                     depth: self.depth + 1,
