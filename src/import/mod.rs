@@ -361,7 +361,18 @@ impl Importer<'_> {
                 ReaderMsg::Rows(chunk) => chunk,
                 ReaderMsg::Aborted(why) => {
                     tx.rollback().await?;
-                    // Nothing was applied; the counts say what the file held so far.
+                    // Nothing was applied; the counts say what the file held so far. The
+                    // reader hands its refusal on as a last "row"; it is no row of the file.
+                    if self
+                        .report
+                        .rejected
+                        .last()
+                        .is_some_and(|r| r.field.is_empty() && why.ends_with(&r.reason))
+                    {
+                        self.report.rejected.pop();
+                        self.report.counts.rows_read -= 1;
+                        self.report.counts.rows_rejected -= 1;
+                    }
                     let why = shown(why);
                     self.report.message = Some(format!("refused: {why}; nothing was changed"));
                     return Ok(());

@@ -86,6 +86,14 @@ pub(crate) async fn refused_whole(
     );
     assert_eq!(r.counts.rows_removed, 0, "{file}: nothing removed");
     let message = r.message.clone().unwrap_or_default();
+    // The refusal is said once, in the message; it is no row of the file.
+    assert!(
+        r.rejected
+            .iter()
+            .all(|x| !x.field.is_empty() || !message.contains(&x.reason)),
+        "{file}: the refusal counted as a rejected row: {:?}",
+        r.rejected
+    );
     assert!(
         message.contains(&path.display().to_string()) && message.contains(position),
         "{file}: {message}"
