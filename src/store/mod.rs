@@ -77,8 +77,31 @@ impl Store {
                              pragma busy_timeout = 30000; pragma foreign_keys = on;",
                         )
                         .await?;
+                        refuse_read_only(conn).await?;
                     }
                     Ok(())
+                })
+            })
+            .after_release(move |conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    // A transaction that failed may not have ended cleanly: when SQLite itself
+                    // rolled back a failed COMMIT (an I/O error: disk full, file read-only) the
+                    // driver's ROLLBACK fails too and the connection keeps counting an open
+                    // transaction, so every later BEGIN on it fails ("begin_with at non-zero
+                    // transaction depth"). Such a connection is closed, not reused; the pool
+                    // opens a fresh one. On SQLite the rollback runs on the connection's worker,
+                    // so wait for it (a ping queues behind it) before looking.
+                    if backend == Backend::Sqlite {
+                        conn.ping().await?;
+                    }
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "discarding a database connection whose transaction did not end"
+                        );
+                    }
+                    Ok(clean)
                 })
             })
             .connect_with(options)
@@ -200,6 +223,24 @@ impl Store {
             }
         }
     }
+}
+
+/// Fails for a SQLite connection that cannot write. SQLite opens a file it may not write
+/// (read-only, immutable, a full disk's remount) read-only without a word, and such a
+/// connection stays read-only after the file is writable again: in the pool it would fail
+/// every write for good. Refused here, the pool tries again with a fresh connection later.
+/// The probe writes nothing: a write transaction that sets the user version to itself, rolled
+/// back.
+async fn refuse_read_only(conn: &mut Conn) -> sqlx::Result<()> {
+    use sqlx::Executor;
+    let version: i64 = sqlx::query_scalar("pragma user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "begin immediate; pragma user_version = {version}; rollback"
+    )))
+    .await?;
+    Ok(())
 }
 
 /// Adds `mode=rwc` to a SQLite URL and creates its folder, so that the first start works.
