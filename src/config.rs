@@ -432,6 +432,9 @@ pub struct QueueSettings {
     pub idle_poll_ms: u64,
     /// On shutdown, how long in-flight sends may take before the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// `/readyz` fails once the dispatcher's steps have failed this long without a success
+    /// (the database refuses writes, say).
+    pub stall_secs: u64,
     /// Messages per second per destination name (relay or gateway), for all instances
     /// together, spread evenly (no burst); absent = unlimited.
     pub rate_limits: BTreeMap<String, f64>,
@@ -449,6 +452,7 @@ impl Default for QueueSettings {
             batch_size: 200,
             idle_poll_ms: 500,
             shutdown_grace_secs: 20,
+            stall_secs: 60,
             rate_limits: BTreeMap::new(),
         }
     }

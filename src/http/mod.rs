@@ -30,6 +30,8 @@ pub struct State {
     pub settings: Arc<Settings>,
     pub templates: Arc<TemplateSet>,
     pub clock: crate::dispatch::Clock,
+    /// Whether this instance's dispatcher moves (`/readyz`).
+    pub progress: Arc<crate::dispatch::progress::Progress>,
     /// Login attempts per account name (web UI): five a minute.
     pub logins: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
@@ -41,6 +43,7 @@ impl State {
             settings: app.settings.clone(),
             templates: app.templates.clone(),
             clock: app.clock.clone(),
+            progress: app.progress.clone(),
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 std::num::NonZeroU32::new(5).expect("five is not zero"),
             ))),

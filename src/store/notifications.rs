@@ -266,7 +266,9 @@ pub async fn expire_due(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Re
     Ok(r.rows_affected())
 }
 
-/// Records a successful send (and the Message-ID it carried, for email).
+/// Records a successful send (and the Message-ID it carried, for email). Also over `expired`:
+/// a send whose record was held up (the database refused writes) until its lease ran out and
+/// its appointment began did go out, before the appointment.
 pub async fn mark_sent(
     conn: &mut Conn,
     id: i64,
@@ -278,7 +280,7 @@ pub async fn mark_sent(
     sqlx::query(
         "update notifications set state = 'sent', destination = $2, provider_id = $3, \
          message_id = $4, sent_at = $5, finished_at = $5, attempts = attempts + 1, \
-         lease_owner = null, lease_until = null where id = $1 and state = 'sending'",
+         lease_owner = null, lease_until = null where id = $1 and state in ('sending', 'expired')",
     )
     .bind(id)
     .bind(destination)
