@@ -9,6 +9,7 @@ mod http;
 mod amend;
 mod api;
 mod browser;
+mod db_faults;
 mod declare;
 mod import;
 mod import_cut;
