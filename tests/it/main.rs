@@ -23,6 +23,7 @@ mod process;
 mod prop_corruption;
 mod queue;
 mod rate_budget;
+mod relay_refusals;
 mod retention;
 mod sms_kannel;
 mod smtp_tls;
