@@ -96,7 +96,7 @@ impl Default for HttpSettings {
 }
 
 /// Callbacks from gateways (`[http.webhooks]`): SMS delivery reports reach absage at
-/// `public_url/hooks/dlr/…`, signed per notification with `secret`. Both empty: no reports.
+/// `public_url/hooks/dlr/…`, signed per send with `secret`. Both empty: no reports.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookSettings {

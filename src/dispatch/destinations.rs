@@ -94,8 +94,9 @@ impl Prepared {
                     from: tenant.sms_sender.clone(),
                     ucs2: analyse(&c.body_text).encoding == SmsEncoding::Ucs2,
                     text: c.body_text.clone(),
-                    dlr_url: delivery_reports
-                        .map(|(url, secret)| crate::domain::dlr::callback_url(url, secret, c.id)),
+                    dlr_url: delivery_reports.map(|(url, secret)| {
+                        crate::domain::dlr::callback_url(url, secret, c.id, c.claims)
+                    }),
                     validity_minutes: validity_minutes(now, c.deadline),
                 },
             }),

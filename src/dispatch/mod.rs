@@ -382,7 +382,7 @@ impl Dispatcher {
                     provider_id,
                 } => {
                     out.sent += 1;
-                    queue::mark_sent(
+                    let reported = queue::mark_sent(
                         &mut tx,
                         c.id,
                         &destination,
@@ -391,7 +391,12 @@ impl Dispatcher {
                         now_ms,
                     )
                     .await?;
-                    if has_fallback {
+                    // The gateway said it did not arrive before the send was recorded here.
+                    if let Some(Some(failed)) = reported
+                        .filter(|d| d.as_deref().is_some_and(crate::domain::dlr::is_failure))
+                    {
+                        queue::delivery_failed(&mut tx, c.id, &failed, now_ms).await?;
+                    } else if has_fallback {
                         queue::cancel_fallbacks(
                             &mut tx,
                             c.outage_id,

@@ -58,8 +58,12 @@ pub fn router(state: State) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route(
-            "/hooks/dlr/{id}/{sig}",
+            "/hooks/dlr/{id}/{claim}/{sig}",
             get(hooks::delivery_report).post(hooks::delivery_report),
+        )
+        .route(
+            "/hooks/dlr/{id}/{sig}",
+            get(hooks::delivery_report_unclaimed).post(hooks::delivery_report_unclaimed),
         )
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
