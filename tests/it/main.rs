@@ -11,6 +11,7 @@ mod api;
 mod browser;
 mod db_faults;
 mod declare;
+mod dlr_failures;
 mod import;
 mod import_cut;
 mod instances;
