@@ -229,18 +229,38 @@ impl Store {
 /// (read-only, immutable, a full disk's remount) read-only without a word, and such a
 /// connection stays read-only after the file is writable again: in the pool it would fail
 /// every write for good. Refused here, the pool tries again with a fresh connection later.
-/// The probe writes nothing: a write transaction that sets the user version to itself, rolled
-/// back.
+/// The probe writes nothing (a write transaction that sets the user version to itself, rolled
+/// back) and does not wait for the write lock: when another connection holds it, the probe
+/// cannot tell and lets the connection be (a fault that makes files unwritable fails that
+/// writer soon enough).
 async fn refuse_read_only(conn: &mut Conn) -> sqlx::Result<()> {
     use sqlx::Executor;
     let version: i64 = sqlx::query_scalar("pragma user_version")
         .fetch_one(&mut *conn)
         .await?;
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "begin immediate; pragma user_version = {version}; rollback"
-    )))
-    .await?;
-    Ok(())
+    conn.execute("pragma busy_timeout = 0").await?;
+    let probe = conn
+        .execute(sqlx::AssertSqlSafe(format!(
+            "begin immediate; pragma user_version = {version}; rollback"
+        )))
+        .await;
+    if probe.is_err() {
+        // The probe may have stopped inside its transaction.
+        let _ = conn.execute("rollback").await;
+    }
+    conn.execute("pragma busy_timeout = 30000").await?;
+    match probe {
+        Err(e) if !is_busy(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// Adds `mode=rwc` to a SQLite URL and creates its folder, so that the first start works.
@@ -329,6 +349,22 @@ mod tests {
             "postgres://absage:***@db:5432/absage"
         );
         assert_eq!(redact_url("sqlite://data/a.db"), "sqlite://data/a.db");
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_does_not_wait_for_a_writer_that_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let tx = store.begin().await.unwrap(); // holds the write lock, on the first connection
+        let second = tokio::time::timeout(Duration::from_secs(5), store.conn()).await;
+        assert!(
+            matches!(second, Ok(Ok(_))),
+            "the writability probe waited or failed"
+        );
+        drop(second);
+        tx.commit().await.unwrap();
     }
 
     #[test]
