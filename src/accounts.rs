@@ -167,15 +167,10 @@ pub async fn login(
 ) -> anyhow::Result<Option<(String, String)>> {
     let mut conn = db.conn().await?;
     let stored = store::password_hash(&mut conn, name).await?;
-    // A dummy hash keeps an unknown name as slow as a wrong password.
-    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        account::hash_password("no account has this password").unwrap_or_default()
-    });
-    let ok = account::verify_password(password, stored.as_deref().unwrap_or(&DUMMY));
-    let Some(account) = store::by_name(&mut conn, name)
-        .await?
-        .filter(|_| ok && stored.is_some())
-    else {
+    drop(conn);
+    let ok = verify_off_the_runtime(password, stored).await?;
+    let mut conn = db.conn().await?;
+    let Some(account) = store::by_name(&mut conn, name).await?.filter(|_| ok) else {
         return Ok(None);
     };
     let (token, hash) = account::new_token();
@@ -203,6 +198,36 @@ pub async fn login(
     )
     .await?;
     Ok(Some((token, csrf)))
+}
+
+/// Password checks running at once: argon2 takes tens of milliseconds of CPU each, so they
+/// run on tokio's blocking threads, never more than this many, and the async workers (health,
+/// webhooks, the dispatcher) keep their cores.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    });
+    &SLOTS
+}
+
+/// Whether `password` matches `stored` (None: no such account, checked against a dummy hash
+/// so that an unknown name takes as long as a wrong password).
+async fn verify_off_the_runtime(password: &str, stored: Option<String>) -> anyhow::Result<bool> {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        account::hash_password("no account has this password").unwrap_or_default()
+    });
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .context("the password check is closed")?;
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || {
+        account::verify_password(&password, stored.as_deref().unwrap_or(&DUMMY)) && stored.is_some()
+    })
+    .await
+    .context("the password check failed")?;
+    Ok(ok)
 }
 
 /// The caller and CSRF token of a live session.

@@ -45,6 +45,14 @@ impl App {
         .await?;
         store.migrate().await?;
         let templates = load_templates(&settings)?;
+        use crate::config::Transport;
+        if settings.email.transport == Transport::File || settings.sms.transport == Transport::File
+        {
+            // The outbox holds the messages, names and addresses included: for absage's user.
+            let dir = &settings.outbox.dir;
+            crate::private_files::private_dir(dir)
+                .with_context(|| format!("outbox.dir: cannot create {}", dir.display()))?;
+        }
         Ok(App {
             settings: Arc::new(settings),
             store,
@@ -70,6 +78,25 @@ impl App {
             self.clock.clone(),
             self.progress.clone(),
         ))
+    }
+
+    /// The listener's limits: `[http]`, with the connection cap lowered to what the limit of
+    /// open files allows after the database and relays (raising the soft limit first).
+    fn http_limits(&self) -> crate::http::server::Limits {
+        let mut limits = crate::http::server::Limits::from_settings(&self.settings.http);
+        if let Some(open_files) = crate::http::server::raise_open_files_limit() {
+            let fitting = crate::http::server::fitting_connections(&self.settings, open_files);
+            if fitting < limits.max_connections {
+                tracing::warn!(
+                    open_files,
+                    configured = limits.max_connections,
+                    max_connections = fitting,
+                    "http.max_connections lowered to keep file descriptors for the database and relays; raise LimitNOFILE"
+                );
+                limits.max_connections = fitting;
+            }
+        }
+        limits
     }
 
     /// Imports one source now.
@@ -114,11 +141,16 @@ impl App {
                 .with_context(|| {
                     format!("http.listen: cannot listen on {}", app.settings.http.listen)
                 })?;
-            tracing::info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+            let limits = app.http_limits();
+            tracing::info!(
+                address = %listener.local_addr()?,
+                max_connections = limits.max_connections,
+                "serving /healthz, /readyz and /metrics"
+            );
             let router = crate::http::router(crate::http::State::of(&app));
             let token = scheduler_token.clone();
             tracker.spawn(async move {
-                if let Err(e) = crate::http::serve(listener, router, token).await {
+                if let Err(e) = crate::http::server::serve(listener, router, limits, token).await {
                     tracing::error!(error = %e, "the HTTP listener failed");
                 }
             });

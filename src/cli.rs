@@ -432,13 +432,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             match format {
                 SuppressionFormat::Json => println!("{}", serde_json::to_string_pretty(&list)?),
                 SuppressionFormat::Ics => print!("{}", reports::suppressions_ics(&list)),
-                SuppressionFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(std::io::stdout());
-                    for s in &list {
-                        w.serialize(s)?;
-                    }
-                    w.flush()?;
-                }
+                SuppressionFormat::Csv => reports::write_csv(std::io::stdout(), &list)?,
             }
             Ok(())
         }
@@ -446,11 +440,22 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             if app.store.backend() != crate::store::Backend::Sqlite {
                 bail!("absage db backup copies SQLite databases; back up PostgreSQL with pg_dump");
             }
-            if path.exists() {
-                bail!("{} exists already; choose a new file", path.display());
+            // Created empty and private first (VACUUM INTO fills an empty file), so that the
+            // copy of everyone's data is never readable by others, whatever the umask.
+            match crate::private_files::private_new_file(&path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    bail!("{} exists already; choose a new file", path.display())
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
             let mut conn = app.store.conn().await?;
-            crate::store::retention::backup_sqlite(&mut conn, &path.to_string_lossy()).await?;
+            if let Err(e) =
+                crate::store::retention::backup_sqlite(&mut conn, &path.to_string_lossy()).await
+            {
+                let _ = std::fs::remove_file(&path);
+                return Err(e.into());
+            }
             println!("backed up to {}", path.display());
             Ok(())
         }
@@ -1008,13 +1013,7 @@ async fn report(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
     let (_, rows) = reports::report(&app.store, &app.settings, id).await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            for r in &rows {
-                w.serialize(r)?;
-            }
-            w.flush()?;
-        }
+        Format::Csv => reports::write_csv(std::io::stdout(), &rows)?,
         Format::Text => {
             let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
             for r in &rows {
@@ -1047,13 +1046,7 @@ async fn calllist(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
     let list = reports::call_list(&app.store, &app.settings, id).await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            for e in &list {
-                w.serialize(e)?;
-            }
-            w.flush()?;
-        }
+        Format::Csv => reports::write_csv(std::io::stdout(), &list)?,
         Format::Text => {
             println!("call list for #{id}: {} citizens to phone", list.len());
             for e in &list {

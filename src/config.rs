@@ -83,6 +83,22 @@ impl AlertRule {
 pub struct HttpSettings {
     /// Address to listen on; an empty string turns the listener off.
     pub listen: String,
+    /// Connections open at once; more wait in the kernel's queue. Lowered at start when the
+    /// limit of open files would not leave enough for the database and the relays.
+    pub max_connections: u32,
+    /// A request's headers must arrive within this time; an idle keep-alive connection is
+    /// closed after it too.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this time after its headers.
+    pub body_timeout_secs: u64,
+    /// Login attempts per minute from one client address (web UI), whatever the names tried.
+    pub login_attempts_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (IP addresses); without them
+    /// the client is the connection's peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// When set, `/metrics` answers only with `Authorization: Bearer TOKEN` (`metrics_token_file`
+    /// reads it from a file).
+    pub metrics_token: Secret,
     pub webhooks: WebhookSettings,
 }
 
@@ -90,6 +106,12 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            max_connections: 512,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            login_attempts_per_minute: 10,
+            trusted_proxies: Vec::new(),
+            metrics_token: Secret::default(),
             webhooks: WebhookSettings::default(),
         }
     }
@@ -224,10 +246,19 @@ pub struct TenantSettings {
     /// Where citizens book a new appointment; cancellations point there when set.
     #[serde(default)]
     pub rebook_url: Option<String>,
-    /// Four-eyes rule: a declaration or batch through the API or web UI that affects more
-    /// bookings than this waits until a different approver approves it. None: never waits.
+    /// Four-eyes rule for the API and web UI: an action that would take one account above
+    /// this many bookings within `approval_window_minutes` waits until a different approver
+    /// approves it. Counted: the bookings a declaration or batch affects, an amendment adds or
+    /// takes out, a retraction or confirmed removal takes out. None: never waits.
     #[serde(default)]
     pub approval_threshold: Option<u64>,
+    /// The window in which one account's actions add up for `approval_threshold`.
+    #[serde(default = "default_approval_window")]
+    pub approval_window_minutes: u64,
+}
+
+fn default_approval_window() -> u64 {
+    24 * 60
 }
 
 fn default_max_segments() -> usize {
@@ -365,8 +396,10 @@ pub struct SourceSettings {
     pub formats: Formats,
 }
 
+/// A calendar of upcoming appointments imported every few minutes loses a few per cent per
+/// import (cancellations, appointments that ended); a quarter gone at once is a wrong file.
 fn default_max_removal() -> f64 {
-    0.5
+    0.25
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -523,7 +556,14 @@ mod tz_serde {
 }
 
 /// Keys whose value may instead come from a file named by `<key>_file` (Docker/systemd secrets).
-const SECRET_KEYS: &[&str] = &["password", "token", "api_key", "secret", "url"];
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "token",
+    "api_key",
+    "secret",
+    "url",
+    "metrics_token",
+];
 
 impl Settings {
     /// Loads defaults, then the TOML file (if given), then `ABSAGE_SECTION__KEY` variables.
@@ -733,6 +773,49 @@ impl Settings {
                 problems.push("http.webhooks.secret: needs at least 16 characters".into());
             }
         }
+        // A send that may take longer than most of its lease could still be running when the
+        // lease runs out and another instance claims the notification again: a hung relay
+        // would then never be marked down, and its citizens could be told twice.
+        let lease = q.lease_secs;
+        let timeouts = self
+            .email
+            .relays
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("email.relays[{i}].timeout_secs"), r.timeout_secs))
+            .chain(self.sms.gateways.iter().enumerate().map(|(i, g)| {
+                let t = match g {
+                    crate::dispatch::sms::SmsGatewayConfig::Kannel(k) => k.timeout_secs,
+                    crate::dispatch::sms::SmsGatewayConfig::Http(h) => h.timeout_secs,
+                };
+                (format!("sms.gateways[{i}].timeout_secs"), t)
+            }));
+        for (key, timeout) in timeouts {
+            if timeout.saturating_mul(4) >= lease.saturating_mul(3) {
+                problems.push(format!(
+                    "{key}: {timeout} s is not below ¾ of queue.lease_secs ({lease} s); \
+                     shorten the timeout or lengthen the lease"
+                ));
+            }
+        }
+        let listen = &self.http.listen;
+        if !listen.is_empty() && !valid_listen_address(listen) {
+            problems.push(format!(
+                "http.listen: {listen:?} is not an address to listen on like \"127.0.0.1:8080\", \
+                 \"[::]:8080\" or \"localhost:8080\" (empty: no listener)"
+            ));
+        }
+        if self.http.max_connections == 0
+            || self.http.header_timeout_secs == 0
+            || self.http.body_timeout_secs == 0
+            || self.http.login_attempts_per_minute == 0
+        {
+            problems.push(
+                "http: max_connections, header_timeout_secs, body_timeout_secs and \
+                 login_attempts_per_minute must be at least 1"
+                    .into(),
+            );
+        }
         for (name, rate) in &q.rate_limits {
             if rate.is_nan() || *rate <= 0.0 {
                 problems.push(format!("queue.rate_limits.{name}: must be a positive rate"));
@@ -745,10 +828,53 @@ impl Settings {
         }
     }
 
-    /// The effective configuration as TOML, secrets shown as `***`.
+    /// The effective configuration as TOML, secrets shown as `***`: also the credentials in
+    /// URLs (an HTTP source's `user:password@` and `?token=`, a gateway's `?password=`) and
+    /// in the query and body templates of SMS gateways (`api_key = …`).
     pub fn redacted_toml(&self) -> anyhow::Result<String> {
-        toml::to_string_pretty(self).context("printing the configuration")
+        let mut value = toml::Value::try_from(self).context("printing the configuration")?;
+        redact_value(&mut value, false);
+        toml::to_string_pretty(&value).context("printing the configuration")
     }
+}
+
+/// Redacts every URL in `value`, and, inside request templates (`in_template`), every value
+/// whose name says it is a credential.
+fn redact_value(value: &mut toml::Value, in_template: bool) {
+    match value {
+        toml::Value::String(s) if s.contains("://") => *s = crate::secret::redact_url(s),
+        toml::Value::Table(table) => {
+            for (key, v) in table.iter_mut() {
+                let template = in_template || key == "query" || key == "body";
+                if template && v.is_str() && crate::secret::is_secret_name(key) {
+                    *v = toml::Value::String("***".into());
+                } else {
+                    redact_value(v, template);
+                }
+            }
+        }
+        toml::Value::Array(items) => {
+            for v in items {
+                redact_value(v, in_template);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` with a port number and a plausible host name.
+fn valid_listen_address(s: &str) -> bool {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    port.parse::<u16>().is_ok()
+        && !host.is_empty()
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// An alphanumeric sender id has at most 11 characters (GSM 03.40); a numeric one is a phone
@@ -933,6 +1059,65 @@ sms_sender = "KreisSoest"
     }
 
     #[test]
+    fn credentials_in_urls_and_gateway_templates_are_never_printed() {
+        let text = format!(
+            r#"{MINIMAL}
+[[sources]]
+name = "web"
+tenant = "soest"
+kind = "csv"
+[sources.http]
+url = "https://kim:pa55word@termine.example/export.csv?token=t0ken&format=csv"
+[sources.fields]
+key = "key"
+date = "d"
+service = "s"
+name = "n"
+[sms]
+transport = "network"
+[[sms.gateways]]
+kind = "kannel"
+name = "kannel"
+url = "http://127.0.0.1:13013/cgi-bin/sendsms?password=kannelpw"
+username = "absage"
+password = "kannelpw2"
+[[sms.gateways]]
+kind = "http"
+name = "provider"
+url = "https://api.sms.example/send?access_token=acce55"
+[sms.gateways.query]
+api_key = "k3y"
+to = "{{to}}"
+[sms.gateways.body.json]
+signature = "s1gn"
+text = "{{text}}"
+"#
+        );
+        Jail::expect_with(|jail| {
+            let printed = load(jail, &text).unwrap().redacted_toml().unwrap();
+            for secret in [
+                "pa55word", "t0ken", "kannelpw", "acce55", "k3y", "s1gn", "kim",
+            ] {
+                assert!(!printed.contains(secret), "{secret} in:\n{printed}");
+            }
+            for kept in [
+                "https://***@termine.example/export.csv?token=***&format=csv",
+                "to = \"{to}\"",
+                "key = \"key\"",
+                "username = \"absage\"",
+            ] {
+                assert!(printed.contains(kept), "{kept} missing in:\n{printed}");
+            }
+            let database = printed.find("[database]").unwrap();
+            assert!(
+                database < printed.find("[[tenants]]").unwrap(),
+                "in the order of the settings:\n{printed}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_problem() {
         Jail::expect_with(|jail| {
             let bad_zone = MINIMAL.replace("Europe/Berlin", "Europe/Berln");
@@ -992,6 +1177,38 @@ sms_sender = "KreisSoest"
             let bad_price = format!("{MINIMAL}[tenants.sms_price_per_country]\nSYR = 0.3\n");
             let e = format!("{:#}", load(jail, &bad_price).unwrap_err());
             assert!(e.contains("tenants[0].sms_price_per_country.SYR"), "{e}");
+
+            let e = format!(
+                "{:#}",
+                load(jail, &format!("{MINIMAL}\n[http]\nlisten = \"8080\"\n")).unwrap_err()
+            );
+            assert!(e.contains("http.listen") && e.contains("\"8080\""), "{e}");
+            for good in [
+                "",
+                "0.0.0.0:8080",
+                "[::1]:80",
+                "localhost:8080",
+                "absage.kreis:80",
+            ] {
+                let text = format!("{MINIMAL}\n[http]\nlisten = \"{good}\"\n");
+                assert!(load(jail, &text).is_ok(), "{good}");
+            }
+            let hung = format!(
+                "{MINIMAL}\n[queue]\nlease_secs = 40\n[email]\ntransport = \"network\"\n\
+                 [[email.relays]]\nname = \"a\"\nhost = \"h\"\nport = 25\ntimeout_secs = 30\n"
+            );
+            let e = format!("{:#}", load(jail, &hung).unwrap_err());
+            assert!(
+                e.contains("email.relays[0].timeout_secs") && e.contains("queue.lease_secs"),
+                "{e}"
+            );
+            assert!(
+                load(
+                    jail,
+                    &hung.replace("timeout_secs = 30", "timeout_secs = 29")
+                )
+                .is_ok()
+            );
 
             let bad_link =
                 MINIMAL.replace("sms_sender", "rebook_url = \"termine.example\"\nsms_sender");

@@ -14,6 +14,7 @@
 //! - [`store`]: all SQL
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
 //! - [`config`], [`secret`], [`telemetry`]: settings, secrets, logging
+//! - [`private_files`]: files with personal data readable by absage's user only
 
 pub mod accounts;
 pub mod app;
@@ -22,11 +23,13 @@ pub mod config;
 pub mod declare;
 pub mod dispatch;
 pub mod domain;
+pub mod four_eyes;
 pub mod http;
 pub mod import;
 pub mod matching;
 pub mod messages;
 pub mod preview;
+pub mod private_files;
 pub mod reports;
 pub mod secret;
 pub mod store;

@@ -5,6 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    absage::private_files::private_umask();
     let cli = absage::cli::Cli::parse();
     let shutdown = CancellationToken::new();
     tokio::spawn(absage::shutdown_on_signals(shutdown.clone()));

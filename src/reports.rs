@@ -377,6 +377,41 @@ fn numbers_to_call(b: &BookingRow) -> Option<String> {
     (!all.is_empty()).then(|| all.join(" / "))
 }
 
+/// Writes `rows` as CSV with a header line, every cell made safe to open in a spreadsheet: a
+/// cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return would be read by Excel
+/// or LibreOffice as a formula (`=HYPERLINK(…)` in a citizen's name from an export), so it gets
+/// a leading `'` (the OWASP rule). That includes phone numbers: `'+49 171 …` shows its
+/// apostrophe, but stays text instead of turning into `4.9171E+12`.
+pub fn write_csv<W: std::io::Write, T: Serialize>(out: W, rows: &[T]) -> anyhow::Result<()> {
+    // csv serialises a row only into a writer: write plainly, read the records back, neutralise.
+    let mut plain = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        plain.serialize(row)?;
+    }
+    let plain = plain.into_inner().context("writing CSV")?;
+    let mut records = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(plain.as_slice());
+    let mut w = csv::Writer::from_writer(out);
+    for record in records.records() {
+        let record = record?;
+        let cells: Vec<_> = record.iter().map(neutralise_cell).collect();
+        w.write_record(cells.iter().map(|c| c.as_bytes()))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A cell with a `'` before a character that would start a formula.
+pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// The suppression list as iCalendar: one cancelled VEVENT per booking, its UID the booking key,
 /// so a booking system that imports it knows which appointments not to remind.
 pub fn suppressions_ics(list: &[crate::store::outages::Suppression]) -> String {
@@ -420,6 +455,52 @@ mod tests {
         assert!(ics.contains("UID:T-1001@termine.soest"), "{ics}");
         assert!(ics.contains("STATUS:CANCELLED"), "{ics}");
         assert!(ics.contains("X-ABSAGE-BOOKING-KEY:T-1001"), "{ics}");
+    }
+
+    #[test]
+    fn csv_cells_that_would_start_a_formula_get_an_apostrophe() {
+        #[derive(Serialize)]
+        struct Row {
+            name: &'static str,
+            phone: Option<&'static str>,
+            n: i64,
+        }
+        let rows = [
+            Row {
+                name: "=HYPERLINK(\"http://evil\",\"x\")",
+                phone: Some("+49 171 1234567"),
+                n: -1,
+            },
+            Row {
+                name: "@SUM(A1)",
+                phone: Some("\t=1+1"),
+                n: 2,
+            },
+            Row {
+                name: "\r-2+3",
+                phone: None,
+                n: 3,
+            },
+            Row {
+                name: "Müller, Anna",
+                phone: Some("0171 1234567"),
+                n: 4,
+            },
+        ];
+        let mut out = Vec::new();
+        write_csv(&mut out, &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "name,phone,n\n\
+             \"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",'+49 171 1234567,'-1\n\
+             '@SUM(A1),'\t=1+1,2\n\
+             \"'\r-2+3\",,3\n\
+             \"Müller, Anna\",0171 1234567,4\n"
+        );
+        let mut none = Vec::new();
+        write_csv(&mut none, &[] as &[Row]).unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]

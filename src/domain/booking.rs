@@ -47,6 +47,18 @@ pub fn list_items(text: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
+/// Adds the values of `more` that `list` does not hold yet (both stored lists).
+pub fn join_list(list: &mut String, more: &str) {
+    for item in list_items(more) {
+        if !list_items(list).any(|have| have == item) {
+            if !list.is_empty() {
+                list.push(LIST_SEPARATOR);
+            }
+            list.push_str(item);
+        }
+    }
+}
+
 /// A field that may hold several values, as people read it: `Kfz-Zulassung, Personalausweis`.
 pub fn display_list(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains(LIST_SEPARATOR) {
@@ -79,6 +91,43 @@ impl BookingStatus {
 }
 
 impl BookingRecord {
+    /// Who and when, not what: a short hex SHA-256 over start, name, email and phone. Two rows
+    /// of one key with the same person are one appointment listed once per service (an export
+    /// joined with its services); with different persons they are different citizens.
+    pub fn person(&self) -> String {
+        let mut hasher = Sha256::new();
+        let starts = self.starts_at.timestamp().to_string();
+        let name = self.name.trim().to_lowercase();
+        let fields = [
+            "person/v1",
+            starts.as_str(),
+            name.as_str(),
+            self.email.as_ref().map_or("", EmailAddress::as_str),
+            self.phone.as_ref().map_or("", |p| p.raw.as_str()),
+        ];
+        for f in fields {
+            hasher.update(f.as_bytes());
+            hasher.update([0u8]);
+        }
+        hasher.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Takes in another row of the same appointment: its services and locations join the
+    /// lists, and the appointment stands if either row says so.
+    pub fn absorb(&mut self, other: &BookingRecord) {
+        join_list(&mut self.service, &other.service);
+        join_list(&mut self.location, &other.location);
+        if other.status == BookingStatus::Active {
+            self.status = BookingStatus::Active;
+        }
+        if other.ends_at > self.ends_at {
+            self.ends_at = other.ends_at;
+        }
+    }
+
     /// A hex SHA-256 over every field, so a re-import can tell a changed row from an
     /// unchanged one without comparing field by field. Stable across versions as long as
     /// the field list below is only ever appended to (bump the version tag otherwise).

@@ -70,10 +70,21 @@ impl Scope {
     }
 }
 
-/// A service or location name for comparing: lowercased, blanks trimmed and runs of white
-/// space (also no-break spaces) folded to one space.
+/// A service or location name for comparing: in Unicode NFKC, dashes as hyphens, lowercased,
+/// blanks trimmed and runs of white space (also no-break spaces) folded to one space.
 pub fn normalise(name: &str) -> String {
-    name.split_whitespace()
+    use unicode_normalization::UnicodeNormalization;
+    // NFKC: "Führerschein" typed on a Mac (u + combining diaeresis) is the same service; any
+    // dash (‐ ‑ – — −) is a hyphen.
+    let folded: String = name
+        .nfkc()
+        .map(|c| match c {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe58}' | '\u{fe63}' | '\u{ff0d}' => '-',
+            c => c,
+        })
+        .collect();
+    folded
+        .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
@@ -134,6 +145,25 @@ mod tests {
             "starts when the outage ends"
         );
         assert!(w.overlaps(t(7, 0), t(13, 0)), "spans the whole outage");
+    }
+
+    /// Found by attacking the release build: an export written on a Mac spells "ü" as "u" and a
+    /// combining diaeresis, another system writes "Kfz–Zulassung" with an en dash. The same
+    /// service must match, or its citizens are left out of the outage.
+    #[test]
+    fn the_same_name_in_other_unicode_spellings_matches() {
+        let s = Scope {
+            services: vec!["Führerschein".into(), "Kfz-Zulassung".into()],
+            locations: vec![],
+        };
+        assert!(s.matches("Fu\u{308}hrerschein", "Soest"), "NFD from a Mac");
+        assert!(s.matches("Kfz–Zulassung", "Soest"), "en dash");
+        assert!(
+            s.matches("Kfz\u{2011}Zulassung", "Soest"),
+            "no-break hyphen"
+        );
+        assert!(s.matches("ＫＦＺ-Zulassung", "Soest"), "full-width letters");
+        assert!(!s.matches("Kfz Zulassung", "Soest"), "a blank is no hyphen");
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub fn parse_cell(
     text: &str,
     default_region: phonenumber::country::Id,
 ) -> Result<Vec<Phone>, String> {
+    if scientific(text.trim().trim_start_matches(['\'', '='])) {
+        return Err(SCIENTIFIC.to_string());
+    }
     let whole = Phone::parse(text, default_region);
     let first_error = match whole {
         Ok(phone) => return Ok(vec![phone]),
@@ -134,6 +137,25 @@ pub fn parse_cell(
     }
 }
 
+const SCIENTIFIC: &str = "is written in scientific notation (like 1,71555E+10), which loses \
+     digits; the column must be exported as text";
+
+/// Whether a cell holds a number as spreadsheets write large ones (`4.91715551234E+11`,
+/// `1,71555E+10`): its last digits may be gone, and reading the mantissa as a number would
+/// text a stranger.
+fn scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    mantissa.chars().any(|c| c.is_ascii_digit())
+        && mantissa
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+        && !exponent.is_empty()
+        && exponent.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Strips what office software and people add around a number.
 fn clean(raw: &str) -> Result<String, String> {
     let text = raw.trim().trim_start_matches(['\'', '=']).trim();
@@ -141,6 +163,21 @@ fn clean(raw: &str) -> Result<String, String> {
     if text.is_empty() {
         return Err("is empty".to_string());
     }
+    if scientific(text) {
+        return Err(SCIENTIFIC.to_string());
+    }
+    // A number column written as floats ("1715551234.0", where a gap made it one): the ".0"
+    // is no digit of the number.
+    let text = match text.split_once(['.', ',']) {
+        Some((int, zeros))
+            if int.bytes().all(|b| b.is_ascii_digit() || b == b'+')
+                && !zeros.is_empty()
+                && zeros.bytes().all(|b| b == b'0') =>
+        {
+            int
+        }
+        _ => text,
+    };
     // "+49 (0)171": the trunk zero in brackets must go, or it becomes part of the number.
     let text = text.replace("(0)", "");
     let mut out = String::with_capacity(text.len());
@@ -176,6 +213,35 @@ mod tests {
             .into_iter()
             .map(|p| (p.e164.expect("set by parse"), p.mobile))
             .collect()
+    }
+
+    /// Found by attacking the release build with numbers as spreadsheets and data tools store
+    /// them: a float column wrote "1715551234.0" and the ".0" became a digit (an SMS to a
+    /// stranger); scientific notation lost digits and its mantissa was read as a number.
+    #[test]
+    fn numbers_written_as_floats_are_read_right_or_refused() {
+        let de = phonenumber::country::Id::DE;
+        for text in [
+            "1715551234.0",
+            "01715551234.0",
+            "491715551234,0",
+            "+491715551234.00",
+        ] {
+            let phones = parse_cell(text, de).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(phones[0].e164.as_deref(), Some("+491715551234"), "{text}");
+        }
+        for text in [
+            "4.91715551234E+11",
+            "1,71555E+10",
+            "1.71555123E+10",
+            "'4,9E+11",
+        ] {
+            let err = parse_cell(text, de).expect_err(text);
+            assert!(err.contains("scientific notation"), "{text}: {err}");
+        }
+        // Dots as separators stay what they are.
+        let phones = parse_cell("0171.555.1234", de).unwrap();
+        assert_eq!(phones[0].e164.as_deref(), Some("+491715551234"));
     }
 
     #[test]

@@ -7,11 +7,26 @@ use super::State;
 use crate::reports;
 use crate::store::notifications;
 use axum::extract::State as Extract;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 
-pub async fn metrics(Extract(state): Extract<State>) -> Response {
+/// The metrics; with `http.metrics_token` set, only for a request that carries it.
+pub async fn metrics(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
+    let token = state.settings.http.metrics_token.expose();
+    if !token.is_empty()
+        && !super::bearer(&headers).is_some_and(|given| {
+            use crate::domain::account::token_hash;
+            token_hash(given) == token_hash(token)
+        })
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "metrics need Authorization: Bearer <http.metrics_token>\n",
+        )
+            .into_response();
+    }
     match render(&state).await {
         Ok(text) => (
             [(

@@ -8,18 +8,24 @@
 //! - [`ui`]: the web UI (server-rendered, German), sessions with CSRF tokens
 //! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
 //!   description at `/api/openapi.json`
+//! - [`server`]: the listener, with a connection cap and header and body timeouts
 
 pub mod api;
 pub mod health;
 pub mod hooks;
 pub mod metrics;
+pub mod server;
 pub mod ui;
 
 use crate::config::Settings;
 use crate::messages::TemplateSet;
 use crate::store::Store;
 use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,12 +38,24 @@ pub struct State {
     pub clock: crate::dispatch::Clock,
     /// Whether this instance's dispatcher moves (`/readyz`).
     pub progress: Arc<crate::dispatch::progress::Progress>,
-    /// Login attempts per account name (web UI): five a minute.
-    pub logins: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    /// Login attempts per client address (web UI), `http.login_attempts_per_minute`. Not per
+    /// account name: a stranger must not be able to lock the office head out.
+    pub logins: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl State {
+    /// What the service layer needs, borrowed from the state.
+    pub fn services(&self) -> crate::four_eyes::Services<'_> {
+        crate::four_eyes::Services {
+            store: &self.store,
+            settings: &self.settings,
+            templates: &self.templates,
+        }
+    }
+
     pub fn of(app: &crate::app::App) -> State {
+        let per_minute = std::num::NonZeroU32::new(app.settings.http.login_attempts_per_minute)
+            .unwrap_or(std::num::NonZeroU32::MIN);
         State {
             store: app.store.clone(),
             settings: app.settings.clone(),
@@ -45,10 +63,50 @@ impl State {
             clock: app.clock.clone(),
             progress: app.progress.clone(),
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
-                std::num::NonZeroU32::new(5).expect("five is not zero"),
+                per_minute,
             ))),
         }
     }
+}
+
+/// The client's address: the connection's peer, or, when that is one of
+/// `http.trusted_proxies`, the last address in `X-Forwarded-For` that is not a trusted proxy.
+/// None when the router runs without [`server::serve`] (no peer known).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<State> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = &state.settings.http.trusted_proxies;
+        Ok(ClientAddr(peer.map(|peer| {
+            if !trusted.contains(&peer) {
+                return peer;
+            }
+            parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .rev()
+                .find(|a| !trusted.contains(a))
+                .unwrap_or(peer)
+        })))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header (the scheme in any case, RFC 9110).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Every route.
@@ -68,16 +126,37 @@ pub fn router(state: State) -> Router {
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
         .merge(ui::router())
+        .layer(axum::middleware::map_response(hardening_headers))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` fires (then lets open requests finish).
+/// Headers on every answer: no framing (clickjacking), no content sniffing, no referrer
+/// leaving absage, and nothing kept in caches (pages, reports and call lists carry citizens'
+/// names and numbers). A handler's own `Cache-Control` wins.
+async fn hardening_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    resp
+}
+
+/// Serves `router` on `listener` with the default [`server::Limits`] until `shutdown` fires
+/// (then lets open requests finish).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    server::serve(listener, router, server::Limits::default(), shutdown).await
 }

@@ -626,7 +626,7 @@ impl RowParser {
         start_local: NaiveDateTime,
         warnings: &mut Vec<RowWarning>,
     ) -> Result<DateTime<Utc>, String> {
-        let written = match self.time.parse(text, |p| p.to_naive_time().ok()) {
+        let written = match self.read_time(text) {
             Some(time) => Written::Local(start_local.date().and_time(time)),
             None => self.datetime(cells, Field::End, text).map_err(|_| {
                 let (time, datetime) = (self.time.describe(), self.datetime.describe());
@@ -645,8 +645,9 @@ impl RowParser {
         field: Field,
         text: &str,
     ) -> Result<NaiveDate, RowError> {
-        self.date
-            .parse(text, |p| p.to_naive_date().ok())
+        let read = |text: &str| self.date.parse(text, |p| p.to_naive_date().ok());
+        read(text)
+            .or_else(|| date_part(text).and_then(read))
             .ok_or_else(|| {
                 cells.error(
                     field,
@@ -655,20 +656,24 @@ impl RowParser {
             })
     }
 
+    /// A time in the configured formats, or as offices also write it (see [`time_text`]).
+    fn read_time(&self, text: &str) -> Option<NaiveTime> {
+        let read = |text: &str| self.time.parse(text, |p| p.to_naive_time().ok());
+        read(text).or_else(|| time_text(text).and_then(|t| read(&t)))
+    }
+
     fn time(
         &self,
         cells: &Cells<'_, impl RowSource>,
         field: Field,
         text: &str,
     ) -> Result<NaiveTime, RowError> {
-        self.time
-            .parse(text, |p| p.to_naive_time().ok())
-            .ok_or_else(|| {
-                cells.error(
-                    field,
-                    format!("{} is not a time {}", quoted(text), self.time.describe()),
-                )
-            })
+        self.read_time(text).ok_or_else(|| {
+            cells.error(
+                field,
+                format!("{} is not a time {}", quoted(text), self.time.describe()),
+            )
+        })
     }
 
     fn datetime(
@@ -952,6 +957,54 @@ fn clean(text: Cow<'_, str>) -> Cow<'_, str> {
     } else {
         text
     }
+}
+
+/// The date of a cell that holds more than the date, as spreadsheets and people write it: with
+/// a time after it (`07.01.2030 00:00:00`, a spreadsheet's date cell) or a weekday before it
+/// (`Mo, 07.01.2030`). `None` when there is nothing to take off.
+fn date_part(text: &str) -> Option<&str> {
+    let whole = text.trim();
+    let mut date = whole;
+    if let Some((day, rest)) = date.split_once(',')
+        && !day.trim().is_empty()
+        && day.trim().chars().all(char::is_alphabetic)
+    {
+        date = rest.trim();
+    }
+    if let Some((day, time)) = date.split_once([' ', 'T'])
+        && time.trim_start().starts_with(|c: char| c.is_ascii_digit())
+        && time.contains(':')
+    {
+        date = day;
+    }
+    (date != whole).then_some(date)
+}
+
+/// A time as offices write it besides `HH:MM`: `9.00`, `9,00`, `9 Uhr`, `09:00 Uhr`, `0900`,
+/// `9`, or after a date (`1899-12-30 09:00:00`: a spreadsheet's time cell exported as a
+/// date-time). `None` when it reads no differently.
+fn time_text(text: &str) -> Option<String> {
+    let whole = text.trim();
+    let mut time = whole.to_lowercase();
+    if let Some(rest) = time.strip_suffix("uhr").or_else(|| time.strip_suffix('h')) {
+        time = rest.trim().to_owned();
+    }
+    if let Some((_, after)) = time.rsplit_once([' ', 'T', 't'])
+        && after.contains(':')
+    {
+        time = after.to_owned();
+    }
+    if !time.contains(':') && time.matches(['.', ',']).count() == 1 && time.len() <= 5 {
+        time = time.replace(['.', ','], ":");
+    }
+    if time.bytes().all(|b| b.is_ascii_digit()) {
+        time = match time.len() {
+            1 | 2 => format!("{time}:00"),
+            3 | 4 => format!("{}:{}", &time[..time.len() - 2], &time[time.len() - 2..]),
+            _ => return None,
+        };
+    }
+    (time != whole).then_some(time)
 }
 
 /// A value for a message, cut short so a misplaced long text cannot flood a report.
@@ -1413,5 +1466,40 @@ mod tests {
             ..Formats::default()
         };
         assert!(RowParser::new(&german_fields(), &formats, &berlin()).is_err());
+    }
+
+    /// Found by attacking the release build with dates and times as German offices and
+    /// spreadsheets write them: each of these rows was rejected, a citizen at a closed door.
+    #[test]
+    fn dates_and_times_as_offices_write_them_are_read() {
+        let at = |h, m| utc(2030, 1, 7, h, m);
+        for (date, time, want) in [
+            ("7.1.2030", "9:00", at(8, 0)),
+            ("07.01.2030 00:00:00", "09:00", at(8, 0)),
+            ("07.01.2030", "09:00:00", at(8, 0)),
+            ("2030-01-07", "9.00", at(8, 0)),
+            ("2030-01-07", "9,30", at(8, 30)),
+            ("07.01.2030", "09:00 Uhr", at(8, 0)),
+            ("07.01.2030", "9 Uhr", at(8, 0)),
+            ("07.01.30", "0930", at(8, 30)),
+            ("Mo, 07.01.2030", "09:00", at(8, 0)),
+            ("Montag, 07.01.2030", "14:15", at(13, 15)),
+            ("07.01.2030", "1899-12-30 09:00:00", at(8, 0)),
+            ("2030-01-07T00:00:00", "10:00", at(9, 0)),
+        ] {
+            let row = parse(&[("Datum", date), ("Uhrzeit", time), ("Ende", "")]);
+            let row = row.unwrap_or_else(|e| panic!("{date:?} {time:?}: {e}"));
+            assert_eq!(row.record.starts_at, want, "{date:?} {time:?}");
+        }
+        for (date, time) in [
+            ("07/01/2030", "09:00"),
+            ("07.01.2030", "25:00"),
+            ("07.01.2030", "12345"),
+        ] {
+            assert!(
+                parse(&[("Datum", date), ("Uhrzeit", time)]).is_err(),
+                "{date:?} {time:?}"
+            );
+        }
     }
 }

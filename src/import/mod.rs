@@ -26,9 +26,12 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use mapping::{ParseContext, RowError};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
+
+/// Rows of an export with the line each starts on.
+type Rows = Vec<(BookingRecord, u64)>;
 
 /// How many rejected rows an import report and the history keep (the count is always exact).
 const KEEP_REJECTED: usize = 1000;
@@ -76,7 +79,8 @@ pub struct ContactProblems {
     pub email: u64,
     /// Bookings whose phone column held no usable mobile number but text (no SMS).
     pub phone: u64,
-    /// Bookings left with neither email nor a mobile number: the call list, when affected.
+    /// Active bookings with neither email nor a mobile number (for whatever reason): the call
+    /// list, when affected.
     pub no_channel: u64,
     #[schema(value_type = Vec<Object>)]
     pub first: Vec<Rejected>,
@@ -86,14 +90,17 @@ impl ContactProblems {
     /// "contact problems: 3 email, 5 phone (imported without that channel; 2 have no channel
     /// left: the call list when affected)", or nothing when there were none.
     pub fn summary(&self) -> Option<String> {
-        if self.email + self.phone == 0 {
-            return None;
+        match (self.email + self.phone, self.no_channel) {
+            (0, 0) => None,
+            (0, n) => Some(format!(
+                "without email address and mobile number: {n} (the call list, when affected)"
+            )),
+            (_, n) => Some(format!(
+                "contact problems: {} email, {} phone (imported without that channel); without \
+                 email address and mobile number: {n} (the call list, when affected)",
+                self.email, self.phone
+            )),
         }
-        Some(format!(
-            "contact problems: {} email, {} phone (imported without that channel; {} with no \
-             channel left go on the call list when affected)",
-            self.email, self.phone, self.no_channel
-        ))
     }
 }
 
@@ -202,6 +209,7 @@ pub async fn run(
             contact: ContactProblems::default(),
             rematched: Vec::new(),
         },
+        persons: HashMap::new(),
     };
     let result = importer
         .apply(&file, opts.file.is_some(), opts.force, progress)
@@ -238,6 +246,9 @@ struct Importer<'a> {
     import_id: i64,
     now: DateTime<Utc>,
     report: ImportReport,
+    /// The person ([`BookingRecord::person`]) of each key written by this import so far; an
+    /// empty person for the key of a rejected row (whose citizen is unknown).
+    persons: HashMap<String, String>,
 }
 
 impl Importer<'_> {
@@ -378,8 +389,10 @@ impl Importer<'_> {
                 });
             }
         }
-        let has_problem = rec.email_problem.is_some() || rec.phone_problem.is_some();
-        if has_problem && rec.email.is_none() && !rec.phone.as_ref().is_some_and(|p| p.mobile) {
+        // Found by attacking the release build: a booking with only a landline and "keine
+        // Angabe" as email has no problem, yet no channel either; the operator must see it.
+        let active = rec.status == BookingStatus::Active;
+        if active && rec.email.is_none() && !rec.phone.as_ref().is_some_and(|p| p.mobile) {
             c.no_channel += 1;
         }
     }
@@ -391,13 +404,73 @@ impl Importer<'_> {
         }
     }
 
+    /// Folds the rows of keys seen before in this export, so that no citizen is lost to a
+    /// repeated key: a row of the same person and time is another service of the same
+    /// appointment (an export joined with its services) and joins it; a row of another person
+    /// is another citizen and gets the key `KEY#person`, and so does a row of a key whose
+    /// earlier row was rejected (that citizen's booking stays as it was). Returns the rows to write and the
+    /// merges into bookings an earlier chunk already wrote.
+    fn fold_repeated_keys(
+        &mut self,
+        valid: Vec<(BookingRecord, u64)>,
+        broken_at: &HashMap<String, u64>,
+    ) -> (Rows, Rows) {
+        let mut out: Rows = Vec::with_capacity(valid.len());
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut into_written: Rows = Vec::new();
+        let mut warnings = Vec::new();
+        // The person of the row that holds `key` so far, in this chunk or an earlier one.
+        let first = |key: &str, out: &Rows, index: &HashMap<String, usize>| {
+            index
+                .get(key)
+                .map(|&i| out[i].0.person())
+                .or_else(|| self.persons.get(key).cloned())
+        };
+        for (mut rec, line) in valid {
+            let person = rec.person();
+            let after_broken = broken_at.get(&rec.key).is_some_and(|&at| at < line);
+            if after_broken || first(&rec.key, &out, &index).is_some_and(|p| p != person) {
+                let own = format!("{}#{person}", rec.key);
+                warnings.push(format!(
+                    "line {line}: booking key {:?} is used for another citizen too; imported as \
+                     {own:?}",
+                    rec.key
+                ));
+                rec.key = own;
+            }
+            if first(&rec.key, &out, &index).is_some() {
+                // The same person at the same time under this key: another row of the booking.
+                match index.get(&rec.key) {
+                    Some(&i) => out[i].0.absorb(&rec),
+                    None => into_written.push((rec, line)),
+                }
+                self.report.counts.rows_merged += 1;
+                continue;
+            }
+            index.insert(rec.key.clone(), out.len());
+            out.push((rec, line));
+        }
+        for w in warnings {
+            self.note_warning(w);
+        }
+        (out, into_written)
+    }
+
+    fn note_warning(&mut self, text: String) {
+        self.report.warnings += 1;
+        if self.report.first_warnings.len() < MAX_LISTED_WARNINGS {
+            self.report.first_warnings.push(text);
+        }
+    }
+
     /// Upserts one chunk: new and changed bookings in one statement, unchanged ones only
-    /// touched. A key seen twice in one file is a rejected row (the first occurrence wins). A
-    /// booking whose row is broken this time is kept as it was (touched), not taken for removed.
+    /// touched. Repeated keys are folded first (see [`Self::fold_repeated_keys`]). A booking
+    /// whose row is broken this time is kept as it was (touched), not taken for removed.
     async fn apply_chunk(&mut self, tx: &mut crate::store::Tx, chunk: Chunk) -> anyhow::Result<()> {
         let (tenant, source) = (self.tenant.id.clone(), self.source.name.clone());
         let mut valid: Vec<(BookingRecord, u64)> = Vec::with_capacity(chunk.len());
         let mut broken_keys = Vec::new();
+        let mut broken_at: HashMap<String, u64> = HashMap::new();
         for row in chunk {
             self.report.counts.rows_read += 1;
             match row {
@@ -412,10 +485,18 @@ impl Importer<'_> {
                     valid.push((parsed.record, parsed.line));
                 }
                 Err(e) => {
-                    broken_keys.extend(e.key.clone());
+                    if let Some(key) = &e.key {
+                        broken_keys.push(key.clone());
+                        broken_at.entry(key.clone()).or_insert(e.line);
+                    }
                     self.reject(e.into());
                 }
             }
+        }
+        let (valid, into_written) = self.fold_repeated_keys(valid, &broken_at);
+        for key in &broken_keys {
+            // The booking stays as it was; a later row of this key is not taken for it.
+            self.persons.entry(key.clone()).or_default();
         }
         let mut keys: Vec<&str> = valid.iter().map(|(r, _)| r.key.as_str()).collect();
         keys.extend(broken_keys.iter().map(String::as_str));
@@ -466,6 +547,14 @@ impl Importer<'_> {
         let now_ms = to_millis(self.now);
         bookings::upsert_many(tx, &tenant, &source, &upserts, self.import_id, now_ms).await?;
         bookings::touch(tx, &touched, self.import_id).await?;
+        for (rec, _) in &valid {
+            self.persons
+                .entry(rec.key.clone())
+                .or_insert_with(|| rec.person());
+        }
+        for (rec, _) in &into_written {
+            bookings::absorb(tx, &tenant, &source, rec).await?;
+        }
         Ok(())
     }
 }

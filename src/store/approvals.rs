@@ -8,7 +8,9 @@ pub struct ApprovalRow {
     pub id: i64,
     pub tenant_id: String,
     pub kind: String,
-    /// The declaration as it was requested (JSON), declared as such once approved.
+    /// What waits: `declare`, `amend`, `retract` or `confirm_removals`.
+    pub action: String,
+    /// The request as it was made (JSON), carried out as such once approved.
     pub request_json: String,
     pub affected: i64,
     pub reason: String,
@@ -20,12 +22,13 @@ pub struct ApprovalRow {
     pub outage_id: Option<i64>,
 }
 
-const COLUMNS: &str = "id, tenant_id, kind, request_json, affected, reason, requested_by, \
+const COLUMNS: &str = "id, tenant_id, kind, action, request_json, affected, reason, requested_by, \
      requested_at, state, decided_by, decided_at, outage_id";
 
 pub struct NewApproval<'a> {
     pub tenant: &'a str,
     pub kind: &'a str,
+    pub action: &'a str,
     pub request_json: String,
     pub affected: i64,
     pub reason: &'a str,
@@ -34,11 +37,13 @@ pub struct NewApproval<'a> {
 
 pub async fn insert(conn: &mut Conn, a: &NewApproval<'_>, now_ms: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "insert into approvals (tenant_id, kind, request_json, affected, reason, requested_by, \
-         requested_at, state) values ($1, $2, $3, $4, $5, $6, $7, 'pending') returning id",
+        "insert into approvals (tenant_id, kind, action, request_json, affected, reason, \
+         requested_by, requested_at, state) values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') \
+         returning id",
     )
     .bind(a.tenant)
     .bind(a.kind)
+    .bind(a.action)
     .bind(&a.request_json)
     .bind(a.affected)
     .bind(a.reason)
@@ -112,4 +117,55 @@ pub async fn decide(
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Notes what `account` did alone (without approval) and returns its id, to take it back if
+/// the action does not happen after all.
+pub async fn note_alone(
+    conn: &mut Conn,
+    tenant: &str,
+    account: &str,
+    action: &str,
+    bookings: i64,
+    now_ms: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "insert into four_eyes_ledger (tenant_id, account, action, bookings, at) \
+         values ($1, $2, $3, $4, $5) returning id",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(action)
+    .bind(bookings)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Takes back a note of [`note_alone`]: the action waits for approval or failed.
+pub async fn unnote_alone(conn: &mut Conn, id: i64) -> sqlx::Result<()> {
+    sqlx::query("delete from four_eyes_ledger where id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The bookings `account` changed alone in the tenant since `since_ms`, noted ones included.
+pub async fn alone_since(
+    conn: &mut Conn,
+    tenant: &str,
+    account: &str,
+    since_ms: i64,
+) -> sqlx::Result<i64> {
+    let sum: Option<i64> = sqlx::query_scalar(
+        "select cast(sum(bookings) as bigint) from four_eyes_ledger \
+         where tenant_id = $1 and account = $2 and at >= $3",
+    )
+    .bind(tenant)
+    .bind(account)
+    .bind(since_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(sum.unwrap_or(0))
 }

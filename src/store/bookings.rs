@@ -1,7 +1,7 @@
 //! Bookings: absage's own copy of the calendar.
 
 use super::{Conn, Params};
-use crate::domain::booking::{BookingRecord, BookingStatus};
+use crate::domain::booking::{BookingRecord, BookingStatus, join_list};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
@@ -271,6 +271,45 @@ async fn upsert_many_postgres(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+/// Joins another row of the same appointment into a booking this import already wrote: its
+/// services and locations join the lists, and the booking stands if either row says so.
+pub async fn absorb(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+    rec: &BookingRecord,
+) -> sqlx::Result<()> {
+    let row: Option<(i64, String, String, String, i64)> = sqlx::query_as(
+        "select id, service, location, status, ends_at from bookings \
+         where tenant_id = $1 and source = $2 and booking_key = $3",
+    )
+    .bind(tenant)
+    .bind(source)
+    .bind(&rec.key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, mut service, mut location, mut status, ends_at)) = row else {
+        return Ok(());
+    };
+    join_list(&mut service, &rec.service);
+    join_list(&mut location, &rec.location);
+    if rec.status == BookingStatus::Active {
+        status = BookingStatus::Active.as_str().to_owned();
+    }
+    sqlx::query(
+        "update bookings set service = $2, location = $3, status = $4, ends_at = $5 \
+         where id = $1",
+    )
+    .bind(id)
+    .bind(service)
+    .bind(location)
+    .bind(status)
+    .bind(ends_at.max(crate::domain::to_millis(rec.ends_at)))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

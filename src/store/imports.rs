@@ -14,21 +14,29 @@ pub struct ImportCounts {
     pub rows_rejected: i64,
     /// Imported rows whose status says they are no appointment (drafts, blocked slots).
     pub rows_ignored: i64,
+    /// Rows of a key read earlier in the same export for the same citizen and time (one row
+    /// per service): they joined that booking.
+    pub rows_merged: i64,
 }
 
 impl ImportCounts {
-    /// Bookings the export held: new, changed and unchanged ones.
+    /// Rows that became a booking or part of one: new, changed, unchanged and merged ones.
     pub fn imported(&self) -> i64 {
-        self.rows_new + self.rows_updated + self.rows_unchanged
+        self.rows_new + self.rows_updated + self.rows_unchanged + self.rows_merged
     }
 
     /// The conservation line every import prints: each row read became a booking or was
     /// rejected with its reason — nothing else happens to a row. A refused import applied
     /// nothing; its counts say what the file held.
     pub fn conservation(&self, applied: bool) -> String {
-        let ignored = match self.rows_ignored {
-            0 => String::new(),
-            n => format!(" (of which {n} ignored: no appointment)"),
+        let ignored = match (self.rows_ignored, self.rows_merged) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(" (of which {n} ignored: no appointment)"),
+            (0, m) => format!(" (of which {m} merged: another service of the same booking)"),
+            (n, m) => format!(
+                " (of which {n} ignored: no appointment; {m} merged: another service of the \
+                 same booking)"
+            ),
         };
         let holds = if self.rows_read == self.imported() + self.rows_rejected {
             ""
@@ -139,8 +147,8 @@ pub async fn finish(
     sqlx::query(
         "update imports set outcome = $2, finished_at = $3, rows_read = $4, rows_new = $5, \
          rows_updated = $6, rows_unchanged = $7, rows_removed = $8, rows_rejected = $9, \
-         message = $10, rejected_json = $11, rows_ignored = $12, contact_json = $13 \
-         where id = $1",
+         message = $10, rejected_json = $11, rows_ignored = $12, contact_json = $13, \
+         rows_merged = $14 where id = $1",
     )
     .bind(id)
     .bind(outcome)
@@ -155,6 +163,7 @@ pub async fn finish(
     .bind(rejected_json)
     .bind(counts.rows_ignored)
     .bind(contact_json)
+    .bind(counts.rows_merged)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -175,7 +184,7 @@ pub async fn history(
 ) -> sqlx::Result<Vec<ImportRow>> {
     sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, rows_merged, message \
          from imports where cast($1 as text) is null or source = $1 order by id desc limit $2",
     )
     .bind(source)
@@ -192,7 +201,7 @@ pub async fn history_of_tenant(
 ) -> sqlx::Result<Vec<ImportRow>> {
     sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, rows_merged, message \
          from imports where tenant_id = $1 order by id desc limit $2",
     )
     .bind(tenant)
@@ -209,7 +218,7 @@ pub async fn with_rejected(
 ) -> sqlx::Result<Option<(ImportRow, Option<String>)>> {
     let row: Option<ImportRow> = sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, rows_merged, message \
          from imports where tenant_id = $1 and id = $2",
     )
     .bind(tenant)
@@ -243,7 +252,7 @@ pub async fn contact_of(conn: &mut Conn, tenant: &str, id: i64) -> sqlx::Result<
 pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
     let rows: Vec<ImportRow> = sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
-         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, message \
+         rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, rows_merged, message \
          from imports i where id = (select max(id) from imports j \
          where j.tenant_id = i.tenant_id and j.source = i.source) order by tenant_id, source",
     )

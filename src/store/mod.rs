@@ -269,12 +269,8 @@ fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
-    if file != ":memory:"
-        && let Some(dir) = std::path::Path::new(file).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the database folder {}", dir.display()))?;
+    if file != ":memory:" && !query.contains("mode=ro") {
+        create_private_database(std::path::Path::new(file))?;
     }
     Ok(if query.contains("mode=") {
         url.to_owned()
@@ -283,6 +279,33 @@ fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
     } else {
         format!("sqlite://{file}?{query}&mode=rwc")
     })
+}
+
+/// Creates the database file (and its folder) readable by absage's user only, before SQLite
+/// would create it with the umask's rights; SQLite gives the WAL and shared-memory files the
+/// database's rights. An existing database with looser rights is tightened.
+fn create_private_database(file: &std::path::Path) -> anyhow::Result<()> {
+    use crate::private_files::{private_dir, private_new_file, tighten};
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        private_dir(dir)
+            .with_context(|| format!("creating the database folder {}", dir.display()))?;
+    }
+    match private_new_file(file) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the database {}", file.display()));
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.as_os_str().to_owned();
+        path.push(suffix);
+        tighten(std::path::Path::new(&path), 0o600)
+            .with_context(|| format!("making {} private", file.display()))?;
+    }
+    Ok(())
 }
 
 /// A database URL with its password replaced, fit for messages and logs.

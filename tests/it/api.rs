@@ -142,6 +142,78 @@ async fn without_a_valid_token_every_route_answers_401_with_a_json_error() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (api, tokens) = api(None).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = api
+            .http
+            .get(format!("{}/api/outages", api.base))
+            .header("authorization", format!("{scheme} {}", tokens.of("vera")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn requests_the_extractors_refuse_get_the_documented_json_error() {
+    let (api, tokens) = api(None).await;
+    let token = tokens.of("olga");
+    let send = |method: &str, path: &str, content_type: &str, body: &str| {
+        api.http
+            .request(method.parse().unwrap(), format!("{}{path}", api.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+    };
+    let cases = [
+        ("POST", "/api/outages", "application/json", "{not json", 400),
+        ("POST", "/api/outages", "text/plain", "{}", 415),
+        (
+            "POST",
+            "/api/outages",
+            "application/json",
+            "{\"from\": 3}",
+            422,
+        ),
+        (
+            "GET",
+            "/api/outages/not-a-number",
+            "application/json",
+            "",
+            400,
+        ),
+        (
+            "GET",
+            "/api/imports?limit=many",
+            "application/json",
+            "",
+            400,
+        ),
+    ];
+    for (method, path, content_type, body, status) in cases {
+        let resp = send(method, path, content_type, body).await.unwrap();
+        assert_eq!(resp.status(), status, "{method} {path} {body}");
+        let text = resp.text().await.unwrap();
+        let json: Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(json["code"], "invalid", "{method} {path}: {json}");
+        assert!(
+            !json["message"].as_str().unwrap().is_empty(),
+            "{method} {path}: {json}"
+        );
+    }
+    let big = format!("{{\"reason\": \"{}\"}}", "x".repeat(3 << 20));
+    let resp = send("POST", "/api/outages", "application/json", &big)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let json: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "invalid");
+}
+
+#[tokio::test]
 async fn a_viewer_sees_but_cannot_declare_and_an_operator_can() {
     let (api, tokens) = api(None).await;
     let (status, body) = api.post("/api/outages", tokens.of("vera"), window()).await;
@@ -285,6 +357,190 @@ async fn above_the_threshold_a_declaration_waits_for_a_different_approver() {
     assert_eq!(status, 201);
 }
 
+fn at(from: &str, to: &str) -> Value {
+    json!({ "from": from, "to": to, "reason": "IT-Ausfall" })
+}
+
+/// The distinct bookings with a cancellation queued.
+async fn told(api: &Api) -> std::collections::BTreeSet<String> {
+    let ns = api.t.notifications().await;
+    ns.iter()
+        .filter(|n| n.state == "queued")
+        .map(|n| n.key.clone())
+        .collect()
+}
+
+/// Found by a probe: three bookings declared, then widened by `amend` to all of them — no
+/// approval. What an amendment adds counts like a declaration.
+#[tokio::test]
+async fn widening_a_small_outage_past_the_threshold_waits_for_a_second_person() {
+    let (api, tokens) = api(Some(2)).await;
+    let (status, body) = api
+        .post(
+            "/api/outages",
+            tokens.of("olga"),
+            at("2030-01-08 08:00", "2030-01-08 09:30"),
+        )
+        .await;
+    assert_eq!(status, 201, "one booking: below the threshold");
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let amend = format!("/api/outages/{id}/amend");
+    let wider = json!({ "from": "2030-01-08 08:00", "to": "2030-01-09 12:00" });
+    let (status, body) = api.post(&amend, tokens.of("olga"), wider).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(body["approval"]["action"], "amend");
+    assert_eq!(body["approval"]["affected"], 3, "what the amendment adds");
+    assert_eq!(
+        told(&api).await,
+        ["A1".to_string()].into(),
+        "nothing more told yet"
+    );
+
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let approve = format!("/api/approvals/{approval}/approve");
+    assert_eq!(
+        api.post(&approve, tokens.of("olga"), json!({})).await.0,
+        403
+    );
+    let (status, impact) = api.post(&approve, tokens.of("anna"), json!({})).await;
+    assert_eq!(status, 201, "{impact}");
+    assert_eq!(impact["affected"], 4);
+    assert_eq!(
+        told(&api).await.len(),
+        4,
+        "amended as requested once approved"
+    );
+}
+
+/// Found by a probe: several small declarations by one account skip the rule. They add up
+/// within the tenant's window; another account has its own count.
+#[tokio::test]
+async fn small_declarations_by_one_account_add_up_to_the_threshold() {
+    let (api, tokens) = api(Some(2)).await;
+    let post = |from: &'static str, to: &'static str, who: &'static str| {
+        api.post("/api/outages", tokens.of(who), at(from, to))
+    };
+    assert_eq!(
+        post("2030-01-08 08:30", "2030-01-08 09:30", "olga").await.0,
+        201
+    );
+    assert_eq!(
+        post("2030-01-08 09:30", "2030-01-08 10:30", "olga").await.0,
+        201
+    );
+    let (status, body) = post("2030-01-08 10:30", "2030-01-08 11:30", "olga").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(told(&api).await.len(), 2);
+    // A dry run counts nothing and is never held.
+    let mut dry = at("2030-01-09 08:00", "2030-01-09 12:00");
+    dry["dry_run"] = json!(true);
+    assert_eq!(
+        api.post("/api/outages", tokens.of("olga"), dry).await.0,
+        200
+    );
+    // Anna's own count starts at zero.
+    assert_eq!(
+        post("2030-01-09 08:00", "2030-01-09 12:00", "anna").await.0,
+        201
+    );
+    assert_eq!(told(&api).await.len(), 3);
+    // A day later (approval_window_minutes) Olga's earlier actions no longer count.
+    api.t.clock.advance(chrono::Duration::hours(25));
+    assert_eq!(
+        post("2030-01-08 10:30", "2030-01-08 11:30", "olga").await.0,
+        201
+    );
+    assert_eq!(told(&api).await.len(), 4);
+}
+
+/// Found by a probe: declarations sent at the same moment each saw the others' count as
+/// zero. Whatever the interleaving, what one account did alone never exceeds the threshold.
+#[tokio::test]
+async fn declarations_at_the_same_moment_cannot_slip_past_the_threshold_together() {
+    let (api, tokens) = api(Some(2)).await;
+    let windows = [
+        ("2030-01-08 08:30", "2030-01-08 09:30"),
+        ("2030-01-08 09:30", "2030-01-08 10:30"),
+        ("2030-01-08 10:30", "2030-01-08 11:30"),
+        ("2030-01-09 08:00", "2030-01-09 12:00"),
+    ];
+    let all = windows
+        .iter()
+        .map(|(from, to)| api.post("/api/outages", tokens.of("olga"), at(from, to)));
+    let results = futures::future::join_all(all).await;
+    let done = results.iter().filter(|(status, _)| *status == 201).count();
+    let held = results.iter().filter(|(status, _)| *status == 202).count();
+    assert_eq!(done + held, 4, "{results:?}");
+    assert!(done <= 2, "{done} declared alone: {results:?}");
+    assert!(told(&api).await.len() <= 2);
+}
+
+/// Found by a probe: retracting an outage of many citizens needs no approval. Retracting takes
+/// their cancellation back, so it counts like declaring it.
+#[tokio::test]
+async fn retracting_a_large_outage_waits_for_a_second_person() {
+    let (api, tokens) = api(Some(2)).await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let (status, impact) = api
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            tokens.of("anna"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = impact["id"].as_i64().unwrap();
+    assert_eq!(told(&api).await.len(), 3);
+
+    let retract = format!("/api/outages/{id}/retract");
+    let (status, body) = api
+        .post(
+            &retract,
+            tokens.of("olga"),
+            json!({ "reason": "Fehlalarm" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{body}"
+    );
+    assert_eq!(body["approval"]["action"], "retract");
+    assert_eq!(
+        told(&api).await.len(),
+        3,
+        "the cancellations stay queued meanwhile"
+    );
+    let (_, outage) = api
+        .get(&format!("/api/outages/{id}"), tokens.of("vera"))
+        .await;
+    assert_eq!(outage["outage"]["state"], "active");
+
+    let approval = body["approval"]["id"].as_i64().unwrap();
+    let (status, _) = api
+        .post(
+            &format!("/api/approvals/{approval}/approve"),
+            tokens.of("bernd"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, outage) = api
+        .get(&format!("/api/outages/{id}"), tokens.of("vera"))
+        .await;
+    assert_eq!(outage["outage"]["state"], "retracted");
+    assert!(told(&api).await.is_empty(), "retracted once approved");
+}
+
 #[tokio::test]
 async fn a_rejected_request_declares_nothing() {
     let (api, tokens) = api(Some(2)).await;
@@ -426,6 +682,57 @@ async fn reports_come_as_json_or_csv_and_imports_can_be_triggered() {
     let (status, one) = api.get(&detail, tokens.of("vera")).await;
     assert_eq!((status, one["rejected"].clone()), (200, json!([])));
     assert_eq!(api.get(&detail, tokens.of("wilma")).await.0, 404);
+}
+
+#[tokio::test]
+async fn csv_reports_and_call_lists_neutralise_cells_that_would_start_a_formula() {
+    let (api, tokens) = api(None).await;
+    // A citizen whose export cells would be formulas in Excel, and who has no channel.
+    let mut x1 = Row::new("X1", "2030-01-08 09:30")
+        .location("@Soest")
+        .email("")
+        .phone("=2+5");
+    x1.name = "-1+1 Müller".into();
+    api.t.write_export(&[
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00"),
+        Row::new("A3", "2030-01-08 11:00"),
+        Row::new("B1", "2030-01-09 09:00"),
+        x1,
+    ]);
+    api.t.import().await;
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let (status, csv) = api
+        .get(
+            &format!("/api/outages/{id}/calllist?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.contains(",'-1+1 Müller,'=2+5,"), "{csv}");
+    assert!(csv.contains(",'@Soest,"), "{csv}");
+    let (_, csv) = api
+        .get(
+            &format!("/api/outages/{id}/report?format=csv"),
+            tokens.of("vera"),
+        )
+        .await;
+    let csv = csv.as_str().unwrap();
+    assert!(
+        csv.contains("X1,2030-01-08 09:30,Zulassung,'@Soest,"),
+        "{csv}"
+    );
+    for line in csv.lines() {
+        for cell in line.split(',') {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell} in {csv}");
+        }
+    }
+    let (_, json) = api
+        .get(&format!("/api/outages/{id}/calllist"), tokens.of("vera"))
+        .await;
+    assert_eq!(json[0]["name"], "-1+1 Müller", "JSON is data, not a sheet");
 }
 
 #[tokio::test]

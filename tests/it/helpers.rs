@@ -140,6 +140,7 @@ pub fn tenant(policy: ChannelPolicy) -> TenantSettings {
         templates_dir: None,
         rebook_url: None,
         approval_threshold: None,
+        approval_window_minutes: 24 * 60,
     }
 }
 

@@ -82,3 +82,26 @@ async fn metrics_report_the_queue_destinations_sources_and_time_to_first_send() 
     assert!(!text.contains("example.org"), "no personal data in metrics");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.http.metrics_token = absage::secret::Secret::new("scrape-token-1234");
+    let t = TestApp::start(dir, s).await;
+    let (base, stop) = serve(&t).await;
+    let url = format!("{base}/metrics");
+    assert_eq!(get(&url).await.0, 401, "without the token");
+    let client = reqwest::Client::new();
+    let with = |token: &str| client.get(&url).bearer_auth(token).send();
+    assert_eq!(with("wrong").await.unwrap().status(), 401);
+    let ok = with("scrape-token-1234").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("absage_notifications"));
+    assert_eq!(
+        get(&format!("{base}/healthz")).await.0,
+        200,
+        "health needs none"
+    );
+    stop.cancel();
+}

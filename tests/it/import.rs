@@ -603,3 +603,97 @@ async fn an_incremental_export_updates_and_cancels_but_never_removes() {
         "the new booking gets its notice (email only)"
     );
 }
+
+/// Found by attacking the release build: an export joined with its services lists a booking
+/// once per service, and some systems reuse a number for a family's bookings. The first row
+/// won and every other was "rejected": the second service was unknown to the scope, and the
+/// second citizen was never told. Now the same person's rows join one booking (also across
+/// the importer's chunks of 1,000 rows), and another person under the same key is a booking
+/// of their own.
+#[tokio::test]
+async fn a_key_repeated_for_another_service_or_another_citizen_loses_nobody() {
+    let day = |i: usize| format!("2030-01-08 {:02}:{:02}", 8 + (i / 60) % 9, i % 60);
+    let mut rows: Vec<Row> = (0..1200)
+        .map(|i| Row::new(&format!("F{i:04}"), &day(i)))
+        .collect();
+    // The same appointment again for another service: next to it, and 1,100 rows later.
+    rows.insert(1, rows[0].clone().service("Führerschein"));
+    let later = rows.iter().find(|r| r.key == "F0005").unwrap().clone();
+    rows.push(later.service("Führerschein"));
+    // Another citizen under the same number, with their own contact data.
+    rows.push(
+        Row::new("F0007", &day(7))
+            .email("geschwister@example.org")
+            .phone("0171 9999999"),
+    );
+    let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
+    t.write_export(&rows);
+    let r = t.import().await;
+    assert_eq!(
+        r.counts.conservation(true),
+        "read 1203 = imported 1203 (of which 2 merged: another service of the same booking) \
+         + rejected 0"
+    );
+    assert!(
+        r.first_warnings
+            .iter()
+            .any(|w| w.contains("another citizen")),
+        "{:?}",
+        r.first_warnings
+    );
+    let impact = t
+        .declare(
+            "2030-01-08 07:00",
+            "2030-01-08 18:00",
+            scope(&["Führerschein"], &[]),
+        )
+        .await;
+    assert_eq!(
+        impact.conservation.affected, 2,
+        "both bookings that also hold the second service"
+    );
+    let told: Vec<String> = t
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|n| n.channel == "email")
+        .map(|n| n.key)
+        .collect();
+    assert_eq!(told, ["F0000", "F0005"]);
+    let impact = t
+        .declare(
+            "2030-01-08 07:00",
+            "2030-01-08 18:00",
+            scope(&["Zulassung"], &[]),
+        )
+        .await;
+    let c = &impact.conservation;
+    assert_eq!(
+        c.affected + c.covered_elsewhere as i64,
+        1201,
+        "1,200 numbers and the second citizen under F0007: {c}"
+    );
+    let siblings = t
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|n| n.key.starts_with("F0007"))
+        .map(|n| n.recipient)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(
+        siblings.contains("geschwister@example.org") && siblings.contains("f0007@example.org"),
+        "{siblings:?}"
+    );
+    // The next import of the same file changes nothing.
+    let r = t.import().await;
+    assert_eq!(
+        (
+            r.counts.rows_new,
+            r.counts.rows_updated,
+            r.counts.rows_merged
+        ),
+        (0, 0, 2),
+        "{}",
+        r.counts.conservation(true)
+    );
+}

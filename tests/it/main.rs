@@ -12,6 +12,7 @@ mod browser;
 mod db_faults;
 mod declare;
 mod dlr_failures;
+mod hardening;
 mod import;
 mod import_cut;
 mod instances;

@@ -3,8 +3,9 @@
 
 use super::{ApiError, ErrorBody, audit, require};
 use crate::accounts::Caller;
-use crate::declare::{self, DeclareRequest, Impact};
+use crate::declare::Impact;
 use crate::domain::account::Role;
+use crate::four_eyes::{self, Action};
 use crate::http::State as AppState;
 use crate::store::approvals::{self, ApprovalRow};
 use axum::Json;
@@ -56,18 +57,14 @@ pub async fn approve(
     Ok((axum::http::StatusCode::CREATED, Json(impact)))
 }
 
-/// Approves for `caller` and declares the run (also from the web UI).
+/// Approves for `caller` and carries out what was requested (also from the web UI).
 pub(crate) async fn approve_as(
     state: &AppState,
     caller: &Caller,
     id: i64,
 ) -> Result<Impact, ApiError> {
     let a = decidable(state, caller, id).await?;
-    let request: DeclareRequest =
-        serde_json::from_str(&a.request_json).map_err(ApiError::internal)?;
-    let decl = request
-        .parse(&state.settings, &a.tenant_id, &a.requested_by)
-        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
+    let action = Action::of_approval(&a).map_err(ApiError::internal)?;
     let now = (state.clock)();
     let now_ms = crate::domain::to_millis(now);
     // Decide first: of two approvers at the same moment, one wins and only one run is declared.
@@ -77,23 +74,23 @@ pub(crate) async fn approve_as(
             "approval #{id} was decided meanwhile"
         )));
     }
-    let impact = match declare::declare(
-        &state.store,
-        &state.settings,
-        &state.templates,
-        &decl,
+    let done = four_eyes::run(
+        state.services(),
+        &action,
+        &a.tenant_id,
+        &a.requested_by,
         now,
         false,
     )
-    .await
-    {
+    .await;
+    let impact = match done {
         Ok(impact) => impact,
         Err(e) => {
             approvals::reopen(&mut conn, id).await?;
             return Err(ApiError::invalid(format!("{e:#}")));
         }
     };
-    approvals::set_outage(&mut conn, id, impact.id).await?;
+    approvals::set_outage(&mut conn, id, impact.id.or(action.outage())).await?;
     drop(conn);
     audit(
         state,
@@ -101,7 +98,8 @@ pub(crate) async fn approve_as(
         "approval.approve",
         Some(format!("approval #{id}")),
         serde_json::json!({
-            "requested_by": a.requested_by, "outage": impact.id, "affected": impact.stats.affected,
+            "requested_by": a.requested_by, "action": a.action, "outage": impact.id,
+            "affected": impact.stats.affected,
         }),
     )
     .await?;

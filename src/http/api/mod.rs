@@ -87,13 +87,46 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(names::names))
         .split_for_parts();
     let api = Arc::new(api);
-    router.route(
-        "/api/openapi.json",
-        get(move || {
-            let api = api.clone();
-            async move { Json(api.as_ref().clone()) }
-        }),
-    )
+    router
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Turns the plain-text refusals of axum's extractors (a body that is not JSON, a missing
+/// field, a path id that is not a number, a body over the size limit) into the documented
+/// `{"code", "message"}`.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
+        s if s.is_server_error() => "internal",
+        _ => "invalid",
+    };
+    let message = match axum::body::to_bytes(resp.into_body(), 16 * 1024).await {
+        Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).trim().to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase(),
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// The body of every error.
@@ -165,6 +198,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.body.message
     }
+
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -183,14 +221,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
+        let token = crate::http::bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         crate::accounts::by_token(&state.store, token, (state.clock)())
             .await
             .map_err(ApiError::internal)?

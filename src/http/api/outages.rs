@@ -1,13 +1,14 @@
 //! `/api/outages`: declare (with a preview, and the four-eyes rule above the tenant's
 //! `approval_threshold`), list, show, amend, retract, report and call list.
 
-use super::{ApiError, ErrorBody, audit, require};
+use super::{ApiError, ErrorBody, require};
 use crate::accounts::Caller;
 use crate::declare::{self, Amendment, Conservation, DeclareRequest, Impact};
 use crate::domain::account::Role;
+use crate::four_eyes::{self, Action, Submitted};
 use crate::http::State as AppState;
 use crate::reports::{CallListEntry, PendingRemoval, ReportRow};
-use crate::store::approvals::{self, ApprovalRow, NewApproval};
+use crate::store::approvals::ApprovalRow;
 use crate::store::notifications::QueueCount;
 use crate::store::outages::{self, OutageRow};
 use axum::Json;
@@ -81,85 +82,61 @@ pub async fn declare(
     Ok((status, Json(declared)).into_response())
 }
 
-/// Declares `request` for the caller — or, above the tenant's approval threshold, keeps it for
-/// a different approver — and writes the audit log. Also used by the Alertmanager webhook.
+/// Declares `request` for the caller — or, under the four-eyes rule, keeps it for a different
+/// approver. Also used by the web UI and the Alertmanager webhook.
 pub async fn submit(
     state: &AppState,
     caller: &Caller,
     request: &DeclareRequest,
     dry_run: bool,
 ) -> Result<(StatusCode, Declared), ApiError> {
-    let decl = request
-        .parse(&state.settings, &caller.tenant, &caller.name)
-        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    let now = (state.clock)();
-    let run = |dry_run| {
-        declare::declare(
-            &state.store,
-            &state.settings,
-            &state.templates,
-            &decl,
-            now,
-            dry_run,
-        )
-    };
-    let preview = run(true)
-        .await
-        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    if dry_run {
-        let declared = Declared {
-            status: "preview",
-            impact: preview,
-            approval: None,
-        };
-        return Ok((StatusCode::OK, declared));
-    }
-    let threshold = state
-        .settings
-        .tenant(&caller.tenant)
-        .and_then(|t| t.approval_threshold);
-    if threshold.is_some_and(|limit| preview.stats.affected > limit) {
-        let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-        let new = NewApproval {
-            tenant: &caller.tenant,
-            kind: decl.kind.as_str(),
-            request_json: serde_json::to_string(request).map_err(ApiError::internal)?,
-            affected: preview.stats.affected as i64,
-            reason: decl.reason.trim(),
-            requested_by: &caller.name,
-        };
-        let id = approvals::insert(&mut conn, &new, crate::domain::to_millis(now)).await?;
-        let approval = approvals::get(&mut conn, &caller.tenant, id)
-            .await?
-            .ok_or_else(|| ApiError::internal("the new approval vanished"))?;
-        drop(conn);
-        let details = serde_json::json!({
-            "kind": decl.kind.as_str(), "affected": preview.stats.affected, "threshold": threshold,
-        });
-        audit(
-            state,
-            caller,
-            "outage.request",
-            Some(format!("approval #{id}")),
-            details,
-        )
-        .await?;
-        let declared = Declared {
-            status: "pending_approval",
-            impact: preview,
-            approval: Some(approval),
-        };
-        return Ok((StatusCode::ACCEPTED, declared));
-    }
-    let impact = run(false)
-        .await
-        .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    let declared = Declared {
-        status: "declared",
+    let action = Action::Declare(request.clone());
+    Ok(match gate(state, caller, &action, dry_run).await? {
+        Submitted::Preview(impact) => (StatusCode::OK, declared("preview", impact, None)),
+        Submitted::Done(impact) => (StatusCode::CREATED, declared("declared", impact, None)),
+        Submitted::Pending(impact, approval) => (
+            StatusCode::ACCEPTED,
+            declared("pending_approval", impact, Some(*approval)),
+        ),
+    })
+}
+
+fn declared(status: &'static str, impact: Impact, approval: Option<ApprovalRow>) -> Declared {
+    Declared {
+        status,
         impact,
-        approval: None,
-    };
-    Ok((StatusCode::CREATED, declared))
+        approval,
+    }
+}
+
+/// Submits an action under the four-eyes rule for the caller.
+pub async fn gate(
+    state: &AppState,
+    caller: &Caller,
+    action: &Action,
+    dry_run: bool,
+) -> Result<Submitted, ApiError> {
+    four_eyes::submit(state.services(), caller, action, (state.clock)(), dry_run)
+        .await
+        .map_err(|e| ApiError::invalid(format!("{e:#}")))
+}
+
+/// An amendment, retraction or confirmation: its impact (200), or 202 with the approval it
+/// waits for.
+async fn changed(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    Ok(match gate(state, caller, &action, dry_run).await? {
+        Submitted::Preview(impact) | Submitted::Done(impact) => Json(impact).into_response(),
+        Submitted::Pending(impact, approval) => (
+            StatusCode::ACCEPTED,
+            Json(declared("pending_approval", impact, Some(*approval))),
+        )
+            .into_response(),
+    })
 }
 
 /// An outage with the state of its notifications.
@@ -242,14 +219,16 @@ pub struct AmendBody {
 /// longer affected are cancelled, and those already told hear that their appointment stands.
 #[utoipa::path(post, path = "/api/outages/{id}/amend", tag = "outages", request_body = AmendBody,
     params(("id" = i64, Path, description = "outage id")),
-    responses((status = 200, body = Impact), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Impact),
+        (status = 202, description = "waits for approval (four-eyes rule)", body = Declared),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn amend(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<AmendBody>,
-) -> Result<Json<Impact>, ApiError> {
+) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
     let tz = state
@@ -269,22 +248,8 @@ pub async fn amend(
         services: body.services,
         locations: body.locations,
     };
-    let act = declare::Act {
-        by: &caller.name,
-        now: (state.clock)(),
-        dry_run: body.dry_run,
-    };
-    let impact = declare::amend(
-        &state.store,
-        &state.settings,
-        &state.templates,
-        id,
-        &change,
-        act,
-    )
-    .await
-    .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    Ok(Json(impact))
+    let action = Action::Amend { outage: id, change };
+    changed(&state, &caller, action, body.dry_run).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -299,32 +264,23 @@ pub struct RetractBody {
 /// told hears that their appointment stands.
 #[utoipa::path(post, path = "/api/outages/{id}/retract", tag = "outages", request_body = RetractBody,
     params(("id" = i64, Path, description = "outage id")),
-    responses((status = 200, body = Impact), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Impact),
+        (status = 202, description = "waits for approval (four-eyes rule)", body = Declared),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn retract(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<RetractBody>,
-) -> Result<Json<Impact>, ApiError> {
+) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
-    let act = declare::Act {
-        by: &caller.name,
-        now: (state.clock)(),
-        dry_run: body.dry_run,
+    let action = Action::Retract {
+        outage: id,
+        reason: body.reason,
     };
-    let impact = declare::retract(
-        &state.store,
-        &state.settings,
-        &state.templates,
-        id,
-        &body.reason,
-        act,
-    )
-    .await
-    .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    Ok(Json(impact))
+    changed(&state, &caller, action, body.dry_run).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -339,26 +295,20 @@ pub struct ConfirmRemovalsBody {
 #[utoipa::path(post, path = "/api/outages/{id}/confirm-removals", tag = "outages",
     request_body = ConfirmRemovalsBody,
     params(("id" = i64, Path, description = "outage id")),
-    responses((status = 200, body = Impact), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Impact),
+        (status = 202, description = "waits for approval (four-eyes rule)", body = Declared),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn confirm_removals(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<ConfirmRemovalsBody>,
-) -> Result<Json<Impact>, ApiError> {
+) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
-    let act = declare::Act {
-        by: &caller.name,
-        now: (state.clock)(),
-        dry_run: body.dry_run,
-    };
-    let impact =
-        declare::confirm_removals(&state.store, &state.settings, &state.templates, id, act)
-            .await
-            .map_err(|e| ApiError::invalid(format!("{e:#}")))?;
-    Ok(Json(impact))
+    let action = Action::ConfirmRemovals { outage: id };
+    changed(&state, &caller, action, body.dry_run).await
 }
 
 /// `?format=csv` for a spreadsheet; JSON otherwise.
@@ -371,11 +321,8 @@ pub struct FormatQuery {
 fn csv_or_json<T: Serialize>(rows: &[T], format: Option<&str>) -> Result<Response, ApiError> {
     match format {
         Some("csv") => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in rows {
-                w.serialize(r).map_err(ApiError::internal)?;
-            }
-            let bytes = w.into_inner().map_err(ApiError::internal)?;
+            let mut bytes = Vec::new();
+            crate::reports::write_csv(&mut bytes, rows).map_err(ApiError::internal)?;
             Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
         }
         None | Some("json") => Ok(Json(rows).into_response()),

@@ -234,6 +234,13 @@ const EN: &[(&str, &str)] = &[
 
 /// State codes → (German, English).
 const LABELS: &[(&str, &str, &str)] = &[
+    ("amend", "Änderung", "amendment"),
+    ("retract", "Widerruf", "retraction"),
+    (
+        "confirm_removals",
+        "Entfernungen bestätigen",
+        "confirm removals",
+    ),
     ("sent", "versandt", "sent"),
     ("queued", "wartet", "queued"),
     ("sending", "in Arbeit", "sending"),

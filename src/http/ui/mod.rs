@@ -5,7 +5,8 @@
 //! cookie `absage_session` (HttpOnly, SameSite=Strict, Secure behind https), the database its
 //! SHA-256. Every form carries the session's CSRF token, and a POST without the right one is
 //! refused; the login form uses a double-submit cookie for the same. Login attempts are limited
-//! to five a minute per account name.
+//! per client address (`http.login_attempts_per_minute`), never per account, so that nobody
+//! can lock the office head out; passwords are checked on a small blocking pool.
 //!
 //! - [`pages`]: dashboard, declare with preview, approvals
 //! - [`outage`]: an outage's report with charts and conservation line, retry, retract,
@@ -184,6 +185,16 @@ pub fn stale_form() -> Response {
     forbidden("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu.")
 }
 
+/// An action the API refused, with the API's status: another tenant's request is 404 here
+/// too, as if it did not exist.
+pub fn refused(e: &crate::http::api::ApiError) -> Response {
+    (
+        e.status(),
+        Html(format!("<p>{}</p>", minijinja::HtmlEscape(e.message()))),
+    )
+        .into_response()
+}
+
 pub fn forbidden(message: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -265,6 +276,7 @@ pub struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    crate::http::ClientAddr(client): crate::http::ClientAddr,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -282,12 +294,14 @@ async fn login(
             status,
         )
     };
-    // One entry per name tried: forget the quiet ones before guessing names fills memory.
+    // Per client address, whatever the names tried: a flood of made-up names is stopped
+    // before it costs a password hash each, and nobody can lock someone else out.
     if state.logins.len() > 10_000 {
         state.logins.retain_recent();
     }
-    if state.logins.check_key(&name.to_lowercase()).is_err() {
-        tracing::warn!("login attempts limited for an account name");
+    let client = client.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if state.logins.check_key(&client).is_err() {
+        tracing::warn!(client = %client, "login attempts limited for a client address");
         return again(
             "Zu viele Versuche. Bitte warten Sie eine Minute.",
             StatusCode::TOO_MANY_REQUESTS,

@@ -4,6 +4,7 @@
 use super::pages::{local, ser, tenant_name, unavailable};
 use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
 use crate::domain::account::Role;
+use crate::four_eyes::Action;
 use crate::http::State as AppState;
 use crate::http::api::outages::ConservationView;
 use crate::store::{notifications, outages, queue_admin};
@@ -143,22 +144,27 @@ pub async fn retract(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let act = crate::declare::Act {
-        by: &s.caller.name,
-        now: (state.clock)(),
-        dry_run: false,
+    let action = Action::Retract {
+        outage: id,
+        reason: f.reason,
     };
-    let retracted = crate::declare::retract(
-        &state.store,
-        &state.settings,
-        &state.templates,
+    after_gate(
+        crate::http::api::outages::gate(&state, &s.caller, &action, false).await,
         id,
-        &f.reason,
-        act,
-    );
-    match retracted.await {
+    )
+}
+
+/// Back to the outage once done; to the approvals when the action waits for a second person.
+fn after_gate(
+    result: Result<crate::four_eyes::Submitted, crate::http::api::ApiError>,
+    id: i64,
+) -> Response {
+    match result {
+        Ok(crate::four_eyes::Submitted::Pending(..)) => {
+            Redirect::to("/ui/approvals").into_response()
+        }
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => forbidden(&format!("{e:#}")),
+        Err(e) => forbidden(e.message()),
     }
 }
 
@@ -203,17 +209,11 @@ pub async fn confirm_removals(
             Err(e) => return unavailable(format!("{e:#}")),
         }
     }
-    let act = crate::declare::Act {
-        by: &s.caller.name,
-        now: (state.clock)(),
-        dry_run: false,
-    };
-    let confirmed =
-        crate::declare::confirm_removals(&state.store, &state.settings, &state.templates, id, act);
-    match confirmed.await {
-        Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => forbidden(&format!("{e:#}")),
-    }
+    let action = Action::ConfirmRemovals { outage: id };
+    after_gate(
+        crate::http::api::outages::gate(&state, &s.caller, &action, false).await,
+        id,
+    )
 }
 
 pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {

@@ -143,23 +143,19 @@ pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
     // What a pending request would do if approved now: the same dry run as the declare page.
     let mut lines = Vec::new();
     for a in &list {
-        let preview = if a.state == "pending" {
-            let requester = crate::accounts::Caller {
-                name: a.requested_by.clone(),
-                tenant: a.tenant_id.clone(),
-                role: Role::Operator,
-            };
-            match serde_json::from_str::<crate::declare::DeclareRequest>(&a.request_json) {
-                Ok(request) => {
-                    crate::http::api::outages::submit(&state, &requester, &request, true)
-                        .await
-                        .ok()
-                        .map(|(_, d)| ser(&d.impact))
-                }
-                Err(_) => None,
-            }
-        } else {
-            None
+        let preview = match crate::four_eyes::Action::of_approval(a) {
+            Ok(action) if a.state == "pending" => crate::four_eyes::run(
+                state.services(),
+                &action,
+                &a.tenant_id,
+                &a.requested_by,
+                (state.clock)(),
+                true,
+            )
+            .await
+            .ok()
+            .map(|impact| ser(&impact)),
+            _ => None,
         };
         lines.push(context! { preview => preview, ..ser(a) });
     }
@@ -187,7 +183,7 @@ pub async fn approve(
             Some(outage) => Redirect::to(&format!("/ui/outages/{outage}")).into_response(),
             None => Redirect::to("/ui/approvals").into_response(),
         },
-        Err(e) => forbidden(e.message()),
+        Err(e) => super::refused(&e),
     }
 }
 
@@ -202,7 +198,7 @@ pub async fn reject(
     }
     match crate::http::api::approvals::reject_as(&state, &s.caller, id).await {
         Ok(_) => Redirect::to("/ui/approvals").into_response(),
-        Err(e) => forbidden(e.message()),
+        Err(e) => super::refused(&e),
     }
 }
 
