@@ -23,6 +23,8 @@ pub struct App {
     pub clock: Clock,
     /// This process, as owner of leases.
     pub instance: String,
+    /// Whether the dispatcher moves, for `/readyz`.
+    pub progress: Arc<crate::dispatch::progress::Progress>,
 }
 
 impl App {
@@ -59,6 +61,7 @@ impl App {
                 std::process::id(),
                 rand::random::<u32>()
             ),
+            progress: Arc::default(),
         })
     }
 
@@ -70,6 +73,7 @@ impl App {
             &self.settings.tenants,
             Destinations::from_settings(&self.settings, &self.store)?,
             self.clock.clone(),
+            self.progress.clone(),
         ))
     }
 

@@ -118,7 +118,7 @@ impl Default for HttpSettings {
 }
 
 /// Callbacks from gateways (`[http.webhooks]`): SMS delivery reports reach absage at
-/// `public_url/hooks/dlr/…`, signed per notification with `secret`. Both empty: no reports.
+/// `public_url/hooks/dlr/…`, signed per send with `secret`. Both empty: no reports.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookSettings {
@@ -468,6 +468,9 @@ pub struct QueueSettings {
     pub idle_poll_ms: u64,
     /// On shutdown, how long in-flight sends may take before the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// `/readyz` fails once the dispatcher's steps have failed this long without a success
+    /// (the database refuses writes, say).
+    pub stall_secs: u64,
     /// Messages per second per destination name (relay or gateway), for all instances
     /// together, spread evenly (no burst); absent = unlimited.
     pub rate_limits: BTreeMap<String, f64>,
@@ -485,6 +488,7 @@ impl Default for QueueSettings {
             batch_size: 200,
             idle_poll_ms: 500,
             shutdown_grace_secs: 20,
+            stall_secs: 60,
             rate_limits: BTreeMap::new(),
         }
     }

@@ -108,11 +108,18 @@ pub enum Reach {
     Unreachable,
 }
 
-/// Reach from the states of a booking's notifications.
-pub fn reach(states: &[&str]) -> Reach {
-    if states.contains(&"sent") {
+/// Reach from the states of a booking's notifications, each with its delivery report: a sent
+/// message the gateway reports as not delivered informed nobody.
+pub fn reach(states: &[(&str, Option<&str>)]) -> Reach {
+    let informed = |(state, delivery): &(&str, Option<&str>)| {
+        *state == "sent" && !delivery.is_some_and(crate::domain::dlr::is_failure)
+    };
+    if states.iter().any(informed) {
         Reach::Informed
-    } else if states.iter().any(|s| *s == "queued" || *s == "sending") {
+    } else if states
+        .iter()
+        .any(|(s, _)| *s == "queued" || *s == "sending")
+    {
         Reach::Pending
     } else {
         Reach::Unreachable
@@ -176,10 +183,10 @@ pub async fn report(
                     .find(|n| n.kind == kind && n.channel == ch)
                     .map(|n| n.state.clone())
             };
-            let states: Vec<&str> = ns
+            let states: Vec<(&str, Option<&str>)> = ns
                 .iter()
                 .filter(|n| n.kind == "cancellation")
-                .map(|n| n.state.as_str())
+                .map(|n| (n.state.as_str(), n.delivery_state.as_deref()))
                 .collect();
             ReportRow {
                 booking_key: b.booking_key.clone(),
@@ -497,11 +504,27 @@ mod tests {
     }
 
     #[test]
-    fn a_citizen_is_informed_once_any_channel_was_sent() {
-        assert_eq!(reach(&["failed", "sent"]), Reach::Informed);
-        assert_eq!(reach(&["queued", "failed"]), Reach::Pending);
-        assert_eq!(reach(&["failed", "expired"]), Reach::Unreachable);
+    fn a_citizen_is_informed_once_any_channel_was_sent_and_not_reported_undelivered() {
+        assert_eq!(reach(&[("failed", None), ("sent", None)]), Reach::Informed);
+        assert_eq!(reach(&[("queued", None), ("failed", None)]), Reach::Pending);
+        assert_eq!(
+            reach(&[("failed", None), ("expired", None)]),
+            Reach::Unreachable
+        );
         assert_eq!(reach(&[]), Reach::Unreachable);
-        assert_eq!(reach(&["cancelled"]), Reach::Unreachable);
+        assert_eq!(reach(&[("cancelled", None)]), Reach::Unreachable);
+        assert_eq!(reach(&[("sent", Some("delivered"))]), Reach::Informed);
+        assert_eq!(reach(&[("sent", Some("submitted"))]), Reach::Informed);
+        assert_eq!(reach(&[("sent", Some("undelivered"))]), Reach::Unreachable);
+        assert_eq!(reach(&[("sent", Some("rejected"))]), Reach::Unreachable);
+        assert_eq!(
+            reach(&[("sent", Some("rejected")), ("queued", None)]),
+            Reach::Pending,
+            "the other channel is on its way"
+        );
+        assert_eq!(
+            reach(&[("sent", Some("rejected")), ("sent", None)]),
+            Reach::Informed
+        );
     }
 }

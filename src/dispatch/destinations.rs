@@ -94,8 +94,9 @@ impl Prepared {
                     from: tenant.sms_sender.clone(),
                     ucs2: analyse(&c.body_text).encoding == SmsEncoding::Ucs2,
                     text: c.body_text.clone(),
-                    dlr_url: delivery_reports
-                        .map(|(url, secret)| crate::domain::dlr::callback_url(url, secret, c.id)),
+                    dlr_url: delivery_reports.map(|(url, secret)| {
+                        crate::domain::dlr::callback_url(url, secret, c.id, c.claims)
+                    }),
                     validity_minutes: validity_minutes(now, c.deadline),
                 },
             }),
@@ -139,6 +140,9 @@ pub struct Destinations {
     email: Vec<Destination>,
     sms: Vec<Destination>,
     health: Mutex<HashMap<String, Health>>,
+    /// Held from taking the changed health to writing it, so that the two channel loops'
+    /// writes land in the order they were taken (an older "up" never overwrites a "down").
+    persisting: tokio::sync::Mutex<()>,
 }
 
 impl Destinations {
@@ -214,6 +218,7 @@ impl Destinations {
             email,
             sms,
             health: Mutex::new(health),
+            persisting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -411,6 +416,7 @@ impl Destinations {
 
     /// Writes changed health to the database, for `absage status` and other processes.
     pub async fn persist(&self, store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let _in_order = self.persisting.lock().await;
         let rows: Vec<DestinationRow> = self.health(|h| {
             let mut rows = Vec::new();
             for (channel, list) in [(Channel::Email, &self.email), (Channel::Sms, &self.sms)] {
@@ -435,11 +441,25 @@ impl Destinations {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut conn = store.conn().await?;
-        for r in &rows {
-            store::save(&mut conn, r).await?;
+        let saved = async {
+            let mut conn = store.conn().await?;
+            for r in &rows {
+                store::save(&mut conn, r).await?;
+            }
+            anyhow::Ok(())
+        };
+        let result = saved.await;
+        if result.is_err() {
+            // Written again with the next change or step, not lost.
+            self.health(|h| {
+                for r in &rows {
+                    if let Some(x) = h.get_mut(&r.name) {
+                        x.dirty = true;
+                    }
+                }
+            });
         }
-        Ok(())
+        result
     }
 }
 

@@ -3,6 +3,12 @@
 //! sets and without which every message waits ~40 ms for a delayed ACK) and drive lettre's
 //! `AsyncSmtpConnection` step by step, so we know whether a failure happened before the message
 //! data left us (safe to retry on a fresh connection) or after (possible duplicate).
+//!
+//! A 5xx reply is not always about the message: a relay that refuses our sender (MAIL FROM),
+//! wants authentication, or refuses by policy (5.7.x, e.g. `554 5.7.1 Relay access denied`)
+//! refuses every message alike, and so does one that gives the same refusal for several
+//! different recipients in a row. Those are failures of the relay (failover, probe, no attempt
+//! spent), not of the message; the probe then replays the refused envelope (MAIL, RCPT, RSET).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -15,7 +21,7 @@ use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -23,8 +29,11 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
-use super::outcome::{SendFailure, Sent};
+use super::outcome::{SendFailure, Sent, mask_personal_data};
 use crate::secret::Secret;
+
+/// The same refusal for this many different recipients in a row is the relay's, not theirs.
+pub const SAME_REFUSALS: u32 = 3;
 
 /// How the connection to a relay is encrypted.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -146,12 +155,28 @@ pub struct SmtpRelay {
     credentials: Option<Credentials>,
     in_use: Semaphore,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
+    refusals: Mutex<Refusals>,
 }
 
-/// Where a send failed: before the message data was written (nothing can have been
-/// delivered) or after (the relay may have taken it).
+/// Refusals that may be the relay's rather than the recipients'.
+#[derive(Default)]
+struct Refusals {
+    /// The last ambiguous 5xx (masked), the recipient it came for, and how many different
+    /// recipients in a row got it.
+    reply: String,
+    recipient: String,
+    count: u32,
+    /// The envelope of the last send refused as a relay failure: probes replay it.
+    envelope: Option<Envelope>,
+}
+
+/// How far a transaction got when it failed. Up to DATA nothing can have been delivered;
+/// after it, the relay may have taken the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
-    BeforeData,
+    Mail,
+    Rcpt,
+    Data,
     AfterData,
 }
 
@@ -187,6 +212,7 @@ impl SmtpRelay {
         Ok(Self {
             in_use: Semaphore::new(cfg.concurrency),
             idle: Mutex::new(Vec::new()),
+            refusals: Mutex::default(),
             hello,
             tls,
             credentials,
@@ -209,27 +235,112 @@ impl SmtpRelay {
             .map_err(|_| SendFailure::destination("relay pool closed"))?;
         if let Some(conn) = self.take_idle() {
             match self.send_on(conn, envelope, bytes).await {
-                Err((Stage::BeforeData, failure)) if is_stale(&failure) => {
-                    tracing::debug!(%failure, "pooled connection was stale; reconnecting");
+                Err(f) if f.stage != Stage::AfterData && f.stale => {
+                    tracing::debug!(failure = %f.failure, "pooled connection was stale; reconnecting");
                 }
-                other => return other.map_err(|(stage, failure)| after_data(stage, failure)),
+                other => return other.map_err(Failed::judged),
             }
         }
         let conn = self.connect().await?;
         self.send_on(conn, envelope, bytes)
             .await
-            .map_err(|(stage, failure)| after_data(stage, failure))
+            .map_err(Failed::judged)
     }
 
-    /// Connect, EHLO, STARTTLS and AUTH as configured, then QUIT: is the relay up?
+    /// Connect, EHLO, STARTTLS and AUTH as configured, then QUIT: is the relay up? After a
+    /// refusal that concerned the relay, the refused envelope is replayed too (MAIL, RCPT, then
+    /// RSET: nothing is sent), so a relay that still refuses our sender stays down.
     #[tracing::instrument(skip_all, fields(relay = %self.cfg.name))]
     pub async fn probe(&self) -> Result<(), SendFailure> {
         let mut conn = self.connect().await?;
+        let refused = self.refusals().envelope.clone();
+        if let Some(envelope) = refused {
+            let replay = async {
+                conn.command(Mail::new(envelope.from().cloned(), Vec::new()))
+                    .await?;
+                for to in envelope.to() {
+                    conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+                }
+                conn.command(Rset).await
+            };
+            match tokio::time::timeout(self.timeout(), replay).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => {
+                    return Err(SendFailure::destination(format!("still refused: {err}")));
+                }
+                Err(_) => return Err(SendFailure::destination("probe timed out")),
+            }
+        }
         match tokio::time::timeout(self.timeout(), conn.quit()).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                *self.refusals() = Refusals::default();
+                Ok(())
+            }
             Ok(Err(err)) => Err(SendFailure::destination(format!("QUIT: {err}"))),
             Err(_) => Err(SendFailure::destination("QUIT timed out")),
         }
+    }
+
+    fn refusals(&self) -> std::sync::MutexGuard<'_, Refusals> {
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What a failed transaction means: 4xx transient (421: the relay is closing), 5xx
+    /// permanent unless it concerns the relay (see the module doc), anything without a reply
+    /// code (I/O, dropped connection) a destination failure.
+    fn classify(
+        &self,
+        err: &lettre::transport::smtp::Error,
+        stage: Stage,
+        envelope: &Envelope,
+    ) -> SendFailure {
+        let code = err.status().map(u16::from);
+        if code == Some(421) || !(err.is_transient() || err.is_permanent()) {
+            return SendFailure::destination(err);
+        }
+        if err.is_transient() {
+            return SendFailure::transient(err, None);
+        }
+        let reply = err.to_string();
+        let relay = relay_refusal(code, enhanced_status(&reply), stage)
+            .map(str::to_owned)
+            .or_else(|| self.same_refusal_again(&reply, envelope));
+        match relay {
+            Some(why) => {
+                self.refusals().envelope = Some(envelope.clone());
+                SendFailure::destination(format!("{why}: {reply}"))
+            }
+            None => SendFailure::permanent(err),
+        }
+    }
+
+    /// Counts a 5xx that may be the recipient's: the same reply (recipients masked) for
+    /// [`SAME_REFUSALS`] different recipients in a row is the relay's.
+    fn same_refusal_again(&self, reply: &str, envelope: &Envelope) -> Option<String> {
+        let mut r = self.refusals();
+        let recipient = envelope
+            .to()
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        if recipient_specific(enhanced_status(reply)) {
+            (r.count, r.reply) = (0, String::new());
+            return None;
+        }
+        let masked = mask_personal_data(reply);
+        if masked != r.reply {
+            (r.reply, r.count) = (masked, 1);
+        } else if recipient != r.recipient {
+            r.count += 1;
+        }
+        r.recipient = recipient;
+        (r.count >= SAME_REFUSALS).then(|| {
+            format!(
+                "the same refusal for {} different recipients in a row",
+                r.count
+            )
+        })
     }
 
     fn timeout(&self) -> Duration {
@@ -253,8 +364,8 @@ impl SmtpRelay {
         mut conn: AsyncSmtpConnection,
         envelope: &Envelope,
         bytes: &[u8],
-    ) -> Result<Sent, (Stage, SendFailure)> {
-        let mut stage = Stage::BeforeData;
+    ) -> Result<Sent, Failed> {
+        let mut stage = Stage::Mail;
         let result = tokio::time::timeout(
             self.timeout(),
             transaction(&mut conn, envelope, bytes, &mut stage),
@@ -263,10 +374,22 @@ impl SmtpRelay {
         match result {
             Ok(Ok(())) => {
                 self.put_idle(conn);
+                let mut r = self.refusals();
+                (r.count, r.reply) = (0, String::new());
                 Ok(Sent::default())
             }
-            Ok(Err(err)) => Err((stage, classify(&err))),
-            Err(_) => Err((stage, SendFailure::destination("SMTP send timed out"))),
+            Ok(Err(err)) => Err(Failed {
+                stage,
+                // A connection the relay closed while idle fails without a reply, or with the
+                // relay's parting 421 read as the answer to MAIL.
+                stale: err.status().is_none_or(|c| u16::from(c) == 421),
+                failure: self.classify(&err, stage, envelope),
+            }),
+            Err(_) => Err(Failed {
+                stage,
+                stale: true,
+                failure: SendFailure::destination("SMTP send timed out"),
+            }),
         }
     }
 
@@ -322,49 +445,77 @@ async fn transaction(
     if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
+    *stage = Stage::Mail;
     conn.command(Mail::new(envelope.from().cloned(), options))
         .await?;
+    *stage = Stage::Rcpt;
     for to in envelope.to() {
         conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
     }
+    *stage = Stage::Data;
     conn.command(Data).await?;
     *stage = Stage::AfterData;
     conn.message(bytes).await?;
     Ok(())
 }
 
-/// A connection lost once the message data was on its way may have delivered it: not a reason
-/// to hand the same message to the next relay at once (a likely duplicate), but a transient
-/// failure, retried after the first delay.
-fn after_data(stage: Stage, failure: SendFailure) -> SendFailure {
-    match (stage, failure) {
-        (Stage::AfterData, SendFailure::Destination(reason)) => SendFailure::Transient {
-            reason: format!("no answer after the message was sent (it may have arrived): {reason}"),
-            retry_after: None,
-        },
-        (_, failure) => failure,
+/// A transaction that failed, and how far it got.
+struct Failed {
+    stage: Stage,
+    failure: SendFailure,
+    /// Failed without a reply (or with 421): on a pooled connection, the relay closed it.
+    stale: bool,
+}
+
+impl Failed {
+    /// A connection lost once the message data was on its way may have delivered it: not a
+    /// reason to hand the same message to the next relay at once (a likely duplicate), but a
+    /// transient failure, retried after the first delay. (A refusal the relay answered after
+    /// the data is what it says.)
+    fn judged(self) -> SendFailure {
+        match (self.stage, self.stale, self.failure) {
+            (Stage::AfterData, true, SendFailure::Destination(reason)) => SendFailure::Transient {
+                reason: format!(
+                    "no answer after the message was sent (it may have arrived): {reason}"
+                ),
+                retry_after: None,
+            },
+            (_, _, failure) => failure,
+        }
     }
 }
 
-/// 4xx → transient, except 421 (the relay is closing: it is the destination that fails);
-/// 5xx → permanent; anything without a reply code (I/O, dropped connection) → destination.
-fn classify(err: &lettre::transport::smtp::Error) -> SendFailure {
-    let code = err.status().map(u16::from);
-    if code == Some(421) {
-        SendFailure::destination(err)
-    } else if err.is_transient() {
-        SendFailure::transient(err, None)
-    } else if err.is_permanent() {
-        SendFailure::permanent(err)
-    } else {
-        SendFailure::destination(err)
+/// Why a 5xx concerns the relay rather than the message, if it does: a refused sender (at
+/// MAIL FROM, or 5.1.7/5.1.8 later), authentication wanted (530, 534, 535, 538), or a policy
+/// refusal (5.7.x, e.g. `554 5.7.1 Relay access denied`, which Postfix gives at RCPT).
+fn relay_refusal(
+    code: Option<u16>,
+    enhanced: Option<(u16, u16, u16)>,
+    stage: Stage,
+) -> Option<&'static str> {
+    match (code, enhanced, stage) {
+        (_, _, Stage::Mail) => Some("the relay refuses our sender (MAIL FROM)"),
+        (Some(530 | 534 | 535 | 538), _, _) => Some("the relay wants authentication"),
+        (_, Some((5, 7, _)), _) => Some("the relay refuses by policy (5.7.x)"),
+        (_, Some((5, 1, 7 | 8)), _) => Some("the relay refuses our sender address"),
+        _ => None,
     }
 }
 
-/// A pooled connection the relay closed meanwhile fails without a reply, or with the
-/// relay's parting 421 read as the answer to MAIL.
-fn is_stale(failure: &SendFailure) -> bool {
-    matches!(failure, SendFailure::Destination(_))
+/// Status codes that name the recipient's own problem (5.1.x bad address, except the sender's
+/// 5.1.7/5.1.8; 5.2.x the mailbox): never taken for the relay's, however often they repeat.
+fn recipient_specific(enhanced: Option<(u16, u16, u16)>) -> bool {
+    matches!(enhanced, Some((5, 1, d)) if d != 7 && d != 8) || matches!(enhanced, Some((5, 2, _)))
+}
+
+/// The enhanced status code (RFC 3463) at the start of a reply's text as lettre shows it
+/// (`permanent error (554): 5.7.1 Relay access denied`).
+fn enhanced_status(reply: &str) -> Option<(u16, u16, u16)> {
+    let text = reply.split_once("): ").map_or(reply, |(_, t)| t);
+    let mut parts = text.split_whitespace().next()?.split('.');
+    let mut next = || parts.next()?.parse::<u16>().ok();
+    let status = (next()?, next()?, next()?);
+    matches!(status.0, 2 | 4 | 5).then_some(status)
 }
 
 /// Wraps a TCP stream in TLS before lettre reads the greeting, reusing lettre's
@@ -626,6 +777,108 @@ mod tests {
             matches!(&result, Err(SendFailure::Transient { reason, .. }) if reason.contains("may have arrived")),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn refusals_that_concern_the_relay_are_told_from_the_recipients_own() {
+        let status = |r: &str| enhanced_status(r);
+        assert_eq!(
+            status("permanent error (554): 5.7.1 Relay access denied"),
+            Some((5, 7, 1))
+        );
+        assert_eq!(status("permanent error (550): Mailbox unavailable"), None);
+        assert_eq!(status("permanent error (550): 1.2.3 odd"), None);
+        let relay = |code, reply: &str, stage| relay_refusal(Some(code), status(reply), stage);
+        assert!(relay(554, "(554): 5.7.1 Relay access denied", Stage::Rcpt).is_some());
+        assert!(
+            relay(550, "(550): 5.1.1 User unknown", Stage::Mail).is_some(),
+            "any 5xx to MAIL FROM"
+        );
+        assert!(relay(530, "(530): Authentication required", Stage::Rcpt).is_some());
+        assert!(relay(553, "(553): 5.1.8 Sender address rejected", Stage::Rcpt).is_some());
+        assert!(relay(550, "(550): 5.1.1 User unknown", Stage::Rcpt).is_none());
+        assert!(relay(552, "(552): 5.2.2 Mailbox full", Stage::Data).is_none());
+        assert!(recipient_specific(status("(550): 5.1.1 User unknown")));
+        assert!(!recipient_specific(status("(550): 5.1.8 Bad sender")));
+        assert!(!recipient_specific(status("(550): Mailbox unavailable")));
+    }
+
+    fn envelope_to(to: &str) -> (Envelope, Vec<u8>) {
+        let mut e = email("Absage", "Jane");
+        e.to = Mailbox::new(None, to.parse().unwrap());
+        build_message(&e).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_refuses_our_sender_or_by_policy_is_a_destination_failure_and_probes_see_it()
+     {
+        for args in [
+            ["-f", "MAIL", "-B", "554 5.7.1 Relay access denied"],
+            [
+                "-f",
+                "RCPT",
+                "-B",
+                "554 5.7.1 <buerger@example.test>: Relay access denied",
+            ],
+        ] {
+            let sink = Sink::start(&args);
+            let relay = relay(sink.port);
+            let (envelope, bytes) = envelope_to("buerger@example.test");
+            let failure = relay.send(&envelope, &bytes).await.unwrap_err();
+            assert!(
+                matches!(&failure, SendFailure::Destination(r) if r.contains("Relay access denied") && !r.contains("buerger")),
+                "{args:?}: {failure:?}"
+            );
+            let probe = relay.probe().await.unwrap_err();
+            assert!(
+                probe.to_string().contains("still refused"),
+                "{args:?}: {probe}"
+            );
+        }
+        // The same relay, healthy: the replayed envelope passes and the probe succeeds.
+        let healthy = Sink::start(&[]);
+        let relay = relay(healthy.port);
+        relay.refusals().envelope = Some(envelope_to("buerger@example.test").0);
+        relay.probe().await.unwrap();
+        assert!(relay.refusals().envelope.is_none());
+        assert!(healthy.dumps().is_empty(), "a probe sends nothing");
+    }
+
+    #[tokio::test]
+    async fn the_same_refusal_for_several_recipients_in_a_row_is_the_relays() {
+        let sink = Sink::start(&["-f", "RCPT", "-B", "550 Mailbox unavailable"]);
+        let relay = relay(sink.port);
+        let mut got = Vec::new();
+        for i in 0..5 {
+            let (envelope, bytes) = envelope_to(&format!("b{i}@example.test"));
+            got.push(relay.send(&envelope, &bytes).await.unwrap_err());
+        }
+        let kinds: Vec<&str> = got
+            .iter()
+            .map(|f| match f {
+                SendFailure::Permanent(_) => "permanent",
+                SendFailure::Destination(_) => "destination",
+                SendFailure::Transient { .. } => "transient",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "permanent",
+                "permanent",
+                "destination",
+                "destination",
+                "destination"
+            ]
+        );
+        // A recipient's own status code never counts, however often it repeats.
+        let unknown = Sink::start(&["-f", "RCPT", "-B", "550 5.1.1 User unknown"]);
+        let relay = super::tests::relay(unknown.port);
+        for i in 0..5 {
+            let (envelope, bytes) = envelope_to(&format!("u{i}@example.test"));
+            let failure = relay.send(&envelope, &bytes).await.unwrap_err();
+            assert!(matches!(failure, SendFailure::Permanent(_)), "{failure:?}");
+        }
     }
 
     #[tokio::test]

@@ -6,12 +6,14 @@
 //! - [`destinations`]: the relays, gateways and outbox a channel sends through, in failover order
 //! - [`health`]: per-destination circuit breaker
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
+//! - [`progress`]: whether the loops move, for `/readyz`
 
 pub mod destinations;
 pub mod email;
 pub mod health;
 pub mod outbox;
 pub mod outcome;
+pub mod progress;
 pub mod rate;
 pub mod sms;
 
@@ -22,9 +24,10 @@ use crate::store::notifications::{self as queue, Claimed};
 use crate::store::{Store, leases};
 use chrono::{DateTime, Duration, Utc};
 use destinations::{Destinations, Prepared};
+use progress::Progress;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// Where the current time comes from; tests pass a clock they move.
@@ -38,6 +41,22 @@ pub fn system_clock() -> Clock {
 /// Outcomes are written in groups of at most this many, as they come in, so that a crash loses
 /// the record of few sends and a slow destination does not hold back the others' records.
 const RECORD_GROUP: usize = 64;
+
+/// After a failed step a channel loop waits this long, doubling with each failure in a row up
+/// to [`BACKOFF_MAX`], so a database that refuses writes is not hammered (nor the log filled).
+const BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A send and what it came to, until its outcome is recorded.
+#[derive(Clone)]
+struct Done {
+    claimed: Claimed,
+    result: AttemptResult,
+    /// The Message-ID an email carried.
+    message_id: Option<String>,
+    /// When the send ended: the time its record says, however late it is written.
+    at: DateTime<Utc>,
+}
 
 /// What one step did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -79,6 +98,11 @@ pub struct Dispatcher {
     /// Bumped when another process queued work (PostgreSQL `NOTIFY`), to end an idle wait
     /// early; a bump during a round is not lost, the next idle wait ends at once.
     wake: Arc<tokio::sync::watch::Sender<u64>>,
+    progress: Arc<Progress>,
+    /// Per channel: sends that went out but whose outcome the database did not take. They are
+    /// recorded before the channel claims anything new, so none of them is claimed and sent
+    /// again by this process.
+    unrecorded: Mutex<HashMap<&'static str, Vec<Done>>>,
 }
 
 struct Shared {
@@ -95,6 +119,7 @@ impl Dispatcher {
         tenants: &[TenantSettings],
         destinations: Destinations,
         clock: Clock,
+        progress: Arc<Progress>,
     ) -> Self {
         let owner = format!(
             "{}-{}-{:08x}",
@@ -107,6 +132,8 @@ impl Dispatcher {
             store,
             owner,
             wake: Arc::new(tokio::sync::watch::Sender::new(0)),
+            progress,
+            unrecorded: Mutex::new(HashMap::new()),
             shared: Arc::new(Shared {
                 queue,
                 tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
@@ -133,16 +160,32 @@ impl Dispatcher {
         Ok(out)
     }
 
-    /// One round for one channel: expire, probe, claim due notifications (earliest appointment
-    /// first) with a lease, send them concurrently, record outcomes as they come in.
+    /// One round for one channel: record what earlier rounds could not, expire, probe, claim
+    /// due notifications (earliest appointment first) with a lease, send them concurrently,
+    /// record outcomes as they come in. Outcomes the database does not take are kept and the
+    /// step fails; the next step records them before it claims anything.
+    /// How the step ended is told to [`Progress`] (for `/readyz`).
     #[tracing::instrument(skip_all, name = "dispatch_step", fields(channel = channel.as_str()))]
     pub async fn step_channel(&self, channel: Channel) -> anyhow::Result<StepOutcome> {
+        let result = self.round(channel).await;
+        match &result {
+            Ok(_) => self.progress.step_ok(channel.as_str()),
+            Err(e) => self.progress.step_failed(
+                channel.as_str(),
+                (self.shared.clock)(),
+                &format!("{e:#}"),
+                self.unrecorded_count(channel),
+            ),
+        }
+        result
+    }
+
+    async fn round(&self, channel: Channel) -> anyhow::Result<StepOutcome> {
+        let mut out = StepOutcome::default();
+        self.record_unrecorded(channel, &mut out).await?;
         let now = (self.shared.clock)();
         let now_ms = to_millis(now);
-        let mut out = StepOutcome {
-            expired: self.expire(channel, now_ms).await?,
-            ..StepOutcome::default()
-        };
+        out.expired += self.expire(channel, now_ms).await?;
         let (probed, recovered) = self
             .shared
             .destinations
@@ -185,15 +228,22 @@ impl Dispatcher {
             for c in claimed {
                 let (shared, done_tx) = (shared.clone(), done_tx.clone());
                 tasks.spawn(async move {
-                    let (r, message_id) = shared.send_one(&c).await;
+                    let (result, message_id) = shared.send_one(&c).await;
+                    let at = (shared.clock)();
                     // The receiver outlives every task here, so this cannot fail.
-                    let _ = done_tx.send((c, r, message_id));
+                    let _ = done_tx.send(Done {
+                        claimed: c,
+                        result,
+                        message_id,
+                        at,
+                    });
                 });
             }
             drop(done_tx);
             while tasks.join_next().await.is_some() {}
         };
         let recording = async {
+            let mut failed = None;
             let mut group = Vec::with_capacity(RECORD_GROUP);
             while let Some(first) = done_rx.recv().await {
                 group.push(first);
@@ -203,17 +253,89 @@ impl Dispatcher {
                         Err(_) => break,
                     }
                 }
-                self.record(std::mem::take(&mut group), &mut out).await?;
+                let group = std::mem::take(&mut group);
+                // Once the database has refused one group, the rest of this round is kept
+                // without asking it again: the next step tries after a pause.
+                if failed.is_none() {
+                    match self.record(&group).await {
+                        Ok(counts) => {
+                            out.add(&counts);
+                            continue;
+                        }
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                self.keep_unrecorded(channel, group);
             }
-            anyhow::Ok(())
+            failed
         };
-        let ((), recorded) = tokio::join!(sending, recording);
-        recorded?;
+        let ((), failed) = tokio::join!(sending, recording);
+        if let Some(e) = failed {
+            let n = self.unrecorded_count(channel);
+            return Err(e.context(format!(
+                "{n} sends went out but could not be recorded; they are recorded before anything new is claimed"
+            )));
+        }
         self.shared
             .destinations
             .persist(&self.store, (self.shared.clock)())
             .await?;
         Ok(out)
+    }
+
+    /// Records the outcomes earlier steps could not, a group at a time; a group leaves the list
+    /// only once it is written, so what the database still refuses (or a cancelled call) keeps
+    /// it for the next try.
+    async fn record_unrecorded(
+        &self,
+        channel: Channel,
+        out: &mut StepOutcome,
+    ) -> anyhow::Result<()> {
+        let mut recorded = 0;
+        loop {
+            let group: Vec<Done> = {
+                let all = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+                let waiting = all.get(channel.as_str()).map_or(&[][..], Vec::as_slice);
+                waiting[..waiting.len().min(RECORD_GROUP)].to_vec()
+            };
+            if group.is_empty() {
+                break;
+            }
+            match self.record(&group).await {
+                Ok(counts) => {
+                    out.add(&counts);
+                    recorded += group.len();
+                    let mut all = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+                    all.entry(channel.as_str())
+                        .or_default()
+                        .drain(..group.len());
+                }
+                Err(e) => {
+                    let n = self.unrecorded_count(channel);
+                    return Err(e.context(format!(
+                        "{n} sends went out but are not recorded yet; nothing new is claimed until they are"
+                    )));
+                }
+            }
+        }
+        if recorded > 0 {
+            tracing::info!(
+                channel = channel.as_str(),
+                recorded,
+                "outcomes of earlier sends are recorded now"
+            );
+        }
+        Ok(())
+    }
+
+    fn keep_unrecorded(&self, channel: Channel, group: Vec<Done>) {
+        let mut all = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(channel.as_str()).or_default().extend(group);
+    }
+
+    fn unrecorded_count(&self, channel: Channel) -> usize {
+        let all = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+        all.get(channel.as_str()).map_or(0, Vec::len)
     }
 
     /// Expires the channel's notifications whose appointment has started (a read first, so an
@@ -230,48 +352,19 @@ impl Dispatcher {
         Ok(n)
     }
 
-    /// Writes a group of outcomes in one transaction. A failing write is retried for a while
-    /// before giving up: the sends happened, and losing their record would send them again.
-    async fn record(
-        &self,
-        group: Vec<(Claimed, AttemptResult, Option<String>)>,
-        out: &mut StepOutcome,
-    ) -> anyhow::Result<()> {
-        // Never give up: these messages went out, and a lost record would send them again once
-        // their lease runs out. Keep trying until the database takes it (or shutdown's grace
-        // period ends the step).
-        let mut delay = std::time::Duration::from_millis(200);
-        let mut tries = 0u32;
-        loop {
-            let mut counts = StepOutcome::default();
-            match self.try_record(&group, &mut counts).await {
-                Ok(()) => {
-                    out.add(&counts);
-                    return Ok(());
-                }
-                Err(e) => {
-                    tries += 1;
-                    tracing::error!(error = %format!("{e:#}"), tries, messages = group.len(), "recording send outcomes failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
-                }
-            }
-        }
-    }
-
-    async fn try_record(
-        &self,
-        group: &[(Claimed, AttemptResult, Option<String>)],
-        out: &mut StepOutcome,
-    ) -> anyhow::Result<()> {
-        let now = (self.shared.clock)();
-        let now_ms = to_millis(now);
+    /// Writes a group of outcomes in one transaction and returns their counts. On error nothing
+    /// of the group is written (the transaction rolls back; a connection that cannot roll back
+    /// is discarded by the store).
+    async fn record(&self, group: &[Done]) -> anyhow::Result<StepOutcome> {
+        let mut out = StepOutcome::default();
         let mut tx = self.store.begin().await?;
-        for (c, result, message_id) in group {
+        for d in group {
+            let (c, message_id, now) = (&d.claimed, &d.message_id, d.at);
+            let now_ms = to_millis(now);
             let transition = notification::decide(
                 &self.policy,
                 c.attempts as u32,
-                result.clone(),
+                d.result.clone(),
                 from_millis(c.deadline),
                 now,
                 rand::random::<f64>(),
@@ -289,7 +382,7 @@ impl Dispatcher {
                     provider_id,
                 } => {
                     out.sent += 1;
-                    queue::mark_sent(
+                    let reported = queue::mark_sent(
                         &mut tx,
                         c.id,
                         &destination,
@@ -298,7 +391,12 @@ impl Dispatcher {
                         now_ms,
                     )
                     .await?;
-                    if has_fallback {
+                    // The gateway said it did not arrive before the send was recorded here.
+                    if let Some(Some(failed)) = reported
+                        .filter(|d| d.as_deref().is_some_and(crate::domain::dlr::is_failure))
+                    {
+                        queue::delivery_failed(&mut tx, c.id, &failed, now_ms).await?;
+                    } else if has_fallback {
                         queue::cancel_fallbacks(
                             &mut tx,
                             c.outage_id,
@@ -338,7 +436,7 @@ impl Dispatcher {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(out)
     }
 
     /// Ends a notification unsent; its fallback on the other channel (if any) goes now.
@@ -440,6 +538,7 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         let grace = std::time::Duration::from_secs(self.shared.queue.shutdown_grace_secs);
         let mut woken = self.wake.subscribe();
+        let mut failures = 0u32;
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -450,17 +549,48 @@ impl Dispatcher {
                 r = &mut step => r,
                 () = shutdown.cancelled() => {
                     match tokio::time::timeout(grace, &mut step).await {
-                        Ok(r) => log_step_error(channel, &r),
+                        Ok(Err(e)) => tracing::error!(channel = channel.as_str(), error = %format!("{e:#}"), "dispatch step failed"),
+                        Ok(Ok(_)) => {}
                         Err(_) => tracing::warn!(channel = channel.as_str(), "shutdown: in-flight sends did not finish in time; their leases will run out"),
                     }
+                    self.record_before_exit(channel, grace).await;
                     return Ok(());
                 }
             };
-            log_step_error(channel, &result);
-            if result.as_ref().is_ok_and(|o| !o.idle()) {
+            let outcome = match result {
+                Ok(outcome) => {
+                    if failures > 0 {
+                        tracing::info!(
+                            channel = channel.as_str(),
+                            failed_steps = failures,
+                            "dispatch works again"
+                        );
+                    }
+                    failures = 0;
+                    outcome
+                }
+                Err(e) => {
+                    failures += 1;
+                    let error = format!("{e:#}");
+                    let pause = backoff(failures);
+                    // One line per failure; the pauses grow, so a lasting fault costs a line
+                    // every few seconds rather than hundreds.
+                    tracing::error!(channel = channel.as_str(), error = %error, failed_steps = failures, retry_in_ms = pause.as_millis() as u64, "dispatch step failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = shutdown.cancelled() => {
+                            self.record_before_exit(channel, grace).await;
+                            return Ok(());
+                        }
+                    }
+                    continue;
+                }
+            };
+            if !outcome.idle() {
                 continue;
             }
-            if exit_when_idle && self.nothing_pending(channel).await? {
+            // A database error here is no reason to stop: the next step reports it.
+            if exit_when_idle && self.nothing_pending(channel).await.unwrap_or(false) {
                 return Ok(());
             }
             let wait = self.idle_wait(channel).await;
@@ -469,6 +599,24 @@ impl Dispatcher {
                 _ = woken.changed() => {}
                 () = shutdown.cancelled() => return Ok(()),
             }
+        }
+    }
+
+    /// Tries once more to record what is unrecorded, then says how many sends the process ends
+    /// with unrecorded: they go out again once their leases run out.
+    async fn record_before_exit(&self, channel: Channel, grace: std::time::Duration) {
+        if self.unrecorded_count(channel) > 0 {
+            let mut ignored = StepOutcome::default();
+            let _ =
+                tokio::time::timeout(grace, self.record_unrecorded(channel, &mut ignored)).await;
+        }
+        let n = self.unrecorded_count(channel);
+        if n > 0 {
+            tracing::error!(
+                channel = channel.as_str(),
+                unrecorded = n,
+                "shutdown: sends that went out could not be recorded; they will be sent again when their leases run out"
+            );
         }
     }
 
@@ -549,8 +697,22 @@ impl Shared {
     }
 }
 
-fn log_step_error(channel: Channel, r: &anyhow::Result<StepOutcome>) {
-    if let Err(e) = r {
-        tracing::error!(channel = channel.as_str(), error = %format!("{e:#}"), "dispatch step failed; retrying");
+/// The pause after `failures` failed steps in a row.
+fn backoff(failures: u32) -> std::time::Duration {
+    BACKOFF_MIN
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(BACKOFF_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_steps_back_off_exponentially_up_to_a_cap() {
+        let ms = |n| backoff(n).as_millis();
+        assert_eq!((ms(1), ms(2), ms(3), ms(7)), (100, 200, 400, 6400));
+        assert_eq!(ms(8), 10_000);
+        assert_eq!(ms(1000), 10_000);
     }
 }

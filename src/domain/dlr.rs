@@ -1,10 +1,15 @@
-//! SMS delivery reports: the per-notification signature that makes a report trustworthy, and
-//! what the gateway's report types mean.
+//! SMS delivery reports: the per-send signature that makes a report trustworthy, what the
+//! gateway's report types mean, and which report a send keeps.
 //!
-//! absage hands each SMS a callback URL `PUBLIC_URL/hooks/dlr/ID/SIG` where SIG is an HMAC of
-//! the notification id under a secret only absage knows. A report whose URL does not carry the
-//! right SIG for its ID is refused, so nobody can mark messages delivered or failed by guessing
-//! ids.
+//! absage hands each SMS a callback URL `PUBLIC_URL/hooks/dlr/ID/CLAIM/SIG?status=%d` where
+//! CLAIM counts the notification's claims (one per send) and SIG is an HMAC of both under a
+//! secret only absage knows. A report whose URL does not carry the right SIG is refused, so
+//! nobody can mark messages delivered or failed by guessing ids, and a report for an earlier
+//! send of the notification is told from one for the current send.
+//!
+//! The gateway, not absage, puts the status into the URL (Kannel's `%d`), so no signature made
+//! when sending can cover it. What keeps a replayed or edited URL from flipping a final state
+//! is [`take`]: the first final report of a send stays, and another final one is refused.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,36 +19,40 @@ type HmacSha256 = Hmac<Sha256>;
 /// Hex characters of the signature kept in the URL (128 bits).
 const SIG_LEN: usize = 32;
 
-fn mac(secret: &str, notification_id: i64) -> HmacSha256 {
+fn mac(secret: &str, notification_id: i64, claim: Option<i64>) -> HmacSha256 {
     let mut mac =
         HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(format!("dlr:{notification_id}").as_bytes());
+    match claim {
+        Some(claim) => mac.update(format!("dlr:{notification_id}:{claim}").as_bytes()),
+        // The URLs absage gave out before sends were counted.
+        None => mac.update(format!("dlr:{notification_id}").as_bytes()),
+    }
     mac
 }
 
-/// The signature of a notification's callback.
-pub fn signature(secret: &str, notification_id: i64) -> String {
-    let full = hex::encode(mac(secret, notification_id).finalize().into_bytes());
+/// The signature of a send's callback (`claim` None: the older form without the claim).
+pub fn signature(secret: &str, notification_id: i64, claim: Option<i64>) -> String {
+    let full = hex::encode(mac(secret, notification_id, claim).finalize().into_bytes());
     full[..SIG_LEN].to_owned()
 }
 
-/// Whether `sig` is the notification's signature (compared in constant time).
-pub fn verify(secret: &str, notification_id: i64, sig: &str) -> bool {
+/// Whether `sig` is the send's signature (compared in constant time).
+pub fn verify(secret: &str, notification_id: i64, claim: Option<i64>, sig: &str) -> bool {
     let Ok(bytes) = hex::decode(sig) else {
         return false;
     };
     sig.len() == SIG_LEN
-        && mac(secret, notification_id)
+        && mac(secret, notification_id, claim)
             .verify_truncated_left(&bytes)
             .is_ok()
 }
 
-/// The callback URL for a notification; Kannel puts the report type where `%d` stands.
-pub fn callback_url(public_url: &str, secret: &str, notification_id: i64) -> String {
+/// The callback URL for a send; Kannel puts the report type where `%d` stands.
+pub fn callback_url(public_url: &str, secret: &str, notification_id: i64, claim: i64) -> String {
     format!(
-        "{}/hooks/dlr/{notification_id}/{}?status=%d",
+        "{}/hooks/dlr/{notification_id}/{claim}/{}?status=%d",
         public_url.trim_end_matches('/'),
-        signature(secret, notification_id)
+        signature(secret, notification_id, Some(claim))
     )
 }
 
@@ -59,9 +68,34 @@ pub fn delivery_state(kind: u32) -> Option<&'static str> {
     }
 }
 
-/// Final states are not overwritten by a late intermediate report.
+/// States after which the gateway has nothing more to say.
 pub fn is_final(state: &str) -> bool {
     matches!(state, "delivered" | "undelivered" | "rejected")
+}
+
+/// Final states that say the SMS did not reach the phone.
+pub fn is_failure(state: &str) -> bool {
+    matches!(state, "undelivered" | "rejected")
+}
+
+/// What to do with a report `incoming` when the send's last one was `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Record,
+    /// Ignore it: the final state stays (an intermediate report came late, or the same final
+    /// one again).
+    Keep,
+    /// Refuse it: a different final state is recorded (a replayed or edited URL, or a gateway
+    /// contradicting itself).
+    Conflict,
+}
+
+pub fn take(before: Option<&str>, incoming: &str) -> Take {
+    match before {
+        Some(b) if is_final(b) && is_final(incoming) && b != incoming => Take::Conflict,
+        Some(b) if is_final(b) => Take::Keep,
+        _ => Take::Record,
+    }
 }
 
 #[cfg(test)]
@@ -69,27 +103,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_right_signature_for_the_id_is_accepted() {
-        let sig = signature("geheim", 42);
+    fn only_the_right_signature_for_the_send_is_accepted() {
+        let sig = signature("geheim", 42, Some(1));
         assert_eq!(sig.len(), 32);
-        assert!(verify("geheim", 42, &sig));
-        assert!(!verify("geheim", 43, &sig), "another notification");
-        assert!(!verify("anderes", 42, &sig), "another secret");
-        assert!(!verify("geheim", 42, &sig[..31]), "cut short");
-        assert!(!verify("geheim", 42, "zz"), "not hex");
-        assert!(!verify("geheim", 42, ""));
+        assert!(verify("geheim", 42, Some(1), &sig));
+        assert!(!verify("geheim", 42, Some(2), &sig), "another send");
+        assert!(!verify("geheim", 42, None, &sig), "the older form");
+        assert!(!verify("geheim", 43, Some(1), &sig), "another notification");
+        assert!(!verify("anderes", 42, Some(1), &sig), "another secret");
+        assert!(!verify("geheim", 42, Some(1), &sig[..31]), "cut short");
+        assert!(!verify("geheim", 42, Some(1), "zz"), "not hex");
+        assert!(!verify("geheim", 42, Some(1), ""));
+        let old = signature("geheim", 42, None);
+        assert!(
+            verify("geheim", 42, None, &old),
+            "URLs handed out before still work"
+        );
     }
 
     #[test]
-    fn the_callback_carries_id_signature_and_kannels_placeholder() {
-        let url = callback_url("https://absage.example/", "geheim", 7);
+    fn the_callback_carries_id_claim_signature_and_kannels_placeholder() {
+        let url = callback_url("https://absage.example/", "geheim", 7, 2);
         assert_eq!(
             url,
             format!(
-                "https://absage.example/hooks/dlr/7/{}?status=%d",
-                signature("geheim", 7)
+                "https://absage.example/hooks/dlr/7/2/{}?status=%d",
+                signature("geheim", 7, Some(2))
             )
         );
+    }
+
+    #[test]
+    fn the_first_final_report_of_a_send_stays() {
+        assert_eq!(take(None, "submitted"), Take::Record);
+        assert_eq!(take(Some("submitted"), "undelivered"), Take::Record);
+        assert_eq!(take(Some("buffered"), "delivered"), Take::Record);
+        assert_eq!(take(Some("delivered"), "submitted"), Take::Keep);
+        assert_eq!(take(Some("delivered"), "delivered"), Take::Keep);
+        assert_eq!(take(Some("delivered"), "undelivered"), Take::Conflict);
+        assert_eq!(take(Some("rejected"), "delivered"), Take::Conflict);
+        assert!(is_failure("rejected") && is_failure("undelivered") && !is_failure("delivered"));
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! Callbacks from outside: SMS delivery reports at `/hooks/dlr/{id}/{sig}?status=…`, and
-//! Alertmanager's webhook at `/hooks/alertmanager` (see [`alertmanager`]).
+//! Callbacks from outside: SMS delivery reports at `/hooks/dlr/{id}/{claim}/{sig}?status=…`,
+//! and Alertmanager's webhook at `/hooks/alertmanager` (see [`alertmanager`]).
 //!
 //! Kannel calls the URL absage gave it with each SMS (`dlr-url`), putting the report type
 //! (1 delivered, 2 undelivered, 4 buffered, 8 submitted, 16 rejected) where `%d` stood. Other
 //! gateways may send `status` as a word (`delivered`, …). A report is taken only when the URL's
-//! signature belongs to its notification id; anything else is refused with 403 and changes
-//! nothing.
+//! signature belongs to its notification and send (see [`crate::domain::dlr`]); anything else
+//! is refused with 403 and changes nothing. The first final report of a send stays; another
+//! final one is refused with 409. A report that the SMS did not arrive moves its citizen on:
+//! to the other channel where the tenant's policy has one waiting, else to the call list.
 
 use crate::http::State as AppState;
+use crate::store::notifications;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -33,11 +36,33 @@ fn state_of(status: &str) -> Option<&'static str> {
     }
 }
 
+/// A report for one send of a notification.
 pub async fn delivery_report(
+    State(state): State<AppState>,
+    Path((id, claim, sig)): Path<(i64, i64, String)>,
+    Query(report): Query<Report>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    take_report(&state, id, Some(claim), &sig, &report).await
+}
+
+/// A report at a URL handed out before sends were counted (`/hooks/dlr/{id}/{sig}`): taken for
+/// the notification's current send.
+pub async fn delivery_report_unclaimed(
     State(state): State<AppState>,
     Path((id, sig)): Path<(i64, String)>,
     Query(report): Query<Report>,
 ) -> (StatusCode, Json<serde_json::Value>) {
+    take_report(&state, id, None, &sig, &report).await
+}
+
+async fn take_report(
+    state: &AppState,
+    id: i64,
+    claim: Option<i64>,
+    sig: &str,
+    report: &Report,
+) -> (StatusCode, Json<serde_json::Value>) {
+    use crate::store::notifications::Delivery;
     let refuse = |status: StatusCode, code: &str, message: &str| {
         (status, Json(json!({ "code": code, "message": message })))
     };
@@ -48,7 +73,7 @@ pub async fn delivery_report(
             "delivery reports are not configured",
         );
     };
-    if !crate::domain::dlr::verify(secret, id, &sig) {
+    if !crate::domain::dlr::verify(secret, id, claim, sig) {
         tracing::warn!(
             notification = id,
             "refused a delivery report with a wrong signature"
@@ -67,35 +92,52 @@ pub async fn delivery_report(
         );
     };
     let now_ms = crate::domain::to_millis((state.clock)());
-    let recorded = match state.store.conn().await {
-        Ok(mut conn) => {
-            crate::store::notifications::record_delivery(&mut conn, id, delivery, now_ms).await
+    let recorded = async {
+        let mut tx = state.store.begin().await?;
+        let taken = notifications::record_delivery(&mut tx, id, claim, delivery, now_ms).await?;
+        let mut moved_on = 0;
+        if taken == (Delivery::Recorded { sent: true }) && crate::domain::dlr::is_failure(delivery)
+        {
+            moved_on = notifications::delivery_failed(&mut tx, id, delivery, now_ms).await?;
         }
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "cannot record a delivery report");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "internal",
-                "try again later",
-            );
-        }
+        tx.commit().await?;
+        anyhow::Ok((taken, moved_on))
     };
-    match recorded {
-        Ok(true) => {
-            tracing::info!(notification = id, delivery, "delivery report");
+    match recorded.await {
+        Ok((Delivery::Recorded { .. }, fallbacks)) => {
+            tracing::info!(notification = id, delivery, fallbacks, "delivery report");
             (
                 StatusCode::OK,
-                Json(json!({ "notification": id, "delivery": delivery })),
+                Json(
+                    json!({ "notification": id, "delivery": delivery, "fallbacks_queued": fallbacks }),
+                ),
             )
         }
+        Ok((Delivery::Kept(kept), _)) => (
+            StatusCode::OK,
+            Json(json!({ "notification": id, "delivery": kept, "ignored": delivery })),
+        ),
+        Ok((Delivery::Conflict(kept), _)) => {
+            tracing::warn!(notification = id, kept = %kept, refused = delivery, "refused a delivery report contradicting a final one");
+            refuse(
+                StatusCode::CONFLICT,
+                "conflict",
+                &format!("the send already has the final report {kept}"),
+            )
+        }
+        // A report for an earlier send (one the gateway did not take, say): nothing to do.
+        Ok((Delivery::EarlierSend, _)) => (
+            StatusCode::OK,
+            Json(json!({ "notification": id, "ignored": "a report for an earlier send" })),
+        ),
         // Signed but gone (purged by retention): nothing to update, and no reason to retry.
-        Ok(false) => refuse(
+        Ok((Delivery::Gone, _)) => refuse(
             StatusCode::GONE,
             "gone",
             "the notification no longer exists",
         ),
         Err(e) => {
-            tracing::error!(error = %e, "cannot record a delivery report");
+            tracing::error!(error = %format!("{e:#}"), "cannot record a delivery report");
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "internal",

@@ -36,6 +36,8 @@ pub struct State {
     pub settings: Arc<Settings>,
     pub templates: Arc<TemplateSet>,
     pub clock: crate::dispatch::Clock,
+    /// Whether this instance's dispatcher moves (`/readyz`).
+    pub progress: Arc<crate::dispatch::progress::Progress>,
     /// Login attempts per client address (web UI), `http.login_attempts_per_minute`. Not per
     /// account name: a stranger must not be able to lock the office head out.
     pub logins: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
@@ -59,6 +61,7 @@ impl State {
             settings: app.settings.clone(),
             templates: app.templates.clone(),
             clock: app.clock.clone(),
+            progress: app.progress.clone(),
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),
@@ -113,8 +116,12 @@ pub fn router(state: State) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route(
-            "/hooks/dlr/{id}/{sig}",
+            "/hooks/dlr/{id}/{claim}/{sig}",
             get(hooks::delivery_report).post(hooks::delivery_report),
+        )
+        .route(
+            "/hooks/dlr/{id}/{sig}",
+            get(hooks::delivery_report_unclaimed).post(hooks::delivery_report_unclaimed),
         )
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())

@@ -77,8 +77,31 @@ impl Store {
                              pragma busy_timeout = 30000; pragma foreign_keys = on;",
                         )
                         .await?;
+                        refuse_read_only(conn).await?;
                     }
                     Ok(())
+                })
+            })
+            .after_release(move |conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    // A transaction that failed may not have ended cleanly: when SQLite itself
+                    // rolled back a failed COMMIT (an I/O error: disk full, file read-only) the
+                    // driver's ROLLBACK fails too and the connection keeps counting an open
+                    // transaction, so every later BEGIN on it fails ("begin_with at non-zero
+                    // transaction depth"). Such a connection is closed, not reused; the pool
+                    // opens a fresh one. On SQLite the rollback runs on the connection's worker,
+                    // so wait for it (a ping queues behind it) before looking.
+                    if backend == Backend::Sqlite {
+                        conn.ping().await?;
+                    }
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "discarding a database connection whose transaction did not end"
+                        );
+                    }
+                    Ok(clean)
                 })
             })
             .connect_with(options)
@@ -202,6 +225,44 @@ impl Store {
     }
 }
 
+/// Fails for a SQLite connection that cannot write. SQLite opens a file it may not write
+/// (read-only, immutable, a full disk's remount) read-only without a word, and such a
+/// connection stays read-only after the file is writable again: in the pool it would fail
+/// every write for good. Refused here, the pool tries again with a fresh connection later.
+/// The probe writes nothing (a write transaction that sets the user version to itself, rolled
+/// back) and does not wait for the write lock: when another connection holds it, the probe
+/// cannot tell and lets the connection be (a fault that makes files unwritable fails that
+/// writer soon enough).
+async fn refuse_read_only(conn: &mut Conn) -> sqlx::Result<()> {
+    use sqlx::Executor;
+    let version: i64 = sqlx::query_scalar("pragma user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    conn.execute("pragma busy_timeout = 0").await?;
+    let probe = conn
+        .execute(sqlx::AssertSqlSafe(format!(
+            "begin immediate; pragma user_version = {version}; rollback"
+        )))
+        .await;
+    if probe.is_err() {
+        // The probe may have stopped inside its transaction.
+        let _ = conn.execute("rollback").await;
+    }
+    conn.execute("pragma busy_timeout = 30000").await?;
+    match probe {
+        Err(e) if !is_busy(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 /// Adds `mode=rwc` to a SQLite URL and creates its folder, so that the first start works.
 fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
     let path = url
@@ -311,6 +372,22 @@ mod tests {
             "postgres://absage:***@db:5432/absage"
         );
         assert_eq!(redact_url("sqlite://data/a.db"), "sqlite://data/a.db");
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_does_not_wait_for_a_writer_that_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let tx = store.begin().await.unwrap(); // holds the write lock, on the first connection
+        let second = tokio::time::timeout(Duration::from_secs(5), store.conn()).await;
+        assert!(
+            matches!(second, Ok(Ok(_))),
+            "the writability probe waited or failed"
+        );
+        drop(second);
+        tx.commit().await.unwrap();
     }
 
     #[test]

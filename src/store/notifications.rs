@@ -2,6 +2,7 @@
 //! outcomes, expiry, and the read models for status, reports and call lists.
 
 use super::{Backend, Conn, Params};
+use crate::domain::dlr;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
@@ -197,11 +198,14 @@ pub struct Claimed {
     pub body_html: Option<String>,
     pub attempts: i64,
     pub deadline: i64,
+    /// How often it was claimed, this claim included (signed into delivery-report URLs).
+    pub claims: i64,
 }
 
 /// Claims up to `limit` due notifications of one channel, earliest appointment first, for
 /// `owner` until `lease_until`. Due means queued and scheduled, or claimed by a process whose
-/// lease ran out (it crashed). Nothing whose appointment has started is claimed.
+/// lease ran out (it crashed). Nothing whose appointment has started is claimed. Each claim
+/// counts up `claims` and forgets delivery reports of earlier sends.
 pub async fn claim(
     conn: &mut Conn,
     backend: Backend,
@@ -216,14 +220,15 @@ pub async fn claim(
         Backend::Postgres => " for update skip locked",
     };
     let sql = format!(
-        "update notifications set state = 'sending', lease_owner = $1, lease_until = $2 \
+        "update notifications set state = 'sending', lease_owner = $1, lease_until = $2, \
+         claims = claims + 1, delivery_state = null, delivery_at = null \
          where id in (select id from notifications \
            where channel = $3 and deadline > $4 and state in ('queued', 'sending') \
              and ((state = 'queued' and next_attempt_at <= $4) \
                or (state = 'sending' and lease_until <= $4)) \
            order by deadline, id limit $5{lock}) \
          returning id, tenant_id, outage_id, booking_id, channel, kind, role, recipient, \
-           subject, body_text, body_html, attempts, deadline"
+           subject, body_text, body_html, attempts, deadline, claims"
     );
     let mut rows: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(owner)
@@ -266,7 +271,11 @@ pub async fn expire_due(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Re
     Ok(r.rows_affected())
 }
 
-/// Records a successful send (and the Message-ID it carried, for email).
+/// Records a successful send (and the Message-ID it carried, for email). Also over `expired`:
+/// a send whose record was held up (the database refused writes) until its lease ran out and
+/// its appointment began did go out, before the appointment. Returns whether the row was
+/// updated, and the delivery report that came in before this record (an SMS gateway may
+/// report faster than the dispatcher records).
 pub async fn mark_sent(
     conn: &mut Conn,
     id: i64,
@@ -274,20 +283,20 @@ pub async fn mark_sent(
     provider_id: Option<&str>,
     message_id: Option<&str>,
     now_ms: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<Option<Option<String>>> {
+    sqlx::query_scalar(
         "update notifications set state = 'sent', destination = $2, provider_id = $3, \
          message_id = $4, sent_at = $5, finished_at = $5, attempts = attempts + 1, \
-         lease_owner = null, lease_until = null where id = $1 and state = 'sending'",
+         lease_owner = null, lease_until = null where id = $1 and state in ('sending', 'expired') \
+         returning delivery_state",
     )
     .bind(id)
     .bind(destination)
     .bind(provider_id)
     .bind(message_id)
     .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// Puts a notification back in the queue for a later attempt — unless this process lost its
@@ -367,7 +376,7 @@ pub async fn cancel_fallbacks(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update notifications set state = 'cancelled', finished_at = $4, \
-         last_error = 'not needed: the other channel reached the citizen' \
+         last_error = $5 \
          where outage_id = $1 and booking_id = $2 and kind = $3 and role = 'fallback' \
          and state = 'queued'",
     )
@@ -375,6 +384,7 @@ pub async fn cancel_fallbacks(
     .bind(booking_id)
     .bind(kind)
     .bind(now_ms)
+    .bind(NOT_NEEDED)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -663,36 +673,123 @@ pub async fn sms_texts(
     .await
 }
 
-/// Records a delivery report for a sent SMS. A final state (delivered, undelivered, rejected)
-/// is not overwritten by a late intermediate one. Returns whether the notification exists.
+/// Records a delivery report for an SMS, for the send `claim` (None: a URL from before claims
+/// were signed, taken for the current send). The first final state of a send stays: a late
+/// intermediate report is ignored, another final one is a conflict (see [`dlr::take`]).
 pub async fn record_delivery(
     conn: &mut Conn,
     id: i64,
+    claim: Option<i64>,
     state: &str,
     now_ms: i64,
-) -> sqlx::Result<bool> {
-    let exists: Option<i64> =
-        sqlx::query_scalar("select id from notifications where id = $1 and channel = 'sms'")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if exists.is_none() {
-        return Ok(false);
-    }
-    let guard = if crate::domain::dlr::is_final(state) {
-        ""
-    } else {
-        " and (delivery_state is null or delivery_state not in ('delivered', 'undelivered', 'rejected'))"
+) -> sqlx::Result<Delivery> {
+    let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+        "select state, delivery_state, claims from notifications where id = $1 and channel = 'sms'",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((sending_state, before, claims)) = row else {
+        return Ok(Delivery::Gone);
     };
-    sqlx::query(AssertSqlSafe(format!(
-        "update notifications set delivery_state = $2, delivery_at = $3 where id = $1{guard}"
-    )))
+    if claim.is_some_and(|c| c != claims) {
+        return Ok(Delivery::EarlierSend);
+    }
+    match dlr::take(before.as_deref(), state) {
+        dlr::Take::Record => {}
+        dlr::Take::Keep => return Ok(Delivery::Kept(before.unwrap_or_default())),
+        dlr::Take::Conflict => return Ok(Delivery::Conflict(before.unwrap_or_default())),
+    }
+    // The same rule once more in the statement, against a report that came in meanwhile.
+    let updated = sqlx::query(
+        "update notifications set delivery_state = $2, delivery_at = $3 \
+         where id = $1 and claims = $4 \
+         and (delivery_state is null or delivery_state not in ('delivered', 'undelivered', 'rejected'))",
+    )
     .bind(id)
     .bind(state)
     .bind(now_ms)
+    .bind(claims)
     .execute(&mut *conn)
-    .await?;
-    Ok(true)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(Delivery::Kept(before.unwrap_or_default()));
+    }
+    Ok(Delivery::Recorded {
+        sent: sending_state == "sent",
+    })
+}
+
+/// What became of a delivery report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Taken; `sent` when the send is already recorded (else the dispatcher acts on a failure
+    /// report when it records the send).
+    Recorded { sent: bool },
+    /// Not taken: the final state (or a later one) stays.
+    Kept(String),
+    /// Refused: another final state is recorded for this send.
+    Conflict(String),
+    /// For an earlier send of the notification: ignored.
+    EarlierSend,
+    /// No such SMS (purged by retention).
+    Gone,
+}
+
+/// Why a notification that reached the citizen made its fallback unneeded; only such fallbacks
+/// come back when the message turns out not to have arrived.
+pub const NOT_NEEDED: &str = "not needed: the other channel reached the citizen";
+
+/// An SMS the gateway reports as not delivered did not inform its citizen: it says so in
+/// `last_error` (the call list shows it), and if it was a cancellation of an outage still
+/// active for the booking, a fallback on the other channel (waiting, or dropped because this SMS
+/// had gone out) is queued now. Without one the citizen is on the call list. Returns how many
+/// fallbacks were queued.
+pub async fn delivery_failed(
+    conn: &mut Conn,
+    id: i64,
+    delivery: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let row: Option<(i64, i64, String)> =
+        sqlx::query_as("select outage_id, booking_id, kind from notifications where id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((outage_id, booking_id, kind)) = row else {
+        return Ok(0);
+    };
+    sqlx::query("update notifications set last_error = $2 where id = $1")
+        .bind(id)
+        .bind(format!(
+            "SMS not delivered (the gateway reported {delivery})"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    let revived = sqlx::query(
+        "update notifications set state = 'queued', next_attempt_at = $4, last_error = null, \
+         finished_at = null \
+         where outage_id = $1 and booking_id = $2 and kind = $3 and id <> $5 \
+         and role = 'fallback' and deadline > $4 \
+         and (state = 'queued' or (state = 'cancelled' and last_error = $6)) \
+         and kind = 'cancellation' \
+         and exists (select 1 from outages o join targets t on t.outage_id = o.id \
+           where o.id = $1 and o.state = 'active' and t.booking_id = $2 and t.state = 'affected')",
+    )
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(&kind)
+    .bind(now_ms)
+    .bind(id)
+    .bind(NOT_NEEDED)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if revived > 0 {
+        super::notify_work(conn).await?;
+    }
+    Ok(revived)
 }
 
 /// How messages ended, per channel and destination: final states, and SMS delivery reports

@@ -170,12 +170,17 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         let url = format!("{base}{path}");
         async move { reqwest::get(url).await.unwrap().status().as_u16() }
     };
-    let sig = absage::domain::dlr::signature("ein langes Geheimnis für Tests", sms_id);
-    let other = absage::domain::dlr::signature("ein langes Geheimnis für Tests", sms_id + 1);
+    let secret = "ein langes Geheimnis für Tests";
+    let sig = absage::domain::dlr::signature(secret, sms_id, Some(1));
+    let other = absage::domain::dlr::signature(secret, sms_id + 1, Some(1));
+    let earlier = absage::domain::dlr::signature(secret, sms_id, Some(0));
     let forged = [
-        format!("/hooks/dlr/{}/{other}?status=2", sms_id),
-        format!("/hooks/dlr/{}/{}?status=2", sms_id, "0".repeat(32)),
-        format!("/hooks/dlr/{}/{sig}x?status=2", sms_id),
+        format!("/hooks/dlr/{sms_id}/1/{other}?status=2"),
+        format!("/hooks/dlr/{sms_id}/1/{}?status=2", "0".repeat(32)),
+        format!("/hooks/dlr/{sms_id}/1/{sig}x?status=2"),
+        format!("/hooks/dlr/{sms_id}/2/{sig}?status=2"),
+        format!("/hooks/dlr/{sms_id}/{sig}?status=2"),
+        format!("/hooks/dlr/{sms_id}/{earlier}?status=2"),
     ];
     for path in forged {
         assert_eq!(call(path.clone()).await, 403, "{path}");
@@ -186,7 +191,7 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         "forgeries changed nothing"
     );
     assert_eq!(
-        call(format!("/hooks/dlr/{sms_id}/{sig}?status=8")).await,
+        call(format!("/hooks/dlr/{sms_id}/1/{sig}?status=8")).await,
         200
     );
     assert_eq!(
@@ -195,20 +200,24 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         "a late intermediate report does not undo delivery"
     );
     assert_eq!(
-        call(format!("/hooks/dlr/{sms_id}/{sig}?status=9")).await,
+        call(format!("/hooks/dlr/{sms_id}/1/{sig}?status=9")).await,
         422
     );
+    // Kannel's URL replayed with another final status: refused, nothing flips.
     assert_eq!(
-        call(format!("/hooks/dlr/{sms_id}/{sig}?status=2")).await,
-        200
+        call(format!("/hooks/dlr/{sms_id}/1/{sig}?status=2")).await,
+        409
+    );
+    let old_form = absage::domain::dlr::signature(secret, sms_id, None);
+    assert_eq!(
+        call(format!("/hooks/dlr/{sms_id}/{old_form}?status=16")).await,
+        409,
+        "nor through the URL form from before sends were counted"
     );
     let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, 1)
         .await
         .unwrap();
-    assert_eq!(
-        report[0].sms_delivery.as_deref(),
-        Some("undelivered"),
-        "a signed final report is taken"
-    );
+    assert_eq!(report[0].sms_delivery.as_deref(), Some("delivered"));
+    assert_eq!(report[0].reach, absage::reports::Reach::Informed);
     stop.cancel();
 }

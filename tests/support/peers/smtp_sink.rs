@@ -22,6 +22,9 @@ pub enum SinkMode {
     TempFailRcpt,
     /// Answers `550 5.1.1` to RCPT TO: a permanent failure.
     PermFailRcpt,
+    /// Answers `554 5.7.1 Relay access denied` to MAIL FROM: the relay refuses us, whoever
+    /// the message is for.
+    RefuseSender,
 }
 
 impl SinkMode {
@@ -31,6 +34,7 @@ impl SinkMode {
             SinkMode::RejectConnect => &["-Q", "CONNECT"],
             SinkMode::TempFailRcpt => &["-r", "RCPT"],
             SinkMode::PermFailRcpt => &["-f", "RCPT", "-B", "550 5.1.1 Recipient unknown"],
+            SinkMode::RefuseSender => &["-f", "MAIL", "-B", "554 5.7.1 Relay access denied"],
         }
     }
 }
