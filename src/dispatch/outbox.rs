@@ -4,6 +4,7 @@
 //! writing the same notification again replaces its file.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -77,9 +78,11 @@ fn write_atomically(folder: &Path, name: &str, content: &[u8]) -> std::io::Resul
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp = folder.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
+        // Private whatever the umask: the files hold citizens' names and addresses.
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&temp)?;
         file.write_all(content)?;
         file.sync_all()?;

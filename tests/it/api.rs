@@ -1107,6 +1107,36 @@ async fn a_firing_alert_declares_its_outage_once_and_a_wrong_token_is_refused() 
     assert_eq!(list[0]["reason"], "Störung der Kreis-IT");
 }
 
+/// A stranger's body is not even parsed: a wrong token with garbage answers 401, not a parse
+/// error; with the right token (any case of `Bearer`) garbage is a 400 naming the payload.
+#[tokio::test]
+async fn the_alert_hook_checks_the_token_before_it_reads_the_body() {
+    let (api, _) = api(None).await;
+    let post = |auth: &'static str, body: &'static str| {
+        api.http
+            .post(format!("{}/hooks/alertmanager", api.base))
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = post("Bearer wrong", "{ not json").await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = post("bearer alertmanager-token-1234", "{ not json")
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(body["code"], "invalid", "{body}");
+    let resp = post(
+        "BEARER alertmanager-token-1234",
+        r#"{"version":"4","status":"firing","alerts":[]}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
 #[tokio::test]
 async fn an_alert_above_the_threshold_waits_for_an_approver() {
     let (api, tokens) = api(Some(2)).await;
