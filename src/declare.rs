@@ -12,7 +12,7 @@ use crate::messages::TemplateSet;
 use crate::store::notifications;
 use crate::store::outages::{self, NewOutage};
 use crate::store::{Conn, Store};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,28 @@ pub struct Declaration {
     pub selection: Selection,
     pub reason: String,
     pub created_by: String,
+}
+
+/// Why the outage lifecycle refused an action: something the caller can act on. Every other
+/// error (the database, a template) is a fault of absage, answered as such at the edges.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The request itself is wrong: a window that is no window, an unknown service, no reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// The outage, batch or approval does not exist (for this caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists, but its state does not allow this (retracted, already decided).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Returns early with [`Refused::Invalid`].
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(Refused::Invalid(format!($($arg)*)).into())
+    };
 }
 
 /// A declaration as the admin API, the web UI and the command line receive it. Times are
@@ -76,16 +98,16 @@ impl DeclareRequest {
                     .filter(|k| !k.is_empty())
                     .collect();
                 if keys.is_empty() {
-                    bail!("the batch names no booking keys");
+                    invalid!("the batch names no booking keys");
                 }
                 Selection::Keys { keys, scope }
             }
             (None, Some(from), Some(to)) => {
                 let window = Window::new(parse_instant(from, tz)?, parse_instant(to, tz)?)
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(Refused::Invalid)?;
                 Selection::Window { window, scope }
             }
-            _ => bail!("give from and to (or, for a batch, booking keys)"),
+            _ => invalid!("give from and to (or, for a batch, booking keys)"),
         };
         let kind = if self.batch || self.keys.is_some() {
             RunKind::Batch
@@ -213,7 +235,7 @@ pub async fn declare(
         .tenant(&decl.tenant)
         .with_context(|| format!("no tenant with id {:?} is configured", decl.tenant))?;
     if decl.reason.trim().is_empty() {
-        bail!("a reason is required: citizens read it in their message");
+        invalid!("a reason is required: citizens read it in their message");
     }
     let (window_from, window_to, keys_json, scope) = match &decl.selection {
         Selection::Window { window, scope } => (
@@ -351,7 +373,7 @@ pub async fn amend(
         .or(run.window_from.map(crate::domain::from_millis));
     let to = change.to.or(run.window_to.map(crate::domain::from_millis));
     let (Some(from), Some(to)) = (from, to) else {
-        bail!("#{id} is chosen by booking keys and has no window to amend");
+        invalid!("#{id} is chosen by booking keys and has no window to amend");
     };
     let window = crate::domain::outage::Window::new(from, to).map_err(anyhow::Error::msg)?;
     let old = crate::matching::selection_of(&run)?;
@@ -437,7 +459,7 @@ pub async fn retract(
 ) -> anyhow::Result<Impact> {
     let Act { by, now, dry_run } = act;
     if reason.trim().is_empty() {
-        bail!("a reason is required: citizens who were told read it");
+        invalid!("a reason is required: citizens who were told read it");
     }
     let mut tx = store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
@@ -487,9 +509,13 @@ fn tenant_of<'s>(
 async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::OutageRow> {
     let run = outages::get(conn, id)
         .await?
-        .with_context(|| format!("there is no outage or batch {id}"))?;
+        .ok_or_else(|| Refused::NotFound(format!("there is no outage or batch {id}")))?;
     if run.state != "active" {
-        bail!("#{id} is {}; only active outages can change", run.state);
+        return Err(Refused::Conflict(format!(
+            "#{id} is {}; only active outages can change",
+            run.state
+        ))
+        .into());
     }
     Ok(run)
 }
@@ -558,7 +584,7 @@ async fn check_scope(
     known_names(conn, tenant, now)
         .await?
         .check(scope)
-        .map_err(anyhow::Error::msg)
+        .map_err(|e| Refused::Invalid(e).into())
 }
 
 /// The calendar's own services and locations: those of the tenant's active bookings that have
@@ -745,7 +771,7 @@ pub fn parse_instant(s: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
     {
         return Ok(resolve_local(tz, d.and_time(chrono::NaiveTime::MIN)));
     }
-    bail!(
+    invalid!(
         "{s:?} is not a time: use RFC 3339 (2026-11-02T08:00:00+01:00) or local time \
          in the tenant's zone {} (2026-11-02 08:00 or 02.11.2026 08:00)",
         tz.name()

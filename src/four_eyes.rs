@@ -16,7 +16,7 @@
 
 use crate::accounts::Caller;
 use crate::config::Settings;
-use crate::declare::{self, Act, Amendment, DeclareRequest, Impact};
+use crate::declare::{self, Act, Amendment, DeclareRequest, Impact, Refused};
 use crate::domain::to_millis;
 use crate::messages::TemplateSet;
 use crate::store::approvals::{self, ApprovalRow, NewApproval};
@@ -213,7 +213,7 @@ pub async fn submit(
             let run = outages::get(&mut conn, id)
                 .await?
                 .filter(|o| o.tenant_id == tenant_id)
-                .with_context(|| format!("there is no outage or batch {id}"))?;
+                .ok_or_else(|| Refused::NotFound(format!("there is no outage or batch {id}")))?;
             let (affected, _, _) = outages::reach_counts(&mut conn, run.id).await?;
             affected
         }

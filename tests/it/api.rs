@@ -541,6 +541,73 @@ async fn retracting_a_large_outage_waits_for_a_second_person() {
     assert!(told(&api).await.is_empty(), "retracted once approved");
 }
 
+/// Errors keep their meaning at the boundary: a database failing during a declaration is a
+/// 500 `internal` without its text (it is in the log), an action on an outage in the wrong
+/// state a 409, an unknown one a 404, a bad window a 422 — no longer 422 for everything.
+#[tokio::test]
+async fn lifecycle_errors_keep_their_meaning_and_internals_stay_in_the_log() {
+    let (api, tokens) = api(None).await;
+    let bad = json!({ "from": "2030-01-08 12:00", "to": "2030-01-08 08:00", "reason": "x" });
+    let (status, body) = api.post("/api/outages", tokens.of("olga"), bad).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+
+    let (_, body) = api.post("/api/outages", tokens.of("olga"), window()).await;
+    let id = body["impact"]["id"].as_i64().unwrap();
+    let retract = format!("/api/outages/{id}/retract");
+    let (status, _) = api
+        .post(
+            &retract,
+            tokens.of("olga"),
+            json!({ "reason": "Fehlalarm" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = api
+        .post(&retract, tokens.of("olga"), json!({ "reason": "noch mal" }))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let (status, body) = api
+        .post(
+            "/api/outages/999999/retract",
+            tokens.of("olga"),
+            json!({ "reason": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+
+    // The database loses a table under the running server.
+    let mut conn = api.t.app.store.conn().await.unwrap();
+    sqlx::query("alter table targets rename to targets_gone")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let later = json!({ "from": "2030-01-09 08:00", "to": "2030-01-09 12:00", "reason": "x" });
+    let (status, body) = api.post("/api/outages", tokens.of("olga"), later).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("internal")),
+        "{body}"
+    );
+    let text = body["message"].as_str().unwrap();
+    assert!(
+        !text.contains("targets") && !text.to_lowercase().contains("table"),
+        "no internals reach the client: {text}"
+    );
+}
+
 #[tokio::test]
 async fn a_rejected_request_declares_nothing() {
     let (api, tokens) = api(Some(2)).await;

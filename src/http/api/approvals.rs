@@ -87,7 +87,7 @@ pub(crate) async fn approve_as(
         Ok(impact) => impact,
         Err(e) => {
             approvals::reopen(&mut conn, id).await?;
-            return Err(ApiError::invalid(format!("{e:#}")));
+            return Err(ApiError::of_lifecycle(e));
         }
     };
     approvals::set_outage(&mut conn, id, impact.id.or(action.outage())).await?;

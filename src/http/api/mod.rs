@@ -194,6 +194,19 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The answer to a failed lifecycle action: what the caller can act on keeps its meaning
+    /// (422, 404, 409); anything else is absage's fault — logged with its cause, answered 500
+    /// without internals.
+    pub fn of_lifecycle(e: anyhow::Error) -> ApiError {
+        use crate::declare::Refused;
+        match e.downcast_ref::<Refused>() {
+            Some(Refused::Invalid(m)) => ApiError::invalid(m),
+            Some(Refused::NotFound(m)) => Self::new(StatusCode::NOT_FOUND, "not_found", m.clone()),
+            Some(Refused::Conflict(m)) => ApiError::conflict(m.clone()),
+            None => ApiError::internal(format!("{e:#}")),
+        }
+    }
+
     /// The message for people.
     pub fn message(&self) -> &str {
         &self.body.message

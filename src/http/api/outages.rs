@@ -118,7 +118,7 @@ pub async fn gate(
 ) -> Result<Submitted, ApiError> {
     four_eyes::submit(state.services(), caller, action, (state.clock)(), dry_run)
         .await
-        .map_err(|e| ApiError::invalid(format!("{e:#}")))
+        .map_err(ApiError::of_lifecycle)
 }
 
 /// An amendment, retraction or confirmation: its impact (200), or 202 with the approval it
@@ -240,7 +240,7 @@ pub async fn amend(
         s.as_deref()
             .map(|s| declare::parse_instant(s, tz))
             .transpose()
-            .map_err(|e| ApiError::invalid(format!("{e:#}")))
+            .map_err(ApiError::of_lifecycle)
     };
     let change = Amendment {
         from: at(&body.from)?,

@@ -164,7 +164,7 @@ fn after_gate(
             Redirect::to("/ui/approvals").into_response()
         }
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => forbidden(e.message()),
+        Err(e) => super::refused(&e),
     }
 }
 
