@@ -34,7 +34,7 @@ impl App {
     }
 
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<App> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls::install();
         let store = Store::connect(
             settings.database.url.expose(),
             settings.database.max_connections,

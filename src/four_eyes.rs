@@ -219,15 +219,17 @@ pub async fn submit(
         }
         None => 0,
     };
-    let preview = run(svc, action, tenant_id, by, now, true).await?;
     if dry_run {
+        let preview = run(svc, action, tenant_id, by, now, true).await?;
         return Ok(Submitted::Preview(preview));
     }
+    // Without the rule, no preview first: one write transaction, not two.
     let Some(limit) = tenant.approval_threshold else {
         return Ok(Submitted::Done(
             run(svc, action, tenant_id, by, now, false).await?,
         ));
     };
+    let preview = run(svc, action, tenant_id, by, now, true).await?;
     let count = counted(action, &preview, affected_before);
     let window = Duration::minutes(i64::try_from(tenant.approval_window_minutes).unwrap_or(0));
     let mut conn = svc.store.conn().await?;

@@ -3,7 +3,8 @@
 //!
 //! - [`cli`], [`app`]: the command line and the daemon (build, then run until stopped)
 //! - [`accounts`]: accounts of the admin API, their tokens, and finding the caller
-//! - [`declare`]: declaring outages and batches, with a dry-run impact preview
+//! - [`declare`]: declaring outages and batches, with a dry-run impact preview; typed refusals
+//! - [`four_eyes`]: the four-eyes rule over declare, amend, retract and confirmed removals
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
 //! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
@@ -15,6 +16,7 @@
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
 //! - [`config`], [`secret`], [`telemetry`]: settings, secrets, logging
 //! - [`private_files`]: files with personal data readable by absage's user only
+//! - [`tls`]: the one TLS crypto provider, installed once
 
 pub mod accounts;
 pub mod app;
@@ -34,6 +36,7 @@ pub mod reports;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 use tokio_util::sync::CancellationToken;
 

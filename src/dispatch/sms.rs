@@ -147,7 +147,7 @@ impl SmsGateway {
             concurrency > 0,
             "gateway {name}: concurrency must be at least 1"
         );
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::tls::install();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(timeout_secs))
             .connect_timeout(Duration::from_secs(timeout_secs))

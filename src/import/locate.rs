@@ -69,7 +69,7 @@ pub fn newest(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 async fn download(http: &HttpSource) -> anyhow::Result<tempfile::TempPath> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::tls::install();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(http.timeout_secs.unwrap_or(120)))
         .build()?;

@@ -70,7 +70,7 @@ async fn api(threshold: Option<u64>) -> (Api, Tokens) {
     let router = absage::http::router(absage::http::State::of(&t.app));
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     let api = Api {
         t,
         base,

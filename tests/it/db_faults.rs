@@ -125,7 +125,7 @@ fn dumped(dir: &Path) -> usize {
 }
 
 async fn readyz(base: &str) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }

@@ -64,7 +64,7 @@ async fn report(t: &TestApp, base: &str, key: &str, status: &str) -> u16 {
 }
 
 async fn get(url: &str) -> u16 {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     reqwest::get(url).await.unwrap().status().as_u16()
 }
 
@@ -177,7 +177,7 @@ async fn gateway_reporting_at_once() -> absage::dispatch::sms::SmsGatewayConfig 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_reported_before_the_send_is_recorded_still_moves_the_citizen_on() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();

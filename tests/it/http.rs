@@ -14,7 +14,7 @@ async fn serve(t: &TestApp) -> (String, tokio_util::sync::CancellationToken) {
 }
 
 async fn get(url: &str) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }

@@ -165,7 +165,7 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         "Kannel's reports arrived"
     );
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     let call = |path: String| {
         let url = format!("{base}{path}");
         async move { reqwest::get(url).await.unwrap().status().as_u16() }

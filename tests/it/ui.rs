@@ -51,7 +51,7 @@ async fn ui(threshold: Option<u64>) -> Ui {
         absage::http::router(absage::http::State::of(&t.app)),
         stop.clone(),
     ));
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    absage::tls::install();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
