@@ -33,14 +33,31 @@ impl App {
         Self::build_with_clock(settings, system_clock()).await
     }
 
+    /// Opens the database as it is, without migrating it (for commands that only read): an
+    /// error says so when a migration is missing.
+    pub async fn open(settings: Settings) -> anyhow::Result<App> {
+        Self::assemble(settings, system_clock(), false).await
+    }
+
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<App> {
+        Self::assemble(settings, clock, true).await
+    }
+
+    async fn assemble(settings: Settings, clock: Clock, migrate: bool) -> anyhow::Result<App> {
         crate::tls::install();
         let store = Store::connect(
             settings.database.url.expose(),
             settings.database.max_connections,
         )
         .await?;
-        store.migrate().await?;
+        if migrate {
+            store.migrate().await?;
+        } else {
+            store.ready().await.context(
+                "the database is not ready for this version of absage: run `absage db migrate` \
+                 (or start the daemon, which migrates)",
+            )?;
+        }
         let templates = load_templates(&settings)?;
         use crate::config::Transport;
         if settings.email.transport == Transport::File || settings.sms.transport == Transport::File

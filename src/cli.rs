@@ -113,6 +113,21 @@ pub enum Command {
     Admin(admin::AdminCommand),
 }
 
+impl Command {
+    /// Whether the command only reads the database.
+    pub fn reads_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Status { .. }
+                | Command::Imports { .. }
+                | Command::Report { .. }
+                | Command::Calllist { .. }
+                | Command::Suppressions { .. }
+                | Command::Outage(OutageCommand::List { .. } | OutageCommand::Show { .. })
+        )
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum OutageCommand {
     /// Declare an outage: every active booking inside the window gets its cancellation.
@@ -286,7 +301,13 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
         print!("{}", settings.redacted_toml()?);
         return Ok(());
     }
-    let app = App::build(settings).await?;
+    // Commands that only read open the database as it is: they never change its schema (an
+    // older daemon may still be running on it) and say so when it is not migrated yet.
+    let app = if cli.command.reads_only() {
+        App::open(settings).await?
+    } else {
+        App::build(settings).await?
+    };
     match cli.command {
         Command::Run { exit_when_idle } => app.run_until_stopped(shutdown, exit_when_idle).await,
         Command::Import {

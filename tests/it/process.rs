@@ -509,3 +509,25 @@ fn command_line_actions_are_in_the_audit_log_with_who_ran_them() {
     assert_eq!(lines[0], "cli:kim import.trigger", "{log}");
     assert!(lines[1].ends_with(" outage.declare"), "{log}");
 }
+
+/// Commands that only read never change the database's schema (an older daemon may still run
+/// on it): on a database not migrated yet they say so, and change nothing.
+#[test]
+fn reading_commands_do_not_migrate_and_say_when_the_database_is_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 25, 100);
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["status"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "status on an empty database");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("absage db migrate"), "{said}");
+    absage(&config, &["db", "migrate"]);
+    let out = absage(&config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["queue"].is_array(), "{status}");
+}
