@@ -41,6 +41,9 @@ pub enum Refused {
     /// It exists, but its state does not allow this (retracted, already decided).
     #[error("{0}")]
     Conflict(String),
+    /// Not for this caller (the four-eyes rule, a role too small).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Returns early with [`Refused::Invalid`].

@@ -12,11 +12,13 @@
 //! same moment, the later reader sees both. An action that then waits, or fails, takes its
 //! note back. Approved actions are not counted: a second person saw them.
 //!
-//! The command line is not subject to the rule: who runs it is on the host.
+//! The command line is not subject to the rule: who runs it is on the host. The admin API, the
+//! web UI and the Alertmanager hook all come through [`submit`], [`approve`] and [`reject`].
 
 use crate::accounts::Caller;
 use crate::config::Settings;
 use crate::declare::{self, Act, Amendment, DeclareRequest, Impact, Refused};
+use crate::domain::account::Role;
 use crate::domain::to_millis;
 use crate::messages::TemplateSet;
 use crate::store::approvals::{self, ApprovalRow, NewApproval};
@@ -321,4 +323,94 @@ async fn kind_of(conn: &mut crate::store::Conn, outage: i64) -> anyhow::Result<&
     } else {
         "outage"
     })
+}
+
+/// A pending approval of the caller's tenant that the caller may decide: an approver who is not
+/// the requester.
+async fn decidable(svc: Services<'_>, caller: &Caller, id: i64) -> anyhow::Result<ApprovalRow> {
+    if caller.role < Role::Approver {
+        return Err(Refused::Forbidden("only an approver decides approvals".into()).into());
+    }
+    let mut conn = svc.store.conn().await?;
+    let a = approvals::get(&mut conn, &caller.tenant, id)
+        .await?
+        .ok_or_else(|| Refused::NotFound(format!("no approval #{id}")))?;
+    if a.state != "pending" {
+        return Err(Refused::Conflict(format!(
+            "approval #{id} was {} by {} already",
+            a.state,
+            a.decided_by.as_deref().unwrap_or("someone")
+        ))
+        .into());
+    }
+    if a.requested_by == caller.name {
+        return Err(Refused::Forbidden(
+            "four-eyes rule: a different approver must approve what you requested".into(),
+        )
+        .into());
+    }
+    Ok(a)
+}
+
+/// Approves for `caller` and carries out what was requested, against the calendar as it is
+/// now. Decided first: of two approvers at the same moment, one wins and only one run happens;
+/// if the action then fails, the approval is pending again.
+pub async fn approve(
+    svc: Services<'_>,
+    caller: &Caller,
+    id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Impact> {
+    let a = decidable(svc, caller, id).await?;
+    let action = Action::of_approval(&a)?;
+    let mut conn = svc.store.conn().await?;
+    if !approvals::decide(&mut conn, id, "approved", &caller.name, to_millis(now)).await? {
+        return Err(Refused::Conflict(format!("approval #{id} was decided meanwhile")).into());
+    }
+    let impact = match run(svc, &action, &a.tenant_id, &a.requested_by, now, false).await {
+        Ok(impact) => impact,
+        Err(e) => {
+            approvals::reopen(&mut conn, id).await?;
+            return Err(e);
+        }
+    };
+    approvals::set_outage(&mut conn, id, impact.id.or(action.outage())).await?;
+    let entry = crate::store::audit::Entry {
+        tenant: Some(&caller.tenant),
+        actor: &caller.name,
+        action: "approval.approve",
+        subject: Some(format!("approval #{id}")),
+        details: serde_json::json!({
+            "requested_by": a.requested_by, "action": a.action, "outage": impact.id,
+            "affected": impact.stats.affected,
+        }),
+    };
+    crate::store::audit::append(&mut conn, &entry, to_millis(now)).await?;
+    Ok(impact)
+}
+
+/// Rejects for `caller`: nothing is carried out.
+pub async fn reject(
+    svc: Services<'_>,
+    caller: &Caller,
+    id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ApprovalRow> {
+    decidable(svc, caller, id).await?;
+    let mut conn = svc.store.conn().await?;
+    if !approvals::decide(&mut conn, id, "rejected", &caller.name, to_millis(now)).await? {
+        return Err(Refused::Conflict(format!("approval #{id} was decided meanwhile")).into());
+    }
+    let a = approvals::get(&mut conn, &caller.tenant, id)
+        .await?
+        .ok_or_else(|| Refused::NotFound(format!("no approval #{id}")))?;
+    let entry = crate::store::audit::Entry {
+        tenant: Some(&caller.tenant),
+        actor: &caller.name,
+        action: "approval.reject",
+        subject: Some(format!("approval #{id}")),
+        details: serde_json::json!({ "requested_by": a.requested_by, "affected": a.affected }),
+    };
+    crate::store::audit::append(&mut conn, &entry, to_millis(now)).await?;
+    Ok(a)
 }

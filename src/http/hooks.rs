@@ -270,13 +270,23 @@ pub async fn alertmanager(
                 tenant: rule.tenant.clone(),
                 role: crate::domain::account::Role::Operator,
             };
-            match crate::http::api::outages::submit(&state, &caller, &request, false).await {
-                Ok((_, declared)) => outcomes.push(json!({
+            let action = crate::four_eyes::Action::Declare(request);
+            let now = (state.clock)();
+            use crate::four_eyes::Submitted;
+            match crate::four_eyes::submit(state.services(), &caller, &action, now, false).await {
+                Ok(Submitted::Pending(impact, approval)) => outcomes.push(json!({
                     "rule": i,
-                    "status": declared.status,
-                    "outage": declared.impact.id,
-                    "approval": declared.approval.as_ref().map(|a| a.id),
-                    "affected": declared.impact.stats.affected,
+                    "status": "pending_approval",
+                    "outage": impact.id,
+                    "approval": approval.id,
+                    "affected": impact.stats.affected,
+                })),
+                Ok(Submitted::Done(impact) | Submitted::Preview(impact)) => outcomes.push(json!({
+                    "rule": i,
+                    "status": "declared",
+                    "outage": impact.id,
+                    "approval": null,
+                    "affected": impact.stats.affected,
                 })),
                 Err(e) => {
                     tracing::error!(rule = i, error = ?e, "an alert could not declare its outage");

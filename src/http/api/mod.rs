@@ -203,6 +203,7 @@ impl ApiError {
             Some(Refused::Invalid(m)) => ApiError::invalid(m),
             Some(Refused::NotFound(m)) => Self::new(StatusCode::NOT_FOUND, "not_found", m.clone()),
             Some(Refused::Conflict(m)) => ApiError::conflict(m.clone()),
+            Some(Refused::Forbidden(m)) => ApiError::forbidden(m.clone()),
             None => ApiError::internal(format!("{e:#}")),
         }
     }

@@ -83,7 +83,7 @@ pub async fn declare(
 }
 
 /// Declares `request` for the caller — or, under the four-eyes rule, keeps it for a different
-/// approver. Also used by the web UI and the Alertmanager webhook.
+/// approver.
 pub async fn submit(
     state: &AppState,
     caller: &Caller,
@@ -110,7 +110,7 @@ fn declared(status: &'static str, impact: Impact, approval: Option<ApprovalRow>)
 }
 
 /// Submits an action under the four-eyes rule for the caller.
-pub async fn gate(
+async fn gate(
     state: &AppState,
     caller: &Caller,
     action: &Action,

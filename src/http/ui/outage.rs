@@ -149,22 +149,20 @@ pub async fn retract(
         reason: f.reason,
     };
     after_gate(
-        crate::http::api::outages::gate(&state, &s.caller, &action, false).await,
+        crate::four_eyes::submit(state.services(), &s.caller, &action, (state.clock)(), false)
+            .await,
         id,
     )
 }
 
 /// Back to the outage once done; to the approvals when the action waits for a second person.
-fn after_gate(
-    result: Result<crate::four_eyes::Submitted, crate::http::api::ApiError>,
-    id: i64,
-) -> Response {
+fn after_gate(result: anyhow::Result<crate::four_eyes::Submitted>, id: i64) -> Response {
     match result {
         Ok(crate::four_eyes::Submitted::Pending(..)) => {
             Redirect::to("/ui/approvals").into_response()
         }
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => super::refused(&e),
+        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
     }
 }
 
@@ -211,7 +209,8 @@ pub async fn confirm_removals(
     }
     let action = Action::ConfirmRemovals { outage: id };
     after_gate(
-        crate::http::api::outages::gate(&state, &s.caller, &action, false).await,
+        crate::four_eyes::submit(state.services(), &s.caller, &action, (state.clock)(), false)
+            .await,
         id,
     )
 }

@@ -178,12 +178,13 @@ pub async fn approve(
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
-    match crate::http::api::approvals::approve_as(&state, &s.caller, id).await {
+    let now = (state.clock)();
+    match crate::four_eyes::approve(state.services(), &s.caller, id, now).await {
         Ok(impact) => match impact.id {
             Some(outage) => Redirect::to(&format!("/ui/outages/{outage}")).into_response(),
             None => Redirect::to("/ui/approvals").into_response(),
         },
-        Err(e) => super::refused(&e),
+        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
     }
 }
 
@@ -196,9 +197,10 @@ pub async fn reject(
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
-    match crate::http::api::approvals::reject_as(&state, &s.caller, id).await {
+    let now = (state.clock)();
+    match crate::four_eyes::reject(state.services(), &s.caller, id, now).await {
         Ok(_) => Redirect::to("/ui/approvals").into_response(),
-        Err(e) => super::refused(&e),
+        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
     }
 }
 
@@ -361,12 +363,18 @@ pub async fn declare(
         reason: f.reason.clone(),
     };
     let confirm = f.action == "confirm";
-    match crate::http::api::outages::submit(&state, &s.caller, &request, !confirm).await {
-        Ok((_, declared)) if declared.status == "preview" => page(Some(&declared.impact), None),
-        Ok((_, declared)) => match (declared.impact.id, declared.approval) {
-            (Some(id), _) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-            _ => Redirect::to("/ui/approvals").into_response(),
-        },
-        Err(e) => page(None, Some(e.message())),
+    let action = crate::four_eyes::Action::Declare(request);
+    let now = (state.clock)();
+    use crate::four_eyes::Submitted;
+    match crate::four_eyes::submit(state.services(), &s.caller, &action, now, !confirm).await {
+        Ok(Submitted::Preview(impact)) => page(Some(&impact), None),
+        Ok(Submitted::Done(crate::declare::Impact { id: Some(id), .. })) => {
+            Redirect::to(&format!("/ui/outages/{id}")).into_response()
+        }
+        Ok(_) => Redirect::to("/ui/approvals").into_response(),
+        Err(e) => {
+            let e = crate::http::api::ApiError::of_lifecycle(e);
+            page(None, Some(e.message()))
+        }
     }
 }
