@@ -1,6 +1,9 @@
 //! Matching a run (outage or batch) against the calendar and queueing one notification per
 //! affected booking and channel. Runs inside the caller's transaction: a declaration, or an
 //! import that re-matches the active outages, is applied whole or not at all.
+//!
+//! [`match_run`] reads the facts, [`plan`] decides without I/O (fresh, changed, revived,
+//! withdrawn, waiting for a person; unit-tested case by case), and `apply` carries it out.
 
 use crate::config::{ChannelPolicy, TenantSettings};
 use crate::domain::notification::{Channel, Kind, Role};
@@ -58,6 +61,7 @@ pub struct MatchStats {
 pub fn plan_channels(policy: ChannelPolicy, email: bool, mobile: bool) -> Vec<(Channel, Role)> {
     use Channel::{Email, Sms};
     use Role::{Fallback, Primary};
+
     match policy {
         ChannelPolicy::Both => [(email, (Email, Primary)), (mobile, (Sms, Primary))]
             .into_iter()
@@ -143,50 +147,186 @@ pub async fn match_run(
     let selection = selection_of(run)?;
     let now_ms = to_millis(ctx.now);
     let selected = select(conn, &run.tenant_id, &selection).await?;
-    let existing: HashMap<i64, outages::TargetRow> = outages::targets(conn, run.id)
-        .await?
-        .into_iter()
-        .map(|t| (t.booking_id, t))
+    let targets = outages::targets(conn, run.id).await?;
+    // The two facts the plan needs from elsewhere in the database, asked only for the bookings
+    // they can concern.
+    let with_target: HashSet<i64> = targets.iter().map(|t| t.booking_id).collect();
+    let candidates: Vec<i64> = selected
+        .iter()
+        .filter(|b| b.starts_at > now_ms && !with_target.contains(&b.id))
+        .map(|b| b.id)
         .collect();
-    let mut stats = MatchStats::default();
-    let (mut fresh, mut changed, mut revived) = (Vec::new(), Vec::new(), Vec::new());
-    for b in &selected {
-        let upcoming = b.starts_at > now_ms;
-        let target = existing.get(&b.id);
-        if upcoming || target.is_some_and(|t| t.state == "affected") {
-            stats.affected += 1;
+    let elsewhere: HashSet<i64> = match candidates.is_empty() {
+        true => HashSet::new(),
+        false => notifications::already_cancelled_elsewhere(conn, run.id, &candidates)
+            .await?
+            .into_iter()
+            .collect(),
+    };
+    let selected_ids: HashSet<i64> = selected.iter().map(|b| b.id).collect();
+    let leaving: Vec<i64> = targets
+        .iter()
+        .filter(|t| t.state == "affected" && !selected_ids.contains(&t.booking_id))
+        .map(|t| t.booking_id)
+        .collect();
+    let gone: HashSet<i64> = match leaving.is_empty() || ctx.confirm_removals {
+        true => HashSet::new(),
+        false => bookings::by_ids(conn, &leaving)
+            .await?
+            .into_iter()
+            .filter(|b| b.status == "gone")
+            .map(|b| b.id)
+            .collect(),
+    };
+    let facts = Facts {
+        selected: selected
+            .iter()
+            .map(|b| Selected {
+                booking: b.id,
+                starts_at: b.starts_at,
+                revision: b.revision,
+            })
+            .collect(),
+        targets: targets
+            .iter()
+            .map(|t| Target {
+                id: t.id,
+                booking: t.booking_id,
+                affected: t.state == "affected",
+                withdrawn: t.state == "withdrawn",
+                revision: t.booking_revision,
+            })
+            .collect(),
+        elsewhere,
+        gone,
+        now_ms,
+        confirm_removals: ctx.confirm_removals,
+    };
+    let plan = plan(&facts);
+    apply(conn, ctx, run, &selected, plan).await
+}
+
+/// A selected booking as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Selected {
+    pub booking: i64,
+    pub starts_at: i64,
+    pub revision: i64,
+}
+
+/// A target of the run as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub id: i64,
+    pub booking: i64,
+    pub affected: bool,
+    pub withdrawn: bool,
+    /// The booking's revision when it was last matched.
+    pub revision: i64,
+}
+
+/// Everything matching decides from.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The bookings the selection holds now (active, in the window and scope).
+    pub selected: Vec<Selected>,
+    /// The run's targets so far.
+    pub targets: Vec<Target>,
+    /// Bookings another active outage already cancels.
+    pub elsewhere: HashSet<i64>,
+    /// Bookings that vanished from the export.
+    pub gone: HashSet<i64>,
+    pub now_ms: i64,
+    /// Whether vanished bookings may leave the run (a person confirmed).
+    pub confirm_removals: bool,
+}
+
+/// What matching does to a run: the rule "new, revived, changed, left" as data.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Bookings matched for the first time: their notifications are queued.
+    pub fresh: Vec<i64>,
+    /// Bookings that changed since they were matched: what is queued is refreshed.
+    pub changed: Vec<i64>,
+    /// Bookings back in the run after leaving it: re-queued, a waiting "stands" cancelled.
+    pub revived: Vec<i64>,
+    /// Targets whose booking left the run (cancelled, moved, amended out): withdrawn.
+    pub withdraw: Vec<(i64, i64)>,
+    /// Targets whose booking vanished from the export: stay affected until a person confirms.
+    pub pending: Vec<i64>,
+    /// Bookings the run affects after the plan.
+    pub affected: u64,
+    /// Bookings in the selection that another outage already tells.
+    pub covered_elsewhere: u64,
+}
+
+/// Decides, without I/O, what matching does: a booking whose appointment has started is
+/// neither notified nor withdrawn (its history stays); one another outage already cancels is
+/// left to it; one that vanished from the export stays affected unless a person confirmed.
+pub fn plan(f: &Facts) -> Plan {
+    let by_booking: HashMap<i64, &Target> = f.targets.iter().map(|t| (t.booking, t)).collect();
+    let mut p = Plan::default();
+    for b in &f.selected {
+        let upcoming = b.starts_at > f.now_ms;
+        let target = by_booking.get(&b.booking);
+        if upcoming || target.is_some_and(|t| t.affected) {
+            p.affected += 1;
         }
         match target {
             _ if !upcoming => {}
-            None => fresh.push(b),
-            Some(t) if t.state == "withdrawn" => revived.push(b),
-            Some(t) if t.booking_revision != b.revision => changed.push(b),
+            None if f.elsewhere.contains(&b.booking) => {
+                p.affected -= 1;
+                p.covered_elsewhere += 1;
+            }
+            None => p.fresh.push(b.booking),
+            Some(t) if t.withdrawn => p.revived.push(b.booking),
+            Some(t) if t.revision != b.revision => p.changed.push(b.booking),
             Some(_) => {}
         }
     }
-    // A booking another active outage already cancels is left to that outage: nobody is told
-    // twice, however often overlapping outages are declared.
-    if !fresh.is_empty() {
-        let ids: Vec<i64> = fresh.iter().map(|b| b.id).collect();
-        let elsewhere: HashSet<i64> =
-            notifications::already_cancelled_elsewhere(conn, run.id, &ids)
-                .await?
-                .into_iter()
-                .collect();
-        if !elsewhere.is_empty() {
-            fresh.retain(|b| !elsewhere.contains(&b.id));
-            stats.affected -= elsewhere.len() as u64;
-            stats.covered_elsewhere = elsewhere.len() as u64;
+    let selected: HashSet<i64> = f.selected.iter().map(|b| b.booking).collect();
+    let mut left: Vec<&Target> = f
+        .targets
+        .iter()
+        .filter(|t| t.affected && !selected.contains(&t.booking))
+        .collect();
+    left.sort_by_key(|t| t.id);
+    for t in left {
+        if !f.confirm_removals && f.gone.contains(&t.booking) {
+            p.pending.push(t.id);
+            p.affected += 1;
+        } else {
+            p.withdraw.push((t.id, t.booking));
         }
     }
-    stats.added = (fresh.len() + revived.len()) as u64;
-    if !revived.is_empty() {
+    p
+}
+
+/// Carries out a plan: targets, queued notifications, withdrawals.
+async fn apply(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &OutageRow,
+    selected: &[BookingRow],
+    plan: Plan,
+) -> anyhow::Result<MatchStats> {
+    let now_ms = to_millis(ctx.now);
+    let mut stats = MatchStats {
+        affected: plan.affected,
+        covered_elsewhere: plan.covered_elsewhere,
+        added: (plan.fresh.len() + plan.revived.len()) as u64,
+        ..MatchStats::default()
+    };
+    let rows: HashMap<i64, &BookingRow> = selected.iter().map(|b| (b.id, b)).collect();
+    let of = |ids: &[i64]| -> Vec<&BookingRow> {
+        ids.iter().filter_map(|id| rows.get(id).copied()).collect()
+    };
+    if !plan.revived.is_empty() {
         // Back in the outage: a "your appointment stands" still waiting must not go out.
-        let ids: Vec<i64> = revived.iter().map(|b| b.id).collect();
         stats.cancelled += notifications::cancel_queued_kind(
             conn,
             run.id,
-            &ids,
+            &plan.revived,
             Kind::Retraction.as_str(),
             "the booking is affected again",
             now_ms,
@@ -194,46 +334,22 @@ pub async fn match_run(
         .await?;
     }
     for (group, kind) in [
-        (fresh, Enqueue::New),
-        (changed, Enqueue::Changed),
-        (revived, Enqueue::Revived),
+        (of(&plan.fresh), Enqueue::New),
+        (of(&plan.changed), Enqueue::Changed),
+        (of(&plan.revived), Enqueue::Revived),
     ] {
         queue_for(conn, ctx, run, &group, kind, &mut stats).await?;
     }
-
-    // Bookings that left the run: cancelled, gone, or moved out of the window or scope.
-    let still: HashSet<i64> = selected.iter().map(|b| b.id).collect();
-    let mut left: Vec<&outages::TargetRow> = existing
-        .values()
-        .filter(|t| t.state == "affected" && !still.contains(&t.booking_id))
-        .collect();
-    if !left.is_empty() && !ctx.confirm_removals {
-        // Vanished from the export is not the same as cancelled in the booking system: the
-        // export may be cut off or the wrong one. Such bookings stay affected until a person
-        // confirms; only an explicit change (cancelled, moved, amended out) withdraws at once.
-        let ids: Vec<i64> = left.iter().map(|t| t.booking_id).collect();
-        let gone: HashSet<i64> = bookings::by_ids(conn, &ids)
-            .await?
-            .into_iter()
-            .filter(|b| b.status == "gone")
-            .map(|b| b.id)
-            .collect();
-        let (pending, rest): (Vec<_>, Vec<_>) =
-            left.into_iter().partition(|t| gone.contains(&t.booking_id));
-        if !pending.is_empty() {
-            let ids: Vec<i64> = pending.iter().map(|t| t.id).collect();
-            outages::mark_removal_pending(conn, &ids, now_ms).await?;
-            stats.removal_pending = pending.len() as u64;
-            stats.affected += pending.len() as u64;
-        }
-        left = rest;
+    if !plan.pending.is_empty() {
+        outages::mark_removal_pending(conn, &plan.pending, now_ms).await?;
+        stats.removal_pending = plan.pending.len() as u64;
     }
-    if !left.is_empty() {
-        let target_ids: Vec<i64> = left.iter().map(|t| t.id).collect();
-        let booking_ids: Vec<i64> = left.iter().map(|t| t.booking_id).collect();
+    if !plan.withdraw.is_empty() {
+        let target_ids: Vec<i64> = plan.withdraw.iter().map(|(t, _)| *t).collect();
+        let booking_ids: Vec<i64> = plan.withdraw.iter().map(|(_, b)| *b).collect();
         outages::withdraw_targets(conn, &target_ids).await?;
-        stats.withdrawn = left.len() as u64;
-        stats.cancelled =
+        stats.withdrawn = plan.withdraw.len() as u64;
+        stats.cancelled +=
             notifications::cancel_withdrawn(conn, run.id, &booking_ids, now_ms).await?;
         stats.left = booking_ids;
     }
@@ -504,6 +620,99 @@ mod tests {
     use super::*;
     use Channel::{Email, Sms};
     use Role::{Fallback, Primary};
+
+    const NOW: i64 = 1_000_000;
+
+    fn sel(booking: i64, starts_at: i64, revision: i64) -> Selected {
+        Selected {
+            booking,
+            starts_at,
+            revision,
+        }
+    }
+
+    fn target(id: i64, booking: i64, state: &str, revision: i64) -> Target {
+        Target {
+            id,
+            booking,
+            affected: state == "affected",
+            withdrawn: state == "withdrawn",
+            revision,
+        }
+    }
+
+    fn facts(selected: Vec<Selected>, targets: Vec<Target>) -> Facts {
+        Facts {
+            selected,
+            targets,
+            now_ms: NOW,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_booking_matched_for_the_first_time_is_fresh() {
+        let p = plan(&facts(vec![sel(1, NOW + 60_000, 1)], vec![]));
+        assert_eq!((p.fresh, p.affected), (vec![1], 1));
+    }
+
+    #[test]
+    fn an_appointment_that_has_started_is_neither_told_nor_withdrawn() {
+        let f = facts(
+            vec![sel(1, NOW - 1, 1), sel(2, NOW, 1)],
+            vec![target(9, 2, "affected", 1)],
+        );
+        let p = plan(&f);
+        assert_eq!(p.affected, 1, "only the one already in the run counts");
+        assert!(p.fresh.is_empty() && p.changed.is_empty() && p.withdraw.is_empty());
+    }
+
+    #[test]
+    fn a_changed_booking_is_refreshed_and_an_unchanged_one_left_alone() {
+        let f = facts(
+            vec![sel(1, NOW + 1, 2), sel(2, NOW + 1, 1)],
+            vec![target(9, 1, "affected", 1), target(10, 2, "affected", 1)],
+        );
+        let p = plan(&f);
+        assert_eq!((p.changed, p.fresh, p.affected), (vec![1], vec![], 2));
+    }
+
+    #[test]
+    fn a_booking_amended_out_and_back_in_is_revived() {
+        let f = facts(vec![sel(1, NOW + 1, 1)], vec![target(9, 1, "withdrawn", 1)]);
+        let p = plan(&f);
+        assert_eq!((p.revived, p.affected), (vec![1], 1));
+    }
+
+    #[test]
+    fn a_booking_another_outage_tells_is_left_to_it() {
+        let mut f = facts(vec![sel(1, NOW + 1, 1), sel(2, NOW + 1, 1)], vec![]);
+        f.elsewhere.insert(2);
+        let p = plan(&f);
+        assert_eq!((p.fresh, p.affected, p.covered_elsewhere), (vec![1], 1, 1));
+    }
+
+    #[test]
+    fn a_cancelled_or_moved_booking_is_withdrawn_a_vanished_one_waits_for_a_person() {
+        let targets = vec![
+            target(9, 1, "affected", 1), // cancelled or moved: not selected, still exported
+            target(10, 2, "affected", 1), // vanished from the export
+            target(11, 3, "withdrawn", 1),
+        ];
+        let mut f = facts(vec![], targets);
+        f.gone.insert(2);
+        let p = plan(&f);
+        assert_eq!(
+            (p.withdraw.clone(), p.pending.clone(), p.affected),
+            (vec![(9, 1)], vec![10], 1)
+        );
+        f.confirm_removals = true;
+        let p = plan(&f);
+        assert_eq!(
+            (p.withdraw, p.pending, p.affected),
+            (vec![(9, 1), (10, 2)], vec![], 0)
+        );
+    }
 
     #[test]
     fn both_sends_on_every_channel_the_booking_has() {

@@ -15,26 +15,9 @@ fn script() -> PathBuf {
 }
 
 impl MariaDb {
-    /// Starts a server; a start that fails (another process took the free port first, the
-    /// machine too busy for the server to answer within 20 s) is tried again on a new port.
     pub fn start() -> MariaDb {
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            // A short path: the server's socket path must stay under 108 bytes.
-            let dir = PathBuf::from(format!("/tmp/absage-my-{:08x}", rand::random::<u32>()));
-            let port = super::peers::free_port();
-            let out = Command::new(script())
-                .args(["start", &dir.to_string_lossy(), &port.to_string()])
-                .output()
-                .expect("run scripts/mariadb");
-            if out.status.success() {
-                return MariaDb { dir, port };
-            }
-            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        panic!(
-            "scripts/mariadb start failed three times (run scripts/install-peers): {failures:#?}"
-        );
+        let (dir, port) = super::start_server(&script(), "my");
+        MariaDb { dir, port }
     }
 
     /// A new, empty database on this server, as a URL.

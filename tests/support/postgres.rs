@@ -15,18 +15,7 @@ fn script() -> PathBuf {
 
 impl Postgres {
     pub fn start() -> Postgres {
-        // A short path: the server's socket path must stay under 108 bytes.
-        let dir = PathBuf::from(format!("/tmp/absage-pg-{:08x}", rand::random::<u32>()));
-        let port = super::peers::free_port();
-        let out = Command::new(script())
-            .args(["start", &dir.to_string_lossy(), &port.to_string()])
-            .output()
-            .expect("run scripts/postgres");
-        assert!(
-            out.status.success(),
-            "scripts/postgres start failed (run scripts/install-peers): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (dir, port) = super::start_server(&script(), "pg");
         Postgres { dir, port }
     }
 
