@@ -209,18 +209,13 @@ pub async fn submit(
         .settings
         .tenant(tenant_id)
         .with_context(|| format!("tenant {tenant_id:?} is not configured"))?;
-    let affected_before = match action.outage() {
-        Some(id) => {
-            let mut conn = svc.store.conn().await?;
-            let run = outages::get(&mut conn, id)
-                .await?
-                .filter(|o| o.tenant_id == tenant_id)
-                .ok_or_else(|| Refused::NotFound(format!("there is no outage or batch {id}")))?;
-            let (affected, _, _) = outages::reach_counts(&mut conn, run.id).await?;
-            affected
-        }
-        None => 0,
-    };
+    if let Some(id) = action.outage() {
+        let mut conn = svc.store.conn().await?;
+        outages::get(&mut conn, id)
+            .await?
+            .filter(|o| o.tenant_id == tenant_id)
+            .ok_or_else(|| Refused::NotFound(format!("there is no outage or batch {id}")))?;
+    }
     if dry_run {
         let preview = run(svc, action, tenant_id, by, now, true).await?;
         return Ok(Submitted::Preview(preview));
@@ -230,6 +225,14 @@ pub async fn submit(
         return Ok(Submitted::Done(
             run(svc, action, tenant_id, by, now, false).await?,
         ));
+    };
+    // A retraction takes every affected citizen's cancellation back: counted before it.
+    let affected_before = match action {
+        Action::Retract { outage, .. } => {
+            let mut conn = svc.store.conn().await?;
+            outages::reach_counts(&mut conn, *outage).await?.0
+        }
+        _ => 0,
     };
     let preview = run(svc, action, tenant_id, by, now, true).await?;
     let count = counted(action, &preview, affected_before);

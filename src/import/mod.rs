@@ -496,20 +496,21 @@ impl Importer<'_> {
         broken_at: &HashMap<String, u64>,
     ) -> (Rows, Rows) {
         let mut out: Rows = Vec::with_capacity(valid.len());
-        let mut index: HashMap<String, usize> = HashMap::new();
+        // Each key of this chunk: where its row is in `out`, and its person.
+        let mut index: HashMap<String, (usize, String)> = HashMap::new();
         let mut into_written: Rows = Vec::new();
         let mut warnings = Vec::new();
         // The person of the row that holds `key` so far, in this chunk or an earlier one.
-        let first = |key: &str, out: &Rows, index: &HashMap<String, usize>| {
+        let first = |key: &str, index: &HashMap<String, (usize, String)>| {
             index
                 .get(key)
-                .map(|&i| out[i].0.person())
+                .map(|(_, person)| person.clone())
                 .or_else(|| self.persons.get(key).cloned())
         };
         for (mut rec, line) in valid {
             let person = rec.person();
             let after_broken = broken_at.get(&rec.key).is_some_and(|&at| at < line);
-            if after_broken || first(&rec.key, &out, &index).is_some_and(|p| p != person) {
+            if after_broken || first(&rec.key, &index).is_some_and(|p| p != person) {
                 let own = format!("{}#{person}", rec.key);
                 warnings.push(format!(
                     "line {line}: booking key {:?} is used for another citizen too; imported as \
@@ -518,17 +519,20 @@ impl Importer<'_> {
                 ));
                 rec.key = own;
             }
-            if first(&rec.key, &out, &index).is_some() {
+            if first(&rec.key, &index).is_some() {
                 // The same person at the same time under this key: another row of the booking.
                 match index.get(&rec.key) {
-                    Some(&i) => out[i].0.absorb(&rec),
+                    Some((i, _)) => out[*i].0.absorb(&rec),
                     None => into_written.push((rec, line)),
                 }
                 self.report.counts.rows_merged += 1;
                 continue;
             }
-            index.insert(rec.key.clone(), out.len());
+            index.insert(rec.key.clone(), (out.len(), person));
             out.push((rec, line));
+        }
+        for (key, (_, person)) in index {
+            self.persons.entry(key).or_insert(person);
         }
         for w in warnings {
             self.note_warning(w);
@@ -627,11 +631,6 @@ impl Importer<'_> {
         let now_ms = to_millis(self.now);
         bookings::upsert_many(tx, &tenant, &source, &upserts, self.import_id, now_ms).await?;
         bookings::touch(tx, &touched, self.import_id).await?;
-        for (rec, _) in &valid {
-            self.persons
-                .entry(rec.key.clone())
-                .or_insert_with(|| rec.person());
-        }
         for (rec, _) in &into_written {
             bookings::absorb(tx, &tenant, &source, rec).await?;
         }
