@@ -2,10 +2,11 @@
 //! running it, so that tests boot the real thing; and the daemon: scheduled imports plus the
 //! dispatcher, until the shutdown token fires.
 
-use crate::config::{Settings, SourceSettings};
+use crate::config::Settings;
 use crate::dispatch::destinations::Destinations;
 use crate::dispatch::{Clock, Dispatcher, system_clock};
-use crate::import::{self, ImportOptions};
+use crate::import::{self, ImportOptions, SourceSettings};
+use crate::matching::MatchContext;
 use crate::messages::TemplateSet;
 use crate::store::{Store, imports, leases, retention};
 use anyhow::Context;
@@ -131,10 +132,16 @@ impl App {
         if opts.by.is_empty() {
             opts.by.clone_from(&self.instance);
         }
+        let rematch = |now, confirm_removals| MatchContext {
+            tenant,
+            templates: self.templates.for_tenant(&tenant.id),
+            now,
+            confirm_removals,
+        };
         import::run(
             &self.store,
-            tenant,
-            &self.templates,
+            tenant.time_zone,
+            &rematch,
             source,
             &opts,
             &*self.clock,

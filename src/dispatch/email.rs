@@ -23,61 +23,16 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
 use super::outcome::{SendFailure, Sent, mask_personal_data};
-use crate::secret::Secret;
+use crate::config::{SmtpRelayConfig, TlsMode};
 
 /// The same refusal for this many different recipients in a row is the relay's, not theirs.
 pub const SAME_REFUSALS: u32 = 3;
-
-/// How the connection to a relay is encrypted.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plain text; only for a relay on the same host or a trusted network.
-    None,
-    /// Plain connect, then `STARTTLS` (required: a relay that does not offer it is an error).
-    #[default]
-    Starttls,
-    /// Implicit TLS from the first byte (SMTPS, usually port 465).
-    Tls,
-}
-
-#[derive(Deserialize, Serialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpRelayConfig {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    #[serde(default)]
-    pub tls: TlsMode,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    /// Connections in use at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Limit for connecting and for each whole send.
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: u64,
-    /// EHLO name; the host name when unset.
-    pub hello_name: Option<String>,
-    /// Accept invalid certificates: only for tests.
-    #[serde(default)]
-    pub danger_accept_invalid_certs: bool,
-}
-
-fn default_concurrency() -> usize {
-    8
-}
-
-fn default_timeout_secs() -> u64 {
-    30
-}
 
 /// A rendered email, ready to be built into MIME.
 #[derive(Clone, Debug)]

@@ -2,109 +2,13 @@
 //! is described in config (templates with `{to}`, `{from}`, `{text}`, `{id}`). Both map the
 //! gateway's answer to the three failure classes of [`SendFailure`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::outcome::{SendFailure, Sent};
-use crate::secret::Secret;
-
-/// One configured SMS gateway (`[[sms.gateways]]`, chosen by `kind`). The file outbox is
-/// configured apart from these, see [`super::outbox::FileOutbox`].
-#[derive(Deserialize, Serialize, Clone, Debug)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum SmsGatewayConfig {
-    Kannel(KannelConfig),
-    Http(HttpGatewayConfig),
-}
-
-#[derive(Deserialize, Serialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct KannelConfig {
-    pub name: String,
-    /// e.g. `http://127.0.0.1:13013/cgi-bin/sendsms`
-    pub url: String,
-    pub username: String,
-    pub password: Secret,
-    /// Route through this SMSC id instead of Kannel's own choice.
-    #[serde(default)]
-    pub smsc: Option<String>,
-    /// Requests in flight at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: u64,
-}
-
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum HttpMethod {
-    Get,
-    #[default]
-    Post,
-}
-
-/// The request body of a generic gateway; string values are templates.
-#[derive(Deserialize, Serialize, Clone, Debug)]
-#[serde(rename_all = "lowercase")]
-pub enum BodyTemplate {
-    /// Any JSON document; placeholders are filled in its string values.
-    Json(serde_json::Value),
-    /// `application/x-www-form-urlencoded` fields.
-    Form(BTreeMap<String, String>),
-}
-
-/// A header carrying a credential, e.g. `Authorization` = `Bearer …`.
-#[derive(Deserialize, Serialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct SecretHeader {
-    pub name: String,
-    pub value: Secret,
-}
-
-/// A third-party HTTP SMS API, described by templates.
-#[derive(Deserialize, Serialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct HttpGatewayConfig {
-    pub name: String,
-    #[serde(default)]
-    pub method: HttpMethod,
-    pub url: String,
-    /// Query parameters (templates).
-    #[serde(default)]
-    pub query: BTreeMap<String, String>,
-    #[serde(default)]
-    pub body: Option<BodyTemplate>,
-    #[serde(default)]
-    pub auth_header: Option<SecretHeader>,
-    #[serde(default = "default_success_status")]
-    pub success_status: Vec<u16>,
-    /// A successful answer must also contain this text (for APIs that answer 200 to errors).
-    #[serde(default)]
-    pub success_body_contains: Option<String>,
-    /// Where the gateway's message id is in a JSON answer, e.g. `/messages/0/id`.
-    #[serde(default)]
-    pub message_id_json_pointer: Option<String>,
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: u64,
-}
-
-fn default_concurrency() -> usize {
-    8
-}
-
-fn default_timeout_secs() -> u64 {
-    30
-}
-
-fn default_success_status() -> Vec<u16> {
-    vec![200, 201, 202]
-}
+use crate::config::{BodyTemplate, HttpGatewayConfig, HttpMethod, KannelConfig, SmsGatewayConfig};
 
 /// One SMS to send.
 #[derive(Clone, Debug)]
@@ -478,6 +382,9 @@ fn collect_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SecretHeader;
+    use crate::secret::Secret;
+    use std::collections::BTreeMap;
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -506,7 +413,7 @@ mod tests {
                 name: "Authorization".into(),
                 value: Secret::new("Bearer t0ken"),
             }),
-            success_status: default_success_status(),
+            success_status: vec![200, 201, 202],
             success_body_contains: None,
             message_id_json_pointer: Some("/messages/0/id".into()),
             concurrency: 2,

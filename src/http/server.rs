@@ -73,8 +73,8 @@ pub fn fitting_connections(settings: &Settings, open_files: u64) -> usize {
         .gateways
         .iter()
         .map(|g| match g {
-            crate::dispatch::sms::SmsGatewayConfig::Kannel(k) => k.concurrency as u64,
-            crate::dispatch::sms::SmsGatewayConfig::Http(h) => h.concurrency as u64,
+            crate::config::SmsGatewayConfig::Kannel(k) => k.concurrency as u64,
+            crate::config::SmsGatewayConfig::Http(h) => h.concurrency as u64,
         })
         .sum();
     let reserved =

@@ -16,18 +16,18 @@ pub mod limits;
 pub mod locate;
 pub mod mapping;
 pub mod sheet;
+mod source;
 pub mod sql;
 pub mod watch;
 
-use crate::config::{ImportMode, SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::{BookingRecord, BookingStatus};
 use crate::domain::to_millis;
 use crate::matching::{self, MatchContext, MatchStats};
-use crate::messages::TemplateSet;
 use crate::store::imports::ImportCounts;
 use crate::store::{Store, bookings, imports, outages};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 pub use lease::Busy;
 use mapping::{ParseContext, RowError};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+pub use source::{ImportMode, SourceKind, SourceSettings};
 
 /// Rows of an export with the line each starts on.
 type Rows = Vec<(BookingRecord, u64)>;
@@ -181,13 +183,19 @@ enum ReaderMsg {
 /// The time now; the import reads it at its start (the snapshot's time) and its end.
 pub type Now<'a> = &'a (dyn Fn() -> DateTime<Utc> + Send + Sync);
 
-/// Imports one source, holding its lease ([`lease`]) for the time it runs. Errors are
+/// How the tenant's active outages are matched again once a snapshot is applied: the matching
+/// context at the snapshot's time, confirming removals when the import is forced. The caller
+/// builds it from the tenant's settings and templates, which the import does not read.
+pub type Rematch<'a> = dyn Fn(DateTime<Utc>, bool) -> MatchContext<'a> + Sync + 'a;
+
+/// Imports one source into its tenant's calendar (`source.tenant`), reading the export's local
+/// times in `time_zone`, holding the source's lease ([`lease`]) for the time it runs. Errors are
 /// infrastructure failures (database down), or [`Busy`] when another run imports the source
 /// right now; a bad file is a refused import, reported in the returned report and the history.
 pub async fn run(
     store: &Store,
-    tenant: &TenantSettings,
-    templates: &TemplateSet,
+    time_zone: Tz,
+    rematch: &Rematch<'_>,
     source: &SourceSettings,
     opts: &ImportOptions,
     clock: Now<'_>,
@@ -198,11 +206,11 @@ pub async fn run(
     } else {
         &opts.by
     };
-    let held = lease::take(store, &tenant.id, &source.name, by, clock()).await?;
+    let held = lease::take(store, &source.tenant, &source.name, by, clock()).await?;
     let (done, lost) = (CancellationToken::new(), CancellationToken::new());
     let work = async {
         let result = tokio::select! {
-            result = run_held(store, tenant, templates, source, opts, clock, progress) => result,
+            result = run_held(store, time_zone, rematch, source, opts, clock, progress) => result,
             // Dropping the import rolls its transaction back.
             () = lost.cancelled() => Err(anyhow::anyhow!(lease::LOST)),
         };
@@ -217,8 +225,8 @@ pub async fn run(
 /// [`run`], with the lease held.
 async fn run_held(
     store: &Store,
-    tenant: &TenantSettings,
-    templates: &TemplateSet,
+    time_zone: Tz,
+    rematch: &Rematch<'_>,
     source: &SourceSettings,
     opts: &ImportOptions,
     clock: Now<'_>,
@@ -234,12 +242,19 @@ async fn run_held(
         .unwrap_or_else(|| file.to_string_lossy().into_owned());
     let import_id = {
         let mut conn = store.conn().await?;
-        imports::start(&mut conn, &tenant.id, &source.name, &shown, to_millis(now)).await?
+        imports::start(
+            &mut conn,
+            &source.tenant,
+            &source.name,
+            &shown,
+            to_millis(now),
+        )
+        .await?
     };
     let mut importer = Importer {
         store,
-        tenant,
-        templates,
+        time_zone,
+        rematch,
         source,
         import_id,
         now,
@@ -248,7 +263,7 @@ async fn run_held(
         report: ImportReport {
             import_id,
             source: source.name.clone(),
-            tenant: tenant.id.clone(),
+            tenant: source.tenant.clone(),
             file: PathBuf::from(&shown),
             position: position_name(source),
             outcome: Outcome::Refused,
@@ -296,10 +311,11 @@ async fn run_held(
 }
 
 /// One import in progress.
-struct Importer<'a> {
+struct Importer<'a, 'm> {
     store: &'a Store,
-    tenant: &'a TenantSettings,
-    templates: &'a TemplateSet,
+    /// The zone the export's local times are read in.
+    time_zone: Tz,
+    rematch: &'a Rematch<'m>,
     source: &'a SourceSettings,
     import_id: i64,
     /// The snapshot's time: bookings and outages are judged by it.
@@ -314,7 +330,7 @@ struct Importer<'a> {
     persons: HashMap<String, String>,
 }
 
-impl Importer<'_> {
+impl Importer<'_, '_> {
     /// Reads the export (a file given on the command line, or where the source says: a file,
     /// the newest of a folder or glob, a URL) and applies it as one snapshot, or refuses it whole.
     async fn apply(
@@ -324,7 +340,7 @@ impl Importer<'_> {
         force: bool,
         progress: &(dyn Fn(u64) + Sync),
     ) -> anyhow::Result<()> {
-        let (tenant, source) = (&self.tenant.id, &self.source.name);
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
         let no_http = locate::HttpSource::default();
         let http = if given { &no_http } else { &self.source.http };
         let located = match locate::locate(file, http).await {
@@ -347,7 +363,7 @@ impl Importer<'_> {
             Some(url) => message.replace(&temporary, url),
             None => message,
         };
-        let mut rx = match spawn_reader(self.source, self.tenant, &located.path).await {
+        let mut rx = match spawn_reader(self.source, self.time_zone, &located.path).await {
             Ok(rx) => rx,
             Err(refusal) => {
                 self.report.message = Some(shown(refusal));
@@ -388,12 +404,7 @@ impl Importer<'_> {
                 return Ok(());
             }
         }
-        let ctx = MatchContext {
-            tenant: self.tenant,
-            templates: self.templates.for_tenant(&self.tenant.id),
-            now: self.now,
-            confirm_removals: force,
-        };
+        let ctx = (self.rematch)(self.now, force);
         for outage in outages::active_outages(&mut tx, tenant).await? {
             let stats = matching::match_run(&mut tx, &ctx, &outage).await?;
             self.report.rematched.push((outage.id, stats));
@@ -423,7 +434,7 @@ impl Importer<'_> {
         active_before: i64,
         force: bool,
     ) -> anyhow::Result<bool> {
-        let (tenant, source) = (&self.tenant.id, &self.source.name);
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
         let missing = bookings::count_missing(tx, tenant, source, self.import_id).await?;
         let share = missing as f64 / active_before.max(1) as f64;
         if active_before > 0 && !force && share > self.source.max_removal_share {
@@ -551,7 +562,7 @@ impl Importer<'_> {
     /// touched. Repeated keys are folded first (see [`Self::fold_repeated_keys`]). A booking
     /// whose row is broken this time is kept as it was (touched), not taken for removed.
     async fn apply_chunk(&mut self, tx: &mut crate::store::Tx, chunk: Chunk) -> anyhow::Result<()> {
-        let (tenant, source) = (self.tenant.id.clone(), self.source.name.clone());
+        let (tenant, source) = (self.source.tenant.clone(), self.source.name.clone());
         let mut valid: Vec<(BookingRecord, u64)> = Vec::with_capacity(chunk.len());
         let mut broken_keys = Vec::new();
         let mut broken_at: HashMap<String, u64> = HashMap::new();
@@ -725,7 +736,7 @@ fn pump(
 /// source expects is refused with one message.
 async fn spawn_reader(
     source: &SourceSettings,
-    tenant: &TenantSettings,
+    time_zone: Tz,
     file: &Path,
 ) -> Result<mpsc::Receiver<ReaderMsg>, String> {
     let (tx, rx) = mpsc::channel::<ReaderMsg>(4);
@@ -733,7 +744,7 @@ async fn spawn_reader(
     let source = source.clone();
     let file = file.to_owned();
     let ctx = ParseContext {
-        tz: tenant.time_zone,
+        tz: time_zone,
         default_language: None,
         limits: source.limits,
     };

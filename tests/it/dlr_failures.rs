@@ -150,7 +150,7 @@ async fn an_sms_reported_undelivered_moves_its_citizen_on_under_every_channel_po
 
 /// A generic HTTP SMS gateway that reports the message rejected before it even answers the
 /// send: the report reaches absage before the dispatcher has recorded the send.
-async fn gateway_reporting_at_once() -> absage::dispatch::sms::SmsGatewayConfig {
+async fn gateway_reporting_at_once() -> absage::config::SmsGatewayConfig {
     use std::collections::HashMap;
     async fn send(
         axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,

@@ -1,14 +1,12 @@
 //! `TestApp`: the real application on a temporary SQLite file, with a clock the test moves.
 
 use absage::app::App;
-use absage::config::{
-    ChannelPolicy, ImportMode, Settings, SourceKind, SourceSettings, TenantSettings,
-};
+use absage::config::{ChannelPolicy, Settings, TenantSettings};
 use absage::declare::{self, Declaration, Impact};
 use absage::dispatch::{Clock, Dispatcher, StepOutcome};
 use absage::domain::outage::{RunKind, Scope, Selection, Window};
 use absage::import::{
-    ImportOptions, ImportReport,
+    ImportMode, ImportOptions, ImportReport, SourceKind, SourceSettings,
     csv::CsvOptions,
     mapping::{FieldMapping, Formats},
 };

@@ -277,7 +277,7 @@ async fn a_json_export_with_nested_records_imports_through_the_same_path() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     let src = &mut s.sources[0];
-    src.kind = absage::config::SourceKind::Json;
+    src.kind = absage::import::SourceKind::Json;
     src.path = dir.path().join("export.json");
     src.json = toml::from_str("records_path = \"data.appointments\"").unwrap();
     src.fields.key = "id".into();
@@ -337,7 +337,7 @@ async fn an_icalendar_export_imports_with_zones_attendees_and_cancellations() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     let src = &mut s.sources[0];
-    src.kind = absage::config::SourceKind::Ics;
+    src.kind = absage::import::SourceKind::Ics;
     src.path = dir.path().join("termine.ics");
     src.fields = toml::from_str(
         "key = \"UID\"\ndate = \"DTSTART\"\nservice = \"SUMMARY\"\nlocation = \"LOCATION\"\n\
@@ -396,7 +396,7 @@ async fn an_ods_spreadsheet_imports_through_the_same_path_with_bad_cells_named()
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/termine.ods");
-    s.sources[0].kind = absage::config::SourceKind::Spreadsheet;
+    s.sources[0].kind = absage::import::SourceKind::Spreadsheet;
     s.sources[0].path = fixture;
     s.sources[0].fields = toml::from_str(FIXTURE_FIELDS).unwrap();
     s.sources[0].sheet = toml::from_str("sheet = \"Termine\"").unwrap();
@@ -469,7 +469,7 @@ async fn a_query_against_a_database_export_imports_like_a_file() {
     db.close().await.unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     let src = &mut s.sources[0];
-    src.kind = absage::config::SourceKind::Sql;
+    src.kind = absage::import::SourceKind::Sql;
     src.sql.url = absage::secret::Secret::new(url.replace("?mode=rwc", ""));
     src.sql.query = "select id, beginn, leistung, name, mail, tel from termine order by id".into();
     src.fields = toml::from_str("key = \"id\"\ndate = \"beginn\"\nservice = \"leistung\"\nname = \"name\"\nemail = \"mail\"\nphone = \"tel\"\n").unwrap();
@@ -562,7 +562,7 @@ async fn an_incremental_export_updates_and_cancels_but_never_removes() {
     )
     .await;
     let mut incremental = t.app.settings.sources[0].clone();
-    incremental.mode = absage::config::ImportMode::Incremental;
+    incremental.mode = absage::import::ImportMode::Incremental;
     incremental.fields.status = Some("status".into());
     let mut text =
         String::from("key,start,minutes,service,location,name,email,phone,language,status\n");

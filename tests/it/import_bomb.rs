@@ -6,7 +6,7 @@ use crate::helpers::*;
 use crate::import_cut::{
     JSON_FIELDS, SHEET_FIELDS, app, json_records, refused_whole, rows, workbook,
 };
-use absage::config::SourceKind;
+use absage::import::SourceKind;
 use std::io::{Read, Write};
 
 /// How many rows the last (refused) import read before it stopped.

@@ -2,8 +2,9 @@
 //! operator can open (file line, cell) — through the real import path, during an outage.
 
 use crate::helpers::*;
-use absage::config::{ChannelPolicy, SourceKind};
+use absage::config::ChannelPolicy;
 use absage::domain::outage::Scope;
+use absage::import::SourceKind;
 use absage::import::{ImportReport, Outcome};
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@ use absage::config::ChannelPolicy;
 use absage::domain::outage::Scope;
 use chrono::Duration;
 
-pub(crate) fn kannel_gateway(k: &Kannel) -> absage::dispatch::sms::SmsGatewayConfig {
+pub(crate) fn kannel_gateway(k: &Kannel) -> absage::config::SmsGatewayConfig {
     toml::from_str(&format!(
         "kind = \"kannel\"\nname = \"kannel\"\nurl = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\ntimeout_secs = 5\n",
         k.sendsms_url, k.username, k.password

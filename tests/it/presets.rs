@@ -5,8 +5,9 @@
 use crate::helpers::*;
 use crate::support::mariadb::MariaDb;
 use crate::support::postgres::Postgres;
-use absage::config::{ChannelPolicy, SourceSettings};
+use absage::config::ChannelPolicy;
 use absage::import::Outcome;
+use absage::import::SourceSettings;
 use absage::secret::Secret;
 use chrono::DateTime;
 use std::path::Path;

@@ -166,7 +166,7 @@ async fn under_email_first_the_sms_goes_when_the_email_is_not_out_by_the_lead_ti
     assert_eq!(email.attempts, 0, "a relay that is down costs no attempts");
 }
 
-pub fn relay_config(name: &str, port: u16) -> absage::dispatch::email::SmtpRelayConfig {
+pub fn relay_config(name: &str, port: u16) -> absage::config::SmtpRelayConfig {
     toml::from_str(&format!(
         "name = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n"
     ))

@@ -3,8 +3,9 @@
 //! is unit-tested against wiremock in `src/dispatch/sms.rs`.)
 
 use crate::support::peers::{Kannel, wait_until};
+use absage::config::{KannelConfig, SmsGatewayConfig};
 use absage::dispatch::outcome::SendFailure;
-use absage::dispatch::sms::{KannelConfig, SmsGateway, SmsGatewayConfig, SmsMessage};
+use absage::dispatch::sms::{SmsGateway, SmsMessage};
 use absage::secret::Secret;
 use std::time::Duration;
 

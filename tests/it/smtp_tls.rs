@@ -5,7 +5,8 @@
 //! read, marked `tls:` when it came over TLS. `SmtpRelayConfig` has no setting for an extra
 //! CA, so the tests that are not about the certificate set `danger_accept_invalid_certs`.
 
-use absage::dispatch::email::{OutgoingEmail, SmtpRelay, SmtpRelayConfig, TlsMode, build_message};
+use absage::config::{SmtpRelayConfig, TlsMode};
+use absage::dispatch::email::{OutgoingEmail, SmtpRelay, build_message};
 use absage::dispatch::outcome::SendFailure;
 use absage::secret::Secret;
 use lettre::address::Envelope;

@@ -6,6 +6,7 @@ use crate::accounts::Caller;
 use crate::domain::account::Role;
 use crate::http::State as AppState;
 use crate::import::{ContactProblems, ImportOptions, Outcome};
+use crate::matching::MatchContext;
 use crate::store::audit::{self, AuditRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports::{self, ImportCounts, ImportRow};
@@ -131,7 +132,7 @@ pub async fn trigger_import(
 async fn import_and_audit(
     state: AppState,
     caller: Caller,
-    source: crate::config::SourceSettings,
+    source: crate::import::SourceSettings,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let tenant = state
         .settings
@@ -141,10 +142,16 @@ async fn import_and_audit(
         by: format!("api:{}", caller.name),
         ..ImportOptions::default()
     };
+    let rematch = |now, confirm_removals| MatchContext {
+        tenant,
+        templates: state.templates.for_tenant(&tenant.id),
+        now,
+        confirm_removals,
+    };
     let ran = crate::import::run(
         &state.store,
-        tenant,
-        &state.templates,
+        tenant.time_zone,
+        &rematch,
         &source,
         &opts,
         &*state.clock,
