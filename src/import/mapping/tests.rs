@@ -403,18 +403,18 @@ fn dst_oddities_are_resolved_and_warned_about() {
 #[test]
 fn the_config_shape_deserialises_from_toml() {
     let text = r#"
-        [fields]
-        key = "Termin-Nr"
-        date = "Datum"
-        time = "Uhrzeit"
-        service = "Dienstleistung"
-        name = "Name"
-        email = "E-Mail"
-        [formats]
-        date = ["%d.%m.%Y"]
-        default_duration_minutes = 20
-        phone_region = "at"
-    "#;
+            [fields]
+            key = "Termin-Nr"
+            date = "Datum"
+            time = "Uhrzeit"
+            service = "Dienstleistung"
+            name = "Name"
+            email = "E-Mail"
+            [formats]
+            date = ["%d.%m.%Y"]
+            default_duration_minutes = 20
+            phone_region = "at"
+        "#;
     #[derive(Deserialize)]
     struct Source {
         fields: FieldMapping,
