@@ -5,7 +5,8 @@
 //! - [`accounts`]: accounts of the admin API, their tokens, and finding the caller
 //! - [`declare`]: declaring outages and batches, with a dry-run impact preview; typed refusals
 //! - [`four_eyes`]: the four-eyes rule over declare, amend, retract and confirmed removals
-//! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
+//! - [`import`]: reading exports into the calendar, atomically, refusing harmful files; one
+//!   reader contract for every kind of export; a source's settings with each reader's options
 //! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
@@ -14,7 +15,8 @@
 //! - [`messages`]: templates, localised dates, SMS encoding
 //! - [`store`]: all SQL
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
-//! - [`config`], [`secret`], [`telemetry`]: settings, secrets, logging
+//! - [`config`], [`secret`], [`telemetry`]: settings (by topic; a source's settings are the
+//!   importer's, [`import::SourceSettings`]), secrets, logging
 //! - [`private_files`]: files with personal data readable by absage's user only
 //! - [`tls`]: the one TLS crypto provider, installed once
 

@@ -2,11 +2,11 @@
 //! imported, and each reader's options. The configuration holds them; the importer reads them.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::csv::CsvOptions;
 use super::ics::IcsOptions;
-use super::json::JsonOptions;
+use super::json::{JsonOptions, Layout};
 use super::limits::Limits;
 use super::locate::HttpSource;
 use super::mapping::{FieldMapping, Formats};
@@ -96,4 +96,29 @@ pub struct SourceSettings {
 /// import (cancellations, appointments that ended); a quarter gone at once is a wrong file.
 fn default_max_removal() -> f64 {
     0.25
+}
+
+impl SourceSettings {
+    /// What the positions of its rejected rows count: a file's line, a JSON array's record, a
+    /// spreadsheet's or a query's row.
+    pub(crate) fn position_name(&self) -> &'static str {
+        match self.kind {
+            SourceKind::Spreadsheet | SourceKind::Sql => "row",
+            SourceKind::Json => match self.json.layout {
+                Layout::Ndjson => "line",
+                Layout::Array => "record",
+                Layout::Auto => "line (NDJSON) or record (array)",
+            },
+            _ => "line",
+        }
+    }
+
+    /// How messages name its export, read from `file`: a query by its source, a file by its
+    /// path.
+    pub(crate) fn export_name(&self, file: &Path) -> String {
+        match self.kind {
+            SourceKind::Sql => format!("source {}", self.name),
+            _ => file.display().to_string(),
+        }
+    }
 }

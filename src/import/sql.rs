@@ -8,11 +8,15 @@
 //! url = "sqlite:///srv/exports/termine.db"      # or postgres://…, mysql://…, mariadb://…
 //! query = "select id, datum, uhrzeit, leistung, name, email, telefon from termine"
 //! ```
+//!
+//! The query runs on the runtime, in a task of its own, and hands its rows over a bounded
+//! channel to the import's reading thread, which takes them one at a time like a file's rows
+//! ([`SqlRecords`]). A row's position is its number in the result.
 
-use super::csv::{Columns, FormatError, looks_like_header};
 use super::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowSource,
 };
+use super::read::{Columns, FormatError, ReadReport, ReadRows, Records};
 use crate::secret::Secret;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -20,6 +24,10 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{Column, ConnectOptions, Connection, Row, ValueRef};
 use std::borrow::Cow;
 use std::str::FromStr;
+use tokio::sync::{mpsc, oneshot};
+
+/// Rows the query may run ahead of the import.
+const ROWS_IN_FLIGHT: usize = 1000;
 
 /// `[sources.sql]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -30,6 +38,85 @@ pub struct SqlOptions {
     pub url: Secret,
     /// The query whose columns are mapped by `[sources.fields]`.
     pub query: String,
+}
+
+/// The rows of a source's query, one at a time.
+pub type SqlRecords = Records<SqlRows>;
+
+/// Reading a query's rows as the query task hands them over ([`SqlRecords`] hands them out).
+pub struct SqlRows {
+    rows: mpsc::Receiver<Result<ParsedRow, RowError>>,
+    /// How the query ended, until that is known: why it stopped early, if it did.
+    ended: Option<oneshot::Receiver<Result<Option<String>, FormatError>>>,
+    /// The first row, received while opening.
+    first: Option<Result<ParsedRow, RowError>>,
+    report: ReadReport,
+}
+
+/// Runs the source's query (`name` stands for it in messages) and waits for its first row or
+/// its end: a query that fails, or whose columns lack mapped fields, is refused whole. Blocks,
+/// so call it on a blocking thread of the runtime (which runs the query).
+pub fn open(
+    name: &str,
+    opts: &SqlOptions,
+    fields: &FieldMapping,
+    formats: &Formats,
+    ctx: &ParseContext,
+) -> Result<SqlRecords, FormatError> {
+    let (row_tx, rows) = mpsc::channel(ROWS_IN_FLIGHT);
+    let (end_tx, ended) = oneshot::channel();
+    let (name, opts) = (name.to_owned(), opts.clone());
+    let (fields, formats, ctx) = (fields.clone(), formats.clone(), ctx.clone());
+    tokio::runtime::Handle::current().spawn(async move {
+        let _ = end_tx.send(read(&name, &opts, &fields, &formats, &ctx, row_tx).await);
+    });
+    let mut reader = SqlRows {
+        rows,
+        ended: Some(ended),
+        first: None,
+        report: ReadReport::default(),
+    };
+    reader.first = reader.rows.blocking_recv();
+    if reader.first.is_none() {
+        reader.end()?;
+    }
+    Ok(Records::new(reader))
+}
+
+impl ReadRows for SqlRows {
+    type Report = ReadReport;
+
+    fn read_row(&mut self) -> Option<Result<ParsedRow, RowError>> {
+        let Some(row) = self.first.take().or_else(|| self.rows.blocking_recv()) else {
+            if let Err(refusal) = self.end() {
+                self.report.aborted = Some(refusal.to_string());
+            }
+            return None;
+        };
+        self.report.rows += 1;
+        Some(self.report.noted(row))
+    }
+
+    fn report(&self) -> &ReadReport {
+        &self.report
+    }
+}
+
+impl SqlRows {
+    /// Once the rows ran out: how the query ended, a refusal, or why it stopped early (then
+    /// reading is aborted).
+    fn end(&mut self) -> Result<(), FormatError> {
+        let Some(ended) = self.ended.take() else {
+            return Ok(());
+        };
+        match ended.blocking_recv() {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(why))) => self.report.aborted = Some(why),
+            Ok(Err(refusal)) => return Err(refusal),
+            Err(_) => self.report.aborted = Some("the query stopped unexpectedly".into()),
+        }
+        Ok(())
+    }
 }
 
 /// One result row, as text by column.
@@ -80,13 +167,13 @@ fn text_of(row: &sqlx::any::AnyRow, i: usize) -> Result<Option<String>, String> 
 /// Runs the query and sends each row, parsed, to `rows` (stopping when nobody listens). Returns
 /// why reading stopped early, if it did. A query that fails, or whose columns lack mapped
 /// fields, is refused as a whole.
-pub async fn read(
+async fn read(
     name: &str,
     opts: &SqlOptions,
     fields: &FieldMapping,
     formats: &Formats,
     ctx: &ParseContext,
-    rows: tokio::sync::mpsc::Sender<Result<ParsedRow, RowError>>,
+    rows: mpsc::Sender<Result<ParsedRow, RowError>>,
 ) -> Result<Option<String>, FormatError> {
     let config = |reason: String| FormatError::Config {
         file: name.to_owned(),
@@ -132,17 +219,16 @@ pub async fn read(
                 let names: Vec<String> =
                     row.columns().iter().map(|c| c.name().to_owned()).collect();
                 let resolved = Columns::resolve(fields, &names).map_err(|missing| {
-                    FormatError::MissingColumns {
-                        file: name.to_owned(),
-                        found: if looks_like_header(&names, fields) {
-                            names.clone()
-                        } else {
-                            Vec::new()
-                        },
-                        columns: names.len(),
+                    let hint = "the query's column names are matched like CSV headers";
+                    let columns = names.len();
+                    FormatError::missing_columns(
+                        name,
+                        fields,
                         missing,
-                        hint: Some("the query's column names are matched like CSV headers".into()),
-                    }
+                        names.clone(),
+                        columns,
+                        Some(hint.into()),
+                    )
                 })?;
                 columns.insert(resolved)
             }
@@ -157,14 +243,7 @@ pub async fn read(
                     columns,
                 },
             ),
-            Err(reason) => Err(RowError {
-                line: number,
-                field: String::new(),
-                target: None,
-                reason,
-                key: None,
-                cell: None,
-            }),
+            Err(reason) => Err(RowError::whole(number, reason)),
         };
         if rows.send(item).await.is_err() {
             return Ok(None);

@@ -18,6 +18,9 @@
 //! - the same UID (and RECURRENCE-ID) twice: the highest `SEQUENCE` wins ([`index`]); the
 //!   others are not errors, only counted in [`IcsReport::superseded`].
 //!
+//! Positions: a booking's `line` is the line of its VEVENT's `BEGIN:VEVENT`; a row that stops
+//! reading is at the last line read.
+//!
 //! Memory: the file is read twice, streaming both times, which is why [`open_reader`] wants
 //! `Seek`. Between the passes only the index of UID digests is kept; during the second, one
 //! VEVENT and the occurrences of one recurring event (capped). A line, VEVENT or property
@@ -31,8 +34,6 @@ mod recur;
 mod when;
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -41,11 +42,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::booking::BookingStatus;
 use crate::domain::localtime::LocalResolution;
-pub use crate::import::csv::FormatError;
 use crate::import::mapping::{
     Field, FieldMapping, Formats, ParseContext, ParsedRow, RowError, RowParser, RowWarning,
     WarningKind,
 };
+use crate::import::read::{FormatError, ReadReport, ReadRows, Records, open_path};
 use content::{Block, Blocks, ContentLines, Event};
 use fields::{IcsRow, Specs};
 use index::Index;
@@ -84,28 +85,31 @@ pub enum AllDay {
 /// What happened while reading, beyond the bookings themselves; final once iteration ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IcsReport {
-    /// VEVENTs read.
-    pub events: u64,
+    /// What every reader reports: its `rows` are the VEVENTs read; the warnings of the
+    /// bookings handed out; why reading stopped early, if it did.
+    pub read: ReadReport,
     /// Bookings handed out from recurring events (one per occurrence in the window).
     pub occurrences: u64,
     /// VEVENTs left out because a later version (higher SEQUENCE) of them is in the file.
     pub superseded: u64,
     pub all_day_skipped: u64,
-    pub repeated_local_times: u64,
-    pub skipped_local_times: u64,
-    pub unknown_languages: u64,
-    /// Rows whose end or duration could not be used: imported with the default duration.
-    pub ends_guessed: u64,
-    /// Set when reading stopped early: the export is incomplete and must not be applied.
-    pub aborted: Option<String>,
+}
+
+impl AsRef<ReadReport> for IcsReport {
+    fn as_ref(&self) -> &ReadReport {
+        &self.read
+    }
 }
 
 /// Days before the import from which occurrences of recurring events are still read.
 const LOOKBACK: TimeDelta = TimeDelta::days(1);
 const MAX_HORIZON_DAYS: u32 = 3660;
 
-/// The bookings of an export, one at a time.
-pub struct IcsRecords {
+/// The bookings of an iCalendar export, one at a time.
+pub type IcsRecords = Records<IcsRows>;
+
+/// Reading an iCalendar export event by event ([`IcsRecords`] hands the bookings out).
+pub struct IcsRows {
     blocks: Blocks<Box<dyn BufRead + Send>>,
     index: Index,
     specs: Specs,
@@ -115,15 +119,6 @@ pub struct IcsRecords {
     default_duration: TimeDelta,
     pending: VecDeque<Result<ParsedRow, RowError>>,
     report: IcsReport,
-    done: bool,
-}
-
-impl fmt::Debug for IcsRecords {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IcsRecords")
-            .field("report", &self.report)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Opens an export file and reads it once to index it (see the module documentation).
@@ -134,12 +129,9 @@ pub fn open_file(
     formats: &Formats,
     ctx: &ParseContext,
 ) -> Result<IcsRecords, FormatError> {
-    let file = path.display().to_string();
-    let handle = File::open(path).map_err(|source| FormatError::Unreadable {
-        file: file.clone(),
-        source,
-    })?;
-    open_reader(handle, &file, opts, fields, formats, ctx)
+    open_path(path, |input, name| {
+        open_reader(input, name, opts, fields, formats, ctx)
+    })
 }
 
 /// Like [`open_file`] for any seekable reader; `name` stands for the file in messages.
@@ -203,7 +195,7 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
     reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let input: Box<dyn BufRead + Send> = Box::new(reader);
     let horizon = TimeDelta::days(i64::from(opts.recurrence_horizon_days));
-    Ok(IcsRecords {
+    Ok(Records::new(IcsRows {
         blocks: Blocks::limited(ContentLines::limited(input, limits), limits),
         index,
         specs,
@@ -216,8 +208,7 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
         default_duration: TimeDelta::minutes(i64::from(formats.default_duration_minutes)),
         pending: VecDeque::new(),
         report: IcsReport::default(),
-        done: false,
-    })
+    }))
 }
 
 /// Refuses, with one message, what does not begin like an iCalendar file.
@@ -260,12 +251,23 @@ fn parser_fields(fields: &FieldMapping) -> FieldMapping {
     }
 }
 
-impl IcsRecords {
-    /// Counts and warnings so far; final once the iterator returned `None`.
-    pub fn report(&self) -> &IcsReport {
-        &self.report
+impl ReadRows for IcsRows {
+    type Report = IcsReport;
+
+    fn read_row(&mut self) -> Option<Result<ParsedRow, RowError>> {
+        if self.pending.is_empty() && !self.read_more() {
+            return None;
+        }
+        self.pending.pop_front()
     }
 
+    fn report(&self) -> &IcsReport {
+        &self.report
+    }
+}
+
+impl IcsRows {
+    /// Reads events until one gives bookings (or a rejection); false at the end of the file.
     fn read_more(&mut self) -> bool {
         loop {
             let block = self.blocks.next_block();
@@ -298,20 +300,13 @@ impl IcsRecords {
     }
 
     fn abort(&mut self, reason: String) {
-        self.done = true;
-        self.report.aborted = Some(reason.clone());
-        self.pending.push_back(Err(RowError {
-            line: self.blocks.lines_read(),
-            field: String::new(),
-            target: None,
-            reason,
-            key: None,
-            cell: None,
-        }));
+        let line = self.blocks.lines_read();
+        let refusal = self.report.read.abort(line, reason);
+        self.pending.push_back(Err(refusal));
     }
 
     fn read_event(&mut self, event: &Event) {
-        self.report.events += 1;
+        self.report.read.rows += 1;
         if !self.index.is_current(event) {
             self.report.superseded += 1;
             return;
@@ -365,7 +360,10 @@ impl IcsRecords {
             .into_iter()
             .map(|at| self.row(&shape, occurrence_key(uid, at), at))
             .collect();
-        Ok(rows.into_iter().map(|row| self.noted(row)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| self.report.read.noted(row))
+            .collect())
     }
 
     /// One booking of the event, starting at `at`.
@@ -475,36 +473,7 @@ impl IcsRecords {
             }
             parsed
         });
-        self.noted(row)
-    }
-
-    fn noted(&mut self, row: Result<ParsedRow, RowError>) -> Result<ParsedRow, RowError> {
-        if let Ok(parsed) = &row {
-            for warning in &parsed.warnings {
-                match warning.kind {
-                    WarningKind::RepeatedLocalTime => self.report.repeated_local_times += 1,
-                    WarningKind::SkippedLocalTime => self.report.skipped_local_times += 1,
-                    WarningKind::UnknownLanguage { .. } => self.report.unknown_languages += 1,
-                    WarningKind::EndGuessed { .. } => self.report.ends_guessed += 1,
-                }
-            }
-        }
-        row
-    }
-}
-
-impl Iterator for IcsRecords {
-    type Item = Result<ParsedRow, RowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(item) = self.pending.pop_front() {
-            return Some(item);
-        }
-        if self.done || !self.read_more() {
-            self.done = true;
-            return None;
-        }
-        self.pending.pop_front()
+        self.report.read.noted(row)
     }
 }
 

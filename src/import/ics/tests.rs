@@ -483,7 +483,7 @@ fn an_io_error_in_the_second_pass_marks_the_report_aborted() {
         .expect("ends with the error");
     assert!(last.reason.contains("share disconnected"), "{last}");
     assert!(rows.len() < 40);
-    assert!(records.report().aborted.is_some());
+    assert!(records.report().read.aborted.is_some());
     assert!(records.next().is_none(), "stays finished");
 }
 

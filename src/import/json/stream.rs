@@ -21,7 +21,8 @@ use crate::import::limits::{Limit, Limits};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::{Pulled, SHOW_KEYS, list_keys, without_position};
+use super::error::list_keys;
+use super::{Pulled, SHOW_KEYS, without_position};
 
 /// Array elements parsed ahead of the consumer.
 pub(super) const AHEAD: usize = BATCH * 4;

@@ -25,6 +25,20 @@ pub struct RowError {
     pub cell: Option<String>,
 }
 
+impl RowError {
+    /// The whole row at `line` at fault, not one column of it.
+    pub fn whole(line: u64, reason: String) -> RowError {
+        RowError {
+            line,
+            field: String::new(),
+            target: None,
+            reason,
+            key: None,
+            cell: None,
+        }
+    }
+}
+
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.target {

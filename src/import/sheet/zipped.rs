@@ -16,8 +16,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use crate::import::csv::FormatError;
 use crate::import::limits::{ByteSize, Limit, Limits};
+use crate::import::read::FormatError;
 
 type Archive = zip::ZipArchive<BufReader<File>>;
 

@@ -1,0 +1,234 @@
+//! One import in progress ([`Importer`]): the export located and read, applied as one
+//! snapshot in one transaction (chunk by chunk, see `chunk.rs`), bookings it lacks marked gone
+//! unless that would remove too much, the tenant's active outages matched again, and the
+//! outcome recorded in the import history.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::report::{ImportReport, Outcome};
+use super::{ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, feed, locate};
+use crate::domain::to_millis;
+use crate::matching;
+use crate::store::{Store, bookings, imports, outages};
+
+/// [`run`](super::run), with the lease held.
+pub(super) async fn run_held(
+    store: &Store,
+    time_zone: Tz,
+    rematch: &Rematch<'_>,
+    source: &SourceSettings,
+    opts: &ImportOptions,
+    clock: Now<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<ImportReport> {
+    let now = clock();
+    let file = opts.file.clone().unwrap_or_else(|| source.path.clone());
+    // A download is named by its URL (without credentials), never by its temporary file.
+    let url = (opts.file.is_none() && !source.http.url.is_empty())
+        .then(|| locate::redact(&source.http.url));
+    let shown = url
+        .clone()
+        .unwrap_or_else(|| file.to_string_lossy().into_owned());
+    let import_id = {
+        let mut conn = store.conn().await?;
+        imports::start(
+            &mut conn,
+            &source.tenant,
+            &source.name,
+            &shown,
+            to_millis(now),
+        )
+        .await?
+    };
+    let mut importer = Importer {
+        store,
+        time_zone,
+        rematch,
+        source,
+        import_id,
+        now,
+        clock,
+        url,
+        report: ImportReport::new(import_id, source, PathBuf::from(&shown)),
+        persons: HashMap::new(),
+    };
+    let result = importer
+        .apply(&file, opts.file.is_some(), opts.force, progress)
+        .await;
+    let mut report = importer.report;
+    // An applied import recorded its outcome inside its own transaction; the others do it here.
+    let outcome = match &result {
+        Ok(()) if report.outcome == Outcome::Applied => return Ok(report),
+        Ok(()) => "refused",
+        Err(e) => {
+            report.message = Some(format!("{e:#}"));
+            "failed"
+        }
+    };
+    let rejected_json = serde_json::to_string(&report.rejected)?;
+    let contact_json = serde_json::to_string(&report.contact)?;
+    let mut conn = store.conn().await?;
+    let end = imports::Ending {
+        outcome,
+        message: report.message.as_deref(),
+        rejected_json: &rejected_json,
+        contact_json: &contact_json,
+    };
+    imports::finish(
+        &mut conn,
+        import_id,
+        &report.counts,
+        end,
+        to_millis(clock()),
+    )
+    .await?;
+    result.map(|()| report)
+}
+
+/// One import in progress.
+pub(super) struct Importer<'a, 'm> {
+    store: &'a Store,
+    /// The zone the export's local times are read in.
+    time_zone: Tz,
+    rematch: &'a Rematch<'m>,
+    pub(super) source: &'a SourceSettings,
+    pub(super) import_id: i64,
+    /// The snapshot's time: bookings and outages are judged by it.
+    pub(super) now: DateTime<Utc>,
+    /// For when the import ends.
+    clock: Now<'a>,
+    /// The source's URL without credentials, when the export is downloaded.
+    url: Option<String>,
+    pub(super) report: ImportReport,
+    /// The person ([`BookingRecord::person`](crate::domain::booking::BookingRecord::person)) of each key written by this import so far; an
+    /// empty person for the key of a rejected row (whose citizen is unknown).
+    pub(super) persons: HashMap<String, String>,
+}
+
+impl Importer<'_, '_> {
+    /// Reads the export (a file given on the command line, or where the source says: a file,
+    /// the newest of a folder or glob, a URL) and applies it as one snapshot, or refuses it whole.
+    async fn apply(
+        &mut self,
+        file: &Path,
+        given: bool,
+        force: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<()> {
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
+        let no_http = locate::HttpSource::default();
+        let http = if given { &no_http } else { &self.source.http };
+        let located = match locate::locate(file, http).await {
+            Ok(located) => located,
+            Err(e) => {
+                self.report.message = Some(format!("{e:#}"));
+                return Ok(());
+            }
+        };
+        if self.source.kind != SourceKind::Sql && self.url.is_none() {
+            self.report.file = located.path.clone();
+            let mut conn = self.store.conn().await?;
+            let file = located.path.to_string_lossy();
+            imports::set_location(&mut conn, self.import_id, &file).await?;
+        }
+        // Messages name a download by its URL, not by the temporary file it was read from.
+        let temporary = located.path.to_string_lossy().into_owned();
+        let url = self.url.clone();
+        let shown = |message: String| match &url {
+            Some(url) => message.replace(&temporary, url),
+            None => message,
+        };
+        let mut rx = match feed::spawn_reader(self.source, self.time_zone, &located.path).await {
+            Ok(rx) => rx,
+            Err(refusal) => {
+                self.report.message = Some(shown(refusal));
+                return Ok(());
+            }
+        };
+        let mut tx = self.store.begin().await?;
+        let active_before = bookings::count_active(&mut tx, tenant, source).await?;
+        while let Some(msg) = rx.recv().await {
+            let chunk = match msg {
+                feed::ReaderMsg::Rows(chunk) => chunk,
+                feed::ReaderMsg::Aborted(why) => {
+                    tx.rollback().await?;
+                    // Nothing was applied; the counts say what the file held so far. The
+                    // reader hands its refusal on as a last "row"; it is no row of the file.
+                    if self
+                        .report
+                        .rejected
+                        .last()
+                        .is_some_and(|r| r.field.is_empty() && why.ends_with(&r.reason))
+                    {
+                        self.report.rejected.pop();
+                        self.report.counts.rows_read -= 1;
+                        self.report.counts.rows_rejected -= 1;
+                    }
+                    let why = shown(why);
+                    self.report.message = Some(format!("refused: {why}; nothing was changed"));
+                    return Ok(());
+                }
+            };
+            self.apply_chunk(&mut tx, chunk).await?;
+            progress(self.report.counts.rows_read as u64);
+        }
+        if self.source.mode == ImportMode::Full {
+            let refused = self.remove_missing(&mut tx, active_before, force).await?;
+            if refused {
+                tx.rollback().await?;
+                return Ok(());
+            }
+        }
+        let ctx = (self.rematch)(self.now, force);
+        for outage in outages::active_outages(&mut tx, tenant).await? {
+            let stats = matching::match_run(&mut tx, &ctx, &outage).await?;
+            self.report.rematched.push((outage.id, stats));
+        }
+        self.report.outcome = Outcome::Applied;
+        let rejected_json = serde_json::to_string(&self.report.rejected)?;
+        let contact_json = serde_json::to_string(&self.report.contact)?;
+        let c = &self.report.counts;
+        let end = imports::Ending {
+            outcome: "applied",
+            message: None,
+            rejected_json: &rejected_json,
+            contact_json: &contact_json,
+        };
+        let ended = to_millis((self.clock)());
+        imports::finish(&mut tx, self.import_id, c, end, ended).await?;
+        crate::store::notify_work(&mut tx).await?;
+        tx.commit().await.context("committing the import")?;
+        Ok(())
+    }
+
+    /// A full snapshot: bookings it lacks are gone — unless that would remove more than the
+    /// allowed share (a truncated or wrong file); then the import is refused (returns true).
+    async fn remove_missing(
+        &mut self,
+        tx: &mut crate::store::Tx,
+        active_before: i64,
+        force: bool,
+    ) -> anyhow::Result<bool> {
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
+        let missing = bookings::count_missing(tx, tenant, source, self.import_id).await?;
+        let share = missing as f64 / active_before.max(1) as f64;
+        if active_before > 0 && !force && share > self.source.max_removal_share {
+            self.report.message = Some(format!(
+                "refused: this export would remove {missing} of {active_before} active bookings \
+                 ({:.0} %, more than the allowed {:.0} %); the file may be truncated or the wrong \
+                 one. Nothing was changed. Use --force if the calendar really shrank.",
+                share * 100.0,
+                self.source.max_removal_share * 100.0
+            ));
+            return Ok(true);
+        }
+        let now_ms = to_millis(self.now);
+        self.report.counts.rows_removed =
+            bookings::mark_missing_gone(tx, tenant, source, self.import_id, now_ms).await? as i64;
+        Ok(false)
+    }
+}
