@@ -13,7 +13,7 @@ use std::fmt;
 use std::fs::File;
 use std::path::Path;
 
-use crate::import::mapping::{Field, FieldMapping, ParsedRow, RowError, RowWarning, WarningKind};
+use crate::import::mapping::{Field, FieldMapping, ParsedRow, RowError, WarningKind};
 
 /// A whole export refused; the message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -155,23 +155,18 @@ pub struct ReadReport {
 }
 
 impl ReadReport {
-    /// Counts a row's warning.
-    pub(crate) fn note(&mut self, warning: &RowWarning) {
-        match warning.kind {
-            WarningKind::RepeatedLocalTime => self.repeated_local_times += 1,
-            WarningKind::SkippedLocalTime => self.skipped_local_times += 1,
-            WarningKind::UnknownLanguage { .. } => self.unknown_languages += 1,
-            WarningKind::EndGuessed { .. } => self.ends_guessed += 1,
-        }
-    }
-
-    /// Counts the warnings of a row handed out.
+    /// Counts the warnings of a row handed out, by kind.
     pub(crate) fn noted(
         &mut self,
         row: Result<ParsedRow, RowError>,
     ) -> Result<ParsedRow, RowError> {
-        if let Ok(parsed) = &row {
-            parsed.warnings.iter().for_each(|w| self.note(w));
+        for warning in row.iter().flat_map(|parsed| &parsed.warnings) {
+            match warning.kind {
+                WarningKind::RepeatedLocalTime => self.repeated_local_times += 1,
+                WarningKind::SkippedLocalTime => self.skipped_local_times += 1,
+                WarningKind::UnknownLanguage { .. } => self.unknown_languages += 1,
+                WarningKind::EndGuessed { .. } => self.ends_guessed += 1,
+            }
         }
         row
     }
