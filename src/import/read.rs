@@ -7,7 +7,7 @@
 //! import is refused whole. [`Export`] is any of them, as the importer streams it.
 //!
 //! Tabular readers (CSV, spreadsheets, query results) find the mapped columns by the header
-//! ([`Columns`]).
+//! (`Columns`).
 
 use std::fmt;
 use std::fs::File;
@@ -191,7 +191,7 @@ pub trait ReadRows: Send {
     type Report: AsRef<ReadReport> + fmt::Debug;
 
     /// The next row, `None` at the end of the export. Not asked again after `None`, nor after
-    /// the row that aborted reading ([`ReadReport::abort`]).
+    /// the row that aborted reading (see [`ReadReport::aborted`]).
     fn read_row(&mut self) -> Option<Result<ParsedRow, RowError>>;
 
     /// Counts and warnings so far.

@@ -1,8 +1,9 @@
 //! Reading bookings from an iCalendar (`.ics`) export: each VEVENT is a booking.
 //!
-//! The reader mirrors [`crate::import::csv`]: a file that is not iCalendar (or is cut off
-//! before its `END:VCALENDAR`) is refused whole with one [`FormatError`]; a bad VEVENT
-//! becomes a [`RowError`] on the line of its `BEGIN:VEVENT`, and the events after it go on.
+//! The reader keeps the contract of every reader ([`crate::import::read`]): a file that is not
+//! iCalendar (or is cut off before its `END:VCALENDAR`) is refused whole with one
+//! [`FormatError`]; a bad VEVENT becomes a [`RowError`] on the line of its `BEGIN:VEVENT`, and
+//! the events after it go on.
 //!
 //! What it reads, in short (details in the submodules):
 //! - times: `DTSTART` with `DTEND`, `DURATION` or neither (then `formats.default_duration_minutes`);

@@ -10,7 +10,7 @@
 //! the workbook's shared-string table is held whole, as Excel keeps every distinct text there.
 //! ODS sheets are streamed row by row by our own reader ([`ods`]; calamine loads every sheet of
 //! an ODS file when it opens it). XLS and XLSB sheets are loaded whole by calamine
-//! ([`workbook`]). Either way a worker thread reads the sheet and hands rows over a bounded
+//! (`workbook.rs`). Either way a worker thread reads the sheet and hands rows over a bounded
 //! channel, because calamine's cell reader borrows the workbook and cannot live in the iterator.
 //!
 //! Positions: a rejected row's `line` is its spreadsheet row number, and its `cell` the sheet
