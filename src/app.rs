@@ -3,6 +3,7 @@
 //! dispatcher, until the shutdown token fires.
 
 use crate::config::{Settings, SourceSettings};
+use crate::ctx::Ctx;
 use crate::dispatch::destinations::Destinations;
 use crate::dispatch::{Clock, Dispatcher, system_clock};
 use crate::import::{self, ImportOptions};
@@ -17,10 +18,8 @@ use tokio_util::task::TaskTracker;
 
 /// Everything a running absage holds.
 pub struct App {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub templates: Arc<TemplateSet>,
-    pub clock: Clock,
+    /// The store, settings, templates and clock the service layer works with.
+    pub ctx: Ctx,
     /// This process, as owner of leases.
     pub instance: String,
     /// Whether the dispatcher moves, for `/readyz`.
@@ -68,10 +67,12 @@ impl App {
                 .with_context(|| format!("outbox.dir: cannot create {}", dir.display()))?;
         }
         Ok(App {
-            settings: Arc::new(settings),
-            store,
-            templates: Arc::new(templates),
-            clock,
+            ctx: Ctx {
+                settings: Arc::new(settings),
+                store,
+                templates: Arc::new(templates),
+                clock,
+            },
             instance: format!(
                 "{}-{}-{:08x}",
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "absage".into()),
@@ -85,11 +86,11 @@ impl App {
     /// A dispatcher over this application's destinations.
     pub fn dispatcher(&self) -> anyhow::Result<Dispatcher> {
         Ok(Dispatcher::new(
-            self.store.clone(),
-            self.settings.queue.clone(),
-            &self.settings.tenants,
-            Destinations::from_settings(&self.settings, &self.store)?,
-            self.clock.clone(),
+            self.ctx.store.clone(),
+            self.ctx.settings.queue.clone(),
+            &self.ctx.settings.tenants,
+            Destinations::from_settings(&self.ctx.settings, &self.ctx.store)?,
+            self.ctx.clock.clone(),
             self.progress.clone(),
         ))
     }
@@ -97,9 +98,9 @@ impl App {
     /// The listener's limits: `[http]`, with the connection cap lowered to what the limit of
     /// open files allows after the database and relays (raising the soft limit first).
     fn http_limits(&self) -> crate::http::server::Limits {
-        let mut limits = crate::http::server::Limits::from_settings(&self.settings.http);
+        let mut limits = crate::http::server::Limits::from_settings(&self.ctx.settings.http);
         if let Some(open_files) = crate::http::server::raise_open_files_limit() {
-            let fitting = crate::http::server::fitting_connections(&self.settings, open_files);
+            let fitting = crate::http::server::fitting_connections(&self.ctx.settings, open_files);
             if fitting < limits.max_connections {
                 tracing::warn!(
                     open_files,
@@ -121,7 +122,7 @@ impl App {
         opts: &ImportOptions,
         progress: &(dyn Fn(u64) + Sync),
     ) -> anyhow::Result<import::ImportReport> {
-        let tenant = self.settings.tenant(&source.tenant).with_context(|| {
+        let tenant = self.ctx.settings.tenant(&source.tenant).with_context(|| {
             format!(
                 "source {} names unknown tenant {}",
                 source.name, source.tenant
@@ -132,12 +133,12 @@ impl App {
             opts.by.clone_from(&self.instance);
         }
         import::run(
-            &self.store,
+            &self.ctx.store,
             tenant,
-            &self.templates,
+            &self.ctx.templates,
             source,
             &opts,
-            &*self.clock,
+            &*self.ctx.clock,
             progress,
         )
         .await
@@ -146,8 +147,8 @@ impl App {
     /// Marks failed the imports left `running` by processes that stopped (their source's lease
     /// ran out); the daemon does it at start. Returns how many.
     pub async fn fail_orphaned_imports(&self) -> anyhow::Result<u64> {
-        let now = crate::domain::to_millis((self.clock)());
-        let mut conn = self.store.conn().await?;
+        let now = crate::domain::to_millis(self.ctx.now());
+        let mut conn = self.ctx.store.conn().await?;
         let failed = imports::fail_orphans(&mut conn, now, import::lease::INTERRUPTED).await?;
         if failed > 0 {
             tracing::warn!(
@@ -170,11 +171,14 @@ impl App {
         let dispatcher = app.dispatcher()?;
         let tracker = TaskTracker::new();
         let scheduler_token = shutdown.child_token();
-        if !app.settings.http.listen.is_empty() {
-            let listener = tokio::net::TcpListener::bind(&app.settings.http.listen)
+        if !app.ctx.settings.http.listen.is_empty() {
+            let listener = tokio::net::TcpListener::bind(&app.ctx.settings.http.listen)
                 .await
                 .with_context(|| {
-                    format!("http.listen: cannot listen on {}", app.settings.http.listen)
+                    format!(
+                        "http.listen: cannot listen on {}",
+                        app.ctx.settings.http.listen
+                    )
                 })?;
             let limits = app.http_limits();
             tracing::info!(
@@ -191,7 +195,7 @@ impl App {
             });
         }
         {
-            let url = app.settings.database.url.expose().to_owned();
+            let url = app.ctx.settings.database.url.expose().to_owned();
             let (wake, token) = (dispatcher.waker(), scheduler_token.clone());
             tracker.spawn(async move { Store::listen_for_work(&url, wake, token).await });
         }
@@ -201,6 +205,7 @@ impl App {
             tracker.spawn(async move { app.schedule_imports(token).await });
         }
         for source in app
+            .ctx
             .settings
             .sources
             .iter()
@@ -216,18 +221,18 @@ impl App {
             tracker.spawn(async move { app.maintain(token).await });
         }
         tracing::info!(
-            sources = app.settings.sources.len(),
-            tenants = app.settings.tenants.len(),
+            sources = app.ctx.settings.sources.len(),
+            tenants = app.ctx.settings.tenants.len(),
             "absage running"
         );
         let result = dispatcher.run(shutdown.clone(), exit_when_idle).await;
         scheduler_token.cancel();
         tracker.close();
-        let grace = std::time::Duration::from_secs(app.settings.queue.shutdown_grace_secs);
+        let grace = std::time::Duration::from_secs(app.ctx.settings.queue.shutdown_grace_secs);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!("shutdown: an import was still running; it is rolled back");
         }
-        app.store.close().await;
+        app.ctx.store.close().await;
         result
     }
 
@@ -235,12 +240,13 @@ impl App {
     /// been imported successfully.
     async fn schedule_imports(&self, shutdown: CancellationToken) {
         let scheduled: Vec<Scheduled> = self
+            .ctx
             .settings
             .sources
             .iter()
             .filter_map(|s| {
                 let expr = s.schedule.as_deref()?;
-                let tz = self.settings.tenant(&s.tenant)?.time_zone;
+                let tz = self.ctx.settings.tenant(&s.tenant)?.time_zone;
                 cron::Schedule::from_str(expr).ok().map(|c| (s, c, tz))
             })
             .collect();
@@ -248,7 +254,7 @@ impl App {
             return;
         }
         for (source, _, _) in &scheduled {
-            let never = match self.store.conn().await {
+            let never = match self.ctx.store.conn().await {
                 Ok(mut conn) => imports::last_applied(&mut conn, &source.tenant, &source.name)
                     .await
                     .ok()
@@ -261,7 +267,7 @@ impl App {
             }
         }
         loop {
-            let now = (self.clock)();
+            let now = self.ctx.now();
             let Some((when, due)) = next_due(&scheduled, now) else {
                 return;
             };
@@ -287,7 +293,7 @@ impl App {
         tracing::info!(source = %source.name, every_secs = every.as_secs(), "watching for new exports");
         loop {
             let seen = import::watch::Seen::newest(&source.path);
-            let last = match self.store.conn().await {
+            let last = match self.ctx.store.conn().await {
                 Ok(mut conn) => imports::latest_of(&mut conn, &source.tenant, &source.name)
                     .await
                     .map_err(anyhow::Error::from),
@@ -318,7 +324,7 @@ impl App {
     /// Closes finished runs and purges old contact data every `retention.interval_minutes`.
     async fn maintain(&self, shutdown: CancellationToken) {
         let every = std::time::Duration::from_secs(
-            u64::from(self.settings.retention.interval_minutes.max(1)) * 60,
+            u64::from(self.ctx.settings.retention.interval_minutes.max(1)) * 60,
         );
         loop {
             if let Err(e) = self.retention().await {
@@ -334,8 +340,8 @@ impl App {
     /// Closes runs that are over and deletes contact data `retention.days` after; on one
     /// instance at a time. Returns None when another instance holds the job.
     pub async fn retention(&self) -> anyhow::Result<Option<(u64, retention::Purged)>> {
-        let now = crate::domain::to_millis((self.clock)());
-        let mut tx = self.store.begin().await?;
+        let now = crate::domain::to_millis(self.ctx.now());
+        let mut tx = self.ctx.store.begin().await?;
         if !leases::acquire(
             &mut tx,
             "retention",
@@ -348,7 +354,7 @@ impl App {
             return Ok(None);
         }
         let closed = retention::close_finished(&mut tx, now).await?;
-        let cutoff = now - i64::from(self.settings.retention.days) * 24 * 3600 * 1000;
+        let cutoff = now - i64::from(self.ctx.settings.retention.days) * 24 * 3600 * 1000;
         let purged = retention::purge(&mut tx, cutoff, now).await?;
         leases::release(&mut tx, "retention", &self.instance).await?;
         tx.commit().await?;

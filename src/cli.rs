@@ -4,8 +4,8 @@ mod admin;
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::declare::{self, Impact};
 use crate::import::{ImportOptions, Outcome};
+use crate::lifecycle::{Impact, declare};
 use crate::reports;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -338,31 +338,32 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 (false, false) => Some(v),
             };
             let change = declare::Amendment {
-                from: from.map(|f| declare::parse_instant(&f, tz)).transpose()?,
-                to: to.map(|t| declare::parse_instant(&t, tz)).transpose()?,
+                from: from
+                    .map(|f| crate::lifecycle::parse_instant(&f, tz))
+                    .transpose()?,
+                to: to
+                    .map(|t| crate::lifecycle::parse_instant(&t, tz))
+                    .transpose()?,
                 services: list(services, all_services),
                 locations: list(locations, all_locations),
             };
             let by = whoami();
             let act = declare::Act {
                 by: &by,
-                now: (app.clock)(),
+                now: app.ctx.now(),
                 dry_run,
             };
-            let impact =
-                declare::amend(&app.store, &app.settings, &app.templates, id, &change, act).await?;
+            let impact = declare::amend(&app.ctx, id, &change, act).await?;
             print_change(&impact, "amended", dry_run, json)
         }
         Command::Outage(OutageCommand::ConfirmRemovals { id, dry_run, json }) => {
             let by = whoami();
             let act = declare::Act {
                 by: &by,
-                now: (app.clock)(),
+                now: app.ctx.now(),
                 dry_run,
             };
-            let impact =
-                declare::confirm_removals(&app.store, &app.settings, &app.templates, id, act)
-                    .await?;
+            let impact = declare::confirm_removals(&app.ctx, id, act).await?;
             print_change(&impact, "confirmed the removals of", dry_run, json)
         }
         Command::Outage(OutageCommand::Retract {
@@ -374,12 +375,10 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             let by = whoami();
             let act = declare::Act {
                 by: &by,
-                now: (app.clock)(),
+                now: app.ctx.now(),
                 dry_run,
             };
-            let impact =
-                declare::retract(&app.store, &app.settings, &app.templates, id, &reason, act)
-                    .await?;
+            let impact = declare::retract(&app.ctx, id, &reason, act).await?;
             print_change(&impact, "retracted", dry_run, json)
         }
         Command::Status { json } => status(&app, json).await,
@@ -409,14 +408,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 booking_key: booking.as_deref(),
                 reason: reason.as_deref(),
             };
-            let p = crate::preview::preview(
-                &app.store,
-                &app.settings,
-                &app.templates,
-                &req,
-                (app.clock)(),
-            )
-            .await?;
+            let p = crate::preview::preview(&app.ctx, &req, app.ctx.now()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
                 return Ok(());
@@ -448,7 +440,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Suppressions { tenant, format } => {
-            let mut conn = app.store.conn().await?;
+            let mut conn = app.ctx.store.conn().await?;
             let list = crate::store::outages::suppressions(&mut conn, tenant.as_deref()).await?;
             match format {
                 SuppressionFormat::Json => println!("{}", serde_json::to_string_pretty(&list)?),
@@ -458,7 +450,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Db(DbCommand::Backup { path }) => {
-            if app.store.backend() != crate::store::Backend::Sqlite {
+            if app.ctx.store.backend() != crate::store::Backend::Sqlite {
                 bail!("absage db backup copies SQLite databases; back up PostgreSQL with pg_dump");
             }
             // Created empty and private first (VACUUM INTO fills an empty file), so that the
@@ -470,7 +462,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
-            let mut conn = app.store.conn().await?;
+            let mut conn = app.ctx.store.conn().await?;
             if let Err(e) =
                 crate::store::retention::backup_sqlite(&mut conn, &path.to_string_lossy()).await
             {
@@ -516,10 +508,11 @@ async fn import(
 ) -> anyhow::Result<()> {
     let source = match source {
         Some(name) => app
+            .ctx
             .settings
             .source(&name)
             .with_context(|| format!("no source named {name:?} is configured"))?,
-        None => match app.settings.sources.as_slice() {
+        None => match app.ctx.settings.sources.as_slice() {
             [only] => only,
             [] => bail!("no source is configured"),
             _ => bail!("several sources are configured: name one with --source"),
@@ -552,7 +545,7 @@ async fn import(
         )
         .await?;
     {
-        let mut conn = app.store.conn().await?;
+        let mut conn = app.ctx.store.conn().await?;
         let entry = crate::store::audit::Entry {
             tenant: Some(&source.tenant),
             actor: &whoami(),
@@ -563,7 +556,7 @@ async fn import(
                 "rejected": report.counts.rows_rejected, "force": force,
             }),
         };
-        crate::store::audit::append(&mut conn, &entry, crate::domain::to_millis((app.clock)()))
+        crate::store::audit::append(&mut conn, &entry, crate::domain::to_millis(app.ctx.now()))
             .await?;
     }
     if let Some(b) = bar {
@@ -644,7 +637,7 @@ async fn import(
 fn tenant_id(app: &App, tenant: Option<String>) -> anyhow::Result<String> {
     match tenant {
         Some(t) => Ok(t),
-        None => match app.settings.tenants.as_slice() {
+        None => match app.ctx.settings.tenants.as_slice() {
             [only] => Ok(only.id.clone()),
             [] => bail!("no tenant is configured"),
             _ => bail!("several tenants are configured: name one with --tenant"),
@@ -672,7 +665,7 @@ async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> any
         Some(None) => bail!("give --keys FILE"),
         None => None,
     };
-    let request = declare::DeclareRequest {
+    let request = crate::lifecycle::DeclareRequest {
         from: a.from.clone(),
         to: a.to.clone(),
         services: a.services.clone(),
@@ -681,26 +674,19 @@ async fn declare(app: &App, a: SelectArgs, keys: Option<Option<PathBuf>>) -> any
         keys,
         reason: a.reason.clone(),
     };
-    let decl = request.parse(&app.settings, &tenant, &whoami())?;
-    let impact = declare::declare(
-        &app.store,
-        &app.settings,
-        &app.templates,
-        &decl,
-        (app.clock)(),
-        a.dry_run,
-    )
-    .await?;
+    let decl = request.parse(&app.ctx.settings, &tenant, &whoami())?;
+    let impact = declare::declare(&app.ctx, &decl, app.ctx.now(), a.dry_run).await?;
     print_impact(&impact, a.dry_run, a.json)
 }
 
 /// The time zone of an outage's tenant, for reading the times given with it.
 async fn outage_zone(app: &App, id: i64) -> anyhow::Result<chrono_tz::Tz> {
-    let mut conn = app.store.conn().await?;
+    let mut conn = app.ctx.store.conn().await?;
     let o = crate::store::outages::get(&mut conn, id)
         .await?
         .with_context(|| format!("there is no outage or batch {id}"))?;
     Ok(app
+        .ctx
         .settings
         .tenant(&o.tenant_id)
         .map_or(chrono_tz::UTC, |t| t.time_zone))
@@ -849,7 +835,7 @@ fn fmt_map(m: &std::collections::BTreeMap<String, i64>) -> String {
 }
 
 async fn outage_list(app: &App, json: bool) -> anyhow::Result<()> {
-    let mut conn = app.store.conn().await?;
+    let mut conn = app.ctx.store.conn().await?;
     let list = crate::store::outages::list(&mut conn, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
@@ -871,6 +857,7 @@ async fn outage_list(app: &App, json: bool) -> anyhow::Result<()> {
 
 fn window_text(app: &App, o: &crate::store::outages::OutageRow) -> String {
     let tz = app
+        .ctx
         .settings
         .tenant(&o.tenant_id)
         .map_or(chrono_tz::UTC, |t| t.time_zone);
@@ -886,7 +873,7 @@ fn window_text(app: &App, o: &crate::store::outages::OutageRow) -> String {
 }
 
 async fn outage_show(app: &App, id: i64, json: bool) -> anyhow::Result<()> {
-    let mut conn = app.store.conn().await?;
+    let mut conn = app.ctx.store.conn().await?;
     let o = crate::store::outages::get(&mut conn, id)
         .await?
         .with_context(|| format!("there is no outage or batch {id}"))?;
@@ -917,7 +904,7 @@ async fn outage_show(app: &App, id: i64, json: bool) -> anyhow::Result<()> {
 }
 
 async fn status(app: &App, json: bool) -> anyhow::Result<()> {
-    let s = reports::status(&app.store, &app.settings, (app.clock)()).await?;
+    let s = reports::status(&app.ctx, app.ctx.now()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
@@ -984,7 +971,7 @@ async fn import_history(
     limit: i64,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut conn = app.store.conn().await?;
+    let mut conn = app.ctx.store.conn().await?;
     let rows = crate::store::imports::history(&mut conn, source.as_deref(), limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -1001,6 +988,7 @@ fn print_imports(app: &App, rows: &[crate::store::imports::ImportRow]) {
     }
     for r in rows {
         let tz = app
+            .ctx
             .settings
             .tenant(&r.tenant_id)
             .map_or(chrono_tz::UTC, |t| t.time_zone);
@@ -1039,7 +1027,7 @@ fn human_age(secs: i64) -> String {
 }
 
 async fn report(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
-    let (_, rows) = reports::report(&app.store, &app.settings, id).await?;
+    let (_, rows) = reports::report(&app.ctx, id).await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Csv => reports::write_csv(std::io::stdout(), &rows)?,
@@ -1072,7 +1060,7 @@ async fn report(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
 }
 
 async fn calllist(app: &App, id: i64, format: Format) -> anyhow::Result<()> {
-    let list = reports::call_list(&app.store, &app.settings, id).await?;
+    let list = reports::call_list(&app.ctx, id).await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
         Format::Csv => reports::write_csv(std::io::stdout(), &list)?,

@@ -3,10 +3,10 @@
 //!
 //! - [`cli`], [`app`]: the command line and the daemon (build, then run until stopped)
 //! - [`accounts`]: accounts of the admin API, their tokens, and finding the caller
-//! - [`declare`]: declaring outages and batches, with a dry-run impact preview; typed refusals
-//! - [`four_eyes`]: the four-eyes rule over declare, amend, retract and confirmed removals
+//! - [`ctx`]: what every service function needs (store, settings, templates, clock)
+//! - [`lifecycle`]: the outage lifecycle — declare, amend, retract, batches, the four-eyes rule,
+//!   matching as a pure plan, the impact report; typed refusals
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
-//! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
 //! - [`reports`]: status, per-outage report, call list
@@ -22,13 +22,12 @@ pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod declare;
+pub mod ctx;
 pub mod dispatch;
 pub mod domain;
-pub mod four_eyes;
 pub mod http;
 pub mod import;
-pub mod matching;
+pub mod lifecycle;
 pub mod messages;
 pub mod preview;
 pub mod private_files;

@@ -1,10 +1,10 @@
 //! What operators read: `absage status`, the per-outage report, and the call list of citizens
 //! no channel reached.
 
-use crate::config::{Settings, TenantSettings};
+use crate::config::TenantSettings;
+use crate::ctx::Ctx;
 use crate::domain::booking::display_list;
 use crate::domain::from_millis;
-use crate::store::Store;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports;
@@ -47,19 +47,16 @@ pub struct Status {
 /// How many imports `status` lists.
 const RECENT_IMPORTS: i64 = 10;
 
-pub async fn status(
-    store: &Store,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Status> {
-    let mut conn = store.conn().await?;
+pub async fn status(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<Status> {
+    let mut conn = ctx.store.conn().await?;
     let latest: HashMap<(String, String), (imports::ImportRow, Option<i64>)> =
         imports::latest_per_source(&mut conn)
             .await?
             .into_iter()
             .map(|(row, ok)| ((row.tenant_id.clone(), row.source.clone()), (row, ok)))
             .collect();
-    let sources = settings
+    let sources = ctx
+        .settings
         .sources
         .iter()
         .map(|s| {
@@ -151,16 +148,13 @@ pub struct ReportRow {
 
 /// One row per booking the run ever affected: what was sent on which channel, whether the
 /// citizen was reached, and whether the booking is still affected.
-pub async fn report(
-    store: &Store,
-    settings: &Settings,
-    outage_id: i64,
-) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
-    let mut conn = store.conn().await?;
+pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
+    let mut conn = ctx.store.conn().await?;
     let outage = outages::get(&mut conn, outage_id)
         .await?
         .with_context(|| format!("there is no outage or batch {outage_id}"))?;
-    let tz: Tz = settings
+    let tz: Tz = ctx
+        .settings
         .tenant(&outage.tenant_id)
         .map(|t| t.time_zone)
         .unwrap_or(chrono_tz::UTC);
@@ -232,21 +226,17 @@ pub struct CallListEntry {
 }
 
 /// The citizens of a run that no channel reached, sorted by appointment time.
-pub async fn call_list(
-    store: &Store,
-    settings: &Settings,
-    outage_id: i64,
-) -> anyhow::Result<Vec<CallListEntry>> {
-    let (outage, rows) = report(store, settings, outage_id).await?;
+pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallListEntry>> {
+    let (outage, rows) = report(ctx, outage_id).await?;
     if outage.state == "retracted" {
         // The appointments stand: nobody needs a call about a cancellation that was withdrawn.
         return Ok(Vec::new());
     }
     let called = {
-        let mut conn = store.conn().await?;
+        let mut conn = ctx.store.conn().await?;
         crate::store::calls::of_outage(&mut conn, outage_id).await?
     };
-    let tenant = settings.tenant(&outage.tenant_id);
+    let tenant = ctx.settings.tenant(&outage.tenant_id);
     let tz: Tz = tenant.map(|t| t.time_zone).unwrap_or(chrono_tz::UTC);
     Ok(rows
         .into_iter()
@@ -288,11 +278,10 @@ pub struct PendingRemoval {
 /// The bookings of a run that vanished from the export and wait for a person to confirm, by
 /// appointment time.
 pub async fn pending_removals(
-    store: &Store,
-    settings: &Settings,
+    ctx: &Ctx,
     outage: &OutageRow,
 ) -> anyhow::Result<Vec<PendingRemoval>> {
-    let mut conn = store.conn().await?;
+    let mut conn = ctx.store.conn().await?;
     let since = outages::pending_removals_since(&mut conn, outage.id).await?;
     if since.is_empty() {
         return Ok(Vec::new());
@@ -303,7 +292,8 @@ pub async fn pending_removals(
         .into_iter()
         .map(|b| (b.id, b))
         .collect();
-    let tz: Tz = settings
+    let tz: Tz = ctx
+        .settings
         .tenant(&outage.tenant_id)
         .map(|t| t.time_zone)
         .unwrap_or(chrono_tz::UTC);

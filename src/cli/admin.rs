@@ -51,7 +51,7 @@ impl From<RoleArg> for Role {
 
 pub async fn run(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
     let actor = super::whoami();
-    let now = (app.clock)();
+    let now = app.ctx.now();
     match cmd {
         AdminCommand::Add {
             name,
@@ -78,14 +78,14 @@ pub async fn run(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
                 role: role.into(),
                 password: password.as_deref(),
             };
-            accounts::add(&app.store, &app.settings, &new, &actor, now).await?;
+            accounts::add(&app.ctx.store, &app.ctx.settings, &new, &actor, now).await?;
             println!(
                 "account {name} added to tenant {tenant} as {}",
                 Role::from(role).as_str()
             );
         }
         AdminCommand::List { json } => {
-            let mut conn = app.store.conn().await?;
+            let mut conn = app.ctx.store.conn().await?;
             let all = crate::store::accounts::list(&mut conn).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
@@ -96,11 +96,11 @@ pub async fn run(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Remove { name } => {
-            accounts::remove(&app.store, &name, &actor, now).await?;
+            accounts::remove(&app.ctx.store, &name, &actor, now).await?;
             println!("account {name} removed");
         }
         AdminCommand::Token { name } => {
-            let token = accounts::issue_token(&app.store, &name, &actor, now).await?;
+            let token = accounts::issue_token(&app.ctx.store, &name, &actor, now).await?;
             eprintln!("API token for {name} (shown once; send it as `Authorization: Bearer …`):");
             println!("{token}");
         }

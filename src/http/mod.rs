@@ -17,9 +17,6 @@ pub mod metrics;
 pub mod server;
 pub mod ui;
 
-use crate::config::Settings;
-use crate::messages::TemplateSet;
-use crate::store::Store;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -32,10 +29,8 @@ use tokio_util::sync::CancellationToken;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct State {
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    pub templates: Arc<TemplateSet>,
-    pub clock: crate::dispatch::Clock,
+    /// The service layer's context (store, settings, templates, clock).
+    pub ctx: crate::ctx::Ctx,
     /// Whether this instance's dispatcher moves (`/readyz`).
     pub progress: Arc<crate::dispatch::progress::Progress>,
     /// Login attempts per client address (web UI), `http.login_attempts_per_minute`. Not per
@@ -44,23 +39,11 @@ pub struct State {
 }
 
 impl State {
-    /// What the service layer needs, borrowed from the state.
-    pub fn services(&self) -> crate::four_eyes::Services<'_> {
-        crate::four_eyes::Services {
-            store: &self.store,
-            settings: &self.settings,
-            templates: &self.templates,
-        }
-    }
-
     pub fn of(app: &crate::app::App) -> State {
-        let per_minute = std::num::NonZeroU32::new(app.settings.http.login_attempts_per_minute)
+        let per_minute = std::num::NonZeroU32::new(app.ctx.settings.http.login_attempts_per_minute)
             .unwrap_or(std::num::NonZeroU32::MIN);
         State {
-            store: app.store.clone(),
-            settings: app.settings.clone(),
-            templates: app.templates.clone(),
-            clock: app.clock.clone(),
+            ctx: app.ctx.clone(),
             progress: app.progress.clone(),
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
@@ -82,7 +65,7 @@ impl FromRequestParts<State> for ClientAddr {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let trusted = &state.settings.http.trusted_proxies;
+        let trusted = &state.ctx.settings.http.trusted_proxies;
         Ok(ClientAddr(peer.map(|peer| {
             if !trusted.contains(&peer) {
                 return peer;

@@ -22,7 +22,7 @@ pub mod watch;
 use crate::config::{ImportMode, SourceKind, SourceSettings, TenantSettings};
 use crate::domain::booking::{BookingRecord, BookingStatus};
 use crate::domain::to_millis;
-use crate::matching::{self, MatchContext, MatchStats};
+use crate::lifecycle::matching::{self, MatchContext, MatchStats};
 use crate::messages::TemplateSet;
 use crate::store::imports::ImportCounts;
 use crate::store::{Store, bookings, imports, outages};

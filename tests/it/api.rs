@@ -57,10 +57,16 @@ async fn api(threshold: Option<u64>) -> (Api, Tokens) {
             role,
             password: None,
         };
-        accounts::add(&t.app.store, &t.app.settings, &new, "test", t.clock.now())
-            .await
-            .unwrap();
-        let token = accounts::issue_token(&t.app.store, name, "test", t.clock.now())
+        accounts::add(
+            &t.app.ctx.store,
+            &t.app.ctx.settings,
+            &new,
+            "test",
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
+        let token = accounts::issue_token(&t.app.ctx.store, name, "test", t.clock.now())
             .await
             .unwrap();
         tokens.0.push((name, token));
@@ -588,7 +594,7 @@ async fn lifecycle_errors_keep_their_meaning_and_internals_stay_in_the_log() {
     );
 
     // The database loses a table under the running server.
-    let mut conn = api.t.app.store.conn().await.unwrap();
+    let mut conn = api.t.app.ctx.store.conn().await.unwrap();
     sqlx::query("alter table targets rename to targets_gone")
         .execute(&mut *conn)
         .await
@@ -689,7 +695,7 @@ async fn the_audit_log_records_who_did_what_with_which_impact_and_cannot_be_chan
             .all(|e| e["tenant_id"] == "werl")
     );
 
-    let mut conn = api.t.app.store.conn().await.unwrap();
+    let mut conn = api.t.app.ctx.store.conn().await.unwrap();
     for statement in ["update audit_log set actor = 'x'", "delete from audit_log"] {
         let err = sqlx::query(statement)
             .execute(&mut *conn)
@@ -1044,7 +1050,7 @@ async fn operators_cancel_queued_and_retry_failed_notifications_of_their_own_ten
     );
 
     // A gateway refused it for good; the operator has fixed the cause and sends it again.
-    let mut conn = api.t.app.store.conn().await.unwrap();
+    let mut conn = api.t.app.ctx.store.conn().await.unwrap();
     sqlx::query("update notifications set state = 'failed', attempts = 8 where id = $1")
         .bind(second)
         .execute(&mut *conn)

@@ -23,7 +23,7 @@ pub(crate) enum WriteFault {
 
 impl WriteFault {
     pub(crate) fn of(t: &TestApp) -> WriteFault {
-        let url = t.app.settings.database.url.expose().to_owned();
+        let url = t.app.ctx.settings.database.url.expose().to_owned();
         match url.strip_prefix("sqlite://") {
             Some(rest) => {
                 let file = rest.split('?').next().unwrap();

@@ -25,7 +25,7 @@ async fn health_and_readiness_answer_and_readiness_fails_without_the_database() 
     let (base, stop) = serve(&t).await;
     assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".into()));
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
-    t.app.store.close().await;
+    t.app.ctx.store.close().await;
     let (status, body) = get(&format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(

@@ -134,14 +134,14 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         .await;
     t.drain(&t.dispatcher()).await;
     let sms_id: i64 = {
-        let mut conn = t.app.store.conn().await.unwrap();
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
         sqlx::query_scalar("select id from notifications where channel = 'sms'")
             .fetch_one(&mut *conn)
             .await
             .unwrap()
     };
     let delivery = || async {
-        let mut conn = t.app.store.conn().await.unwrap();
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
         sqlx::query_scalar::<_, Option<String>>(
             "select delivery_state from notifications where id = $1",
         )
@@ -214,9 +214,7 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         409,
         "nor through the URL form from before sends were counted"
     );
-    let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, 1)
-        .await
-        .unwrap();
+    let (_, report) = absage::reports::report(&t.app.ctx, 1).await.unwrap();
     assert_eq!(report[0].sms_delivery.as_deref(), Some("delivered"));
     assert_eq!(report[0].reach, absage::reports::Reach::Informed);
     stop.cancel();

@@ -39,9 +39,15 @@ async fn ui(threshold: Option<u64>) -> Ui {
             role,
             password: Some(PASSWORD),
         };
-        accounts::add(&t.app.store, &t.app.settings, &new, "test", t.clock.now())
-            .await
-            .unwrap();
+        accounts::add(
+            &t.app.ctx.store,
+            &t.app.ctx.settings,
+            &new,
+            "test",
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -66,7 +72,7 @@ async fn ui(threshold: Option<u64>) -> Ui {
 
 /// Olga (operator) declares 8:00–12:00 on 8 January 2030, as the API and the UI do.
 async fn declare_as_olga(ui: &Ui) -> absage::http::api::outages::Declared {
-    let decl = absage::declare::DeclareRequest {
+    let decl = absage::lifecycle::DeclareRequest {
         from: Some("2030-01-08 08:00".into()),
         to: Some("2030-01-08 12:00".into()),
         reason: "IT-Ausfall".into(),
@@ -562,7 +568,7 @@ async fn the_outage_page_retries_failed_messages_and_retracts() {
     let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
     let declared = declare_as_olga(&ui).await;
     let id = declared.impact.id.unwrap();
-    let mut conn = ui.t.app.store.conn().await.unwrap();
+    let mut conn = ui.t.app.ctx.store.conn().await.unwrap();
     sqlx::query("update notifications set state = 'failed' where channel = 'sms'")
         .execute(&mut *conn)
         .await

@@ -1,11 +1,11 @@
-//! `/api/approvals`: actions waiting for the four-eyes rule ([`crate::four_eyes`]). Only an
+//! `/api/approvals`: actions waiting for the four-eyes rule ([`crate::lifecycle::four_eyes`]). Only an
 //! approver who is not the requester may approve; approving carries out what was requested.
 
 use super::{ApiError, ErrorBody};
 use crate::accounts::Caller;
-use crate::declare::Impact;
-use crate::four_eyes;
 use crate::http::State as AppState;
+use crate::lifecycle::Impact;
+use crate::lifecycle::four_eyes;
 use crate::store::approvals::{self, ApprovalRow};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,7 +16,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<ApprovalRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(approvals::list(&mut conn, &caller.tenant).await?))
 }
 
@@ -30,7 +30,7 @@ pub async fn approve(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<(axum::http::StatusCode, Json<Impact>), ApiError> {
-    let impact = four_eyes::approve(state.services(), &caller, id, (state.clock)())
+    let impact = four_eyes::approve(&state.ctx, &caller, id, state.ctx.now())
         .await
         .map_err(ApiError::of_lifecycle)?;
     Ok((axum::http::StatusCode::CREATED, Json(impact)))
@@ -46,7 +46,7 @@ pub async fn reject(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<ApprovalRow>, ApiError> {
-    let rejected = four_eyes::reject(state.services(), &caller, id, (state.clock)())
+    let rejected = four_eyes::reject(&state.ctx, &caller, id, state.ctx.now())
         .await
         .map_err(ApiError::of_lifecycle)?;
     Ok(Json(rejected))

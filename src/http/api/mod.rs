@@ -198,7 +198,7 @@ impl ApiError {
     /// (422, 404, 409); anything else is absage's fault — logged with its cause, answered 500
     /// without internals.
     pub fn of_lifecycle(e: anyhow::Error) -> ApiError {
-        use crate::declare::Refused;
+        use crate::lifecycle::Refused;
         match e.downcast_ref::<Refused>() {
             Some(Refused::Invalid(m)) => ApiError::invalid(m),
             Some(Refused::NotFound(m)) => Self::new(StatusCode::NOT_FOUND, "not_found", m.clone()),
@@ -236,7 +236,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let token = crate::http::bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        crate::accounts::by_token(&state.store, token, (state.clock)())
+        crate::accounts::by_token(&state.ctx.store, token, state.ctx.now())
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(ApiError::unauthorized)
@@ -265,7 +265,7 @@ pub async fn audit(
     subject: Option<String>,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     crate::store::audit::append(
         &mut conn,
         &crate::store::audit::Entry {
@@ -275,7 +275,7 @@ pub async fn audit(
             subject,
             details,
         },
-        crate::domain::to_millis((state.clock)()),
+        crate::domain::to_millis(state.ctx.now()),
     )
     .await?;
     Ok(())

@@ -3,10 +3,10 @@
 
 use super::{ApiError, ErrorBody, require};
 use crate::accounts::Caller;
-use crate::declare::{self, Amendment, Conservation, DeclareRequest, Impact};
 use crate::domain::account::Role;
-use crate::four_eyes::{self, Action, Submitted};
 use crate::http::State as AppState;
+use crate::lifecycle::four_eyes::{self, Action, Submitted};
+use crate::lifecycle::{Amendment, Conservation, DeclareRequest, Impact};
 use crate::reports::{CallListEntry, PendingRemoval, ReportRow};
 use crate::store::approvals::ApprovalRow;
 use crate::store::notifications::QueueCount;
@@ -24,7 +24,7 @@ pub(super) async fn own_outage(
     caller: &Caller,
     id: i64,
 ) -> Result<OutageRow, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     outages::get(&mut conn, id)
         .await?
         .filter(|o| o.tenant_id == caller.tenant)
@@ -38,7 +38,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<OutageRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(outages::list(&mut conn, Some(&caller.tenant)).await?))
 }
 
@@ -116,7 +116,7 @@ async fn gate(
     action: &Action,
     dry_run: bool,
 ) -> Result<Submitted, ApiError> {
-    four_eyes::submit(state.services(), caller, action, (state.clock)(), dry_run)
+    four_eyes::submit(&state.ctx, caller, action, state.ctx.now(), dry_run)
         .await
         .map_err(ApiError::of_lifecycle)
 }
@@ -182,18 +182,18 @@ pub async fn show(
     Path(id): Path<i64>,
 ) -> Result<Json<OutageView>, ApiError> {
     let outage = own_outage(&state, &caller, id).await?;
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     let queue = crate::store::notifications::counts(&mut conn, Some(id)).await?;
     let conservation = if outage.state == "retracted" {
         None
     } else {
-        let counts = declare::conservation_of(&mut conn, &outage, (state.clock)())
+        let counts = crate::lifecycle::impact::conservation_of(&mut conn, &outage, state.ctx.now())
             .await
             .map_err(ApiError::internal)?;
         Some(counts.into())
     };
     drop(conn);
-    let removal_pending = crate::reports::pending_removals(&state.store, &state.settings, &outage)
+    let removal_pending = crate::reports::pending_removals(&state.ctx, &outage)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(OutageView {
@@ -232,13 +232,14 @@ pub async fn amend(
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
     let tz = state
+        .ctx
         .settings
         .tenant(&caller.tenant)
         .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?
         .time_zone;
     let at = |s: &Option<String>| {
         s.as_deref()
-            .map(|s| declare::parse_instant(s, tz))
+            .map(|s| crate::lifecycle::parse_instant(s, tz))
             .transpose()
             .map_err(ApiError::of_lifecycle)
     };
@@ -343,7 +344,7 @@ pub async fn report(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     own_outage(&state, &caller, id).await?;
-    let (_, rows) = crate::reports::report(&state.store, &state.settings, id)
+    let (_, rows) = crate::reports::report(&state.ctx, id)
         .await
         .map_err(ApiError::internal)?;
     csv_or_json(&rows, q.format.as_deref())
@@ -360,7 +361,7 @@ pub async fn call_list(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     own_outage(&state, &caller, id).await?;
-    let list = crate::reports::call_list(&state.store, &state.settings, id)
+    let list = crate::reports::call_list(&state.ctx, id)
         .await
         .map_err(ApiError::internal)?;
     csv_or_json(&list, q.format.as_deref())

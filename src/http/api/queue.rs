@@ -38,7 +38,7 @@ pub async fn list(
         outage_id: q.outage,
         limit: q.limit.unwrap_or(200).clamp(1, 5000),
     };
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(
         queue_admin::list(&mut conn, &caller.tenant, &filter).await?,
     ))
@@ -47,7 +47,7 @@ pub async fn list(
 /// Why a notification could not be changed: it does not exist for the caller (404), or its
 /// state does not allow it (409).
 async fn refused(state: &AppState, caller: &Caller, id: i64, what: &str) -> ApiError {
-    let mut conn = match state.store.conn().await {
+    let mut conn = match state.ctx.store.conn().await {
         Ok(c) => c,
         Err(e) => return ApiError::internal(e),
     };
@@ -69,8 +69,8 @@ pub async fn retry(
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     require(&caller, Role::Operator)?;
-    let now_ms = crate::domain::to_millis((state.clock)());
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let now_ms = crate::domain::to_millis(state.ctx.now());
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     let one = queue_admin::Failed::One(id);
     if queue_admin::retry(&mut conn, &caller.tenant, one, now_ms).await? == 0 {
         drop(conn);
@@ -106,8 +106,8 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     require(&caller, Role::Operator)?;
-    let now_ms = crate::domain::to_millis((state.clock)());
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let now_ms = crate::domain::to_millis(state.ctx.now());
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     if !queue_admin::cancel(&mut conn, &caller.tenant, id, now_ms).await? {
         drop(conn);
         return Err(refused(&state, &caller, id, "only a queued one can be cancelled").await);
@@ -144,7 +144,7 @@ pub async fn search(
     if text.is_empty() {
         return Err(ApiError::invalid("q: give part of a booking key or a name"));
     }
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(
         bookings::search(&mut conn, &caller.tenant, text, limit).await?,

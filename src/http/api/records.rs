@@ -35,7 +35,7 @@ pub async fn audit(
     caller: Caller,
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<Vec<AuditRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(audit::list(&mut conn, &caller.tenant, q.get()).await?))
 }
 
@@ -47,7 +47,7 @@ pub async fn imports(
     caller: Caller,
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<Vec<ImportRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(
         imports::history_of_tenant(&mut conn, &caller.tenant, q.get()).await?,
     ))
@@ -75,7 +75,7 @@ pub async fn import(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<ImportDetail>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     let (import, rejected) = imports::with_rejected(&mut conn, &caller.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("import #{id}")))?;
@@ -119,6 +119,7 @@ pub async fn trigger_import(
 ) -> Result<Json<ImportSummary>, ApiError> {
     require(&caller, Role::Operator)?;
     let source = state
+        .ctx
         .settings
         .source(&name)
         .filter(|s| s.tenant == caller.tenant)
@@ -134,6 +135,7 @@ async fn import_and_audit(
     source: crate::config::SourceSettings,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let tenant = state
+        .ctx
         .settings
         .tenant(&caller.tenant)
         .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?;
@@ -142,12 +144,12 @@ async fn import_and_audit(
         ..ImportOptions::default()
     };
     let ran = crate::import::run(
-        &state.store,
+        &state.ctx.store,
         tenant,
-        &state.templates,
+        &state.ctx.templates,
         &source,
         &opts,
-        &*state.clock,
+        &*state.ctx.clock,
         &|_| {},
     )
     .await;
@@ -187,7 +189,7 @@ pub async fn destinations(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> Result<Json<Vec<DestinationRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(destinations::all(&mut conn).await?))
 }
 
@@ -198,7 +200,7 @@ pub async fn queue(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<QueueCount>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     Ok(Json(
         notifications::counts_of_tenant(&mut conn, &caller.tenant).await?,
     ))

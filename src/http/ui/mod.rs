@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for Session {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Session, Response> {
         let to_login = || Redirect::to("/login").into_response();
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
-        match crate::accounts::session(&state.store, token, (state.clock)()).await {
+        match crate::accounts::session(&state.ctx.store, token, state.ctx.now()).await {
             Ok(Some((caller, csrf))) => Ok(Session {
                 caller,
                 csrf,
@@ -206,6 +206,7 @@ pub fn forbidden(message: &str) -> Response {
 /// `Secure` when absage is reached over https (its public URL says so).
 fn secure(state: &AppState) -> &'static str {
     if state
+        .ctx
         .settings
         .http
         .webhooks
@@ -307,7 +308,7 @@ async fn login(
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    match crate::accounts::login(&state.store, &name, &form.password, (state.clock)()).await {
+    match crate::accounts::login(&state.ctx.store, &name, &form.password, state.ctx.now()).await {
         Ok(Some((token, _csrf))) => {
             let mut resp = Redirect::to("/").into_response();
             set_cookie(
@@ -347,7 +348,8 @@ async fn logout(
     if !session.csrf_ok(&form.csrf) {
         return stale_form();
     }
-    if let Err(e) = crate::accounts::logout(&state.store, &session.token, (state.clock)()).await {
+    if let Err(e) = crate::accounts::logout(&state.ctx.store, &session.token, state.ctx.now()).await
+    {
         tracing::error!(error = %format!("{e:#}"), "logout failed");
     }
     let mut resp = Redirect::to("/login").into_response();
@@ -365,7 +367,7 @@ async fn logout(
 mod tests {
     use super::*;
 
-    fn conservation(counts: crate::declare::Conservation, lang: Lang) -> String {
+    fn conservation(counts: crate::lifecycle::Conservation, lang: Lang) -> String {
         let view = crate::http::api::outages::ConservationView::from(counts);
         PAGES
             .get_template("conservation.html")
@@ -378,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_conservation_line_that_does_not_add_up_is_an_alarm() {
-        let counts = crate::declare::Conservation {
+        let counts = crate::lifecycle::Conservation {
             affected: 5,
             with_message: 3,
             call_list: 1,
@@ -402,7 +404,7 @@ mod tests {
         );
         assert!(en.contains("The counts do not add up"), "{en}");
 
-        let fine = crate::declare::Conservation {
+        let fine = crate::lifecycle::Conservation {
             affected: 4,
             with_message: 3,
             call_list: 1,

@@ -4,9 +4,9 @@
 use super::pages::{local, ser, tenant_name, unavailable};
 use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
 use crate::domain::account::Role;
-use crate::four_eyes::Action;
 use crate::http::State as AppState;
 use crate::http::api::outages::ConservationView;
+use crate::lifecycle::four_eyes::Action;
 use crate::store::{notifications, outages, queue_admin};
 use axum::Form;
 use axum::extract::{Path, State};
@@ -17,6 +17,7 @@ use minijinja::context;
 /// The caller's outage, or a 404 page.
 async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRow, Box<Response>> {
     let mut conn = state
+        .ctx
         .store
         .conn()
         .await
@@ -36,16 +37,17 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
         Err(r) => return *r,
     };
     let built = async {
-        let (_, rows) = crate::reports::report(&state.store, &state.settings, id).await?;
-        let removals = crate::reports::pending_removals(&state.store, &state.settings, &o).await?;
-        let mut conn = state.store.conn().await?;
+        let (_, rows) = crate::reports::report(&state.ctx, id).await?;
+        let removals = crate::reports::pending_removals(&state.ctx, &o).await?;
+        let mut conn = state.ctx.store.conn().await?;
         let queue = notifications::counts(&mut conn, Some(id)).await?;
         let sent = notifications::of_outage(&mut conn, id).await?;
         // A retracted run's appointments stand: nobody is to be told or phoned.
         let conservation = if o.state == "retracted" {
             None
         } else {
-            let counts = crate::declare::conservation_of(&mut conn, &o, (state.clock)()).await?;
+            let counts =
+                crate::lifecycle::impact::conservation_of(&mut conn, &o, state.ctx.now()).await?;
             Some(ConservationView::from(counts))
         };
         anyhow::Ok((rows, removals, queue, sent, conservation))
@@ -95,9 +97,9 @@ pub async fn retry_failed(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now_ms = crate::domain::to_millis((state.clock)());
+    let now_ms = crate::domain::to_millis(state.ctx.now());
     let done = async {
-        let mut conn = state.store.conn().await?;
+        let mut conn = state.ctx.store.conn().await?;
         let all = queue_admin::Failed::OfOutage(id);
         let n = queue_admin::retry(&mut conn, &s.caller.tenant, all, now_ms).await?;
         crate::store::notify_work(&mut conn).await?;
@@ -149,16 +151,16 @@ pub async fn retract(
         reason: f.reason,
     };
     after_gate(
-        crate::four_eyes::submit(state.services(), &s.caller, &action, (state.clock)(), false)
+        crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, state.ctx.now(), false)
             .await,
         id,
     )
 }
 
 /// Back to the outage once done; to the approvals when the action waits for a second person.
-fn after_gate(result: anyhow::Result<crate::four_eyes::Submitted>, id: i64) -> Response {
+fn after_gate(result: anyhow::Result<crate::lifecycle::four_eyes::Submitted>, id: i64) -> Response {
     match result {
-        Ok(crate::four_eyes::Submitted::Pending(..)) => {
+        Ok(crate::lifecycle::four_eyes::Submitted::Pending(..)) => {
             Redirect::to("/ui/approvals").into_response()
         }
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
@@ -195,7 +197,7 @@ pub async fn confirm_removals(
         Err(r) => return *r,
     };
     if let Some(expected) = f.expected {
-        match crate::reports::pending_removals(&state.store, &state.settings, &o).await {
+        match crate::reports::pending_removals(&state.ctx, &o).await {
             Ok(now) if now.len() == expected => {}
             Ok(_) => {
                 let text = super::i18n::translate(
@@ -209,7 +211,7 @@ pub async fn confirm_removals(
     }
     let action = Action::ConfirmRemovals { outage: id };
     after_gate(
-        crate::four_eyes::submit(state.services(), &s.caller, &action, (state.clock)(), false)
+        crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, state.ctx.now(), false)
             .await,
         id,
     )
@@ -220,7 +222,7 @@ pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path
         Ok(o) => o,
         Err(r) => return *r,
     };
-    match crate::reports::call_list(&state.store, &state.settings, id).await {
+    match crate::reports::call_list(&state.ctx, id).await {
         Ok(list) => render(
             "calllist.html",
             s.lang,
@@ -248,9 +250,9 @@ pub async fn mark_called(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now_ms = crate::domain::to_millis((state.clock)());
+    let now_ms = crate::domain::to_millis(state.ctx.now());
     let marked = async {
-        let mut conn = state.store.conn().await?;
+        let mut conn = state.ctx.store.conn().await?;
         let on_list = outages::target_states(&mut conn, id)
             .await?
             .iter()

@@ -37,6 +37,7 @@ pub(super) fn local(state: &AppState, tenant: &str, ms: Option<i64>) -> String {
 /// An instant in the tenant's zone, in `format`.
 pub(super) fn local_as(state: &AppState, tenant: &str, ms: i64, format: &str) -> String {
     let tz = state
+        .ctx
         .settings
         .tenant(tenant)
         .map_or(chrono_tz::UTC, |t| t.time_zone);
@@ -59,9 +60,9 @@ struct OutageLine {
 
 pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let now = (state.clock)();
+    let now = state.ctx.now();
     let built = async {
-        let mut conn = state.store.conn().await?;
+        let mut conn = state.ctx.store.conn().await?;
         let runs: Vec<_> = outages::list(&mut conn, Some(&tenant))
             .await?
             .into_iter()
@@ -77,7 +78,7 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
         drop(conn);
         let mut lines = Vec::new();
         for o in runs {
-            let (_, rows) = crate::reports::report(&state.store, &state.settings, o.id).await?;
+            let (_, rows) = crate::reports::report(&state.ctx, o.id).await?;
             let count = |r: Reach| rows.iter().filter(|x| x.affected && x.reach == r).count();
             lines.push(OutageLine {
                 id: o.id,
@@ -93,7 +94,7 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
                 unreachable: count(Reach::Unreachable),
             });
         }
-        let status = crate::reports::status(&state.store, &state.settings, now).await?;
+        let status = crate::reports::status(&state.ctx, now).await?;
         let sources: Vec<_> = status
             .sources
             .into_iter()
@@ -124,6 +125,7 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
 
 pub(super) fn tenant_name(state: &AppState, tenant: &str) -> String {
     state
+        .ctx
         .settings
         .tenant(tenant)
         .map_or(tenant.to_owned(), |t| t.name.clone())
@@ -131,7 +133,7 @@ pub(super) fn tenant_name(state: &AppState, tenant: &str) -> String {
 
 pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
     let list = {
-        let mut conn = match state.store.conn().await {
+        let mut conn = match state.ctx.store.conn().await {
             Ok(c) => c,
             Err(e) => return unavailable(format!("{e:#}")),
         };
@@ -143,13 +145,13 @@ pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
     // What a pending request would do if approved now: the same dry run as the declare page.
     let mut lines = Vec::new();
     for a in &list {
-        let preview = match crate::four_eyes::Action::of_approval(a) {
-            Ok(action) if a.state == "pending" => crate::four_eyes::run(
-                state.services(),
+        let preview = match crate::lifecycle::four_eyes::Action::of_approval(a) {
+            Ok(action) if a.state == "pending" => crate::lifecycle::four_eyes::run(
+                &state.ctx,
                 &action,
                 &a.tenant_id,
                 &a.requested_by,
-                (state.clock)(),
+                state.ctx.now(),
                 true,
             )
             .await
@@ -178,8 +180,8 @@ pub async fn approve(
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
-    let now = (state.clock)();
-    match crate::four_eyes::approve(state.services(), &s.caller, id, now).await {
+    let now = state.ctx.now();
+    match crate::lifecycle::four_eyes::approve(&state.ctx, &s.caller, id, now).await {
         Ok(impact) => match impact.id {
             Some(outage) => Redirect::to(&format!("/ui/outages/{outage}")).into_response(),
             None => Redirect::to("/ui/approvals").into_response(),
@@ -197,8 +199,8 @@ pub async fn reject(
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
-    let now = (state.clock)();
-    match crate::four_eyes::reject(state.services(), &s.caller, id, now).await {
+    let now = state.ctx.now();
+    match crate::lifecycle::four_eyes::reject(&state.ctx, &s.caller, id, now).await {
         Ok(_) => Redirect::to("/ui/approvals").into_response(),
         Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
     }
@@ -283,8 +285,8 @@ async fn calendar_names(
     state: &AppState,
     tenant: &str,
 ) -> anyhow::Result<crate::domain::names::Names> {
-    let mut conn = state.store.conn().await?;
-    crate::declare::known_names(&mut conn, tenant, (state.clock)()).await
+    let mut conn = state.ctx.store.conn().await?;
+    crate::lifecycle::declare::known_names(&mut conn, tenant, state.ctx.now()).await
 }
 
 pub async fn declare_form(State(state): State<AppState>, s: Session) -> Response {
@@ -328,7 +330,7 @@ pub async fn declare(
         Ok(names) => names,
         Err(e) => return unavailable(format!("{e:#}")),
     };
-    let page = |impact: Option<&crate::declare::Impact>, error: Option<&str>| {
+    let page = |impact: Option<&crate::lifecycle::Impact>, error: Option<&str>| {
         let conservation = impact.map(|i| {
             ser(&crate::http::api::outages::ConservationView::from(
                 i.conservation.clone(),
@@ -353,7 +355,7 @@ pub async fn declare(
         Ok(scope) => scope,
         Err(e) => return page(None, Some(&super::i18n::translate(s.lang, e))),
     };
-    let request = crate::declare::DeclareRequest {
+    let request = crate::lifecycle::DeclareRequest {
         from: Some(f.from.clone()),
         to: Some(f.to.clone()),
         services,
@@ -363,12 +365,12 @@ pub async fn declare(
         reason: f.reason.clone(),
     };
     let confirm = f.action == "confirm";
-    let action = crate::four_eyes::Action::Declare(request);
-    let now = (state.clock)();
-    use crate::four_eyes::Submitted;
-    match crate::four_eyes::submit(state.services(), &s.caller, &action, now, !confirm).await {
+    let action = crate::lifecycle::four_eyes::Action::Declare(request);
+    let now = state.ctx.now();
+    use crate::lifecycle::four_eyes::Submitted;
+    match crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, now, !confirm).await {
         Ok(Submitted::Preview(impact)) => page(Some(&impact), None),
-        Ok(Submitted::Done(crate::declare::Impact { id: Some(id), .. })) => {
+        Ok(Submitted::Done(crate::lifecycle::Impact { id: Some(id), .. })) => {
             Redirect::to(&format!("/ui/outages/{id}")).into_response()
         }
         Ok(_) => Redirect::to("/ui/approvals").into_response(),

@@ -18,7 +18,7 @@ fn local(state: &AppState, tenant: &str, ms: i64) -> String {
 
 pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let mut conn = match state.store.conn().await {
+    let mut conn = match state.ctx.store.conn().await {
         Ok(c) => c,
         Err(e) => return unavailable(format!("{e:#}")),
     };
@@ -48,7 +48,7 @@ pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
 /// a booking a channel (per field, with position, field and reason, never the value), and the
 /// rejected rows.
 pub async fn import(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
-    let mut conn = match state.store.conn().await {
+    let mut conn = match state.ctx.store.conn().await {
         Ok(c) => c,
         Err(e) => return unavailable(format!("{e:#}")),
     };
@@ -97,7 +97,7 @@ async fn import_of(
 
 pub async fn audit(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let mut conn = match state.store.conn().await {
+    let mut conn = match state.ctx.store.conn().await {
         Ok(c) => c,
         Err(e) => return unavailable(format!("{e:#}")),
     };
