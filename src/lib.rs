@@ -2,6 +2,7 @@
 //! own IT is down. Map of the crate (dependencies point downwards):
 //!
 //! - [`cli`], [`app`]: the command line and the daemon (build, then run until stopped)
+//! - [`jobs`]: the daemon's background jobs (schedule, watch, retention), each a step and a loop
 //! - [`accounts`]: accounts of the admin API, their tokens, and finding the caller
 //! - [`ctx`]: what every service function needs (store, settings, templates, clock)
 //! - [`lifecycle`]: the outage lifecycle — declare, amend, retract, batches, the four-eyes rule,
@@ -27,6 +28,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod jobs;
 pub mod lifecycle;
 pub mod messages;
 pub mod preview;

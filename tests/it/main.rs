@@ -9,6 +9,7 @@ mod http;
 mod amend;
 mod api;
 mod browser;
+mod daemon;
 mod db_faults;
 mod declare;
 mod dlr_failures;
