@@ -3,8 +3,8 @@
 //! does exactly the same and rolls back, so the preview is what would really happen.
 
 use super::Refused;
-use super::impact::{Impact, impact};
-use super::matching::{self, MatchContext, MatchStats};
+use super::impact::{Impact, Tally, impact};
+use super::matching::{self, MatchContext, MatchStats, Output, Run};
 use super::request::Declaration;
 use crate::ctx::Ctx;
 use crate::domain::names::Names;
@@ -16,7 +16,9 @@ use crate::store::outages::{self, NewOutage};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-/// Declares a run; with `dry_run` nothing is kept.
+/// Declares a run: the run, its targets, its queue and its audit entry in one transaction. With
+/// `dry_run`, the same matching plans and counts on a plain connection and writes nothing (no
+/// write lock is taken). The impact is counted from the plan in both cases.
 pub async fn declare(
     ctx: &Ctx,
     decl: &Declaration,
@@ -30,76 +32,82 @@ pub async fn declare(
     if decl.reason.trim().is_empty() {
         invalid!("a reason is required: citizens read it in their message");
     }
-    let (window_from, window_to, keys_json, scope) = match &decl.selection {
-        Selection::Window { window, scope } => (
-            Some(to_millis(window.from)),
-            Some(to_millis(window.to)),
-            None,
-            scope.normalised(),
-        ),
-        Selection::Keys { keys, scope } => (
-            None,
-            None,
-            Some(serde_json::to_string(keys)?),
-            scope.normalised(),
-        ),
+    let mut run = Run {
+        id: 0,
+        tenant_id: tenant.id.clone(),
+        reason: decl.reason.trim().to_owned(),
+        selection: decl.selection.normalised(),
     };
-    let mut tx = ctx.store.begin().await?;
-    check_scope(&mut tx, &tenant.id, &scope, now).await?;
-    let id = outages::insert(
-        &mut tx,
-        &NewOutage {
-            tenant_id: &tenant.id,
-            kind: decl.kind.as_str(),
-            window_from,
-            window_to,
-            services_json: serde_json::to_string(&scope.services)?,
-            locations_json: serde_json::to_string(&scope.locations)?,
-            keys_json,
-            reason: decl.reason.trim(),
-            created_by: &decl.created_by,
-        },
-        to_millis(now),
-    )
-    .await?;
-    let run = outages::get(&mut tx, id)
-        .await?
-        .context("the new outage vanished")?;
     let m = MatchContext {
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
         now,
         confirm_removals: false,
     };
-    let stats = matching::match_run(&mut tx, &m, &run).await?;
-    let impact = impact(&mut tx, tenant, id, stats).await?;
-    let impact = Impact {
-        id: (!dry_run).then_some(id),
-        ..impact
-    };
+    let mut tally = Tally::default();
     if dry_run {
-        tx.rollback().await?;
-    } else {
-        // In the same transaction: no declaration without its audit entry.
-        let details = serde_json::json!({
-            "kind": decl.kind.as_str(), "affected": impact.stats.affected,
-            "queued": impact.stats.queued, "unreachable": impact.stats.unreachable,
-        });
-        audit(
-            &mut tx,
-            &tenant.id,
-            &decl.created_by,
-            "outage.declare",
-            id,
-            details,
-            now,
-        )
-        .await?;
-        crate::store::notify_work(&mut tx).await?;
-        tx.commit().await?;
-        tracing::info!(outage = id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
+        let mut conn = ctx.store.conn().await?;
+        check_scope(&mut conn, &tenant.id, run.selection.scope(), now).await?;
+        let out = Output {
+            write: false,
+            tally: Some(&mut tally),
+        };
+        let stats = matching::match_counted(&mut conn, &m, &run, out).await?;
+        return Ok(tally.into_impact(None, stats));
     }
+    let mut tx = ctx.store.begin().await?;
+    check_scope(&mut tx, &tenant.id, run.selection.scope(), now).await?;
+    run.id = outages::insert(&mut tx, &new_outage(decl, &run)?, to_millis(now)).await?;
+    let out = Output {
+        write: true,
+        tally: Some(&mut tally),
+    };
+    let stats = matching::match_counted(&mut tx, &m, &run, out).await?;
+    let impact = tally.into_impact(Some(run.id), stats);
+    // In the same transaction: no declaration without its audit entry.
+    let details = serde_json::json!({
+        "kind": decl.kind.as_str(), "affected": impact.stats.affected,
+        "queued": impact.stats.queued, "unreachable": impact.stats.unreachable,
+    });
+    let by = &decl.created_by;
+    audit(
+        &mut tx,
+        &tenant.id,
+        by,
+        "outage.declare",
+        run.id,
+        details,
+        now,
+    )
+    .await?;
+    crate::store::notify_work(&mut tx).await?;
+    tx.commit().await?;
+    tracing::info!(outage = run.id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
     Ok(impact)
+}
+
+/// The row to store for a declaration matched as `run`.
+fn new_outage<'a>(decl: &'a Declaration, run: &'a Run) -> anyhow::Result<NewOutage<'a>> {
+    let (window_from, window_to, keys_json, scope) = match &run.selection {
+        Selection::Window { window, scope } => (
+            Some(to_millis(window.from)),
+            Some(to_millis(window.to)),
+            None,
+            scope,
+        ),
+        Selection::Keys { keys, scope } => (None, None, Some(serde_json::to_string(keys)?), scope),
+    };
+    Ok(NewOutage {
+        tenant_id: &run.tenant_id,
+        kind: decl.kind.as_str(),
+        window_from,
+        window_to,
+        services_json: serde_json::to_string(&scope.services)?,
+        locations_json: serde_json::to_string(&scope.locations)?,
+        keys_json,
+        reason: &run.reason,
+        created_by: &decl.created_by,
+    })
 }
 
 /// Appends to the audit log inside the caller's transaction.
@@ -163,9 +171,7 @@ pub async fn amend(ctx: &Ctx, id: i64, change: &Amendment, act: Act<'_>) -> anyh
     };
     let window = crate::domain::outage::Window::new(from, to).map_err(anyhow::Error::msg)?;
     let old = crate::lifecycle::matching::selection_of(&run)?;
-    let old_scope = match &old {
-        Selection::Window { scope, .. } | Selection::Keys { scope, .. } => scope.clone(),
-    };
+    let old_scope = old.scope().clone();
     let scope = crate::domain::outage::Scope {
         services: change.services.clone().unwrap_or(old_scope.services),
         locations: change.locations.clone().unwrap_or(old_scope.locations),
@@ -193,7 +199,8 @@ pub async fn amend(ctx: &Ctx, id: i64, change: &Amendment, act: Act<'_>) -> anyh
     };
     let mut stats = matching::match_run(&mut tx, &m, &run).await?;
     let left = std::mem::take(&mut stats.left);
-    stats.retractions = matching::queue_retractions(&mut tx, &m, &run, Some(&left), "").await?;
+    stats.retractions =
+        matching::queue_retractions(&mut tx, &m, &Run::of(&run)?, Some(&left), "").await?;
     let done = Done {
         what: "amended",
         action: "outage.amend",
@@ -246,7 +253,8 @@ pub async fn retract(ctx: &Ctx, id: i64, reason: &str, act: Act<'_>) -> anyhow::
         confirm_removals: false,
     };
     // First those told (or being told right now) get the retraction, then what is left stops.
-    let retractions = matching::queue_retractions(&mut tx, &m, &run, None, reason.trim()).await?;
+    let retractions =
+        matching::queue_retractions(&mut tx, &m, &Run::of(&run)?, None, reason.trim()).await?;
     let cancelled = notifications::cancel_queued_of_outage(
         &mut tx,
         id,

@@ -2,6 +2,10 @@
 //! the conservation line (affected = with a message + call list).
 
 use super::matching::{self, MatchStats};
+use crate::config::TenantSettings;
+use crate::domain::notification::{Channel, Kind};
+use crate::store::bookings::BookingRow;
+use crate::store::notifications::NewNotification;
 
 use crate::domain::names::Names;
 use crate::domain::to_millis;
@@ -150,74 +154,126 @@ pub async fn conservation_of(
     })
 }
 
-/// What a run amounts to right now (inside the caller's transaction): id, counts, breakdown,
-/// conservation and the names it covers.
+/// What a run amounts to right now (inside the caller's transaction), read back from the
+/// outbox: for amendments, confirmed removals and retractions, whose outcome depends on what
+/// was queued and sent before.
 pub(super) async fn impact(
     conn: &mut Conn,
-    tenant: &crate::config::TenantSettings,
+    tenant: &TenantSettings,
     id: i64,
     stats: MatchStats,
 ) -> anyhow::Result<Impact> {
-    let Breakdown {
-        per_channel,
-        per_language,
-        sms,
-        sms_per_country,
-        samples,
-    } = breakdown(conn, tenant, id, &stats).await?;
+    let mut b = Breakdown::default();
+    for (channel, language, n) in notifications::breakdown(conn, id).await? {
+        *b.per_channel.entry(channel).or_insert(0) += n;
+        *b.per_language.entry(language).or_insert(0) += n;
+    }
+    for (language, recipient, text) in notifications::sms_texts(conn, id).await? {
+        b.sms(tenant, language, &recipient, &text);
+    }
+    for (kind, channel, language, subject, text) in notifications::samples(conn, id).await? {
+        let sample = Sample {
+            kind,
+            channel,
+            language,
+            subject,
+            text,
+        };
+        b.samples
+            .insert((sample.kind.clone(), sample.channel.clone()), sample);
+    }
     let (affected, with_message, call_list) = outages::reach_counts(conn, id).await?;
-    let conservation = Conservation {
+    let reach = Conservation {
         affected,
         with_message,
         call_list,
         covered_elsewhere: stats.covered_elsewhere,
     };
     let names = Names::count(&outages::affected_names(conn, id).await?);
-    Ok(Impact {
-        id: Some(id),
-        stats,
-        per_channel,
-        per_language,
-        sms,
-        sms_per_country,
-        samples,
-        conservation,
-        names,
-    })
+    Ok(b.into_impact(Some(id), stats, reach, names))
 }
 
-/// A run's queued messages, counted.
+/// The impact of a new run counted while matching renders its messages ([`super::matching`]
+/// feeds it each affected booking with what it queues): the report built from the plan, for
+/// a declaration and its preview alike, without reading the outbox back.
+#[derive(Default)]
+pub struct Tally {
+    breakdown: Breakdown,
+    affected: i64,
+    with_message: i64,
+    names: BTreeMap<(String, String), i64>,
+}
+
+impl Tally {
+    /// One affected booking and the messages queued for it (none: the call list).
+    pub fn booking(&mut self, tenant: &TenantSettings, b: &BookingRow, queued: &[NewNotification]) {
+        self.affected += 1;
+        if queued.iter().any(|n| n.kind == Kind::Cancellation.as_str()) {
+            self.with_message += 1;
+        }
+        *self
+            .names
+            .entry((b.service.clone(), b.location.clone()))
+            .or_default() += 1;
+        let d = &mut self.breakdown;
+        for n in queued {
+            *d.per_channel.entry(n.channel.to_owned()).or_insert(0) += 1;
+            *d.per_language.entry(n.language.clone()).or_insert(0) += 1;
+            if n.channel == Channel::Sms.as_str() {
+                d.sms(tenant, n.language.clone(), &n.recipient, &n.body_text);
+            }
+            let sample = Sample {
+                kind: n.kind.to_owned(),
+                channel: n.channel.to_owned(),
+                language: n.language.clone(),
+                subject: n.subject.clone(),
+                text: n.body_text.clone(),
+            };
+            d.samples
+                .insert((sample.kind.clone(), sample.channel.clone()), sample);
+        }
+    }
+
+    /// The impact of run `id` (None: a preview) once matching is done.
+    pub fn into_impact(self, id: Option<i64>, stats: MatchStats) -> Impact {
+        let reach = Conservation {
+            affected: self.affected,
+            with_message: self.with_message,
+            call_list: self.affected - self.with_message,
+            covered_elsewhere: stats.covered_elsewhere,
+        };
+        let names: Vec<(String, String, i64)> = self
+            .names
+            .into_iter()
+            .map(|((service, location), n)| (service, location, n))
+            .collect();
+        self.breakdown
+            .into_impact(id, stats, reach, Names::count(&names))
+    }
+}
+
+/// A run's messages, counted: per channel and language, SMS costs, one sample per kind and
+/// channel (the latest).
+#[derive(Default)]
 struct Breakdown {
     per_channel: BTreeMap<String, i64>,
     per_language: BTreeMap<String, i64>,
     sms: BTreeMap<String, SmsCost>,
     sms_per_country: BTreeMap<String, SmsCountry>,
-    samples: Vec<Sample>,
+    samples: BTreeMap<(String, String), Sample>,
 }
 
-async fn breakdown(
-    conn: &mut Conn,
-    tenant: &crate::config::TenantSettings,
-    outage_id: i64,
-    stats: &MatchStats,
-) -> anyhow::Result<Breakdown> {
-    let mut per_channel = BTreeMap::new();
-    let mut per_language = BTreeMap::new();
-    for (channel, language, n) in notifications::breakdown(conn, outage_id).await? {
-        *per_channel.entry(channel).or_insert(0) += n;
-        *per_language.entry(language).or_insert(0) += n;
-    }
-    let mut sms: BTreeMap<String, SmsCost> = BTreeMap::new();
-    let mut sms_per_country: BTreeMap<String, SmsCountry> = BTreeMap::new();
-    for (language, recipient, text) in notifications::sms_texts(conn, outage_id).await? {
-        let facts = crate::preview::SmsFacts::of(&text, tenant);
+impl Breakdown {
+    /// One SMS: its segments and cost per language and per destination country.
+    fn sms(&mut self, tenant: &TenantSettings, language: String, recipient: &str, text: &str) {
+        let facts = crate::preview::SmsFacts::of(text, tenant);
         let segments = facts.segments as u64;
-        let country = crate::domain::phone::region_code(&recipient);
+        let country = crate::domain::phone::region_code(recipient);
         // The country's price, so that both breakdowns add up to the same total.
         let cost = tenant
             .sms_segment_price(country.as_deref())
             .map(|p| p * segments as f64);
-        let entry = sms.entry(language).or_default();
+        let entry = self.sms.entry(language).or_default();
         entry.messages += 1;
         entry.segments += segments;
         *entry.encodings.entry(facts.encoding.into()).or_default() += 1;
@@ -225,35 +281,40 @@ async fn breakdown(
             *entry.cost.get_or_insert(0.0) += c;
         }
         let label = country.unwrap_or_else(|| crate::config::UNKNOWN_COUNTRY.to_owned());
-        let entry = sms_per_country.entry(label).or_default();
+        let entry = self.sms_per_country.entry(label).or_default();
         entry.messages += 1;
         entry.segments += segments;
         if let Some(c) = cost {
             *entry.cost.get_or_insert(0.0) += c;
         }
     }
-    for (language, n) in &stats.sms_short {
-        sms.entry(language.clone()).or_default().short = *n;
+
+    fn into_impact(
+        mut self,
+        id: Option<i64>,
+        stats: MatchStats,
+        conservation: Conservation,
+        names: Names,
+    ) -> Impact {
+        for (language, n) in &stats.sms_short {
+            self.sms.entry(language.clone()).or_default().short = *n;
+        }
+        for (country, n) in &stats.sms_country_barred {
+            self.sms_per_country
+                .entry(country.clone())
+                .or_default()
+                .skipped = *n;
+        }
+        Impact {
+            id,
+            stats,
+            per_channel: self.per_channel,
+            per_language: self.per_language,
+            sms: self.sms,
+            sms_per_country: self.sms_per_country,
+            samples: self.samples.into_values().collect(),
+            conservation,
+            names,
+        }
     }
-    for (country, n) in &stats.sms_country_barred {
-        sms_per_country.entry(country.clone()).or_default().skipped = *n;
-    }
-    let samples = notifications::samples(conn, outage_id)
-        .await?
-        .into_iter()
-        .map(|(kind, channel, language, subject, text)| Sample {
-            kind,
-            channel,
-            language,
-            subject,
-            text,
-        })
-        .collect();
-    Ok(Breakdown {
-        per_channel,
-        per_language,
-        sms,
-        sms_per_country,
-        samples,
-    })
 }

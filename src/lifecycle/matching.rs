@@ -5,6 +5,7 @@
 //! [`match_run`] reads the facts, [`plan`] decides without I/O (fresh, changed, revived,
 //! withdrawn, waiting for a person; unit-tested case by case), and `apply` carries it out.
 
+use super::impact::Tally;
 use super::plan::{Facts, Plan, Selected, Target, plan};
 use crate::config::{ChannelPolicy, TenantSettings};
 use crate::domain::notification::{Channel, Kind, Role};
@@ -83,6 +84,36 @@ pub fn plan_channels(policy: ChannelPolicy, email: bool, mobile: bool) -> Vec<(C
     }
 }
 
+/// A run as matching needs it: which one, whose, why, and what it selects. A declaration's
+/// preview matches a run that is not stored (id 0).
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: i64,
+    pub tenant_id: String,
+    pub reason: String,
+    pub selection: Selection,
+}
+
+impl Run {
+    /// The run as stored.
+    pub fn of(row: &OutageRow) -> anyhow::Result<Run> {
+        Ok(Run {
+            id: row.id,
+            tenant_id: row.tenant_id.clone(),
+            reason: row.reason.clone(),
+            selection: selection_of(row)?,
+        })
+    }
+}
+
+/// What matching does with its plan: write it (inside the caller's transaction), and count
+/// what it queues into a [`Tally`] — the impact report built from the plan. A preview only
+/// counts.
+pub struct Output<'t> {
+    pub write: bool,
+    pub tally: Option<&'t mut Tally>,
+}
+
 /// Reads the selection stored with a run.
 pub fn selection_of(run: &OutageRow) -> anyhow::Result<Selection> {
     let scope = Scope {
@@ -145,9 +176,24 @@ pub async fn match_run(
     ctx: &MatchContext<'_>,
     run: &OutageRow,
 ) -> anyhow::Result<MatchStats> {
-    let selection = selection_of(run)?;
+    let out = Output {
+        write: true,
+        tally: None,
+    };
+    match_counted(conn, ctx, &Run::of(run)?, out).await
+}
+
+/// [`match_run`] with its output chosen: a preview (`write: false`) reads and plans but writes
+/// nothing, so it needs no write transaction; only a run with no targets yet (a new
+/// declaration) can be previewed so, since amending needs the outbox as it would be.
+pub async fn match_counted(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &Run,
+    out: Output<'_>,
+) -> anyhow::Result<MatchStats> {
     let now_ms = to_millis(ctx.now);
-    let selected = select(conn, &run.tenant_id, &selection).await?;
+    let selected = select(conn, &run.tenant_id, &run.selection).await?;
     let targets = outages::targets(conn, run.id).await?;
     // The two facts the plan needs from elsewhere in the database, asked only for the bookings
     // they can concern.
@@ -204,16 +250,21 @@ pub async fn match_run(
         confirm_removals: ctx.confirm_removals,
     };
     let plan = plan(&facts);
-    apply(conn, ctx, run, &selected, plan).await
+    anyhow::ensure!(
+        out.write || facts.targets.is_empty(),
+        "only a new run can be matched without writing"
+    );
+    apply(conn, ctx, run, &selected, plan, out).await
 }
 
 /// Carries out a plan: targets, queued notifications, withdrawals.
 async fn apply(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     selected: &[BookingRow],
     plan: Plan,
+    mut out: Output<'_>,
 ) -> anyhow::Result<MatchStats> {
     let now_ms = to_millis(ctx.now);
     let mut stats = MatchStats {
@@ -243,7 +294,7 @@ async fn apply(
         (of(&plan.changed), Enqueue::Changed),
         (of(&plan.revived), Enqueue::Revived),
     ] {
-        queue_for(conn, ctx, run, &group, kind, &mut stats).await?;
+        queue_for(conn, ctx, run, &group, kind, &mut stats, &mut out).await?;
     }
     if !plan.pending.is_empty() {
         outages::mark_removal_pending(conn, &plan.pending, now_ms).await?;
@@ -273,17 +324,21 @@ enum Enqueue {
 
 /// Marks the bookings as targets and queues their notifications, rendered in slices so that a
 /// large outage never holds every message in memory.
+#[allow(clippy::too_many_arguments)]
 async fn queue_for(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     group: &[&BookingRow],
     kind: Enqueue,
     stats: &mut MatchStats,
+    out: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     let now_ms = to_millis(ctx.now);
-    let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
-    outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+    if out.write {
+        let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
+        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+    }
     for slice in group.chunks(500) {
         let mut rows = Vec::new();
         for b in slice {
@@ -292,7 +347,10 @@ async fn queue_for(
             if rows.len() == before {
                 stats.unreachable += 1;
             }
-            if kind == Enqueue::Changed {
+            if let Some(tally) = out.tally.as_deref_mut() {
+                tally.booking(ctx.tenant, b, &rows[before..]);
+            }
+            if kind == Enqueue::Changed && out.write {
                 // A channel the booking no longer has (address deleted) must not be used.
                 let keep: Vec<&str> = rows[before..].iter().map(|n| n.channel).collect();
                 stats.cancelled +=
@@ -301,7 +359,9 @@ async fn queue_for(
             }
         }
         stats.queued += rows.len() as u64;
-        notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now_ms).await?;
+        if out.write {
+            notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now_ms).await?;
+        }
     }
     Ok(())
 }
@@ -309,7 +369,7 @@ async fn queue_for(
 /// Renders the cancellations one booking gets; none when it has no usable address.
 fn render_for_booking(
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     b: &BookingRow,
     out: &mut Vec<NewNotification>,
     stats: &mut MatchStats,
@@ -445,7 +505,7 @@ fn rendering(channel: Channel, kind: Kind, b: &BookingRow) -> String {
     )
 }
 
-fn notification(run: &OutageRow, b: &BookingRow, m: Message, r: Rendered) -> NewNotification {
+fn notification(run: &Run, b: &BookingRow, m: Message, r: Rendered) -> NewNotification {
     NewNotification {
         tenant_id: run.tenant_id.clone(),
         outage_id: run.id,
@@ -469,7 +529,7 @@ fn notification(run: &OutageRow, b: &BookingRow, m: Message, r: Rendered) -> New
 pub async fn queue_retractions(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     booking_ids: Option<&[i64]>,
     reason: &str,
 ) -> anyhow::Result<u64> {

@@ -576,3 +576,83 @@ async fn a_mobile_outside_sms_countries_gets_no_sms_keeps_its_email_or_is_on_the
     );
     assert_eq!(calls[0].phone.as_deref(), Some("00963 933 123 456"));
 }
+
+/// A calendar with every kind of reach: both channels, email only, SMS only, neither, and
+/// several languages.
+fn mixed_calendar() -> Vec<Row> {
+    vec![
+        Row::new("M-BOTH", "2030-01-07 09:00"),
+        Row::new("M-EN", "2030-01-07 09:15").lang("en"),
+        Row::new("M-TR-SMS", "2030-01-07 09:30")
+            .lang("tr")
+            .email(""),
+        Row::new("M-MAIL", "2030-01-07 09:45").phone(""),
+        Row::new("M-NONE", "2030-01-07 10:00").email("").phone(""),
+        Row::new("M-LIPP", "2030-01-07 10:15").location("Lippstadt"),
+    ]
+}
+
+#[tokio::test]
+async fn the_preview_is_what_the_declaration_then_does_and_the_outbox_agrees() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &mixed_calendar()).await;
+    let (from, to) = ("2030-01-07 08:00", "2030-01-07 12:00");
+    let preview = t
+        .try_declare(from, to, Scope::default(), true)
+        .await
+        .unwrap();
+    assert!(
+        t.notifications().await.is_empty(),
+        "a preview keeps nothing"
+    );
+    let declared = t.declare(from, to, Scope::default()).await;
+    let id = declared.id.expect("stored");
+    let mut as_declared = serde_json::to_value(&declared).unwrap();
+    as_declared["id"] = serde_json::Value::Null;
+    assert_eq!(serde_json::to_value(&preview).unwrap(), as_declared);
+    assert_eq!(declared.conservation.affected, 6);
+    assert_eq!(declared.conservation.call_list, 1, "M-NONE");
+    // The impact is counted from the plan; the outbox as written must say the same.
+    let notes = t.notifications().await;
+    for channel in ["email", "sms"] {
+        let written = notes.iter().filter(|n| n.channel == channel).count() as i64;
+        assert_eq!(
+            declared.per_channel.get(channel),
+            Some(&written),
+            "{channel}"
+        );
+    }
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let row = absage::store::outages::get(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = absage::lifecycle::impact::conservation_of(&mut conn, &row, t.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(stored, declared.conservation);
+    let languages: Vec<&String> = declared.per_language.keys().collect();
+    assert_eq!(languages, ["de", "en", "tr"]);
+}
+
+#[tokio::test]
+async fn a_preview_takes_no_write_lock_so_it_never_waits_for_an_import() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &mixed_calendar()).await;
+    // Another writer holds the database's write lock (SQLite: BEGIN IMMEDIATE), as a long
+    // import or a large declaration would.
+    let mut writer = t.app.ctx.store.begin().await.unwrap();
+    absage::store::notify_work(&mut writer).await.unwrap();
+    let preview = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        t.try_declare(
+            "2030-01-07 08:00",
+            "2030-01-07 12:00",
+            Scope::default(),
+            true,
+        ),
+    )
+    .await
+    .expect("the preview does not wait for the writer")
+    .unwrap();
+    assert_eq!(preview.conservation.affected, 6);
+    writer.rollback().await.unwrap();
+}
