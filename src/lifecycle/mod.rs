@@ -6,6 +6,7 @@
 //! - [`four_eyes`]: submit (preview, carry out, or wait for a second person), approve, reject
 //! - [`declare`]: declare, amend, retract, confirm removals — each one transaction with its audit
 //! - [`matching`]: which bookings a run affects; reads the facts and applies the [`plan`]
+//! - `render`: a booking's messages rendered from the templates, as outbox rows
 //! - [`plan`]: the rule "new, revived, changed, left" as a pure function, unit-tested
 //! - [`impact`]: what a run amounts to (counts, costs, samples, the conservation line)
 
@@ -39,6 +40,7 @@ pub mod four_eyes;
 pub mod impact;
 pub mod matching;
 pub mod plan;
+mod render;
 pub mod request;
 
 pub use declare::{Act, Amendment};
