@@ -46,11 +46,14 @@ impl App {
 
     async fn assemble(settings: Settings, clock: Clock, migrate: bool) -> anyhow::Result<App> {
         crate::tls::install();
-        let store = Store::connect(
+        let (url, max) = (
             settings.database.url.expose(),
             settings.database.max_connections,
-        )
-        .await?;
+        );
+        let store = match migrate {
+            true => Store::connect(url, max).await?,
+            false => Store::connect_read_only(url, max).await?,
+        };
         if migrate {
             store.migrate().await?;
         } else {
@@ -61,8 +64,9 @@ impl App {
         }
         let templates = load_templates(&settings)?;
         use crate::config::Transport;
-        if settings.email.transport == Transport::File || settings.sms.transport == Transport::File
-        {
+        let outbox = settings.email.transport == Transport::File
+            || settings.sms.transport == Transport::File;
+        if outbox && migrate {
             // The outbox holds the messages, names and addresses included: for absage's user.
             let dir = &settings.outbox.dir;
             crate::private_files::private_dir(dir)

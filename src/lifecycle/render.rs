@@ -101,4 +101,3 @@ pub(super) fn notification(run: &Run, b: &BookingRow, m: Message, r: Rendered) -
         deadline: b.starts_at,
     }
 }
-

@@ -28,6 +28,7 @@ mod process;
 mod prop_corruption;
 mod queue;
 mod rate_budget;
+mod readonly;
 mod relay_refusals;
 mod retention;
 mod sms_kannel;
