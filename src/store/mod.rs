@@ -67,7 +67,7 @@ impl Store {
         let (backend, url) = if url.starts_with("sqlite:") {
             let url = match access {
                 Access::ReadWrite => sqlite_url_with_create(url)?,
-                Access::ReadOnly => sqlite_url_read_only(url),
+                Access::ReadOnly => sqlite_url_read_only(url)?,
             };
             (Backend::Sqlite, url)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -291,11 +291,17 @@ enum Access {
 
 /// A SQLite URL opened read-only. A WAL database whose shared-memory file cannot be created
 /// (a read-only folder) is read as immutable: nobody can write it there either.
-fn sqlite_url_read_only(url: &str) -> String {
+fn sqlite_url_read_only(url: &str) -> anyhow::Result<String> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let (file, _) = path.split_once('?').unwrap_or((path, ""));
+    if !std::path::Path::new(file).exists() {
+        anyhow::bail!(
+            "there is no database at {file}: run `absage db migrate` (or start the daemon, \
+             which creates it)"
+        );
+    }
     let dir = std::path::Path::new(file)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -305,11 +311,11 @@ fn sqlite_url_read_only(url: &str) -> String {
         std::fs::metadata(p).is_ok_and(|m| !m.permissions().readonly())
             && rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok()
     };
-    if writable(&shm) || (!shm.exists() && writable(dir)) {
+    Ok(if writable(&shm) || (!shm.exists() && writable(dir)) {
         format!("sqlite://{file}?mode=ro")
     } else {
         format!("sqlite://{file}?mode=ro&immutable=1")
-    }
+    })
 }
 
 fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
