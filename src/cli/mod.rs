@@ -1,15 +1,15 @@
 //! The `absage` command line, a thin edge: each command parses its arguments, calls one service
-//! of the library and hands the result to [`print`]. No SQL, no rules.
+//! of the library and hands the result to `print`. No SQL, no rules.
 //!
-//! - [`args`]: the global options and the list of commands
-//! - [`declare`]: `outage declare` and `batch`
-//! - [`outage`]: `outage amend`, `retract`, `confirm-removals`, `list`, `show`
-//! - [`import`]: `import`, with its exit status
-//! - [`report`]: `status`, `imports`, `report`, `calllist`, `suppressions`
-//! - [`db`]: `db migrate`, `db backup`, `db retention`
-//! - [`admin`]: accounts of the admin API and web UI
-//! - [`preview`], [`config`]: `templates preview`, `config check`
-//! - [`print`]: what each command writes, as text or JSON, unit-tested
+//! - `args`: the global options and the list of commands
+//! - `declare`: `outage declare` and `batch`
+//! - `outage`: `outage amend`, `retract`, `confirm-removals`, `list`, `show`
+//! - `import`: `import`, with its exit status
+//! - `report`: `status`, `imports`, `report`, `calllist`, `suppressions`
+//! - `db`: `db migrate`, `db backup`, `db retention`
+//! - `admin`: accounts of the admin API and web UI
+//! - `preview`, `config`: `templates preview`, `config check`
+//! - `print`: what each command writes, as text or JSON, unit-tested
 
 mod admin;
 mod args;

@@ -1,8 +1,8 @@
 //! What operators read: `absage status` and the import history, the per-outage report, and the
 //! call list of citizens no channel reached.
 //!
-//! - [`runs`]: the outages and batches, one of them with its queue
-//! - [`export`]: CSV safe for spreadsheets, and the suppression list for booking systems
+//! - `runs`: the outages and batches, one of them with its queue
+//! - `export`: CSV safe for spreadsheets, and the suppression list for booking systems
 
 mod export;
 mod runs;
