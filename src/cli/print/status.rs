@@ -3,10 +3,12 @@
 
 use super::{json, local, window};
 use crate::config::Settings;
-use crate::reports::Status;
+use crate::reports::{SourceStatus, Status};
 use crate::store::imports::{ImportCounts, ImportRow};
 use std::io::Write;
 
+/// The sources, recent imports, active outages, queue and destinations; times in each
+/// tenant's zone.
 pub fn status(
     out: &mut impl Write,
     s: &Status,
@@ -16,26 +18,7 @@ pub fn status(
     if as_json {
         return json(out, s);
     }
-    writeln!(out, "sources:")?;
-    for src in &s.sources {
-        let age = src.age_secs.map_or("never imported".to_string(), |a| {
-            format!("last import {} ago", human_age(a))
-        });
-        let stale = if src.stale { "  STALE" } else { "" };
-        writeln!(
-            out,
-            "  {:<20} tenant {:<10} {age} (last outcome: {}){stale}",
-            src.source,
-            src.tenant,
-            src.last_outcome.as_deref().unwrap_or("-")
-        )?;
-        if let Some(c) = &src.last_counts {
-            writeln!(out, "      {}", counts(c))?;
-        }
-        if let Some(m) = &src.last_message {
-            writeln!(out, "      {m}")?;
-        }
-    }
+    sources(out, &s.sources)?;
     writeln!(out, "recent imports (all: absage imports):")?;
     imports(out, &s.recent_imports, settings)?;
     writeln!(out, "active outages: {}", s.active_outages.len())?;
@@ -57,6 +40,31 @@ pub fn status(
             d.state,
             d.last_error.as_deref().unwrap_or("")
         )?;
+    }
+    Ok(())
+}
+
+/// Each source with the age and outcome of its last import.
+fn sources(out: &mut impl Write, sources: &[SourceStatus]) -> anyhow::Result<()> {
+    writeln!(out, "sources:")?;
+    for src in sources {
+        let age = src.age_secs.map_or("never imported".to_string(), |a| {
+            format!("last import {} ago", human_age(a))
+        });
+        let stale = if src.stale { "  STALE" } else { "" };
+        writeln!(
+            out,
+            "  {:<20} tenant {:<10} {age} (last outcome: {}){stale}",
+            src.source,
+            src.tenant,
+            src.last_outcome.as_deref().unwrap_or("-")
+        )?;
+        if let Some(c) = &src.last_counts {
+            writeln!(out, "      {}", counts(c))?;
+        }
+        if let Some(m) = &src.last_message {
+            writeln!(out, "      {m}")?;
+        }
     }
     Ok(())
 }
@@ -121,7 +129,6 @@ fn human_age(secs: i64) -> String {
 mod tests {
     use super::*;
     use crate::cli::print::fixtures::{outage, settings, written};
-    use crate::reports::SourceStatus;
     use crate::store::destinations::DestinationRow;
     use crate::store::notifications::QueueCount;
 
