@@ -10,7 +10,8 @@
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
-//! - [`reports`]: status, per-outage report, call list
+//! - [`reports`]: status, import history, outages, per-outage report, call list, suppressions
+//! - [`ops`]: an import run by hand (with its audit entry), the SQLite backup
 //! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
 //! - [`store`]: all SQL
@@ -31,6 +32,7 @@ pub mod import;
 pub mod jobs;
 pub mod lifecycle;
 pub mod messages;
+pub mod ops;
 pub mod preview;
 pub mod private_files;
 pub mod reports;
