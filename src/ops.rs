@@ -1,23 +1,24 @@
 //! What an operator runs by hand besides the outage lifecycle: an import now, recorded in the
 //! audit log with who ran it, and a copy of the SQLite database while the daemon runs.
 
-use crate::app::App;
 use crate::config::SourceSettings;
 use crate::ctx::Ctx;
 use crate::import::{ImportOptions, ImportReport};
+use crate::jobs;
 use crate::store::{Backend, audit, retention};
 use anyhow::{Context, bail};
 use std::path::Path;
 
-/// Imports `source` now on behalf of `opts.by` and writes that to the audit log. Through
-/// [`App::import`], so that the import runs exactly as a scheduled one does.
+/// Imports `source` now on behalf of `opts.by` and writes that to the audit log; the import
+/// runs exactly as a scheduled one does ([`jobs::imports::import_now`]).
 pub async fn import(
-    app: &App,
+    ctx: &Ctx,
+    instance: &str,
     source: &SourceSettings,
     opts: &ImportOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<ImportReport> {
-    let report = app.import(source, opts, progress).await?;
+    let report = jobs::imports::import_now(ctx, instance, source, opts, progress).await?;
     let entry = audit::Entry {
         tenant: Some(&source.tenant),
         actor: &opts.by,
@@ -28,8 +29,8 @@ pub async fn import(
             "rejected": report.counts.rows_rejected, "force": opts.force,
         }),
     };
-    let mut conn = app.ctx.store.conn().await?;
-    audit::append(&mut conn, &entry, crate::domain::to_millis(app.ctx.now())).await?;
+    let mut conn = ctx.store.conn().await?;
+    audit::append(&mut conn, &entry, crate::domain::to_millis(ctx.now())).await?;
     Ok(report)
 }
 

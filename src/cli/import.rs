@@ -42,7 +42,7 @@ pub async fn run(app: &App, a: ImportArgs) -> anyhow::Result<ExitCode> {
         force: a.force,
         by: super::whoami(),
     };
-    let report = crate::ops::import(app, source, &opts, &progress).await?;
+    let report = crate::ops::import(&app.ctx, &app.instance, source, &opts, &progress).await?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -46,7 +46,12 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<ExitCo
     } else {
         App::build(settings).await?
     };
-    dispatch(app, cli.command, shutdown).await
+    // Closed before exit, so that SQLite checkpoints its write-ahead log and removes it: the
+    // database is one file again, to copy or to read elsewhere.
+    let store = app.ctx.store.clone();
+    let done = dispatch(app, cli.command, shutdown).await;
+    store.close().await;
+    done
 }
 
 /// Hands a command to its group. Only `import` has an exit status to tell beyond success.
