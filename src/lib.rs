@@ -10,6 +10,8 @@
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
 //! - [`reports`]: status, per-outage report, call list
+//! - [`overview`]: an outage and an import as the API and the UI show them
+//! - [`follow_up`]: retrying, cancelling and noting calls after a declaration (audited)
 //! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
 //! - [`store`]: all SQL
@@ -25,10 +27,12 @@ pub mod config;
 pub mod ctx;
 pub mod dispatch;
 pub mod domain;
+pub mod follow_up;
 pub mod http;
 pub mod import;
 pub mod lifecycle;
 pub mod messages;
+pub mod overview;
 pub mod preview;
 pub mod private_files;
 pub mod reports;

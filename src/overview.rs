@@ -1,0 +1,78 @@
+//! What the admin API and the web UI show about a tenant's runs and imports, read in one place:
+//! an outage of the caller's tenant (others do not exist for them), how it stands now, and an
+//! import with its rejected rows and contact problems. The edges only shape it.
+
+use crate::ctx::Ctx;
+use crate::import::ContactProblems;
+use crate::lifecycle::{Conservation, Refused};
+use crate::reports::PendingRemoval;
+use crate::store::imports::{self, ImportRow};
+use crate::store::notifications::{self, QueueCount};
+use crate::store::outages::{self, OutageRow};
+
+/// An outage or batch of `tenant`; [`Refused::NotFound`] for anyone else's, as if it did not
+/// exist.
+pub async fn own_outage(ctx: &Ctx, tenant: &str, id: i64) -> anyhow::Result<OutageRow> {
+    let mut conn = ctx.store.conn().await?;
+    match outages::get(&mut conn, id).await? {
+        Some(o) if o.tenant_id == tenant => Ok(o),
+        _ => Err(Refused::NotFound(format!("no outage #{id}")).into()),
+    }
+}
+
+/// How a run stands now.
+#[derive(Debug)]
+pub struct Standing {
+    /// Its notifications by state and channel.
+    pub queue: Vec<QueueCount>,
+    /// Affected = with a message + call list; None for a retracted run (its appointments
+    /// stand: nobody is to be told or phoned).
+    pub conservation: Option<Conservation>,
+    /// Bookings that vanished from the export while it ran, waiting for a person to confirm.
+    pub removal_pending: Vec<PendingRemoval>,
+}
+
+pub async fn standing(ctx: &Ctx, outage: &OutageRow) -> anyhow::Result<Standing> {
+    let mut conn = ctx.store.conn().await?;
+    let queue = notifications::counts(&mut conn, Some(outage.id)).await?;
+    let conservation = if outage.state == "retracted" {
+        None
+    } else {
+        Some(crate::lifecycle::impact::conservation_of(&mut conn, outage, ctx.now()).await?)
+    };
+    drop(conn);
+    let removal_pending = crate::reports::pending_removals(ctx, outage).await?;
+    Ok(Standing {
+        queue,
+        conservation,
+        removal_pending,
+    })
+}
+
+/// One import with what it rejected and the contact data it could not use (positions, fields
+/// and reasons; never the values).
+#[derive(Debug)]
+pub struct ImportDetail {
+    pub import: ImportRow,
+    /// The first rejected rows, as recorded (a JSON array).
+    pub rejected: serde_json::Value,
+    pub contact: ContactProblems,
+}
+
+/// An import of `tenant`; [`Refused::NotFound`] for anyone else's.
+pub async fn import_detail(ctx: &Ctx, tenant: &str, id: i64) -> anyhow::Result<ImportDetail> {
+    let mut conn = ctx.store.conn().await?;
+    let Some((import, rejected)) = imports::with_rejected(&mut conn, tenant, id).await? else {
+        return Err(Refused::NotFound(format!("no import #{id}")).into());
+    };
+    let contact = imports::contact_of(&mut conn, tenant, id).await?;
+    Ok(ImportDetail {
+        import,
+        rejected: rejected
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_else(|| serde_json::json!([])),
+        contact: contact
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
+    })
+}
