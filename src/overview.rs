@@ -76,3 +76,68 @@ pub async fn import_detail(ctx: &Ctx, tenant: &str, id: i64) -> anyhow::Result<I
             .unwrap_or_default(),
     })
 }
+
+/// An active run of the tenant with how its citizens stand.
+#[derive(Debug)]
+pub struct RunReach {
+    pub outage: OutageRow,
+    /// Affected bookings a message reached, that still wait for one, and that none can reach.
+    pub informed: usize,
+    pub pending: usize,
+    pub unreachable: usize,
+}
+
+/// What the tenant's dashboard shows.
+#[derive(Debug)]
+pub struct Dashboard {
+    pub runs: Vec<RunReach>,
+    pub queue: Vec<QueueCount>,
+    /// Every relay and gateway (shared by all tenants).
+    pub destinations: Vec<crate::store::destinations::DestinationRow>,
+    /// Actions waiting for a second person.
+    pub pending_approvals: usize,
+    /// The tenant's sources with the age of their last import.
+    pub sources: Vec<crate::reports::SourceStatus>,
+}
+
+pub async fn dashboard(ctx: &Ctx, tenant: &str) -> anyhow::Result<Dashboard> {
+    use crate::reports::Reach;
+    let mut conn = ctx.store.conn().await?;
+    let active: Vec<OutageRow> = outages::list(&mut conn, Some(tenant))
+        .await?
+        .into_iter()
+        .filter(|o| o.state == "active")
+        .collect();
+    let queue = notifications::counts_of_tenant(&mut conn, tenant).await?;
+    let destinations = crate::store::destinations::all(&mut conn).await?;
+    let pending_approvals = crate::store::approvals::list(&mut conn, tenant)
+        .await?
+        .into_iter()
+        .filter(|a| a.state == "pending")
+        .count();
+    drop(conn);
+    let mut runs = Vec::with_capacity(active.len());
+    for outage in active {
+        let (_, rows) = crate::reports::report(ctx, outage.id).await?;
+        let count = |r: Reach| rows.iter().filter(|x| x.affected && x.reach == r).count();
+        runs.push(RunReach {
+            informed: count(Reach::Informed),
+            pending: count(Reach::Pending),
+            unreachable: count(Reach::Unreachable),
+            outage,
+        });
+    }
+    let sources = crate::reports::status(ctx, ctx.now())
+        .await?
+        .sources
+        .into_iter()
+        .filter(|src| src.tenant == tenant)
+        .collect();
+    Ok(Dashboard {
+        runs,
+        queue,
+        destinations,
+        pending_approvals,
+        sources,
+    })
+}

@@ -5,8 +5,7 @@ use super::{CsrfForm, Session, failed, forbidden, render, stale_form};
 use crate::domain::account::Role;
 use crate::domain::from_millis;
 use crate::http::State as AppState;
-use crate::reports::Reach;
-use crate::store::{approvals, destinations, notifications, outages};
+use crate::store::approvals;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -51,67 +50,52 @@ struct OutageLine {
 
 pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let now = state.ctx.now();
-    let built = async {
-        let mut conn = state.ctx.store.conn().await?;
-        let runs: Vec<_> = outages::list(&mut conn, Some(&tenant))
-            .await?
-            .into_iter()
-            .filter(|o| o.state == "active")
-            .collect();
-        let queue = notifications::counts_of_tenant(&mut conn, &tenant).await?;
-        let health = destinations::all(&mut conn).await?;
-        let pending = approvals::list(&mut conn, &tenant)
-            .await?
-            .into_iter()
-            .filter(|a| a.state == "pending")
-            .count();
-        drop(conn);
-        let mut lines = Vec::new();
-        for o in runs {
-            let (_, rows) = crate::reports::report(&state.ctx, o.id).await?;
-            let count = |r: Reach| rows.iter().filter(|x| x.affected && x.reach == r).count();
-            lines.push(OutageLine {
+    let board = match crate::overview::dashboard(&state.ctx, &tenant).await {
+        Ok(board) => board,
+        Err(e) => return failed(e, s.lang),
+    };
+    let lines: Vec<OutageLine> = board
+        .runs
+        .into_iter()
+        .map(|run| {
+            let o = run.outage;
+            OutageLine {
                 id: o.id,
-                kind: o.kind.clone(),
                 window: format!(
                     "{} – {}",
                     local(&state, &tenant, o.window_from),
                     local(&state, &tenant, o.window_to)
                 ),
-                reason: o.reason.clone(),
-                informed: count(Reach::Informed),
-                pending: count(Reach::Pending),
-                unreachable: count(Reach::Unreachable),
-            });
-        }
-        let status = crate::reports::status(&state.ctx, now).await?;
-        let sources: Vec<_> = status
-            .sources
-            .into_iter()
-            .filter(|src| src.tenant == tenant)
-            .map(|src| {
-                context! {
-                    name => src.source,
-                    age => src.age_secs.map(|a| a / 60),
-                    stale => src.stale,
-                    outcome => src.last_outcome,
-                }
-            })
-            .collect();
-        anyhow::Ok(context! {
-            outages => ser(&lines), queue => ser(&queue), destinations => ser(&health),
-            sources => sources, pending => pending,
+                kind: o.kind,
+                reason: o.reason,
+                informed: run.informed,
+                pending: run.pending,
+                unreachable: run.unreachable,
+            }
         })
-    };
-    match built.await {
-        Ok(data) => render(
-            "dashboard.html",
-            s.lang,
-            context! { me => s.caller.name, tenant => tenant_name(&state, &tenant), csrf => s.csrf, ..data },
-        ),
-        Err(e) => failed(e, s.lang),
-    }
+        .collect();
+    let sources: Vec<_> = board
+        .sources
+        .into_iter()
+        .map(|src| {
+            context! {
+                name => src.source,
+                age => src.age_secs.map(|a| a / 60),
+                stale => src.stale,
+                outcome => src.last_outcome,
+            }
+        })
+        .collect();
+    render(
+        "dashboard.html",
+        s.lang,
+        context! {
+            me => s.caller.name, tenant => tenant_name(&state, &tenant), csrf => s.csrf,
+            outages => ser(&lines), queue => ser(&board.queue),
+            destinations => ser(&board.destinations), sources => sources,
+            pending => board.pending_approvals,
+        },
+    )
 }
 
 pub(super) fn tenant_name(state: &AppState, tenant: &str) -> String {
