@@ -7,7 +7,7 @@
 //!    report's path is logged as its route, without the signature;
 //! 2. the hardening headers ([`hardening_headers`]);
 //! 3. errors under `/api` as JSON ([`crate::http::api::json_errors`]);
-//! 4. a request timeout, `http.request_timeout_secs` (503; 0: none);
+//! 4. a request timeout, `http.request_timeout_secs` (503 with a sentence for people; 0: none);
 //! 5. the one request body limit, [`MAX_BODY_BYTES`] (413), for every extractor: axum's own
 //!    default limit is switched off so that there is only this one.
 //!
@@ -19,7 +19,7 @@ use crate::config::HttpSettings;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -43,6 +43,7 @@ pub fn layered(router: Router<State>, http: &HttpSettings) -> Router<State> {
         )),
     };
     router
+        .layer(axum::middleware::from_fn(timed_out_text))
         .layer(axum::middleware::from_fn(super::api::json_errors))
         .layer(axum::middleware::map_response(hardening_headers))
         .layer(
@@ -52,6 +53,24 @@ pub fn layered(router: Router<State>, http: &HttpSettings) -> Router<State> {
                 .on_response(answered)
                 .on_failure(()),
         )
+}
+
+/// The timeout's empty 503 with a sentence for people (under `/api`, [`json_errors`] makes it
+/// the JSON error `timeout`).
+///
+/// [`json_errors`]: super::api::json_errors
+async fn timed_out_text(req: Request, next: axum::middleware::Next) -> Response {
+    use http_body::Body as _;
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::SERVICE_UNAVAILABLE
+        || resp.body().size_hint().exact() != Some(0)
+    {
+        return resp;
+    }
+    let text = "Das hat zu lange gedauert (http.request_timeout_secs). Bitte sehen Sie nach, ob es \
+                ausgeführt wurde, bevor Sie es noch einmal versuchen. / This took too long; \
+                please look whether it was carried out before trying again.";
+    (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
 }
 
 /// Requests that monitoring repeats every few seconds: logged at DEBUG only.
