@@ -11,6 +11,8 @@
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
 //! - [`reports`]: status, import history, outages, per-outage report, call list, suppressions
+//! - [`overview`]: an outage and an import as the API and the UI show them
+//! - [`follow_up`]: retrying, cancelling and noting calls after a declaration (audited)
 //! - [`ops`]: an import run by hand (with its audit entry), the SQLite backup
 //! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
@@ -27,12 +29,14 @@ pub mod config;
 pub mod ctx;
 pub mod dispatch;
 pub mod domain;
+pub mod follow_up;
 pub mod http;
 pub mod import;
 pub mod jobs;
 pub mod lifecycle;
 pub mod messages;
 pub mod ops;
+pub mod overview;
 pub mod preview;
 pub mod private_files;
 pub mod reports;

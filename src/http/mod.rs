@@ -8,9 +8,12 @@
 //! - [`ui`]: the web UI (server-rendered, German), sessions with CSRF tokens
 //! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
 //!   description at `/api/openapi.json`
+//! - [`edge`]: what every request passes: tracing, hardening headers, JSON errors under
+//!   `/api`, a request timeout, the body size limit
 //! - [`server`]: the listener, with a connection cap and header and body timeouts
 
 pub mod api;
+pub mod edge;
 pub mod health;
 pub mod hooks;
 pub mod metrics;
@@ -92,9 +95,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Every route.
+/// Every route, behind the [`edge`] layers (tracing, hardening headers, JSON errors under
+/// `/api`, request timeout, body limit).
 pub fn router(state: State) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
@@ -108,30 +112,8 @@ pub fn router(state: State) -> Router {
         )
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
-        .merge(ui::router())
-        .layer(axum::middleware::map_response(hardening_headers))
-        .with_state(state)
-}
-
-/// Headers on every answer: no framing (clickjacking), no content sniffing, no referrer
-/// leaving absage, and nothing kept in caches (pages, reports and call lists carry citizens'
-/// names and numbers). A handler's own `Cache-Control` wins.
-async fn hardening_headers(mut resp: axum::response::Response) -> axum::response::Response {
-    use axum::http::HeaderValue;
-    let h = resp.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
-        ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-store"),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    resp
+        .merge(ui::router());
+    edge::layered(routes, &state.ctx.settings.http).with_state(state)
 }
 
 /// Serves `router` on `listener` with the default [`server::Limits`] until `shutdown` fires

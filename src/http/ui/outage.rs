@@ -1,13 +1,13 @@
 //! An outage's own pages: its report with charts, retrying failed messages, retracting it, and
 //! the call list (with who phoned whom).
 
-use super::pages::{local, ser, tenant_name, unavailable};
-use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
+use super::pages::{local, ser, tenant_name};
+use super::{CsrfForm, Session, chart, failed, forbidden, render, stale_form};
 use crate::domain::account::Role;
 use crate::http::State as AppState;
 use crate::http::api::outages::ConservationView;
 use crate::lifecycle::four_eyes::Action;
-use crate::store::{notifications, outages, queue_admin};
+use crate::store::{notifications, outages};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,19 +16,16 @@ use minijinja::context;
 
 /// The caller's outage, or a 404 page.
 async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRow, Box<Response>> {
-    let mut conn = state
-        .ctx
-        .store
-        .conn()
+    crate::overview::own_outage(&state.ctx, &s.caller.tenant, id)
         .await
-        .map_err(|e| Box::new(unavailable(format!("{e:#}"))))?;
-    match outages::get(&mut conn, id).await {
-        Ok(Some(o)) if o.tenant_id == s.caller.tenant => Ok(o),
-        Ok(_) => Err(Box::new(
-            (StatusCode::NOT_FOUND, "Diese Absage gibt es nicht.").into_response(),
-        )),
-        Err(e) => Err(Box::new(unavailable(e))),
-    }
+        .map_err(|e| {
+            Box::new(if is_not_found(&e) {
+                let text = super::i18n::translate(s.lang, "Diese Absage gibt es nicht.");
+                (StatusCode::NOT_FOUND, text).into_response()
+            } else {
+                failed(e, s.lang)
+            })
+        })
 }
 
 pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
@@ -38,22 +35,20 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
     };
     let built = async {
         let (_, rows) = crate::reports::report(&state.ctx, id).await?;
-        let removals = crate::reports::pending_removals(&state.ctx, &o).await?;
+        let standing = crate::overview::standing(&state.ctx, &o).await?;
         let mut conn = state.ctx.store.conn().await?;
-        let queue = notifications::counts(&mut conn, Some(id)).await?;
         let sent = notifications::of_outage(&mut conn, id).await?;
-        // A retracted run's appointments stand: nobody is to be told or phoned.
-        let conservation = if o.state == "retracted" {
-            None
-        } else {
-            let counts =
-                crate::lifecycle::impact::conservation_of(&mut conn, &o, state.ctx.now()).await?;
-            Some(ConservationView::from(counts))
-        };
-        anyhow::Ok((rows, removals, queue, sent, conservation))
+        anyhow::Ok((rows, standing, sent))
     };
     match built.await {
-        Ok((rows, removals, queue, sent, conservation)) => {
+        Ok((rows, standing, sent)) => {
+            let crate::overview::Standing {
+                queue,
+                conservation,
+                removal_pending: removals,
+            } = standing;
+            // A retracted run's appointments stand: nobody is to be told or phoned.
+            let conservation = conservation.map(ConservationView::from);
             let first = sent.iter().filter_map(|n| n.sent_at).min();
             let first_after = first.map(|f| format!("{:.0} s", (f - o.created_at) as f64 / 1000.0));
             let failed = queue
@@ -77,7 +72,7 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
                 },
             )
         }
-        Err(e) => unavailable(format!("{e:#}")),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -97,29 +92,9 @@ pub async fn retry_failed(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now_ms = crate::domain::to_millis(state.ctx.now());
-    let done = async {
-        let mut conn = state.ctx.store.conn().await?;
-        let all = queue_admin::Failed::OfOutage(id);
-        let n = queue_admin::retry(&mut conn, &s.caller.tenant, all, now_ms).await?;
-        crate::store::notify_work(&mut conn).await?;
-        crate::store::audit::append(
-            &mut conn,
-            &crate::store::audit::Entry {
-                tenant: Some(&s.caller.tenant),
-                actor: &s.caller.name,
-                action: "notification.retry",
-                subject: Some(format!("outage #{id}")),
-                details: serde_json::json!({ "retried": n }),
-            },
-            now_ms,
-        )
-        .await?;
-        anyhow::Ok(())
-    };
-    match done.await {
-        Ok(()) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => unavailable(format!("{e:#}")),
+    match crate::follow_up::retry_failed_of(&state.ctx, &s.caller, id).await {
+        Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -154,17 +129,22 @@ pub async fn retract(
         crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, state.ctx.now(), false)
             .await,
         id,
+        &s,
     )
 }
 
 /// Back to the outage once done; to the approvals when the action waits for a second person.
-fn after_gate(result: anyhow::Result<crate::lifecycle::four_eyes::Submitted>, id: i64) -> Response {
+fn after_gate(
+    result: anyhow::Result<crate::lifecycle::four_eyes::Submitted>,
+    id: i64,
+    s: &Session,
+) -> Response {
     match result {
         Ok(crate::lifecycle::four_eyes::Submitted::Pending(..)) => {
             Redirect::to("/ui/approvals").into_response()
         }
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -206,7 +186,7 @@ pub async fn confirm_removals(
                 );
                 return (StatusCode::CONFLICT, text).into_response();
             }
-            Err(e) => return unavailable(format!("{e:#}")),
+            Err(e) => return failed(e, s.lang),
         }
     }
     let action = Action::ConfirmRemovals { outage: id };
@@ -214,6 +194,7 @@ pub async fn confirm_removals(
         crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, state.ctx.now(), false)
             .await,
         id,
+        &s,
     )
 }
 
@@ -228,7 +209,7 @@ pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path
             s.lang,
             context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id), outage => ser(&o), list => ser(&list) },
         ),
-        Err(e) => unavailable(format!("{e:#}")),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -250,41 +231,20 @@ pub async fn mark_called(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now_ms = crate::domain::to_millis(state.ctx.now());
-    let marked = async {
-        let mut conn = state.ctx.store.conn().await?;
-        let on_list = outages::target_states(&mut conn, id)
-            .await?
-            .iter()
-            .any(|(b, _)| *b == booking);
-        if !on_list {
-            return anyhow::Ok(None);
+    match crate::follow_up::mark_called(&state.ctx, &s.caller, id, booking).await {
+        Ok(()) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
+        Err(e) if is_not_found(&e) => {
+            let text =
+                super::i18n::translate(s.lang, "Dieser Termin gehört nicht zu dieser Absage.");
+            (StatusCode::NOT_FOUND, text).into_response()
         }
-        let first =
-            crate::store::calls::mark(&mut conn, id, booking, &s.caller.name, now_ms).await?;
-        if first {
-            crate::store::audit::append(
-                &mut conn,
-                &crate::store::audit::Entry {
-                    tenant: Some(&s.caller.tenant),
-                    actor: &s.caller.name,
-                    action: "call.mark",
-                    subject: Some(format!("outage #{id}")),
-                    details: serde_json::json!({ "booking": booking }),
-                },
-                now_ms,
-            )
-            .await?;
-        }
-        Ok(Some(()))
-    };
-    match marked.await {
-        Ok(Some(())) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
-        Ok(None) => (
-            StatusCode::NOT_FOUND,
-            "Dieser Termin gehört nicht zu dieser Absage.",
-        )
-            .into_response(),
-        Err(e) => unavailable(format!("{e:#}")),
+        Err(e) => failed(e, s.lang),
     }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::lifecycle::Refused>(),
+        Some(crate::lifecycle::Refused::NotFound(_))
+    )
 }
