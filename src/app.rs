@@ -155,6 +155,11 @@ impl App {
         Ok(self.http_addr())
     }
 
+    /// What the HTTP handlers share: this application's context and dispatcher progress.
+    pub fn http_state(&self) -> crate::http::State {
+        crate::http::State::new(self.ctx.clone(), self.progress.clone())
+    }
+
     /// Where the HTTP listener listens, once bound.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.listener.as_ref().and_then(|l| l.local_addr().ok())
@@ -179,7 +184,7 @@ impl App {
                 max_connections = limits.max_connections,
                 "serving /healthz, /readyz and /metrics"
             );
-            let router = crate::http::router(crate::http::State::of(&self));
+            let router = crate::http::router(self.http_state());
             let token = jobs_token.clone();
             tracker.spawn(async move {
                 if let Err(e) = crate::http::server::serve(listener, router, limits, token).await {

@@ -42,12 +42,13 @@ pub struct State {
 }
 
 impl State {
-    pub fn of(app: &crate::app::App) -> State {
-        let per_minute = std::num::NonZeroU32::new(app.ctx.settings.http.login_attempts_per_minute)
+    /// The handlers' state over `ctx`, with the dispatcher's `progress` for `/readyz`.
+    pub fn new(ctx: crate::ctx::Ctx, progress: Arc<crate::dispatch::progress::Progress>) -> State {
+        let per_minute = std::num::NonZeroU32::new(ctx.settings.http.login_attempts_per_minute)
             .unwrap_or(std::num::NonZeroU32::MIN);
         State {
-            ctx: app.ctx.clone(),
-            progress: app.progress.clone(),
+            ctx,
+            progress,
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),

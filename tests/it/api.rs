@@ -73,7 +73,7 @@ async fn api(threshold: Option<u64>) -> (Api, Tokens) {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
     absage::tls::install();

@@ -70,7 +70,7 @@ async fn an_outage_goes_from_the_browser_through_approval_to_the_citizens() {
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(
         listener,
-        absage::http::router(absage::http::State::of(&t.app)),
+        absage::http::router(t.app.http_state()),
         stop.clone(),
     ));
 

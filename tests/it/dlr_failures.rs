@@ -36,7 +36,7 @@ async fn app_with_hook(
     t.write_export(rows);
     t.import().await;
     let stop = CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
     (t, base, stop)
 }
@@ -186,7 +186,7 @@ async fn a_failure_reported_before_the_send_is_recorded_still_moves_the_citizen_
     t.write_export(&[Row::new("FAST", "2030-01-07 09:00")]);
     t.import().await;
     let stop = CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;

@@ -7,7 +7,7 @@ use absage::domain::outage::Scope;
 async fn serve(t: &TestApp) -> (String, tokio_util::sync::CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     let token = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(listener, router, token.clone()));
     (base, token)

@@ -47,7 +47,7 @@ fn olga() -> Caller {
 }
 
 fn trigger(t: &TestApp) -> impl Future<Output = axum::response::Response> + use<> {
-    let state = absage::http::State::of(&t.app);
+    let state = t.app.http_state();
     async move {
         absage::http::api::records::trigger_import(State(state), olga(), Path("termine".into()))
             .await

@@ -127,7 +127,7 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
     t.write_export(&[Row::new("D1", "2030-01-07 09:00").phone("0171 5550001")]);
     t.import().await;
     let stop = tokio_util::sync::CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
 
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())

@@ -59,7 +59,7 @@ async fn ui_with(threshold: Option<u64>, edit: impl FnOnce(&mut absage::config::
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(
         listener,
-        absage::http::router(absage::http::State::of(&t.app)),
+        absage::http::router(t.app.http_state()),
         stop.clone(),
     ));
     absage::tls::install();
@@ -88,7 +88,7 @@ async fn declare_as_olga(ui: &Ui) -> absage::http::api::outages::Declared {
         tenant: "soest".into(),
         role: Role::Operator,
     };
-    let state = absage::http::State::of(&ui.t.app);
+    let state = ui.t.app.http_state();
     let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
         .await
         .unwrap();
