@@ -138,6 +138,12 @@ pub async fn issue_token(
     Ok(token)
 }
 
+/// Every account (no secrets), by tenant and name.
+pub async fn list(db: &Store) -> anyhow::Result<Vec<AccountRow>> {
+    let mut conn = db.conn().await?;
+    Ok(store::list(&mut conn).await?)
+}
+
 /// The caller behind an API token, if the token is known.
 pub async fn by_token(
     db: &Store,

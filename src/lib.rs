@@ -2,15 +2,19 @@
 //! own IT is down. Map of the crate (dependencies point downwards):
 //!
 //! - [`cli`], [`app`]: the command line and the daemon (build, then run until stopped)
+//! - [`jobs`]: the daemon's background jobs (schedule, watch, retention), each a step and a loop
 //! - [`accounts`]: accounts of the admin API, their tokens, and finding the caller
-//! - [`declare`]: declaring outages and batches, with a dry-run impact preview; typed refusals
-//! - [`four_eyes`]: the four-eyes rule over declare, amend, retract and confirmed removals
+//! - [`ctx`]: what every service function needs (store, settings, templates, clock)
+//! - [`lifecycle`]: the outage lifecycle — declare, amend, retract, batches, the four-eyes rule,
+//!   matching as a pure plan, the impact report; typed refusals
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files; one
 //!   reader contract for every kind of export; a source's settings with each reader's options
-//! - [`matching`]: which bookings a run affects, and queueing their notifications
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
-//! - [`reports`]: status, per-outage report, call list
+//! - [`reports`]: status, import history, outages, per-outage report, call list, suppressions
+//! - [`overview`]: an outage and an import as the API and the UI show them
+//! - [`follow_up`]: retrying, cancelling and noting calls after a declaration (audited)
+//! - [`ops`]: an import run by hand (with its audit entry), the SQLite backup
 //! - [`preview`]: message previews, SMS length and cost
 //! - [`messages`]: templates, localised dates, SMS encoding
 //! - [`store`]: all SQL
@@ -24,14 +28,17 @@ pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod declare;
+pub mod ctx;
 pub mod dispatch;
 pub mod domain;
-pub mod four_eyes;
+pub mod follow_up;
 pub mod http;
 pub mod import;
-pub mod matching;
+pub mod jobs;
+pub mod lifecycle;
 pub mod messages;
+pub mod ops;
+pub mod overview;
 pub mod preview;
 pub mod private_files;
 pub mod reports;

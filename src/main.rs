@@ -1,19 +1,20 @@
 //! The `absage` binary: parse the command line, wire up signals, run, map errors to exit codes.
 
 use clap::Parser;
+use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     absage::private_files::private_umask();
     let cli = absage::cli::Cli::parse();
     let shutdown = CancellationToken::new();
     tokio::spawn(absage::shutdown_on_signals(shutdown.clone()));
     match absage::cli::run(cli, shutdown).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

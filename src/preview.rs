@@ -2,10 +2,11 @@
 //! `absage config check`, and SMS segments and cost in an outage's impact.
 
 use crate::config::{Settings, TenantSettings};
+use crate::ctx::Ctx;
 use crate::domain::from_millis;
 use crate::messages::sms::{SmsEncoding, analyse};
 use crate::messages::{Channel, MessageContext, SmsChoice, TemplateSet};
-use crate::store::{Store, bookings};
+use crate::store::bookings;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -67,19 +68,18 @@ pub struct PreviewRequest<'a> {
 }
 
 pub async fn preview(
-    store: &Store,
-    settings: &Settings,
-    templates: &TemplateSet,
+    ctx: &Ctx,
     req: &PreviewRequest<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Preview> {
-    let tenant = settings
+    let tenant = ctx
+        .settings
         .tenant(req.tenant)
         .with_context(|| format!("no tenant with id {:?} is configured", req.tenant))?;
     let booking = match req.booking_key {
         None => None,
         Some(key) => {
-            let mut conn = store.conn().await?;
+            let mut conn = ctx.store.conn().await?;
             let found = bookings::active_by_keys(&mut conn, &tenant.id, &[key.to_owned()]).await?;
             Some(
                 found
@@ -93,8 +93,8 @@ pub async fn preview(
         .as_ref()
         .map_or(now + Duration::days(1), |b| from_millis(b.starts_at));
     let chain = tenant.language_chain();
-    let templates = templates.for_tenant(&tenant.id);
-    let ctx = MessageContext {
+    let templates = ctx.templates.for_tenant(&tenant.id);
+    let message = MessageContext {
         kind: req.kind,
         channel: req.channel,
         language: Some(req.language),
@@ -114,10 +114,12 @@ pub async fn preview(
         bilingual: tenant.bilingual,
         rebook_url: tenant.rebook_url.as_deref(),
     };
-    let mut rendered = templates.render(&ctx)?;
+    let mut rendered = templates.render(&message)?;
     let mut sms_variant = None;
     if req.channel == Channel::Sms {
-        let choice = templates.render_sms(&ctx, tenant.max_sms_segments)?.choice;
+        let choice = templates
+            .render_sms(&message, tenant.max_sms_segments)?
+            .choice;
         sms_variant = Some(choice.variant());
         if let SmsChoice::Short(short) = choice {
             rendered.text = short;

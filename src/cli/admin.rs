@@ -1,10 +1,11 @@
 //! `absage admin …`: the accounts of the admin API and web UI.
 
+use super::print;
 use crate::accounts::{self, NewAccount};
 use crate::app::App;
 use crate::domain::account::Role;
 use clap::{Subcommand, ValueEnum};
-use std::io::Read;
+use std::io::{Read, Write};
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
@@ -50,60 +51,71 @@ impl From<RoleArg> for Role {
 }
 
 pub async fn run(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
-    let actor = super::whoami();
-    let now = (app.clock)();
     match cmd {
         AdminCommand::Add {
             name,
             tenant,
             role,
             password_stdin,
-        } => {
-            let tenant = super::tenant_id(app, tenant)?;
-            let password = if password_stdin {
-                let mut text = String::new();
-                std::io::stdin().read_to_string(&mut text)?;
-                let text = text.trim_end_matches(['\r', '\n']).to_owned();
-                anyhow::ensure!(
-                    text.chars().count() >= 12,
-                    "the password needs at least 12 characters"
-                );
-                Some(text)
-            } else {
-                None
-            };
-            let new = NewAccount {
-                name: &name,
-                tenant: &tenant,
-                role: role.into(),
-                password: password.as_deref(),
-            };
-            accounts::add(&app.store, &app.settings, &new, &actor, now).await?;
-            println!(
-                "account {name} added to tenant {tenant} as {}",
-                Role::from(role).as_str()
-            );
-        }
-        AdminCommand::List { json } => {
-            let mut conn = app.store.conn().await?;
-            let all = crate::store::accounts::list(&mut conn).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else {
-                for a in all {
-                    println!("{:<32} tenant {:<12} {}", a.name, a.tenant_id, a.role);
-                }
-            }
-        }
-        AdminCommand::Remove { name } => {
-            accounts::remove(&app.store, &name, &actor, now).await?;
-            println!("account {name} removed");
-        }
-        AdminCommand::Token { name } => {
-            let token = accounts::issue_token(&app.store, &name, &actor, now).await?;
-            eprintln!("API token for {name} (shown once; send it as `Authorization: Bearer …`):");
-            println!("{token}");
-        }
+        } => add(app, &name, tenant, role, password_stdin).await,
+        AdminCommand::List { json } => list(app, json).await,
+        AdminCommand::Remove { name } => remove(app, &name).await,
+        AdminCommand::Token { name } => token(app, &name).await,
     }
+}
+
+async fn add(
+    app: &App,
+    name: &str,
+    tenant: Option<String>,
+    role: RoleArg,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let tenant = super::tenant_id(&app.ctx.settings, tenant)?;
+    let password = password_stdin.then(read_password).transpose()?;
+    let new = NewAccount {
+        name,
+        tenant: &tenant,
+        role: role.into(),
+        password: password.as_deref(),
+    };
+    let (actor, now) = (super::whoami(), app.ctx.now());
+    accounts::add(&app.ctx.store, &app.ctx.settings, &new, &actor, now).await?;
+    let role = Role::from(role).as_str();
+    writeln!(
+        std::io::stdout(),
+        "account {name} added to tenant {tenant} as {role}"
+    )?;
+    Ok(())
+}
+
+/// A password for the web UI from standard input, without its line break.
+fn read_password() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let text = text.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(
+        text.chars().count() >= 12,
+        "the password needs at least 12 characters"
+    );
+    Ok(text)
+}
+
+async fn list(app: &App, json: bool) -> anyhow::Result<()> {
+    let all = accounts::list(&app.ctx.store).await?;
+    print::admin::accounts(&mut std::io::stdout(), &all, json)
+}
+
+async fn remove(app: &App, name: &str) -> anyhow::Result<()> {
+    accounts::remove(&app.ctx.store, name, &super::whoami(), app.ctx.now()).await?;
+    writeln!(std::io::stdout(), "account {name} removed")?;
+    Ok(())
+}
+
+async fn token(app: &App, name: &str) -> anyhow::Result<()> {
+    let token =
+        accounts::issue_token(&app.ctx.store, name, &super::whoami(), app.ctx.now()).await?;
+    eprintln!("API token for {name} (shown once; send it as `Authorization: Bearer …`):");
+    writeln!(std::io::stdout(), "{token}")?;
     Ok(())
 }

@@ -18,6 +18,9 @@ pub struct HttpSettings {
     pub header_timeout_secs: u64,
     /// A request's body must arrive within this time after its headers.
     pub body_timeout_secs: u64,
+    /// A request must be answered within this time, else it is cut off with 503 (0: no limit).
+    /// Generous: declaring an outage over 100,000 bookings takes seconds.
+    pub request_timeout_secs: u64,
     /// Login attempts per minute from one client address (web UI), whatever the names tried.
     pub login_attempts_per_minute: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client (IP addresses); without them
@@ -36,6 +39,7 @@ impl Default for HttpSettings {
             max_connections: 512,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
+            request_timeout_secs: 120,
             login_attempts_per_minute: 10,
             trusted_proxies: Vec::new(),
             metrics_token: Secret::default(),

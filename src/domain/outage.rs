@@ -99,6 +99,29 @@ pub enum Selection {
     Keys { keys: Vec<String>, scope: Scope },
 }
 
+impl Selection {
+    /// The services and locations it is limited to.
+    pub fn scope(&self) -> &Scope {
+        match self {
+            Selection::Window { scope, .. } | Selection::Keys { scope, .. } => scope,
+        }
+    }
+
+    /// The same selection with its scope's names normalised.
+    pub fn normalised(&self) -> Selection {
+        match self {
+            Selection::Window { window, scope } => Selection::Window {
+                window: *window,
+                scope: scope.normalised(),
+            },
+            Selection::Keys { keys, scope } => Selection::Keys {
+                keys: keys.clone(),
+                scope: scope.normalised(),
+            },
+        }
+    }
+}
+
 /// Whether a run is an outage (re-matched after every import) or a one-off batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

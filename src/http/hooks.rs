@@ -66,7 +66,7 @@ async fn take_report(
     let refuse = |status: StatusCode, code: &str, message: &str| {
         (status, Json(json!({ "code": code, "message": message })))
     };
-    let Some((_, secret)) = state.settings.http.webhooks.delivery_reports() else {
+    let Some((_, secret)) = state.ctx.settings.http.webhooks.delivery_reports() else {
         return refuse(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -91,9 +91,9 @@ async fn take_report(
             "status: not a delivery report type",
         );
     };
-    let now_ms = crate::domain::to_millis((state.clock)());
+    let now_ms = crate::domain::to_millis(state.ctx.now());
     let recorded = async {
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.ctx.store.begin().await?;
         let taken = notifications::record_delivery(&mut tx, id, claim, delivery, now_ms).await?;
         let mut moved_on = 0;
         if taken == (Delivery::Recorded { sent: true }) && crate::domain::dlr::is_failure(delivery)
@@ -190,7 +190,7 @@ pub async fn alertmanager(
     let refuse = |status: StatusCode, code: &str, message: &str| {
         (status, Json(json!({ "code": code, "message": message })))
     };
-    let alerts = &state.settings.alerts;
+    let alerts = &state.ctx.settings.alerts;
     if alerts.rules.is_empty() {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -219,7 +219,7 @@ pub async fn alertmanager(
             );
         }
     };
-    let now_ms = crate::domain::to_millis((state.clock)());
+    let now_ms = crate::domain::to_millis(state.ctx.now());
     let mut outcomes = Vec::new();
     for alert in payload.alerts.iter().filter(|a| a.status == "firing") {
         for (i, rule) in alerts.rules.iter().enumerate() {
@@ -231,7 +231,7 @@ pub async fn alertmanager(
                 alert.fingerprint,
                 crate::domain::to_millis(alert.starts_at)
             );
-            let claimed = match state.store.conn().await {
+            let claimed = match state.ctx.store.conn().await {
                 Ok(mut conn) => {
                     crate::store::alert_runs::claim(&mut conn, &key, &rule.tenant, now_ms)
                         .await
@@ -254,7 +254,7 @@ pub async fn alertmanager(
                     );
                 }
             }
-            let request = crate::declare::DeclareRequest {
+            let request = crate::lifecycle::DeclareRequest {
                 from: Some(alert.starts_at.to_rfc3339()),
                 to: Some(
                     (alert.starts_at + chrono::Duration::hours(i64::from(rule.hours))).to_rfc3339(),
@@ -270,10 +270,12 @@ pub async fn alertmanager(
                 tenant: rule.tenant.clone(),
                 role: crate::domain::account::Role::Operator,
             };
-            let action = crate::four_eyes::Action::Declare(request);
-            let now = (state.clock)();
-            use crate::four_eyes::Submitted;
-            match crate::four_eyes::submit(state.services(), &caller, &action, now, false).await {
+            let action = crate::lifecycle::four_eyes::Action::Declare(request);
+            let now = state.ctx.now();
+            use crate::lifecycle::four_eyes::Submitted;
+            match crate::lifecycle::four_eyes::submit(&state.ctx, &caller, &action, now, false)
+                .await
+            {
                 Ok(Submitted::Pending(impact, approval)) => outcomes.push(json!({
                     "rule": i,
                     "status": "pending_approval",

@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 /// The metrics; with `http.metrics_token` set, only for a request that carries it.
 pub async fn metrics(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
-    let token = state.settings.http.metrics_token.expose();
+    let token = state.ctx.settings.http.metrics_token.expose();
     if !token.is_empty()
         && !super::bearer(&headers).is_some_and(|given| {
             use crate::domain::account::token_hash;
@@ -75,8 +75,8 @@ impl Family {
 
 /// The exposition text: every family whole, with its HELP and TYPE.
 pub async fn render(state: &State) -> anyhow::Result<String> {
-    let now = (state.clock)();
-    let status = reports::status(&state.store, &state.settings, now).await?;
+    let now = state.ctx.now();
+    let status = reports::status(&state.ctx, now).await?;
     let mut queue = Family::new(
         "absage_notifications",
         "Notifications by state and channel.",
@@ -124,7 +124,7 @@ pub async fn render(state: &State) -> anyhow::Result<String> {
         "absage_first_send_seconds",
         "Seconds from an active outage's declaration to its first sent message.",
     );
-    let mut conn = state.store.conn().await?;
+    let mut conn = state.ctx.store.conn().await?;
     for o in &status.active_outages {
         if let Some(sent) = notifications::first_sent_at(&mut conn, o.id).await? {
             let id = o.id.to_string();

@@ -8,18 +8,18 @@
 //! - [`ui`]: the web UI (server-rendered, German), sessions with CSRF tokens
 //! - [`api`]: the admin API under `/api` (accounts by token, tenant-scoped), with its OpenAPI
 //!   description at `/api/openapi.json`
+//! - [`edge`]: what every request passes: tracing, hardening headers, JSON errors under
+//!   `/api`, a request timeout, the body size limit
 //! - [`server`]: the listener, with a connection cap and header and body timeouts
 
 pub mod api;
+pub mod edge;
 pub mod health;
 pub mod hooks;
 pub mod metrics;
 pub mod server;
 pub mod ui;
 
-use crate::config::Settings;
-use crate::messages::TemplateSet;
-use crate::store::Store;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -32,10 +32,8 @@ use tokio_util::sync::CancellationToken;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct State {
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    pub templates: Arc<TemplateSet>,
-    pub clock: crate::dispatch::Clock,
+    /// The service layer's context (store, settings, templates, clock).
+    pub ctx: crate::ctx::Ctx,
     /// Whether this instance's dispatcher moves (`/readyz`).
     pub progress: Arc<crate::dispatch::progress::Progress>,
     /// Login attempts per client address (web UI), `http.login_attempts_per_minute`. Not per
@@ -44,24 +42,13 @@ pub struct State {
 }
 
 impl State {
-    /// What the service layer needs, borrowed from the state.
-    pub fn services(&self) -> crate::four_eyes::Services<'_> {
-        crate::four_eyes::Services {
-            store: &self.store,
-            settings: &self.settings,
-            templates: &self.templates,
-        }
-    }
-
-    pub fn of(app: &crate::app::App) -> State {
-        let per_minute = std::num::NonZeroU32::new(app.settings.http.login_attempts_per_minute)
+    /// The handlers' state over `ctx`, with the dispatcher's `progress` for `/readyz`.
+    pub fn new(ctx: crate::ctx::Ctx, progress: Arc<crate::dispatch::progress::Progress>) -> State {
+        let per_minute = std::num::NonZeroU32::new(ctx.settings.http.login_attempts_per_minute)
             .unwrap_or(std::num::NonZeroU32::MIN);
         State {
-            store: app.store.clone(),
-            settings: app.settings.clone(),
-            templates: app.templates.clone(),
-            clock: app.clock.clone(),
-            progress: app.progress.clone(),
+            ctx,
+            progress,
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),
@@ -82,7 +69,7 @@ impl FromRequestParts<State> for ClientAddr {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let trusted = &state.settings.http.trusted_proxies;
+        let trusted = &state.ctx.settings.http.trusted_proxies;
         Ok(ClientAddr(peer.map(|peer| {
             if !trusted.contains(&peer) {
                 return peer;
@@ -109,9 +96,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Every route.
+/// Every route, behind the [`edge`] layers (tracing, hardening headers, JSON errors under
+/// `/api`, request timeout, body limit).
 pub fn router(state: State) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
@@ -125,30 +113,8 @@ pub fn router(state: State) -> Router {
         )
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
-        .merge(ui::router())
-        .layer(axum::middleware::map_response(hardening_headers))
-        .with_state(state)
-}
-
-/// Headers on every answer: no framing (clickjacking), no content sniffing, no referrer
-/// leaving absage, and nothing kept in caches (pages, reports and call lists carry citizens'
-/// names and numbers). A handler's own `Cache-Control` wins.
-async fn hardening_headers(mut resp: axum::response::Response) -> axum::response::Response {
-    use axum::http::HeaderValue;
-    let h = resp.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
-        ),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-store"),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    resp
+        .merge(ui::router());
+    edge::layered(routes, &state.ctx.settings.http).with_state(state)
 }
 
 /// Serves `router` on `listener` with the default [`server::Limits`] until `shutdown` fires

@@ -35,7 +35,7 @@ mod source;
 pub mod sql;
 pub mod watch;
 
-use crate::matching::MatchContext;
+use crate::lifecycle::matching::MatchContext;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::SourceSettings;
 use super::mapping::{Field, FieldMapping, RowError, RowWarning};
 use crate::domain::booking::{BookingRecord, BookingStatus};
-use crate::matching::MatchStats;
+use crate::lifecycle::matching::MatchStats;
 use crate::store::imports::ImportCounts;
 
 /// How many rejected rows an import report and the history keep (the count is always exact).

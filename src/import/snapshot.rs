@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::report::{ImportReport, Outcome};
 use super::{ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, feed, locate};
 use crate::domain::to_millis;
-use crate::matching;
+use crate::lifecycle::matching;
 use crate::store::{Store, bookings, imports, outages};
 
 /// [`run`](super::run), with the lease held.

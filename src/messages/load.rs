@@ -69,13 +69,13 @@ impl Templates {
         }
         for channel in Channel::ALL {
             let present = |f: &&&str| folder.join(f).is_file();
-            match channel.files().iter().filter(present).count() {
+            match super::files_of(channel).iter().filter(present).count() {
                 0 => {}
-                n if n == channel.files().len() => self.add_available(kind, channel, lang),
+                n if n == super::files_of(channel).len() => self.add_available(kind, channel, lang),
                 _ => bail!(
                     "{}: incomplete {channel} templates; need all of {}",
                     folder.display(),
-                    channel.files().join(", ")
+                    super::files_of(channel).join(", ")
                 ),
             }
         }

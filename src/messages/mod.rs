@@ -34,11 +34,9 @@ pub mod sms_choice;
 pub use sms_choice::{SmsChoice, SmsMessage};
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use minijinja::{Environment, Value, context};
-use serde::{Deserialize, Serialize};
 
 /// The language every message can fall back to.
 const LAST_RESORT: &str = "de";
@@ -47,52 +45,13 @@ const SMS_FILE: &str = "sms.txt.j2";
 /// Optional beside `sms.txt.j2`: see [`sms_choice`].
 const SHORT_SMS_FILE: &str = "sms.short.txt.j2";
 
-/// The way a message travels to a citizen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Email,
-    Sms,
-}
+pub use crate::domain::notification::{Channel, UnknownChannel};
 
-impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Sms];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-        }
-    }
-
-    fn files(self) -> &'static [&'static str] {
-        match self {
-            Channel::Email => &EMAIL_FILES,
-            Channel::Sms => std::slice::from_ref(&SMS_FILE),
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A channel name that is neither "email" nor "sms".
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown channel {0:?}: expected \"email\" or \"sms\"")]
-pub struct UnknownChannel(pub String);
-
-impl FromStr for Channel {
-    type Err = UnknownChannel;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "email" => Ok(Channel::Email),
-            "sms" => Ok(Channel::Sms),
-            _ => Err(UnknownChannel(s.to_owned())),
-        }
+/// The template files a channel's message is made of.
+fn files_of(channel: Channel) -> &'static [&'static str] {
+    match channel {
+        Channel::Email => &EMAIL_FILES,
+        Channel::Sms => std::slice::from_ref(&SMS_FILE),
     }
 }
 

@@ -52,9 +52,24 @@ impl Store {
     /// if needed) or `postgres://…`. SQLite runs in WAL mode with `synchronous=FULL`: a
     /// committed notification survives a power cut, which is the point of the outbox.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        Self::open(url, max_connections, Access::ReadWrite).await
+    }
+
+    /// Opens the database only to read it (`status`, `report`, …): SQLite read-only, nothing
+    /// created, rights left alone, so that a copy of the database, a read-only file or a
+    /// read-only mount can be inspected.
+    pub async fn connect_read_only(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        Self::open(url, max_connections, Access::ReadOnly).await
+    }
+
+    async fn open(url: &str, max_connections: u32, access: Access) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
-            (Backend::Sqlite, sqlite_url_with_create(url)?)
+            let url = match access {
+                Access::ReadWrite => sqlite_url_with_create(url)?,
+                Access::ReadOnly => sqlite_url_read_only(url)?,
+            };
+            (Backend::Sqlite, url)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             (Backend::Postgres, url.to_owned())
         } else {
@@ -70,7 +85,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
+                    if backend == Backend::Sqlite && access == Access::ReadWrite {
                         use sqlx::Executor;
                         conn.execute(
                             "pragma journal_mode = wal; pragma synchronous = full; \
@@ -78,6 +93,9 @@ impl Store {
                         )
                         .await?;
                         refuse_read_only(conn).await?;
+                    } else if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("pragma busy_timeout = 30000").await?;
                     }
                     Ok(())
                 })
@@ -264,6 +282,42 @@ fn is_busy(e: &sqlx::Error) -> bool {
 }
 
 /// Adds `mode=rwc` to a SQLite URL and creates its folder, so that the first start works.
+/// Whether a store may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// A SQLite URL opened read-only. A WAL database whose shared-memory file cannot be created
+/// (a read-only folder) is read as immutable: nobody can write it there either.
+fn sqlite_url_read_only(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (file, _) = path.split_once('?').unwrap_or((path, ""));
+    if !std::path::Path::new(file).exists() {
+        anyhow::bail!(
+            "there is no database at {file}: run `absage db migrate` (or start the daemon, \
+             which creates it)"
+        );
+    }
+    let dir = std::path::Path::new(file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let shm = std::path::PathBuf::from(format!("{file}-shm"));
+    let writable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| !m.permissions().readonly())
+            && rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok()
+    };
+    Ok(if writable(&shm) || (!shm.exists() && writable(dir)) {
+        format!("sqlite://{file}?mode=ro")
+    } else {
+        format!("sqlite://{file}?mode=ro&immutable=1")
+    })
+}
+
 fn sqlite_url_with_create(url: &str) -> anyhow::Result<String> {
     let path = url
         .trim_start_matches("sqlite://")

@@ -4,8 +4,8 @@ use crate::helpers::*;
 use crate::queue::relay_config;
 use crate::support::peers::{Kannel, SinkMode, SmtpSink, wait_until};
 use absage::config::ChannelPolicy;
-use absage::declare::{self, Amendment, Impact};
 use absage::domain::outage::Scope;
+use absage::lifecycle::{Amendment, Impact, declare};
 use std::collections::HashMap;
 
 fn calendar() -> Vec<Row> {
@@ -19,9 +19,7 @@ fn calendar() -> Vec<Row> {
 
 async fn amend(t: &TestApp, id: i64, change: Amendment) -> Impact {
     declare::amend(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
+        &t.app.ctx,
         id,
         &change,
         declare::Act {
@@ -36,9 +34,7 @@ async fn amend(t: &TestApp, id: i64, change: Amendment) -> Impact {
 
 async fn retract(t: &TestApp, id: i64) -> anyhow::Result<Impact> {
     declare::retract(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
+        &t.app.ctx,
         id,
         "Der Ausfall war ein Fehlalarm",
         declare::Act {
@@ -52,7 +48,7 @@ async fn retract(t: &TestApp, id: i64) -> anyhow::Result<Impact> {
 
 /// (booking key, kind, channel) → state, from the database.
 async fn states(t: &TestApp) -> HashMap<(String, String, String), String> {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         "select b.booking_key, n.kind, n.channel, n.state from notifications n \
          join bookings b on b.id = n.booking_id",
@@ -114,9 +110,7 @@ async fn amending_tells_the_newly_affected_and_tells_the_others_their_appointmen
         "C is newly affected"
     );
     assert_eq!(st(&s, "D-1300", "cancellation"), None);
-    let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, id)
-        .await
-        .unwrap();
+    let (_, report) = absage::reports::report(&t.app.ctx, id).await.unwrap();
     let a = report
         .iter()
         .find(|r| r.booking_key == "A-0900")
@@ -129,9 +123,7 @@ async fn amending_tells_the_newly_affected_and_tells_the_others_their_appointmen
         ),
         (false, Some("sent"), Some("sent"))
     );
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, id)
-        .await
-        .unwrap();
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
     assert!(calls.is_empty(), "A is not someone to phone");
     // The same amendment again changes nothing and sends nothing.
     let again = amend(&t, id, change).await;
@@ -191,9 +183,7 @@ async fn amending_to_a_service_the_calendar_does_not_know_is_refused_with_the_cl
         .id
         .unwrap();
     let err = declare::amend(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
+        &t.app.ctx,
         id,
         &Amendment {
             services: Some(vec!["Zulasung".into()]),
@@ -242,9 +232,7 @@ async fn retracting_cancels_what_is_pending_and_tells_everyone_already_told() {
             Some("cancelled")
         );
     }
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, id)
-        .await
-        .unwrap();
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
     assert!(
         calls.is_empty(),
         "nobody is phoned about a retracted outage"
@@ -341,7 +329,7 @@ async fn the_suppression_list_holds_what_is_cancelled_and_drops_what_was_retract
         .id
         .unwrap();
     let list = |t: &TestApp| {
-        let store = t.app.store.clone();
+        let store = t.app.ctx.store.clone();
         async move {
             let mut conn = store.conn().await.unwrap();
             absage::store::outages::suppressions(&mut conn, Some("soest"))
@@ -364,11 +352,11 @@ async fn retracting_while_cancellations_are_in_flight_still_tells_those_citizens
         .id
         .unwrap();
     // Another process has claimed the emails and is sending them right now.
-    let mut tx = t.app.store.begin().await.unwrap();
+    let mut tx = t.app.ctx.store.begin().await.unwrap();
     let now = t.clock.now().timestamp_millis();
     let claimed = absage::store::notifications::claim(
         &mut tx,
-        t.app.store.backend(),
+        t.app.ctx.store.backend(),
         "email",
         "other",
         now,

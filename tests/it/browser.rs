@@ -55,16 +55,22 @@ async fn an_outage_goes_from_the_browser_through_approval_to_the_citizens() {
             role,
             password: Some(PASSWORD),
         };
-        accounts::add(&t.app.store, &t.app.settings, &new, "test", t.clock.now())
-            .await
-            .unwrap();
+        accounts::add(
+            &t.app.ctx.store,
+            &t.app.ctx.settings,
+            &new,
+            "test",
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(
         listener,
-        absage::http::router(absage::http::State::of(&t.app)),
+        absage::http::router(t.app.http_state()),
         stop.clone(),
     ));
 

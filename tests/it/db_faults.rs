@@ -23,7 +23,7 @@ pub(crate) enum WriteFault {
 
 impl WriteFault {
     pub(crate) fn of(t: &TestApp) -> WriteFault {
-        let url = t.app.settings.database.url.expose().to_owned();
+        let url = t.app.ctx.settings.database.url.expose().to_owned();
         match url.strip_prefix("sqlite://") {
             Some(rest) => {
                 let file = rest.split('?').next().unwrap();
@@ -159,7 +159,7 @@ async fn sends_the_database_could_not_record_are_recorded_once_it_is_back_none_t
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
 
     // The fault starts while the step sends: once a fifth of the mail has arrived.

@@ -144,7 +144,7 @@ async fn bookings_without_email_or_mobile_are_unreachable_and_on_the_call_list()
         .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;
     assert_eq!(impact.stats.unreachable, 2);
-    let list = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+    let list = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
         .await
         .unwrap();
     let keys: Vec<&str> = list.iter().map(|e| e.booking_key.as_str()).collect();
@@ -166,7 +166,7 @@ async fn declaring_again_or_reimporting_never_queues_a_second_copy() {
         report.rematched,
         vec![(
             first.id.unwrap(),
-            absage::matching::MatchStats {
+            absage::lifecycle::matching::MatchStats {
                 affected: 5,
                 ..Default::default()
             }
@@ -222,12 +222,10 @@ async fn after_an_import_new_bookings_get_notices_moved_ones_are_withdrawn_and_v
     let again = t.import().await;
     assert_eq!(again.rematched[0].1.removal_pending, 1);
 
-    let confirmed = absage::declare::confirm_removals(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
+    let confirmed = absage::lifecycle::declare::confirm_removals(
+        &t.app.ctx,
         id,
-        absage::declare::Act {
+        absage::lifecycle::declare::Act {
             by: "test",
             now: t.clock.now(),
             dry_run: false,
@@ -256,7 +254,7 @@ async fn after_an_import_new_bookings_get_notices_moved_ones_are_withdrawn_and_v
 #[tokio::test]
 async fn a_batch_by_booking_keys_notifies_exactly_those_bookings() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
-    let decl = absage::declare::Declaration {
+    let decl = absage::lifecycle::Declaration {
         tenant: "soest".into(),
         kind: absage::domain::outage::RunKind::Batch,
         selection: absage::domain::outage::Selection::Keys {
@@ -270,16 +268,9 @@ async fn a_batch_by_booking_keys_notifies_exactly_those_bookings() {
         reason: "Die Sachbearbeiterin ist erkrankt".into(),
         created_by: "test".into(),
     };
-    let impact = absage::declare::declare(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
-        &decl,
-        t.clock.now(),
-        false,
-    )
-    .await
-    .unwrap();
+    let impact = absage::lifecycle::declare::declare(&t.app.ctx, &decl, t.clock.now(), false)
+        .await
+        .unwrap();
     assert_eq!(impact.stats.affected, 2);
     assert_eq!(
         keys(&t.notifications().await),
@@ -336,7 +327,7 @@ async fn a_reason_too_long_for_the_full_sms_sends_the_short_sms_and_the_full_ema
     let rows = [Row::new("A", "2030-01-07 09:00").location(office)];
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
     let reason = "Wegen eines schweren Ausfalls der gesamten Informationstechnik ".repeat(12);
-    let decl = absage::declare::Declaration {
+    let decl = absage::lifecycle::Declaration {
         tenant: "soest".into(),
         kind: absage::domain::outage::RunKind::Outage,
         selection: absage::domain::outage::Selection::Window {
@@ -350,16 +341,9 @@ async fn a_reason_too_long_for_the_full_sms_sends_the_short_sms_and_the_full_ema
         reason: reason.clone(),
         created_by: "test".into(),
     };
-    let impact = absage::declare::declare(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
-        &decl,
-        t.clock.now(),
-        false,
-    )
-    .await
-    .expect("a long reason never blocks a declaration");
+    let impact = absage::lifecycle::declare::declare(&t.app.ctx, &decl, t.clock.now(), false)
+        .await
+        .expect("a long reason never blocks a declaration");
     assert_eq!(impact.stats.sms_short.get("de"), Some(&1));
     assert_eq!(impact.stats.sms_too_long, 0);
     let de = &impact.sms["de"];
@@ -414,7 +398,7 @@ async fn an_sms_too_long_even_when_short_is_skipped_and_the_citizen_gets_email_o
     assert_eq!(sent, [("DE", "sms"), ("DE", "email"), ("UK-MAIL", "email")]);
 
     // Without its SMS, UK-MAIL's email is no late fallback: it goes now, like DE's SMS.
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let roles: Vec<(String, String, String)> = sqlx::query_as(
         "select b.booking_key, n.channel, n.role from notifications n \
          join bookings b on b.id = n.booking_id order by n.id",
@@ -432,7 +416,7 @@ async fn an_sms_too_long_even_when_short_is_skipped_and_the_citizen_gets_email_o
     assert_eq!(role("UK-MAIL", "email").as_deref(), Some("primary"));
     drop(conn);
 
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+    let calls = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
         .await
         .unwrap();
     let keys: Vec<(&str, &str)> = calls
@@ -576,7 +560,7 @@ async fn a_mobile_outside_sms_countries_gets_no_sms_keeps_its_email_or_is_on_the
     );
     assert!(ns.iter().all(|n| !n.recipient.starts_with("+963")));
 
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+    let calls = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
         .await
         .unwrap();
     let why: Vec<(&str, &str)> = calls
@@ -591,4 +575,84 @@ async fn a_mobile_outside_sms_countries_gets_no_sms_keeps_its_email_or_is_on_the
         )]
     );
     assert_eq!(calls[0].phone.as_deref(), Some("00963 933 123 456"));
+}
+
+/// A calendar with every kind of reach: both channels, email only, SMS only, neither, and
+/// several languages.
+fn mixed_calendar() -> Vec<Row> {
+    vec![
+        Row::new("M-BOTH", "2030-01-07 09:00"),
+        Row::new("M-EN", "2030-01-07 09:15").lang("en"),
+        Row::new("M-TR-SMS", "2030-01-07 09:30")
+            .lang("tr")
+            .email(""),
+        Row::new("M-MAIL", "2030-01-07 09:45").phone(""),
+        Row::new("M-NONE", "2030-01-07 10:00").email("").phone(""),
+        Row::new("M-LIPP", "2030-01-07 10:15").location("Lippstadt"),
+    ]
+}
+
+#[tokio::test]
+async fn the_preview_is_what_the_declaration_then_does_and_the_outbox_agrees() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &mixed_calendar()).await;
+    let (from, to) = ("2030-01-07 08:00", "2030-01-07 12:00");
+    let preview = t
+        .try_declare(from, to, Scope::default(), true)
+        .await
+        .unwrap();
+    assert!(
+        t.notifications().await.is_empty(),
+        "a preview keeps nothing"
+    );
+    let declared = t.declare(from, to, Scope::default()).await;
+    let id = declared.id.expect("stored");
+    let mut as_declared = serde_json::to_value(&declared).unwrap();
+    as_declared["id"] = serde_json::Value::Null;
+    assert_eq!(serde_json::to_value(&preview).unwrap(), as_declared);
+    assert_eq!(declared.conservation.affected, 6);
+    assert_eq!(declared.conservation.call_list, 1, "M-NONE");
+    // The impact is counted from the plan; the outbox as written must say the same.
+    let notes = t.notifications().await;
+    for channel in ["email", "sms"] {
+        let written = notes.iter().filter(|n| n.channel == channel).count() as i64;
+        assert_eq!(
+            declared.per_channel.get(channel),
+            Some(&written),
+            "{channel}"
+        );
+    }
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let row = absage::store::outages::get(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = absage::lifecycle::impact::conservation_of(&mut conn, &row, t.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(stored, declared.conservation);
+    let languages: Vec<&String> = declared.per_language.keys().collect();
+    assert_eq!(languages, ["de", "en", "tr"]);
+}
+
+#[tokio::test]
+async fn a_preview_takes_no_write_lock_so_it_never_waits_for_an_import() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &mixed_calendar()).await;
+    // Another writer holds the database's write lock (SQLite: BEGIN IMMEDIATE), as a long
+    // import or a large declaration would.
+    let mut writer = t.app.ctx.store.begin().await.unwrap();
+    absage::store::notify_work(&mut writer).await.unwrap();
+    let preview = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        t.try_declare(
+            "2030-01-07 08:00",
+            "2030-01-07 12:00",
+            Scope::default(),
+            true,
+        ),
+    )
+    .await
+    .expect("the preview does not wait for the writer")
+    .unwrap();
+    assert_eq!(preview.conservation.affected, 6);
+    writer.rollback().await.unwrap();
 }

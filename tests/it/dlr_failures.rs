@@ -36,14 +36,14 @@ async fn app_with_hook(
     t.write_export(rows);
     t.import().await;
     let stop = CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
     (t, base, stop)
 }
 
 /// The SMS of a booking: id, state, claims, delivery report.
 async fn sms_of(t: &TestApp, key: &str) -> (i64, String, i64, Option<String>) {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     sqlx::query_as(
         "select n.id, n.state, n.claims, n.delivery_state from notifications n \
          join bookings b on b.id = n.booking_id \
@@ -69,13 +69,9 @@ async fn get(url: &str) -> u16 {
 }
 
 async fn reach_of(t: &TestApp, key: &str) -> (Reach, Option<String>) {
-    let (_, rows) = absage::reports::report(&t.app.store, &t.app.settings, 1)
-        .await
-        .unwrap();
+    let (_, rows) = absage::reports::report(&t.app.ctx, 1).await.unwrap();
     let row = rows.into_iter().find(|r| r.booking_key == key).unwrap();
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, 1)
-        .await
-        .unwrap();
+    let calls = absage::reports::call_list(&t.app.ctx, 1).await.unwrap();
     let why = calls
         .into_iter()
         .find(|c| c.booking_key == key)
@@ -190,7 +186,7 @@ async fn a_failure_reported_before_the_send_is_recorded_still_moves_the_citizen_
     t.write_export(&[Row::new("FAST", "2030-01-07 09:00")]);
     t.import().await;
     let stop = CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;
@@ -264,7 +260,7 @@ async fn kannels_rejection_of_a_refused_send_does_not_count_against_the_send_tha
     assert_eq!(reach_of(&t, "K1").await, (Reach::Informed, None));
 
     // A refused send's URL, replayed with a failure, is a report for an earlier send.
-    let base = t.app.settings.http.webhooks.public_url.clone();
+    let base = t.app.ctx.settings.http.webhooks.public_url.clone();
     let earlier = absage::domain::dlr::callback_url(&base, SECRET, id, refused).replace("%d", "2");
     assert_eq!(get(&earlier).await, 200);
     assert_eq!(sms_of(&t, "K1").await.3.as_deref(), Some("delivered"));

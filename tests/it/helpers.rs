@@ -2,7 +2,6 @@
 
 use absage::app::App;
 use absage::config::{ChannelPolicy, Settings, TenantSettings};
-use absage::declare::{self, Declaration, Impact};
 use absage::dispatch::{Clock, Dispatcher, StepOutcome};
 use absage::domain::outage::{RunKind, Scope, Selection, Window};
 use absage::import::{
@@ -10,6 +9,7 @@ use absage::import::{
     csv::CsvOptions,
     mapping::{FieldMapping, Formats},
 };
+use absage::lifecycle::{Declaration, Impact, declare};
 use absage::secret::Secret;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::path::PathBuf;
@@ -248,7 +248,7 @@ impl TestApp {
     }
 
     pub async fn import_with(&self, opts: ImportOptions) -> ImportReport {
-        let source = self.app.settings.sources[0].clone();
+        let source = self.app.ctx.settings.sources[0].clone();
         let report = self
             .app
             .import(&source, &opts, &|_| {})
@@ -265,7 +265,7 @@ impl TestApp {
     }
 
     pub fn local(&self, s: &str) -> DateTime<Utc> {
-        declare::parse_instant(s, "Europe/Berlin".parse().unwrap()).unwrap()
+        absage::lifecycle::parse_instant(s, "Europe/Berlin".parse().unwrap()).unwrap()
     }
 
     pub async fn declare(&self, from: &str, to: &str, scope: Scope) -> Impact {
@@ -291,15 +291,7 @@ impl TestApp {
             reason: "IT-Ausfall nach Cyberangriff".into(),
             created_by: "test".into(),
         };
-        let impact = declare::declare(
-            &self.app.store,
-            &self.app.settings,
-            &self.app.templates,
-            &decl,
-            self.clock.now(),
-            dry_run,
-        )
-        .await?;
+        let impact = declare::declare(&self.app.ctx, &decl, self.clock.now(), dry_run).await?;
         assert!(impact.conservation.holds(), "{}", impact.conservation);
         Ok(impact)
     }
@@ -324,7 +316,7 @@ impl TestApp {
 
     /// Every notification with its booking key, in queue order.
     pub async fn notifications(&self) -> Vec<Notif> {
-        let mut conn = self.app.store.conn().await.unwrap();
+        let mut conn = self.app.ctx.store.conn().await.unwrap();
         sqlx::query_as::<_, Notif>(
             "select b.booking_key as key, n.channel, n.state, n.attempts, n.recipient, \
              n.deadline, n.sent_at, n.language, n.body_text from notifications n \

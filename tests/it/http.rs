@@ -7,7 +7,7 @@ use absage::domain::outage::Scope;
 async fn serve(t: &TestApp) -> (String, tokio_util::sync::CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     let token = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(listener, router, token.clone()));
     (base, token)
@@ -25,7 +25,7 @@ async fn health_and_readiness_answer_and_readiness_fails_without_the_database() 
     let (base, stop) = serve(&t).await;
     assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".into()));
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
-    t.app.store.close().await;
+    t.app.ctx.store.close().await;
     let (status, body) = get(&format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(
@@ -103,5 +103,57 @@ async fn metrics_can_require_a_token() {
         200,
         "health needs none"
     );
+    stop.cancel();
+}
+
+/// A request that takes longer than `http.request_timeout_secs` is cut off with 503 — under
+/// `/api` as the documented JSON error `timeout` — and the listener goes on answering. Here a
+/// declaration waits for the database's write lock, which another transaction holds.
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_cut_off_with_503_and_the_listener_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.http.request_timeout_secs = 1;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&[Row::new("A1", "2030-01-08 09:00")]);
+    t.import().await;
+    let new = absage::accounts::NewAccount {
+        name: "olga",
+        tenant: "soest",
+        role: absage::domain::account::Role::Operator,
+        password: None,
+    };
+    let store = &t.app.ctx.store;
+    absage::accounts::add(store, &t.app.ctx.settings, &new, "test", t.clock.now())
+        .await
+        .unwrap();
+    let token = absage::accounts::issue_token(store, "olga", "test", t.clock.now())
+        .await
+        .unwrap();
+    let (base, stop) = serve(&t).await;
+
+    let mut lock = store.begin().await.unwrap(); // SQLite: BEGIN IMMEDIATE, the write lock
+    if store.backend() == absage::store::Backend::Postgres {
+        sqlx::query("lock table outages in exclusive mode")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+    }
+    let body = r#"{"from": "2030-01-08 08:00", "to": "2030-01-08 12:00", "reason": "IT-Ausfall"}"#;
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/outages"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let json: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(json["code"], "timeout", "{json}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
+    lock.rollback().await.unwrap();
     stop.cancel();
 }

@@ -5,7 +5,7 @@ use absage::config::ChannelPolicy;
 use absage::import::{ImportOptions, Outcome};
 
 async fn bookings(t: &TestApp) -> Vec<(String, i64, String)> {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     sqlx::query_as("select booking_key, starts_at, status from bookings order by booking_key")
         .fetch_all(&mut *conn)
         .await
@@ -110,7 +110,7 @@ async fn every_import_is_kept_in_the_history_with_its_counts_duration_and_outcom
     t.write_export(&changed);
     t.import().await;
 
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let all = absage::store::imports::history(&mut conn, None, 10)
         .await
         .unwrap();
@@ -159,7 +159,7 @@ async fn every_import_is_kept_in_the_history_with_its_counts_duration_and_outcom
         .unwrap();
     assert!(none.is_empty(), "filtered by source");
 
-    let status = absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+    let status = absage::reports::status(&t.app.ctx, t.clock.now())
         .await
         .unwrap();
     let ids: Vec<i64> = status.recent_imports.iter().map(|r| r.id).collect();
@@ -209,7 +209,7 @@ async fn a_windows_1252_export_with_separate_date_and_time_columns_is_read_right
     std::fs::write(t.dir.path().join("export.csv"), bytes).unwrap();
     let r = t.import().await;
     assert_eq!(r.counts.rows_new, 3, "{:?}", r.rejected);
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let got: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
         "select service, name, starts_at, phone_e164 from bookings order by booking_key",
     )
@@ -421,7 +421,7 @@ async fn an_ods_spreadsheet_imports_through_the_same_path_with_bad_cells_named()
 #[tokio::test]
 async fn status_shows_each_sources_last_import_and_flags_it_when_stale() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(3)).await;
-    let status = absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+    let status = absage::reports::status(&t.app.ctx, t.clock.now())
         .await
         .unwrap();
     let s = &status.sources[0];
@@ -434,9 +434,7 @@ async fn status_shows_each_sources_last_import_and_flags_it_when_stale() {
         (false, Some(0), Some(3))
     );
     let later = t.clock.now() + chrono::Duration::minutes(61);
-    let status = absage::reports::status(&t.app.store, &t.app.settings, later)
-        .await
-        .unwrap();
+    let status = absage::reports::status(&t.app.ctx, later).await.unwrap();
     assert!(
         status.sources[0].stale,
         "older than stale_after_minutes = 60"
@@ -493,7 +491,7 @@ async fn a_query_against_a_database_export_imports_like_a_file() {
     );
 
     // A query lacking a mapped column is refused as a whole, naming it.
-    let mut bad = t.app.settings.sources[0].clone();
+    let mut bad = t.app.ctx.settings.sources[0].clone();
     bad.sql.query = "select id, beginn, name from termine".into();
     let r = t
         .app
@@ -536,7 +534,7 @@ async fn an_export_behind_a_url_is_fetched_with_its_token_and_a_refusal_names_th
         r.message
     );
 
-    let mut wrong = t.app.settings.sources[0].clone();
+    let mut wrong = t.app.ctx.settings.sources[0].clone();
     wrong.http.token = Some(absage::secret::Secret::new("Bearer falsch"));
     let r = t
         .app
@@ -561,7 +559,7 @@ async fn an_incremental_export_updates_and_cancels_but_never_removes() {
         absage::domain::outage::Scope::default(),
     )
     .await;
-    let mut incremental = t.app.settings.sources[0].clone();
+    let mut incremental = t.app.ctx.settings.sources[0].clone();
     incremental.mode = absage::import::ImportMode::Incremental;
     incremental.fields.status = Some("status".into());
     let mut text =

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 
 /// How many rows the last (refused) import read before it stopped.
 async fn rows_read_by_last_import(t: &TestApp) -> i64 {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let last = absage::store::imports::history(&mut conn, None, 1)
         .await
         .unwrap();

@@ -39,7 +39,7 @@ fn last_line(text: &[u8]) -> usize {
 pub(crate) async fn state(
     t: &TestApp,
 ) -> (Vec<(String, i64, String)>, Vec<(String, String, String)>) {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let bookings =
         sqlx::query_as("select booking_key, starts_at, status from bookings order by booking_key")
             .fetch_all(&mut *conn)
@@ -104,7 +104,7 @@ pub(crate) async fn refused_whole(
         "{file}: {message}"
     );
     assert_eq!(state(t).await, before, "{file}: nothing changed");
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let last = absage::store::imports::history(&mut conn, None, 1)
         .await
         .unwrap();
@@ -383,7 +383,7 @@ async fn a_bad_spreadsheet_cell_is_named_sheet_and_cell_in_the_report_and_the_hi
         (17, Some("Termine!C17"), "start")
     );
     assert_eq!(e.place(r.position), "row 17 (Termine!C17)");
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let (_, history) = absage::store::imports::with_rejected(&mut conn, "soest", r.import_id)
         .await
         .unwrap()

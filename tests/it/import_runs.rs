@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use std::time::Duration;
 
 async fn history(t: &TestApp) -> Vec<ImportRow> {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     imports::history(&mut conn, None, 100).await.unwrap()
 }
 
@@ -47,7 +47,7 @@ fn olga() -> Caller {
 }
 
 fn trigger(t: &TestApp) -> impl Future<Output = axum::response::Response> + use<> {
-    let state = absage::http::State::of(&t.app);
+    let state = t.app.http_state();
     async move {
         absage::http::api::records::trigger_import(State(state), olga(), Path("termine".into()))
             .await
@@ -101,7 +101,7 @@ async fn an_api_import_whose_client_goes_away_completes_and_frees_the_source() {
     );
     assert_eq!(row.duration_ms(), Some(7_000), "the time it really took");
     assert_eq!(row.location, export.display().to_string());
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let audit = absage::store::audit::list(&mut conn, "soest", 10)
         .await
         .unwrap();
@@ -124,7 +124,7 @@ async fn an_api_import_whose_client_goes_away_completes_and_frees_the_source() {
 /// source's lease, which it renewed last at `now` and does not renew again.
 async fn left_by_a_killed_process(t: &TestApp, source: &str) -> i64 {
     let now = absage::domain::to_millis(t.clock.now());
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let job = format!("import:soest:{source}");
     let owner = "dead-host-4242-0badcafe/schedule#00000001";
     let until = now + absage::import::lease::LEASE.as_millis() as i64;
@@ -142,7 +142,7 @@ async fn left_by_a_killed_process(t: &TestApp, source: &str) -> i64 {
 async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_shown_failed() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
     let dead = left_by_a_killed_process(&t, "termine").await;
-    let source = t.app.settings.sources[0].clone();
+    let source = t.app.ctx.settings.sources[0].clone();
     let err = t
         .app
         .import(&source, &ImportOptions::default(), &|_| {})
@@ -185,7 +185,7 @@ async fn at_start_runs_whose_lease_ran_out_are_marked_failed_and_live_ones_kept(
     let live = left_by_a_killed_process(&t, "andere").await;
     // A run from before leases were kept on imports (no lease at all).
     let old = {
-        let mut conn = t.app.store.conn().await.unwrap();
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
         imports::start(&mut conn, "soest", "alt", "alt.csv", 0)
             .await
             .unwrap()

@@ -7,7 +7,7 @@ use absage::store::leases;
 #[tokio::test]
 async fn only_one_instance_holds_a_job_until_its_lease_runs_out_or_is_released() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let job = "import:soest:termine";
     assert!(
         leases::acquire(&mut conn, job, "a", 1_000, 2_000)
@@ -55,7 +55,7 @@ async fn only_one_instance_holds_a_job_until_its_lease_runs_out_or_is_released()
 #[tokio::test]
 async fn instances_count_each_other_by_heartbeat_and_forget_the_silent_ones() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     assert_eq!(
         leases::heartbeat(&mut conn, "a", 1_000, 4_000)
             .await

@@ -174,7 +174,7 @@ async fn every_affected_citizen_of_a_messy_export_is_told_or_on_the_call_list() 
 
     // A reason of 85 characters: SMS get shorter or are left out, they never block the emails.
     let reason = "Ausfall der IT nach einem Cyberangriff auf den kommunalen Dienstleister – bitte nicht kommen";
-    let decl = absage::declare::Declaration {
+    let decl = absage::lifecycle::Declaration {
         tenant: "soest".into(),
         kind: absage::domain::outage::RunKind::Outage,
         selection: absage::domain::outage::Selection::Window {
@@ -191,16 +191,9 @@ async fn every_affected_citizen_of_a_messy_export_is_told_or_on_the_call_list() 
         reason: reason.into(),
         created_by: "test".into(),
     };
-    let impact = absage::declare::declare(
-        &t.app.store,
-        &t.app.settings,
-        &t.app.templates,
-        &decl,
-        t.clock.now(),
-        false,
-    )
-    .await
-    .expect("a declaration is never refused for its SMS");
+    let impact = absage::lifecycle::declare::declare(&t.app.ctx, &decl, t.clock.now(), false)
+        .await
+        .expect("a declaration is never refused for its SMS");
     let affected: Vec<&Case> = cases.iter().filter(|c| c.affected).collect();
     assert_eq!(
         impact.conservation.affected,
@@ -212,7 +205,7 @@ async fn every_affected_citizen_of_a_messy_export_is_told_or_on_the_call_list() 
 
     t.drain(&t.dispatcher()).await;
     let outage = impact.id.expect("declared");
-    let calllist = absage::reports::call_list(&t.app.store, &t.app.settings, outage)
+    let calllist = absage::reports::call_list(&t.app.ctx, outage)
         .await
         .unwrap();
     let on_list: BTreeMap<&str, &str> = calllist

@@ -100,7 +100,7 @@ async fn while_the_relay_answers_421_nothing_is_lost_sms_flows_and_the_backlog_d
         12,
         "{ns:?}"
     );
-    let status = absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+    let status = absage::reports::status(&t.app.ctx, t.clock.now())
         .await
         .unwrap();
     assert_eq!(
@@ -232,7 +232,7 @@ async fn a_temporary_rejection_is_retried_on_the_schedule_and_then_fails_for_goo
     assert_eq!(d.step().await.unwrap().failed, 1);
     let ns = t.notifications().await;
     assert_eq!((ns[0].state.as_str(), ns[0].attempts), ("failed", 3));
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+    let calls = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
         .await
         .unwrap();
     assert_eq!(calls.len(), 1);

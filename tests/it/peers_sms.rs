@@ -127,21 +127,21 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
     t.write_export(&[Row::new("D1", "2030-01-07 09:00").phone("0171 5550001")]);
     t.import().await;
     let stop = tokio_util::sync::CancellationToken::new();
-    let router = absage::http::router(absage::http::State::of(&t.app));
+    let router = absage::http::router(t.app.http_state());
     tokio::spawn(absage::http::serve(listener, router, stop.clone()));
 
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;
     t.drain(&t.dispatcher()).await;
     let sms_id: i64 = {
-        let mut conn = t.app.store.conn().await.unwrap();
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
         sqlx::query_scalar("select id from notifications where channel = 'sms'")
             .fetch_one(&mut *conn)
             .await
             .unwrap()
     };
     let delivery = || async {
-        let mut conn = t.app.store.conn().await.unwrap();
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
         sqlx::query_scalar::<_, Option<String>>(
             "select delivery_state from notifications where id = $1",
         )
@@ -214,9 +214,7 @@ async fn kannels_delivery_reports_reach_the_notification_and_forged_ones_are_ref
         409,
         "nor through the URL form from before sends were counted"
     );
-    let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, 1)
-        .await
-        .unwrap();
+    let (_, report) = absage::reports::report(&t.app.ctx, 1).await.unwrap();
     assert_eq!(report[0].sms_delivery.as_deref(), Some("delivered"));
     assert_eq!(report[0].reach, absage::reports::Reach::Informed);
     stop.cancel();

@@ -42,7 +42,7 @@ struct Imported {
 }
 
 async fn imported(t: &TestApp) -> Vec<Imported> {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     sqlx::query_as(
         "select booking_key, starts_at, ends_at, service, name, email, phone_e164, language, \
          status from bookings order by booking_key",
@@ -268,7 +268,7 @@ fn fixture(name: &str) -> String {
 
 /// Booking key → location, which `Imported` does not carry.
 async fn locations(t: &TestApp) -> Vec<(String, String)> {
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     sqlx::query_as("select booking_key, location from bookings order by booking_key")
         .fetch_all(&mut *conn)
         .await

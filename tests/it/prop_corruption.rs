@@ -289,7 +289,7 @@ async fn reach(t: &TestApp, outage: i64) -> (BTreeSet<String>, BTreeSet<String>,
         .filter(|n| ["queued", "sending", "sent"].contains(&n.state.as_str()))
         .map(|n| n.key.clone())
         .collect();
-    let list = absage::reports::call_list(&t.app.store, &t.app.settings, outage)
+    let list = absage::reports::call_list(&t.app.ctx, outage)
         .await
         .unwrap();
     let reasons = list
@@ -378,10 +378,10 @@ async fn one_case(messes: Vec<Mess>, later: Vec<(Mess, bool)>, cut: Option<f64>)
         text.truncate(((text.len() as f64) * share) as usize);
     }
     std::fs::write(t.dir.path().join("export.csv"), &text).unwrap();
-    let source = t.app.settings.sources[0].clone();
+    let source = t.app.ctx.settings.sources[0].clone();
     // Refused (cut off, too many removed) or applied: either way nobody affected drops out.
     let _ = t.app.import(&source, &Default::default(), &|_| {}).await;
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let (affected, with_message, call_list) =
         absage::store::outages::reach_counts(&mut conn, outage)
             .await

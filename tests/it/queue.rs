@@ -89,7 +89,7 @@ async fn notices_for_appointments_that_have_started_expire_instead_of_sending() 
                     .contains("soon@example.org")
             })
     );
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+    let calls = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -187,7 +187,7 @@ async fn a_citizen_nobody_reached_stays_on_the_call_list_after_later_imports() {
     t.drain(&t.dispatcher()).await;
     let report = t.import().await;
     assert_eq!(report.rematched[0].1.withdrawn, 0);
-    let calls = absage::reports::call_list(&t.app.store, &t.app.settings, impact.id.unwrap())
+    let calls = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
         .await
         .unwrap();
     assert_eq!(

@@ -9,7 +9,7 @@ use absage::store::rate_budget;
 async fn reservations_follow_each_other_and_idle_time_is_not_saved_up() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
     let reserve = |destination: &'static str, now_us: i64| {
-        let store = t.app.store.clone();
+        let store = t.app.ctx.store.clone();
         async move {
             let mut conn = store.conn().await.unwrap();
             rate_budget::reserve(&mut conn, destination, now_us, 50_000)
@@ -33,7 +33,7 @@ async fn reservations_follow_each_other_and_idle_time_is_not_saved_up() {
         5_050_000,
         "an idle spell is not saved up: the next reservation starts now"
     );
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let rows: i64 = sqlx::query_scalar("select count(*) from rate_budget")
         .fetch_one(&mut *conn)
         .await
@@ -47,7 +47,7 @@ async fn concurrent_reservations_never_overlap() {
     const SPAN: i64 = 6_667;
     let instances: Vec<_> = (0..3)
         .map(|_| {
-            let store = t.app.store.clone();
+            let store = t.app.ctx.store.clone();
             tokio::spawn(async move {
                 let mut ends = Vec::new();
                 for _ in 0..50 {

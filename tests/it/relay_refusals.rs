@@ -12,7 +12,7 @@ use chrono::Duration;
 use std::collections::HashMap;
 
 async fn destination_of(t: &TestApp, name: &str) -> absage::store::destinations::DestinationRow {
-    absage::reports::status(&t.app.store, &t.app.settings, t.clock.now())
+    absage::reports::status(&t.app.ctx, t.clock.now())
         .await
         .unwrap()
         .destinations
@@ -62,7 +62,7 @@ async fn a_relay_refusing_our_sender_is_failed_over_marked_down_and_probed_and_n
         "no SMS fallback went out: no email failed"
     );
     let by_relay: Vec<(Option<String>, i64)> = {
-        let mut conn = t.app.store.conn().await.unwrap();
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
         sqlx::query_as(
             "select destination, count(*) from notifications where channel = 'email' \
              group by destination",

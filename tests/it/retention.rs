@@ -50,16 +50,14 @@ async fn contact_data_is_deleted_some_days_after_the_outage_closed_and_the_count
         ns.iter()
             .all(|n| n.recipient.is_empty() && n.body_text.is_empty() && n.state == "sent")
     );
-    let (_, report) = absage::reports::report(&t.app.store, &t.app.settings, id)
-        .await
-        .unwrap();
+    let (_, report) = absage::reports::report(&t.app.ctx, id).await.unwrap();
     assert_eq!(report.len(), 2);
     assert!(
         report
             .iter()
             .all(|r| r.email.as_deref() == Some("sent") && r.booking.name.is_empty())
     );
-    let mut conn = t.app.store.conn().await.unwrap();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
     let later: (String, Option<String>) =
         sqlx::query_as("select name, email from bookings where booking_key = 'LATER'")
             .fetch_one(&mut *conn)

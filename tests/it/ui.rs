@@ -16,9 +16,14 @@ struct Ui {
 const PASSWORD: &str = "Korrekt Pferd Batterie";
 
 async fn ui(threshold: Option<u64>) -> Ui {
+    ui_with(threshold, |_| {}).await
+}
+
+async fn ui_with(threshold: Option<u64>, edit: impl FnOnce(&mut absage::config::Settings)) -> Ui {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     s.tenants[0].approval_threshold = threshold;
+    edit(&mut s);
     let mut werl = s.tenants[0].clone();
     werl.id = "werl".into();
     s.tenants.push(werl);
@@ -39,16 +44,22 @@ async fn ui(threshold: Option<u64>) -> Ui {
             role,
             password: Some(PASSWORD),
         };
-        accounts::add(&t.app.store, &t.app.settings, &new, "test", t.clock.now())
-            .await
-            .unwrap();
+        accounts::add(
+            &t.app.ctx.store,
+            &t.app.ctx.settings,
+            &new,
+            "test",
+            t.clock.now(),
+        )
+        .await
+        .unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(absage::http::serve(
         listener,
-        absage::http::router(absage::http::State::of(&t.app)),
+        absage::http::router(t.app.http_state()),
         stop.clone(),
     ));
     absage::tls::install();
@@ -66,7 +77,7 @@ async fn ui(threshold: Option<u64>) -> Ui {
 
 /// Olga (operator) declares 8:00–12:00 on 8 January 2030, as the API and the UI do.
 async fn declare_as_olga(ui: &Ui) -> absage::http::api::outages::Declared {
-    let decl = absage::declare::DeclareRequest {
+    let decl = absage::lifecycle::DeclareRequest {
         from: Some("2030-01-08 08:00".into()),
         to: Some("2030-01-08 12:00".into()),
         reason: "IT-Ausfall".into(),
@@ -77,7 +88,7 @@ async fn declare_as_olga(ui: &Ui) -> absage::http::api::outages::Declared {
         tenant: "soest".into(),
         role: Role::Operator,
     };
-    let state = absage::http::State::of(&ui.t.app);
+    let state = ui.t.app.http_state();
     let (_, declared) = absage::http::api::outages::submit(&state, &caller, &decl, false)
         .await
         .unwrap();
@@ -222,8 +233,18 @@ async fn a_login_gives_a_safe_session_cookie_and_pages_need_it() {
     let (session, _) = ui.login("olga", PASSWORD).await.expect("logged in");
     assert!(session.starts_with("absage_session=absage_"));
     let set = ui.login_cookie_flags().await;
-    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(set.contains(flag), "{flag} in {set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: {set}");
+    let login = &form.cookies[0];
+    for flag in [
+        "absage_login=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/login",
+    ] {
+        assert!(login.contains(flag), "{flag} in {login}");
     }
     let home = ui.send("GET", "/", &session, &[]).await;
     assert_eq!(home.status, 200);
@@ -248,6 +269,27 @@ impl Ui {
             .await;
         done.cookies[0].clone()
     }
+}
+
+#[tokio::test]
+async fn behind_https_the_cookies_are_secure_and_a_cookie_header_may_hold_several() {
+    let ui = ui_with(None, |s| {
+        s.http.webhooks.public_url = "https://absage.kreis-soest.example".into();
+    })
+    .await;
+    let form = ui.send("GET", "/login", "", &[]).await;
+    assert!(form.cookies[0].contains("; Secure"), "{:?}", form.cookies);
+    let set = ui.login_cookie_flags().await;
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let (session, _) = ui.login("olga", PASSWORD).await.unwrap();
+    // The session among other cookies, as browsers send them.
+    let several = format!("absage_lang=en; other=\"x\"; {session}");
+    let home = ui.send("GET", "/", &several, &[]).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Running cancellations"), "{}", home.body);
 }
 
 #[tokio::test]
@@ -448,6 +490,16 @@ async fn forms_need_the_sessions_csrf_token_and_approval_takes_a_second_person()
         .send("POST", "/logout", &anna, &[("csrf", &anna_csrf)])
         .await;
     assert_eq!(out.status, 303);
+    let gone = &out.cookies[0];
+    for flag in [
+        "absage_session=;",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=0",
+    ] {
+        assert!(gone.contains(flag), "{flag} in {gone}");
+    }
     assert_eq!(
         ui.send("GET", "/", &anna, &[]).await.status,
         303,
@@ -562,7 +614,7 @@ async fn the_outage_page_retries_failed_messages_and_retracts() {
     let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
     let declared = declare_as_olga(&ui).await;
     let id = declared.impact.id.unwrap();
-    let mut conn = ui.t.app.store.conn().await.unwrap();
+    let mut conn = ui.t.app.ctx.store.conn().await.unwrap();
     sqlx::query("update notifications set state = 'failed' where channel = 'sms'")
         .execute(&mut *conn)
         .await
@@ -723,7 +775,7 @@ async fn services_and_locations_are_picked_from_the_calendar_with_their_counts()
     // What comes back is checked on the server: a name the calendar does not know is refused.
     let forged = [("services_scope", "some"), ("services", "Führerschien")];
     let refused = declare_form(&ui, &olga, &csrf, &forged, "preview").await;
-    assert_eq!(refused.status, 422);
+    assert_eq!(refused.status, 400);
     assert!(
         refused.body.contains("matches no upcoming booking")
             && refused
@@ -735,7 +787,7 @@ async fn services_and_locations_are_picked_from_the_calendar_with_their_counts()
     // "All" with ticks, or "only the ticked" with none, is asked about rather than guessed.
     let unclear = [("services_scope", "all"), ("services", "Zulassung")];
     let refused = declare_form(&ui, &olga, &csrf, &unclear, "preview").await;
-    assert_eq!(refused.status, 422);
+    assert_eq!(refused.status, 400);
     assert!(
         refused
             .body
@@ -743,7 +795,7 @@ async fn services_and_locations_are_picked_from_the_calendar_with_their_counts()
     );
     let none = [("locations_scope", "some")];
     let refused = declare_form(&ui, &olga, &csrf, &none, "preview").await;
-    assert_eq!(refused.status, 422);
+    assert_eq!(refused.status, 400);
     assert!(
         refused.body.contains("aber keiner angekreuzt"),
         "{}",
@@ -911,9 +963,88 @@ async fn the_import_page_adds_up_its_rows_and_names_contact_problems_without_the
     );
 }
 
+/// The web UI answers as the API does, with a message for people: a window that ends before it
+/// begins 400, an unknown outage 404, an approval already decided 409, and a database failing
+/// during a declaration 500 — its cause in the log, none of it on the page.
+#[tokio::test(flavor = "current_thread")]
+async fn the_ui_answers_refusals_and_failures_with_the_apis_status() {
+    let logs = capture_this_thread();
+    let ui = ui(Some(0)).await;
+    let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let declare = |from: &'static str, to: &'static str, action: &'static str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("from", from.to_owned()),
+            ("to", to.to_owned()),
+            ("reason", "IT-Ausfall".to_owned()),
+            ("action", action.to_owned()),
+        ];
+        let (ui, olga) = (&ui, olga.clone());
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            ui.send("POST", "/ui/declare", &olga, &form).await
+        }
+    };
+    let backwards = declare("2030-01-08T12:00", "2030-01-08T08:00", "preview").await;
+    assert_eq!(backwards.status, 400, "{}", backwards.body);
+    assert!(
+        backwards.body.contains("<label for=\"reason\">"),
+        "the form again, saying why: {}",
+        backwards.body
+    );
+
+    let unknown = ui.send("GET", "/ui/outages/999999", &olga, &[]).await;
+    assert_eq!(unknown.status, 404);
+    let retract = [("csrf", csrf.as_str()), ("reason", "Fehlalarm")];
+    let unknown = ui
+        .send("POST", "/ui/outages/999999/retract", &olga, &retract)
+        .await;
+    assert_eq!(unknown.status, 404);
+
+    let approval = declare_as_olga(&ui).await.approval.unwrap().id;
+    let (anna, anna_csrf) = ui.login("anna", PASSWORD).await.unwrap();
+    let approve = format!("/ui/approvals/{approval}/approve");
+    let form = [("csrf", anna_csrf.as_str())];
+    assert_eq!(ui.send("POST", &approve, &anna, &form).await.status, 303);
+    let again = ui.send("POST", &approve, &anna, &form).await;
+    assert_eq!(again.status, 409, "already decided: {}", again.body);
+    let unknown = ui
+        .send("POST", "/ui/approvals/999999/reject", &anna, &form)
+        .await;
+    assert_eq!(unknown.status, 404);
+
+    // The database loses a table in the middle of a declaration (the session and the
+    // calendar's names are still read).
+    let mut conn = ui.t.app.ctx.store.conn().await.unwrap();
+    sqlx::query("alter table targets rename to targets_gone")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let failed = declare("2030-01-08T08:00", "2030-01-08T12:00", "confirm").await;
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    assert!(
+        failed.body.contains("Das hat nicht geklappt"),
+        "a message for people: {}",
+        failed.body
+    );
+    let lower = failed.body.to_lowercase();
+    assert!(
+        !lower.contains("targets") && !lower.contains("no such") && !lower.contains("relation"),
+        "no internals on the page: {}",
+        failed.body
+    );
+    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let cause = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("targets"))
+        .unwrap_or_else(|| panic!("the cause is logged:\n{log}"));
+    assert!(cause.contains("method=POST path=/ui/declare"), "{cause}");
+}
+
 /// Collects what the code logs at info level and above, for this thread.
 #[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct Captured(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -950,7 +1081,7 @@ impl std::io::Write for ThreadWriter {
 /// Captures what this thread logs at INFO and above. A global subscriber, not a thread-local
 /// default: with a thread-local one, call sites that another test's thread met first could be
 /// cached as "nobody listens", and the capture came back empty now and then.
-fn capture_this_thread() -> Captured {
+pub(crate) fn capture_this_thread() -> Captured {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         let subscriber = tracing_subscriber::fmt()

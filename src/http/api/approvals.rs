@@ -1,23 +1,25 @@
-//! `/api/approvals`: actions waiting for the four-eyes rule ([`crate::four_eyes`]). Only an
+//! `/api/approvals`: actions waiting for the four-eyes rule ([`crate::lifecycle::four_eyes`]). Only an
 //! approver who is not the requester may approve; approving carries out what was requested.
 
+use super::views::{self, Approval};
 use super::{ApiError, ErrorBody};
 use crate::accounts::Caller;
-use crate::declare::Impact;
-use crate::four_eyes;
 use crate::http::State as AppState;
-use crate::store::approvals::{self, ApprovalRow};
+use crate::lifecycle::Impact;
+use crate::lifecycle::four_eyes;
+use crate::store::approvals;
 use axum::Json;
 use axum::extract::{Path, State};
 
 #[utoipa::path(get, path = "/api/approvals", tag = "approvals",
-    responses((status = 200, body = Vec<ApprovalRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Approval>), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<ApprovalRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(approvals::list(&mut conn, &caller.tenant).await?))
+) -> Result<Json<Vec<Approval>>, ApiError> {
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = approvals::list(&mut conn, &caller.tenant).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }
 
 /// Approves and declares the run as requested (matched against the calendar as it is now).
@@ -30,7 +32,7 @@ pub async fn approve(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<(axum::http::StatusCode, Json<Impact>), ApiError> {
-    let impact = four_eyes::approve(state.services(), &caller, id, (state.clock)())
+    let impact = four_eyes::approve(&state.ctx, &caller, id, state.ctx.now())
         .await
         .map_err(ApiError::of_lifecycle)?;
     Ok((axum::http::StatusCode::CREATED, Json(impact)))
@@ -39,15 +41,15 @@ pub async fn approve(
 /// Rejects: nothing is declared.
 #[utoipa::path(post, path = "/api/approvals/{id}/reject", tag = "approvals",
     params(("id" = i64, Path, description = "approval id")),
-    responses((status = 200, body = ApprovalRow), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Approval), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reject(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<ApprovalRow>, ApiError> {
-    let rejected = four_eyes::reject(state.services(), &caller, id, (state.clock)())
+) -> Result<Json<Approval>, ApiError> {
+    let rejected = four_eyes::reject(&state.ctx, &caller, id, state.ctx.now())
         .await
         .map_err(ApiError::of_lifecycle)?;
-    Ok(Json(rejected))
+    Ok(Json(rejected.try_into().map_err(ApiError::internal)?))
 }

@@ -13,26 +13,30 @@
 //! - [`queue`]: notifications (list, retry, cancel) and the booking search
 //! - [`records`]: audit log, imports (history, trigger), destinations, queue depth
 //! - [`names`]: the calendar's services and locations with counts, to pick a scope from
+//! - [`error`]: the errors with their stable codes, and JSON request bodies that name the
+//!   field that is wrong
+//! - [`views`]: the response types, mapped from the store's rows (arrays, RFC 3339 times)
 
 pub mod approvals;
+pub mod error;
 pub mod names;
 pub mod outages;
 pub mod queue;
 pub mod records;
+pub mod views;
+
+pub use error::{ApiError, ErrorBody, JsonBody, json_errors};
 
 use crate::accounts::Caller;
 use crate::domain::account::Role;
 use crate::http::State as AppState;
 use axum::Json;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -61,7 +65,9 @@ impl Modify for BearerToken {
     }
 }
 
-/// The API's routes and, at `/api/openapi.json`, their description.
+/// The API's routes and, at `/api/openapi.json`, their description. Errors, also those of
+/// axum's extractors and of the listener's layers, are shaped by [`json_errors`] at the edge
+/// ([`crate::http::router`]).
 pub fn router() -> axum::Router<AppState> {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(outages::list, outages::declare))
@@ -87,148 +93,13 @@ pub fn router() -> axum::Router<AppState> {
         .routes(routes!(names::names))
         .split_for_parts();
     let api = Arc::new(api);
-    router
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let api = api.clone();
-                async move { Json(api.as_ref().clone()) }
-            }),
-        )
-        .layer(axum::middleware::map_response(json_errors))
-}
-
-/// Turns the plain-text refusals of axum's extractors (a body that is not JSON, a missing
-/// field, a path id that is not a number, a body over the size limit) into the documented
-/// `{"code", "message"}`.
-async fn json_errors(resp: Response) -> Response {
-    let status = resp.status();
-    let is_json = resp
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return resp;
-    }
-    let code = match status {
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::CONFLICT => "conflict",
-        s if s.is_server_error() => "internal",
-        _ => "invalid",
-    };
-    let message = match axum::body::to_bytes(resp.into_body(), 16 * 1024).await {
-        Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).trim().to_owned(),
-        _ => status
-            .canonical_reason()
-            .unwrap_or("refused")
-            .to_lowercase(),
-    };
-    ApiError::new(status, code, message).into_response()
-}
-
-/// The body of every error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
-    /// `internal`.
-    pub code: &'static str,
-    /// For people.
-    pub message: String,
-}
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: ErrorBody,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            body: ErrorBody {
-                code,
-                message: message.into(),
-            },
-        }
-    }
-
-    pub fn unauthorized() -> ApiError {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "an API token is required: Authorization: Bearer absage_…",
-        )
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-
-    pub fn not_found(what: &str) -> ApiError {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no {what}"))
-    }
-
-    /// A request that cannot be carried out as asked; the message says why.
-    pub fn invalid(e: impl std::fmt::Display) -> ApiError {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-    }
-
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
-    }
-
-    /// A failure on our side (the database); logged, not shown.
-    pub fn internal(e: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %e, "admin API request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "absage could not carry this out; the log says why",
-        )
-    }
-}
-
-impl ApiError {
-    /// The answer to a failed lifecycle action: what the caller can act on keeps its meaning
-    /// (422, 404, 409); anything else is absage's fault — logged with its cause, answered 500
-    /// without internals.
-    pub fn of_lifecycle(e: anyhow::Error) -> ApiError {
-        use crate::declare::Refused;
-        match e.downcast_ref::<Refused>() {
-            Some(Refused::Invalid(m)) => ApiError::invalid(m),
-            Some(Refused::NotFound(m)) => Self::new(StatusCode::NOT_FOUND, "not_found", m.clone()),
-            Some(Refused::Conflict(m)) => ApiError::conflict(m.clone()),
-            Some(Refused::Forbidden(m)) => ApiError::forbidden(m.clone()),
-            None => ApiError::internal(format!("{e:#}")),
-        }
-    }
-
-    /// The message for people.
-    pub fn message(&self) -> &str {
-        &self.body.message
-    }
-
-    /// The HTTP status it answers with.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> ApiError {
-        ApiError::internal(e)
-    }
+    router.route(
+        "/api/openapi.json",
+        get(move || {
+            let api = api.clone();
+            async move { Json(api.as_ref().clone()) }
+        }),
+    )
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -236,7 +107,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let token = crate::http::bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        crate::accounts::by_token(&state.store, token, (state.clock)())
+        crate::accounts::by_token(&state.ctx.store, token, state.ctx.now())
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(ApiError::unauthorized)
@@ -265,7 +136,7 @@ pub async fn audit(
     subject: Option<String>,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     crate::store::audit::append(
         &mut conn,
         &crate::store::audit::Entry {
@@ -275,7 +146,7 @@ pub async fn audit(
             subject,
             details,
         },
-        crate::domain::to_millis((state.clock)()),
+        crate::domain::to_millis(state.ctx.now()),
     )
     .await?;
     Ok(())

@@ -24,8 +24,8 @@ pub async fn names(
     if tenant != caller.tenant {
         return Err(ApiError::not_found(&format!("tenant {tenant:?}")));
     }
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    let names = crate::declare::known_names(&mut conn, &caller.tenant, (state.clock)())
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let names = crate::lifecycle::declare::known_names(&mut conn, &caller.tenant, state.ctx.now())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(names))

@@ -1,15 +1,15 @@
 //! `/api/outages`: declare (with a preview, and the four-eyes rule above the tenant's
 //! `approval_threshold`), list, show, amend, retract, report and call list.
 
-use super::{ApiError, ErrorBody, require};
+use super::views::{self, Approval, Outage, QueueCount};
+use super::{ApiError, ErrorBody, JsonBody, require};
 use crate::accounts::Caller;
-use crate::declare::{self, Amendment, Conservation, DeclareRequest, Impact};
 use crate::domain::account::Role;
-use crate::four_eyes::{self, Action, Submitted};
 use crate::http::State as AppState;
+use crate::lifecycle::four_eyes::{self, Action, Submitted};
+use crate::lifecycle::{Amendment, Conservation, DeclareRequest, Impact};
 use crate::reports::{CallListEntry, PendingRemoval, ReportRow};
 use crate::store::approvals::ApprovalRow;
-use crate::store::notifications::QueueCount;
 use crate::store::outages::{self, OutageRow};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -24,32 +24,61 @@ pub(super) async fn own_outage(
     caller: &Caller,
     id: i64,
 ) -> Result<OutageRow, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    outages::get(&mut conn, id)
-        .await?
-        .filter(|o| o.tenant_id == caller.tenant)
-        .ok_or_else(|| ApiError::not_found(&format!("outage #{id}")))
+    Ok(crate::overview::own_outage(&state.ctx, &caller.tenant, id).await?)
 }
 
 /// The outages and batches of the caller's tenant, newest first.
 #[utoipa::path(get, path = "/api/outages", tag = "outages",
-    responses((status = 200, body = Vec<OutageRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Outage>), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<OutageRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(outages::list(&mut conn, Some(&caller.tenant)).await?))
+) -> Result<Json<Vec<Outage>>, ApiError> {
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = outages::list(&mut conn, Some(&caller.tenant)).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }
 
-/// A declaration; with `dry_run` only its impact.
+/// A declaration; with `dry_run` only its impact. Times are RFC 3339 or local times in the
+/// tenant's zone (`2026-11-02 08:00`). (Its own fields rather than a flattened
+/// [`DeclareRequest`], so that a refusal can name the field that is wrong.)
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeclareBody {
-    #[serde(flatten)]
-    pub request: DeclareRequest,
+    /// Start of the window (inclusive).
+    pub from: Option<String>,
+    /// End of the window (exclusive).
+    pub to: Option<String>,
+    /// Only these services (default: all).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Only these locations (default: all).
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// A batch of these booking keys instead of a window.
+    pub keys: Option<Vec<String>>,
+    /// `true`: a batch (a manual run) rather than an outage, also for a window.
+    #[serde(default)]
+    pub batch: bool,
+    /// The reason, as citizens will read it.
+    pub reason: String,
     /// Show what would happen; change nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+impl DeclareBody {
+    fn request(self) -> DeclareRequest {
+        DeclareRequest {
+            from: self.from,
+            to: self.to,
+            services: self.services,
+            locations: self.locations,
+            keys: self.keys,
+            batch: self.batch,
+            reason: self.reason,
+        }
+    }
 }
 
 /// What a declaration did.
@@ -61,7 +90,7 @@ pub struct Declared {
     pub status: &'static str,
     pub impact: Impact,
     /// The request waiting for approval.
-    pub approval: Option<ApprovalRow>,
+    pub approval: Option<Approval>,
 }
 
 /// Declares an outage (a window) or a batch (a window or booking keys) in the caller's
@@ -71,14 +100,15 @@ pub struct Declared {
         (status = 200, description = "dry run", body = Declared),
         (status = 201, description = "declared", body = Declared),
         (status = 202, description = "waits for approval", body = Declared),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn declare(
     State(state): State<AppState>,
     caller: Caller,
-    Json(body): Json<DeclareBody>,
+    JsonBody(body): JsonBody<DeclareBody>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
-    let (status, declared) = submit(&state, &caller, &body.request, body.dry_run).await?;
+    let dry_run = body.dry_run;
+    let (status, declared) = submit(&state, &caller, &body.request(), dry_run).await?;
     Ok((status, Json(declared)).into_response())
 }
 
@@ -92,21 +122,28 @@ pub async fn submit(
 ) -> Result<(StatusCode, Declared), ApiError> {
     let action = Action::Declare(request.clone());
     Ok(match gate(state, caller, &action, dry_run).await? {
-        Submitted::Preview(impact) => (StatusCode::OK, declared("preview", impact, None)),
-        Submitted::Done(impact) => (StatusCode::CREATED, declared("declared", impact, None)),
+        Submitted::Preview(impact) => (StatusCode::OK, declared("preview", impact, None)?),
+        Submitted::Done(impact) => (StatusCode::CREATED, declared("declared", impact, None)?),
         Submitted::Pending(impact, approval) => (
             StatusCode::ACCEPTED,
-            declared("pending_approval", impact, Some(*approval)),
+            declared("pending_approval", impact, Some(*approval))?,
         ),
     })
 }
 
-fn declared(status: &'static str, impact: Impact, approval: Option<ApprovalRow>) -> Declared {
-    Declared {
+fn declared(
+    status: &'static str,
+    impact: Impact,
+    approval: Option<ApprovalRow>,
+) -> Result<Declared, ApiError> {
+    Ok(Declared {
         status,
         impact,
-        approval,
-    }
+        approval: approval
+            .map(Approval::try_from)
+            .transpose()
+            .map_err(ApiError::internal)?,
+    })
 }
 
 /// Submits an action under the four-eyes rule for the caller.
@@ -116,7 +153,7 @@ async fn gate(
     action: &Action,
     dry_run: bool,
 ) -> Result<Submitted, ApiError> {
-    four_eyes::submit(state.services(), caller, action, (state.clock)(), dry_run)
+    four_eyes::submit(&state.ctx, caller, action, state.ctx.now(), dry_run)
         .await
         .map_err(ApiError::of_lifecycle)
 }
@@ -133,7 +170,7 @@ async fn changed(
         Submitted::Preview(impact) | Submitted::Done(impact) => Json(impact).into_response(),
         Submitted::Pending(impact, approval) => (
             StatusCode::ACCEPTED,
-            Json(declared("pending_approval", impact, Some(*approval))),
+            Json(declared("pending_approval", impact, Some(*approval))?),
         )
             .into_response(),
     })
@@ -142,7 +179,7 @@ async fn changed(
 /// An outage with the state of its notifications.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutageView {
-    pub outage: OutageRow,
+    pub outage: Outage,
     pub queue: Vec<QueueCount>,
     /// Affected = with a message + call list, as it stands now (`holds` says whether it adds
     /// up). None for a retracted run: its appointments stand, nobody is to be told or phoned.
@@ -182,25 +219,12 @@ pub async fn show(
     Path(id): Path<i64>,
 ) -> Result<Json<OutageView>, ApiError> {
     let outage = own_outage(&state, &caller, id).await?;
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    let queue = crate::store::notifications::counts(&mut conn, Some(id)).await?;
-    let conservation = if outage.state == "retracted" {
-        None
-    } else {
-        let counts = declare::conservation_of(&mut conn, &outage, (state.clock)())
-            .await
-            .map_err(ApiError::internal)?;
-        Some(counts.into())
-    };
-    drop(conn);
-    let removal_pending = crate::reports::pending_removals(&state.store, &state.settings, &outage)
-        .await
-        .map_err(ApiError::internal)?;
+    let standing = crate::overview::standing(&state.ctx, &outage).await?;
     Ok(Json(OutageView {
-        outage,
-        queue,
-        conservation,
-        removal_pending,
+        outage: outage.try_into().map_err(ApiError::internal)?,
+        queue: views::all(standing.queue).map_err(ApiError::internal)?,
+        conservation: standing.conservation.map(ConservationView::from),
+        removal_pending: standing.removal_pending,
     }))
 }
 
@@ -221,24 +245,24 @@ pub struct AmendBody {
     params(("id" = i64, Path, description = "outage id")),
     responses((status = 200, body = Impact),
         (status = 202, description = "waits for approval (four-eyes rule)", body = Declared),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn amend(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(body): Json<AmendBody>,
+    JsonBody(body): JsonBody<AmendBody>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
     let tz = state
-        .settings
+        .ctx
         .tenant(&caller.tenant)
-        .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?
+        .map_err(ApiError::internal)?
         .time_zone;
     let at = |s: &Option<String>| {
         s.as_deref()
-            .map(|s| declare::parse_instant(s, tz))
+            .map(|s| crate::lifecycle::parse_instant(s, tz))
             .transpose()
             .map_err(ApiError::of_lifecycle)
     };
@@ -266,13 +290,13 @@ pub struct RetractBody {
     params(("id" = i64, Path, description = "outage id")),
     responses((status = 200, body = Impact),
         (status = 202, description = "waits for approval (four-eyes rule)", body = Declared),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn retract(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(body): Json<RetractBody>,
+    JsonBody(body): JsonBody<RetractBody>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
@@ -297,13 +321,13 @@ pub struct ConfirmRemovalsBody {
     params(("id" = i64, Path, description = "outage id")),
     responses((status = 200, body = Impact),
         (status = 202, description = "waits for approval (four-eyes rule)", body = Declared),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn confirm_removals(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(body): Json<ConfirmRemovalsBody>,
+    JsonBody(body): JsonBody<ConfirmRemovalsBody>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     own_outage(&state, &caller, id).await?;
@@ -335,7 +359,8 @@ fn csv_or_json<T: Serialize>(rows: &[T], format: Option<&str>) -> Result<Respons
 /// One row per booking the run affected: what was sent on which channel, and the reach.
 #[utoipa::path(get, path = "/api/outages/{id}/report", tag = "outages",
     params(("id" = i64, Path, description = "outage or batch id"), FormatQuery),
-    responses((status = 200, body = Vec<ReportRow>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<ReportRow>), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
@@ -343,7 +368,7 @@ pub async fn report(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     own_outage(&state, &caller, id).await?;
-    let (_, rows) = crate::reports::report(&state.store, &state.settings, id)
+    let (_, rows) = crate::reports::report(&state.ctx, id)
         .await
         .map_err(ApiError::internal)?;
     csv_or_json(&rows, q.format.as_deref())
@@ -352,7 +377,8 @@ pub async fn report(
 /// The citizens no channel reached, by appointment time, to phone them.
 #[utoipa::path(get, path = "/api/outages/{id}/calllist", tag = "outages",
     params(("id" = i64, Path, description = "outage or batch id"), FormatQuery),
-    responses((status = 200, body = Vec<CallListEntry>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<CallListEntry>), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn call_list(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,7 +386,7 @@ pub async fn call_list(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     own_outage(&state, &caller, id).await?;
-    let list = crate::reports::call_list(&state.store, &state.settings, id)
+    let list = crate::reports::call_list(&state.ctx, id)
         .await
         .map_err(ApiError::internal)?;
     csv_or_json(&list, q.format.as_deref())

@@ -1,12 +1,13 @@
 //! `/api/notifications` and `/api/bookings`: the tenant's messages (list, retry a failed one,
 //! cancel a queued one) and a search in its copy of the calendar.
 
-use super::{ApiError, ErrorBody, audit, require};
+use super::views::{self, Booking, Notification};
+use super::{ApiError, ErrorBody, require};
 use crate::accounts::Caller;
 use crate::domain::account::Role;
 use crate::http::State as AppState;
-use crate::store::bookings::{self, BookingRow};
-use crate::store::queue_admin::{self, Filter, QueuedRow};
+use crate::store::bookings;
+use crate::store::queue_admin::{self, Filter};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
@@ -26,36 +27,22 @@ pub struct NotificationQuery {
 
 /// The tenant's notifications, earliest appointment first.
 #[utoipa::path(get, path = "/api/notifications", tag = "queue", params(NotificationQuery),
-    responses((status = 200, body = Vec<QueuedRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Notification>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<NotificationQuery>,
-) -> Result<Json<Vec<QueuedRow>>, ApiError> {
+) -> Result<Json<Vec<Notification>>, ApiError> {
     let filter = Filter {
         state: q.state.as_deref(),
         channel: q.channel.as_deref(),
         outage_id: q.outage,
         limit: q.limit.unwrap_or(200).clamp(1, 5000),
     };
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(
-        queue_admin::list(&mut conn, &caller.tenant, &filter).await?,
-    ))
-}
-
-/// Why a notification could not be changed: it does not exist for the caller (404), or its
-/// state does not allow it (409).
-async fn refused(state: &AppState, caller: &Caller, id: i64, what: &str) -> ApiError {
-    let mut conn = match state.store.conn().await {
-        Ok(c) => c,
-        Err(e) => return ApiError::internal(e),
-    };
-    match queue_admin::state_of(&mut conn, &caller.tenant, id).await {
-        Ok(Some(s)) => ApiError::conflict(format!("notification #{id} is {s}: {what}")),
-        Ok(None) => ApiError::not_found(&format!("notification #{id}")),
-        Err(e) => ApiError::internal(e),
-    }
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = queue_admin::list(&mut conn, &caller.tenant, &filter).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }
 
 /// Sends a failed notification again with fresh attempts, unless its appointment has begun.
@@ -69,29 +56,7 @@ pub async fn retry(
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     require(&caller, Role::Operator)?;
-    let now_ms = crate::domain::to_millis((state.clock)());
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    let one = queue_admin::Failed::One(id);
-    if queue_admin::retry(&mut conn, &caller.tenant, one, now_ms).await? == 0 {
-        drop(conn);
-        return Err(refused(
-            &state,
-            &caller,
-            id,
-            "only a failed one whose appointment lies ahead can be retried",
-        )
-        .await);
-    }
-    crate::store::notify_work(&mut conn).await?;
-    drop(conn);
-    audit(
-        &state,
-        &caller,
-        "notification.retry",
-        Some(format!("notification #{id}")),
-        serde_json::json!({}),
-    )
-    .await?;
+    crate::follow_up::retry(&state.ctx, &caller, id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -106,21 +71,7 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     require(&caller, Role::Operator)?;
-    let now_ms = crate::domain::to_millis((state.clock)());
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    if !queue_admin::cancel(&mut conn, &caller.tenant, id, now_ms).await? {
-        drop(conn);
-        return Err(refused(&state, &caller, id, "only a queued one can be cancelled").await);
-    }
-    drop(conn);
-    audit(
-        &state,
-        &caller,
-        "notification.cancel",
-        Some(format!("notification #{id}")),
-        serde_json::json!({}),
-    )
-    .await?;
+    crate::follow_up::cancel(&state.ctx, &caller, id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -134,19 +85,19 @@ pub struct BookingQuery {
 
 /// Active bookings of the tenant whose key or name contains `q`.
 #[utoipa::path(get, path = "/api/bookings", tag = "queue", params(BookingQuery),
-    responses((status = 200, body = Vec<BookingRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Booking>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<BookingQuery>,
-) -> Result<Json<Vec<BookingRow>>, ApiError> {
+) -> Result<Json<Vec<Booking>>, ApiError> {
     let text = q.q.trim();
     if text.is_empty() {
         return Err(ApiError::invalid("q: give part of a booking key or a name"));
     }
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    Ok(Json(
-        bookings::search(&mut conn, &caller.tenant, text, limit).await?,
-    ))
+    let rows = bookings::search(&mut conn, &caller.tenant, text, limit).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }

@@ -1,16 +1,14 @@
 //! `/api/audit`, `/api/imports`, `/api/destinations`, `/api/queue`: what happened and how
 //! things stand, for the caller's tenant.
 
+use super::views::{self, AuditEntry, Counts, Destination, Import, ImportOutcome, QueueCount};
 use super::{ApiError, ErrorBody, audit as append_audit, require};
 use crate::accounts::Caller;
 use crate::domain::account::Role;
 use crate::http::State as AppState;
 use crate::import::{ContactProblems, ImportOptions, Outcome};
-use crate::matching::MatchContext;
-use crate::store::audit::{self, AuditRow};
-use crate::store::destinations::{self, DestinationRow};
-use crate::store::imports::{self, ImportCounts, ImportRow};
-use crate::store::notifications::{self, QueueCount};
+use crate::lifecycle::matching::MatchContext;
+use crate::store::{audit, destinations, imports, notifications};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -30,28 +28,30 @@ impl LimitQuery {
 
 /// The tenant's audit log, newest first.
 #[utoipa::path(get, path = "/api/audit", tag = "records", params(LimitQuery),
-    responses((status = 200, body = Vec<AuditRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<LimitQuery>,
-) -> Result<Json<Vec<AuditRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(audit::list(&mut conn, &caller.tenant, q.get()).await?))
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = audit::list(&mut conn, &caller.tenant, q.get()).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }
 
 /// The import history of the tenant's sources, newest first.
 #[utoipa::path(get, path = "/api/imports", tag = "records", params(LimitQuery),
-    responses((status = 200, body = Vec<ImportRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Import>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn imports(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<LimitQuery>,
-) -> Result<Json<Vec<ImportRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(
-        imports::history_of_tenant(&mut conn, &caller.tenant, q.get()).await?,
-    ))
+) -> Result<Json<Vec<Import>>, ApiError> {
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = imports::history_of_tenant(&mut conn, &caller.tenant, q.get()).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }
 
 /// One import with the rows it rejected and its contact problems (position, field, reason;
@@ -59,7 +59,7 @@ pub async fn imports(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportDetail {
     #[serde(flatten)]
-    pub import: ImportRow,
+    pub import: Import,
     /// The first rejected rows (at most 1,000 are kept).
     #[schema(value_type = Object)]
     pub rejected: serde_json::Value,
@@ -76,21 +76,11 @@ pub async fn import(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<ImportDetail>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    let (import, rejected) = imports::with_rejected(&mut conn, &caller.tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(&format!("import #{id}")))?;
-    let rejected = rejected
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_else(|| serde_json::json!([]));
-    let contact = imports::contact_of(&mut conn, &caller.tenant, id)
-        .await?
-        .and_then(|j| serde_json::from_str(&j).ok())
-        .unwrap_or_default();
+    let detail = crate::overview::import_detail(&state.ctx, &caller.tenant, id).await?;
     Ok(Json(ImportDetail {
-        import,
-        rejected,
-        contact,
+        import: detail.import.try_into().map_err(ApiError::internal)?,
+        rejected: detail.rejected,
+        contact: detail.contact,
     }))
 }
 
@@ -100,10 +90,10 @@ pub struct ImportSummary {
     pub import_id: i64,
     pub source: String,
     /// `applied` or `refused`.
-    pub outcome: String,
+    pub outcome: ImportOutcome,
     pub message: Option<String>,
     #[serde(flatten)]
-    pub counts: ImportCounts,
+    pub counts: Counts,
 }
 
 /// Imports one of the tenant's sources now (as `absage import` does). The import runs on its
@@ -120,6 +110,7 @@ pub async fn trigger_import(
 ) -> Result<Json<ImportSummary>, ApiError> {
     require(&caller, Role::Operator)?;
     let source = state
+        .ctx
         .settings
         .source(&name)
         .filter(|s| s.tenant == caller.tenant)
@@ -135,43 +126,43 @@ async fn import_and_audit(
     source: crate::import::SourceSettings,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let tenant = state
-        .settings
+        .ctx
         .tenant(&caller.tenant)
-        .ok_or_else(|| ApiError::internal("the caller's tenant is not configured"))?;
+        .map_err(ApiError::internal)?;
     let opts = ImportOptions {
         by: format!("api:{}", caller.name),
         ..ImportOptions::default()
     };
     let rematch = |now, confirm_removals| MatchContext {
         tenant,
-        templates: state.templates.for_tenant(&tenant.id),
+        templates: state.ctx.templates.for_tenant(&tenant.id),
         now,
         confirm_removals,
     };
     let ran = crate::import::run(
-        &state.store,
+        &state.ctx.store,
         tenant.time_zone,
         &rematch,
         &source,
         &opts,
-        &*state.clock,
+        &*state.ctx.clock,
         &|_| {},
     )
     .await;
     let report = match ran {
         Ok(report) => report,
         Err(e) if e.is::<crate::import::Busy>() => return Err(ApiError::conflict(e.to_string())),
-        Err(e) => return Err(ApiError::internal(format!("{e:#}"))),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let summary = ImportSummary {
         import_id: report.import_id,
         source: report.source,
         outcome: match report.outcome {
-            Outcome::Applied => "applied".into(),
-            Outcome::Refused => "refused".into(),
+            Outcome::Applied => ImportOutcome::Applied,
+            Outcome::Refused => ImportOutcome::Refused,
         },
         message: report.message,
-        counts: report.counts,
+        counts: report.counts.into(),
     };
     append_audit(
         &state,
@@ -179,7 +170,7 @@ async fn import_and_audit(
         "import.trigger",
         Some(format!("source {}", source.name)),
         serde_json::json!({
-            "import": summary.import_id, "outcome": summary.outcome,
+            "import": summary.import_id, "outcome": summary.outcome.as_str(),
             "read": summary.counts.rows_read, "rejected": summary.counts.rows_rejected,
         }),
     )
@@ -189,13 +180,14 @@ async fn import_and_audit(
 
 /// The health of every relay and gateway (shared by all tenants).
 #[utoipa::path(get, path = "/api/destinations", tag = "records",
-    responses((status = 200, body = Vec<DestinationRow>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Destination>), (status = 401, body = ErrorBody)))]
 pub async fn destinations(
     State(state): State<AppState>,
     _caller: Caller,
-) -> Result<Json<Vec<DestinationRow>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(destinations::all(&mut conn).await?))
+) -> Result<Json<Vec<Destination>>, ApiError> {
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = destinations::all(&mut conn).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }
 
 /// The tenant's notifications by state and channel.
@@ -205,8 +197,7 @@ pub async fn queue(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<QueueCount>>, ApiError> {
-    let mut conn = state.store.conn().await.map_err(ApiError::internal)?;
-    Ok(Json(
-        notifications::counts_of_tenant(&mut conn, &caller.tenant).await?,
-    ))
+    let mut conn = state.ctx.store.conn().await.map_err(ApiError::internal)?;
+    let rows = notifications::counts_of_tenant(&mut conn, &caller.tenant).await?;
+    Ok(Json(views::all(rows).map_err(ApiError::internal)?))
 }

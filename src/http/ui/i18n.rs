@@ -6,6 +6,19 @@
 /// German text → English.
 const EN: &[(&str, &str)] = &[
     ("Übersicht", "Overview"),
+    (
+        "Diese Absage gibt es nicht.",
+        "There is no such cancellation.",
+    ),
+    (
+        "Dieser Termin gehört nicht zu dieser Absage.",
+        "This appointment does not belong to this cancellation.",
+    ),
+    ("Diesen Import gibt es nicht.", "There is no such import."),
+    (
+        "Das hat nicht geklappt: absage oder seine Datenbank hatte einen Fehler. Die Ursache steht im Protokoll des Servers. Bitte versuchen Sie es gleich noch einmal.",
+        "That did not work: absage or its database failed. The cause is in the server's log. Please try again in a moment.",
+    ),
     ("Termine absagen", "Cancel appointments"),
     ("Freigaben", "Approvals"),
     ("Importe", "Imports"),

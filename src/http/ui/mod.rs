@@ -24,12 +24,14 @@ use i18n::Lang;
 
 use crate::accounts::Caller;
 use crate::http::State as AppState;
+use crate::http::api::ApiError;
 use axum::Form;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use std::sync::LazyLock;
 
@@ -127,18 +129,19 @@ pub struct Session {
 
 /// The language the person chose (cookie), German unless English.
 fn lang(headers: &HeaderMap) -> Lang {
-    cookie(headers, LANG_COOKIE).map_or(Lang::De, Lang::parse)
+    cookie(headers, LANG_COOKIE).map_or(Lang::De, |c| Lang::parse(&c))
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of the request's cookie `name` (the first, of every `Cookie` header).
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -147,12 +150,12 @@ impl FromRequestParts<AppState> for Session {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Session, Response> {
         let to_login = || Redirect::to("/login").into_response();
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
-        match crate::accounts::session(&state.store, token, (state.clock)()).await {
+        match crate::accounts::session(&state.ctx.store, &token, state.ctx.now()).await {
             Ok(Some((caller, csrf))) => Ok(Session {
                 caller,
                 csrf,
                 lang: lang(&parts.headers),
-                token: token.to_owned(),
+                token,
             }),
             Ok(None) => Err(to_login()),
             Err(e) => {
@@ -185,14 +188,36 @@ pub fn stale_form() -> Response {
     forbidden("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu.")
 }
 
-/// An action the API refused, with the API's status: another tenant's request is 404 here
-/// too, as if it did not exist.
-pub fn refused(e: &crate::http::api::ApiError) -> Response {
+/// What a person reads when absage itself failed; the cause is in the server's log.
+const FAULT: &str = "Das hat nicht geklappt: absage oder seine Datenbank hatte einen Fehler. Die Ursache steht im Protokoll des Servers. Bitte versuchen Sie es gleich noch einmal.";
+
+/// An action refused or failed, with the API's status and a message for people: a refusal's
+/// own (another tenant's request is 404 here too, as if it did not exist), for a failure of
+/// absage (500) the UI's text, never its internals.
+pub fn refused(e: &ApiError, lang: Lang) -> Response {
     (
         e.status(),
-        Html(format!("<p>{}</p>", minijinja::HtmlEscape(e.message()))),
+        Html(format!(
+            "<p>{}</p>",
+            minijinja::HtmlEscape(&message(e, lang))
+        )),
     )
         .into_response()
+}
+
+/// The message of `e` for people.
+pub fn message(e: &ApiError, lang: Lang) -> String {
+    if e.code() == "internal" {
+        i18n::translate(lang, FAULT)
+    } else {
+        e.message().to_owned()
+    }
+}
+
+/// The answer to a failed service call: refusals keep their meaning, anything else is a
+/// failure of absage (logged with its cause, 500).
+pub fn failed(e: anyhow::Error, lang: Lang) -> Response {
+    refused(&ApiError::of_lifecycle(e), lang)
 }
 
 pub fn forbidden(message: &str) -> Response {
@@ -203,19 +228,37 @@ pub fn forbidden(message: &str) -> Response {
         .into_response()
 }
 
-/// `Secure` when absage is reached over https (its public URL says so).
-fn secure(state: &AppState) -> &'static str {
-    if state
+/// Whether absage is reached over https (its public URL says so): then its cookies are
+/// `Secure`.
+fn https(state: &AppState) -> bool {
+    state
+        .ctx
         .settings
         .http
         .webhooks
         .public_url
         .starts_with("https://")
-    {
-        "; Secure"
-    } else {
-        ""
+}
+
+/// A cookie only absage's own pages send back and scripts cannot read: HttpOnly,
+/// SameSite=Strict, Secure behind https, for `path`, kept `max_age` seconds (None: until the
+/// browser closes).
+fn private_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age: Option<i64>,
+) -> Cookie<'static> {
+    let mut c = Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(https(state))
+        .path(path);
+    if let Some(secs) = max_age {
+        c = c.max_age(cookie::time::Duration::seconds(secs));
     }
+    c.build()
 }
 
 async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -226,13 +269,12 @@ async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Respon
 async fn choose_language(Path(code): Path<String>) -> Response {
     let chosen = Lang::parse(&code);
     let mut resp = Redirect::to("/").into_response();
-    set_cookie(
-        &mut resp,
-        &format!(
-            "{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age=31536000",
-            chosen.code()
-        ),
-    );
+    let year = cookie::time::Duration::days(365);
+    let c = Cookie::build((LANG_COOKIE, chosen.code()))
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(year);
+    set_cookie(&mut resp, &c.build());
     resp
 }
 
@@ -251,18 +293,14 @@ fn login_page(
         minijinja::context! { csrf => token.clone(), error => error, name => name },
     );
     *page.status_mut() = status;
-    set_cookie(
-        &mut page,
-        &format!(
-            "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login{}",
-            secure(state)
-        ),
-    );
+    let c = private_cookie(state, LOGIN_COOKIE, token, "/login", None);
+    set_cookie(&mut page, &c);
     page
 }
 
-fn set_cookie(resp: &mut Response, value: &str) {
-    if let Ok(v) = value.parse() {
+/// Adds `Set-Cookie` to the answer.
+fn set_cookie(resp: &mut Response, c: &Cookie<'_>) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&c.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
@@ -280,7 +318,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(&form.csrf, c)) {
+    if !cookie(&headers, LOGIN_COOKIE).is_some_and(|c| same(&form.csrf, &c)) {
         return forbidden("Das Anmeldeformular ist abgelaufen. Bitte laden Sie die Seite neu.");
     }
     let name = form.name.trim().to_owned();
@@ -307,17 +345,12 @@ async fn login(
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    match crate::accounts::login(&state.store, &name, &form.password, (state.clock)()).await {
+    match crate::accounts::login(&state.ctx.store, &name, &form.password, state.ctx.now()).await {
         Ok(Some((token, _csrf))) => {
             let mut resp = Redirect::to("/").into_response();
-            set_cookie(
-                &mut resp,
-                &format!(
-                    "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-                    crate::accounts::SESSION_HOURS * 3600,
-                    secure(&state)
-                ),
-            );
+            let hours = crate::accounts::SESSION_HOURS;
+            let c = private_cookie(&state, SESSION_COOKIE, token, "/", Some(hours * 3600));
+            set_cookie(&mut resp, &c);
             resp
         }
         Ok(None) => again(
@@ -347,17 +380,13 @@ async fn logout(
     if !session.csrf_ok(&form.csrf) {
         return stale_form();
     }
-    if let Err(e) = crate::accounts::logout(&state.store, &session.token, (state.clock)()).await {
+    if let Err(e) = crate::accounts::logout(&state.ctx.store, &session.token, state.ctx.now()).await
+    {
         tracing::error!(error = %format!("{e:#}"), "logout failed");
     }
     let mut resp = Redirect::to("/login").into_response();
-    set_cookie(
-        &mut resp,
-        &format!(
-            "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-            secure(&state)
-        ),
-    );
+    let gone = private_cookie(&state, SESSION_COOKIE, String::new(), "/", Some(0));
+    set_cookie(&mut resp, &gone);
     resp
 }
 
@@ -365,7 +394,7 @@ async fn logout(
 mod tests {
     use super::*;
 
-    fn conservation(counts: crate::declare::Conservation, lang: Lang) -> String {
+    fn conservation(counts: crate::lifecycle::Conservation, lang: Lang) -> String {
         let view = crate::http::api::outages::ConservationView::from(counts);
         PAGES
             .get_template("conservation.html")
@@ -378,7 +407,7 @@ mod tests {
 
     #[test]
     fn a_conservation_line_that_does_not_add_up_is_an_alarm() {
-        let counts = crate::declare::Conservation {
+        let counts = crate::lifecycle::Conservation {
             affected: 5,
             with_message: 3,
             call_list: 1,
@@ -402,7 +431,7 @@ mod tests {
         );
         assert!(en.contains("The counts do not add up"), "{en}");
 
-        let fine = crate::declare::Conservation {
+        let fine = crate::lifecycle::Conservation {
             affected: 4,
             with_message: 3,
             call_list: 1,

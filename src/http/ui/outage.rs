@@ -1,13 +1,13 @@
 //! An outage's own pages: its report with charts, retrying failed messages, retracting it, and
 //! the call list (with who phoned whom).
 
-use super::pages::{local, ser, tenant_name, unavailable};
-use super::{CsrfForm, Session, chart, forbidden, render, stale_form};
+use super::pages::{local, ser, tenant_name};
+use super::{CsrfForm, Session, chart, failed, forbidden, render, stale_form};
 use crate::domain::account::Role;
-use crate::four_eyes::Action;
 use crate::http::State as AppState;
 use crate::http::api::outages::ConservationView;
-use crate::store::{notifications, outages, queue_admin};
+use crate::lifecycle::four_eyes::Action;
+use crate::store::{notifications, outages};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,18 +16,16 @@ use minijinja::context;
 
 /// The caller's outage, or a 404 page.
 async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRow, Box<Response>> {
-    let mut conn = state
-        .store
-        .conn()
+    crate::overview::own_outage(&state.ctx, &s.caller.tenant, id)
         .await
-        .map_err(|e| Box::new(unavailable(format!("{e:#}"))))?;
-    match outages::get(&mut conn, id).await {
-        Ok(Some(o)) if o.tenant_id == s.caller.tenant => Ok(o),
-        Ok(_) => Err(Box::new(
-            (StatusCode::NOT_FOUND, "Diese Absage gibt es nicht.").into_response(),
-        )),
-        Err(e) => Err(Box::new(unavailable(e))),
-    }
+        .map_err(|e| {
+            Box::new(if is_not_found(&e) {
+                let text = super::i18n::translate(s.lang, "Diese Absage gibt es nicht.");
+                (StatusCode::NOT_FOUND, text).into_response()
+            } else {
+                failed(e, s.lang)
+            })
+        })
 }
 
 pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
@@ -36,22 +34,21 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
         Err(r) => return *r,
     };
     let built = async {
-        let (_, rows) = crate::reports::report(&state.store, &state.settings, id).await?;
-        let removals = crate::reports::pending_removals(&state.store, &state.settings, &o).await?;
-        let mut conn = state.store.conn().await?;
-        let queue = notifications::counts(&mut conn, Some(id)).await?;
+        let (_, rows) = crate::reports::report(&state.ctx, id).await?;
+        let standing = crate::overview::standing(&state.ctx, &o).await?;
+        let mut conn = state.ctx.store.conn().await?;
         let sent = notifications::of_outage(&mut conn, id).await?;
-        // A retracted run's appointments stand: nobody is to be told or phoned.
-        let conservation = if o.state == "retracted" {
-            None
-        } else {
-            let counts = crate::declare::conservation_of(&mut conn, &o, (state.clock)()).await?;
-            Some(ConservationView::from(counts))
-        };
-        anyhow::Ok((rows, removals, queue, sent, conservation))
+        anyhow::Ok((rows, standing, sent))
     };
     match built.await {
-        Ok((rows, removals, queue, sent, conservation)) => {
+        Ok((rows, standing, sent)) => {
+            let crate::overview::Standing {
+                queue,
+                conservation,
+                removal_pending: removals,
+            } = standing;
+            // A retracted run's appointments stand: nobody is to be told or phoned.
+            let conservation = conservation.map(ConservationView::from);
             let first = sent.iter().filter_map(|n| n.sent_at).min();
             let first_after = first.map(|f| format!("{:.0} s", (f - o.created_at) as f64 / 1000.0));
             let failed = queue
@@ -75,7 +72,7 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
                 },
             )
         }
-        Err(e) => unavailable(format!("{e:#}")),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -95,29 +92,9 @@ pub async fn retry_failed(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now_ms = crate::domain::to_millis((state.clock)());
-    let done = async {
-        let mut conn = state.store.conn().await?;
-        let all = queue_admin::Failed::OfOutage(id);
-        let n = queue_admin::retry(&mut conn, &s.caller.tenant, all, now_ms).await?;
-        crate::store::notify_work(&mut conn).await?;
-        crate::store::audit::append(
-            &mut conn,
-            &crate::store::audit::Entry {
-                tenant: Some(&s.caller.tenant),
-                actor: &s.caller.name,
-                action: "notification.retry",
-                subject: Some(format!("outage #{id}")),
-                details: serde_json::json!({ "retried": n }),
-            },
-            now_ms,
-        )
-        .await?;
-        anyhow::Ok(())
-    };
-    match done.await {
-        Ok(()) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => unavailable(format!("{e:#}")),
+    match crate::follow_up::retry_failed_of(&state.ctx, &s.caller, id).await {
+        Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -149,20 +126,25 @@ pub async fn retract(
         reason: f.reason,
     };
     after_gate(
-        crate::four_eyes::submit(state.services(), &s.caller, &action, (state.clock)(), false)
+        crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, state.ctx.now(), false)
             .await,
         id,
+        &s,
     )
 }
 
 /// Back to the outage once done; to the approvals when the action waits for a second person.
-fn after_gate(result: anyhow::Result<crate::four_eyes::Submitted>, id: i64) -> Response {
+fn after_gate(
+    result: anyhow::Result<crate::lifecycle::four_eyes::Submitted>,
+    id: i64,
+    s: &Session,
+) -> Response {
     match result {
-        Ok(crate::four_eyes::Submitted::Pending(..)) => {
+        Ok(crate::lifecycle::four_eyes::Submitted::Pending(..)) => {
             Redirect::to("/ui/approvals").into_response()
         }
         Ok(_) => Redirect::to(&format!("/ui/outages/{id}")).into_response(),
-        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -195,7 +177,7 @@ pub async fn confirm_removals(
         Err(r) => return *r,
     };
     if let Some(expected) = f.expected {
-        match crate::reports::pending_removals(&state.store, &state.settings, &o).await {
+        match crate::reports::pending_removals(&state.ctx, &o).await {
             Ok(now) if now.len() == expected => {}
             Ok(_) => {
                 let text = super::i18n::translate(
@@ -204,14 +186,15 @@ pub async fn confirm_removals(
                 );
                 return (StatusCode::CONFLICT, text).into_response();
             }
-            Err(e) => return unavailable(format!("{e:#}")),
+            Err(e) => return failed(e, s.lang),
         }
     }
     let action = Action::ConfirmRemovals { outage: id };
     after_gate(
-        crate::four_eyes::submit(state.services(), &s.caller, &action, (state.clock)(), false)
+        crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, state.ctx.now(), false)
             .await,
         id,
+        &s,
     )
 }
 
@@ -220,13 +203,13 @@ pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path
         Ok(o) => o,
         Err(r) => return *r,
     };
-    match crate::reports::call_list(&state.store, &state.settings, id).await {
+    match crate::reports::call_list(&state.ctx, id).await {
         Ok(list) => render(
             "calllist.html",
             s.lang,
             context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id), outage => ser(&o), list => ser(&list) },
         ),
-        Err(e) => unavailable(format!("{e:#}")),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -248,41 +231,20 @@ pub async fn mark_called(
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
-    let now_ms = crate::domain::to_millis((state.clock)());
-    let marked = async {
-        let mut conn = state.store.conn().await?;
-        let on_list = outages::target_states(&mut conn, id)
-            .await?
-            .iter()
-            .any(|(b, _)| *b == booking);
-        if !on_list {
-            return anyhow::Ok(None);
+    match crate::follow_up::mark_called(&state.ctx, &s.caller, id, booking).await {
+        Ok(()) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
+        Err(e) if is_not_found(&e) => {
+            let text =
+                super::i18n::translate(s.lang, "Dieser Termin gehört nicht zu dieser Absage.");
+            (StatusCode::NOT_FOUND, text).into_response()
         }
-        let first =
-            crate::store::calls::mark(&mut conn, id, booking, &s.caller.name, now_ms).await?;
-        if first {
-            crate::store::audit::append(
-                &mut conn,
-                &crate::store::audit::Entry {
-                    tenant: Some(&s.caller.tenant),
-                    actor: &s.caller.name,
-                    action: "call.mark",
-                    subject: Some(format!("outage #{id}")),
-                    details: serde_json::json!({ "booking": booking }),
-                },
-                now_ms,
-            )
-            .await?;
-        }
-        Ok(Some(()))
-    };
-    match marked.await {
-        Ok(Some(())) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
-        Ok(None) => (
-            StatusCode::NOT_FOUND,
-            "Dieser Termin gehört nicht zu dieser Absage.",
-        )
-            .into_response(),
-        Err(e) => unavailable(format!("{e:#}")),
+        Err(e) => failed(e, s.lang),
     }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::lifecycle::Refused>(),
+        Some(crate::lifecycle::Refused::NotFound(_))
+    )
 }

@@ -1,12 +1,11 @@
 //! The pages: dashboard, an outage with its report and a chart, the printable call list, and
 //! the approvals that wait for a second pair of eyes.
 
-use super::{CsrfForm, Session, forbidden, render, stale_form};
+use super::{CsrfForm, Session, failed, forbidden, render, stale_form};
 use crate::domain::account::Role;
 use crate::domain::from_millis;
 use crate::http::State as AppState;
-use crate::reports::Reach;
-use crate::store::{approvals, destinations, notifications, outages};
+use crate::store::approvals;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,15 +15,6 @@ use serde::Serialize;
 
 pub(super) fn ser<T: Serialize>(value: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(value))
-}
-
-pub(super) fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "a page could not be built");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Die Datenbank ist gerade nicht erreichbar.",
-    )
-        .into_response()
 }
 
 /// An instant in the tenant's zone, as German offices write it.
@@ -37,6 +27,7 @@ pub(super) fn local(state: &AppState, tenant: &str, ms: Option<i64>) -> String {
 /// An instant in the tenant's zone, in `format`.
 pub(super) fn local_as(state: &AppState, tenant: &str, ms: i64, format: &str) -> String {
     let tz = state
+        .ctx
         .settings
         .tenant(tenant)
         .map_or(chrono_tz::UTC, |t| t.time_zone);
@@ -59,97 +50,81 @@ struct OutageLine {
 
 pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let now = (state.clock)();
-    let built = async {
-        let mut conn = state.store.conn().await?;
-        let runs: Vec<_> = outages::list(&mut conn, Some(&tenant))
-            .await?
-            .into_iter()
-            .filter(|o| o.state == "active")
-            .collect();
-        let queue = notifications::counts_of_tenant(&mut conn, &tenant).await?;
-        let health = destinations::all(&mut conn).await?;
-        let pending = approvals::list(&mut conn, &tenant)
-            .await?
-            .into_iter()
-            .filter(|a| a.state == "pending")
-            .count();
-        drop(conn);
-        let mut lines = Vec::new();
-        for o in runs {
-            let (_, rows) = crate::reports::report(&state.store, &state.settings, o.id).await?;
-            let count = |r: Reach| rows.iter().filter(|x| x.affected && x.reach == r).count();
-            lines.push(OutageLine {
+    let board = match crate::overview::dashboard(&state.ctx, &tenant).await {
+        Ok(board) => board,
+        Err(e) => return failed(e, s.lang),
+    };
+    let lines: Vec<OutageLine> = board
+        .runs
+        .into_iter()
+        .map(|run| {
+            let o = run.outage;
+            OutageLine {
                 id: o.id,
-                kind: o.kind.clone(),
                 window: format!(
                     "{} – {}",
                     local(&state, &tenant, o.window_from),
                     local(&state, &tenant, o.window_to)
                 ),
-                reason: o.reason.clone(),
-                informed: count(Reach::Informed),
-                pending: count(Reach::Pending),
-                unreachable: count(Reach::Unreachable),
-            });
-        }
-        let status = crate::reports::status(&state.store, &state.settings, now).await?;
-        let sources: Vec<_> = status
-            .sources
-            .into_iter()
-            .filter(|src| src.tenant == tenant)
-            .map(|src| {
-                context! {
-                    name => src.source,
-                    age => src.age_secs.map(|a| a / 60),
-                    stale => src.stale,
-                    outcome => src.last_outcome,
-                }
-            })
-            .collect();
-        anyhow::Ok(context! {
-            outages => ser(&lines), queue => ser(&queue), destinations => ser(&health),
-            sources => sources, pending => pending,
+                kind: o.kind,
+                reason: o.reason,
+                informed: run.informed,
+                pending: run.pending,
+                unreachable: run.unreachable,
+            }
         })
-    };
-    match built.await {
-        Ok(data) => render(
-            "dashboard.html",
-            s.lang,
-            context! { me => s.caller.name, tenant => tenant_name(&state, &tenant), csrf => s.csrf, ..data },
-        ),
-        Err(e) => unavailable(format!("{e:#}")),
-    }
+        .collect();
+    let sources: Vec<_> = board
+        .sources
+        .into_iter()
+        .map(|src| {
+            context! {
+                name => src.source,
+                age => src.age_secs.map(|a| a / 60),
+                stale => src.stale,
+                outcome => src.last_outcome,
+            }
+        })
+        .collect();
+    render(
+        "dashboard.html",
+        s.lang,
+        context! {
+            me => s.caller.name, tenant => tenant_name(&state, &tenant), csrf => s.csrf,
+            outages => ser(&lines), queue => ser(&board.queue),
+            destinations => ser(&board.destinations), sources => sources,
+            pending => board.pending_approvals,
+        },
+    )
 }
 
 pub(super) fn tenant_name(state: &AppState, tenant: &str) -> String {
     state
+        .ctx
         .settings
         .tenant(tenant)
         .map_or(tenant.to_owned(), |t| t.name.clone())
 }
 
 pub async fn approvals(State(state): State<AppState>, s: Session) -> Response {
-    let list = {
-        let mut conn = match state.store.conn().await {
-            Ok(c) => c,
-            Err(e) => return unavailable(format!("{e:#}")),
-        };
-        match approvals::list(&mut conn, &s.caller.tenant).await {
-            Ok(list) => list,
-            Err(e) => return unavailable(e),
-        }
+    let listed = async {
+        let mut conn = state.ctx.store.conn().await?;
+        anyhow::Ok(approvals::list(&mut conn, &s.caller.tenant).await?)
+    };
+    let list = match listed.await {
+        Ok(list) => list,
+        Err(e) => return failed(e, s.lang),
     };
     // What a pending request would do if approved now: the same dry run as the declare page.
     let mut lines = Vec::new();
     for a in &list {
-        let preview = match crate::four_eyes::Action::of_approval(a) {
-            Ok(action) if a.state == "pending" => crate::four_eyes::run(
-                state.services(),
+        let preview = match crate::lifecycle::four_eyes::Action::of_approval(a) {
+            Ok(action) if a.state == "pending" => crate::lifecycle::four_eyes::run(
+                &state.ctx,
                 &action,
                 &a.tenant_id,
                 &a.requested_by,
-                (state.clock)(),
+                state.ctx.now(),
                 true,
             )
             .await
@@ -178,13 +153,13 @@ pub async fn approve(
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
-    let now = (state.clock)();
-    match crate::four_eyes::approve(state.services(), &s.caller, id, now).await {
+    let now = state.ctx.now();
+    match crate::lifecycle::four_eyes::approve(&state.ctx, &s.caller, id, now).await {
         Ok(impact) => match impact.id {
             Some(outage) => Redirect::to(&format!("/ui/outages/{outage}")).into_response(),
             None => Redirect::to("/ui/approvals").into_response(),
         },
-        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -197,10 +172,10 @@ pub async fn reject(
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
     }
-    let now = (state.clock)();
-    match crate::four_eyes::reject(state.services(), &s.caller, id, now).await {
+    let now = state.ctx.now();
+    match crate::lifecycle::four_eyes::reject(&state.ctx, &s.caller, id, now).await {
         Ok(_) => Redirect::to("/ui/approvals").into_response(),
-        Err(e) => super::refused(&crate::http::api::ApiError::of_lifecycle(e)),
+        Err(e) => failed(e, s.lang),
     }
 }
 
@@ -283,14 +258,14 @@ async fn calendar_names(
     state: &AppState,
     tenant: &str,
 ) -> anyhow::Result<crate::domain::names::Names> {
-    let mut conn = state.store.conn().await?;
-    crate::declare::known_names(&mut conn, tenant, (state.clock)()).await
+    let mut conn = state.ctx.store.conn().await?;
+    crate::lifecycle::declare::known_names(&mut conn, tenant, state.ctx.now()).await
 }
 
 pub async fn declare_form(State(state): State<AppState>, s: Session) -> Response {
     let names = match calendar_names(&state, &s.caller.tenant).await {
         Ok(names) => names,
-        Err(e) => return unavailable(format!("{e:#}")),
+        Err(e) => return failed(e, s.lang),
     };
     let form = DeclareForm {
         services_scope: "all".into(),
@@ -326,9 +301,10 @@ pub async fn declare(
     }
     let names = match calendar_names(&state, &s.caller.tenant).await {
         Ok(names) => names,
-        Err(e) => return unavailable(format!("{e:#}")),
+        Err(e) => return failed(e, s.lang),
     };
-    let page = |impact: Option<&crate::declare::Impact>, error: Option<&str>| {
+    // The form again, with the preview or with why it was refused (and the API's status).
+    let page = |impact: Option<&crate::lifecycle::Impact>, error: Option<(StatusCode, &str)>| {
         let conservation = impact.map(|i| {
             ser(&crate::http::api::outages::ConservationView::from(
                 i.conservation.clone(),
@@ -341,19 +317,22 @@ pub async fn declare(
                 me => s.caller.name.clone(), csrf => s.csrf.clone(),
                 tenant => tenant_name(&state, &s.caller.tenant), form => ser(&f),
                 names => ser(&names), impact => impact.map(ser), conservation => conservation,
-                error => error,
+                error => error.map(|(_, message)| message),
             },
         );
-        if error.is_some() {
-            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        if let Some((status, _)) = error {
+            *resp.status_mut() = status;
         }
         resp
     };
     let (services, locations) = match f.scope() {
         Ok(scope) => scope,
-        Err(e) => return page(None, Some(&super::i18n::translate(s.lang, e))),
+        Err(e) => {
+            let unclear = super::i18n::translate(s.lang, e);
+            return page(None, Some((StatusCode::BAD_REQUEST, &unclear)));
+        }
     };
-    let request = crate::declare::DeclareRequest {
+    let request = crate::lifecycle::DeclareRequest {
         from: Some(f.from.clone()),
         to: Some(f.to.clone()),
         services,
@@ -363,18 +342,18 @@ pub async fn declare(
         reason: f.reason.clone(),
     };
     let confirm = f.action == "confirm";
-    let action = crate::four_eyes::Action::Declare(request);
-    let now = (state.clock)();
-    use crate::four_eyes::Submitted;
-    match crate::four_eyes::submit(state.services(), &s.caller, &action, now, !confirm).await {
+    let action = crate::lifecycle::four_eyes::Action::Declare(request);
+    let now = state.ctx.now();
+    use crate::lifecycle::four_eyes::Submitted;
+    match crate::lifecycle::four_eyes::submit(&state.ctx, &s.caller, &action, now, !confirm).await {
         Ok(Submitted::Preview(impact)) => page(Some(&impact), None),
-        Ok(Submitted::Done(crate::declare::Impact { id: Some(id), .. })) => {
+        Ok(Submitted::Done(crate::lifecycle::Impact { id: Some(id), .. })) => {
             Redirect::to(&format!("/ui/outages/{id}")).into_response()
         }
         Ok(_) => Redirect::to("/ui/approvals").into_response(),
         Err(e) => {
             let e = crate::http::api::ApiError::of_lifecycle(e);
-            page(None, Some(e.message()))
+            page(None, Some((e.status(), &super::message(&e, s.lang))))
         }
     }
 }

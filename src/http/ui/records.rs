@@ -1,10 +1,9 @@
 //! The import history (with the rejected rows of each import) and the audit log, for the
 //! signed-in person's tenant.
 
-use super::pages::{ser, tenant_name, unavailable};
-use super::{Session, render};
+use super::pages::{ser, tenant_name};
+use super::{Session, failed, render};
 use crate::http::State as AppState;
-use crate::import::ContactProblems;
 use crate::store::{audit as audit_log, imports as history};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,13 +17,13 @@ fn local(state: &AppState, tenant: &str, ms: i64) -> String {
 
 pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let mut conn = match state.store.conn().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(format!("{e:#}")),
+    let listed = async {
+        let mut conn = state.ctx.store.conn().await?;
+        anyhow::Ok(history::history_of_tenant(&mut conn, &tenant, 100).await?)
     };
-    let rows = match history::history_of_tenant(&mut conn, &tenant, 100).await {
+    let rows = match listed.await {
         Ok(rows) => rows,
-        Err(e) => return unavailable(e),
+        Err(e) => return failed(e, s.lang),
     };
     let lines: Vec<minijinja::Value> = rows
         .iter()
@@ -48,19 +47,9 @@ pub async fn imports(State(state): State<AppState>, s: Session) -> Response {
 /// a booking a channel (per field, with position, field and reason, never the value), and the
 /// rejected rows.
 pub async fn import(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
-    let mut conn = match state.store.conn().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(format!("{e:#}")),
-    };
-    let found = import_of(&mut conn, &s.caller.tenant, id);
-    match found.await {
-        Ok(Some((row, rejected, contact))) => {
-            let rejected: serde_json::Value = rejected
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default();
-            let contact: ContactProblems = contact
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default();
+    match crate::overview::import_detail(&state.ctx, &s.caller.tenant, id).await {
+        Ok(detail) => {
+            let row = &detail.import;
             let counts = &row.counts;
             let imported = counts.imported();
             let holds = counts.rows_read == imported + counts.rows_rejected;
@@ -71,37 +60,31 @@ pub async fn import(State(state): State<AppState>, s: Session, Path(id): Path<i6
                     me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &s.caller.tenant),
                     started => local(&state, &s.caller.tenant, row.started_at),
                     imported => imported, holds => holds,
-                    import => ser(&row), rejected => ser(&rejected), contact => ser(&contact),
+                    import => ser(row), rejected => ser(&detail.rejected),
+                    contact => ser(&detail.contact),
                 },
             )
         }
-        Ok(None) => (StatusCode::NOT_FOUND, "Diesen Import gibt es nicht.").into_response(),
-        Err(e) => unavailable(e),
+        Err(e)
+            if matches!(
+                e.downcast_ref::<crate::lifecycle::Refused>(),
+                Some(crate::lifecycle::Refused::NotFound(_))
+            ) =>
+        {
+            let text = super::i18n::translate(s.lang, "Diesen Import gibt es nicht.");
+            (StatusCode::NOT_FOUND, text).into_response()
+        }
+        Err(e) => failed(e, s.lang),
     }
-}
-
-type ImportFound = Option<(history::ImportRow, Option<String>, Option<String>)>;
-
-/// An import of the tenant with its rejected rows and contact problems (both JSON).
-async fn import_of(
-    conn: &mut crate::store::Conn,
-    tenant: &str,
-    id: i64,
-) -> sqlx::Result<ImportFound> {
-    let Some((row, rejected)) = history::with_rejected(conn, tenant, id).await? else {
-        return Ok(None);
-    };
-    let contact = history::contact_of(conn, tenant, id).await?;
-    Ok(Some((row, rejected, contact)))
 }
 
 pub async fn audit(State(state): State<AppState>, s: Session) -> Response {
     let tenant = s.caller.tenant.clone();
-    let mut conn = match state.store.conn().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(format!("{e:#}")),
+    let listed = async {
+        let mut conn = state.ctx.store.conn().await?;
+        anyhow::Ok(audit_log::list(&mut conn, &tenant, 200).await?)
     };
-    match audit_log::list(&mut conn, &tenant, 200).await {
+    match listed.await {
         Ok(entries) => {
             let lines: Vec<minijinja::Value> = entries
                 .into_iter()
@@ -118,6 +101,6 @@ pub async fn audit(State(state): State<AppState>, s: Session) -> Response {
                 context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &tenant), entries => lines },
             )
         }
-        Err(e) => unavailable(e),
+        Err(e) => failed(e, s.lang),
     }
 }

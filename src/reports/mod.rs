@@ -1,16 +1,24 @@
-//! What operators read: `absage status`, the per-outage report, and the call list of citizens
-//! no channel reached.
+//! What operators read: `absage status` and the import history, the per-outage report, and the
+//! call list of citizens no channel reached.
+//!
+//! - `runs`: the outages and batches, one of them with its queue
+//! - `export`: CSV safe for spreadsheets, and the suppression list for booking systems
+
+mod export;
+mod runs;
+
+pub use export::{suppressions, suppressions_ics, write_csv};
+pub use runs::{OutageQueue, outage, outage_list, outage_queue};
 
 use crate::config::{Settings, TenantSettings};
+use crate::ctx::Ctx;
 use crate::domain::booking::display_list;
 use crate::domain::from_millis;
-use crate::store::Store;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports;
 use crate::store::notifications::{self, QueueCount, ReportNotification};
 use crate::store::outages::{self, OutageRow};
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -47,19 +55,33 @@ pub struct Status {
 /// How many imports `status` lists.
 const RECENT_IMPORTS: i64 = 10;
 
-pub async fn status(
-    store: &Store,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Status> {
-    let mut conn = store.conn().await?;
+/// A tenant's time zone, in which its staff read times; UTC for a tenant no longer configured.
+pub fn tenant_zone(settings: &Settings, tenant: &str) -> Tz {
+    settings
+        .tenant(tenant)
+        .map_or(chrono_tz::UTC, |t| t.time_zone)
+}
+
+/// The import history, newest first: of one source or all, at most `limit` imports.
+pub async fn import_history(
+    ctx: &Ctx,
+    source: Option<&str>,
+    limit: i64,
+) -> anyhow::Result<Vec<imports::ImportRow>> {
+    let mut conn = ctx.store.conn().await?;
+    Ok(imports::history(&mut conn, source, limit).await?)
+}
+
+pub async fn status(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<Status> {
+    let mut conn = ctx.store.conn().await?;
     let latest: HashMap<(String, String), (imports::ImportRow, Option<i64>)> =
         imports::latest_per_source(&mut conn)
             .await?
             .into_iter()
             .map(|(row, ok)| ((row.tenant_id.clone(), row.source.clone()), (row, ok)))
             .collect();
-    let sources = settings
+    let sources = ctx
+        .settings
         .sources
         .iter()
         .map(|s| {
@@ -151,19 +173,10 @@ pub struct ReportRow {
 
 /// One row per booking the run ever affected: what was sent on which channel, whether the
 /// citizen was reached, and whether the booking is still affected.
-pub async fn report(
-    store: &Store,
-    settings: &Settings,
-    outage_id: i64,
-) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
-    let mut conn = store.conn().await?;
-    let outage = outages::get(&mut conn, outage_id)
-        .await?
-        .with_context(|| format!("there is no outage or batch {outage_id}"))?;
-    let tz: Tz = settings
-        .tenant(&outage.tenant_id)
-        .map(|t| t.time_zone)
-        .unwrap_or(chrono_tz::UTC);
+pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
+    let mut conn = ctx.store.conn().await?;
+    let outage = runs::find(&mut conn, outage_id).await?;
+    let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
     let targets: HashMap<i64, String> = outages::target_states(&mut conn, outage_id)
         .await?
         .into_iter()
@@ -232,22 +245,18 @@ pub struct CallListEntry {
 }
 
 /// The citizens of a run that no channel reached, sorted by appointment time.
-pub async fn call_list(
-    store: &Store,
-    settings: &Settings,
-    outage_id: i64,
-) -> anyhow::Result<Vec<CallListEntry>> {
-    let (outage, rows) = report(store, settings, outage_id).await?;
+pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallListEntry>> {
+    let (outage, rows) = report(ctx, outage_id).await?;
     if outage.state == "retracted" {
         // The appointments stand: nobody needs a call about a cancellation that was withdrawn.
         return Ok(Vec::new());
     }
     let called = {
-        let mut conn = store.conn().await?;
+        let mut conn = ctx.store.conn().await?;
         crate::store::calls::of_outage(&mut conn, outage_id).await?
     };
-    let tenant = settings.tenant(&outage.tenant_id);
-    let tz: Tz = tenant.map(|t| t.time_zone).unwrap_or(chrono_tz::UTC);
+    let tenant = ctx.settings.tenant(&outage.tenant_id);
+    let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
     Ok(rows
         .into_iter()
         .filter(|r| r.affected && r.reach == Reach::Unreachable)
@@ -288,11 +297,10 @@ pub struct PendingRemoval {
 /// The bookings of a run that vanished from the export and wait for a person to confirm, by
 /// appointment time.
 pub async fn pending_removals(
-    store: &Store,
-    settings: &Settings,
+    ctx: &Ctx,
     outage: &OutageRow,
 ) -> anyhow::Result<Vec<PendingRemoval>> {
-    let mut conn = store.conn().await?;
+    let mut conn = ctx.store.conn().await?;
     let since = outages::pending_removals_since(&mut conn, outage.id).await?;
     if since.is_empty() {
         return Ok(Vec::new());
@@ -303,10 +311,7 @@ pub async fn pending_removals(
         .into_iter()
         .map(|b| (b.id, b))
         .collect();
-    let tz: Tz = settings
-        .tenant(&outage.tenant_id)
-        .map(|t| t.time_zone)
-        .unwrap_or(chrono_tz::UTC);
+    let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
     let local = |ms: i64| {
         from_millis(ms)
             .with_timezone(&tz)
@@ -377,131 +382,9 @@ fn numbers_to_call(b: &BookingRow) -> Option<String> {
     (!all.is_empty()).then(|| all.join(" / "))
 }
 
-/// Writes `rows` as CSV with a header line, every cell made safe to open in a spreadsheet: a
-/// cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return would be read by Excel
-/// or LibreOffice as a formula (`=HYPERLINK(…)` in a citizen's name from an export), so it gets
-/// a leading `'` (the OWASP rule). That includes phone numbers: `'+49 171 …` shows its
-/// apostrophe, but stays text instead of turning into `4.9171E+12`.
-pub fn write_csv<W: std::io::Write, T: Serialize>(out: W, rows: &[T]) -> anyhow::Result<()> {
-    // csv serialises a row only into a writer: write plainly, read the records back, neutralise.
-    let mut plain = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        plain.serialize(row)?;
-    }
-    let plain = plain.into_inner().context("writing CSV")?;
-    let mut records = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(plain.as_slice());
-    let mut w = csv::Writer::from_writer(out);
-    for record in records.records() {
-        let record = record?;
-        let cells: Vec<_> = record.iter().map(neutralise_cell).collect();
-        w.write_record(cells.iter().map(|c| c.as_bytes()))?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-/// A cell with a `'` before a character that would start a formula.
-pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}").into()
-    } else {
-        cell.into()
-    }
-}
-
-/// The suppression list as iCalendar: one cancelled VEVENT per booking, its UID the booking key,
-/// so a booking system that imports it knows which appointments not to remind.
-pub fn suppressions_ics(list: &[crate::store::outages::Suppression]) -> String {
-    use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
-    let mut cal = Calendar::new();
-    cal.name("absage: cancelled appointments");
-    for s in list {
-        let event = Event::new()
-            .uid(&format!("{}@{}.{}", s.booking_key, s.source, s.tenant_id))
-            .summary(&s.service)
-            .location(&s.location)
-            .starts(from_millis(s.starts_at))
-            .ends(from_millis(s.ends_at))
-            .status(EventStatus::Cancelled)
-            .add_property("X-ABSAGE-BOOKING-KEY", &s.booking_key)
-            .add_property("X-ABSAGE-OUTAGE", s.outage_id.to_string())
-            .done();
-        cal.push(event);
-    }
-    cal.done().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_suppression_calendar_marks_each_booking_cancelled_under_its_key() {
-        let s = crate::store::outages::Suppression {
-            tenant_id: "soest".into(),
-            source: "termine".into(),
-            booking_key: "T-1001".into(),
-            starts_at: 1_894_000_000_000,
-            ends_at: 1_894_000_900_000,
-            service: "Zulassung".into(),
-            location: "Soest".into(),
-            outage_id: 3,
-        };
-        let ics = suppressions_ics(&[s]);
-        assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
-        assert!(ics.contains("UID:T-1001@termine.soest"), "{ics}");
-        assert!(ics.contains("STATUS:CANCELLED"), "{ics}");
-        assert!(ics.contains("X-ABSAGE-BOOKING-KEY:T-1001"), "{ics}");
-    }
-
-    #[test]
-    fn csv_cells_that_would_start_a_formula_get_an_apostrophe() {
-        #[derive(Serialize)]
-        struct Row {
-            name: &'static str,
-            phone: Option<&'static str>,
-            n: i64,
-        }
-        let rows = [
-            Row {
-                name: "=HYPERLINK(\"http://evil\",\"x\")",
-                phone: Some("+49 171 1234567"),
-                n: -1,
-            },
-            Row {
-                name: "@SUM(A1)",
-                phone: Some("\t=1+1"),
-                n: 2,
-            },
-            Row {
-                name: "\r-2+3",
-                phone: None,
-                n: 3,
-            },
-            Row {
-                name: "Müller, Anna",
-                phone: Some("0171 1234567"),
-                n: 4,
-            },
-        ];
-        let mut out = Vec::new();
-        write_csv(&mut out, &rows).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(
-            text,
-            "name,phone,n\n\
-             \"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",'+49 171 1234567,'-1\n\
-             '@SUM(A1),'\t=1+1,2\n\
-             \"'\r-2+3\",,3\n\
-             \"Müller, Anna\",0171 1234567,4\n"
-        );
-        let mut none = Vec::new();
-        write_csv(&mut none, &[] as &[Row]).unwrap();
-        assert!(none.is_empty());
-    }
 
     #[test]
     fn a_citizen_is_informed_once_any_channel_was_sent_and_not_reported_undelivered() {

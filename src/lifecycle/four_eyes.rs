@@ -15,14 +15,14 @@
 //! The command line is not subject to the rule: who runs it is on the host. The admin API, the
 //! web UI and the Alertmanager hook all come through [`submit`], [`approve`] and [`reject`].
 
+use super::declare::{self, Act, Amendment};
+use super::{DeclareRequest, Impact, Refused};
 use crate::accounts::Caller;
-use crate::config::Settings;
-use crate::declare::{self, Act, Amendment, DeclareRequest, Impact, Refused};
+use crate::ctx::Ctx;
 use crate::domain::account::Role;
 use crate::domain::to_millis;
-use crate::messages::TemplateSet;
 use crate::store::approvals::{self, ApprovalRow, NewApproval};
-use crate::store::{Store, outages};
+use crate::store::outages;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 
@@ -131,14 +131,6 @@ impl Action {
     }
 }
 
-/// What the rule needs: the store, the settings and the templates.
-#[derive(Clone, Copy)]
-pub struct Services<'a> {
-    pub store: &'a Store,
-    pub settings: &'a Settings,
-    pub templates: &'a TemplateSet,
-}
-
 /// What became of a submitted action.
 #[derive(Debug)]
 pub enum Submitted {
@@ -152,33 +144,22 @@ pub enum Submitted {
 
 /// Carries out `action` as `by` at `now` (or only previews it).
 pub async fn run(
-    svc: Services<'_>,
+    ctx: &Ctx,
     action: &Action,
     tenant: &str,
     by: &str,
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<Impact> {
-    let Services {
-        store,
-        settings,
-        templates,
-    } = svc;
     let act = Act { by, now, dry_run };
     match action {
         Action::Declare(request) => {
-            let decl = request.parse(settings, tenant, by)?;
-            declare::declare(store, settings, templates, &decl, now, dry_run).await
+            let decl = request.parse(&ctx.settings, tenant, by)?;
+            declare::declare(ctx, &decl, now, dry_run).await
         }
-        Action::Amend { outage, change } => {
-            declare::amend(store, settings, templates, *outage, change, act).await
-        }
-        Action::Retract { outage, reason } => {
-            declare::retract(store, settings, templates, *outage, reason, act).await
-        }
-        Action::ConfirmRemovals { outage } => {
-            declare::confirm_removals(store, settings, templates, *outage, act).await
-        }
+        Action::Amend { outage, change } => declare::amend(ctx, *outage, change, act).await,
+        Action::Retract { outage, reason } => declare::retract(ctx, *outage, reason, act).await,
+        Action::ConfirmRemovals { outage } => declare::confirm_removals(ctx, *outage, act).await,
     }
 }
 
@@ -198,46 +179,46 @@ fn counted(action: &Action, preview: &Impact, affected_before: i64) -> i64 {
 /// Submits `action` for `caller`: previews it, and carries it out unless it takes the account
 /// above the tenant's approval threshold within the window; then it waits for approval.
 pub async fn submit(
-    svc: Services<'_>,
+    ctx: &Ctx,
     caller: &Caller,
     action: &Action,
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<Submitted> {
     let (tenant_id, by) = (caller.tenant.as_str(), caller.name.as_str());
-    let tenant = svc
+    let tenant = ctx
         .settings
         .tenant(tenant_id)
         .with_context(|| format!("tenant {tenant_id:?} is not configured"))?;
     if let Some(id) = action.outage() {
-        let mut conn = svc.store.conn().await?;
+        let mut conn = ctx.store.conn().await?;
         outages::get(&mut conn, id)
             .await?
             .filter(|o| o.tenant_id == tenant_id)
             .ok_or_else(|| Refused::NotFound(format!("there is no outage or batch {id}")))?;
     }
     if dry_run {
-        let preview = run(svc, action, tenant_id, by, now, true).await?;
+        let preview = run(ctx, action, tenant_id, by, now, true).await?;
         return Ok(Submitted::Preview(preview));
     }
     // Without the rule, no preview first: one write transaction, not two.
     let Some(limit) = tenant.approval_threshold else {
         return Ok(Submitted::Done(
-            run(svc, action, tenant_id, by, now, false).await?,
+            run(ctx, action, tenant_id, by, now, false).await?,
         ));
     };
     // A retraction takes every affected citizen's cancellation back: counted before it.
     let affected_before = match action {
         Action::Retract { outage, .. } => {
-            let mut conn = svc.store.conn().await?;
+            let mut conn = ctx.store.conn().await?;
             outages::reach_counts(&mut conn, *outage).await?.0
         }
         _ => 0,
     };
-    let preview = run(svc, action, tenant_id, by, now, true).await?;
+    let preview = run(ctx, action, tenant_id, by, now, true).await?;
     let count = counted(action, &preview, affected_before);
     let window = Duration::minutes(i64::try_from(tenant.approval_window_minutes).unwrap_or(0));
-    let mut conn = svc.store.conn().await?;
+    let mut conn = ctx.store.conn().await?;
     let note = approvals::note_alone(
         &mut conn,
         tenant_id,
@@ -254,10 +235,10 @@ pub async fn submit(
         return Ok(Submitted::Pending(preview, Box::new(approval)));
     }
     drop(conn);
-    match run(svc, action, tenant_id, by, now, false).await {
+    match run(ctx, action, tenant_id, by, now, false).await {
         Ok(impact) => Ok(Submitted::Done(impact)),
         Err(e) => {
-            let mut conn = svc.store.conn().await?;
+            let mut conn = ctx.store.conn().await?;
             approvals::unnote_alone(&mut conn, note).await?;
             Err(e)
         }
@@ -330,11 +311,11 @@ async fn kind_of(conn: &mut crate::store::Conn, outage: i64) -> anyhow::Result<&
 
 /// A pending approval of the caller's tenant that the caller may decide: an approver who is not
 /// the requester.
-async fn decidable(svc: Services<'_>, caller: &Caller, id: i64) -> anyhow::Result<ApprovalRow> {
+async fn decidable(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<ApprovalRow> {
     if caller.role < Role::Approver {
         return Err(Refused::Forbidden("only an approver decides approvals".into()).into());
     }
-    let mut conn = svc.store.conn().await?;
+    let mut conn = ctx.store.conn().await?;
     let a = approvals::get(&mut conn, &caller.tenant, id)
         .await?
         .ok_or_else(|| Refused::NotFound(format!("no approval #{id}")))?;
@@ -359,18 +340,18 @@ async fn decidable(svc: Services<'_>, caller: &Caller, id: i64) -> anyhow::Resul
 /// now. Decided first: of two approvers at the same moment, one wins and only one run happens;
 /// if the action then fails, the approval is pending again.
 pub async fn approve(
-    svc: Services<'_>,
+    ctx: &Ctx,
     caller: &Caller,
     id: i64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Impact> {
-    let a = decidable(svc, caller, id).await?;
+    let a = decidable(ctx, caller, id).await?;
     let action = Action::of_approval(&a)?;
-    let mut conn = svc.store.conn().await?;
+    let mut conn = ctx.store.conn().await?;
     if !approvals::decide(&mut conn, id, "approved", &caller.name, to_millis(now)).await? {
         return Err(Refused::Conflict(format!("approval #{id} was decided meanwhile")).into());
     }
-    let impact = match run(svc, &action, &a.tenant_id, &a.requested_by, now, false).await {
+    let impact = match run(ctx, &action, &a.tenant_id, &a.requested_by, now, false).await {
         Ok(impact) => impact,
         Err(e) => {
             approvals::reopen(&mut conn, id).await?;
@@ -394,13 +375,13 @@ pub async fn approve(
 
 /// Rejects for `caller`: nothing is carried out.
 pub async fn reject(
-    svc: Services<'_>,
+    ctx: &Ctx,
     caller: &Caller,
     id: i64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<ApprovalRow> {
-    decidable(svc, caller, id).await?;
-    let mut conn = svc.store.conn().await?;
+    decidable(ctx, caller, id).await?;
+    let mut conn = ctx.store.conn().await?;
     if !approvals::decide(&mut conn, id, "rejected", &caller.name, to_millis(now)).await? {
         return Err(Refused::Conflict(format!("approval #{id} was decided meanwhile")).into());
     }

@@ -5,11 +5,14 @@
 //! [`match_run`] reads the facts, [`plan`] decides without I/O (fresh, changed, revived,
 //! withdrawn, waiting for a person; unit-tested case by case), and `apply` carries it out.
 
+use super::impact::Tally;
+use super::plan::{Facts, Plan, Selected, Target, plan};
+use super::render::{Message, notification, render, render_sms};
 use crate::config::{ChannelPolicy, TenantSettings};
 use crate::domain::notification::{Channel, Kind, Role};
 use crate::domain::outage::{Scope, Selection, Window};
 use crate::domain::{from_millis, to_millis};
-use crate::messages::{MessageContext, Rendered, SmsChoice, SmsMessage, Templates};
+use crate::messages::{SmsChoice, Templates};
 use crate::store::Conn;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::notifications::{self, NewNotification};
@@ -82,6 +85,36 @@ pub fn plan_channels(policy: ChannelPolicy, email: bool, mobile: bool) -> Vec<(C
     }
 }
 
+/// A run as matching needs it: which one, whose, why, and what it selects. A declaration's
+/// preview matches a run that is not stored (id 0).
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: i64,
+    pub tenant_id: String,
+    pub reason: String,
+    pub selection: Selection,
+}
+
+impl Run {
+    /// The run as stored.
+    pub fn of(row: &OutageRow) -> anyhow::Result<Run> {
+        Ok(Run {
+            id: row.id,
+            tenant_id: row.tenant_id.clone(),
+            reason: row.reason.clone(),
+            selection: selection_of(row)?,
+        })
+    }
+}
+
+/// What matching does with its plan: write it (inside the caller's transaction), and count
+/// what it queues into a [`Tally`] — the impact report built from the plan. A preview only
+/// counts.
+pub struct Output<'t> {
+    pub write: bool,
+    pub tally: Option<&'t mut Tally>,
+}
+
 /// Reads the selection stored with a run.
 pub fn selection_of(run: &OutageRow) -> anyhow::Result<Selection> {
     let scope = Scope {
@@ -144,9 +177,24 @@ pub async fn match_run(
     ctx: &MatchContext<'_>,
     run: &OutageRow,
 ) -> anyhow::Result<MatchStats> {
-    let selection = selection_of(run)?;
+    let out = Output {
+        write: true,
+        tally: None,
+    };
+    match_counted(conn, ctx, &Run::of(run)?, out).await
+}
+
+/// [`match_run`] with its output chosen: a preview (`write: false`) reads and plans but writes
+/// nothing, so it needs no write transaction; only a run with no targets yet (a new
+/// declaration) can be previewed so, since amending needs the outbox as it would be.
+pub async fn match_counted(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &Run,
+    out: Output<'_>,
+) -> anyhow::Result<MatchStats> {
     let now_ms = to_millis(ctx.now);
-    let selected = select(conn, &run.tenant_id, &selection).await?;
+    let selected = select(conn, &run.tenant_id, &run.selection).await?;
     let targets = outages::targets(conn, run.id).await?;
     // The two facts the plan needs from elsewhere in the database, asked only for the bookings
     // they can concern.
@@ -203,112 +251,21 @@ pub async fn match_run(
         confirm_removals: ctx.confirm_removals,
     };
     let plan = plan(&facts);
-    apply(conn, ctx, run, &selected, plan).await
-}
-
-/// A selected booking as the plan sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Selected {
-    pub booking: i64,
-    pub starts_at: i64,
-    pub revision: i64,
-}
-
-/// A target of the run as the plan sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Target {
-    pub id: i64,
-    pub booking: i64,
-    pub affected: bool,
-    pub withdrawn: bool,
-    /// The booking's revision when it was last matched.
-    pub revision: i64,
-}
-
-/// Everything matching decides from.
-#[derive(Debug, Default)]
-pub struct Facts {
-    /// The bookings the selection holds now (active, in the window and scope).
-    pub selected: Vec<Selected>,
-    /// The run's targets so far.
-    pub targets: Vec<Target>,
-    /// Bookings another active outage already cancels.
-    pub elsewhere: HashSet<i64>,
-    /// Bookings that vanished from the export.
-    pub gone: HashSet<i64>,
-    pub now_ms: i64,
-    /// Whether vanished bookings may leave the run (a person confirmed).
-    pub confirm_removals: bool,
-}
-
-/// What matching does to a run: the rule "new, revived, changed, left" as data.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    /// Bookings matched for the first time: their notifications are queued.
-    pub fresh: Vec<i64>,
-    /// Bookings that changed since they were matched: what is queued is refreshed.
-    pub changed: Vec<i64>,
-    /// Bookings back in the run after leaving it: re-queued, a waiting "stands" cancelled.
-    pub revived: Vec<i64>,
-    /// Targets whose booking left the run (cancelled, moved, amended out): withdrawn.
-    pub withdraw: Vec<(i64, i64)>,
-    /// Targets whose booking vanished from the export: stay affected until a person confirms.
-    pub pending: Vec<i64>,
-    /// Bookings the run affects after the plan.
-    pub affected: u64,
-    /// Bookings in the selection that another outage already tells.
-    pub covered_elsewhere: u64,
-}
-
-/// Decides, without I/O, what matching does: a booking whose appointment has started is
-/// neither notified nor withdrawn (its history stays); one another outage already cancels is
-/// left to it; one that vanished from the export stays affected unless a person confirmed.
-pub fn plan(f: &Facts) -> Plan {
-    let by_booking: HashMap<i64, &Target> = f.targets.iter().map(|t| (t.booking, t)).collect();
-    let mut p = Plan::default();
-    for b in &f.selected {
-        let upcoming = b.starts_at > f.now_ms;
-        let target = by_booking.get(&b.booking);
-        if upcoming || target.is_some_and(|t| t.affected) {
-            p.affected += 1;
-        }
-        match target {
-            _ if !upcoming => {}
-            None if f.elsewhere.contains(&b.booking) => {
-                p.affected -= 1;
-                p.covered_elsewhere += 1;
-            }
-            None => p.fresh.push(b.booking),
-            Some(t) if t.withdrawn => p.revived.push(b.booking),
-            Some(t) if t.revision != b.revision => p.changed.push(b.booking),
-            Some(_) => {}
-        }
-    }
-    let selected: HashSet<i64> = f.selected.iter().map(|b| b.booking).collect();
-    let mut left: Vec<&Target> = f
-        .targets
-        .iter()
-        .filter(|t| t.affected && !selected.contains(&t.booking))
-        .collect();
-    left.sort_by_key(|t| t.id);
-    for t in left {
-        if !f.confirm_removals && f.gone.contains(&t.booking) {
-            p.pending.push(t.id);
-            p.affected += 1;
-        } else {
-            p.withdraw.push((t.id, t.booking));
-        }
-    }
-    p
+    anyhow::ensure!(
+        out.write || facts.targets.is_empty(),
+        "only a new run can be matched without writing"
+    );
+    apply(conn, ctx, run, &selected, plan, out).await
 }
 
 /// Carries out a plan: targets, queued notifications, withdrawals.
 async fn apply(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     selected: &[BookingRow],
     plan: Plan,
+    mut out: Output<'_>,
 ) -> anyhow::Result<MatchStats> {
     let now_ms = to_millis(ctx.now);
     let mut stats = MatchStats {
@@ -338,7 +295,7 @@ async fn apply(
         (of(&plan.changed), Enqueue::Changed),
         (of(&plan.revived), Enqueue::Revived),
     ] {
-        queue_for(conn, ctx, run, &group, kind, &mut stats).await?;
+        queue_for(conn, ctx, run, &group, kind, &mut stats, &mut out).await?;
     }
     if !plan.pending.is_empty() {
         outages::mark_removal_pending(conn, &plan.pending, now_ms).await?;
@@ -368,17 +325,21 @@ enum Enqueue {
 
 /// Marks the bookings as targets and queues their notifications, rendered in slices so that a
 /// large outage never holds every message in memory.
+#[allow(clippy::too_many_arguments)]
 async fn queue_for(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     group: &[&BookingRow],
     kind: Enqueue,
     stats: &mut MatchStats,
+    out: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     let now_ms = to_millis(ctx.now);
-    let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
-    outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+    if out.write {
+        let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
+        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+    }
     for slice in group.chunks(500) {
         let mut rows = Vec::new();
         for b in slice {
@@ -387,7 +348,10 @@ async fn queue_for(
             if rows.len() == before {
                 stats.unreachable += 1;
             }
-            if kind == Enqueue::Changed {
+            if let Some(tally) = out.tally.as_deref_mut() {
+                tally.booking(ctx.tenant, b, &rows[before..]);
+            }
+            if kind == Enqueue::Changed && out.write {
                 // A channel the booking no longer has (address deleted) must not be used.
                 let keep: Vec<&str> = rows[before..].iter().map(|n| n.channel).collect();
                 stats.cancelled +=
@@ -396,7 +360,9 @@ async fn queue_for(
             }
         }
         stats.queued += rows.len() as u64;
-        notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now_ms).await?;
+        if out.write {
+            notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now_ms).await?;
+        }
     }
     Ok(())
 }
@@ -404,7 +370,7 @@ async fn queue_for(
 /// Renders the cancellations one booking gets; none when it has no usable address.
 fn render_for_booking(
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     b: &BookingRow,
     out: &mut Vec<NewNotification>,
     stats: &mut MatchStats,
@@ -466,105 +432,13 @@ fn render_for_booking(
     Ok(())
 }
 
-/// One message to queue for a booking.
-struct Message {
-    kind: Kind,
-    channel: Channel,
-    role: Role,
-    recipient: String,
-    next_attempt_at: DateTime<Utc>,
-}
-
-/// What the templates say to this booking's citizen.
-fn message_context<'a>(
-    ctx: &'a MatchContext<'_>,
-    b: &'a BookingRow,
-    kind: Kind,
-    channel: Channel,
-    reason: &'a str,
-    chain: &'a [String],
-) -> MessageContext<'a> {
-    MessageContext {
-        kind: kind.as_str(),
-        channel,
-        language: b.language.as_deref(),
-        fallback_languages: chain,
-        tenant_name: &ctx.tenant.name,
-        office: &b.location,
-        service: &b.service,
-        starts_at: from_millis(b.starts_at),
-        tz: ctx.tenant.time_zone,
-        reason,
-        hotline: &ctx.tenant.hotline,
-        citizen_name: Some(b.name.as_str()).filter(|n| !n.is_empty()),
-        bilingual: ctx.tenant.bilingual,
-        rebook_url: ctx.tenant.rebook_url.as_deref(),
-    }
-}
-
-/// The booking's message on `channel`, in full (an SMS through [`render_sms`] instead).
-fn render(
-    ctx: &MatchContext<'_>,
-    b: &BookingRow,
-    kind: Kind,
-    channel: Channel,
-    reason: &str,
-) -> anyhow::Result<Rendered> {
-    let chain = ctx.tenant.language_chain();
-    let mc = message_context(ctx, b, kind, channel, reason, &chain);
-    ctx.templates
-        .render(&mc)
-        .with_context(|| rendering(channel, kind, b))
-}
-
-/// The booking's SMS that fits the tenant's `max_sms_segments`: full, short, or none.
-fn render_sms(
-    ctx: &MatchContext<'_>,
-    b: &BookingRow,
-    kind: Kind,
-    reason: &str,
-) -> anyhow::Result<SmsMessage> {
-    let chain = ctx.tenant.language_chain();
-    let mc = message_context(ctx, b, kind, Channel::Sms, reason, &chain);
-    ctx.templates
-        .render_sms(&mc, ctx.tenant.max_sms_segments)
-        .with_context(|| rendering(Channel::Sms, kind, b))
-}
-
-fn rendering(channel: Channel, kind: Kind, b: &BookingRow) -> String {
-    format!(
-        "rendering the {} {} of booking {}",
-        channel.as_str(),
-        kind.as_str(),
-        b.booking_key
-    )
-}
-
-fn notification(run: &OutageRow, b: &BookingRow, m: Message, r: Rendered) -> NewNotification {
-    NewNotification {
-        tenant_id: run.tenant_id.clone(),
-        outage_id: run.id,
-        booking_id: b.id,
-        channel: m.channel.as_str(),
-        kind: m.kind.as_str(),
-        role: m.role.as_str(),
-        recipient: m.recipient,
-        language: r.language,
-        subject: r.subject,
-        body_text: r.text,
-        body_html: r.html,
-        next_attempt_at: to_millis(m.next_attempt_at),
-        deadline: b.starts_at,
-    }
-}
-
 /// Tells the citizens of these bookings who already received the run's cancellation that
 /// their appointment stands after all, on the channels the cancellation reached them. Only for
 /// active bookings whose appointment is still ahead. Idempotent like every enqueue.
 pub async fn queue_retractions(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
-    run: &OutageRow,
+    run: &Run,
     booking_ids: Option<&[i64]>,
     reason: &str,
 ) -> anyhow::Result<u64> {
@@ -620,99 +494,6 @@ mod tests {
     use super::*;
     use Channel::{Email, Sms};
     use Role::{Fallback, Primary};
-
-    const NOW: i64 = 1_000_000;
-
-    fn sel(booking: i64, starts_at: i64, revision: i64) -> Selected {
-        Selected {
-            booking,
-            starts_at,
-            revision,
-        }
-    }
-
-    fn target(id: i64, booking: i64, state: &str, revision: i64) -> Target {
-        Target {
-            id,
-            booking,
-            affected: state == "affected",
-            withdrawn: state == "withdrawn",
-            revision,
-        }
-    }
-
-    fn facts(selected: Vec<Selected>, targets: Vec<Target>) -> Facts {
-        Facts {
-            selected,
-            targets,
-            now_ms: NOW,
-            ..Facts::default()
-        }
-    }
-
-    #[test]
-    fn a_booking_matched_for_the_first_time_is_fresh() {
-        let p = plan(&facts(vec![sel(1, NOW + 60_000, 1)], vec![]));
-        assert_eq!((p.fresh, p.affected), (vec![1], 1));
-    }
-
-    #[test]
-    fn an_appointment_that_has_started_is_neither_told_nor_withdrawn() {
-        let f = facts(
-            vec![sel(1, NOW - 1, 1), sel(2, NOW, 1)],
-            vec![target(9, 2, "affected", 1)],
-        );
-        let p = plan(&f);
-        assert_eq!(p.affected, 1, "only the one already in the run counts");
-        assert!(p.fresh.is_empty() && p.changed.is_empty() && p.withdraw.is_empty());
-    }
-
-    #[test]
-    fn a_changed_booking_is_refreshed_and_an_unchanged_one_left_alone() {
-        let f = facts(
-            vec![sel(1, NOW + 1, 2), sel(2, NOW + 1, 1)],
-            vec![target(9, 1, "affected", 1), target(10, 2, "affected", 1)],
-        );
-        let p = plan(&f);
-        assert_eq!((p.changed, p.fresh, p.affected), (vec![1], vec![], 2));
-    }
-
-    #[test]
-    fn a_booking_amended_out_and_back_in_is_revived() {
-        let f = facts(vec![sel(1, NOW + 1, 1)], vec![target(9, 1, "withdrawn", 1)]);
-        let p = plan(&f);
-        assert_eq!((p.revived, p.affected), (vec![1], 1));
-    }
-
-    #[test]
-    fn a_booking_another_outage_tells_is_left_to_it() {
-        let mut f = facts(vec![sel(1, NOW + 1, 1), sel(2, NOW + 1, 1)], vec![]);
-        f.elsewhere.insert(2);
-        let p = plan(&f);
-        assert_eq!((p.fresh, p.affected, p.covered_elsewhere), (vec![1], 1, 1));
-    }
-
-    #[test]
-    fn a_cancelled_or_moved_booking_is_withdrawn_a_vanished_one_waits_for_a_person() {
-        let targets = vec![
-            target(9, 1, "affected", 1), // cancelled or moved: not selected, still exported
-            target(10, 2, "affected", 1), // vanished from the export
-            target(11, 3, "withdrawn", 1),
-        ];
-        let mut f = facts(vec![], targets);
-        f.gone.insert(2);
-        let p = plan(&f);
-        assert_eq!(
-            (p.withdraw.clone(), p.pending.clone(), p.affected),
-            (vec![(9, 1)], vec![10], 1)
-        );
-        f.confirm_removals = true;
-        let p = plan(&f);
-        assert_eq!(
-            (p.withdraw, p.pending, p.affected),
-            (vec![(9, 1), (10, 2)], vec![], 0)
-        );
-    }
 
     #[test]
     fn both_sends_on_every_channel_the_booking_has() {

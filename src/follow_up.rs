@@ -1,0 +1,129 @@
+//! What staff do after a declaration, from the admin API or the web UI: send failed messages
+//! again, cancel a queued one, note that a citizen of the call list was phoned. Each is
+//! audited; refusals are [`Refused`] like the lifecycle's, so the edges answer them alike.
+
+use crate::accounts::Caller;
+use crate::ctx::Ctx;
+use crate::lifecycle::Refused;
+use crate::store::audit::{self, Entry};
+use crate::store::queue_admin::{self, Failed};
+use crate::store::{Conn, outages};
+
+async fn audited(
+    conn: &mut Conn,
+    caller: &Caller,
+    action: &str,
+    subject: String,
+    details: serde_json::Value,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let entry = Entry {
+        tenant: Some(&caller.tenant),
+        actor: &caller.name,
+        action,
+        subject: Some(subject),
+        details,
+    };
+    audit::append(conn, &entry, now_ms).await?;
+    Ok(())
+}
+
+/// Why notification `id` could not be changed: it is not the caller's (not found), or its
+/// state does not allow it (conflict).
+async fn refusal(conn: &mut Conn, caller: &Caller, id: i64, what: &str) -> anyhow::Error {
+    match queue_admin::state_of(conn, &caller.tenant, id).await {
+        Ok(Some(s)) => Refused::Conflict(format!("notification #{id} is {s}: {what}")).into(),
+        Ok(None) => Refused::NotFound(format!("no notification #{id}")).into(),
+        Err(e) => e.into(),
+    }
+}
+
+/// Sends one failed notification again with fresh attempts, unless its appointment has begun.
+pub async fn retry(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
+    let now_ms = crate::domain::to_millis(ctx.now());
+    let mut conn = ctx.store.conn().await?;
+    if queue_admin::retry(&mut conn, &caller.tenant, Failed::One(id), now_ms).await? == 0 {
+        let why = "only a failed one whose appointment lies ahead can be retried";
+        return Err(refusal(&mut conn, caller, id, why).await);
+    }
+    crate::store::notify_work(&mut conn).await?;
+    let subject = format!("notification #{id}");
+    let details = serde_json::json!({});
+    audited(
+        &mut conn,
+        caller,
+        "notification.retry",
+        subject,
+        details,
+        now_ms,
+    )
+    .await
+}
+
+/// Sends every failed notification of the caller's outage again; returns how many.
+pub async fn retry_failed_of(ctx: &Ctx, caller: &Caller, outage: i64) -> anyhow::Result<u64> {
+    let now_ms = crate::domain::to_millis(ctx.now());
+    let mut conn = ctx.store.conn().await?;
+    let all = Failed::OfOutage(outage);
+    let n = queue_admin::retry(&mut conn, &caller.tenant, all, now_ms).await?;
+    crate::store::notify_work(&mut conn).await?;
+    let subject = format!("outage #{outage}");
+    let details = serde_json::json!({ "retried": n });
+    audited(
+        &mut conn,
+        caller,
+        "notification.retry",
+        subject,
+        details,
+        now_ms,
+    )
+    .await?;
+    Ok(n)
+}
+
+/// Cancels a notification that has not gone out yet.
+pub async fn cancel(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
+    let now_ms = crate::domain::to_millis(ctx.now());
+    let mut conn = ctx.store.conn().await?;
+    if !queue_admin::cancel(&mut conn, &caller.tenant, id, now_ms).await? {
+        let why = "only a queued one can be cancelled";
+        return Err(refusal(&mut conn, caller, id, why).await);
+    }
+    let subject = format!("notification #{id}");
+    let details = serde_json::json!({});
+    audited(
+        &mut conn,
+        caller,
+        "notification.cancel",
+        subject,
+        details,
+        now_ms,
+    )
+    .await
+}
+
+/// Notes that the caller phoned the citizen of `booking` about `outage` (the first call
+/// counts and is audited); [`Refused::NotFound`] when the booking is not the outage's.
+pub async fn mark_called(
+    ctx: &Ctx,
+    caller: &Caller,
+    outage: i64,
+    booking: i64,
+) -> anyhow::Result<()> {
+    let now_ms = crate::domain::to_millis(ctx.now());
+    let mut conn = ctx.store.conn().await?;
+    let on_list = outages::target_states(&mut conn, outage)
+        .await?
+        .iter()
+        .any(|(b, _)| *b == booking);
+    if !on_list {
+        let why = format!("booking #{booking} does not belong to outage #{outage}");
+        return Err(Refused::NotFound(why).into());
+    }
+    if crate::store::calls::mark(&mut conn, outage, booking, &caller.name, now_ms).await? {
+        let subject = format!("outage #{outage}");
+        let details = serde_json::json!({ "booking": booking });
+        audited(&mut conn, caller, "call.mark", subject, details, now_ms).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Writing the outbox for the outage lifecycle: enqueueing (idempotent by its unique key) and
+//! cancelling what a booking that left a run, a retraction or a revival no longer needs.
+
+use crate::store::{Conn, Params};
+use sqlx::AssertSqlSafe;
+
+/// A notification to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub tenant_id: String,
+    pub outage_id: i64,
+    pub booking_id: i64,
+    pub channel: &'static str,
+    pub kind: &'static str,
+    pub role: &'static str,
+    pub recipient: String,
+    pub language: String,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub next_attempt_at: i64,
+    pub deadline: i64,
+}
+
+/// Why a notification was cancelled when its booking left a run; only these come back when
+/// the booking does.
+pub const WITHDRAWN: &str = "booking no longer affected by this outage";
+
+/// Why a notification that was in flight when its booking left the run was stopped: it may have
+/// gone out, so its citizen gets the "appointment stands" message, and it is never revived.
+pub const WITHDRAWN_IN_FLIGHT: &str = "booking no longer affected by this outage (was in flight)";
+
+/// Enqueues notifications. The unique key (outage, booking, channel, kind) makes this idempotent:
+/// a notification that exists is not duplicated. One that is still queued gets the fresh text,
+/// recipient and deadline (the booking changed); one that failed is queued again when the
+/// recipient changed (a corrected address); with `revive`, one cancelled because its booking
+/// had left the run is queued again (the booking came back). Sent and expired ones are never
+/// touched.
+pub async fn enqueue_many(
+    conn: &mut Conn,
+    rows: &[NewNotification],
+    revive: bool,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    const COLS: usize = 15;
+    for chunk in rows.chunks(500) {
+        let values = Params::new(conn).rows(chunk.len(), COLS);
+        let revive_clause = if revive {
+            format!(
+                " or (notifications.state = 'cancelled' and notifications.last_error = '{WITHDRAWN}')"
+            )
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "insert into notifications (tenant_id, outage_id, booking_id, channel, kind, role, \
+             recipient, language, subject, body_text, body_html, next_attempt_at, deadline, \
+             created_at, state) values {values} \
+             on conflict (outage_id, booking_id, channel, kind) do update set \
+             recipient = excluded.recipient, language = excluded.language, \
+             subject = excluded.subject, body_text = excluded.body_text, \
+             body_html = excluded.body_html, deadline = excluded.deadline, \
+             next_attempt_at = case when notifications.state = 'queued' \
+               and notifications.next_attempt_at < excluded.next_attempt_at \
+               then notifications.next_attempt_at else excluded.next_attempt_at end, \
+             role = excluded.role, \
+             attempts = case when notifications.state = 'failed' then 0 \
+               else notifications.attempts end, \
+             state = 'queued', last_error = null, finished_at = null \
+             where notifications.state = 'queued' \
+               or (notifications.state = 'failed' \
+                   and notifications.recipient <> excluded.recipient){revive_clause}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for n in chunk {
+            q = q
+                .bind(n.tenant_id.as_str())
+                .bind(n.outage_id)
+                .bind(n.booking_id)
+                .bind(n.channel)
+                .bind(n.kind)
+                .bind(n.role)
+                .bind(n.recipient.as_str())
+                .bind(n.language.as_str())
+                .bind(n.subject.as_deref())
+                .bind(n.body_text.as_str())
+                .bind(n.body_html.as_deref())
+                .bind(n.next_attempt_at)
+                .bind(n.deadline)
+                .bind(now_ms)
+                .bind("queued");
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Cancels what is still queued or in flight for bookings that left a run.
+pub async fn cancel_withdrawn(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let mut n = 0;
+    for (state, reason) in [("queued", WITHDRAWN), ("sending", WITHDRAWN_IN_FLIGHT)] {
+        n += cancel_for_bookings(conn, outage_id, booking_ids, state, None, reason, now_ms).await?;
+    }
+    Ok(n)
+}
+
+/// Cancels a run's notifications in `state` (and of `kind`, if given) for these bookings.
+#[allow(clippy::too_many_arguments)]
+async fn cancel_for_bookings(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+    state: &str,
+    kind: Option<&str>,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let mut n = 0;
+    for chunk in booking_ids.chunks(5000) {
+        let mut p = Params::new(conn);
+        let (reason_p, now_p, outage_p, state_p) = (p.one(), p.one(), p.one(), p.one());
+        let kind_clause = kind
+            .map(|_| format!(" and kind = {}", p.one()))
+            .unwrap_or_default();
+        let sql = format!(
+            "update notifications set state = 'cancelled', last_error = {reason_p}, \
+             finished_at = {now_p} where outage_id = {outage_p} and state = {state_p}{kind_clause} \
+             and booking_id in ({})",
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(reason)
+            .bind(now_ms)
+            .bind(outage_id)
+            .bind(state);
+        if let Some(kind) = kind {
+            q = q.bind(kind);
+        }
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(n)
+}
+
+/// Cancels a booking's queued notifications on channels other than `keep` (its address for
+/// that channel was removed).
+pub async fn cancel_queued_channels_except(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_id: i64,
+    keep: &[&str],
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let mut p = Params::new(conn);
+    let (finished, outage, booking) = (p.one(), p.one(), p.one());
+    let keep_clause = if keep.is_empty() {
+        String::new()
+    } else {
+        format!(" and channel not in ({})", p.list(keep.len()))
+    };
+    let sql = format!(
+        "update notifications set state = 'cancelled', finished_at = {finished}, \
+         last_error = 'the booking no longer has an address for this channel' \
+         where outage_id = {outage} and booking_id = {booking} and state = 'queued'{keep_clause}"
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(now_ms)
+        .bind(outage_id)
+        .bind(booking_id);
+    for ch in keep {
+        q = q.bind(*ch);
+    }
+    Ok(q.execute(&mut *conn).await?.rows_affected())
+}
+
+/// Cancels every queued or in-flight notification of a kind in a run (the run was retracted).
+/// One in flight that does go out is covered by the retraction queued for it; one whose process
+/// died is never sent again.
+pub async fn cancel_queued_of_outage(
+    conn: &mut Conn,
+    outage_id: i64,
+    kind: &str,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set state = 'cancelled', last_error = $3, finished_at = $4 \
+         where outage_id = $1 and kind = $2 and state in ('queued', 'sending')",
+    )
+    .bind(outage_id)
+    .bind(kind)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Where a run's cancellations reached citizens — or may have, being in flight right now:
+/// (booking id, channel, recipient), optionally only for some bookings. These are the citizens a
+/// retraction must reach; one who in the end did not get the cancellation only hears that the
+/// appointment stands, which is true.
+pub async fn sent_cancellations(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: Option<&[i64]>,
+) -> sqlx::Result<Vec<(i64, String, String)>> {
+    let base = format!(
+        "select booking_id, channel, recipient from notifications \
+         where kind = 'cancellation' and (state in ('sent', 'sending') \
+           or (state = 'cancelled' and last_error = '{WITHDRAWN_IN_FLIGHT}'))"
+    );
+    match booking_ids {
+        None => {
+            sqlx::query_as(AssertSqlSafe(format!(
+                "{base} and outage_id = $1 order by booking_id, channel"
+            )))
+            .bind(outage_id)
+            .fetch_all(&mut *conn)
+            .await
+        }
+        Some(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(5000) {
+                let mut p = Params::new(conn);
+                let sql = format!(
+                    "{base} and outage_id = {} and booking_id in ({}) \
+                     order by booking_id, channel",
+                    p.one(),
+                    p.list(chunk.len())
+                );
+                let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(outage_id);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                out.extend(q.fetch_all(&mut *conn).await?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Cancels a run's queued notifications of one kind for these bookings.
+pub async fn cancel_queued_kind(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+    kind: &str,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<u64> {
+    cancel_for_bookings(
+        conn,
+        outage_id,
+        booking_ids,
+        "queued",
+        Some(kind),
+        reason,
+        now_ms,
+    )
+    .await
+}
+
+/// Bookings among `booking_ids` that another active run already cancels (a cancellation queued,
+/// in flight or sent): a second declaration over them must not tell the citizens twice.
+pub async fn already_cancelled_elsewhere(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_ids: &[i64],
+) -> sqlx::Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for chunk in booking_ids.chunks(5000) {
+        let mut p = Params::new(conn);
+        let sql = format!(
+            "select distinct n.booking_id from notifications n join outages o on o.id = n.outage_id \
+             where o.state = 'active' and n.outage_id <> {} and n.kind = 'cancellation' \
+             and n.state in ('queued', 'sending', 'sent') and n.booking_id in ({})",
+            p.one(),
+            p.list(chunk.len())
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(outage_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,256 @@
+//! The outbox's own lifecycle for the dispatcher: claiming with a lease, recording sent,
+//! retry and final outcomes, expiry, fallbacks, and what is due next.
+
+use super::delivery::NOT_NEEDED;
+use crate::store::{Backend, Conn};
+use sqlx::AssertSqlSafe;
+
+/// A claimed notification, ready to send.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub tenant_id: String,
+    pub outage_id: i64,
+    pub booking_id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub role: String,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub attempts: i64,
+    pub deadline: i64,
+    /// How often it was claimed, this claim included (signed into delivery-report URLs).
+    pub claims: i64,
+}
+
+/// Claims up to `limit` due notifications of one channel, earliest appointment first, for
+/// `owner` until `lease_until`. Due means queued and scheduled, or claimed by a process whose
+/// lease ran out (it crashed). Nothing whose appointment has started is claimed. Each claim
+/// counts up `claims` and forgets delivery reports of earlier sends.
+pub async fn claim(
+    conn: &mut Conn,
+    backend: Backend,
+    channel: &str,
+    owner: &str,
+    now_ms: i64,
+    lease_until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " for update skip locked",
+    };
+    let sql = format!(
+        "update notifications set state = 'sending', lease_owner = $1, lease_until = $2, \
+         claims = claims + 1, delivery_state = null, delivery_at = null \
+         where id in (select id from notifications \
+           where channel = $3 and deadline > $4 and state in ('queued', 'sending') \
+             and ((state = 'queued' and next_attempt_at <= $4) \
+               or (state = 'sending' and lease_until <= $4)) \
+           order by deadline, id limit $5{lock}) \
+         returning id, tenant_id, outage_id, booking_id, channel, kind, role, recipient, \
+           subject, body_text, body_html, attempts, deadline, claims"
+    );
+    let mut rows: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(lease_until)
+        .bind(channel)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.sort_by_key(|c| (c.deadline, c.id));
+    Ok(rows)
+}
+
+/// Whether any open notification of the channel has reached its deadline (a cheap read).
+pub async fn any_overdue(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Result<bool> {
+    let hit: Option<i64> = sqlx::query_scalar(
+        "select id from notifications where state in ('queued', 'sending') and channel = $1 \
+         and deadline <= $2 limit 1",
+    )
+    .bind(channel)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(hit.is_some())
+}
+
+/// Expires every notification of the channel whose appointment has started and that was not
+/// sent: queued ones, and claimed ones whose lease ran out (their process died).
+pub async fn expire_due(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set state = 'expired', finished_at = $1, \
+         last_error = coalesce(last_error, 'not sent before the appointment started') \
+         where state in ('queued', 'sending') and channel = $2 and deadline <= $1 \
+         and (state = 'queued' or lease_until <= $1)",
+    )
+    .bind(now_ms)
+    .bind(channel)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Records a successful send (and the Message-ID it carried, for email). Also over `expired`:
+/// a send whose record was held up (the database refused writes) until its lease ran out and
+/// its appointment began did go out, before the appointment. Returns whether the row was
+/// updated, and the delivery report that came in before this record (an SMS gateway may
+/// report faster than the dispatcher records).
+pub async fn mark_sent(
+    conn: &mut Conn,
+    id: i64,
+    destination: &str,
+    provider_id: Option<&str>,
+    message_id: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<Option<Option<String>>> {
+    sqlx::query_scalar(
+        "update notifications set state = 'sent', destination = $2, provider_id = $3, \
+         message_id = $4, sent_at = $5, finished_at = $5, attempts = attempts + 1, \
+         lease_owner = null, lease_until = null where id = $1 and state in ('sending', 'expired') \
+         returning delivery_state",
+    )
+    .bind(id)
+    .bind(destination)
+    .bind(provider_id)
+    .bind(message_id)
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Puts a notification back in the queue for a later attempt — unless this process lost its
+/// lease meanwhile (another process owns the notification now).
+pub async fn mark_retry(
+    conn: &mut Conn,
+    id: i64,
+    owner: &str,
+    attempts: i64,
+    at_ms: i64,
+    reason: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = 'queued', attempts = $3, next_attempt_at = $4, \
+         last_error = $5, lease_owner = null, lease_until = null \
+         where id = $1 and state = 'sending' and lease_owner = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(attempts)
+    .bind(at_ms)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// How a notification ends unsent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Final {
+    Failed,
+    Expired,
+}
+
+impl Final {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Final::Failed => "failed",
+            Final::Expired => "expired",
+        }
+    }
+}
+
+/// Ends a notification unsent (same lease rule as [`mark_retry`]).
+pub async fn mark_final(
+    conn: &mut Conn,
+    id: i64,
+    owner: &str,
+    state: Final,
+    attempts: i64,
+    reason: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = $3, attempts = $4, last_error = $5, finished_at = $6, \
+         lease_owner = null, lease_until = null \
+         where id = $1 and state = 'sending' and lease_owner = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(state.as_str())
+    .bind(attempts)
+    .bind(reason)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The primary went out: its waiting fallback on the other channel is no longer needed.
+pub async fn cancel_fallbacks(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_id: i64,
+    kind: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set state = 'cancelled', finished_at = $4, \
+         last_error = $5 \
+         where outage_id = $1 and booking_id = $2 and kind = $3 and role = 'fallback' \
+         and state = 'queued'",
+    )
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(kind)
+    .bind(now_ms)
+    .bind(NOT_NEEDED)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The primary failed for good or could not be sent: its fallback goes now.
+pub async fn release_fallbacks(
+    conn: &mut Conn,
+    outage_id: i64,
+    booking_id: i64,
+    kind: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update notifications set next_attempt_at = $4 \
+         where outage_id = $1 and booking_id = $2 and kind = $3 and role = 'fallback' \
+         and state = 'queued' and next_attempt_at > $4",
+    )
+    .bind(outage_id)
+    .bind(booking_id)
+    .bind(kind)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// When the channel's next queued notification falls due (to sleep until then).
+pub async fn next_due(conn: &mut Conn, channel: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select min(next_attempt_at) from notifications where state = 'queued' and channel = $1",
+    )
+    .bind(channel)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// How many notifications of the channel are not yet final (queued or in flight).
+pub async fn count_pending(conn: &mut Conn, channel: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from notifications where state in ('queued', 'sending') and channel = $1",
+    )
+    .bind(channel)
+    .fetch_one(&mut *conn)
+    .await
+}
