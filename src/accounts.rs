@@ -55,20 +55,11 @@ pub async fn add(
         bail!("no tenant with id {tenant:?} is configured");
     }
     let hash = password.map(account::hash_password).transpose()?;
-    let now_ms = crate::domain::to_millis(now);
     let mut tx = db.begin().await?;
     if store::by_name(&mut tx, name).await?.is_some() {
         bail!("an account named {name:?} exists already");
     }
-    store::insert(
-        &mut tx,
-        name,
-        tenant,
-        role.as_str(),
-        hash.as_deref(),
-        now_ms,
-    )
-    .await?;
+    store::insert(&mut tx, name, tenant, role.as_str(), hash.as_deref(), now).await?;
     audit::append(
         &mut tx,
         &audit::Entry {
@@ -78,7 +69,7 @@ pub async fn add(
             subject: Some(name.to_owned()),
             details: serde_json::json!({ "role": role.as_str(), "password": hash.is_some() }),
         },
-        now_ms,
+        now,
     )
     .await?;
     tx.commit().await?;
@@ -101,7 +92,7 @@ pub async fn remove(db: &Store, name: &str, actor: &str, now: DateTime<Utc>) -> 
             subject: Some(name.to_owned()),
             details: serde_json::json!({}),
         },
-        crate::domain::to_millis(now),
+        now,
     )
     .await?;
     tx.commit().await?;
@@ -115,13 +106,12 @@ pub async fn issue_token(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let now_ms = crate::domain::to_millis(now);
     let mut tx = db.begin().await?;
     let account = store::by_name(&mut tx, name)
         .await?
         .with_context(|| format!("no account named {name:?}"))?;
     let (token, hash) = account::new_token();
-    store::add_token(&mut tx, account.id, &hash, now_ms).await?;
+    store::add_token(&mut tx, account.id, &hash, now).await?;
     audit::append(
         &mut tx,
         &audit::Entry {
@@ -131,7 +121,7 @@ pub async fn issue_token(
             subject: Some(name.to_owned()),
             details: serde_json::json!({}),
         },
-        now_ms,
+        now,
     )
     .await?;
     tx.commit().await?;
@@ -151,12 +141,7 @@ pub async fn by_token(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Caller>> {
     let mut conn = db.conn().await?;
-    let found = store::by_token(
-        &mut conn,
-        &account::token_hash(token),
-        crate::domain::to_millis(now),
-    )
-    .await?;
+    let found = store::by_token(&mut conn, &account::token_hash(token), now).await?;
     found.map(Caller::try_from).transpose()
 }
 
@@ -181,14 +166,13 @@ pub async fn login(
     };
     let (token, hash) = account::new_token();
     let (csrf, _) = account::new_token();
-    let now_ms = crate::domain::to_millis(now);
     crate::store::sessions::create(
         &mut conn,
         &hash,
         account.id,
         &csrf,
-        now_ms,
-        now_ms + SESSION_HOURS * 3600 * 1000,
+        now,
+        now + chrono::Duration::hours(SESSION_HOURS),
     )
     .await?;
     audit::append(
@@ -200,7 +184,7 @@ pub async fn login(
             subject: None,
             details: serde_json::json!({}),
         },
-        now_ms,
+        now,
     )
     .await?;
     Ok(Some((token, csrf)))
@@ -243,12 +227,7 @@ pub async fn session(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<(Caller, String)>> {
     let mut conn = db.conn().await?;
-    let found = crate::store::sessions::get(
-        &mut conn,
-        &account::token_hash(token),
-        crate::domain::to_millis(now),
-    )
-    .await?;
+    let found = crate::store::sessions::get(&mut conn, &account::token_hash(token), now).await?;
     found
         .map(|(a, csrf)| Caller::try_from(a).map(|c| (c, csrf)))
         .transpose()
@@ -257,11 +236,6 @@ pub async fn session(
 /// Ends a session.
 pub async fn logout(db: &Store, token: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
     let mut conn = db.conn().await?;
-    crate::store::sessions::end(
-        &mut conn,
-        &account::token_hash(token),
-        crate::domain::to_millis(now),
-    )
-    .await?;
+    crate::store::sessions::end(&mut conn, &account::token_hash(token), now).await?;
     Ok(())
 }

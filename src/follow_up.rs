@@ -8,6 +8,7 @@ use crate::lifecycle::Refused;
 use crate::store::audit::{self, Entry};
 use crate::store::queue_admin::{self, Failed};
 use crate::store::{Conn, outages};
+use chrono::{DateTime, Utc};
 
 async fn audited(
     conn: &mut Conn,
@@ -15,7 +16,7 @@ async fn audited(
     action: &str,
     subject: String,
     details: serde_json::Value,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let entry = Entry {
         tenant: Some(&caller.tenant),
@@ -24,7 +25,7 @@ async fn audited(
         subject: Some(subject),
         details,
     };
-    audit::append(conn, &entry, now_ms).await?;
+    audit::append(conn, &entry, now).await?;
     Ok(())
 }
 
@@ -40,9 +41,9 @@ async fn refusal(conn: &mut Conn, caller: &Caller, id: i64, what: &str) -> anyho
 
 /// Sends one failed notification again with fresh attempts, unless its appointment has begun.
 pub async fn retry(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
-    let now_ms = crate::domain::to_millis(ctx.now());
+    let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
-    if queue_admin::retry(&mut conn, &caller.tenant, Failed::One(id), now_ms).await? == 0 {
+    if queue_admin::retry(&mut conn, &caller.tenant, Failed::One(id), now).await? == 0 {
         let why = "only a failed one whose appointment lies ahead can be retried";
         return Err(refusal(&mut conn, caller, id, why).await);
     }
@@ -55,17 +56,17 @@ pub async fn retry(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
         "notification.retry",
         subject,
         details,
-        now_ms,
+        now,
     )
     .await
 }
 
 /// Sends every failed notification of the caller's outage again; returns how many.
 pub async fn retry_failed_of(ctx: &Ctx, caller: &Caller, outage: i64) -> anyhow::Result<u64> {
-    let now_ms = crate::domain::to_millis(ctx.now());
+    let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
     let all = Failed::OfOutage(outage);
-    let n = queue_admin::retry(&mut conn, &caller.tenant, all, now_ms).await?;
+    let n = queue_admin::retry(&mut conn, &caller.tenant, all, now).await?;
     crate::store::notify_work(&mut conn).await?;
     let subject = format!("outage #{outage}");
     let details = serde_json::json!({ "retried": n });
@@ -75,7 +76,7 @@ pub async fn retry_failed_of(ctx: &Ctx, caller: &Caller, outage: i64) -> anyhow:
         "notification.retry",
         subject,
         details,
-        now_ms,
+        now,
     )
     .await?;
     Ok(n)
@@ -83,9 +84,9 @@ pub async fn retry_failed_of(ctx: &Ctx, caller: &Caller, outage: i64) -> anyhow:
 
 /// Cancels a notification that has not gone out yet.
 pub async fn cancel(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
-    let now_ms = crate::domain::to_millis(ctx.now());
+    let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
-    if !queue_admin::cancel(&mut conn, &caller.tenant, id, now_ms).await? {
+    if !queue_admin::cancel(&mut conn, &caller.tenant, id, now).await? {
         let why = "only a queued one can be cancelled";
         return Err(refusal(&mut conn, caller, id, why).await);
     }
@@ -97,7 +98,7 @@ pub async fn cancel(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
         "notification.cancel",
         subject,
         details,
-        now_ms,
+        now,
     )
     .await
 }
@@ -110,7 +111,7 @@ pub async fn mark_called(
     outage: i64,
     booking: i64,
 ) -> anyhow::Result<()> {
-    let now_ms = crate::domain::to_millis(ctx.now());
+    let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
     let on_list = outages::target_states(&mut conn, outage)
         .await?
@@ -120,10 +121,10 @@ pub async fn mark_called(
         let why = format!("booking #{booking} does not belong to outage #{outage}");
         return Err(Refused::NotFound(why).into());
     }
-    if crate::store::calls::mark(&mut conn, outage, booking, &caller.name, now_ms).await? {
+    if crate::store::calls::mark(&mut conn, outage, booking, &caller.name, now).await? {
         let subject = format!("outage #{outage}");
         let details = serde_json::json!({ "booking": booking });
-        audited(&mut conn, caller, "call.mark", subject, details, now_ms).await?;
+        audited(&mut conn, caller, "call.mark", subject, details, now).await?;
     }
     Ok(())
 }

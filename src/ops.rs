@@ -30,7 +30,7 @@ pub async fn import(
         }),
     };
     let mut conn = ctx.store.conn().await?;
-    audit::append(&mut conn, &entry, crate::domain::to_millis(ctx.now())).await?;
+    audit::append(&mut conn, &entry, ctx.now()).await?;
     Ok(report)
 }
 

@@ -3,7 +3,6 @@
 
 use crate::config::{Settings, TenantSettings};
 use crate::ctx::Ctx;
-use crate::domain::from_millis;
 use crate::messages::sms::{SmsEncoding, analyse};
 use crate::messages::{Channel, MessageContext, SmsChoice, TemplateSet};
 use crate::store::bookings;
@@ -91,7 +90,7 @@ pub async fn preview(
     };
     let starts_at = booking
         .as_ref()
-        .map_or(now + Duration::days(1), |b| from_millis(b.starts_at));
+        .map_or(now + Duration::days(1), |b| b.starts_at);
     let chain = tenant.language_chain();
     let templates = ctx.templates.for_tenant(&tenant.id);
     let message = MessageContext {

@@ -121,8 +121,8 @@ impl Prepared {
 }
 
 /// Whole minutes from `now` until the appointment (at least 1), for the SMS centre's validity.
-pub fn validity_minutes(now: DateTime<Utc>, deadline_ms: i64) -> Option<u32> {
-    let minutes = (crate::domain::from_millis(deadline_ms) - now).num_minutes();
+pub fn validity_minutes(now: DateTime<Utc>, deadline: DateTime<Utc>) -> Option<u32> {
+    let minutes = (deadline - now).num_minutes();
     u32::try_from(minutes.max(1)).ok()
 }
 
@@ -429,9 +429,9 @@ impl Destinations {
                             state: if x.is_up() { "up" } else { "down" }.into(),
                             consecutive_failures: x.consecutive_failures.into(),
                             last_error: x.last_error.clone(),
-                            down_since: x.down_since.map(crate::domain::to_millis),
-                            next_probe_at: x.next_probe_at.map(crate::domain::to_millis),
-                            updated_at: crate::domain::to_millis(now),
+                            down_since: x.down_since,
+                            next_probe_at: x.next_probe_at,
+                            updated_at: now,
                         });
                     }
                 }
@@ -471,11 +471,7 @@ mod tests {
     #[test]
     fn an_sms_is_valid_at_the_centre_only_until_the_appointment() {
         let now = Utc.with_ymd_and_hms(2030, 1, 7, 8, 0, 0).unwrap();
-        let at = |h: u32, m: u32| {
-            Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0)
-                .unwrap()
-                .timestamp_millis()
-        };
+        let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0).unwrap();
         assert_eq!(validity_minutes(now, at(9, 30)), Some(90));
         assert_eq!(
             validity_minutes(now, at(8, 0)),

@@ -19,7 +19,6 @@ pub mod sms;
 
 use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};
 use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};
-use crate::domain::{from_millis, to_millis};
 use crate::store::notifications::{self as queue, Claimed};
 use crate::store::{Store, leases};
 use chrono::{DateTime, Duration, Utc};
@@ -184,8 +183,7 @@ impl Dispatcher {
         let mut out = StepOutcome::default();
         self.record_unrecorded(channel, &mut out).await?;
         let now = (self.shared.clock)();
-        let now_ms = to_millis(now);
-        out.expired += self.expire(channel, now_ms).await?;
+        out.expired += self.expire(channel, now).await?;
         let (probed, recovered) = self
             .shared
             .destinations
@@ -200,14 +198,14 @@ impl Dispatcher {
                 .destinations
                 .claim_limit(channel, self.shared.queue.lease_secs)
                 .min(self.shared.queue.batch_size);
-            let lease_until = now_ms + (self.shared.queue.lease_secs as i64) * 1000;
+            let lease_until = now + Duration::seconds(self.shared.queue.lease_secs as i64);
             let mut tx = self.store.begin().await?;
             let rows = queue::claim(
                 &mut tx,
                 self.store.backend(),
                 channel.as_str(),
                 &self.owner,
-                now_ms,
+                now,
                 lease_until,
                 i64::from(limit.max(1)),
             )
@@ -340,14 +338,14 @@ impl Dispatcher {
 
     /// Expires the channel's notifications whose appointment has started (a read first, so an
     /// idle dispatcher does not take the write lock every round).
-    async fn expire(&self, channel: Channel, now_ms: i64) -> anyhow::Result<u64> {
+    async fn expire(&self, channel: Channel, now: DateTime<Utc>) -> anyhow::Result<u64> {
         let mut conn = self.store.conn().await?;
-        if !queue::any_overdue(&mut conn, channel.as_str(), now_ms).await? {
+        if !queue::any_overdue(&mut conn, channel.as_str(), now).await? {
             return Ok(0);
         }
         drop(conn);
         let mut tx = self.store.begin().await?;
-        let n = queue::expire_due(&mut tx, channel.as_str(), now_ms).await?;
+        let n = queue::expire_due(&mut tx, channel.as_str(), now).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -360,12 +358,11 @@ impl Dispatcher {
         let mut tx = self.store.begin().await?;
         for d in group {
             let (c, message_id, now) = (&d.claimed, &d.message_id, d.at);
-            let now_ms = to_millis(now);
             let transition = notification::decide(
                 &self.policy,
                 c.attempts as u32,
                 d.result.clone(),
-                from_millis(c.deadline),
+                c.deadline,
                 now,
                 rand::random::<f64>(),
             );
@@ -388,23 +385,17 @@ impl Dispatcher {
                         &destination,
                         provider_id.as_deref(),
                         message_id.as_deref(),
-                        now_ms,
+                        now,
                     )
                     .await?;
                     // The gateway said it did not arrive before the send was recorded here.
                     if let Some(Some(failed)) = reported
                         .filter(|d| d.as_deref().is_some_and(crate::domain::dlr::is_failure))
                     {
-                        queue::delivery_failed(&mut tx, c.id, &failed, now_ms).await?;
+                        queue::delivery_failed(&mut tx, c.id, &failed, now).await?;
                     } else if has_fallback {
-                        queue::cancel_fallbacks(
-                            &mut tx,
-                            c.outage_id,
-                            c.booking_id,
-                            &c.kind,
-                            now_ms,
-                        )
-                        .await?;
+                        queue::cancel_fallbacks(&mut tx, c.outage_id, c.booking_id, &c.kind, now)
+                            .await?;
                     }
                 }
                 Transition::Retry {
@@ -413,24 +404,17 @@ impl Dispatcher {
                     reason,
                 } => {
                     out.retried += 1;
-                    queue::mark_retry(
-                        &mut tx,
-                        c.id,
-                        &self.owner,
-                        attempts.into(),
-                        to_millis(at),
-                        &reason,
-                    )
-                    .await?;
+                    queue::mark_retry(&mut tx, c.id, &self.owner, attempts.into(), at, &reason)
+                        .await?;
                 }
                 Transition::Failed { attempts, reason } => {
                     out.failed += 1;
-                    self.end_unsent(&mut tx, c, queue::Final::Failed, attempts, &reason, now_ms)
+                    self.end_unsent(&mut tx, c, queue::Final::Failed, attempts, &reason, now)
                         .await?;
                 }
                 Transition::Expired { attempts, reason } => {
                     out.expired += 1;
-                    self.end_unsent(&mut tx, c, queue::Final::Expired, attempts, &reason, now_ms)
+                    self.end_unsent(&mut tx, c, queue::Final::Expired, attempts, &reason, now)
                         .await?;
                 }
             }
@@ -447,21 +431,12 @@ impl Dispatcher {
         state: queue::Final,
         attempts: u32,
         reason: &str,
-        now_ms: i64,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         tracing::warn!(notification = c.id, channel = %c.channel, state = state.as_str(), %reason, "notification ended without being sent");
-        queue::mark_final(
-            tx,
-            c.id,
-            &self.owner,
-            state,
-            attempts.into(),
-            reason,
-            now_ms,
-        )
-        .await?;
+        queue::mark_final(tx, c.id, &self.owner, state, attempts.into(), reason, now).await?;
         if c.role == Role::Primary.as_str() {
-            queue::release_fallbacks(tx, c.outage_id, c.booking_id, &c.kind, now_ms).await?;
+            queue::release_fallbacks(tx, c.outage_id, c.booking_id, &c.kind, now).await?;
         }
         Ok(())
     }
@@ -496,8 +471,8 @@ impl Dispatcher {
         let every = std::time::Duration::from_secs((self.shared.queue.lease_secs / 4).clamp(1, 10));
         let mut known = 0;
         loop {
-            let now = to_millis((self.shared.clock)());
-            let ttl = 3 * every.as_millis() as i64;
+            let now = (self.shared.clock)();
+            let ttl = Duration::milliseconds(3 * every.as_millis() as i64);
             let beat = async {
                 let mut conn = self.store.conn().await?;
                 anyhow::Ok(leases::heartbeat(&mut conn, &self.owner, now, now + ttl).await?)
@@ -635,7 +610,7 @@ impl Dispatcher {
                 .flatten(),
             Err(_) => None,
         };
-        let until = next.map_or(now + poll, |n| from_millis(n).min(now + poll));
+        let until = next.map_or(now + poll, |n| n.min(now + poll));
         (until - now)
             .to_std()
             .unwrap_or_default()
@@ -650,7 +625,7 @@ impl Shared {
     /// Message-ID it carried.
     async fn send_one(&self, c: &Claimed) -> (AttemptResult, Option<String>) {
         let now = (self.clock)();
-        let Ok(time_left) = (from_millis(c.deadline) - now).to_std() else {
+        let Ok(time_left) = (c.deadline - now).to_std() else {
             return (AttemptResult::TooLate, None);
         };
         let Some(tenant) = self.tenants.get(&c.tenant_id) else {
@@ -661,7 +636,7 @@ impl Shared {
             && let Some(quiet) = &tenant.quiet_hours
         {
             let urgent = Duration::minutes(tenant.quiet_hours_urgent_minutes);
-            let appointment = from_millis(c.deadline);
+            let appointment = c.deadline;
             if let Some(until) = quiet.defer_until(now, tenant.time_zone, appointment, urgent) {
                 let reason = format!("quiet hours {quiet}: waits until they end");
                 return (AttemptResult::Deferred { until, reason }, None);

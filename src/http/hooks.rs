@@ -91,14 +91,14 @@ async fn take_report(
             "status: not a delivery report type",
         );
     };
-    let now_ms = crate::domain::to_millis(state.ctx.now());
+    let now = state.ctx.now();
     let recorded = async {
         let mut tx = state.ctx.store.begin().await?;
-        let taken = notifications::record_delivery(&mut tx, id, claim, delivery, now_ms).await?;
+        let taken = notifications::record_delivery(&mut tx, id, claim, delivery, now).await?;
         let mut moved_on = 0;
         if taken == (Delivery::Recorded { sent: true }) && crate::domain::dlr::is_failure(delivery)
         {
-            moved_on = notifications::delivery_failed(&mut tx, id, delivery, now_ms).await?;
+            moved_on = notifications::delivery_failed(&mut tx, id, delivery, now).await?;
         }
         tx.commit().await?;
         anyhow::Ok((taken, moved_on))
@@ -219,24 +219,18 @@ pub async fn alertmanager(
             );
         }
     };
-    let now_ms = crate::domain::to_millis(state.ctx.now());
+    let now = state.ctx.now();
     let mut outcomes = Vec::new();
     for alert in payload.alerts.iter().filter(|a| a.status == "firing") {
         for (i, rule) in alerts.rules.iter().enumerate() {
             if !rule.matches(&alert.labels) {
                 continue;
             }
-            let key = format!(
-                "rule{i}/{}/{}",
-                alert.fingerprint,
-                crate::domain::to_millis(alert.starts_at)
-            );
+            let key = format!("rule{i}/{}/{}", alert.fingerprint, alert.starts_at);
             let claimed = match state.ctx.store.conn().await {
-                Ok(mut conn) => {
-                    crate::store::alert_runs::claim(&mut conn, &key, &rule.tenant, now_ms)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
+                Ok(mut conn) => crate::store::alert_runs::claim(&mut conn, &key, &rule.tenant, now)
+                    .await
+                    .map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             };
             match claimed {

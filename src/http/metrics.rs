@@ -130,7 +130,7 @@ pub async fn render(state: &State) -> anyhow::Result<String> {
             let id = o.id.to_string();
             first.add(
                 &[("outage", &id), ("tenant", &o.tenant_id)],
-                (sent - o.created_at) as f64 / 1000.0,
+                (sent - o.created_at).num_milliseconds() as f64 / 1000.0,
             );
         }
     }

@@ -8,7 +8,6 @@ use super::feed::Chunk;
 use super::report::Rejected;
 use super::snapshot::Importer;
 use crate::domain::booking::BookingRecord;
-use crate::domain::to_millis;
 use crate::store::bookings;
 
 /// Rows of an export with the line each starts on.
@@ -97,8 +96,7 @@ impl Importer<'_, '_> {
                 .filter(|o| o.last_import_id != self.import_id)
                 .map(|o| o.id),
         );
-        let now_ms = to_millis(self.now);
-        bookings::upsert_many(tx, &tenant, &source, &upserts, self.import_id, now_ms).await?;
+        bookings::upsert_many(tx, &tenant, &source, &upserts, self.import_id, self.now).await?;
         bookings::touch(tx, &touched, self.import_id).await?;
         for (rec, _) in &into_written {
             bookings::absorb(tx, &tenant, &source, rec).await?;

@@ -34,8 +34,8 @@ pub(super) struct Held {
     owner: String,
 }
 
-fn lease_ms() -> i64 {
-    LEASE.as_millis() as i64
+fn lease() -> chrono::Duration {
+    chrono::Duration::from_std(LEASE).unwrap_or_default()
 }
 
 /// Takes the source's lease for a run by `by` (unique per run), or fails with [`Busy`]. Runs of
@@ -51,23 +51,14 @@ pub(super) async fn take(
         job: format!("import:{tenant}:{source}"),
         owner: format!("{by}#{:08x}", rand::random::<u32>()),
     };
-    let now_ms = crate::domain::to_millis(now);
     let mut conn = store.conn().await?;
-    if !leases::acquire(
-        &mut conn,
-        &held.job,
-        &held.owner,
-        now_ms,
-        now_ms + lease_ms(),
-    )
-    .await?
-    {
+    if !leases::acquire(&mut conn, &held.job, &held.owner, now, now + lease()).await? {
         return Err(Busy {
             name: source.to_string(),
         }
         .into());
     }
-    let failed = imports::fail_interrupted(&mut conn, tenant, source, now_ms, INTERRUPTED).await?;
+    let failed = imports::fail_interrupted(&mut conn, tenant, source, now, INTERRUPTED).await?;
     if failed > 0 {
         tracing::warn!(
             source,
@@ -102,7 +93,7 @@ pub(super) async fn keep(
             () = done.cancelled() => return,
             _ = every.tick() => {}
         }
-        match renew(store, held, crate::domain::to_millis(clock())).await {
+        match renew(store, held, clock()).await {
             Ok(true) => {}
             Ok(false) => {
                 lost.cancel();
@@ -115,11 +106,11 @@ pub(super) async fn keep(
     }
 }
 
-/// Renews the lease until one lease from `now_ms`; false when another run holds it.
-pub(super) async fn renew(store: &Store, held: &Held, now_ms: i64) -> anyhow::Result<bool> {
+/// Renews the lease until one lease from `now`; false when another run holds it.
+pub(super) async fn renew(store: &Store, held: &Held, now: DateTime<Utc>) -> anyhow::Result<bool> {
     let mut conn = store.conn().await?;
-    let until = now_ms + lease_ms();
-    Ok(leases::acquire(&mut conn, &held.job, &held.owner, now_ms, until).await?)
+    let until = now + lease();
+    Ok(leases::acquire(&mut conn, &held.job, &held.owner, now, until).await?)
 }
 
 /// Gives the lease back (the import ended, whatever its outcome).

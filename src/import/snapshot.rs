@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use super::report::{ImportReport, Outcome};
 use super::{ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, feed, locate};
-use crate::domain::to_millis;
 use crate::lifecycle::matching;
 use crate::store::{Store, bookings, imports, outages};
 
@@ -35,14 +34,7 @@ pub(super) async fn run_held(
         .unwrap_or_else(|| file.to_string_lossy().into_owned());
     let import_id = {
         let mut conn = store.conn().await?;
-        imports::start(
-            &mut conn,
-            &source.tenant,
-            &source.name,
-            &shown,
-            to_millis(now),
-        )
-        .await?
+        imports::start(&mut conn, &source.tenant, &source.name, &shown, now).await?
     };
     let mut importer = Importer {
         store,
@@ -78,14 +70,7 @@ pub(super) async fn run_held(
         rejected_json: &rejected_json,
         contact_json: &contact_json,
     };
-    imports::finish(
-        &mut conn,
-        import_id,
-        &report.counts,
-        end,
-        to_millis(clock()),
-    )
-    .await?;
+    imports::finish(&mut conn, import_id, &report.counts, end, clock()).await?;
     result.map(|()| report)
 }
 
@@ -198,8 +183,7 @@ impl Importer<'_, '_> {
             rejected_json: &rejected_json,
             contact_json: &contact_json,
         };
-        let ended = to_millis((self.clock)());
-        imports::finish(&mut tx, self.import_id, c, end, ended).await?;
+        imports::finish(&mut tx, self.import_id, c, end, (self.clock)()).await?;
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await.context("committing the import")?;
         Ok(())
@@ -226,9 +210,8 @@ impl Importer<'_, '_> {
             ));
             return Ok(true);
         }
-        let now_ms = to_millis(self.now);
         self.report.counts.rows_removed =
-            bookings::mark_missing_gone(tx, tenant, source, self.import_id, now_ms).await? as i64;
+            bookings::mark_missing_gone(tx, tenant, source, self.import_id, self.now).await? as i64;
         Ok(false)
     }
 }

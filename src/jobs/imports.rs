@@ -68,7 +68,7 @@ pub async fn import_logged(ctx: &Ctx, instance: &str, source: &SourceSettings, b
 /// Marks failed the imports left `running` by processes that stopped (their source's lease
 /// ran out); the daemon does it at start. Returns how many.
 pub async fn fail_orphaned(ctx: &Ctx) -> anyhow::Result<u64> {
-    let now = crate::domain::to_millis(ctx.now());
+    let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
     let failed = imports::fail_orphans(&mut conn, now, import::lease::INTERRUPTED).await?;
     if failed > 0 {

@@ -3,7 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::store::{leases, retention};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
 
 /// What one pass did: runs closed, and what was purged.
@@ -11,13 +11,20 @@ pub type Done = (u64, retention::Purged);
 
 /// One pass at `now`. None when another instance holds the job.
 pub async fn step(ctx: &Ctx, instance: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Done>> {
-    let now = crate::domain::to_millis(now);
     let mut tx = ctx.store.begin().await?;
-    if !leases::acquire(&mut tx, "retention", instance, now, now + 10 * 60 * 1000).await? {
+    if !leases::acquire(
+        &mut tx,
+        "retention",
+        instance,
+        now,
+        now + Duration::minutes(10),
+    )
+    .await?
+    {
         return Ok(None);
     }
     let closed = retention::close_finished(&mut tx, now).await?;
-    let cutoff = now - i64::from(ctx.settings.retention.days) * 24 * 3600 * 1000;
+    let cutoff = now - Duration::days(i64::from(ctx.settings.retention.days));
     let purged = retention::purge(&mut tx, cutoff, now).await?;
     leases::release(&mut tx, "retention", instance).await?;
     tx.commit().await?;

@@ -20,7 +20,7 @@ pub async fn step(ctx: &Ctx, instance: &str, source: &SourceSettings, watch: &mu
     let last = match last {
         Ok(last) => last.map(|(file, started)| LastImport {
             file,
-            started: std::time::SystemTime::from(crate::domain::from_millis(started)),
+            started: std::time::SystemTime::from(started),
         }),
         Err(e) => {
             tracing::warn!(source = %source.name, error = %format!("{e:#}"), "cannot look up the last import; watching on");

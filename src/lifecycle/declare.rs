@@ -9,7 +9,6 @@ use super::request::Declaration;
 use crate::ctx::Ctx;
 use crate::domain::names::Names;
 use crate::domain::outage::{Scope, Selection};
-use crate::domain::to_millis;
 use crate::store::Conn;
 use crate::store::notifications;
 use crate::store::outages::{self, NewOutage};
@@ -57,7 +56,7 @@ pub async fn declare(
     }
     let mut tx = ctx.store.begin().await?;
     check_scope(&mut tx, &tenant.id, run.selection.scope(), now).await?;
-    run.id = outages::insert(&mut tx, &new_outage(decl, &run)?, to_millis(now)).await?;
+    run.id = outages::insert(&mut tx, &new_outage(decl, &run)?, now).await?;
     let out = Output {
         write: true,
         tally: Some(&mut tally),
@@ -89,12 +88,7 @@ pub async fn declare(
 /// The row to store for a declaration matched as `run`.
 fn new_outage<'a>(decl: &'a Declaration, run: &'a Run) -> anyhow::Result<NewOutage<'a>> {
     let (window_from, window_to, keys_json, scope) = match &run.selection {
-        Selection::Window { window, scope } => (
-            Some(to_millis(window.from)),
-            Some(to_millis(window.to)),
-            None,
-            scope,
-        ),
+        Selection::Window { window, scope } => (Some(window.from), Some(window.to), None, scope),
         Selection::Keys { keys, scope } => (None, None, Some(serde_json::to_string(keys)?), scope),
     };
     Ok(NewOutage {
@@ -129,7 +123,7 @@ async fn audit(
             subject: Some(format!("outage #{outage}")),
             details,
         },
-        to_millis(now),
+        now,
     )
     .await?;
     Ok(())
@@ -162,10 +156,8 @@ pub async fn amend(ctx: &Ctx, id: i64, change: &Amendment, act: Act<'_>) -> anyh
     let mut tx = ctx.store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
     let tenant = tenant_of(&ctx.settings, &run)?;
-    let from = change
-        .from
-        .or(run.window_from.map(crate::domain::from_millis));
-    let to = change.to.or(run.window_to.map(crate::domain::from_millis));
+    let from = change.from.or(run.window_from);
+    let to = change.to.or(run.window_to);
     let (Some(from), Some(to)) = (from, to) else {
         invalid!("#{id} is chosen by booking keys and has no window to amend");
     };
@@ -181,11 +173,11 @@ pub async fn amend(ctx: &Ctx, id: i64, change: &Amendment, act: Act<'_>) -> anyh
     outages::update_selection(
         &mut tx,
         id,
-        Some(to_millis(window.from)),
-        Some(to_millis(window.to)),
+        Some(window.from),
+        Some(window.to),
         &serde_json::to_string(&scope.services)?,
         &serde_json::to_string(&scope.locations)?,
-        to_millis(now),
+        now,
     )
     .await?;
     let run = outages::get(&mut tx, id)
@@ -244,8 +236,7 @@ pub async fn retract(ctx: &Ctx, id: i64, reason: &str, act: Act<'_>) -> anyhow::
     let mut tx = ctx.store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
     let tenant = tenant_of(&ctx.settings, &run)?;
-    let now_ms = to_millis(now);
-    outages::retract(&mut tx, id, reason.trim(), now_ms).await?;
+    outages::retract(&mut tx, id, reason.trim(), now).await?;
     let m = MatchContext {
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
@@ -260,7 +251,7 @@ pub async fn retract(ctx: &Ctx, id: i64, reason: &str, act: Act<'_>) -> anyhow::
         id,
         "cancellation",
         "outage retracted",
-        now_ms,
+        now,
     )
     .await?;
     let stats = MatchStats {
@@ -375,6 +366,6 @@ pub async fn known_names(
     tenant: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Names> {
-    let rows = crate::store::bookings::names(conn, tenant, to_millis(now)).await?;
+    let rows = crate::store::bookings::names(conn, tenant, now).await?;
     Ok(Names::count(&rows))
 }

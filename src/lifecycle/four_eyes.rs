@@ -20,7 +20,6 @@ use super::{DeclareRequest, Impact, Refused};
 use crate::accounts::Caller;
 use crate::ctx::Ctx;
 use crate::domain::account::Role;
-use crate::domain::to_millis;
 use crate::store::approvals::{self, ApprovalRow, NewApproval};
 use crate::store::outages;
 use anyhow::Context;
@@ -219,16 +218,8 @@ pub async fn submit(
     let count = counted(action, &preview, affected_before);
     let window = Duration::minutes(i64::try_from(tenant.approval_window_minutes).unwrap_or(0));
     let mut conn = ctx.store.conn().await?;
-    let note = approvals::note_alone(
-        &mut conn,
-        tenant_id,
-        by,
-        action.name(),
-        count,
-        to_millis(now),
-    )
-    .await?;
-    let alone = approvals::alone_since(&mut conn, tenant_id, by, to_millis(now - window)).await?;
+    let note = approvals::note_alone(&mut conn, tenant_id, by, action.name(), count, now).await?;
+    let alone = approvals::alone_since(&mut conn, tenant_id, by, now - window).await?;
     if alone > i64::try_from(limit).unwrap_or(i64::MAX) {
         approvals::unnote_alone(&mut conn, note).await?;
         let approval = request_approval(&mut conn, caller, action, &preview, count, now).await?;
@@ -281,7 +272,7 @@ async fn request_approval(
         reason: &reason,
         requested_by: &caller.name,
     };
-    let id = approvals::insert(conn, &new, to_millis(now)).await?;
+    let id = approvals::insert(conn, &new, now).await?;
     let entry = crate::store::audit::Entry {
         tenant: Some(&caller.tenant),
         actor: &caller.name,
@@ -292,7 +283,7 @@ async fn request_approval(
             "affected": preview.stats.affected,
         }),
     };
-    crate::store::audit::append(conn, &entry, to_millis(now)).await?;
+    crate::store::audit::append(conn, &entry, now).await?;
     approvals::get(conn, &caller.tenant, id)
         .await?
         .context("the new approval vanished")
@@ -348,7 +339,7 @@ pub async fn approve(
     let a = decidable(ctx, caller, id).await?;
     let action = Action::of_approval(&a)?;
     let mut conn = ctx.store.conn().await?;
-    if !approvals::decide(&mut conn, id, "approved", &caller.name, to_millis(now)).await? {
+    if !approvals::decide(&mut conn, id, "approved", &caller.name, now).await? {
         return Err(Refused::Conflict(format!("approval #{id} was decided meanwhile")).into());
     }
     let impact = match run(ctx, &action, &a.tenant_id, &a.requested_by, now, false).await {
@@ -369,7 +360,7 @@ pub async fn approve(
             "affected": impact.stats.affected,
         }),
     };
-    crate::store::audit::append(&mut conn, &entry, to_millis(now)).await?;
+    crate::store::audit::append(&mut conn, &entry, now).await?;
     Ok(impact)
 }
 
@@ -382,7 +373,7 @@ pub async fn reject(
 ) -> anyhow::Result<ApprovalRow> {
     decidable(ctx, caller, id).await?;
     let mut conn = ctx.store.conn().await?;
-    if !approvals::decide(&mut conn, id, "rejected", &caller.name, to_millis(now)).await? {
+    if !approvals::decide(&mut conn, id, "rejected", &caller.name, now).await? {
         return Err(Refused::Conflict(format!("approval #{id} was decided meanwhile")).into());
     }
     let a = approvals::get(&mut conn, &caller.tenant, id)
@@ -395,6 +386,6 @@ pub async fn reject(
         subject: Some(format!("approval #{id}")),
         details: serde_json::json!({ "requested_by": a.requested_by, "affected": a.affected }),
     };
-    crate::store::audit::append(&mut conn, &entry, to_millis(now)).await?;
+    crate::store::audit::append(&mut conn, &entry, now).await?;
     Ok(a)
 }

@@ -8,7 +8,6 @@ use crate::store::bookings::BookingRow;
 use crate::store::notifications::NewNotification;
 
 use crate::domain::names::Names;
-use crate::domain::to_millis;
 use crate::store::notifications;
 use crate::store::{Conn, outages};
 use chrono::{DateTime, Utc};
@@ -129,11 +128,10 @@ pub async fn conservation_of(
             .into_iter()
             .map(|(booking, _)| booking)
             .collect();
-        let now_ms = to_millis(now);
         let untargeted: Vec<i64> = matching::select(conn, &run.tenant_id, &selection)
             .await?
             .into_iter()
-            .filter(|b| b.starts_at > now_ms && !targeted.contains(&b.id))
+            .filter(|b| b.starts_at > now && !targeted.contains(&b.id))
             .map(|b| b.id)
             .collect();
         if untargeted.is_empty() {

@@ -11,7 +11,6 @@ use super::render::{Message, notification, render, render_sms};
 use crate::config::{ChannelPolicy, TenantSettings};
 use crate::domain::notification::{Channel, Kind, Role};
 use crate::domain::outage::{Scope, Selection, Window};
-use crate::domain::{from_millis, to_millis};
 use crate::messages::{SmsChoice, Templates};
 use crate::store::Conn;
 use crate::store::bookings::{self, BookingRow};
@@ -131,7 +130,7 @@ pub fn selection_of(run: &OutageRow) -> anyhow::Result<Selection> {
         anyhow::bail!("run {} has neither a window nor booking keys", run.id);
     };
     Ok(Selection::Window {
-        window: Window::new(from_millis(from), from_millis(to)).map_err(anyhow::Error::msg)?,
+        window: Window::new(from, to).map_err(anyhow::Error::msg)?,
         scope,
     })
 }
@@ -144,8 +143,7 @@ pub async fn select(
 ) -> anyhow::Result<Vec<BookingRow>> {
     let (rows, scope) = match selection {
         Selection::Window { window, scope } => (
-            bookings::active_in_window(conn, tenant, to_millis(window.from), to_millis(window.to))
-                .await?,
+            bookings::active_in_window(conn, tenant, window.from, window.to).await?,
             scope,
         ),
         Selection::Keys { keys, scope } => {
@@ -193,7 +191,7 @@ pub async fn match_counted(
     run: &Run,
     out: Output<'_>,
 ) -> anyhow::Result<MatchStats> {
-    let now_ms = to_millis(ctx.now);
+    let now = ctx.now;
     let selected = select(conn, &run.tenant_id, &run.selection).await?;
     let targets = outages::targets(conn, run.id).await?;
     // The two facts the plan needs from elsewhere in the database, asked only for the bookings
@@ -201,7 +199,7 @@ pub async fn match_counted(
     let with_target: HashSet<i64> = targets.iter().map(|t| t.booking_id).collect();
     let candidates: Vec<i64> = selected
         .iter()
-        .filter(|b| b.starts_at > now_ms && !with_target.contains(&b.id))
+        .filter(|b| b.starts_at > now && !with_target.contains(&b.id))
         .map(|b| b.id)
         .collect();
     let elsewhere: HashSet<i64> = match candidates.is_empty() {
@@ -247,7 +245,7 @@ pub async fn match_counted(
             .collect(),
         elsewhere,
         gone,
-        now_ms,
+        now: ctx.now,
         confirm_removals: ctx.confirm_removals,
     };
     let plan = plan(&facts);
@@ -267,7 +265,7 @@ async fn apply(
     plan: Plan,
     mut out: Output<'_>,
 ) -> anyhow::Result<MatchStats> {
-    let now_ms = to_millis(ctx.now);
+    let now = ctx.now;
     let mut stats = MatchStats {
         affected: plan.affected,
         covered_elsewhere: plan.covered_elsewhere,
@@ -286,7 +284,7 @@ async fn apply(
             &plan.revived,
             Kind::Retraction.as_str(),
             "the booking is affected again",
-            now_ms,
+            now,
         )
         .await?;
     }
@@ -298,7 +296,7 @@ async fn apply(
         queue_for(conn, ctx, run, &group, kind, &mut stats, &mut out).await?;
     }
     if !plan.pending.is_empty() {
-        outages::mark_removal_pending(conn, &plan.pending, now_ms).await?;
+        outages::mark_removal_pending(conn, &plan.pending, now).await?;
         stats.removal_pending = plan.pending.len() as u64;
     }
     if !plan.withdraw.is_empty() {
@@ -306,8 +304,7 @@ async fn apply(
         let booking_ids: Vec<i64> = plan.withdraw.iter().map(|(_, b)| *b).collect();
         outages::withdraw_targets(conn, &target_ids).await?;
         stats.withdrawn = plan.withdraw.len() as u64;
-        stats.cancelled +=
-            notifications::cancel_withdrawn(conn, run.id, &booking_ids, now_ms).await?;
+        stats.cancelled += notifications::cancel_withdrawn(conn, run.id, &booking_ids, now).await?;
         stats.left = booking_ids;
     }
     Ok(stats)
@@ -335,10 +332,10 @@ async fn queue_for(
     stats: &mut MatchStats,
     out: &mut Output<'_>,
 ) -> anyhow::Result<()> {
-    let now_ms = to_millis(ctx.now);
+    let now = ctx.now;
     if out.write {
         let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
-        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now_ms).await?;
+        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now).await?;
     }
     for slice in group.chunks(500) {
         let mut rows = Vec::new();
@@ -355,13 +352,13 @@ async fn queue_for(
                 // A channel the booking no longer has (address deleted) must not be used.
                 let keep: Vec<&str> = rows[before..].iter().map(|n| n.channel).collect();
                 stats.cancelled +=
-                    notifications::cancel_queued_channels_except(conn, run.id, b.id, &keep, now_ms)
+                    notifications::cancel_queued_channels_except(conn, run.id, b.id, &keep, now)
                         .await?;
             }
         }
         stats.queued += rows.len() as u64;
         if out.write {
-            notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now_ms).await?;
+            notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now).await?;
         }
     }
     Ok(())
@@ -401,7 +398,7 @@ fn render_for_booking(
         sms = message.into_rendered();
     }
     let plan = plan_channels(ctx.tenant.channel_policy, b.email.is_some(), sms.is_some());
-    let starts_at = from_millis(b.starts_at);
+    let starts_at = b.starts_at;
     for (channel, role) in plan {
         let (recipient, rendered) = match channel {
             Channel::Email => (
@@ -445,11 +442,11 @@ pub async fn queue_retractions(
     let sent = notifications::sent_cancellations(conn, run.id, booking_ids).await?;
     let mut ids: Vec<i64> = sent.iter().map(|(b, _, _)| *b).collect();
     ids.dedup();
-    let now_ms = to_millis(ctx.now);
+    let now = ctx.now;
     let bookings: HashMap<i64, BookingRow> = bookings::by_ids(conn, &ids)
         .await?
         .into_iter()
-        .filter(|b| b.status == "active" && b.starts_at > now_ms)
+        .filter(|b| b.status == "active" && b.starts_at > now)
         .map(|b| (b.id, b))
         .collect();
     let mut rows = Vec::new();
@@ -485,7 +482,7 @@ pub async fn queue_retractions(
             "\"appointment stands\" SMS longer than max_sms_segments even when short; not queued"
         );
     }
-    notifications::enqueue_many(conn, &rows, false, now_ms).await?;
+    notifications::enqueue_many(conn, &rows, false, now).await?;
     Ok(rows.len() as u64)
 }
 

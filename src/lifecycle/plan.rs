@@ -1,13 +1,14 @@
 //! What matching does to a run, decided without I/O from the facts [`super::matching`] reads:
 //! fresh, changed, revived, withdrawn, or waiting for a person to confirm a removal.
 
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// A selected booking as the plan sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Selected {
     pub booking: i64,
-    pub starts_at: i64,
+    pub starts_at: DateTime<Utc>,
     pub revision: i64,
 }
 
@@ -33,7 +34,7 @@ pub struct Facts {
     pub elsewhere: HashSet<i64>,
     /// Bookings that vanished from the export.
     pub gone: HashSet<i64>,
-    pub now_ms: i64,
+    pub now: DateTime<Utc>,
     /// Whether vanished bookings may leave the run (a person confirmed).
     pub confirm_removals: bool,
 }
@@ -64,7 +65,7 @@ pub fn plan(f: &Facts) -> Plan {
     let by_booking: HashMap<i64, &Target> = f.targets.iter().map(|t| (t.booking, t)).collect();
     let mut p = Plan::default();
     for b in &f.selected {
-        let upcoming = b.starts_at > f.now_ms;
+        let upcoming = b.starts_at > f.now;
         let target = by_booking.get(&b.booking);
         if upcoming || target.is_some_and(|t| t.affected) {
             p.affected += 1;
@@ -103,12 +104,14 @@ pub fn plan(f: &Facts) -> Plan {
 mod tests {
     use super::*;
 
+    /// Milliseconds after the epoch: the tests' now.
     const NOW: i64 = 1_000_000;
 
+    /// A selected booking starting `starts_at` milliseconds after the epoch.
     fn sel(booking: i64, starts_at: i64, revision: i64) -> Selected {
         Selected {
             booking,
-            starts_at,
+            starts_at: DateTime::from_timestamp_millis(starts_at).unwrap(),
             revision,
         }
     }
@@ -127,7 +130,7 @@ mod tests {
         Facts {
             selected,
             targets,
-            now_ms: NOW,
+            now: DateTime::from_timestamp_millis(NOW).unwrap(),
             ..Facts::default()
         }
     }

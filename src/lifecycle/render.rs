@@ -3,7 +3,6 @@
 
 use super::matching::{MatchContext, Run};
 use crate::domain::notification::{Channel, Kind, Role};
-use crate::domain::{from_millis, to_millis};
 use crate::messages::{MessageContext, Rendered, SmsMessage};
 use crate::store::bookings::BookingRow;
 use crate::store::notifications::NewNotification;
@@ -36,7 +35,7 @@ fn message_context<'a>(
         tenant_name: &ctx.tenant.name,
         office: &b.location,
         service: &b.service,
-        starts_at: from_millis(b.starts_at),
+        starts_at: b.starts_at,
         tz: ctx.tenant.time_zone,
         reason,
         hotline: &ctx.tenant.hotline,
@@ -97,7 +96,7 @@ pub(super) fn notification(run: &Run, b: &BookingRow, m: Message, r: Rendered) -
         subject: r.subject,
         body_text: r.text,
         body_html: r.html,
-        next_attempt_at: to_millis(m.next_attempt_at),
+        next_attempt_at: m.next_attempt_at,
         deadline: b.starts_at,
     }
 }

@@ -2,7 +2,6 @@
 //! (`absage suppressions`) of bookings absage cancelled, as CSV, JSON or iCalendar.
 
 use crate::ctx::Ctx;
-use crate::domain::from_millis;
 use crate::store::outages::{self, Suppression};
 use anyhow::Context;
 use serde::Serialize;
@@ -60,8 +59,8 @@ pub fn suppressions_ics(list: &[Suppression]) -> String {
             .uid(&format!("{}@{}.{}", s.booking_key, s.source, s.tenant_id))
             .summary(&s.service)
             .location(&s.location)
-            .starts(from_millis(s.starts_at))
-            .ends(from_millis(s.ends_at))
+            .starts(s.starts_at)
+            .ends(s.ends_at)
             .status(EventStatus::Cancelled)
             .add_property("X-ABSAGE-BOOKING-KEY", &s.booking_key)
             .add_property("X-ABSAGE-OUTAGE", s.outage_id.to_string())
@@ -81,8 +80,8 @@ mod tests {
             tenant_id: "soest".into(),
             source: "termine".into(),
             booking_key: "T-1001".into(),
-            starts_at: 1_894_000_000_000,
-            ends_at: 1_894_000_900_000,
+            starts_at: crate::domain::from_millis(1_894_000_000_000),
+            ends_at: crate::domain::from_millis(1_894_000_900_000),
             service: "Zulassung".into(),
             location: "Soest".into(),
             outage_id: 3,

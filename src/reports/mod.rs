@@ -13,7 +13,6 @@ pub use runs::{OutageQueue, outage, outage_list, outage_queue};
 use crate::config::{Settings, TenantSettings};
 use crate::ctx::Ctx;
 use crate::domain::booking::display_list;
-use crate::domain::from_millis;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports;
@@ -74,19 +73,18 @@ pub async fn import_history(
 
 pub async fn status(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let mut conn = ctx.store.conn().await?;
-    let latest: HashMap<(String, String), (imports::ImportRow, Option<i64>)> =
-        imports::latest_per_source(&mut conn)
-            .await?
-            .into_iter()
-            .map(|(row, ok)| ((row.tenant_id.clone(), row.source.clone()), (row, ok)))
-            .collect();
+    let latest: HashMap<(String, String), imports::Latest> = imports::latest_per_source(&mut conn)
+        .await?
+        .into_iter()
+        .map(|(row, ok)| ((row.tenant_id.clone(), row.source.clone()), (row, ok)))
+        .collect();
     let sources = ctx
         .settings
         .sources
         .iter()
         .map(|s| {
             let l = latest.get(&(s.tenant.clone(), s.name.clone()));
-            let last_success = l.and_then(|(_, ok)| *ok).map(from_millis);
+            let last_success = l.and_then(|(_, ok)| *ok);
             SourceStatus {
                 source: s.name.clone(),
                 tenant: s.tenant.clone(),
@@ -203,7 +201,8 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                 .collect();
             ReportRow {
                 booking_key: b.booking_key.clone(),
-                starts_at: from_millis(b.starts_at)
+                starts_at: b
+                    .starts_at
                     .with_timezone(&tz)
                     .format("%Y-%m-%d %H:%M")
                     .to_string(),
@@ -263,12 +262,9 @@ pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallList
         .map(|r| CallListEntry {
             booking_id: r.booking.id,
             called_by: called.get(&r.booking.id).map(|(by, _)| by.clone()),
-            called_at: called.get(&r.booking.id).map(|(_, at)| {
-                from_millis(*at)
-                    .with_timezone(&tz)
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string()
-            }),
+            called_at: called
+                .get(&r.booking.id)
+                .map(|(_, at)| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
             why: call_reason(&r, tenant),
             starts_at: r.starts_at,
             name: r.booking.name.clone(),
@@ -312,12 +308,7 @@ pub async fn pending_removals(
         .map(|b| (b.id, b))
         .collect();
     let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
-    let local = |ms: i64| {
-        from_millis(ms)
-            .with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    };
+    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     Ok(since
         .into_iter()
         .filter_map(|(id, at)| {

@@ -1,6 +1,8 @@
 //! Accounts and their API tokens.
 
 use super::Conn;
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// An account as the API and the command line show it (no secrets).
@@ -10,7 +12,8 @@ pub struct AccountRow {
     pub name: String,
     pub tenant_id: String,
     pub role: String,
-    pub created_at: i64,
+    #[sqlx(try_from = "Millis")]
+    pub created_at: DateTime<Utc>,
 }
 
 pub async fn insert(
@@ -19,7 +22,7 @@ pub async fn insert(
     tenant: &str,
     role: &str,
     password_hash: Option<&str>,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "insert into accounts (name, tenant_id, role, password_hash, created_at) \
@@ -29,7 +32,7 @@ pub async fn insert(
     .bind(tenant)
     .bind(role)
     .bind(password_hash)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_one(&mut *conn)
     .await
 }
@@ -70,12 +73,12 @@ pub async fn add_token(
     conn: &mut Conn,
     account_id: i64,
     token_hash: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query("insert into api_tokens (account_id, token_hash, created_at) values ($1, $2, $3)")
         .bind(account_id)
         .bind(token_hash)
-        .bind(now_ms)
+        .bind(Millis::of(now))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -85,7 +88,7 @@ pub async fn add_token(
 pub async fn by_token(
     conn: &mut Conn,
     token_hash: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Option<AccountRow>> {
     let found: Option<AccountRow> = sqlx::query_as(
         "select a.id, a.name, a.tenant_id, a.role, a.created_at from api_tokens t \
@@ -97,7 +100,7 @@ pub async fn by_token(
     if found.is_some() {
         sqlx::query("update api_tokens set last_used_at = $2 where token_hash = $1")
             .bind(token_hash)
-            .bind(now_ms)
+            .bind(Millis::of(now))
             .execute(&mut *conn)
             .await?;
     }

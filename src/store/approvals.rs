@@ -1,6 +1,8 @@
 //! Declarations that wait for the four-eyes rule.
 
 use super::Conn;
+use crate::store::{MaybeMillis, Millis};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -15,10 +17,12 @@ pub struct ApprovalRow {
     pub affected: i64,
     pub reason: String,
     pub requested_by: String,
-    pub requested_at: i64,
+    #[sqlx(try_from = "Millis")]
+    pub requested_at: DateTime<Utc>,
     pub state: String,
     pub decided_by: Option<String>,
-    pub decided_at: Option<i64>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub decided_at: Option<DateTime<Utc>>,
     pub outage_id: Option<i64>,
 }
 
@@ -35,7 +39,7 @@ pub struct NewApproval<'a> {
     pub requested_by: &'a str,
 }
 
-pub async fn insert(conn: &mut Conn, a: &NewApproval<'_>, now_ms: i64) -> sqlx::Result<i64> {
+pub async fn insert(conn: &mut Conn, a: &NewApproval<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "insert into approvals (tenant_id, kind, action, request_json, affected, reason, \
          requested_by, requested_at, state) values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') \
@@ -48,7 +52,7 @@ pub async fn insert(conn: &mut Conn, a: &NewApproval<'_>, now_ms: i64) -> sqlx::
     .bind(a.affected)
     .bind(a.reason)
     .bind(a.requested_by)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_one(&mut *conn)
     .await
 }
@@ -104,7 +108,7 @@ pub async fn decide(
     id: i64,
     state: &str,
     by: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "update approvals set state = $2, decided_by = $3, decided_at = $4 \
@@ -113,7 +117,7 @@ pub async fn decide(
     .bind(id)
     .bind(state)
     .bind(by)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -127,7 +131,7 @@ pub async fn note_alone(
     account: &str,
     action: &str,
     bookings: i64,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "insert into four_eyes_ledger (tenant_id, account, action, bookings, at) \
@@ -137,7 +141,7 @@ pub async fn note_alone(
     .bind(account)
     .bind(action)
     .bind(bookings)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_one(&mut *conn)
     .await
 }
@@ -156,7 +160,7 @@ pub async fn alone_since(
     conn: &mut Conn,
     tenant: &str,
     account: &str,
-    since_ms: i64,
+    since_ms: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     let sum: Option<i64> = sqlx::query_scalar(
         "select cast(sum(bookings) as bigint) from four_eyes_ledger \
@@ -164,7 +168,7 @@ pub async fn alone_since(
     )
     .bind(tenant)
     .bind(account)
-    .bind(since_ms)
+    .bind(Millis::of(since_ms))
     .fetch_one(&mut *conn)
     .await?;
     Ok(sum.unwrap_or(0))

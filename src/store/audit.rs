@@ -1,13 +1,16 @@
 //! The audit log: appended to, never changed (the database refuses updates and deletes).
 
 use super::Conn;
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// One entry.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditRow {
     pub id: i64,
-    pub at: i64,
+    #[sqlx(try_from = "Millis")]
+    pub at: DateTime<Utc>,
     pub tenant_id: Option<String>,
     pub actor: String,
     pub action: String,
@@ -24,12 +27,12 @@ pub struct Entry<'a> {
     pub details: serde_json::Value,
 }
 
-pub async fn append(conn: &mut Conn, e: &Entry<'_>, now_ms: i64) -> sqlx::Result<()> {
+pub async fn append(conn: &mut Conn, e: &Entry<'_>, now: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into audit_log (at, tenant_id, actor, action, subject, details_json) \
          values ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(e.tenant)
     .bind(e.actor)
     .bind(e.action)

@@ -2,6 +2,8 @@
 
 use super::{Conn, Params};
 use crate::domain::booking::{BookingRecord, BookingStatus, join_list};
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
@@ -21,8 +23,10 @@ pub struct BookingRow {
     pub tenant_id: String,
     pub source: String,
     pub booking_key: String,
-    pub starts_at: i64,
-    pub ends_at: i64,
+    #[sqlx(try_from = "Millis")]
+    pub starts_at: DateTime<Utc>,
+    #[sqlx(try_from = "Millis")]
+    pub ends_at: DateTime<Utc>,
     pub service: String,
     pub location: String,
     pub name: String,
@@ -123,10 +127,10 @@ pub async fn upsert_many(
     source: &str,
     records: &[(&BookingRecord, String)],
     import_id: i64,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     if is_postgres(conn) {
-        return upsert_many_postgres(conn, tenant, source, records, import_id, now_ms).await;
+        return upsert_many_postgres(conn, tenant, source, records, import_id, now).await;
     }
     const COLS: usize = 20;
     for chunk in records.chunks(1000) {
@@ -157,7 +161,7 @@ pub async fn upsert_many(
                 .bind(status_text(rec.status))
                 .bind(hash.as_str())
                 .bind(import_id)
-                .bind(now_ms)
+                .bind(Millis::of(now))
                 .bind(rec.email_problem.as_deref())
                 .bind(rec.phone_problem.as_deref())
                 .bind(other_phones(rec));
@@ -225,7 +229,7 @@ async fn upsert_many_postgres(
     source: &str,
     records: &[(&BookingRecord, String)],
     import_id: i64,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     for chunk in records.chunks(5000) {
         let rows: Vec<JsonBooking> = chunk
@@ -266,7 +270,7 @@ async fn upsert_many_postgres(
             .bind(tenant)
             .bind(source)
             .bind(import_id)
-            .bind(now_ms)
+            .bind(Millis::of(now))
             .bind(json_array(&rows))
             .execute(&mut *conn)
             .await?;
@@ -380,7 +384,7 @@ pub async fn mark_missing_gone(
     tenant: &str,
     source: &str,
     import_id: i64,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "update bookings set status = 'gone', revision = revision + 1, updated_at = $4 \
@@ -389,7 +393,7 @@ pub async fn mark_missing_gone(
     .bind(tenant)
     .bind(source)
     .bind(import_id)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
@@ -399,8 +403,8 @@ pub async fn mark_missing_gone(
 pub async fn active_in_window(
     conn: &mut Conn,
     tenant: &str,
-    from_ms: i64,
-    to_ms: i64,
+    from_ms: DateTime<Utc>,
+    to_ms: DateTime<Utc>,
 ) -> sqlx::Result<Vec<BookingRow>> {
     let sql = format!(
         "select {BOOKING_COLUMNS} from bookings where tenant_id = $1 and status = 'active' \
@@ -408,8 +412,8 @@ pub async fn active_in_window(
     );
     sqlx::query_as(AssertSqlSafe(sql))
         .bind(tenant)
-        .bind(from_ms)
-        .bind(to_ms)
+        .bind(Millis::of(from_ms))
+        .bind(Millis::of(to_ms))
         .fetch_all(&mut *conn)
         .await
 }
@@ -489,7 +493,7 @@ pub async fn search(
 pub async fn names(
     conn: &mut Conn,
     tenant: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(String, String, i64)>> {
     sqlx::query_as(
         "select service, location, count(*) from bookings \
@@ -497,7 +501,7 @@ pub async fn names(
          group by service, location order by service, location",
     )
     .bind(tenant)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_all(&mut *conn)
     .await
 }

@@ -1,6 +1,8 @@
 //! Health of relays and gateways, persisted so that `absage status` and other processes see it.
 
 use super::Conn;
+use crate::store::{MaybeMillis, Millis};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -10,9 +12,12 @@ pub struct DestinationRow {
     pub state: String,
     pub consecutive_failures: i64,
     pub last_error: Option<String>,
-    pub down_since: Option<i64>,
-    pub next_probe_at: Option<i64>,
-    pub updated_at: i64,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub down_since: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub next_probe_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "Millis")]
+    pub updated_at: DateTime<Utc>,
 }
 
 pub async fn save(conn: &mut Conn, d: &DestinationRow) -> sqlx::Result<()> {
@@ -29,9 +34,9 @@ pub async fn save(conn: &mut Conn, d: &DestinationRow) -> sqlx::Result<()> {
     .bind(&d.state)
     .bind(d.consecutive_failures)
     .bind(d.last_error.as_deref())
-    .bind(d.down_since)
-    .bind(d.next_probe_at)
-    .bind(d.updated_at)
+    .bind(d.down_since.map(Millis::of))
+    .bind(d.next_probe_at.map(Millis::of))
+    .bind(Millis::of(d.updated_at))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! The import history: every reading of every source, with its counts and outcome.
 
 use super::Conn;
+use crate::store::{MaybeMillis, Millis};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Counts of one import, as stored.
@@ -63,8 +65,10 @@ pub struct ImportRow {
     pub tenant_id: String,
     pub source: String,
     pub location: String,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
+    #[sqlx(try_from = "Millis")]
+    pub started_at: DateTime<Utc>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub finished_at: Option<DateTime<Utc>>,
     pub outcome: String,
     #[sqlx(flatten)]
     #[serde(flatten)]
@@ -79,7 +83,7 @@ pub async fn start(
     tenant: &str,
     source: &str,
     location: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "insert into imports (tenant_id, source, location, started_at, outcome) \
@@ -88,7 +92,7 @@ pub async fn start(
     .bind(tenant)
     .bind(source)
     .bind(location)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_one(&mut *conn)
     .await
 }
@@ -110,7 +114,7 @@ pub async fn fail_interrupted(
     conn: &mut Conn,
     tenant: &str,
     source: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
     message: &str,
 ) -> sqlx::Result<u64> {
     let done = sqlx::query(
@@ -119,7 +123,7 @@ pub async fn fail_interrupted(
     )
     .bind(tenant)
     .bind(source)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(message)
     .execute(&mut *conn)
     .await?;
@@ -128,14 +132,14 @@ pub async fn fail_interrupted(
 
 /// Marks failed every import still `running` whose source's lease (`import:TENANT:SOURCE`) has
 /// run out or is gone: the process that ran it stopped. Returns how many.
-pub async fn fail_orphans(conn: &mut Conn, now_ms: i64, message: &str) -> sqlx::Result<u64> {
+pub async fn fail_orphans(conn: &mut Conn, now: DateTime<Utc>, message: &str) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "update imports set outcome = 'failed', finished_at = $1, message = $2 \
          where outcome = 'running' and not exists (select 1 from job_leases l \
          where l.name = 'import:' || imports.tenant_id || ':' || imports.source \
          and l.lease_until > $1)",
     )
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(message)
     .execute(&mut *conn)
     .await?;
@@ -147,15 +151,16 @@ pub async fn latest_of(
     conn: &mut Conn,
     tenant: &str,
     source: &str,
-) -> sqlx::Result<Option<(String, i64)>> {
-    sqlx::query_as(
+) -> sqlx::Result<Option<(String, DateTime<Utc>)>> {
+    let row: Option<(String, i64)> = sqlx::query_as(
         "select location, started_at from imports where tenant_id = $1 and source = $2 \
          order by id desc limit 1",
     )
     .bind(tenant)
     .bind(source)
     .fetch_optional(&mut *conn)
-    .await
+    .await?;
+    Ok(row.map(|(file, at)| (file, crate::domain::from_millis(at))))
 }
 
 /// How an import ended, besides its counts.
@@ -175,7 +180,7 @@ pub async fn finish(
     id: i64,
     counts: &ImportCounts,
     end: Ending<'_>,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let Ending {
         outcome,
@@ -191,7 +196,7 @@ pub async fn finish(
     )
     .bind(id)
     .bind(outcome)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(counts.rows_read)
     .bind(counts.rows_new)
     .bind(counts.rows_updated)
@@ -211,7 +216,8 @@ pub async fn finish(
 impl ImportRow {
     /// How long the import took; None while it runs.
     pub fn duration_ms(&self) -> Option<i64> {
-        self.finished_at.map(|f| f - self.started_at)
+        self.finished_at
+            .map(|f| (f - self.started_at).num_milliseconds())
     }
 }
 
@@ -288,7 +294,10 @@ pub async fn contact_of(conn: &mut Conn, tenant: &str, id: i64) -> sqlx::Result<
 }
 
 /// The latest import of each source, and the latest successful one's finish time.
-pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, Option<i64>)>> {
+/// A source's latest import and when it last imported successfully.
+pub type Latest = (ImportRow, Option<DateTime<Utc>>);
+
+pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<Latest>> {
     let rows: Vec<ImportRow> = sqlx::query_as(
         "select id, tenant_id, source, location, started_at, finished_at, outcome, rows_read, \
          rows_new, rows_updated, rows_unchanged, rows_removed, rows_rejected, rows_ignored, rows_merged, message \
@@ -307,7 +316,7 @@ pub async fn latest_per_source(conn: &mut Conn) -> sqlx::Result<Vec<(ImportRow, 
         .bind(&row.source)
         .fetch_one(&mut *conn)
         .await?;
-        out.push((row, ok));
+        out.push((row, ok.map(crate::domain::from_millis)));
     }
     Ok(out)
 }
@@ -317,13 +326,14 @@ pub async fn last_applied(
     conn: &mut Conn,
     tenant: &str,
     source: &str,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let at: Option<i64> = sqlx::query_scalar(
         "select max(finished_at) from imports where tenant_id = $1 and source = $2 \
          and outcome = 'applied'",
     )
     .bind(tenant)
     .bind(source)
     .fetch_one(&mut *conn)
-    .await
+    .await?;
+    Ok(at.map(crate::domain::from_millis))
 }

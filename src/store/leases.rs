@@ -3,6 +3,8 @@
 //! they know how many share the rate limits (to size their claims).
 
 use super::Conn;
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 
 /// Takes (or renews) the lease on `job` for `owner` until `until_ms`, unless another owner holds
 /// it still. Returns whether `owner` holds it now.
@@ -10,8 +12,8 @@ pub async fn acquire(
     conn: &mut Conn,
     job: &str,
     owner: &str,
-    now_ms: i64,
-    until_ms: i64,
+    now: DateTime<Utc>,
+    until_ms: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let holder: Option<String> = sqlx::query_scalar(
         "insert into job_leases (name, owner, lease_until) values ($1, $2, $3) \
@@ -22,8 +24,8 @@ pub async fn acquire(
     )
     .bind(job)
     .bind(owner)
-    .bind(until_ms)
-    .bind(now_ms)
+    .bind(Millis::of(until_ms))
+    .bind(Millis::of(now))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(holder.is_some())
@@ -44,8 +46,8 @@ pub async fn release(conn: &mut Conn, job: &str, owner: &str) -> sqlx::Result<()
 pub async fn heartbeat(
     conn: &mut Conn,
     owner: &str,
-    now_ms: i64,
-    until_ms: i64,
+    now: DateTime<Utc>,
+    until_ms: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     let name = format!("{INSTANCE_PREFIX}{owner}");
     sqlx::query(
@@ -54,12 +56,12 @@ pub async fn heartbeat(
     )
     .bind(&name)
     .bind(owner)
-    .bind(until_ms)
+    .bind(Millis::of(until_ms))
     .execute(&mut *conn)
     .await?;
     sqlx::query("delete from job_leases where name like $1 and lease_until <= $2")
         .bind(format!("{INSTANCE_PREFIX}%"))
-        .bind(now_ms)
+        .bind(Millis::of(now))
         .execute(&mut *conn)
         .await?;
     sqlx::query_scalar("select count(*) from job_leases where name like $1")

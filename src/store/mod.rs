@@ -22,6 +22,7 @@ pub mod retention;
 pub mod sessions;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Transaction};
 use std::str::FromStr;
@@ -39,6 +40,36 @@ pub enum Backend {
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// An instant as the database keeps it: milliseconds since the Unix epoch (an integer column),
+/// so that SQLite and PostgreSQL store and compare it alike. Rows read it as `DateTime<Utc>`
+/// (`#[sqlx(try_from = "Millis")]`); statements bind [`Millis::of`].
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct Millis(i64);
+
+impl Millis {
+    pub fn of(t: DateTime<Utc>) -> i64 {
+        t.timestamp_millis()
+    }
+}
+
+impl From<Millis> for DateTime<Utc> {
+    fn from(m: Millis) -> Self {
+        crate::domain::from_millis(m.0)
+    }
+}
+
+/// [`Millis`] that may be absent (a nullable column).
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct MaybeMillis(Option<i64>);
+
+impl From<MaybeMillis> for Option<DateTime<Utc>> {
+    fn from(m: MaybeMillis) -> Self {
+        m.0.map(crate::domain::from_millis)
+    }
+}
 
 /// The database handle shared by every part of the process.
 #[derive(Clone, Debug)]

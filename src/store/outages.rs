@@ -2,6 +2,8 @@
 //! affect.
 
 use super::Conn;
+use crate::store::{MaybeMillis, Millis};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A stored outage or batch.
@@ -10,27 +12,33 @@ pub struct OutageRow {
     pub id: i64,
     pub tenant_id: String,
     pub kind: String,
-    pub window_from: Option<i64>,
-    pub window_to: Option<i64>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub window_from: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub window_to: Option<DateTime<Utc>>,
     pub services_json: String,
     pub locations_json: String,
     pub keys_json: Option<String>,
     pub reason: String,
     pub state: String,
-    pub created_at: i64,
+    #[sqlx(try_from = "Millis")]
+    pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub retract_reason: Option<String>,
-    pub updated_at: Option<i64>,
-    pub closed_at: Option<i64>,
-    pub purged_at: Option<i64>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// What to store for a new run.
 pub struct NewOutage<'a> {
     pub tenant_id: &'a str,
     pub kind: &'a str,
-    pub window_from: Option<i64>,
-    pub window_to: Option<i64>,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: Option<DateTime<Utc>>,
     pub services_json: String,
     pub locations_json: String,
     pub keys_json: Option<String>,
@@ -42,7 +50,7 @@ const COLUMNS: &str = "id, tenant_id, kind, window_from, window_to, services_jso
      locations_json, keys_json, reason, state, created_at, created_by, retract_reason, updated_at, \
      closed_at, purged_at";
 
-pub async fn insert(conn: &mut Conn, o: &NewOutage<'_>, now_ms: i64) -> sqlx::Result<i64> {
+pub async fn insert(conn: &mut Conn, o: &NewOutage<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "insert into outages (tenant_id, kind, window_from, window_to, services_json, \
          locations_json, keys_json, reason, state, created_at, created_by) \
@@ -50,13 +58,13 @@ pub async fn insert(conn: &mut Conn, o: &NewOutage<'_>, now_ms: i64) -> sqlx::Re
     )
     .bind(o.tenant_id)
     .bind(o.kind)
-    .bind(o.window_from)
-    .bind(o.window_to)
+    .bind(o.window_from.map(Millis::of))
+    .bind(o.window_to.map(Millis::of))
     .bind(&o.services_json)
     .bind(&o.locations_json)
     .bind(o.keys_json.as_deref())
     .bind(o.reason)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(o.created_by)
     .fetch_one(&mut *conn)
     .await
@@ -128,7 +136,7 @@ pub async fn upsert_targets(
     tenant: &str,
     outage_id: i64,
     bookings: &[(i64, i64)],
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     const COLS: usize = 6;
     for chunk in bookings.chunks(1000) {
@@ -148,7 +156,7 @@ pub async fn upsert_targets(
                 .bind(*booking_id)
                 .bind("affected")
                 .bind(*revision)
-                .bind(now_ms);
+                .bind(Millis::of(now));
         }
         q.execute(&mut *conn).await?;
     }
@@ -160,7 +168,7 @@ pub async fn upsert_targets(
 pub async fn mark_removal_pending(
     conn: &mut Conn,
     target_ids: &[i64],
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     for chunk in target_ids.chunks(5000) {
         let mut p = super::Params::new(conn);
@@ -170,7 +178,7 @@ pub async fn mark_removal_pending(
             p.one(),
             p.list(chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(Millis::of(now));
         for id in chunk {
             q = q.bind(*id);
         }
@@ -195,8 +203,8 @@ pub async fn pending_removals(conn: &mut Conn, outage_id: i64) -> sqlx::Result<V
 pub async fn pending_removals_since(
     conn: &mut Conn,
     outage_id: i64,
-) -> sqlx::Result<Vec<(i64, i64)>> {
-    sqlx::query_as(
+) -> sqlx::Result<Vec<(i64, DateTime<Utc>)>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
         "select t.booking_id, t.removal_pending_since from targets t \
          join bookings b on b.id = t.booking_id \
          where t.outage_id = $1 and t.state = 'affected' \
@@ -204,7 +212,11 @@ pub async fn pending_removals_since(
     )
     .bind(outage_id)
     .fetch_all(&mut *conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(b, since)| (b, crate::domain::from_millis(since)))
+        .collect())
 }
 
 /// These targets' bookings are no longer affected (cancelled, gone, moved out of the run).
@@ -236,36 +248,41 @@ pub async fn target_states(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<
 pub async fn update_selection(
     conn: &mut Conn,
     id: i64,
-    window_from: Option<i64>,
-    window_to: Option<i64>,
+    window_from: Option<DateTime<Utc>>,
+    window_to: Option<DateTime<Utc>>,
     services_json: &str,
     locations_json: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update outages set window_from = $2, window_to = $3, services_json = $4, \
          locations_json = $5, updated_at = $6 where id = $1",
     )
     .bind(id)
-    .bind(window_from)
-    .bind(window_to)
+    .bind(window_from.map(Millis::of))
+    .bind(window_to.map(Millis::of))
     .bind(services_json)
     .bind(locations_json)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// Marks an outage as declared by mistake.
-pub async fn retract(conn: &mut Conn, id: i64, reason: &str, now_ms: i64) -> sqlx::Result<()> {
+pub async fn retract(
+    conn: &mut Conn,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "update outages set state = 'retracted', retract_reason = $2, updated_at = $3 \
          where id = $1",
     )
     .bind(id)
     .bind(reason)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -278,8 +295,10 @@ pub struct Suppression {
     pub tenant_id: String,
     pub source: String,
     pub booking_key: String,
-    pub starts_at: i64,
-    pub ends_at: i64,
+    #[sqlx(try_from = "Millis")]
+    pub starts_at: DateTime<Utc>,
+    #[sqlx(try_from = "Millis")]
+    pub ends_at: DateTime<Utc>,
     pub service: String,
     pub location: String,
     pub outage_id: i64,

@@ -2,6 +2,8 @@
 //! failed one, cancel a queued one. Always within one tenant.
 
 use super::{Conn, Params};
+use crate::store::{MaybeMillis, Millis};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
@@ -17,11 +19,14 @@ pub struct QueuedRow {
     pub recipient: String,
     pub state: String,
     pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub deadline: i64,
+    #[sqlx(try_from = "Millis")]
+    pub next_attempt_at: DateTime<Utc>,
+    #[sqlx(try_from = "Millis")]
+    pub deadline: DateTime<Utc>,
     pub destination: Option<String>,
     pub last_error: Option<String>,
-    pub sent_at: Option<i64>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// Which notifications to list.
@@ -77,7 +82,12 @@ pub enum Failed {
 
 /// Sends failed notifications again, with fresh attempts, unless their appointment has begun.
 /// Returns how many were queued again.
-pub async fn retry(conn: &mut Conn, tenant: &str, which: Failed, now_ms: i64) -> sqlx::Result<u64> {
+pub async fn retry(
+    conn: &mut Conn,
+    tenant: &str,
+    which: Failed,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
     let (column, id) = match which {
         Failed::One(id) => ("id", id),
         Failed::OfOutage(id) => ("outage_id", id),
@@ -89,7 +99,7 @@ pub async fn retry(conn: &mut Conn, tenant: &str, which: Failed, now_ms: i64) ->
     )))
     .bind(id)
     .bind(tenant)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
@@ -97,7 +107,12 @@ pub async fn retry(conn: &mut Conn, tenant: &str, which: Failed, now_ms: i64) ->
 
 /// Cancels a notification that has not gone out yet (queued, not in flight). Returns whether
 /// it was cancelled.
-pub async fn cancel(conn: &mut Conn, tenant: &str, id: i64, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn cancel(
+    conn: &mut Conn,
+    tenant: &str,
+    id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "update notifications set state = 'cancelled', finished_at = $3, \
          last_error = 'cancelled by an operator' \
@@ -105,7 +120,7 @@ pub async fn cancel(conn: &mut Conn, tenant: &str, id: i64, now_ms: i64) -> sqlx
     )
     .bind(id)
     .bind(tenant)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)

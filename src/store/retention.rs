@@ -1,10 +1,12 @@
 //! Closing finished runs and deleting contact data that is no longer needed.
 
 use super::Conn;
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 
 /// Closes active outages and batches that are over: the window (if any) has ended, no
 /// notification is pending, and no affected appointment lies ahead. Returns how many.
-pub async fn close_finished(conn: &mut Conn, now_ms: i64) -> sqlx::Result<u64> {
+pub async fn close_finished(conn: &mut Conn, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "update outages set state = 'closed', closed_at = $1, updated_at = $1 \
          where state = 'active' and (window_to is null or window_to <= $1) \
@@ -13,7 +15,7 @@ pub async fn close_finished(conn: &mut Conn, now_ms: i64) -> sqlx::Result<u64> {
          and not exists (select 1 from targets t join bookings b on b.id = t.booking_id \
            where t.outage_id = outages.id and t.state = 'affected' and b.starts_at > $1)",
     )
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
@@ -31,7 +33,11 @@ pub struct Purged {
 /// recipients and texts of their notifications, and name, email and phone of bookings whose
 /// appointment lies before the cutoff and that no newer run still needs. Rows stay, so the
 /// counts of what was sent remain for the record.
-pub async fn purge(conn: &mut Conn, cutoff_ms: i64, now_ms: i64) -> sqlx::Result<Purged> {
+pub async fn purge(
+    conn: &mut Conn,
+    cutoff_ms: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Purged> {
     let ended = "state <> 'active' and purged_at is null \
                  and coalesce(closed_at, updated_at, created_at) <= $1 \
                  and not exists (select 1 from notifications p where p.outage_id = outages.id \
@@ -41,7 +47,7 @@ pub async fn purge(conn: &mut Conn, cutoff_ms: i64, now_ms: i64) -> sqlx::Result
          body_html = null, last_error = null \
          where outage_id in (select id from outages where {ended}) and recipient <> ''"
     )))
-    .bind(cutoff_ms)
+    .bind(Millis::of(cutoff_ms))
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -53,15 +59,15 @@ pub async fn purge(conn: &mut Conn, cutoff_ms: i64, now_ms: i64) -> sqlx::Result
            where t.booking_id = bookings.id and (o.state = 'active' \
              or coalesce(o.closed_at, o.updated_at, o.created_at) > $1))",
     )
-    .bind(cutoff_ms)
+    .bind(Millis::of(cutoff_ms))
     .execute(&mut *conn)
     .await?
     .rows_affected();
     let runs = sqlx::query(sqlx::AssertSqlSafe(format!(
         "update outages set purged_at = $2 where {ended}"
     )))
-    .bind(cutoff_ms)
-    .bind(now_ms)
+    .bind(Millis::of(cutoff_ms))
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?
     .rows_affected();

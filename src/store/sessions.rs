@@ -2,14 +2,16 @@
 
 use super::Conn;
 use super::accounts::AccountRow;
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 
 pub async fn create(
     conn: &mut Conn,
     token_hash: &str,
     account_id: i64,
     csrf: &str,
-    now_ms: i64,
-    expires_ms: i64,
+    now: DateTime<Utc>,
+    expires_ms: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "insert into sessions (token_hash, account_id, csrf, created_at, expires_at) \
@@ -18,8 +20,8 @@ pub async fn create(
     .bind(token_hash)
     .bind(account_id)
     .bind(csrf)
-    .bind(now_ms)
-    .bind(expires_ms)
+    .bind(Millis::of(now))
+    .bind(Millis::of(expires_ms))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -29,14 +31,14 @@ pub async fn create(
 pub async fn get(
     conn: &mut Conn,
     token_hash: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Option<(AccountRow, String)>> {
     let row: Option<(i64, String, String, String, i64, String)> = sqlx::query_as(
         "select a.id, a.name, a.tenant_id, a.role, a.created_at, s.csrf from sessions s \
          join accounts a on a.id = s.account_id where s.token_hash = $1 and s.expires_at > $2",
     )
     .bind(token_hash)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row.map(|(id, name, tenant_id, role, created_at, csrf)| {
@@ -46,7 +48,7 @@ pub async fn get(
                 name,
                 tenant_id,
                 role,
-                created_at,
+                created_at: crate::domain::from_millis(created_at),
             },
             csrf,
         )
@@ -54,10 +56,10 @@ pub async fn get(
 }
 
 /// Ends a session, and every session that has expired.
-pub async fn end(conn: &mut Conn, token_hash: &str, now_ms: i64) -> sqlx::Result<()> {
+pub async fn end(conn: &mut Conn, token_hash: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query("delete from sessions where token_hash = $1 or expires_at <= $2")
         .bind(token_hash)
-        .bind(now_ms)
+        .bind(Millis::of(now))
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -353,14 +353,14 @@ async fn retracting_while_cancellations_are_in_flight_still_tells_those_citizens
         .unwrap();
     // Another process has claimed the emails and is sending them right now.
     let mut tx = t.app.ctx.store.begin().await.unwrap();
-    let now = t.clock.now().timestamp_millis();
+    let now = t.clock.now();
     let claimed = absage::store::notifications::claim(
         &mut tx,
         t.app.ctx.store.backend(),
         "email",
         "other",
         now,
-        now + 120_000,
+        now + chrono::Duration::minutes(2),
         100,
     )
     .await

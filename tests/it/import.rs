@@ -151,7 +151,7 @@ async fn every_import_is_kept_in_the_history_with_its_counts_duration_and_outcom
     assert!(all.iter().all(|r| r.duration_ms().is_some_and(|d| d >= 0)));
     assert_eq!(
         all[0].started_at - all[2].started_at,
-        10 * 60_000,
+        chrono::Duration::minutes(10),
         "each import is stamped with its own time"
     );
     let none = absage::store::imports::history(&mut conn, Some("elsewhere"), 10)

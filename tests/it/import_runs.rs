@@ -123,11 +123,11 @@ async fn an_api_import_whose_client_goes_away_completes_and_frees_the_source() {
 /// What a process killed in the middle of an import leaves: its run `running`, and the
 /// source's lease, which it renewed last at `now` and does not renew again.
 async fn left_by_a_killed_process(t: &TestApp, source: &str) -> i64 {
-    let now = absage::domain::to_millis(t.clock.now());
+    let now = t.clock.now();
     let mut conn = t.app.ctx.store.conn().await.unwrap();
     let job = format!("import:soest:{source}");
     let owner = "dead-host-4242-0badcafe/schedule#00000001";
-    let until = now + absage::import::lease::LEASE.as_millis() as i64;
+    let until = now + absage::import::lease::LEASE;
     assert!(
         leases::acquire(&mut conn, &job, owner, now, until)
             .await
@@ -186,9 +186,15 @@ async fn at_start_runs_whose_lease_ran_out_are_marked_failed_and_live_ones_kept(
     // A run from before leases were kept on imports (no lease at all).
     let old = {
         let mut conn = t.app.ctx.store.conn().await.unwrap();
-        imports::start(&mut conn, "soest", "alt", "alt.csv", 0)
-            .await
-            .unwrap()
+        imports::start(
+            &mut conn,
+            "soest",
+            "alt",
+            "alt.csv",
+            absage::domain::from_millis(0),
+        )
+        .await
+        .unwrap()
     };
     assert_eq!(t.app.fail_orphaned_imports().await.unwrap(), 2);
     let all = history(&t).await;

@@ -27,7 +27,7 @@ mod tests {
             name: "olga".into(),
             tenant_id: "soest".into(),
             role: "operator".into(),
-            created_at: 1_796_414_355_793,
+            created_at: crate::domain::from_millis(1_796_414_355_793),
         };
         let text = written(|out| accounts(out, std::slice::from_ref(&olga), false));
         assert_eq!(

@@ -25,6 +25,7 @@ pub mod status;
 
 use crate::config::Settings;
 use crate::store::outages::OutageRow;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::io::Write;
 
@@ -40,19 +41,16 @@ fn about(cost: Option<f64>) -> String {
     cost.map(|c| format!(", about {c:.2}")).unwrap_or_default()
 }
 
-/// A time in milliseconds as the staff of `tenant` read it, in `format`.
-fn local(settings: &Settings, tenant: &str, ms: i64, format: &str) -> String {
+/// A time as the staff of `tenant` read it, in `format`.
+fn local(settings: &Settings, tenant: &str, at: DateTime<Utc>, format: &str) -> String {
     let tz = crate::reports::tenant_zone(settings, tenant);
-    crate::domain::from_millis(ms)
-        .with_timezone(&tz)
-        .format(format)
-        .to_string()
+    at.with_timezone(&tz).format(format).to_string()
 }
 
 /// An outage's window in its tenant's time: `[2030-03-04 08:00 – 2030-03-04 18:00)`.
 fn window(settings: &Settings, o: &OutageRow) -> String {
-    let at = |ms: Option<i64>| {
-        ms.map_or("-".into(), |m| {
+    let at = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".into(), |m| {
             local(settings, &o.tenant_id, m, "%Y-%m-%d %H:%M")
         })
     };

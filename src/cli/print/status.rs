@@ -139,8 +139,8 @@ mod tests {
             source: "termine".into(),
             location: "/srv/export.csv".into(),
             // 2026-12-04 20:59:13 in Berlin, 1.5 s long
-            started_at: 1_796_414_353_000,
-            finished_at: Some(1_796_414_354_500),
+            started_at: crate::domain::from_millis(1_796_414_353_000),
+            finished_at: Some(crate::domain::from_millis(1_796_414_354_500)),
             outcome: "applied".into(),
             counts: ImportCounts {
                 rows_read: 7,
@@ -180,7 +180,7 @@ mod tests {
                 last_error: Some("connection refused".into()),
                 down_since: None,
                 next_probe_at: None,
-                updated_at: 0,
+                updated_at: crate::domain::from_millis(0),
             }],
         }
     }

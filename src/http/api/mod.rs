@@ -146,7 +146,7 @@ pub async fn audit(
             subject,
             details,
         },
-        crate::domain::to_millis(state.ctx.now()),
+        state.ctx.now(),
     )
     .await?;
     Ok(())

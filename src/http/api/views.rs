@@ -7,7 +7,6 @@
 //! fails the mapping: an internal error, logged, rather than a made-up answer.
 
 use crate::domain::booking::list_items;
-use crate::domain::from_millis;
 use crate::store::approvals::ApprovalRow;
 use crate::store::audit::AuditRow;
 use crate::store::bookings::BookingRow;
@@ -109,14 +108,6 @@ wire_enum!(
     }
 );
 
-fn at(ms: i64) -> DateTime<Utc> {
-    from_millis(ms)
-}
-
-fn at_opt(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.map(from_millis)
-}
-
 /// A list stored as a JSON array of strings.
 fn json_list(stored: &str, what: &str) -> anyhow::Result<Vec<String>> {
     serde_json::from_str(stored).with_context(|| format!("the stored {what}"))
@@ -159,8 +150,8 @@ impl TryFrom<OutageRow> for Outage {
     fn try_from(o: OutageRow) -> anyhow::Result<Outage> {
         Ok(Outage {
             kind: RunKind::parse(&o.kind)?,
-            window_from: at_opt(o.window_from),
-            window_to: at_opt(o.window_to),
+            window_from: o.window_from,
+            window_to: o.window_to,
             services: json_list(&o.services_json, "services")?,
             locations: json_list(&o.locations_json, "locations")?,
             keys: o
@@ -169,10 +160,10 @@ impl TryFrom<OutageRow> for Outage {
                 .map(|k| json_list(k, "booking keys"))
                 .transpose()?,
             state: OutageState::parse(&o.state)?,
-            created_at: at(o.created_at),
-            updated_at: at_opt(o.updated_at),
-            closed_at: at_opt(o.closed_at),
-            purged_at: at_opt(o.purged_at),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            closed_at: o.closed_at,
+            purged_at: o.purged_at,
             id: o.id,
             tenant_id: o.tenant_id,
             reason: o.reason,
@@ -212,9 +203,9 @@ impl TryFrom<ApprovalRow> for Approval {
             kind: RunKind::parse(&a.kind)?,
             action: ApprovalAction::parse(&a.action)?,
             request: serde_json::from_str(&a.request_json).context("the stored request")?,
-            requested_at: at(a.requested_at),
+            requested_at: a.requested_at,
             state: ApprovalState::parse(&a.state)?,
-            decided_at: at_opt(a.decided_at),
+            decided_at: a.decided_at,
             id: a.id,
             tenant_id: a.tenant_id,
             affected: a.affected,
@@ -257,9 +248,9 @@ impl TryFrom<QueuedRow> for Notification {
             kind: NotificationKind::parse(&n.kind)?,
             role: NotificationRole::parse(&n.role)?,
             state: NotificationState::parse(&n.state)?,
-            next_attempt_at: at(n.next_attempt_at),
-            deadline: at(n.deadline),
-            sent_at: at_opt(n.sent_at),
+            next_attempt_at: n.next_attempt_at,
+            deadline: n.deadline,
+            sent_at: n.sent_at,
             id: n.id,
             outage_id: n.outage_id,
             booking_key: n.booking_key,
@@ -307,8 +298,8 @@ impl TryFrom<BookingRow> for Booking {
 
     fn try_from(b: BookingRow) -> anyhow::Result<Booking> {
         Ok(Booking {
-            starts_at: at(b.starts_at),
-            ends_at: at(b.ends_at),
+            starts_at: b.starts_at,
+            ends_at: b.ends_at,
             services: items(&b.service),
             locations: items(&b.location),
             phone_mobile: b.phone_mobile != 0,
@@ -351,7 +342,7 @@ impl TryFrom<AuditRow> for AuditEntry {
     fn try_from(e: AuditRow) -> anyhow::Result<AuditEntry> {
         Ok(AuditEntry {
             details: serde_json::from_str(&e.details_json).context("the stored details")?,
-            at: at(e.at),
+            at: e.at,
             id: e.id,
             tenant_id: e.tenant_id,
             actor: e.actor,
@@ -412,8 +403,8 @@ impl TryFrom<ImportRow> for Import {
 
     fn try_from(i: ImportRow) -> anyhow::Result<Import> {
         Ok(Import {
-            started_at: at(i.started_at),
-            finished_at: at_opt(i.finished_at),
+            started_at: i.started_at,
+            finished_at: i.finished_at,
             outcome: ImportOutcome::parse(&i.outcome)?,
             counts: i.counts.into(),
             id: i.id,
@@ -445,9 +436,9 @@ impl TryFrom<DestinationRow> for Destination {
         Ok(Destination {
             channel: Channel::parse(&d.channel)?,
             state: DestinationState::parse(&d.state)?,
-            down_since: at_opt(d.down_since),
-            next_probe_at: at_opt(d.next_probe_at),
-            updated_at: at(d.updated_at),
+            down_since: d.down_since,
+            next_probe_at: d.next_probe_at,
+            updated_at: d.updated_at,
             name: d.name,
             consecutive_failures: d.consecutive_failures,
             last_error: d.last_error,
@@ -496,7 +487,7 @@ mod tests {
             keys_json: Some(r#"["A1","A2"]"#.into()),
             reason: "IT-Ausfall".into(),
             state: "active".into(),
-            created_at: 1_893_999_600_000,
+            created_at: crate::domain::from_millis(1_893_999_600_000),
             created_by: "olga".into(),
             retract_reason: None,
             updated_at: None,

@@ -5,6 +5,7 @@
 use super::Lang;
 use super::i18n::{label, translate};
 use crate::store::notifications::{QueueCount, ReportNotification};
+use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
 const SERIES: [(&str, &str); 4] = [
@@ -14,18 +15,20 @@ const SERIES: [(&str, &str); 4] = [
     ("expired", "#6d4c41"),
 ];
 
-/// When a notification reached `series`, if it did.
+/// When a notification reached `series`, if it did (milliseconds, to draw).
 fn at(n: &ReportNotification, series: &str) -> Option<i64> {
-    match series {
+    let at = match series {
         "sent" => n.sent_at,
         "delivered" if n.delivery_state.as_deref() == Some("delivered") => n.delivery_at,
         "failed" | "expired" if n.state == series => n.finished_at,
         _ => None,
-    }
+    };
+    at.map(|t| t.timestamp_millis())
 }
 
-/// Cumulative counts over time since `from_ms`, one panel per channel.
-pub fn over_time(ns: &[ReportNotification], from_ms: i64, lang: Lang) -> String {
+/// Cumulative counts over time since `from`, one panel per channel.
+pub fn over_time(ns: &[ReportNotification], from: DateTime<Utc>, lang: Lang) -> String {
+    let from_ms = from.timestamp_millis();
     const W: f64 = 420.0;
     const H: f64 = 90.0;
     const LEFT: f64 = 70.0;
@@ -148,12 +151,12 @@ mod tests {
             state: state.into(),
             attempts: 1,
             destination: None,
-            sent_at: sent,
+            sent_at: sent.map(crate::domain::from_millis),
             last_error: None,
             language: "de".into(),
             delivery_state: sent.map(|_| "delivered".into()),
-            finished_at: finished,
-            delivery_at: sent.map(|s| s + 5_000),
+            finished_at: finished.map(crate::domain::from_millis),
+            delivery_at: sent.map(|s| crate::domain::from_millis(s + 5_000)),
         }
     }
 
@@ -164,12 +167,12 @@ mod tests {
             n("sms", "sent", Some(30_000), Some(30_000)),
             n("sms", "failed", None, Some(120_000)),
         ];
-        let svg = over_time(&ns, 0, Lang::De);
+        let svg = over_time(&ns, crate::domain::from_millis(0), Lang::De);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 8, "4 series × 2 channels");
         assert!(svg.contains(">versandt: 1<"));
         assert!(svg.contains(">gescheitert: 1<"));
         assert!(svg.contains(">2 min<"), "the axis spans to the last event");
-        assert!(over_time(&ns, 0, Lang::En).contains(">too late: 0<"));
+        assert!(over_time(&ns, crate::domain::from_millis(0), Lang::En).contains(">too late: 0<"));
     }
 }

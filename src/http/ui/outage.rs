@@ -50,7 +50,12 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
             // A retracted run's appointments stand: nobody is to be told or phoned.
             let conservation = conservation.map(ConservationView::from);
             let first = sent.iter().filter_map(|n| n.sent_at).min();
-            let first_after = first.map(|f| format!("{:.0} s", (f - o.created_at) as f64 / 1000.0));
+            let first_after = first.map(|f| {
+                format!(
+                    "{:.0} s",
+                    (f - o.created_at).num_milliseconds() as f64 / 1000.0
+                )
+            });
             let failed = queue
                 .iter()
                 .filter(|q| q.state == "failed")

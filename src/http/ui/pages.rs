@@ -3,13 +3,13 @@
 
 use super::{CsrfForm, Session, failed, forbidden, render, stale_form};
 use crate::domain::account::Role;
-use crate::domain::from_millis;
 use crate::http::State as AppState;
 use crate::store::approvals;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::Serialize;
 
@@ -18,23 +18,20 @@ pub(super) fn ser<T: Serialize>(value: &T) -> minijinja::Value {
 }
 
 /// An instant in the tenant's zone, as German offices write it.
-pub(super) fn local(state: &AppState, tenant: &str, ms: Option<i64>) -> String {
-    ms.map_or("–".into(), |m| {
+pub(super) fn local(state: &AppState, tenant: &str, at: Option<DateTime<Utc>>) -> String {
+    at.map_or("–".into(), |m| {
         local_as(state, tenant, m, "%d.%m.%Y %H:%M")
     })
 }
 
 /// An instant in the tenant's zone, in `format`.
-pub(super) fn local_as(state: &AppState, tenant: &str, ms: i64, format: &str) -> String {
+pub(super) fn local_as(state: &AppState, tenant: &str, at: DateTime<Utc>, format: &str) -> String {
     let tz = state
         .ctx
         .settings
         .tenant(tenant)
         .map_or(chrono_tz::UTC, |t| t.time_zone);
-    from_millis(ms)
-        .with_timezone(&tz)
-        .format(format)
-        .to_string()
+    at.with_timezone(&tz).format(format).to_string()
 }
 
 #[derive(Serialize)]

@@ -8,11 +8,12 @@ use crate::store::{audit as audit_log, imports as history};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use minijinja::context;
 
 /// An instant in the tenant's zone, to the second.
-fn local(state: &AppState, tenant: &str, ms: i64) -> String {
-    super::pages::local_as(state, tenant, ms, "%d.%m.%Y %H:%M:%S")
+fn local(state: &AppState, tenant: &str, at: DateTime<Utc>) -> String {
+    super::pages::local_as(state, tenant, at, "%d.%m.%Y %H:%M:%S")
 }
 
 pub async fn imports(State(state): State<AppState>, s: Session) -> Response {

@@ -2,6 +2,8 @@
 
 use crate::domain::dlr;
 use crate::store::Conn;
+use crate::store::Millis;
+use chrono::{DateTime, Utc};
 
 /// Records a delivery report for an SMS, for the send `claim` (None: a URL from before claims
 /// were signed, taken for the current send). The first final state of a send stays: a late
@@ -11,7 +13,7 @@ pub async fn record_delivery(
     id: i64,
     claim: Option<i64>,
     state: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Delivery> {
     let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
         "select state, delivery_state, claims from notifications where id = $1 and channel = 'sms'",
@@ -38,7 +40,7 @@ pub async fn record_delivery(
     )
     .bind(id)
     .bind(state)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(claims)
     .execute(&mut *conn)
     .await?
@@ -80,7 +82,7 @@ pub async fn delivery_failed(
     conn: &mut Conn,
     id: i64,
     delivery: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let row: Option<(i64, i64, String)> =
         sqlx::query_as("select outage_id, booking_id, kind from notifications where id = $1")
@@ -110,7 +112,7 @@ pub async fn delivery_failed(
     .bind(outage_id)
     .bind(booking_id)
     .bind(&kind)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(id)
     .bind(NOT_NEEDED)
     .execute(&mut *conn)

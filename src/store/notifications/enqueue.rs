@@ -1,7 +1,9 @@
 //! Writing the outbox for the outage lifecycle: enqueueing (idempotent by its unique key) and
 //! cancelling what a booking that left a run, a retraction or a revival no longer needs.
 
+use crate::store::Millis;
 use crate::store::{Conn, Params};
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 /// A notification to enqueue.
@@ -18,8 +20,8 @@ pub struct NewNotification {
     pub subject: Option<String>,
     pub body_text: String,
     pub body_html: Option<String>,
-    pub next_attempt_at: i64,
-    pub deadline: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
 }
 
 /// Why a notification was cancelled when its booking left a run; only these come back when
@@ -40,7 +42,7 @@ pub async fn enqueue_many(
     conn: &mut Conn,
     rows: &[NewNotification],
     revive: bool,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     const COLS: usize = 15;
     for chunk in rows.chunks(500) {
@@ -85,9 +87,9 @@ pub async fn enqueue_many(
                 .bind(n.subject.as_deref())
                 .bind(n.body_text.as_str())
                 .bind(n.body_html.as_deref())
-                .bind(n.next_attempt_at)
-                .bind(n.deadline)
-                .bind(now_ms)
+                .bind(Millis::of(n.next_attempt_at))
+                .bind(Millis::of(n.deadline))
+                .bind(Millis::of(now))
                 .bind("queued");
         }
         q.execute(&mut *conn).await?;
@@ -100,11 +102,11 @@ pub async fn cancel_withdrawn(
     conn: &mut Conn,
     outage_id: i64,
     booking_ids: &[i64],
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let mut n = 0;
     for (state, reason) in [("queued", WITHDRAWN), ("sending", WITHDRAWN_IN_FLIGHT)] {
-        n += cancel_for_bookings(conn, outage_id, booking_ids, state, None, reason, now_ms).await?;
+        n += cancel_for_bookings(conn, outage_id, booking_ids, state, None, reason, now).await?;
     }
     Ok(n)
 }
@@ -118,7 +120,7 @@ async fn cancel_for_bookings(
     state: &str,
     kind: Option<&str>,
     reason: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let mut n = 0;
     for chunk in booking_ids.chunks(5000) {
@@ -135,7 +137,7 @@ async fn cancel_for_bookings(
         );
         let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(reason)
-            .bind(now_ms)
+            .bind(Millis::of(now))
             .bind(outage_id)
             .bind(state);
         if let Some(kind) = kind {
@@ -156,7 +158,7 @@ pub async fn cancel_queued_channels_except(
     outage_id: i64,
     booking_id: i64,
     keep: &[&str],
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let mut p = Params::new(conn);
     let (finished, outage, booking) = (p.one(), p.one(), p.one());
@@ -171,7 +173,7 @@ pub async fn cancel_queued_channels_except(
          where outage_id = {outage} and booking_id = {booking} and state = 'queued'{keep_clause}"
     );
     let mut q = sqlx::query(AssertSqlSafe(sql))
-        .bind(now_ms)
+        .bind(Millis::of(now))
         .bind(outage_id)
         .bind(booking_id);
     for ch in keep {
@@ -188,7 +190,7 @@ pub async fn cancel_queued_of_outage(
     outage_id: i64,
     kind: &str,
     reason: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "update notifications set state = 'cancelled', last_error = $3, finished_at = $4 \
@@ -197,7 +199,7 @@ pub async fn cancel_queued_of_outage(
     .bind(outage_id)
     .bind(kind)
     .bind(reason)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
@@ -254,7 +256,7 @@ pub async fn cancel_queued_kind(
     booking_ids: &[i64],
     kind: &str,
     reason: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     cancel_for_bookings(
         conn,
@@ -263,7 +265,7 @@ pub async fn cancel_queued_kind(
         "queued",
         Some(kind),
         reason,
-        now_ms,
+        now,
     )
     .await
 }

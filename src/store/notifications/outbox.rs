@@ -2,7 +2,9 @@
 //! retry and final outcomes, expiry, fallbacks, and what is due next.
 
 use super::delivery::NOT_NEEDED;
+use crate::store::Millis;
 use crate::store::{Backend, Conn};
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 /// A claimed notification, ready to send.
@@ -20,7 +22,8 @@ pub struct Claimed {
     pub body_text: String,
     pub body_html: Option<String>,
     pub attempts: i64,
-    pub deadline: i64,
+    #[sqlx(try_from = "Millis")]
+    pub deadline: DateTime<Utc>,
     /// How often it was claimed, this claim included (signed into delivery-report URLs).
     pub claims: i64,
 }
@@ -34,8 +37,8 @@ pub async fn claim(
     backend: Backend,
     channel: &str,
     owner: &str,
-    now_ms: i64,
-    lease_until: i64,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
     let lock = match backend {
@@ -55,9 +58,9 @@ pub async fn claim(
     );
     let mut rows: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(owner)
-        .bind(lease_until)
+        .bind(Millis::of(lease_until))
         .bind(channel)
-        .bind(now_ms)
+        .bind(Millis::of(now))
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
@@ -66,13 +69,13 @@ pub async fn claim(
 }
 
 /// Whether any open notification of the channel has reached its deadline (a cheap read).
-pub async fn any_overdue(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn any_overdue(conn: &mut Conn, channel: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
     let hit: Option<i64> = sqlx::query_scalar(
         "select id from notifications where state in ('queued', 'sending') and channel = $1 \
          and deadline <= $2 limit 1",
     )
     .bind(channel)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(hit.is_some())
@@ -80,14 +83,14 @@ pub async fn any_overdue(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::R
 
 /// Expires every notification of the channel whose appointment has started and that was not
 /// sent: queued ones, and claimed ones whose lease ran out (their process died).
-pub async fn expire_due(conn: &mut Conn, channel: &str, now_ms: i64) -> sqlx::Result<u64> {
+pub async fn expire_due(conn: &mut Conn, channel: &str, now: DateTime<Utc>) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "update notifications set state = 'expired', finished_at = $1, \
          last_error = coalesce(last_error, 'not sent before the appointment started') \
          where state in ('queued', 'sending') and channel = $2 and deadline <= $1 \
          and (state = 'queued' or lease_until <= $1)",
     )
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(channel)
     .execute(&mut *conn)
     .await?;
@@ -105,7 +108,7 @@ pub async fn mark_sent(
     destination: &str,
     provider_id: Option<&str>,
     message_id: Option<&str>,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Option<String>>> {
     sqlx::query_scalar(
         "update notifications set state = 'sent', destination = $2, provider_id = $3, \
@@ -117,7 +120,7 @@ pub async fn mark_sent(
     .bind(destination)
     .bind(provider_id)
     .bind(message_id)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .fetch_optional(&mut *conn)
     .await
 }
@@ -129,7 +132,7 @@ pub async fn mark_retry(
     id: i64,
     owner: &str,
     attempts: i64,
-    at_ms: i64,
+    at: DateTime<Utc>,
     reason: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
@@ -140,7 +143,7 @@ pub async fn mark_retry(
     .bind(id)
     .bind(owner)
     .bind(attempts)
-    .bind(at_ms)
+    .bind(Millis::of(at))
     .bind(reason)
     .execute(&mut *conn)
     .await?;
@@ -171,7 +174,7 @@ pub async fn mark_final(
     state: Final,
     attempts: i64,
     reason: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update notifications set state = $3, attempts = $4, last_error = $5, finished_at = $6, \
@@ -183,7 +186,7 @@ pub async fn mark_final(
     .bind(state.as_str())
     .bind(attempts)
     .bind(reason)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -195,7 +198,7 @@ pub async fn cancel_fallbacks(
     outage_id: i64,
     booking_id: i64,
     kind: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update notifications set state = 'cancelled', finished_at = $4, \
@@ -206,7 +209,7 @@ pub async fn cancel_fallbacks(
     .bind(outage_id)
     .bind(booking_id)
     .bind(kind)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .bind(NOT_NEEDED)
     .execute(&mut *conn)
     .await?;
@@ -219,7 +222,7 @@ pub async fn release_fallbacks(
     outage_id: i64,
     booking_id: i64,
     kind: &str,
-    now_ms: i64,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "update notifications set next_attempt_at = $4 \
@@ -229,20 +232,21 @@ pub async fn release_fallbacks(
     .bind(outage_id)
     .bind(booking_id)
     .bind(kind)
-    .bind(now_ms)
+    .bind(Millis::of(now))
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// When the channel's next queued notification falls due (to sleep until then).
-pub async fn next_due(conn: &mut Conn, channel: &str) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
+pub async fn next_due(conn: &mut Conn, channel: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let at: Option<i64> = sqlx::query_scalar(
         "select min(next_attempt_at) from notifications where state = 'queued' and channel = $1",
     )
     .bind(channel)
     .fetch_one(&mut *conn)
-    .await
+    .await?;
+    Ok(at.map(crate::domain::from_millis))
 }
 
 /// How many notifications of the channel are not yet final (queued or in flight).

@@ -2,6 +2,8 @@
 //! report and the call list, its breakdown and samples for the impact preview.
 
 use crate::store::Conn;
+use crate::store::MaybeMillis;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Queue depth per state and channel.
@@ -56,13 +58,16 @@ pub struct ReportNotification {
     pub state: String,
     pub attempts: i64,
     pub destination: Option<String>,
-    pub sent_at: Option<i64>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub sent_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub language: String,
     /// What the SMS gateway last reported (delivered, undelivered, buffered, …).
     pub delivery_state: Option<String>,
-    pub finished_at: Option<i64>,
-    pub delivery_at: Option<i64>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "MaybeMillis")]
+    pub delivery_at: Option<DateTime<Utc>>,
 }
 
 pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<ReportNotification>> {
@@ -109,11 +114,13 @@ pub async fn samples(
 }
 
 /// When a run's first message went out.
-pub async fn first_sent_at(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("select min(sent_at) from notifications where outage_id = $1")
-        .bind(outage_id)
-        .fetch_one(&mut *conn)
-        .await
+pub async fn first_sent_at(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let at: Option<i64> =
+        sqlx::query_scalar("select min(sent_at) from notifications where outage_id = $1")
+            .bind(outage_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(at.map(crate::domain::from_millis))
 }
 
 /// The texts of a run's SMS that are or were to be sent: (language, recipient, text), for
