@@ -35,7 +35,7 @@ pub struct Standing {
 pub async fn standing(ctx: &Ctx, outage: &OutageRow) -> anyhow::Result<Standing> {
     let mut conn = ctx.store.conn().await?;
     let queue = notifications::counts(&mut conn, Some(outage.id)).await?;
-    let conservation = if outage.state == "retracted" {
+    let conservation = if outage.state == crate::domain::outage::RunState::Retracted {
         None
     } else {
         Some(crate::lifecycle::impact::conservation_of(&mut conn, outage, ctx.now()).await?)
@@ -106,7 +106,7 @@ pub async fn dashboard(ctx: &Ctx, tenant: &str) -> anyhow::Result<Dashboard> {
     let active: Vec<OutageRow> = outages::list(&mut conn, Some(tenant))
         .await?
         .into_iter()
-        .filter(|o| o.state == "active")
+        .filter(|o| o.state == crate::domain::outage::RunState::Active)
         .collect();
     let queue = notifications::counts_of_tenant(&mut conn, tenant).await?;
     let destinations = crate::store::destinations::all(&mut conn).await?;

@@ -367,7 +367,7 @@ impl Dispatcher {
                 rand::random::<f64>(),
             );
             // Only the policies email_first and sms_first queue fallbacks.
-            let has_fallback = c.role == Role::Primary.as_str()
+            let has_fallback = c.role == Role::Primary
                 && self
                     .shared
                     .tenants
@@ -394,8 +394,14 @@ impl Dispatcher {
                     {
                         queue::delivery_failed(&mut tx, c.id, &failed, now).await?;
                     } else if has_fallback {
-                        queue::cancel_fallbacks(&mut tx, c.outage_id, c.booking_id, &c.kind, now)
-                            .await?;
+                        queue::cancel_fallbacks(
+                            &mut tx,
+                            c.outage_id,
+                            c.booking_id,
+                            c.kind.as_str(),
+                            now,
+                        )
+                        .await?;
                     }
                 }
                 Transition::Retry {
@@ -435,8 +441,8 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         tracing::warn!(notification = c.id, channel = %c.channel, state = state.as_str(), %reason, "notification ended without being sent");
         queue::mark_final(tx, c.id, &self.owner, state, attempts.into(), reason, now).await?;
-        if c.role == Role::Primary.as_str() {
-            queue::release_fallbacks(tx, c.outage_id, c.booking_id, &c.kind, now).await?;
+        if c.role == Role::Primary {
+            queue::release_fallbacks(tx, c.outage_id, c.booking_id, c.kind.as_str(), now).await?;
         }
         Ok(())
     }
@@ -632,7 +638,7 @@ impl Shared {
             let reason = format!("tenant {:?} is no longer configured", c.tenant_id);
             return (AttemptResult::Permanent { reason }, None);
         };
-        if c.channel == Channel::Sms.as_str()
+        if c.channel == Channel::Sms
             && let Some(quiet) = &tenant.quiet_hours
         {
             let urgent = Duration::minutes(tenant.quiet_hours_urgent_minutes);

@@ -282,7 +282,7 @@ async fn active_outage(conn: &mut Conn, id: i64) -> anyhow::Result<outages::Outa
     let run = outages::get(conn, id)
         .await?
         .ok_or_else(|| Refused::NotFound(format!("there is no outage or batch {id}")))?;
-    if run.state != "active" {
+    if run.state != crate::domain::outage::RunState::Active {
         return Err(Refused::Conflict(format!(
             "#{id} is {}; only active outages can change",
             run.state

@@ -293,7 +293,7 @@ async fn kind_of(conn: &mut crate::store::Conn, outage: i64) -> anyhow::Result<&
     let run = outages::get(conn, outage)
         .await?
         .with_context(|| format!("there is no outage or batch {outage}"))?;
-    Ok(if run.kind == "batch" {
+    Ok(if run.kind == crate::domain::outage::RunKind::Batch {
         "batch"
     } else {
         "outage"

@@ -121,7 +121,7 @@ pub async fn conservation_of(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Conservation> {
     let (affected, with_message, call_list) = outages::reach_counts(conn, run.id).await?;
-    let covered_elsewhere = if run.state == "active" {
+    let covered_elsewhere = if run.state == crate::domain::outage::RunState::Active {
         let selection = matching::selection_of(run)?;
         let targeted: std::collections::HashSet<i64> = outages::target_states(conn, run.id)
             .await?

@@ -13,6 +13,7 @@ pub use runs::{OutageQueue, outage, outage_list, outage_queue};
 use crate::config::{Settings, TenantSettings};
 use crate::ctx::Ctx;
 use crate::domain::booking::display_list;
+use crate::domain::notification::{Channel, Kind};
 use crate::store::bookings::{self, BookingRow};
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::imports;
@@ -105,7 +106,7 @@ pub async fn status(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let active_outages = outages::list(&mut conn, None)
         .await?
         .into_iter()
-        .filter(|o| o.state == "active")
+        .filter(|o| o.state == crate::domain::outage::RunState::Active)
         .collect();
     Ok(Status {
         sources,
@@ -189,14 +190,14 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
         .into_iter()
         .map(|b| {
             let ns = by_booking.remove(&b.id).unwrap_or_default();
-            let state_of = |kind: &str, ch: &str| {
+            let state_of = |kind: Kind, ch: Channel| {
                 ns.iter()
                     .find(|n| n.kind == kind && n.channel == ch)
-                    .map(|n| n.state.clone())
+                    .map(|n| n.state.as_str().to_owned())
             };
             let states: Vec<(&str, Option<&str>)> = ns
                 .iter()
-                .filter(|n| n.kind == "cancellation")
+                .filter(|n| n.kind == Kind::Cancellation)
                 .map(|n| (n.state.as_str(), n.delivery_state.as_deref()))
                 .collect();
             ReportRow {
@@ -208,13 +209,13 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .to_string(),
                 service: display_list(&b.service).into_owned(),
                 location: display_list(&b.location).into_owned(),
-                email: state_of("cancellation", "email"),
-                sms: state_of("cancellation", "sms"),
-                retraction_email: state_of("retraction", "email"),
-                retraction_sms: state_of("retraction", "sms"),
+                email: state_of(Kind::Cancellation, Channel::Email),
+                sms: state_of(Kind::Cancellation, Channel::Sms),
+                retraction_email: state_of(Kind::Retraction, Channel::Email),
+                retraction_sms: state_of(Kind::Retraction, Channel::Sms),
                 sms_delivery: ns
                     .iter()
-                    .find(|n| n.kind == "cancellation" && n.channel == "sms")
+                    .find(|n| n.kind == Kind::Cancellation && n.channel == Channel::Sms)
                     .and_then(|n| n.delivery_state.clone()),
                 reach: reach(&states),
                 affected: targets.get(&b.id).is_some_and(|s| s == "affected"),
@@ -246,7 +247,7 @@ pub struct CallListEntry {
 /// The citizens of a run that no channel reached, sorted by appointment time.
 pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallListEntry>> {
     let (outage, rows) = report(ctx, outage_id).await?;
-    if outage.state == "retracted" {
+    if outage.state == crate::domain::outage::RunState::Retracted {
         // The appointments stand: nobody needs a call about a cancellation that was withdrawn.
         return Ok(Vec::new());
     }

@@ -17,7 +17,7 @@ pub struct Existing {
 }
 
 /// A booking as matching and messages need it.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct BookingRow {
     pub id: i64,
     pub tenant_id: String,

@@ -5,7 +5,7 @@ use crate::store::{MaybeMillis, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DestinationRow {
     pub name: String,
     pub channel: String,

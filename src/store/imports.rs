@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Counts of one import, as stored.
-#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, sqlx::FromRow)]
 pub struct ImportCounts {
     pub rows_read: i64,
     pub rows_new: i64,
@@ -59,7 +59,7 @@ impl ImportCounts {
 }
 
 /// One line of the import history.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ImportRow {
     pub id: i64,
     pub tenant_id: String,

@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A stored outage or batch.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutageRow {
     pub id: i64,
     pub tenant_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: crate::domain::outage::RunKind,
     #[sqlx(try_from = "MaybeMillis")]
     pub window_from: Option<DateTime<Utc>>,
     #[sqlx(try_from = "MaybeMillis")]
@@ -20,7 +21,8 @@ pub struct OutageRow {
     pub locations_json: String,
     pub keys_json: Option<String>,
     pub reason: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: crate::domain::outage::RunState,
     #[sqlx(try_from = "Millis")]
     pub created_at: DateTime<Utc>,
     pub created_by: String,

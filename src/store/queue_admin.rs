@@ -8,16 +8,20 @@ use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
 /// One notification, as an operator sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct QueuedRow {
     pub id: i64,
     pub outage_id: i64,
     pub booking_key: String,
-    pub channel: String,
-    pub kind: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub channel: crate::domain::notification::Channel,
+    #[sqlx(try_from = "String")]
+    pub kind: crate::domain::notification::Kind,
+    #[sqlx(try_from = "String")]
+    pub role: crate::domain::notification::Role,
     pub recipient: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: crate::domain::notification::State,
     pub attempts: i64,
     #[sqlx(try_from = "Millis")]
     pub next_attempt_at: DateTime<Utc>,

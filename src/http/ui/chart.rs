@@ -20,7 +20,7 @@ fn at(n: &ReportNotification, series: &str) -> Option<i64> {
     let at = match series {
         "sent" => n.sent_at,
         "delivered" if n.delivery_state.as_deref() == Some("delivered") => n.delivery_at,
-        "failed" | "expired" if n.state == series => n.finished_at,
+        "failed" | "expired" if n.state.as_str() == series => n.finished_at,
         _ => None,
     };
     at.map(|t| t.timestamp_millis())
@@ -50,7 +50,10 @@ pub fn over_time(ns: &[ReportNotification], from: DateTime<Utc>, lang: Lang) -> 
     );
     for (panel, channel) in ["email", "sms"].iter().enumerate() {
         let top = 10.0 + panel as f64 * (H + 40.0);
-        let mine: Vec<&ReportNotification> = ns.iter().filter(|n| n.channel == *channel).collect();
+        let mine: Vec<&ReportNotification> = ns
+            .iter()
+            .filter(|n| n.channel.as_str() == *channel)
+            .collect();
         // Each panel's height is all of its channel's messages.
         let total = mine.len().max(1) as f64;
         let _ = write!(
@@ -145,10 +148,10 @@ mod tests {
         ReportNotification {
             id: 1,
             booking_id: 1,
-            kind: "cancellation".into(),
-            channel: channel.into(),
-            role: "primary".into(),
-            state: state.into(),
+            kind: crate::domain::notification::Kind::Cancellation,
+            channel: channel.to_owned().try_into().unwrap(),
+            role: crate::domain::notification::Role::Primary,
+            state: state.to_owned().try_into().unwrap(),
             attempts: 1,
             destination: None,
             sent_at: sent.map(crate::domain::from_millis),

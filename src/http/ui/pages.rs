@@ -63,7 +63,7 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
                     local(&state, &tenant, o.window_from),
                     local(&state, &tenant, o.window_to)
                 ),
-                kind: o.kind,
+                kind: o.kind.to_string(),
                 reason: o.reason,
                 informed: run.informed,
                 pending: run.pending,

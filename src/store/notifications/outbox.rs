@@ -14,9 +14,12 @@ pub struct Claimed {
     pub tenant_id: String,
     pub outage_id: i64,
     pub booking_id: i64,
-    pub channel: String,
-    pub kind: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub channel: crate::domain::notification::Channel,
+    #[sqlx(try_from = "String")]
+    pub kind: crate::domain::notification::Kind,
+    #[sqlx(try_from = "String")]
+    pub role: crate::domain::notification::Role,
     pub recipient: String,
     pub subject: Option<String>,
     pub body_text: String,

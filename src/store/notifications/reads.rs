@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Queue depth per state and channel.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct QueueCount {
     pub state: String,
     pub channel: String,
@@ -52,10 +52,14 @@ pub async fn counts_of_tenant(conn: &mut Conn, tenant: &str) -> sqlx::Result<Vec
 pub struct ReportNotification {
     pub id: i64,
     pub booking_id: i64,
-    pub kind: String,
-    pub channel: String,
-    pub role: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub kind: crate::domain::notification::Kind,
+    #[sqlx(try_from = "String")]
+    pub channel: crate::domain::notification::Channel,
+    #[sqlx(try_from = "String")]
+    pub role: crate::domain::notification::Role,
+    #[sqlx(try_from = "String")]
+    pub state: crate::domain::notification::State,
     pub attempts: i64,
     pub destination: Option<String>,
     #[sqlx(try_from = "MaybeMillis")]
