@@ -98,7 +98,7 @@ pub async fn run(app: &App, cmd: OutageCommand) -> anyhow::Result<()> {
 
 async fn amend(app: &App, a: AmendArgs) -> anyhow::Result<()> {
     let outage = reports::outage(&app.ctx, a.id).await?;
-    let change = a.amendment(reports::tenant_zone(&app.ctx.settings, &outage.tenant_id))?;
+    let change = a.amendment(app.ctx.settings.zone_of(&outage.tenant_id))?;
     let by = super::whoami();
     let impact =
         lifecycle::declare::amend(&app.ctx, a.id, &change, act(app, &by, a.dry_run)).await?;

@@ -124,6 +124,11 @@ impl Settings {
         self.tenants.iter().find(|t| t.id == id)
     }
 
+    /// The time zone a tenant's staff read times in; UTC for a tenant no longer configured.
+    pub fn zone_of(&self, tenant: &str) -> chrono_tz::Tz {
+        self.tenant(tenant).map_or(chrono_tz::UTC, |t| t.time_zone)
+    }
+
     pub fn source(&self, name: &str) -> Option<&SourceSettings> {
         self.sources.iter().find(|s| s.name == name)
     }

@@ -10,7 +10,7 @@ mod runs;
 pub use export::{suppressions, suppressions_ics, write_csv};
 pub use runs::{OutageQueue, outage, outage_list, outage_queue};
 
-use crate::config::{Settings, TenantSettings};
+use crate::config::TenantSettings;
 use crate::ctx::Ctx;
 use crate::domain::booking::display_list;
 use crate::domain::notification::{Channel, Kind};
@@ -20,7 +20,6 @@ use crate::store::imports;
 use crate::store::notifications::{self, QueueCount, ReportNotification};
 use crate::store::outages::{self, OutageRow};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -54,13 +53,6 @@ pub struct Status {
 
 /// How many imports `status` lists.
 const RECENT_IMPORTS: i64 = 10;
-
-/// A tenant's time zone, in which its staff read times; UTC for a tenant no longer configured.
-pub fn tenant_zone(settings: &Settings, tenant: &str) -> Tz {
-    settings
-        .tenant(tenant)
-        .map_or(chrono_tz::UTC, |t| t.time_zone)
-}
 
 /// The import history, newest first: of one source or all, at most `limit` imports.
 pub async fn import_history(
@@ -175,7 +167,7 @@ pub struct ReportRow {
 pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
     let mut conn = ctx.store.conn().await?;
     let outage = runs::find(&mut conn, outage_id).await?;
-    let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
+    let tz = ctx.settings.zone_of(&outage.tenant_id);
     let targets: HashMap<i64, String> = outages::target_states(&mut conn, outage_id)
         .await?
         .into_iter()
@@ -256,7 +248,7 @@ pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallList
         crate::store::calls::of_outage(&mut conn, outage_id).await?
     };
     let tenant = ctx.settings.tenant(&outage.tenant_id);
-    let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
+    let tz = ctx.settings.zone_of(&outage.tenant_id);
     Ok(rows
         .into_iter()
         .filter(|r| r.affected && r.reach == Reach::Unreachable)
@@ -308,7 +300,7 @@ pub async fn pending_removals(
         .into_iter()
         .map(|b| (b.id, b))
         .collect();
-    let tz = tenant_zone(&ctx.settings, &outage.tenant_id);
+    let tz = ctx.settings.zone_of(&outage.tenant_id);
     let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     Ok(since
         .into_iter()

@@ -43,7 +43,7 @@ fn about(cost: Option<f64>) -> String {
 
 /// A time as the staff of `tenant` read it, in `format`.
 fn local(settings: &Settings, tenant: &str, at: DateTime<Utc>, format: &str) -> String {
-    let tz = crate::reports::tenant_zone(settings, tenant);
+    let tz = settings.zone_of(tenant);
     at.with_timezone(&tz).format(format).to_string()
 }
 

@@ -7,7 +7,6 @@ use crate::accounts::Caller;
 use crate::domain::account::Role;
 use crate::http::State as AppState;
 use crate::import::{ContactProblems, ImportOptions, Outcome};
-use crate::lifecycle::matching::MatchContext;
 use crate::store::{audit, destinations, imports, notifications};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -125,30 +124,12 @@ async fn import_and_audit(
     caller: Caller,
     source: crate::import::SourceSettings,
 ) -> Result<Json<ImportSummary>, ApiError> {
-    let tenant = state
-        .ctx
-        .tenant(&caller.tenant)
-        .map_err(ApiError::internal)?;
     let opts = ImportOptions {
         by: format!("api:{}", caller.name),
         ..ImportOptions::default()
     };
-    let rematch = |now, confirm_removals| MatchContext {
-        tenant,
-        templates: state.ctx.templates.for_tenant(&tenant.id),
-        now,
-        confirm_removals,
-    };
-    let ran = crate::import::run(
-        &state.ctx.store,
-        tenant.time_zone,
-        &rematch,
-        &source,
-        &opts,
-        &*state.ctx.clock,
-        &|_| {},
-    )
-    .await;
+    // The API's runs are named by their caller; `opts.by` is set, so no instance is needed.
+    let ran = crate::jobs::imports::import_now(&state.ctx, "", &source, &opts, &|_| {}).await;
     let report = match ran {
         Ok(report) => report,
         Err(e) if e.is::<crate::import::Busy>() => return Err(ApiError::conflict(e.to_string())),

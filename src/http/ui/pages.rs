@@ -26,11 +26,7 @@ pub(super) fn local(state: &AppState, tenant: &str, at: Option<DateTime<Utc>>) -
 
 /// An instant in the tenant's zone, in `format`.
 pub(super) fn local_as(state: &AppState, tenant: &str, at: DateTime<Utc>, format: &str) -> String {
-    let tz = state
-        .ctx
-        .settings
-        .tenant(tenant)
-        .map_or(chrono_tz::UTC, |t| t.time_zone);
+    let tz = state.ctx.settings.zone_of(tenant);
     at.with_timezone(&tz).format(format).to_string()
 }
 
