@@ -220,15 +220,16 @@ impl Tally {
             if n.channel == Channel::Sms.as_str() {
                 d.sms(tenant, n.language.clone(), &n.recipient, &n.body_text);
             }
-            let sample = Sample {
-                kind: n.kind.to_owned(),
-                channel: n.channel.to_owned(),
-                language: n.language.clone(),
-                subject: n.subject.clone(),
-                text: n.body_text.clone(),
-            };
+            // One sample per kind and channel: the first, not a copy of every text.
             d.samples
-                .insert((sample.kind.clone(), sample.channel.clone()), sample);
+                .entry((n.kind.to_owned(), n.channel.to_owned()))
+                .or_insert_with(|| Sample {
+                    kind: n.kind.to_owned(),
+                    channel: n.channel.to_owned(),
+                    language: n.language.clone(),
+                    subject: n.subject.clone(),
+                    text: n.body_text.clone(),
+                });
         }
     }
 
@@ -251,7 +252,7 @@ impl Tally {
 }
 
 /// A run's messages, counted: per channel and language, SMS costs, one sample per kind and
-/// channel (the latest).
+/// channel.
 #[derive(Default)]
 struct Breakdown {
     per_channel: BTreeMap<String, i64>,
