@@ -298,3 +298,39 @@ async fn sms_wait_for_the_end_of_quiet_hours_unless_the_appointment_is_too_close
     t.drain(&d).await;
     assert_eq!(state(&t.notifications().await, "NOON"), ("sent".into(), 1));
 }
+
+/// During an upgrade, instances of two versions share one queue. A message of a kind this
+/// version does not know (written by the newer one) is left to that version; it must not stop
+/// this one from sending everything else of its channel.
+#[tokio::test]
+async fn a_message_of_an_unknown_kind_is_left_alone_and_the_rest_is_sent() {
+    let rows = vec![
+        Row::new("A", "2030-01-07 09:00"),
+        Row::new("B", "2030-01-07 09:30"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    sqlx::query(
+        "update notifications set kind = 'reminder' where channel = 'email' \
+         and booking_id = (select id from bookings where booking_key = 'A')",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    t.drain(&t.dispatcher()).await;
+    let states: Vec<(String, String, String)> = t
+        .notifications()
+        .await
+        .into_iter()
+        .map(|n| (n.key, n.channel, n.state))
+        .collect();
+    let sent = states.iter().filter(|(_, _, s)| s == "sent").count();
+    assert_eq!(sent, 3, "every message this version knows: {states:?}");
+    assert!(
+        states.contains(&("A".into(), "email".into(), "queued".into())),
+        "the unknown one waits for the version that knows it: {states:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! retry and final outcomes, expiry, fallbacks, and what is due next.
 
 use super::delivery::NOT_NEEDED;
+use crate::domain::notification::{Kind, Role};
 use crate::store::Millis;
 use crate::store::{Backend, Conn};
 use chrono::{DateTime, Utc};
@@ -48,11 +49,21 @@ pub async fn claim(
         Backend::Sqlite => "",
         Backend::Postgres => " for update skip locked",
     };
+    // Only what this version understands: a kind or role a newer instance wrote (sharing the
+    // queue during an upgrade) is left to it, instead of failing every claim of the channel.
+    let understood = format!(
+        "kind in ('{}', '{}') and role in ('{}', '{}')",
+        Kind::Cancellation.as_str(),
+        Kind::Retraction.as_str(),
+        Role::Primary.as_str(),
+        Role::Fallback.as_str()
+    );
     let sql = format!(
         "update notifications set state = 'sending', lease_owner = $1, lease_until = $2, \
          claims = claims + 1, delivery_state = null, delivery_at = null \
          where id in (select id from notifications \
            where channel = $3 and deadline > $4 and state in ('queued', 'sending') \
+             and {understood} \
              and ((state = 'queued' and next_attempt_at <= $4) \
                or (state = 'sending' and lease_until <= $4)) \
            order by deadline, id limit $5{lock}) \
