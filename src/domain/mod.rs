@@ -12,6 +12,7 @@ pub mod notification;
 pub mod outage;
 pub mod phone;
 pub mod quiet;
+pub mod text;
 
 use chrono::{DateTime, TimeZone, Utc};
 

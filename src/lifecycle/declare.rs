@@ -28,13 +28,15 @@ pub async fn declare(
         .settings
         .tenant(&decl.tenant)
         .with_context(|| format!("no tenant with id {:?} is configured", decl.tenant))?;
-    if decl.reason.trim().is_empty() {
+    // Citizens read it: what was pasted along with it and no reader should see is dropped.
+    let reason = crate::domain::text::clean(decl.reason.as_str().into());
+    if reason.trim().is_empty() {
         invalid!("a reason is required: citizens read it in their message");
     }
     let mut run = Run {
         id: 0,
         tenant_id: tenant.id.clone(),
-        reason: decl.reason.trim().to_owned(),
+        reason: reason.trim().to_owned(),
         selection: decl.selection.normalised(),
     };
     let m = MatchContext {
@@ -230,13 +232,15 @@ pub async fn confirm_removals(ctx: &Ctx, id: i64, act: Act<'_>) -> anyhow::Resul
 /// already told gets the retraction. With `dry_run` nothing is kept.
 pub async fn retract(ctx: &Ctx, id: i64, reason: &str, act: Act<'_>) -> anyhow::Result<Impact> {
     let Act { by, now, dry_run } = act;
-    if reason.trim().is_empty() {
+    let reason = crate::domain::text::clean(reason.into());
+    let reason = reason.trim();
+    if reason.is_empty() {
         invalid!("a reason is required: citizens who were told read it");
     }
     let mut tx = ctx.store.begin().await?;
     let run = active_outage(&mut tx, id).await?;
     let tenant = tenant_of(&ctx.settings, &run)?;
-    outages::retract(&mut tx, id, reason.trim(), now).await?;
+    outages::retract(&mut tx, id, reason, now).await?;
     let m = MatchContext {
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
@@ -245,7 +249,7 @@ pub async fn retract(ctx: &Ctx, id: i64, reason: &str, act: Act<'_>) -> anyhow::
     };
     // First those told (or being told right now) get the retraction, then what is left stops.
     let retractions =
-        matching::queue_retractions(&mut tx, &m, &Run::of(&run)?, None, reason.trim()).await?;
+        matching::queue_retractions(&mut tx, &m, &Run::of(&run)?, None, reason).await?;
     let cancelled = notifications::cancel_queued_of_outage(
         &mut tx,
         id,

@@ -656,3 +656,37 @@ async fn a_preview_takes_no_write_lock_so_it_never_waits_for_an_import() {
     assert_eq!(preview.conservation.affected, 6);
     writer.rollback().await.unwrap();
 }
+
+/// Pasted from a mail or a chat under stress: a NUL (which PostgreSQL refuses, failing the whole
+/// declaration) and a right-to-left override (which would make the SMS read backwards). The
+/// declaration goes through, and the citizens read the reason as it looks.
+#[tokio::test]
+async fn a_reason_with_pasted_control_characters_is_declared_without_them() {
+    use absage::domain::outage::{RunKind, Selection, Window};
+    let t = TestApp::with_rows(ChannelPolicy::Both, &calendar()).await;
+    let decl = absage::lifecycle::Declaration {
+        tenant: "soest".into(),
+        kind: RunKind::Outage,
+        selection: Selection::Window {
+            window: Window::new(t.local("2030-01-07 08:00"), t.local("2030-01-07 12:00")).unwrap(),
+            scope: Scope::default(),
+        },
+        reason: "IT-Ausfall\u{0} nach \u{202e}Angriff\u{feff}".into(),
+        created_by: "test".into(),
+    };
+    let impact = absage::lifecycle::declare::declare(&t.app.ctx, &decl, t.clock.now(), false)
+        .await
+        .expect("declared");
+    assert_eq!(impact.conservation.affected, 5);
+    let notes = t.notifications().await;
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.body_text.contains("IT-Ausfall nach Angriff"))
+    );
+    assert!(
+        notes
+            .iter()
+            .all(|n| !n.body_text.contains(['\u{0}', '\u{202e}', '\u{feff}']))
+    );
+}

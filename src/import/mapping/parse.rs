@@ -1,6 +1,7 @@
 //! The [`RowParser`]: one source's mapping and formats, prepared once, turning each row into a
 //! booking; the cells of one row as it reads them ([`Cells`]).
 
+use crate::domain::text::clean;
 use std::borrow::Cow;
 
 use chrono::TimeDelta;
@@ -233,19 +234,5 @@ impl<R: RowSource> Cells<'_, R> {
             target: field,
             kind,
         }
-    }
-}
-
-/// A cell without the characters no one typed and no database should store: control
-/// characters other than tab and line breaks (PostgreSQL refuses NUL in text), a byte order
-/// mark or zero-width space in the middle of an export.
-fn clean(text: Cow<'_, str>) -> Cow<'_, str> {
-    let junk = |c: char| {
-        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{feff}' || c == '\u{200b}'
-    };
-    if text.contains(junk) {
-        Cow::Owned(text.replace(junk, ""))
-    } else {
-        text
     }
 }
