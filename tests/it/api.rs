@@ -2,7 +2,7 @@
 //! four-eyes rule, the audit log, and an OpenAPI description that matches the routes.
 
 use crate::helpers::*;
-use absage::accounts::{self, NewAccount};
+use absage::accounts;
 use absage::config::ChannelPolicy;
 use absage::domain::account::Role;
 use serde_json::{Value, json};
@@ -51,31 +51,13 @@ async fn api(threshold: Option<u64>) -> (Api, Tokens) {
         ("vera", "soest", Role::Viewer),
         ("wilma", "werl", Role::Approver),
     ] {
-        let new = NewAccount {
-            name,
-            tenant,
-            role,
-            password: None,
-        };
-        accounts::add(
-            &t.app.ctx.store,
-            &t.app.ctx.settings,
-            &new,
-            "test",
-            t.clock.now(),
-        )
-        .await
-        .unwrap();
+        t.add_account(name, tenant, role, None).await;
         let token = accounts::issue_token(&t.app.ctx.store, name, "test", t.clock.now())
             .await
             .unwrap();
         tokens.0.push((name, token));
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = absage::http::router(t.app.http_state());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(absage::http::serve(listener, router, stop.clone()));
+    let (base, stop) = t.serve_http().await;
     absage::tls::install();
     let api = Api {
         t,

@@ -6,7 +6,6 @@ use crate::helpers::*;
 use crate::queue::relay_config;
 use crate::support::browser::Browser;
 use crate::support::peers::{Kannel, SinkMode, SmtpSink, wait_until};
-use absage::accounts::{self, NewAccount};
 use absage::config::ChannelPolicy;
 use absage::domain::account::Role;
 use std::path::PathBuf;
@@ -49,30 +48,9 @@ async fn an_outage_goes_from_the_browser_through_approval_to_the_citizens() {
     ]);
     t.import().await;
     for (name, role) in [("olga", Role::Operator), ("anna", Role::Approver)] {
-        let new = NewAccount {
-            name,
-            tenant: "soest",
-            role,
-            password: Some(PASSWORD),
-        };
-        accounts::add(
-            &t.app.ctx.store,
-            &t.app.ctx.settings,
-            &new,
-            "test",
-            t.clock.now(),
-        )
-        .await
-        .unwrap();
+        t.add_account(name, "soest", role, Some(PASSWORD)).await;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(absage::http::serve(
-        listener,
-        absage::http::router(t.app.http_state()),
-        stop.clone(),
-    ));
+    let (base, stop) = t.serve_http().await;
 
     let b = Browser::start().await;
     b.goto(&format!("{base}/")).await;

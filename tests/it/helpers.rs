@@ -218,6 +218,37 @@ pub async fn test_database_url(sqlite: String) -> String {
 }
 
 impl TestApp {
+    /// Adds an account of the admin API and the web UI (`password` for the UI's login).
+    pub async fn add_account(
+        &self,
+        name: &str,
+        tenant: &str,
+        role: absage::domain::account::Role,
+        password: Option<&str>,
+    ) {
+        let new = absage::accounts::NewAccount {
+            name,
+            tenant,
+            role,
+            password,
+        };
+        let (ctx, now) = (&self.app.ctx, self.clock.now());
+        absage::accounts::add(&ctx.store, &ctx.settings, &new, "test", now)
+            .await
+            .expect("account added");
+    }
+
+    /// Serves this application's router on a free loopback port until the token is cancelled;
+    /// returns its base URL.
+    pub async fn serve_http(&self) -> (String, tokio_util::sync::CancellationToken) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = absage::http::router(self.app.http_state());
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(absage::http::serve(listener, router, stop.clone()));
+        (base, stop)
+    }
+
     pub async fn start(dir: tempfile::TempDir, mut settings: Settings) -> TestApp {
         let url = test_database_url(settings.database.url.expose().to_owned()).await;
         settings.database.url = Secret::new(url);

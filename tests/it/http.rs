@@ -4,15 +4,6 @@ use crate::helpers::*;
 use absage::config::ChannelPolicy;
 use absage::domain::outage::Scope;
 
-async fn serve(t: &TestApp) -> (String, tokio_util::sync::CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = absage::http::router(t.app.http_state());
-    let token = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(absage::http::serve(listener, router, token.clone()));
-    (base, token)
-}
-
 async fn get(url: &str) -> (u16, String) {
     absage::tls::install();
     let r = reqwest::get(url).await.unwrap();
@@ -22,7 +13,7 @@ async fn get(url: &str) -> (u16, String) {
 #[tokio::test]
 async fn health_and_readiness_answer_and_readiness_fails_without_the_database() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
-    let (base, stop) = serve(&t).await;
+    let (base, stop) = t.serve_http().await;
     assert_eq!(get(&format!("{base}/healthz")).await, (200, "ok\n".into()));
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
     t.app.ctx.store.close().await;
@@ -50,7 +41,7 @@ async fn metrics_report_the_queue_destinations_sources_and_time_to_first_send() 
         .await;
     t.clock.advance(chrono::Duration::seconds(2));
     t.drain(&t.dispatcher()).await;
-    let (base, stop) = serve(&t).await;
+    let (base, stop) = t.serve_http().await;
     let (status, text) = get(&format!("{base}/metrics")).await;
     assert_eq!(status, 200);
     assert!(
@@ -89,7 +80,7 @@ async fn metrics_can_require_a_token() {
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     s.http.metrics_token = absage::secret::Secret::new("scrape-token-1234");
     let t = TestApp::start(dir, s).await;
-    let (base, stop) = serve(&t).await;
+    let (base, stop) = t.serve_http().await;
     let url = format!("{base}/metrics");
     assert_eq!(get(&url).await.0, 401, "without the token");
     let client = reqwest::Client::new();
@@ -117,20 +108,13 @@ async fn a_request_over_the_time_limit_is_cut_off_with_503_and_the_listener_goes
     let t = TestApp::start(dir, s).await;
     t.write_export(&[Row::new("A1", "2030-01-08 09:00")]);
     t.import().await;
-    let new = absage::accounts::NewAccount {
-        name: "olga",
-        tenant: "soest",
-        role: absage::domain::account::Role::Operator,
-        password: None,
-    };
+    let operator = absage::domain::account::Role::Operator;
+    t.add_account("olga", "soest", operator, None).await;
     let store = &t.app.ctx.store;
-    absage::accounts::add(store, &t.app.ctx.settings, &new, "test", t.clock.now())
-        .await
-        .unwrap();
     let token = absage::accounts::issue_token(store, "olga", "test", t.clock.now())
         .await
         .unwrap();
-    let (base, stop) = serve(&t).await;
+    let (base, stop) = t.serve_http().await;
 
     let mut lock = store.begin().await.unwrap(); // SQLite: BEGIN IMMEDIATE, the write lock
     if store.backend() == absage::store::Backend::Postgres {

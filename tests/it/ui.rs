@@ -2,7 +2,6 @@
 //! tenant scoping, and the four-eyes approval from the browser's side.
 
 use crate::helpers::*;
-use absage::accounts::{self, NewAccount};
 use absage::config::ChannelPolicy;
 use absage::domain::account::Role;
 
@@ -38,30 +37,9 @@ async fn ui_with(threshold: Option<u64>, edit: impl FnOnce(&mut absage::config::
         ("anna", "soest", Role::Approver),
         ("wilma", "werl", Role::Approver),
     ] {
-        let new = NewAccount {
-            name,
-            tenant,
-            role,
-            password: Some(PASSWORD),
-        };
-        accounts::add(
-            &t.app.ctx.store,
-            &t.app.ctx.settings,
-            &new,
-            "test",
-            t.clock.now(),
-        )
-        .await
-        .unwrap();
+        t.add_account(name, tenant, role, Some(PASSWORD)).await;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(absage::http::serve(
-        listener,
-        absage::http::router(t.app.http_state()),
-        stop.clone(),
-    ));
+    let (base, stop) = t.serve_http().await;
     absage::tls::install();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
