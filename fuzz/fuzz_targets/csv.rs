@@ -19,10 +19,10 @@ fn german() -> FieldMapping {
         end: some("Ende"),
         duration: some("Dauer"),
         service: "Dienstleistung".into(),
-        location: some("Standort"),
+        location: Some("Standort".into()),
         name: "Name".into(),
-        email: some("E-Mail"),
-        phone: some("Telefon"),
+        email: Some("E-Mail".into()),
+        phone: Some("Telefon".into()),
         language: some("Sprache"),
         status: some("Status"),
     }

@@ -19,10 +19,10 @@ fn fields() -> FieldMapping {
         date: "DTSTART".into(),
         end: some("DTEND"),
         service: "SUMMARY".into(),
-        location: some("LOCATION"),
+        location: Some("LOCATION".into()),
         name: "ATTENDEE;CN".into(),
-        email: some("ATTENDEE"),
-        phone: some("X-PHONE"),
+        email: Some("ATTENDEE".into()),
+        phone: Some("X-PHONE".into()),
         language: some("DESCRIPTION:Sprache"),
         ..FieldMapping::default()
     }
@@ -34,7 +34,7 @@ fn full_fields() -> FieldMapping {
     FieldMapping {
         duration: some("DURATION"),
         status: some("STATUS"),
-        phone: some("DESCRIPTION:Telefon"),
+        phone: Some("DESCRIPTION:Telefon".into()),
         language: some("X-LANGUAGE"),
         ..fields()
     }

@@ -19,10 +19,10 @@ fn fields() -> FieldMapping {
         end: some("end"),
         duration: some("duration"),
         service: "services.0.name".into(),
-        location: some("office.name"),
+        location: Some("office.name".into()),
         name: "customer.name".into(),
-        email: some("customer.email"),
-        phone: some("attendees[0].phone"),
+        email: Some("customer.email".into()),
+        phone: Some("attendees[0].phone".into()),
         language: some("customer.lang"),
         status: some("status"),
     }
