@@ -8,6 +8,7 @@ mod http;
 
 mod amend;
 mod api;
+mod bench_queue;
 mod browser;
 mod daemon;
 mod db_faults;

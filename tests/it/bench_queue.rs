@@ -1,0 +1,117 @@
+//! The queue's own overhead (the speed issue): N notifications drained through the real store
+//! and dispatcher (`Dispatcher::run`, as the daemon runs it) with a transport that accepts every
+//! message at once, so what is measured is claiming, leasing and recording. On SQLite, or on
+//! PostgreSQL with `ABSAGE_TEST_POSTGRES`; by 1 or more instances, each with its own pool (as
+//! separate processes would be) draining one queue. A benchmark, not a test: ignored in the
+//! suite; `scripts/bench queue` runs it in release and reports messages per second.
+
+use crate::helpers::*;
+use absage::config::ChannelPolicy;
+use absage::dispatch::Dispatcher;
+use absage::dispatch::destinations::{Deliver, Destinations, Prepared};
+use absage::dispatch::outcome::{SendFailure, Sent};
+use absage::domain::notification::Channel;
+use absage::domain::outage::Scope;
+use absage::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Accepts every message at once, counting them.
+#[derive(Default)]
+struct Accept(AtomicU64);
+
+impl Deliver for Accept {
+    fn deliver<'a>(
+        &'a self,
+        _message: &'a Prepared,
+    ) -> futures::future::BoxFuture<'a, Result<Sent, SendFailure>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(Sent { provider_id: None }) })
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `n` bookings with an email and no mobile, spread over one day: one message each.
+fn calendar(n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            let minute = i % 600;
+            let start = format!("2030-01-08 {:02}:{:02}", 8 + minute / 60, minute % 60);
+            Row::new(&format!("Q{i:07}"), &start).phone("")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench queue (release)"]
+async fn queue_overhead_messages_per_second() {
+    let n: usize = env_or("BENCH_QUEUE_N", 20_000);
+    let rounds: String = env_or("BENCH_QUEUE_INSTANCES", "1".to_owned());
+    let backend = match std::env::var("ABSAGE_TEST_POSTGRES") {
+        Ok(_) => "postgresql",
+        Err(_) => "sqlite",
+    };
+    for instances in rounds
+        .split_whitespace()
+        .map(|k| k.parse::<usize>().unwrap())
+    {
+        let t = TestApp::with_rows(ChannelPolicy::Both, &calendar(n)).await;
+        let impact = t
+            .declare("2030-01-08 00:00", "2030-01-09 00:00", Scope::default())
+            .await;
+        assert_eq!(impact.per_channel.get("email"), Some(&(n as i64)));
+        let settings = &t.app.ctx.settings;
+        let url = settings.database.url.expose().to_owned();
+        let mut counters = Vec::new();
+        let mut dispatchers = Vec::new();
+        for _ in 0..instances {
+            let store = Store::connect(&url, settings.database.max_connections)
+                .await
+                .unwrap();
+            let accept = Arc::new(Accept::default());
+            let destinations = Destinations::from_settings(settings, &store)
+                .unwrap()
+                .with_given(Channel::Email, "accept", accept.clone());
+            counters.push(accept);
+            dispatchers.push(Dispatcher::new(
+                store,
+                settings.queue.clone(),
+                &settings.tenants,
+                destinations,
+                t.clock.as_clock(),
+                Arc::default(),
+            ));
+        }
+        let started = std::time::Instant::now();
+        let runs: Vec<_> = dispatchers
+            .into_iter()
+            .map(|d| {
+                tokio::spawn(async move {
+                    d.run(tokio_util::sync::CancellationToken::new(), true)
+                        .await
+                })
+            })
+            .collect();
+        for r in runs {
+            r.await.unwrap().unwrap();
+        }
+        let took = started.elapsed().as_secs_f64();
+        let shares: Vec<u64> = counters
+            .iter()
+            .map(|c| c.0.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = shares.iter().sum();
+        assert_eq!(total, n as u64, "every message once");
+        println!(
+            "queue {backend}: {n} messages, {instances} instance(s): {took:.3} s = {:.0} msg/s; \
+             per instance {shares:?}",
+            n as f64 / took
+        );
+    }
+}
