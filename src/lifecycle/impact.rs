@@ -3,12 +3,10 @@
 
 use super::matching::{self, MatchStats};
 use crate::config::TenantSettings;
+use crate::domain::names::Names;
 use crate::domain::notification::{Channel, Kind};
 use crate::store::bookings::BookingRow;
-use crate::store::notifications::NewNotification;
-
-use crate::domain::names::Names;
-use crate::store::notifications;
+use crate::store::notifications::{self, NewNotification};
 use crate::store::{Conn, outages};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

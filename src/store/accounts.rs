@@ -1,7 +1,6 @@
 //! Accounts and their API tokens.
 
-use super::Conn;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

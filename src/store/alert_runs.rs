@@ -1,7 +1,6 @@
 //! Alerts that declared an outage, so that Alertmanager's repeats declare nothing twice.
 
-use super::Conn;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 
 /// Records the alert; false when it was recorded before (a repeat).

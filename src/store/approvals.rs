@@ -1,7 +1,6 @@
 //! Declarations that wait for the four-eyes rule.
 
-use super::Conn;
-use crate::store::{MaybeMillis, Millis};
+use super::{Conn, MaybeMillis, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

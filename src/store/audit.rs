@@ -1,7 +1,6 @@
 //! The audit log: appended to, never changed (the database refuses updates and deletes).
 
-use super::Conn;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

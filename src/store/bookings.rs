@@ -1,8 +1,7 @@
 //! Bookings: absage's own copy of the calendar.
 
-use super::{Conn, Params};
+use super::{Conn, Millis, Params};
 use crate::domain::booking::{BookingRecord, BookingStatus, join_list};
-use crate::store::Millis;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;

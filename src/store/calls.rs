@@ -1,7 +1,6 @@
 //! Who on a call list has been phoned.
 
-use super::Conn;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 

@@ -1,7 +1,6 @@
 //! Health of relays and gateways, persisted so that `absage status` and other processes see it.
 
-use super::Conn;
-use crate::store::{MaybeMillis, Millis};
+use super::{Conn, MaybeMillis, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

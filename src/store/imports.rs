@@ -1,7 +1,6 @@
 //! The import history: every reading of every source, with its counts and outcome.
 
-use super::Conn;
-use crate::store::{MaybeMillis, Millis};
+use super::{Conn, MaybeMillis, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

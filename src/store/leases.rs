@@ -2,8 +2,7 @@
 //! Running instances also hold a lease each (`instance:OWNER`), renewed as a heartbeat, so that
 //! they know how many share the rate limits (to size their claims).
 
-use super::Conn;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 
 /// Takes (or renews) the lease on `job` for `owner` until `until_ms`, unless another owner holds

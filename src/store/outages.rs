@@ -1,8 +1,7 @@
 //! Outages and batches (one table: both are declared cancellation runs) and the targets they
 //! affect.
 
-use super::Conn;
-use crate::store::{MaybeMillis, Millis};
+use super::{Conn, MaybeMillis, Millis};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 

@@ -1,8 +1,7 @@
 //! The queue as operators see and steer it through the admin API: list notifications, retry a
 //! failed one, cancel a queued one. Always within one tenant.
 
-use super::{Conn, Params};
-use crate::store::{MaybeMillis, Millis};
+use super::{Conn, MaybeMillis, Millis, Params};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;

@@ -1,7 +1,6 @@
 //! Closing finished runs and deleting contact data that is no longer needed.
 
-use super::Conn;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 
 /// Closes active outages and batches that are over: the window (if any) has ended, no

@@ -1,8 +1,7 @@
 //! Web UI sessions.
 
-use super::Conn;
 use super::accounts::AccountRow;
-use crate::store::Millis;
+use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 
 pub async fn create(
