@@ -355,17 +355,42 @@ impl Dispatcher {
     /// is discarded by the store).
     async fn record(&self, group: &[Done]) -> anyhow::Result<StepOutcome> {
         let mut out = StepOutcome::default();
+        let transitions: Vec<(&Done, Transition)> = group
+            .iter()
+            .map(|d| {
+                let t = notification::decide(
+                    &self.policy,
+                    d.claimed.attempts as u32,
+                    d.result.clone(),
+                    d.claimed.deadline,
+                    d.at,
+                    rand::random::<f64>(),
+                );
+                (d, t)
+            })
+            .collect();
+        let sent: Vec<queue::SentRecord<'_>> = transitions
+            .iter()
+            .filter_map(|(d, t)| match t {
+                Transition::Sent {
+                    destination,
+                    provider_id,
+                } => Some(queue::SentRecord {
+                    id: d.claimed.id,
+                    destination,
+                    provider_id: provider_id.as_deref(),
+                    message_id: d.message_id.as_deref(),
+                    at: d.at,
+                }),
+                _ => None,
+            })
+            .collect();
         let mut tx = self.store.begin().await?;
-        for d in group {
-            let (c, message_id, now) = (&d.claimed, &d.message_id, d.at);
-            let transition = notification::decide(
-                &self.policy,
-                c.attempts as u32,
-                d.result.clone(),
-                c.deadline,
-                now,
-                rand::random::<f64>(),
-            );
+        // The sends in one statement; what depends on each (a delivery report that came first,
+        // a fallback no longer needed) follows.
+        let reported = queue::mark_sent_many(&mut tx, &sent).await?;
+        for (d, transition) in &transitions {
+            let (c, now) = (&d.claimed, d.at);
             // Only the policies email_first and sms_first queue fallbacks.
             let has_fallback = c.role == Role::Primary
                 && self
@@ -374,25 +399,15 @@ impl Dispatcher {
                     .get(&c.tenant_id)
                     .is_some_and(|t| t.channel_policy != ChannelPolicy::Both);
             match transition {
-                Transition::Sent {
-                    destination,
-                    provider_id,
-                } => {
+                Transition::Sent { .. } => {
                     out.sent += 1;
-                    let reported = queue::mark_sent(
-                        &mut tx,
-                        c.id,
-                        &destination,
-                        provider_id.as_deref(),
-                        message_id.as_deref(),
-                        now,
-                    )
-                    .await?;
                     // The gateway said it did not arrive before the send was recorded here.
-                    if let Some(Some(failed)) = reported
-                        .filter(|d| d.as_deref().is_some_and(crate::domain::dlr::is_failure))
-                    {
-                        queue::delivery_failed(&mut tx, c.id, &failed, now).await?;
+                    let failed = reported
+                        .get(&c.id)
+                        .and_then(|r| r.as_deref())
+                        .filter(|r| crate::domain::dlr::is_failure(r));
+                    if let Some(failed) = failed {
+                        queue::delivery_failed(&mut tx, c.id, failed, now).await?;
                     } else if has_fallback {
                         queue::cancel_fallbacks(
                             &mut tx,
@@ -410,17 +425,17 @@ impl Dispatcher {
                     reason,
                 } => {
                     out.retried += 1;
-                    queue::mark_retry(&mut tx, c.id, &self.owner, attempts.into(), at, &reason)
-                        .await?;
+                    let attempts = (*attempts).into();
+                    queue::mark_retry(&mut tx, c.id, &self.owner, attempts, *at, reason).await?;
                 }
                 Transition::Failed { attempts, reason } => {
                     out.failed += 1;
-                    self.end_unsent(&mut tx, c, queue::Final::Failed, attempts, &reason, now)
+                    self.end_unsent(&mut tx, c, queue::Final::Failed, *attempts, reason, now)
                         .await?;
                 }
                 Transition::Expired { attempts, reason } => {
                     out.expired += 1;
-                    self.end_unsent(&mut tx, c, queue::Final::Expired, attempts, &reason, now)
+                    self.end_unsent(&mut tx, c, queue::Final::Expired, *attempts, reason, now)
                         .await?;
                 }
             }

@@ -101,17 +101,25 @@ async fn an_api_import_whose_client_goes_away_completes_and_frees_the_source() {
     );
     assert_eq!(row.duration_ms(), Some(7_000), "the time it really took");
     assert_eq!(row.location, export.display().to_string());
-    let mut conn = t.app.ctx.store.conn().await.unwrap();
-    let audit = absage::store::audit::list(&mut conn, "soest", 10)
-        .await
-        .unwrap();
-    assert!(
-        audit
+    // The audit entry follows the import's end (the same task writes it right after).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
+        let audit = absage::store::audit::list(&mut conn, "soest", 10)
+            .await
+            .unwrap();
+        if audit
             .iter()
-            .any(|a| a.action == "import.trigger" && a.actor == "olga"),
-        "recorded although nobody was listening"
-    );
-    drop(conn);
+            .any(|a| a.action == "import.trigger" && a.actor == "olga")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recorded although nobody was listening"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // The source is free at once, not after 30 minutes.
     std::fs::remove_file(&export).unwrap();
     t.write_export(&rows(30));

@@ -111,32 +111,63 @@ pub async fn expire_due(conn: &mut Conn, channel: &str, now: DateTime<Utc>) -> s
     Ok(r.rows_affected())
 }
 
-/// Records a successful send (and the Message-ID it carried, for email). Also over `expired`:
-/// a send whose record was held up (the database refused writes) until its lease ran out and
-/// its appointment began did go out, before the appointment. Returns whether the row was
-/// updated, and the delivery report that came in before this record (an SMS gateway may
-/// report faster than the dispatcher records).
-pub async fn mark_sent(
+/// A successful send to record with [`mark_sent_many`].
+pub struct SentRecord<'a> {
+    pub id: i64,
+    pub destination: &'a str,
+    pub provider_id: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+/// Records a group of successful sends in one statement (and the Message-ID each email
+/// carried). Also over `expired`: a send whose record was held up (the database refused writes)
+/// until its lease ran out and its appointment began did go out, before the appointment.
+/// Returns, per notification that was updated, the delivery report that came in before its
+/// record (an SMS gateway may report faster than the dispatcher records); one not updated is
+/// missing.
+pub async fn mark_sent_many(
     conn: &mut Conn,
-    id: i64,
-    destination: &str,
-    provider_id: Option<&str>,
-    message_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<Option<String>>> {
-    sqlx::query_scalar(
-        "update notifications set state = 'sent', destination = $2, provider_id = $3, \
-         message_id = $4, sent_at = $5, finished_at = $5, attempts = attempts + 1, \
-         lease_owner = null, lease_until = null where id = $1 and state in ('sending', 'expired') \
-         returning delivery_state",
-    )
-    .bind(id)
-    .bind(destination)
-    .bind(provider_id)
-    .bind(message_id)
-    .bind(Millis::of(now))
-    .fetch_optional(&mut *conn)
-    .await
+    sent: &[SentRecord<'_>],
+) -> sqlx::Result<std::collections::HashMap<i64, Option<String>>> {
+    let mut updated = std::collections::HashMap::with_capacity(sent.len());
+    // 5 parameters a row; well below SQLite's limit of 32,766 per statement.
+    for chunk in sent.chunks(1000) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 5;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5
+                )
+            })
+            .collect();
+        // VALUES columns are column1… in SQLite and PostgreSQL alike.
+        let sql = format!(
+            "update notifications set state = 'sent', destination = v.column2, \
+             provider_id = v.column3, message_id = v.column4, sent_at = v.column5, \
+             finished_at = v.column5, attempts = attempts + 1, lease_owner = null, \
+             lease_until = null from (values {}) as v \
+             where notifications.id = v.column1 and notifications.state in ('sending', 'expired') \
+             returning notifications.id, notifications.delivery_state",
+            values.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (i64, Option<String>)>(AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(r.id)
+                .bind(r.destination)
+                .bind(r.provider_id)
+                .bind(r.message_id)
+                .bind(Millis::of(r.at));
+        }
+        updated.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(updated)
 }
 
 /// Puts a notification back in the queue for a later attempt — unless this process lost its
