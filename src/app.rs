@@ -96,6 +96,7 @@ impl App {
             self.ctx.store.clone(),
             self.ctx.settings.queue.clone(),
             &self.ctx.settings.tenants,
+            self.ctx.templates.clone(),
             Destinations::from_settings(&self.ctx.settings, &self.ctx.store)?,
             self.ctx.clock.clone(),
             self.progress.clone(),

@@ -42,7 +42,7 @@ impl Default for QueueSettings {
             probe_interval_secs: 30,
             down_after_failures: 3,
             batch_size: 200,
-            idle_poll_ms: 500,
+            idle_poll_ms: 200,
             shutdown_grace_secs: 20,
             stall_secs: 60,
             rate_limits: BTreeMap::new(),

@@ -66,6 +66,7 @@ impl Prepared {
         delivery_reports: Option<(&str, &str)>,
         now: DateTime<Utc>,
     ) -> Result<Prepared, String> {
+        let text = c.body_text.clone().ok_or("the message has no text")?;
         match c.channel.as_str() {
             "email" => {
                 let from: Mailbox = tenant
@@ -85,7 +86,7 @@ impl Prepared {
                     reply_to,
                     to,
                     subject: c.subject.clone().unwrap_or_default(),
-                    text: c.body_text.clone(),
+                    text,
                     html: c.body_html.clone(),
                 })
                 .map_err(|e| e.to_string())?;
@@ -102,8 +103,8 @@ impl Prepared {
                     id: c.id,
                     to_e164: c.recipient.clone(),
                     from: tenant.sms_sender.clone(),
-                    ucs2: analyse(&c.body_text).encoding == SmsEncoding::Ucs2,
-                    text: c.body_text.clone(),
+                    ucs2: analyse(&text).encoding == SmsEncoding::Ucs2,
+                    text,
                     dlr_url: delivery_reports.map(|(url, secret)| {
                         crate::domain::dlr::callback_url(url, secret, c.id, c.claims)
                     }),

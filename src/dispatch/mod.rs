@@ -7,7 +7,9 @@
 //! - [`health`]: per-destination circuit breaker
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
 //! - [`progress`]: whether the loops move, for `/readyz`
+//! - `compose`: writes the emails queued without a text, after the claim
 
+mod compose;
 pub mod destinations;
 pub mod email;
 pub mod health;
@@ -19,6 +21,7 @@ pub mod sms;
 
 use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};
 use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};
+use crate::messages::TemplateSet;
 use crate::store::notifications::{self as queue, Claimed};
 use crate::store::{Store, leases};
 use chrono::{DateTime, Duration, Utc};
@@ -107,6 +110,7 @@ pub struct Dispatcher {
 struct Shared {
     queue: QueueSettings,
     tenants: HashMap<String, TenantSettings>,
+    templates: Arc<TemplateSet>,
     destinations: Destinations,
     clock: Clock,
 }
@@ -116,6 +120,7 @@ impl Dispatcher {
         store: Store,
         queue: QueueSettings,
         tenants: &[TenantSettings],
+        templates: Arc<TemplateSet>,
         destinations: Destinations,
         clock: Clock,
         progress: Arc<Progress>,
@@ -136,6 +141,7 @@ impl Dispatcher {
             shared: Arc::new(Shared {
                 queue,
                 tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
+                templates,
                 destinations,
                 clock,
             }),
@@ -200,7 +206,7 @@ impl Dispatcher {
                 .min(self.shared.queue.batch_size);
             let lease_until = now + Duration::seconds(self.shared.queue.lease_secs as i64);
             let mut tx = self.store.begin().await?;
-            let rows = queue::claim(
+            let mut rows = queue::claim(
                 &mut tx,
                 self.store.backend(),
                 channel.as_str(),
@@ -210,7 +216,10 @@ impl Dispatcher {
                 i64::from(limit.max(1)),
             )
             .await?;
+            let facts = compose::Facts::read(&mut tx, &rows).await?;
             tx.commit().await?;
+            let shared = &self.shared;
+            facts.write(&shared.templates, &shared.tenants, &mut rows);
             rows
         } else {
             Vec::new()
@@ -669,6 +678,10 @@ impl Shared {
             .delivery_reports
             .as_ref()
             .map(|(url, secret)| (url.as_str(), secret.as_str()));
+        if let Some(reason) = &c.unwritable {
+            let reason = format!("the message could not be written: {reason}");
+            return (AttemptResult::Permanent { reason }, None);
+        }
         let prepared = match Prepared::new(c, tenant, id_domain, reports, now) {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),

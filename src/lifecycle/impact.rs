@@ -215,8 +215,10 @@ impl Tally {
         for n in queued {
             *d.per_channel.entry(n.channel.to_owned()).or_insert(0) += 1;
             *d.per_language.entry(n.language.clone()).or_insert(0) += 1;
+            // An SMS is always written when queued; an email only as the first of its pass.
+            let Some(text) = &n.body_text else { continue };
             if n.channel == Channel::Sms.as_str() {
-                d.sms(tenant, n.language.clone(), &n.recipient, &n.body_text);
+                d.sms(tenant, n.language.clone(), &n.recipient, text);
             }
             // One sample per kind and channel: the first, not a copy of every text.
             d.samples
@@ -226,7 +228,7 @@ impl Tally {
                     channel: n.channel.to_owned(),
                     language: n.language.clone(),
                     subject: n.subject.clone(),
-                    text: n.body_text.clone(),
+                    text: text.clone(),
                 });
         }
     }

@@ -7,7 +7,7 @@
 
 use super::impact::Tally;
 use super::plan::{Facts, Plan, Selected, Target, plan};
-use super::render::{Message, notification, render, render_sms};
+use super::render::{Message, Text, language, notification, render, render_sms};
 use crate::config::{ChannelPolicy, TenantSettings};
 use crate::domain::notification::{Channel, Kind, Role};
 use crate::domain::outage::{Scope, Selection, Window};
@@ -337,11 +337,17 @@ async fn queue_for(
         let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
         outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now).await?;
     }
+    // Emails are written when sent; the first of the pass is written now, as the sample the
+    // report shows (and a check that the templates take this run).
+    let mut sample = true;
     for slice in group.chunks(500) {
         let mut rows = Vec::new();
         for b in slice {
             let before = rows.len();
-            render_for_booking(ctx, run, b, &mut rows, stats)?;
+            render_for_booking(ctx, run, b, sample, &mut rows, stats)?;
+            sample &= !rows[before..]
+                .iter()
+                .any(|n| n.channel == Channel::Email.as_str());
             if rows.len() == before {
                 stats.unreachable += 1;
             }
@@ -364,11 +370,13 @@ async fn queue_for(
     Ok(())
 }
 
-/// Renders the cancellations one booking gets; none when it has no usable address.
+/// Renders the cancellations one booking gets; none when it has no usable address. Its email
+/// is written only with `write_email`; otherwise it is written when sent.
 fn render_for_booking(
     ctx: &MatchContext<'_>,
     run: &Run,
     b: &BookingRow,
+    write_email: bool,
     out: &mut Vec<NewNotification>,
     stats: &mut MatchStats,
 ) -> anyhow::Result<()> {
@@ -400,14 +408,21 @@ fn render_for_booking(
     let plan = plan_channels(ctx.tenant.channel_policy, b.email.is_some(), sms.is_some());
     let starts_at = b.starts_at;
     for (channel, role) in plan {
-        let (recipient, rendered) = match channel {
+        let kind = Kind::Cancellation;
+        let (recipient, text) = match channel {
+            Channel::Email if write_email => (
+                b.email.clone(),
+                Text::Written(render(ctx, b, kind, channel, &run.reason)?),
+            ),
             Channel::Email => (
                 b.email.clone(),
-                render(ctx, b, Kind::Cancellation, Channel::Email, &run.reason)?,
+                Text::AtSend {
+                    language: language(ctx, b, kind, channel)?,
+                },
             ),
             Channel::Sms => {
                 let Some(rendered) = sms.take() else { continue };
-                (mobile.map(str::to_owned), rendered)
+                (mobile.map(str::to_owned), Text::Written(rendered))
             }
         };
         let Some(recipient) = recipient else { continue };
@@ -424,7 +439,7 @@ fn render_for_booking(
             recipient,
             next_attempt_at,
         };
-        out.push(notification(run, b, message, rendered));
+        out.push(notification(run, b, message, text));
     }
     Ok(())
 }
@@ -473,7 +488,7 @@ pub async fn queue_retractions(
             recipient,
             next_attempt_at: ctx.now,
         };
-        rows.push(notification(run, b, message, rendered));
+        rows.push(notification(run, b, message, Text::Written(rendered)));
     }
     if too_long > 0 {
         tracing::warn!(

@@ -40,7 +40,7 @@ pub mod four_eyes;
 pub mod impact;
 pub mod matching;
 pub mod plan;
-mod render;
+pub mod render;
 pub mod request;
 
 pub use declare::{Act, Amendment};

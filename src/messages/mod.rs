@@ -138,6 +138,17 @@ impl Templates {
         self.render_in(ctx, lang)
     }
 
+    /// The language [`Templates::render`] would write `ctx` in, without writing it.
+    pub fn language(&self, ctx: &MessageContext<'_>) -> Result<String, RenderError> {
+        match self.resolve(ctx) {
+            Some(lang) => Ok(lang.to_owned()),
+            None => Err(RenderError::NoTemplates {
+                kind: ctx.kind.to_owned(),
+                channel: ctx.channel,
+            }),
+        }
+    }
+
     /// Languages for which `kind`/`channel` templates exist (for the config check).
     pub fn languages(&self, kind: &str, channel: Channel) -> Vec<String> {
         self.langs(kind, channel).to_vec()

@@ -398,23 +398,111 @@ pub async fn mark_missing_gone(
     Ok(r.rows_affected())
 }
 
-/// Active bookings of a tenant overlapping `[from, to)` (half-open).
+/// Active bookings of a tenant overlapping `[from, to)` (half-open), by appointment time.
+///
+/// A state-wide declaration reads 100,000 of them. The database hands them over as one JSON
+/// array (one value) instead of 100,000 rows: sqlx copies each value of each row across threads
+/// and through its `Any` driver, which took a second here against 0.2 s of SQLite's own work.
 pub async fn active_in_window(
     conn: &mut Conn,
     tenant: &str,
     from_ms: DateTime<Utc>,
     to_ms: DateTime<Utc>,
 ) -> sqlx::Result<Vec<BookingRow>> {
-    let sql = format!(
-        "select {BOOKING_COLUMNS} from bookings where tenant_id = $1 and status = 'active' \
-         and starts_at < $3 and ends_at > $2 order by starts_at, id"
-    );
-    sqlx::query_as(AssertSqlSafe(sql))
+    let filter = "from bookings where tenant_id = $1 and status = 'active' \
+                  and starts_at < $3 and ends_at > $2";
+    let sql = match conn.backend_name() {
+        "SQLite" => format!(
+            "select json_group_array(json_array({BOOKING_COLUMNS})) \
+             from (select {BOOKING_COLUMNS} {filter} order by starts_at, id)"
+        ),
+        _ => format!(
+            "select coalesce(json_agg(json_build_array({BOOKING_COLUMNS}) \
+             order by starts_at, id), '[]')::text {filter}"
+        ),
+    };
+    let json: String = sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(tenant)
         .bind(Millis::of(from_ms))
         .bind(Millis::of(to_ms))
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows: Vec<WindowRow> =
+        serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let mut rows: Vec<BookingRow> = rows.into_iter().map(BookingRow::from).collect();
+    rows.sort_by_key(|b| (b.starts_at, b.id));
+    Ok(rows)
+}
+
+/// A booking as [`active_in_window`] reads it: the values of `BOOKING_COLUMNS`, in order.
+#[derive(serde::Deserialize)]
+struct WindowRow(
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl From<WindowRow> for BookingRow {
+    fn from(j: WindowRow) -> BookingRow {
+        let WindowRow(
+            id,
+            tenant_id,
+            source,
+            booking_key,
+            starts_at,
+            ends_at,
+            service,
+            location,
+            name,
+            email,
+            phone_raw,
+            phone_e164,
+            phone_mobile,
+            language,
+            status,
+            revision,
+            email_problem,
+            phone_problem,
+            phone_other,
+        ) = j;
+        BookingRow {
+            id,
+            tenant_id,
+            source,
+            booking_key,
+            starts_at: crate::domain::from_millis(starts_at),
+            ends_at: crate::domain::from_millis(ends_at),
+            service,
+            location,
+            name,
+            email,
+            phone_raw,
+            phone_e164,
+            phone_mobile,
+            language,
+            status,
+            revision,
+            email_problem,
+            phone_problem,
+            phone_other,
+        }
+    }
 }
 
 /// Active bookings of a tenant with the given keys (any source).

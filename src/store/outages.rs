@@ -101,6 +101,22 @@ pub async fn list(conn: &mut Conn, tenant: Option<&str>) -> sqlx::Result<Vec<Out
     }
 }
 
+/// The reasons of these runs, by id: what their cancellations say, written when sent.
+pub async fn reasons(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<(i64, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "select id, reason from outages where id in ({})",
+        super::Params::new(conn).list(ids.len())
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q.fetch_all(&mut *conn).await
+}
+
 /// Active outages (not batches) of a tenant: re-matched after every import.
 pub async fn active_outages(conn: &mut Conn, tenant: &str) -> sqlx::Result<Vec<OutageRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -42,7 +42,7 @@ pub async fn purge(
                  and not exists (select 1 from notifications p where p.outage_id = outages.id \
                    and p.state in ('queued', 'sending'))";
     let notifications = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "update notifications set recipient = '', subject = null, body_text = '', \
+        "update notifications set recipient = '', subject = null, body_text = null, \
          body_html = null, last_error = null \
          where outage_id in (select id from outages where {ended}) and recipient <> ''"
     )))

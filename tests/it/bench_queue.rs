@@ -83,6 +83,7 @@ async fn queue_overhead_messages_per_second() {
                 store,
                 settings.queue.clone(),
                 &settings.tenants,
+                t.app.ctx.templates.clone(),
                 destinations,
                 t.clock.as_clock(),
                 Arc::default(),
@@ -114,4 +115,68 @@ async fn queue_overhead_messages_per_second() {
             n as f64 / took
         );
     }
+}
+
+/// The yardstick between smtp-source and the daemon: absage's own SMTP client alone — the
+/// MIME message built per send (`build_message`) and sent through `SmtpRelay` (lettre's
+/// connection, absage's pool) over BENCH_SESSIONS connections — with no queue and no database.
+/// `scripts/bench email` runs it against the same smtp-sink (port in BENCH_SINK_PORT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench email (release)"]
+async fn relay_alone_messages_per_second() {
+    use absage::config::{SmtpRelayConfig, TlsMode};
+    use absage::dispatch::email::{OutgoingEmail, SmtpRelay, build_message};
+    let n: usize = env_or("BENCH_EMAIL_N", 20_000);
+    let sessions: usize = env_or("BENCH_SESSIONS", 20);
+    let port: u16 = env_or("BENCH_SINK_PORT", 0);
+    assert_ne!(port, 0, "BENCH_SINK_PORT names the smtp-sink");
+    let relay = Arc::new(
+        SmtpRelay::new(SmtpRelayConfig {
+            name: "sink".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            username: None,
+            password: None,
+            concurrency: sessions,
+            timeout_secs: 30,
+            hello_name: Some("absage.test".into()),
+            danger_accept_invalid_certs: false,
+        })
+        .unwrap(),
+    );
+    // A message like the shipped German cancellation: about 500 bytes of text, 1.9 kB of HTML,
+    // with umlauts (quoted-printable).
+    let text = "Guten Tag Person 1,\n\nIhr Termin am Montag, 7. Januar 2030 um 09:00 Uhr \
+                (Zulassung, Straßenverkehrsamt Soest) fällt aus: IT-Ausfall.\n"
+        .repeat(4);
+    let html = format!("<html><body><p>{}</p></body></html>", text.repeat(4));
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (relay, text, html) = (relay.clone(), text.clone(), html.clone());
+        tasks.spawn(async move {
+            let (envelope, bytes) = build_message(&OutgoingEmail {
+                message_id: format!("n{i}.bench@absage.test"),
+                from: "Kreis Soest <termine@kreis-soest.example>".parse().unwrap(),
+                reply_to: None,
+                to: format!("person{i}@example.org").parse().unwrap(),
+                subject: "Ihr Termin am 07.01.2030 um 09:00 fällt aus".into(),
+                text,
+                html: Some(html),
+            })
+            .unwrap();
+            relay.send(&envelope, &bytes).await.is_ok()
+        });
+    }
+    let mut sent = 0;
+    while let Some(ok) = tasks.join_next().await {
+        sent += usize::from(ok.unwrap());
+    }
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(sent, n, "every message accepted");
+    println!(
+        "relay alone: {n} messages, {sessions} sessions: {took:.3} s = {:.0} msg/s",
+        n as f64 / took
+    );
 }

@@ -345,6 +345,36 @@ impl TestApp {
         panic!("the queue did not drain in 10,000 steps");
     }
 
+    /// Drains the queue into the file outbox and reads back every email there, by booking key
+    /// and in queue order: the text the citizen gets, written when it was sent.
+    pub async fn sent_emails(&self) -> Vec<SentEmail> {
+        self.drain(&self.dispatcher()).await;
+        let dir = self.app.ctx.settings.outbox.dir.join("email");
+        let mut conn = self.app.ctx.store.conn().await.unwrap();
+        let sent: Vec<(i64, String, String)> = sqlx::query_as(
+            "select n.id, b.booking_key, n.language from notifications n \
+             join bookings b on b.id = n.booking_id \
+             where n.channel = 'email' and n.state = 'sent' order by n.id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        sent.into_iter()
+            .map(|(id, key, language)| {
+                let raw = std::fs::read(dir.join(format!("{id}.eml"))).expect("the email file");
+                let email = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("a readable email");
+                SentEmail {
+                    key,
+                    language,
+                    subject: email.subject().unwrap_or_default().to_owned(),
+                    text: email.body_text(0).unwrap_or_default().into_owned(),
+                }
+            })
+            .collect()
+    }
+
     /// Every notification with its booking key, in queue order.
     pub async fn notifications(&self) -> Vec<Notif> {
         let mut conn = self.app.ctx.store.conn().await.unwrap();
@@ -369,7 +399,18 @@ pub struct Notif {
     pub deadline: i64,
     pub sent_at: Option<i64>,
     pub language: String,
-    pub body_text: String,
+    /// The stored text: an SMS's, or none for an email (written when sent; see
+    /// [`TestApp::sent_emails`]).
+    pub body_text: Option<String>,
+}
+
+/// An email as the file outbox holds it, read back as a mail program would.
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub key: String,
+    pub language: String,
+    pub subject: String,
+    pub text: String,
 }
 
 pub fn count(ns: &[Notif], f: impl Fn(&Notif) -> bool) -> usize {

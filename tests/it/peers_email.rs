@@ -267,8 +267,10 @@ async fn a_released_fallback_stays_due_when_the_booking_changes_before_it_went_o
     );
     let ns = t.notifications().await;
     assert!(
-        ns.iter()
-            .any(|n| n.channel == "sms" && n.body_text.contains("Lippstadt")),
+        ns.iter().any(|n| n.channel == "sms"
+            && n.body_text
+                .as_deref()
+                .is_some_and(|t| t.contains("Lippstadt"))),
         "with the new place"
     );
 }

@@ -48,7 +48,7 @@ async fn contact_data_is_deleted_some_days_after_the_outage_closed_and_the_count
     assert_eq!(ns.len(), 4, "the rows stay for the record");
     assert!(
         ns.iter()
-            .all(|n| n.recipient.is_empty() && n.body_text.is_empty() && n.state == "sent")
+            .all(|n| n.recipient.is_empty() && n.body_text.is_none() && n.state == "sent")
     );
     let (_, report) = absage::reports::report(&t.app.ctx, id).await.unwrap();
     assert_eq!(report.len(), 2);

@@ -17,8 +17,9 @@ pub struct NewNotification {
     pub role: &'static str,
     pub recipient: String,
     pub language: String,
+    /// The stored text; `None` for an email written when it is sent (see [`super::outbox`]).
     pub subject: Option<String>,
-    pub body_text: String,
+    pub body_text: Option<String>,
     pub body_html: Option<String>,
     pub next_attempt_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
@@ -85,7 +86,7 @@ pub async fn enqueue_many(
                 .bind(n.recipient.as_str())
                 .bind(n.language.as_str())
                 .bind(n.subject.as_deref())
-                .bind(n.body_text.as_str())
+                .bind(n.body_text.as_deref())
                 .bind(n.body_html.as_deref())
                 .bind(Millis::of(n.next_attempt_at))
                 .bind(Millis::of(n.deadline))

@@ -22,14 +22,19 @@ pub struct Claimed {
     #[sqlx(try_from = "String")]
     pub role: crate::domain::notification::Role,
     pub recipient: String,
+    /// The stored text; an email without one is written when it is sent, from its booking
+    /// (the dispatcher fills these in after the claim).
     pub subject: Option<String>,
-    pub body_text: String,
+    pub body_text: Option<String>,
     pub body_html: Option<String>,
     pub attempts: i64,
     #[sqlx(try_from = "Millis")]
     pub deadline: DateTime<Utc>,
     /// How often it was claimed, this claim included (signed into delivery-report URLs).
     pub claims: i64,
+    /// Why its text could not be written after the claim (not stored).
+    #[sqlx(skip)]
+    pub unwritable: Option<String>,
 }
 
 /// Claims up to `limit` due notifications of one channel, earliest appointment first, for

@@ -100,8 +100,10 @@ pub async fn breakdown(
     .await
 }
 
-/// The latest notification of a run per kind and channel: (kind, channel, language, subject,
-/// text) — after an amendment or retraction, the "appointment stands" text is among them.
+/// The latest notification of a run per kind and channel with a stored text: (kind, channel,
+/// language, subject, text) — after an amendment or retraction, the "appointment stands" text
+/// is among them. Emails are written when sent; matching stores the text of the first of each
+/// pass as its sample.
 pub async fn samples(
     conn: &mut Conn,
     outage_id: i64,
@@ -109,7 +111,7 @@ pub async fn samples(
     sqlx::query_as(
         "select kind, channel, language, subject, body_text from notifications \
          where id in (select max(id) from notifications where outage_id = $1 \
-           group by kind, channel) \
+           and body_text is not null group by kind, channel) \
          order by kind, channel",
     )
     .bind(outage_id)
@@ -135,7 +137,7 @@ pub async fn sms_texts(
 ) -> sqlx::Result<Vec<(String, String, String)>> {
     sqlx::query_as(
         "select language, recipient, body_text from notifications where outage_id = $1 \
-         and channel = 'sms' and state <> 'cancelled'",
+         and channel = 'sms' and state <> 'cancelled' and body_text is not null",
     )
     .bind(outage_id)
     .fetch_all(&mut *conn)
