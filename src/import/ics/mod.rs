@@ -23,7 +23,8 @@
 //! reading is at the last line read.
 //!
 //! Memory: the file is read twice, streaming both times, which is why [`open_reader`] wants
-//! `Seek`. Between the passes only the index of UID digests is kept; during the second, one
+//! `Seek`; three times when a UID (with its RECURRENCE-ID) is in it more than once. The first
+//! pass keeps 8 bytes an event, and after it only what [`index`] says; the last pass holds one
 //! VEVENT and the occurrences of one recurring event (capped). A line, VEVENT or property
 //! value over the source's limits (`limits.max_line_bytes`, `max_record_bytes`,
 //! `max_cell_bytes`) is found by the first pass and refuses the file whole.
@@ -177,7 +178,7 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
     reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let limits = &ctx.limits;
     let mut first = Blocks::limited(ContentLines::limited(&mut reader, limits), limits);
-    let index = Index::build(&mut first, ctx.tz).map_err(unreadable)?;
+    let mut index = Index::build(&mut first, ctx.tz).map_err(unreadable)?;
     if let Some(reason) = first.over() {
         return Err(FormatError::TooLarge {
             file: name.to_string(),
@@ -192,6 +193,11 @@ pub fn open_reader_at<R: Read + Seek + Send + 'static>(
                      iCalendar file (was it still being written or copied?)"
                 .to_string(),
         });
+    }
+    if index.contested() {
+        reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        let mut again = Blocks::limited(ContentLines::limited(&mut reader, limits), limits);
+        index.resolve(&mut again).map_err(unreadable)?;
     }
     reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let input: Box<dyn BufRead + Send> = Box::new(reader);

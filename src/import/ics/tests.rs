@@ -3,6 +3,8 @@
 use super::*;
 use crate::domain::booking::BookingRecord;
 use std::io::Cursor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const ORGANIZER: &str = "ORGANIZER;CN=Buergeramt:mailto:termine@stadt.example";
 
@@ -485,6 +487,76 @@ fn an_io_error_in_the_second_pass_marks_the_report_aborted() {
     assert!(rows.len() < 40);
     assert!(records.report().read.aborted.is_some());
     assert!(records.next().is_none(), "stays finished");
+}
+
+/// Counts the bytes read since the last seek: how far the current pass has gone.
+struct PassMeter {
+    inner: Cursor<Vec<u8>>,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for PassMeter {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Seek for PassMeter {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.read.store(0, Ordering::Relaxed);
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn the_first_booking_comes_before_the_last_pass_has_read_far() {
+    let events: Vec<[String; 3]> = (0..2000)
+        .map(|i| {
+            [
+                format!("UID:stream-{i}"),
+                "DTSTART:20260302T100000Z".to_string(),
+                format!("ATTENDEE;CN=Person {i}:mailto:p{i}@example.org"),
+            ]
+        })
+        .collect();
+    let refs: Vec<Vec<&str>> = events
+        .iter()
+        .map(|e| e.iter().map(String::as_str).collect())
+        .collect();
+    let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+    let text = calendar(&slices);
+    let read = Arc::new(AtomicU64::new(0));
+    let input = PassMeter {
+        inner: Cursor::new(text.clone().into_bytes()),
+        read: Arc::clone(&read),
+    };
+    let opts = IcsOptions::default();
+    let mut records = open_reader_at(
+        input,
+        "t.ics",
+        &opts,
+        &fields(),
+        &Formats::default(),
+        &ctx(),
+        now(),
+    )
+    .expect("opens");
+    assert_eq!(
+        read.load(Ordering::Relaxed),
+        0,
+        "the passes before read it all"
+    );
+    let first = records.next().expect("a row");
+    assert_eq!(ok(&first).key, "stream-0");
+    let so_far = read.load(Ordering::Relaxed);
+    assert!(
+        so_far <= 16 * 1024 && so_far * 10 < text.len() as u64,
+        "{so_far} of {} bytes read for the first booking",
+        text.len()
+    );
+    assert_eq!(records.count(), 1999);
 }
 
 #[test]
