@@ -4,7 +4,7 @@
 use super::delivery::NOT_NEEDED;
 use crate::domain::notification::{Kind, Role};
 use crate::store::Millis;
-use crate::store::{Backend, Conn};
+use crate::store::{Backend, Conn, Params};
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
@@ -138,28 +138,16 @@ pub async fn mark_sent_many(
     let mut updated = std::collections::HashMap::with_capacity(sent.len());
     // 5 parameters a row; well below SQLite's limit of 32,766 per statement.
     for chunk in sent.chunks(1000) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = i * 5;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5
-                )
-            })
-            .collect();
+        // Anonymous placeholders on SQLite: numbered ones cost sqlx a lookup by name each.
+        let values = Params::new(conn).rows(chunk.len(), 5);
         // VALUES columns are column1… in SQLite and PostgreSQL alike.
         let sql = format!(
             "update notifications set state = 'sent', destination = v.column2, \
              provider_id = v.column3, message_id = v.column4, sent_at = v.column5, \
              finished_at = v.column5, attempts = attempts + 1, lease_owner = null, \
-             lease_until = null from (values {}) as v \
+             lease_until = null from (values {values}) as v \
              where notifications.id = v.column1 and notifications.state in ('sending', 'expired') \
-             returning notifications.id, notifications.delivery_state",
-            values.join(", ")
+             returning notifications.id, notifications.delivery_state"
         );
         let mut q = sqlx::query_as::<_, (i64, Option<String>)>(AssertSqlSafe(sql));
         for r in chunk {
