@@ -29,6 +29,7 @@ use destinations::{Destinations, Prepared};
 use progress::Progress;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +50,11 @@ const RECORD_GROUP: usize = 64;
 /// of ~20 to ~60 at full speed (the speed issue: a third of the commits) and add nothing when
 /// sends are few: the last outcome of a round ends the wait at once.
 const RECORD_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// A round claims at most this many batches, one after the other as the sends of the last run
+/// low, and refills only within this time: then it ends (expiry, probes, shutdown).
+const REFILLS: u32 = 8;
+const REFILL_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// After a failed step a channel loop waits this long, doubling with each failure in a row up
 /// to [`BACKOFF_MAX`], so a database that refuses writes is not hammered (nor the log filled).
@@ -204,53 +210,63 @@ impl Dispatcher {
         out.probed = probed;
         out.recovered = recovered;
 
-        let claimed = if self.shared.destinations.any_up(channel) {
-            let limit = self
-                .shared
-                .destinations
-                .claim_limit(channel, self.shared.queue.lease_secs)
-                .min(self.shared.queue.batch_size);
-            let lease_until = now + Duration::seconds(self.shared.queue.lease_secs as i64);
-            let mut tx = self.store.begin().await?;
-            let mut rows = queue::claim(
-                &mut tx,
-                self.store.backend(),
-                channel.as_str(),
-                &self.owner,
-                now,
-                lease_until,
-                i64::from(limit.max(1)),
-            )
-            .await?;
-            let facts = compose::Facts::read(&mut tx, &rows).await?;
-            tx.commit().await?;
-            let shared = &self.shared;
-            facts.write(&shared.templates, &shared.tenants, &mut rows);
-            rows
-        } else {
-            Vec::new()
-        };
-        out.claimed = claimed.len() as u64;
+        let limit = self
+            .shared
+            .destinations
+            .claim_limit(channel, self.shared.queue.lease_secs)
+            .min(self.shared.queue.batch_size)
+            .max(1) as usize;
+        let claimed = self.claim_batch(channel, limit).await?;
+        let claimed_total = AtomicU64::new(claimed.len() as u64);
+        let recording_failed = AtomicBool::new(false);
 
         // Sends run (each as a task) while earlier outcomes are being written: the two halves are
-        // joined, not sequenced, so a slow disk does not stall the relay and vice versa.
+        // joined, not sequenced, so a slow disk does not stall the relay and vice versa. When a
+        // full batch is down to a quarter in flight, the next is claimed, so the relay never waits
+        // for the batch to drain and the claim (the speed issue); a round ends after REFILLS
+        // batches or REFILL_WINDOW, so expiry, probes and shutdown come round often.
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = self.shared.clone();
-        let sending = async move {
+        let started = tokio::time::Instant::now();
+        let sending = async {
             let mut tasks = tokio::task::JoinSet::new();
-            for c in claimed {
-                let (shared, done_tx) = (shared.clone(), done_tx.clone());
-                tasks.spawn(async move {
-                    let (result, message_id) = shared.send_one(&c).await;
-                    let at = (shared.clock)();
-                    // The receiver outlives every task here, so this cannot fail.
-                    let _ = done_tx.send(Done {
-                        claimed: c,
-                        result,
-                        message_id,
-                        at,
+            let mut batch = claimed;
+            let mut batches = 1;
+            loop {
+                let full = batch.len() >= limit;
+                for c in batch.drain(..) {
+                    let (shared, done_tx) = (self.shared.clone(), done_tx.clone());
+                    tasks.spawn(async move {
+                        let (result, message_id) = shared.send_one(&c).await;
+                        let at = (shared.clock)();
+                        // The receiver outlives every task here, so this cannot fail.
+                        let _ = done_tx.send(Done {
+                            claimed: c,
+                            result,
+                            message_id,
+                            at,
+                        });
                     });
-                });
+                }
+                // Batches of one to three (strict pacing, tests) are sent one round each.
+                let refill = full
+                    && limit >= 4
+                    && batches < REFILLS
+                    && started.elapsed() < REFILL_WINDOW
+                    && !recording_failed.load(Ordering::Relaxed);
+                if !refill {
+                    break;
+                }
+                while tasks.len() > limit / 4 && tasks.join_next().await.is_some() {}
+                // A claim that fails here leaves the next round to claim (and report).
+                batch = match self.claim_batch(channel, limit).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::debug!(error = %format!("{e:#}"), "refill claim failed");
+                        Vec::new()
+                    }
+                };
+                claimed_total.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batches += 1;
             }
             drop(done_tx);
             while tasks.join_next().await.is_some() {}
@@ -277,7 +293,10 @@ impl Dispatcher {
                             out.add(&counts);
                             continue;
                         }
-                        Err(e) => failed = Some(e),
+                        Err(e) => {
+                            recording_failed.store(true, Ordering::Relaxed);
+                            failed = Some(e);
+                        }
                     }
                 }
                 self.keep_unrecorded(channel, group);
@@ -285,6 +304,7 @@ impl Dispatcher {
             failed
         };
         let ((), failed) = tokio::join!(sending, recording);
+        out.claimed = claimed_total.into_inner();
         if let Some(e) = failed {
             let n = self.unrecorded_count(channel);
             return Err(e.context(format!(
@@ -296,6 +316,31 @@ impl Dispatcher {
             .persist(&self.store, (self.shared.clock)())
             .await?;
         Ok(out)
+    }
+
+    /// Claims up to `limit` due notifications of the channel with a lease (none while every
+    /// destination of the channel is down) and writes the texts of emails queued without one.
+    async fn claim_batch(&self, channel: Channel, limit: usize) -> anyhow::Result<Vec<Claimed>> {
+        if !self.shared.destinations.any_up(channel) {
+            return Ok(Vec::new());
+        }
+        let now = (self.shared.clock)();
+        let lease_until = now + Duration::seconds(self.shared.queue.lease_secs as i64);
+        let mut tx = self.store.begin().await?;
+        let mut rows = queue::claim(
+            &mut tx,
+            self.store.backend(),
+            channel.as_str(),
+            &self.owner,
+            now,
+            lease_until,
+            limit as i64,
+        )
+        .await?;
+        let facts = compose::Facts::read(&mut tx, &rows).await?;
+        tx.commit().await?;
+        facts.write(&self.shared.templates, &self.shared.tenants, &mut rows);
+        Ok(rows)
     }
 
     /// Records the outcomes earlier steps could not, a group at a time; a group leaves the list

@@ -180,3 +180,58 @@ async fn relay_alone_messages_per_second() {
         n as f64 / took
     );
 }
+
+/// The SMS yardstick between `ab -k` and the daemon: absage's gateway client alone (reqwest,
+/// the Kannel request absage makes) over BENCH_SMS_CONCURRENCY connections, no queue and no
+/// database. `scripts/bench sms` runs it against the same Kannel (sendsms URL in
+/// BENCH_KANNEL_URL) with the text the daemon sends (BENCH_SMS_TEXT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench sms (release)"]
+async fn gateway_alone_messages_per_second() {
+    use absage::config::{KannelConfig, SmsGatewayConfig};
+    use absage::dispatch::sms::{SmsGateway, SmsMessage};
+    let n: usize = env_or("BENCH_SMS_N", 5_000);
+    let concurrency: usize = env_or("BENCH_SMS_CONCURRENCY", 16);
+    let url: String = env_or("BENCH_KANNEL_URL", String::new());
+    let text: String = env_or("BENCH_SMS_TEXT", "Ihr Termin fällt aus.".to_owned());
+    assert!(!url.is_empty(), "BENCH_KANNEL_URL names Kannel's sendsms");
+    let gateway = Arc::new(
+        SmsGateway::new(SmsGatewayConfig::Kannel(KannelConfig {
+            name: "kannel".into(),
+            url,
+            username: "tester".into(),
+            password: absage::secret::Secret::new("foobar"),
+            smsc: None,
+            concurrency,
+            timeout_secs: 30,
+        }))
+        .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (gateway, text) = (gateway.clone(), text.clone());
+        tasks.spawn(async move {
+            let m = SmsMessage {
+                id: i as i64,
+                to_e164: format!("+49171{i:07}"),
+                from: "KreisSoest".into(),
+                ucs2: false,
+                text,
+                dlr_url: None,
+                validity_minutes: Some(600),
+            };
+            gateway.send(&m).await.is_ok()
+        });
+    }
+    let mut sent = 0;
+    while let Some(ok) = tasks.join_next().await {
+        sent += usize::from(ok.unwrap());
+    }
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(sent, n, "every SMS accepted");
+    println!(
+        "gateway alone: {n} SMS, {concurrency} connections: {took:.3} s = {:.0} SMS/s",
+        n as f64 / took
+    );
+}

@@ -334,3 +334,38 @@ async fn a_message_of_an_unknown_kind_is_left_alone_and_the_rest_is_sent() {
         "the unknown one waits for the version that knows it: {states:?}"
     );
 }
+
+/// A round claims the next batch while the last one is still going out, so the relay never
+/// waits for a batch to drain (the speed issue); it stops after eight batches, so expiry, probes
+/// and shutdown come round. Each message is claimed and sent once.
+#[tokio::test]
+async fn a_round_claims_the_next_batch_before_the_last_has_drained() {
+    let rows: Vec<Row> = (0..40)
+        .map(|i| {
+            Row::new(
+                &format!("K{i:02}"),
+                &format!("2030-01-07 {:02}:{:02}", 8 + i / 12, (i % 12) * 5),
+            )
+            .phone("")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.queue.batch_size = 4;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&rows);
+    t.import().await;
+    t.declare("2030-01-07 07:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    let first = d.step().await.unwrap();
+    assert_eq!(
+        (first.claimed, first.sent),
+        (32, 32),
+        "eight batches of four"
+    );
+    let second = d.step().await.unwrap();
+    assert_eq!((second.claimed, second.sent), (8, 8));
+    let ns = t.notifications().await;
+    assert!(ns.iter().all(|n| n.state == "sent" && n.attempts == 1));
+}
