@@ -409,32 +409,44 @@ pub async fn active_in_window(
     from_ms: DateTime<Utc>,
     to_ms: DateTime<Utc>,
 ) -> sqlx::Result<Vec<BookingRow>> {
-    let filter = "from bookings where tenant_id = $1 and status = 'active' \
-                  and starts_at < $3 and ends_at > $2";
-    let sql = match conn.backend_name() {
-        "SQLite" => format!(
-            "select json_group_array(json_array({BOOKING_COLUMNS})) \
-             from (select {BOOKING_COLUMNS} {filter} order by starts_at, id)"
-        ),
-        _ => format!(
-            "select coalesce(json_agg(json_build_array({BOOKING_COLUMNS}) \
-             order by starts_at, id), '[]')::text {filter}"
-        ),
-    };
+    let sql = as_one_json(
+        conn,
+        "from bookings where tenant_id = $1 and status = 'active' \
+         and starts_at < $3 and ends_at > $2",
+    );
     let json: String = sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(tenant)
         .bind(Millis::of(from_ms))
         .bind(Millis::of(to_ms))
         .fetch_one(&mut *conn)
         .await?;
+    from_json(&json)
+}
+
+/// A select of the bookings `filter` (`from bookings where …`) as one JSON array of arrays of
+/// `BOOKING_COLUMNS`, for [`from_json`].
+fn as_one_json(conn: &Conn, filter: &str) -> String {
+    match conn.backend_name() {
+        "SQLite" => format!(
+            "select coalesce(json_group_array(json_array({BOOKING_COLUMNS})), '[]') \
+             from (select {BOOKING_COLUMNS} {filter})"
+        ),
+        _ => format!(
+            "select coalesce(json_agg(json_build_array({BOOKING_COLUMNS})), '[]')::text {filter}"
+        ),
+    }
+}
+
+/// The bookings of an [`as_one_json`] select, by appointment time.
+fn from_json(json: &str) -> sqlx::Result<Vec<BookingRow>> {
     let rows: Vec<WindowRow> =
-        serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     let mut rows: Vec<BookingRow> = rows.into_iter().map(BookingRow::from).collect();
     rows.sort_by_key(|b| (b.starts_at, b.id));
     Ok(rows)
 }
 
-/// A booking as [`active_in_window`] reads it: the values of `BOOKING_COLUMNS`, in order.
+/// A booking as [`from_json`] reads it: the values of `BOOKING_COLUMNS`, in order.
 #[derive(serde::Deserialize)]
 struct WindowRow(
     i64,
@@ -529,19 +541,21 @@ pub async fn active_by_keys(
     Ok(out)
 }
 
-/// Bookings by id (for reports and call lists), by appointment time.
+/// Bookings by id (for reports, call lists and the emails written when sent), by appointment
+/// time; read as one JSON value like [`active_in_window`].
 pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(5000) {
-        let sql = format!(
-            "select {BOOKING_COLUMNS} from bookings where id in ({}) order by starts_at, id",
+        let filter = format!(
+            "from bookings where id in ({})",
             Params::new(conn).list(chunk.len())
         );
-        let mut q = sqlx::query_as(AssertSqlSafe(sql));
+        let mut q = sqlx::query_scalar(AssertSqlSafe(as_one_json(conn, &filter)));
         for id in chunk {
             q = q.bind(*id);
         }
-        out.extend(q.fetch_all(&mut *conn).await?);
+        let json: String = q.fetch_one(&mut *conn).await?;
+        out.extend(from_json(&json)?);
     }
     out.sort_by_key(|b: &BookingRow| (b.starts_at, b.id));
     Ok(out)
