@@ -109,10 +109,7 @@ impl BookingRecord {
             hasher.update(f.as_bytes());
             hasher.update([0u8]);
         }
-        hasher.finalize()[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&hasher.finalize()[..4])
     }
 
     /// Takes in another row of the same appointment: its services and locations join the

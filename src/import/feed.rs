@@ -72,7 +72,8 @@ pub(super) async fn spawn_reader(
     time_zone: Tz,
     file: &Path,
 ) -> Result<mpsc::Receiver<ReaderMsg>, String> {
-    let (tx, rx) = mpsc::channel::<ReaderMsg>(4);
+    // Two chunks ahead keep the reader busy while a chunk is written, and memory small.
+    let (tx, rx) = mpsc::channel::<ReaderMsg>(2);
     let (open_tx, open_rx) = oneshot::channel::<Result<(), String>>();
     let source = source.clone();
     let file = file.to_owned();
