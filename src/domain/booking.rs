@@ -179,7 +179,9 @@ impl BookingRecord {
                 None => hasher.update([0u8]),
             }
         }
-        hex::encode(hasher.finalize())
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
+        std::str::from_utf8(&hex).expect("hex digits").to_owned()
     }
 }
 

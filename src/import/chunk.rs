@@ -15,11 +15,15 @@ use super::snapshot::Importer;
 use crate::domain::booking::BookingRecord;
 use crate::store::bookings::{self, Existing, Write};
 
-/// A valid row of an export: the record, the line it starts on, and its person.
+/// A valid row of an export: the record, the line it starts on, its person and content hash.
 struct Row {
     record: BookingRecord,
     line: u64,
     person: String,
+    content_hash: String,
+    /// The record was changed by folding (another key, another row joined): its content hash
+    /// is computed anew.
+    folded: bool,
 }
 
 impl Importer<'_, '_> {
@@ -38,15 +42,18 @@ impl Importer<'_, '_> {
         for row in chunk {
             self.report.counts.rows_read += 1;
             match row {
-                Ok(parsed) => {
+                Ok(hashed) => {
+                    let parsed = hashed.row;
                     self.report.note_row_warnings(&parsed.warnings);
                     let fields = &self.source.fields;
                     self.report
                         .note_contact(&parsed.record, parsed.line, fields);
                     valid.push(Row {
-                        person: parsed.record.person(),
                         record: parsed.record,
                         line: parsed.line,
+                        person: hashed.person,
+                        content_hash: hashed.content_hash,
+                        folded: false,
                     });
                 }
                 Err(e) => {
@@ -67,7 +74,10 @@ impl Importer<'_, '_> {
             let renamed: Vec<&str> = renamed.iter().map(String::as_str).collect();
             existing.extend(bookings::existing_by_keys(tx, &tenant, &source, &renamed).await?);
         }
-        let (valid, into_written) = self.fold_repeated_keys(valid, &broken_at, &existing);
+        let (mut valid, into_written) = self.fold_repeated_keys(valid, &broken_at, &existing);
+        for row in valid.iter_mut().filter(|row| row.folded) {
+            row.content_hash = row.record.content_hash();
+        }
         if !broken_keys.is_empty() {
             // The booking stays as it was; a later row of this key is not taken for it.
             let written: HashSet<&str> = valid.iter().map(|r| r.record.key.as_str()).collect();
@@ -81,9 +91,8 @@ impl Importer<'_, '_> {
         let mut upserts = Vec::new();
         let mut touched = Vec::new();
         let mut persons = Vec::new();
-        let hashes: Vec<String> = valid.iter().map(|r| r.record.content_hash()).collect();
-        for (row, hash) in valid.iter().zip(&hashes) {
-            let (rec, line) = (&row.record, row.line);
+        for row in &valid {
+            let (rec, line, hash) = (&row.record, row.line, &row.content_hash);
             let old = existing.get(&rec.key);
             if !seen.insert(rec.key.as_str())
                 || old.is_some_and(|o| o.last_import_id == self.import_id)
@@ -217,11 +226,15 @@ impl Importer<'_, '_> {
                     row.line, row.record.key
                 ));
                 row.record.key = own;
+                row.folded = true;
             }
             if first(&row.record.key, &index, &out).is_some() {
                 // The same person at the same time under this key: another row of the booking.
                 match index.get(&row.record.key) {
-                    Some(&i) => out[i].record.absorb(&row.record),
+                    Some(&i) => {
+                        out[i].record.absorb(&row.record);
+                        out[i].folded = true;
+                    }
                     None => into_written.push(row),
                 }
                 self.report.counts.rows_merged += 1;
