@@ -4,6 +4,11 @@ use clap::Parser;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
+/// See Cargo.toml: memory allocated on one thread and freed on another is the norm here
+/// (import rows, statement values handed to SQLite's worker thread).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     absage::private_files::private_umask();

@@ -109,10 +109,7 @@ impl BookingRecord {
             hasher.update(f.as_bytes());
             hasher.update([0u8]);
         }
-        hasher.finalize()[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&hasher.finalize()[..4])
     }
 
     /// Takes in another row of the same appointment: its services and locations join the
@@ -182,7 +179,9 @@ impl BookingRecord {
                 None => hasher.update([0u8]),
             }
         }
-        hex::encode(hasher.finalize())
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
+        std::str::from_utf8(&hex).expect("hex digits").to_owned()
     }
 }
 

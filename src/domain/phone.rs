@@ -6,8 +6,11 @@
 //! validates the number with libphonenumber's metadata (the `phonenumber` crate) and
 //! records whether it can receive SMS. The raw text is kept for the call list.
 
+use phonenumber::metadata::Descriptor;
 use phonenumber::{PhoneNumber, Type, country};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// A validated phone number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,9 +32,9 @@ impl Phone {
         let cleaned = clean(raw)?;
         let number = phonenumber::parse(Some(default_region), &cleaned)
             .map_err(|_| "is not a phone number".to_string())?;
-        // `number_type` is what `is_valid` checks (Unknown = invalid); asking once and
+        // The number type is what `is_valid` checks (Unknown = invalid); asking once and
         // writing E.164 by hand halves the regex work, which dominates large imports.
-        let mobile = match number.number_type(&phonenumber::metadata::DATABASE) {
+        let mobile = match number_type(&number) {
             Type::Unknown => return Err(invalid_reason(&number)),
             Type::Mobile | Type::FixedLineOrMobile => true,
             _ => false,
@@ -179,7 +182,10 @@ fn clean(raw: &str) -> Result<String, String> {
         _ => text,
     };
     // "+49 (0)171": the trunk zero in brackets must go, or it becomes part of the number.
-    let text = text.replace("(0)", "");
+    let text = match text.contains("(0)") {
+        true => std::borrow::Cow::Owned(text.replace("(0)", "")),
+        false => std::borrow::Cow::Borrowed(text),
+    };
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
         match c {
@@ -195,6 +201,87 @@ fn clean(raw: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The number's type as libphonenumber tells it (`PhoneNumber::number_type`, which
+/// `phonenumber::validator::number_type` answers from the number's region), with each
+/// pattern compiled once per thread ([`matches`]). The crate looks every pattern up in a
+/// shared cache behind a lock, keyed by the pattern's text (SipHash over hundreds of bytes),
+/// for each of the up to eleven types it tries: most of an import's time per row.
+fn number_type(number: &PhoneNumber) -> Type {
+    let database: &'static phonenumber::metadata::Database = &phonenumber::metadata::DATABASE;
+    let Some(meta) = number.metadata(database) else {
+        return Type::Unknown;
+    };
+    let value = number.national().value().to_string();
+    let d = meta.descriptors();
+    let is = |desc: Option<&'static Descriptor>| desc.is_some_and(|d| matches(d, &value));
+    if !matches(d.general(), &value) {
+        return Type::Unknown;
+    }
+    // In the crate's order: the first type that matches is the number's.
+    let types = [
+        (d.premium_rate(), Type::PremiumRate),
+        (d.toll_free(), Type::TollFree),
+        (d.shared_cost(), Type::SharedCost),
+        (d.voip(), Type::Voip),
+        (d.personal_number(), Type::PersonalNumber),
+        (d.pager(), Type::Pager),
+        (d.uan(), Type::Uan),
+        (d.voicemail(), Type::Voicemail),
+    ];
+    if let Some((_, kind)) = types.into_iter().find(|(desc, _)| is(*desc)) {
+        return kind;
+    }
+    if is(d.fixed_line()) {
+        let pattern =
+            |desc: Option<&'static Descriptor>| desc.map(|d| d.national_number().as_str());
+        return if pattern(d.fixed_line()) == pattern(d.mobile()) || is(d.mobile()) {
+            Type::FixedLineOrMobile
+        } else {
+            Type::FixedLine
+        };
+    }
+    if is(d.mobile()) {
+        return Type::Mobile;
+    }
+    Type::Unknown
+}
+
+/// `Descriptor::is_match`: a possible length, and the pattern matching from the first digit
+/// (the crate's `find(..).start() == 0`, which is a match anchored at the start).
+fn matches(desc: &'static Descriptor, national: &str) -> bool {
+    let lengths = desc.possible_length();
+    if !lengths.is_empty() && !lengths.contains(&(national.len() as u16)) {
+        return false;
+    }
+    let pattern = desc.national_number().as_str();
+    // The metadata is a static that is never dropped: a pattern's address names it.
+    let id = (pattern.as_ptr() as usize, pattern.len());
+    PATTERNS.with_borrow_mut(|compiled| {
+        let regex = compiled.entry(id).or_insert_with(|| {
+            regex::RegexBuilder::new(&format!("^(?:{pattern})"))
+                .ignore_whitespace(true)
+                // The lazy DFA's cache (2 MiB by default) fills with the states a million
+                // distinct numbers visit; a smaller one is rebuilt now and then instead.
+                .dfa_size_limit(DFA_CACHE)
+                .build()
+                .ok()
+        });
+        match regex {
+            Some(regex) => regex.is_match(national),
+            None => desc.is_match(national),
+        }
+    })
+}
+
+/// The lazy DFA cache of each pattern of [`matches`], in bytes.
+const DFA_CACHE: usize = 256 * 1024;
+
+thread_local! {
+    /// The patterns of [`matches`], compiled with the crate's options (`ignore_whitespace`).
+    static PATTERNS: RefCell<HashMap<(usize, usize), Option<regex::Regex>>> =
+        RefCell::new(HashMap::new());
+}
+
 fn invalid_reason(number: &PhoneNumber) -> String {
     let length = number.national().to_string().len();
     format!(
@@ -206,6 +293,56 @@ fn invalid_reason(number: &PhoneNumber) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`number_type`] answers as the crate does, for every example number of every region's
+    /// number types in libphonenumber's metadata.
+    #[test]
+    fn number_types_are_the_crates() {
+        let database = &phonenumber::metadata::DATABASE;
+        let mut checked = 0;
+        for meta in database.iter() {
+            let Ok(region) = meta.id().parse::<country::Id>() else {
+                continue;
+            };
+            let d = meta.descriptors();
+            let descriptors = [
+                Some(d.general()),
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+            ];
+            for example in descriptors
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.example())
+            {
+                for text in [
+                    example.to_string(),
+                    format!("{example}9"),
+                    example[1..].into(),
+                ] {
+                    let Ok(number) = phonenumber::parse(Some(region), &text) else {
+                        continue;
+                    };
+                    assert_eq!(
+                        number_type(&number),
+                        number.number_type(database),
+                        "{} {text}",
+                        meta.id()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 
     fn cell(text: &str) -> Vec<(String, bool)> {
         parse_cell(text, country::Id::DE)

@@ -13,7 +13,27 @@ use chrono_tz::Tz;
 /// Rows sent to the importer at a time.
 const CHUNK: usize = 1000;
 
-pub(super) type Chunk = Vec<Result<ParsedRow, RowError>>;
+pub(super) type Chunk = Vec<Result<Hashed, RowError>>;
+
+/// A row with its booking's [`person`](crate::domain::booking::BookingRecord::person) and
+/// [`content_hash`](crate::domain::booking::BookingRecord::content_hash), computed on the
+/// reader's thread: the importer's own thread waits for the database in between, so what it
+/// does not have to do shortens the import.
+pub(super) struct Hashed {
+    pub(super) row: ParsedRow,
+    pub(super) person: String,
+    pub(super) content_hash: String,
+}
+
+impl Hashed {
+    fn new(row: ParsedRow) -> Hashed {
+        Hashed {
+            person: row.record.person(),
+            content_hash: row.record.content_hash(),
+            row,
+        }
+    }
+}
 
 /// What the reader thread sends: rows, or the news that the file could not be read to its end
 /// (then the snapshot is incomplete and must not be applied).
@@ -54,7 +74,7 @@ fn open(
 fn pump(export: &mut dyn Export, tx: &mpsc::Sender<ReaderMsg>) -> bool {
     let mut chunk = Vec::with_capacity(CHUNK);
     for row in export {
-        chunk.push(row);
+        chunk.push(row.map(Hashed::new));
         if chunk.len() == CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             if tx.blocking_send(ReaderMsg::Rows(full)).is_err() {
@@ -72,7 +92,8 @@ pub(super) async fn spawn_reader(
     time_zone: Tz,
     file: &Path,
 ) -> Result<mpsc::Receiver<ReaderMsg>, String> {
-    let (tx, rx) = mpsc::channel::<ReaderMsg>(4);
+    // Two chunks ahead keep the reader busy while a chunk is written, and memory small.
+    let (tx, rx) = mpsc::channel::<ReaderMsg>(2);
     let (open_tx, open_rx) = oneshot::channel::<Result<(), String>>();
     let source = source.clone();
     let file = file.to_owned();

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::report::{ImportReport, Outcome};
@@ -46,7 +46,7 @@ pub(super) async fn run_held(
         clock,
         url,
         report: ImportReport::new(import_id, source, PathBuf::from(&shown)),
-        persons: HashMap::new(),
+        broken_first: HashSet::new(),
     };
     let result = importer
         .apply(&file, opts.file.is_some(), opts.force, progress)
@@ -89,9 +89,9 @@ pub(super) struct Importer<'a, 'm> {
     /// The source's URL without credentials, when the export is downloaded.
     url: Option<String>,
     pub(super) report: ImportReport,
-    /// The person ([`BookingRecord::person`](crate::domain::booking::BookingRecord::person)) of each key written by this import so far; an
-    /// empty person for the key of a rejected row (whose citizen is unknown).
-    pub(super) persons: HashMap<String, String>,
+    /// The keys whose first row in this export was rejected: a later row of such a key is
+    /// not taken for that citizen, whose booking stays as it was (see `chunk.rs`).
+    pub(super) broken_first: HashSet<String>,
 }
 
 impl Importer<'_, '_> {
@@ -134,7 +134,7 @@ impl Importer<'_, '_> {
                 return Ok(());
             }
         };
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_bulk().await?;
         let active_before = bookings::count_active(&mut tx, tenant, source).await?;
         while let Some(msg) = rx.recv().await {
             let chunk = match msg {

@@ -13,6 +13,18 @@ pub struct Existing {
     pub content_hash: String,
     pub status: String,
     pub last_import_id: i64,
+    /// [`BookingRecord::person`] of the row that wrote it; `None` for a booking written before
+    /// it was kept.
+    pub person: Option<String>,
+}
+
+/// A booking an import writes: the record with its [`BookingRecord::content_hash`] and
+/// [`BookingRecord::person`].
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    pub record: &'a BookingRecord,
+    pub content_hash: &'a str,
+    pub person: &'a str,
 }
 
 /// A booking as matching and messages need it.
@@ -61,10 +73,10 @@ pub async fn existing_by_keys(
         // One unique-index probe per key, whatever the statistics say: during a first big
         // import they are stale, and a join would scan the whole source for every chunk. The
         // `limit` keeps the planner from flattening the lateral subquery into such a join.
-        let rows = sqlx::query_as::<_, (i64, String, String, String, i64)>(
-            "select b.id, k.key, b.content_hash, b.status, b.last_import_id \
+        let rows = sqlx::query_as::<_, ExistingRow>(
+            "select b.id, k.key, b.content_hash, b.status, b.last_import_id, b.person \
              from json_array_elements_text($3::json) as k(key) cross join lateral \
-             (select id, content_hash, status, last_import_id from bookings \
+             (select id, content_hash, status, last_import_id, person from bookings \
               where tenant_id = $1 and source = $2 and booking_key = k.key limit 1) as b",
         )
         .bind(tenant)
@@ -76,13 +88,13 @@ pub async fn existing_by_keys(
     }
     let mut p = Params::new(conn);
     let sql = format!(
-        "select id, booking_key, content_hash, status, last_import_id from bookings \
+        "select id, booking_key, content_hash, status, last_import_id, person from bookings \
          where tenant_id = {} and source = {} and booking_key in ({})",
         p.one(),
         p.one(),
         p.list(keys.len())
     );
-    let mut q = sqlx::query_as::<_, (i64, String, String, String, i64)>(AssertSqlSafe(sql))
+    let mut q = sqlx::query_as::<_, ExistingRow>(AssertSqlSafe(sql))
         .bind(tenant)
         .bind(source);
     for k in keys {
@@ -95,8 +107,10 @@ pub async fn existing_by_keys(
         .collect())
 }
 
+type ExistingRow = (i64, String, String, String, i64, Option<String>);
+
 fn existing(
-    (id, key, content_hash, status, last_import_id): (i64, String, String, String, i64),
+    (id, key, content_hash, status, last_import_id, person): ExistingRow,
 ) -> (String, Existing) {
     (
         key,
@@ -105,6 +119,7 @@ fn existing(
             content_hash,
             status,
             last_import_id,
+            person,
         },
     )
 }
@@ -124,46 +139,57 @@ pub async fn upsert_many(
     conn: &mut Conn,
     tenant: &str,
     source: &str,
-    records: &[(&BookingRecord, String)],
+    records: &[Write<'_>],
     import_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     if is_postgres(conn) {
         return upsert_many_postgres(conn, tenant, source, records, import_id, now).await;
     }
-    const COLS: usize = 20;
-    for chunk in records.chunks(1000) {
-        let rows = Params::new(conn).rows(chunk.len(), COLS);
+    // What every row shares is bound once per statement; each row brings the rest.
+    const COLS: usize = 17;
+    // Within SQLite's limit of 32,766 parameters per statement.
+    for chunk in records.chunks(1500) {
+        let mut p = Params::new(conn);
+        let shared = [p.one(), p.one(), p.one(), p.one()];
+        let rows = p.rows(chunk.len(), COLS);
+        let [tenant_p, source_p, import_p, now_p] = &shared;
+        // The row values are v.column1…; INSERT … SELECT needs its WHERE before ON CONFLICT.
         let sql = format!(
             "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
              location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
              content_hash, last_import_id, updated_at, email_problem, phone_problem, \
-             phone_other) values {rows} {UPSERT}"
+             phone_other, person) \
+             select {tenant_p}, {source_p}, v.column1, v.column2, v.column3, v.column4, \
+             v.column5, v.column6, v.column7, v.column8, v.column9, v.column10, v.column11, \
+             v.column12, v.column13, {import_p}, {now_p}, v.column14, v.column15, v.column16, \
+             v.column17 from (values {rows}) as v where true {UPSERT}"
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (rec, hash) in chunk {
-            let phone = rec.phone.as_ref();
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(source)
+            .bind(import_id)
+            .bind(Millis::of(now));
+        for w in chunk {
+            let (rec, phone) = (w.record, w.record.phone.as_ref());
             q = q
-                .bind(tenant)
-                .bind(source)
                 .bind(rec.key.as_str())
                 .bind(rec.starts_at.timestamp_millis())
                 .bind(rec.ends_at.timestamp_millis())
                 .bind(rec.service.as_str())
                 .bind(rec.location.as_str())
                 .bind(rec.name.as_str())
-                .bind(rec.email.as_ref().map(|e| e.to_string()))
-                .bind(phone.map(|p| p.raw.clone()))
-                .bind(phone.and_then(|p| p.e164.clone()))
+                .bind(rec.email.as_ref().map(|e| e.as_str()))
+                .bind(phone.map(|p| p.raw.as_str()))
+                .bind(phone.and_then(|p| p.e164.as_deref()))
                 .bind(i64::from(phone.is_some_and(|p| p.mobile)))
-                .bind(rec.language.as_ref().map(|l| l.to_string()))
+                .bind(rec.language.as_ref().map(|l| l.code()))
                 .bind(status_text(rec.status))
-                .bind(hash.as_str())
-                .bind(import_id)
-                .bind(Millis::of(now))
+                .bind(w.content_hash)
                 .bind(rec.email_problem.as_deref())
                 .bind(rec.phone_problem.as_deref())
-                .bind(other_phones(rec));
+                .bind(other_phones(rec))
+                .bind(w.person);
         }
         q.execute(&mut *conn).await?;
     }
@@ -197,7 +223,7 @@ const UPSERT: &str = "on conflict (tenant_id, source, booking_key) do update set
      content_hash = excluded.content_hash, last_import_id = excluded.last_import_id, \
      updated_at = excluded.updated_at, email_problem = excluded.email_problem, \
      phone_problem = excluded.phone_problem, phone_other = excluded.phone_other, \
-     revision = bookings.revision + 1";
+     person = excluded.person, revision = bookings.revision + 1";
 
 /// One row of [`upsert_many_postgres`]'s JSON parameter; short keys keep it small.
 #[derive(serde::Serialize)]
@@ -218,6 +244,7 @@ struct JsonBooking<'a> {
     ep: Option<&'a str>,
     pp: Option<&'a str>,
     po: Option<String>,
+    p: &'a str,
 }
 
 /// PostgreSQL's bulk path: 5,000 rows per statement, all in one JSON parameter that
@@ -226,15 +253,15 @@ async fn upsert_many_postgres(
     conn: &mut Conn,
     tenant: &str,
     source: &str,
-    records: &[(&BookingRecord, String)],
+    records: &[Write<'_>],
     import_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     for chunk in records.chunks(5000) {
         let rows: Vec<JsonBooking> = chunk
             .iter()
-            .map(|(rec, hash)| {
-                let phone = rec.phone.as_ref();
+            .map(|w| {
+                let (rec, phone) = (w.record, w.record.phone.as_ref());
                 JsonBooking {
                     k: rec.key.as_str(),
                     s: rec.starts_at.timestamp_millis(),
@@ -248,10 +275,11 @@ async fn upsert_many_postgres(
                     pm: i64::from(phone.is_some_and(|p| p.mobile)),
                     lg: rec.language.as_ref().map(|l| l.to_string()),
                     st: status_text(rec.status),
-                    h: hash.as_str(),
+                    h: w.content_hash,
                     ep: rec.email_problem.as_deref(),
                     pp: rec.phone_problem.as_deref(),
                     po: other_phones(rec),
+                    p: w.person,
                 }
             })
             .collect();
@@ -259,11 +287,11 @@ async fn upsert_many_postgres(
             "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
              location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
              content_hash, last_import_id, updated_at, email_problem, phone_problem, \
-             phone_other) \
+             phone_other, person) \
              select $1, $2, r.k, r.s, r.e, r.sv, r.l, r.n, r.em, r.pr, r.pe, r.pm, r.lg, r.st, \
-             r.h, $3, $4, r.ep, r.pp, r.po from json_to_recordset($5::json) as r(k text, \
+             r.h, $3, $4, r.ep, r.pp, r.po, r.p from json_to_recordset($5::json) as r(k text, \
              s bigint, e bigint, sv text, l text, n text, em text, pr text, pe text, pm bigint, \
-             lg text, st text, h text, ep text, pp text, po text) {UPSERT}"
+             lg text, st text, h text, ep text, pp text, po text, p text) {UPSERT}"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(tenant)
@@ -342,6 +370,25 @@ pub async fn touch(conn: &mut Conn, ids: &[i64], import_id: i64) -> sqlx::Result
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(import_id);
         for id in chunk {
             q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Records the person ([`Existing::person`]) of bookings written before it was kept, as
+/// `(id, person)`.
+pub async fn set_persons(conn: &mut Conn, persons: &[(i64, &str)]) -> sqlx::Result<()> {
+    for chunk in persons.chunks(1000) {
+        // VALUES columns are column1… in SQLite and PostgreSQL alike.
+        let sql = format!(
+            "update bookings set person = v.column2 from (values {}) as v \
+             where bookings.id = v.column1",
+            Params::new(conn).rows(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, person) in chunk {
+            q = q.bind(*id).bind(*person);
         }
         q.execute(&mut *conn).await?;
     }

@@ -24,7 +24,7 @@ pub mod sessions;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Transaction};
+use sqlx::{AnyPool, SqlSafeStr, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -140,9 +140,11 @@ impl Store {
                     // transaction, so every later BEGIN on it fails ("begin_with at non-zero
                     // transaction depth"). Such a connection is closed, not reused; the pool
                     // opens a fresh one. On SQLite the rollback runs on the connection's worker,
-                    // so wait for it (a ping queues behind it) before looking.
+                    // so wait for it (a statement queues behind it) before looking. The
+                    // settings of a bulk write ([`Store::begin_bulk`]) end with it here.
                     if backend == Backend::Sqlite {
-                        conn.ping().await?;
+                        use sqlx::Executor;
+                        conn.execute(SQLITE_POOLED).await?;
                     }
                     let clean = !conn.is_in_transaction();
                     if !clean {
@@ -207,6 +209,26 @@ impl Store {
         tx.context("starting a database transaction")
     }
 
+    /// Starts a transaction for a bulk write (an import of many bookings). On SQLite its
+    /// connection gets a page cache of [`BULK_CACHE_KIB`]: with the default one a large import
+    /// keeps spilling index pages to the WAL and reading them back. It is set back when the
+    /// connection returns to the pool.
+    pub async fn begin_bulk(&self) -> anyhow::Result<Tx> {
+        if self.backend != Backend::Sqlite {
+            return self.begin().await;
+        }
+        let tx = async {
+            use sqlx::Executor;
+            let mut conn = self.pool.acquire().await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "pragma cache_size = -{BULK_CACHE_KIB}"
+            )))
+            .await?;
+            Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await
+        };
+        tx.await.context("starting a database transaction")
+    }
+
     /// A connection for reads and single statements.
     pub async fn conn(&self) -> anyhow::Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         self.pool
@@ -219,6 +241,14 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// The page cache of a bulk write's SQLite connection, in KiB ([`Store::begin_bulk`]): room for
+/// the index pages a large import keeps touching (the booking times arrive in no order), well
+/// within the import's memory budget. Other connections keep SQLite's default of 2,000 KiB.
+pub const BULK_CACHE_KIB: u32 = 16 * 1024;
+
+/// What every SQLite connection is set back to when it returns to the pool.
+const SQLITE_POOLED: &str = "pragma cache_size = -2000";
 
 /// The channel on which PostgreSQL instances tell each other that work was queued.
 pub const WORK_CHANNEL: &str = "absage_work";
@@ -434,15 +464,39 @@ impl Params {
 
     /// `n` placeholders separated by commas.
     pub(crate) fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+        let mut out = String::with_capacity(n * 4);
+        self.push_list(&mut out, n);
+        out
     }
 
     /// `rows` parenthesised tuples of `cols` placeholders, for a multi-row `values` clause.
     pub(crate) fn rows(&mut self, rows: usize, cols: usize) -> String {
-        (0..rows)
-            .map(|_| format!("({})", self.list(cols)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        // Built for every chunk of an import: one buffer, no string per placeholder.
+        let mut out = String::with_capacity(rows * (cols * 4 + 4));
+        for row in 0..rows {
+            if row > 0 {
+                out.push_str(", ");
+            }
+            out.push('(');
+            self.push_list(&mut out, cols);
+            out.push(')');
+        }
+        out
+    }
+
+    fn push_list(&mut self, out: &mut String, n: usize) {
+        use std::fmt::Write;
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            if self.sqlite {
+                out.push('?');
+            } else {
+                let _ = write!(out, "${}", self.next);
+            }
+            self.next += 1;
+        }
     }
 }
 

@@ -695,3 +695,46 @@ async fn a_key_repeated_for_another_service_or_another_citizen_loses_nobody() {
         r.counts.conservation(true)
     );
 }
+
+/// Bookings written before the store kept each booking's person (an upgrade) have none. An
+/// import that finds them unchanged records it, so that a later row of the same key, in a
+/// later chunk of the same export, still joins its booking instead of becoming another citizen.
+#[tokio::test]
+async fn a_repeated_key_joins_a_booking_written_before_its_person_was_kept() {
+    let day = |i: usize| format!("2030-01-08 {:02}:{:02}", 8 + (i / 60) % 9, i % 60);
+    let mut rows: Vec<Row> = (0..1200)
+        .map(|i| Row::new(&format!("F{i:04}"), &day(i)))
+        .collect();
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    sqlx::query("update bookings set person = null")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    // The same appointment again for another service, more than a chunk later.
+    let first = rows[0].clone();
+    rows.push(first.service("Führerschein"));
+    t.write_export(&rows);
+    let r = t.import().await;
+    assert_eq!(
+        (
+            r.counts.rows_new,
+            r.counts.rows_unchanged,
+            r.counts.rows_merged
+        ),
+        (0, 1200, 1),
+        "{}",
+        r.counts.conservation(true)
+    );
+    assert!(r.first_warnings.is_empty(), "{:?}", r.first_warnings);
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let (service, unknown): (String, i64) = sqlx::query_as(
+        "select (select service from bookings where booking_key = 'F0000'), \
+         (select count(*) from bookings where person is null)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!((service.as_str(), unknown), ("Zulassung\nFührerschein", 0));
+}

@@ -184,16 +184,19 @@ impl<R: RowSource> Cells<'_, R> {
     }
 
     /// The trimmed, non-blank texts of every column mapped to `field`, in mapping order.
-    pub(super) fn all(&self, field: Field) -> Result<Vec<String>, RowError> {
+    pub(super) fn all(&self, field: Field) -> Result<Vec<Cow<'_, str>>, RowError> {
         let count = self.parser.fields.headers(field).len();
-        let mut texts = Vec::new();
+        let mut texts = Vec::with_capacity(count);
         for nth in 0..count {
             let text = self
                 .row
                 .text_nth(field, nth)
                 .map_err(|why| self.error(field, why))?;
             if let Some(text) = text.map(clean).filter(|t| !t.trim().is_empty()) {
-                texts.push(text.trim().to_string());
+                texts.push(match text {
+                    Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+                    Cow::Owned(text) => Cow::Owned(text.trim().to_string()),
+                });
             }
         }
         Ok(texts)

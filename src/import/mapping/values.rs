@@ -1,6 +1,8 @@
 //! Reading a row's other values: email addresses and phone numbers (a bad one costs the
 //! booking only that channel), lists of services and locations, the language and the status.
 
+use std::borrow::Cow;
+
 use super::parse::{Cells, RowParser};
 use super::{Field, RowError, RowSource, RowWarning, WarningKind};
 use crate::domain::booking::{BookingStatus, LIST_SEPARATOR};
@@ -43,7 +45,7 @@ impl RowParser {
             }
             match crate::domain::phone::parse_cell(&text, self.phone_region) {
                 Ok(found) => valid.extend(found),
-                Err(why) => unusable.push((text, why)),
+                Err(why) => unusable.push((text.into_owned(), why)),
             }
         }
         let mobile = valid.iter().position(|p| p.mobile);
@@ -70,21 +72,22 @@ impl RowParser {
         cells: &Cells<'_, impl RowSource>,
         field: Field,
     ) -> Result<String, RowError> {
-        let mut items: Vec<String> = Vec::new();
-        for text in cells.all(field)? {
-            let text = one_line(&text);
+        let texts = cells.all(field)?;
+        let lines: Vec<Cow<'_, str>> = texts.iter().map(|text| one_line(text)).collect();
+        let mut items: Vec<&str> = Vec::new();
+        for text in &lines {
             let parts: Vec<&str> = match &self.list_separator {
                 Some(sep) => text.split(sep.as_str()).collect(),
-                None => vec![text.as_str()],
+                None => vec![text.as_ref()],
             };
             for part in parts {
                 let part = part.trim();
-                if !part.is_empty() && !items.iter().any(|i| i == part) {
-                    items.push(part.to_string());
+                if !part.is_empty() && !items.contains(&part) {
+                    items.push(part);
                 }
             }
         }
-        Ok(items.join(&LIST_SEPARATOR.to_string()))
+        Ok(items.join(LIST_SEPARATOR.encode_utf8(&mut [0; 4])))
     }
 
     pub(super) fn language(
@@ -145,24 +148,27 @@ fn is_placeholder(text: &str) -> bool {
         "0",
         "nichtvorhanden",
     ];
-    let squeezed: String = text
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '/' | '-' | '_' | '\u{a0}'))
-        .flat_map(char::to_lowercase)
-        .collect();
-    NOTHING.contains(&squeezed.as_str())
+    // Asked for every email and phone cell: compared as it is squeezed, without a copy.
+    let squeezed = || {
+        text.chars()
+            .filter(|c| !matches!(c, ' ' | '.' | '/' | '-' | '_' | '\u{a0}'))
+            .flat_map(char::to_lowercase)
+    };
+    NOTHING.iter().any(|nothing| squeezed().eq(nothing.chars()))
 }
 
 /// A value on one line: line breaks and tabs inside a cell become spaces, so they can neither
 /// split a value that is stored as a list nor reach a header of a message.
-pub(super) fn one_line(text: &str) -> String {
+pub(super) fn one_line(text: &str) -> Cow<'_, str> {
     if text.contains(['\r', '\n', '\t']) {
-        text.split(['\r', '\n', '\t'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
+        Cow::Owned(
+            text.split(['\r', '\n', '\t'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     } else {
-        text.trim().to_string()
+        Cow::Borrowed(text.trim())
     }
 }
