@@ -27,16 +27,19 @@ pub struct Write<'a> {
     pub person: &'a str,
 }
 
-/// A booking as matching and messages need it.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+/// A booking as matching and messages need it. Its fields are `BOOKING_COLUMNS` in order: it
+/// is also read from a JSON array of their values ([`from_json`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct BookingRow {
     pub id: i64,
     pub tenant_id: String,
     pub source: String,
     pub booking_key: String,
     #[sqlx(try_from = "Millis")]
+    #[serde(deserialize_with = "chrono::serde::ts_milliseconds::deserialize")]
     pub starts_at: DateTime<Utc>,
     #[sqlx(try_from = "Millis")]
+    #[serde(deserialize_with = "chrono::serde::ts_milliseconds::deserialize")]
     pub ends_at: DateTime<Utc>,
     pub service: String,
     pub location: String,
@@ -486,82 +489,10 @@ fn as_one_json(conn: &Conn, filter: &str) -> String {
 
 /// The bookings of an [`as_one_json`] select, by appointment time.
 fn from_json(json: &str) -> sqlx::Result<Vec<BookingRow>> {
-    let rows: Vec<WindowRow> =
+    let mut rows: Vec<BookingRow> =
         serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let mut rows: Vec<BookingRow> = rows.into_iter().map(BookingRow::from).collect();
     rows.sort_by_key(|b| (b.starts_at, b.id));
     Ok(rows)
-}
-
-/// A booking as [`from_json`] reads it: the values of `BOOKING_COLUMNS`, in order.
-#[derive(serde::Deserialize)]
-struct WindowRow(
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<String>,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-impl From<WindowRow> for BookingRow {
-    fn from(j: WindowRow) -> BookingRow {
-        let WindowRow(
-            id,
-            tenant_id,
-            source,
-            booking_key,
-            starts_at,
-            ends_at,
-            service,
-            location,
-            name,
-            email,
-            phone_raw,
-            phone_e164,
-            phone_mobile,
-            language,
-            status,
-            revision,
-            email_problem,
-            phone_problem,
-            phone_other,
-        ) = j;
-        BookingRow {
-            id,
-            tenant_id,
-            source,
-            booking_key,
-            starts_at: crate::domain::from_millis(starts_at),
-            ends_at: crate::domain::from_millis(ends_at),
-            service,
-            location,
-            name,
-            email,
-            phone_raw,
-            phone_e164,
-            phone_mobile,
-            language,
-            status,
-            revision,
-            email_problem,
-            phone_problem,
-            phone_other,
-        }
-    }
 }
 
 /// Active bookings of a tenant with the given keys (any source).
