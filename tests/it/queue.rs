@@ -40,14 +40,7 @@ async fn the_earliest_appointments_are_sent_first() {
             .phone("")
         })
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path(), ChannelPolicy::Both);
-    s.queue.batch_size = 1;
-    let t = TestApp::start(dir, s).await;
-    t.write_export(&rows);
-    t.import().await;
-    t.declare("2030-01-07 07:00", "2030-01-07 12:00", Scope::default())
-        .await;
+    let t = declared_in_batches_of(&rows, 1).await;
     let d = t.dispatcher();
     for _ in 0..12 {
         t.clock.advance(Duration::seconds(1));
@@ -349,14 +342,7 @@ async fn a_round_claims_the_next_batch_before_the_last_has_drained() {
             .phone("")
         })
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path(), ChannelPolicy::Both);
-    s.queue.batch_size = 4;
-    let t = TestApp::start(dir, s).await;
-    t.write_export(&rows);
-    t.import().await;
-    t.declare("2030-01-07 07:00", "2030-01-07 12:00", Scope::default())
-        .await;
+    let t = declared_in_batches_of(&rows, 4).await;
     let d = t.dispatcher();
     let first = d.step().await.unwrap();
     assert_eq!(
@@ -368,4 +354,18 @@ async fn a_round_claims_the_next_batch_before_the_last_has_drained() {
     assert_eq!((second.claimed, second.sent), (8, 8));
     let ns = t.notifications().await;
     assert!(ns.iter().all(|n| n.state == "sent" && n.attempts == 1));
+}
+
+/// An app whose queue claims `batch_size` at a time, with `rows` imported and one outage over
+/// 07:00–12:00 on 7 January 2030 declared.
+async fn declared_in_batches_of(rows: &[Row], batch_size: u32) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.queue.batch_size = batch_size;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(rows);
+    t.import().await;
+    t.declare("2030-01-07 07:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t
 }
