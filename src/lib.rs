@@ -10,6 +10,7 @@
 //! - [`import`]: reading exports into the calendar, atomically, refusing harmful files; one
 //!   reader contract for every kind of export; a source's settings with each reader's options
 //! - [`dispatch`]: the dispatcher (lease, send, record), destinations, health, channels
+//! - [`bounces`]: bounces and complaints coming back: reading them, the listener, the mailbox
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`, the admin API and webhooks of `absage run`
 //! - [`reports`]: status, import history, outages, per-outage report, call list, suppressions
 //! - [`overview`]: an outage and an import as the API and the UI show them
@@ -26,6 +27,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod bounces;
 pub mod cli;
 pub mod config;
 pub mod ctx;

@@ -3,11 +3,12 @@
 //! that name the key.
 //!
 //! This file holds [`Settings`] and its loading; the sections live by topic in `tenant.rs`,
-//! `transport.rs` (email, SMS, outbox), `queue.rs`, `http.rs`, `alerts.rs` and `storage.rs`
+//! `transport.rs` (email, SMS, outbox), `queue.rs`, `http.rs`, `alerts.rs`, `bounces.rs` and `storage.rs`
 //! (database, retention), the checks across them in `validate.rs`. A source's settings are the
 //! importer's ([`crate::import::SourceSettings`]).
 
 mod alerts;
+mod bounces;
 mod http;
 mod queue;
 mod storage;
@@ -16,6 +17,7 @@ mod transport;
 mod validate;
 
 pub use alerts::{AlertRule, AlertSettings};
+pub use bounces::BounceSettings;
 pub use http::{HttpSettings, WebhookSettings};
 pub use queue::QueueSettings;
 pub use storage::{DatabaseSettings, RetentionSettings};
@@ -49,6 +51,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub http: HttpSettings,
     pub alerts: AlertSettings,
+    pub bounces: BounceSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -170,6 +170,7 @@ impl Settings {
                 ));
             }
         }
+        problems.extend(self.bounces.problems());
         let hooks = &self.http.webhooks;
         if !hooks.public_url.is_empty() || !hooks.secret.expose().is_empty() {
             if !(hooks.public_url.starts_with("http://")

@@ -10,6 +10,7 @@ use super::rate::{Budget, SharedRate};
 use super::sms::{SmsGateway, SmsMessage};
 use crate::config::{QueueSettings, Settings, TenantSettings, Transport};
 use crate::domain::notification::{AttemptResult, Channel};
+use crate::domain::return_path;
 use crate::messages::sms::{SmsEncoding, analyse};
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::notifications::Claimed;
@@ -62,8 +63,7 @@ impl Prepared {
     pub fn new(
         c: &Claimed,
         tenant: &TenantSettings,
-        message_id_domain: Option<&str>,
-        delivery_reports: Option<(&str, &str)>,
+        addressing: &Addressing,
         now: DateTime<Utc>,
     ) -> Result<Prepared, String> {
         let text = c.body_text.clone().ok_or("the message has no text")?;
@@ -78,9 +78,19 @@ impl Prepared {
                     .parse()
                     .map_err(|_| "the recipient address is not valid".to_owned())?;
                 let reply_to = tenant.reply_to.as_deref().and_then(|r| r.parse().ok());
-                let domain = message_id_domain.unwrap_or(from.email.domain());
+                let domain =
+                    (addressing.message_id_domain.as_deref()).unwrap_or(from.email.domain());
                 let message_id = message_id(c.id, c.outage_id, domain);
+                let return_path = match &addressing.return_paths {
+                    Some((domain, secret)) => Some(
+                        return_path::address(domain, secret, c.id)
+                            .parse()
+                            .map_err(|e| format!("return path: {e}"))?,
+                    ),
+                    None => None,
+                };
                 let (envelope, bytes) = build_message(&OutgoingEmail {
+                    return_path,
                     message_id: message_id.clone(),
                     from,
                     reply_to,
@@ -105,7 +115,7 @@ impl Prepared {
                     from: tenant.sms_sender.clone(),
                     ucs2: analyse(&text).encoding == SmsEncoding::Ucs2,
                     text,
-                    dlr_url: delivery_reports.map(|(url, secret)| {
+                    dlr_url: addressing.delivery_reports.as_ref().map(|(url, secret)| {
                         crate::domain::dlr::callback_url(url, secret, c.id, c.claims)
                     }),
                     validity_minutes: validity_minutes(now, c.deadline),
@@ -142,12 +152,31 @@ pub fn message_id(notification_id: i64, outage_id: i64, domain: &str) -> String 
     format!("absage.{notification_id}.{outage_id}@{domain}")
 }
 
-/// All destinations of both channels.
-pub struct Destinations {
+/// What a message carries so that what comes back about it finds it.
+#[derive(Debug, Clone, Default)]
+pub struct Addressing {
     /// Domain of generated Message-IDs (default: the sender's).
     pub message_id_domain: Option<String>,
     /// Public URL and secret for SMS delivery reports, when configured.
     pub delivery_reports: Option<(String, String)>,
+    /// Bounce domain and secret of the emails' return paths, when configured.
+    pub return_paths: Option<(String, String)>,
+}
+
+impl Addressing {
+    pub fn of(settings: &Settings) -> Addressing {
+        let owned = |(a, b): (&str, &str)| (a.to_owned(), b.to_owned());
+        Addressing {
+            message_id_domain: settings.email.message_id_domain.clone(),
+            delivery_reports: settings.http.webhooks.delivery_reports().map(owned),
+            return_paths: settings.bounces.return_paths().map(owned),
+        }
+    }
+}
+
+/// All destinations of both channels.
+pub struct Destinations {
+    pub addressing: Addressing,
     email: Vec<Destination>,
     sms: Vec<Destination>,
     health: Mutex<HashMap<String, Health>>,
@@ -220,12 +249,7 @@ impl Destinations {
             .map(|d| (d.name.clone(), Health::default()))
             .collect();
         Ok(Destinations {
-            message_id_domain: settings.email.message_id_domain.clone(),
-            delivery_reports: settings
-                .http
-                .webhooks
-                .delivery_reports()
-                .map(|(url, secret)| (url.to_owned(), secret.to_owned())),
+            addressing: Addressing::of(settings),
             email,
             sms,
             health: Mutex::new(health),

@@ -39,6 +39,8 @@ pub const SAME_REFUSALS: u32 = 3;
 pub struct OutgoingEmail {
     /// Without angle brackets, e.g. `n123.4f2a@absage.kreis-soest.de`.
     pub message_id: String,
+    /// The envelope sender, where bounces go; None: the From address.
+    pub return_path: Option<lettre::Address>,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     pub to: Mailbox,
@@ -89,7 +91,12 @@ pub fn build_message(e: &OutgoingEmail) -> Result<(Envelope, Vec<u8>), SendFailu
         None => builder.singlepart(SinglePart::plain(e.text.clone())),
     };
     let message = built.map_err(|err| SendFailure::permanent(format!("bad message: {err}")))?;
-    Ok((message.envelope().clone(), message.formatted()))
+    let envelope = match &e.return_path {
+        Some(sender) => Envelope::new(Some(sender.clone()), vec![e.to.email.clone()])
+            .map_err(|err| SendFailure::permanent(format!("bad envelope: {err}")))?,
+        None => message.envelope().clone(),
+    };
+    Ok((envelope, message.formatted()))
 }
 
 fn clean_mailbox(m: &Mailbox) -> Mailbox {
@@ -625,6 +632,7 @@ mod tests {
     fn email(subject: &str, name: &str) -> OutgoingEmail {
         OutgoingEmail {
             message_id: "n1.abc@absage.test".into(),
+            return_path: None,
             from: "Kreis Soest <absage@kreis.test>".parse().unwrap(),
             reply_to: None,
             to: Mailbox::new(Some(name.into()), "buerger@example.test".parse().unwrap()),

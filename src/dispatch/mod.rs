@@ -725,17 +725,11 @@ impl Shared {
                 return (AttemptResult::Deferred { until, reason }, None);
             }
         }
-        let id_domain = self.destinations.message_id_domain.as_deref();
-        let reports = self
-            .destinations
-            .delivery_reports
-            .as_ref()
-            .map(|(url, secret)| (url.as_str(), secret.as_str()));
         if let Some(reason) = &c.unwritable {
             let reason = format!("the message could not be written: {reason}");
             return (AttemptResult::Permanent { reason }, None);
         }
-        let prepared = match Prepared::new(c, tenant, id_domain, reports, now) {
+        let prepared = match Prepared::new(c, tenant, &self.destinations.addressing, now) {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };

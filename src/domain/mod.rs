@@ -12,6 +12,8 @@ pub mod notification;
 pub mod outage;
 pub mod phone;
 pub mod quiet;
+pub mod return_path;
+pub mod signature;
 pub mod text;
 
 use chrono::{DateTime, TimeZone, Utc};

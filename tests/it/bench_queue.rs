@@ -158,6 +158,7 @@ async fn relay_alone_messages_per_second() {
         tasks.spawn(async move {
             let (envelope, bytes) = build_message(&OutgoingEmail {
                 message_id: format!("n{i}.bench@absage.test"),
+                return_path: None,
                 from: "Kreis Soest <termine@kreis-soest.example>".parse().unwrap(),
                 reply_to: None,
                 to: format!("person{i}@example.org").parse().unwrap(),

@@ -219,6 +219,7 @@ fn relay(port: u16, tls: TlsMode) -> SmtpRelay {
 fn message() -> (Envelope, Vec<u8>) {
     build_message(&OutgoingEmail {
         message_id: "n1.tls@absage.test".into(),
+        return_path: None,
         from: "Kreis Soest <termine@kreis-soest.example>".parse().unwrap(),
         reply_to: None,
         to: "jane@example.org".parse().unwrap(),
