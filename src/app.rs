@@ -26,6 +26,8 @@ pub struct App {
     pub progress: Arc<crate::dispatch::progress::Progress>,
     /// The HTTP listener, once [bound](App::bind).
     listener: Option<tokio::net::TcpListener>,
+    /// The bounce listener (`[bounces] listen`), once bound.
+    bounce_listener: Option<tokio::net::TcpListener>,
 }
 
 impl App {
@@ -87,6 +89,7 @@ impl App {
             ),
             progress: Arc::default(),
             listener: None,
+            bounce_listener: None,
         })
     }
 
@@ -143,8 +146,8 @@ impl App {
         jobs::retention::step(&self.ctx, &self.instance, self.ctx.now()).await
     }
 
-    /// Binds `http.listen` (port 0 picks a free one) unless bound already or switched off;
-    /// returns the address. [`App::run_until_stopped`] serves on it.
+    /// Binds `http.listen` and `bounces.listen` (port 0 picks a free one) unless bound already
+    /// or switched off; returns the HTTP address. [`App::run_until_stopped`] serves on it.
     pub async fn bind(&mut self) -> anyhow::Result<Option<SocketAddr>> {
         let listen = &self.ctx.settings.http.listen;
         if self.listener.is_none() && !listen.is_empty() {
@@ -153,7 +156,17 @@ impl App {
                 .with_context(|| format!("http.listen: cannot listen on {listen}"))?;
             self.listener = Some(listener);
         }
+        if self.bounce_listener.is_none() {
+            self.bounce_listener = crate::bounces::listener::bind(&self.ctx).await?;
+        }
         Ok(self.http_addr())
+    }
+
+    /// Where the bounce listener listens, once bound.
+    pub fn bounce_addr(&self) -> Option<SocketAddr> {
+        self.bounce_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// What the HTTP handlers share: this application's context and dispatcher progress.
@@ -222,6 +235,20 @@ impl App {
             instance.clone(),
             jobs_token.clone(),
         ));
+        if let Some(dir) = &ctx.settings.bounces.maildir {
+            tracker.spawn(jobs::bounces::run(
+                ctx.clone(),
+                dir.clone(),
+                jobs_token.clone(),
+            ));
+        }
+        if let Some(listener) = self.bounce_listener.take() {
+            tracker.spawn(crate::bounces::listener::serve(
+                ctx.clone(),
+                listener,
+                jobs_token.clone(),
+            ));
+        }
         tracing::info!(
             sources = ctx.settings.sources.len(),
             tenants = ctx.settings.tenants.len(),

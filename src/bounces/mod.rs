@@ -2,5 +2,12 @@
 //!
 //! - [`parse`]: what a returned message says (a report, a complaint, a known bounce text, or
 //!   nothing readable)
+//! - [`intake`]: taking one returned message: the email it is about, its evidence, the citizen
+//!   moved on, the address suppressed
+//! - [`listener`]: absage's own SMTP listener for the bounce domain
+//! - [`maildir`]: reading a Maildir folder the county's mail server delivers bounces to
 
+pub mod intake;
+pub mod listener;
+pub mod maildir;
 pub mod parse;

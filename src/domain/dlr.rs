@@ -55,14 +55,19 @@ pub fn delivery_state(kind: u32) -> Option<&'static str> {
     }
 }
 
-/// States after which the gateway has nothing more to say.
+/// States after which the gateway (or, for an email, the receiving mail system) has nothing
+/// more to say.
 pub fn is_final(state: &str) -> bool {
-    matches!(state, "delivered" | "undelivered" | "rejected")
+    matches!(
+        state,
+        "delivered" | "undelivered" | "rejected" | "bounced" | "complained"
+    )
 }
 
-/// Final states that say the SMS did not reach the phone.
+/// Final states that say the message did not reach the citizen: an SMS not delivered to the
+/// phone, an email that bounced.
 pub fn is_failure(state: &str) -> bool {
-    matches!(state, "undelivered" | "rejected")
+    matches!(state, "undelivered" | "rejected" | "bounced")
 }
 
 /// What to do with a report `incoming` when the send's last one was `before`.

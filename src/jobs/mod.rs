@@ -6,7 +6,9 @@
 //! - [`schedule`]: imports on each source's cron schedule, in its tenant's time zone
 //! - [`watch`]: imports when a watched folder has a new, settled export
 //! - [`retention`]: closing finished runs and deleting contact data after `retention.days`
+//! - [`bounces`]: reading the bounce Maildir
 
+pub mod bounces;
 pub mod imports;
 pub mod retention;
 pub mod schedule;

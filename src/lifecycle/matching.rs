@@ -16,6 +16,7 @@ use crate::store::Conn;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::notifications::{self, NewNotification};
 use crate::store::outages::{self, OutageRow};
+use crate::store::returned;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -54,6 +55,9 @@ pub struct MatchStats {
     /// Bookings whose SMS was not queued because their mobile is in a country outside the
     /// tenant's `sms_countries`, per country (`"SY"`). Their email and the call list still apply.
     pub sms_country_barred: BTreeMap<String, u64>,
+    /// Bookings whose email was not queued: the address hard-bounced or complained in an
+    /// earlier outage of the tenant. Their SMS and the call list still apply.
+    pub email_suppressed: u64,
     /// The bookings that left the run in this pass.
     #[serde(skip)]
     pub left: Vec<i64>,
@@ -340,11 +344,12 @@ async fn queue_for(
     // Emails are written when sent; the first of the pass is written now, as the sample the
     // report shows (and a check that the templates take this run).
     let mut sample = true;
+    let suppressed = returned::suppressed(conn, &run.tenant_id).await?;
     for slice in group.chunks(500) {
         let mut rows = Vec::new();
         for b in slice {
             let before = rows.len();
-            render_for_booking(ctx, run, b, sample, &mut rows, stats)?;
+            render_for_booking(ctx, run, b, sample, &suppressed, &mut rows, stats)?;
             sample &= !rows[before..]
                 .iter()
                 .any(|n| n.channel == Channel::Email.as_str());
@@ -370,16 +375,25 @@ async fn queue_for(
     Ok(())
 }
 
-/// Renders the cancellations one booking gets; none when it has no usable address. Its email
-/// is written only with `write_email`; otherwise it is written when sent.
+/// Renders the cancellations one booking gets; none when it has no usable address (an email
+/// address in `suppressed` is not usable). Its email is written only with `write_email`;
+/// otherwise it is written when sent.
 fn render_for_booking(
     ctx: &MatchContext<'_>,
     run: &Run,
     b: &BookingRow,
     write_email: bool,
+    suppressed: &HashSet<String>,
     out: &mut Vec<NewNotification>,
     stats: &mut MatchStats,
 ) -> anyhow::Result<()> {
+    let email = b
+        .email
+        .as_ref()
+        .filter(|e| suppressed.is_empty() || !suppressed.contains(&e.trim().to_lowercase()));
+    if email.is_none() && b.email.is_some() {
+        stats.email_suppressed += 1;
+    }
     let mut mobile = b.phone_e164.as_deref().filter(|_| b.phone_mobile != 0);
     // A mobile in a country the tenant sends no SMS to counts like none: no SMS is rendered or
     // queued, the email goes out at once, and without one the booking is on the call list.
@@ -405,17 +419,17 @@ fn render_for_booking(
         }
         sms = message.into_rendered();
     }
-    let plan = plan_channels(ctx.tenant.channel_policy, b.email.is_some(), sms.is_some());
+    let plan = plan_channels(ctx.tenant.channel_policy, email.is_some(), sms.is_some());
     let starts_at = b.starts_at;
     for (channel, role) in plan {
         let kind = Kind::Cancellation;
         let (recipient, text) = match channel {
             Channel::Email if write_email => (
-                b.email.clone(),
+                email.cloned(),
                 Text::Written(render(ctx, b, kind, channel, &run.reason)?),
             ),
             Channel::Email => (
-                b.email.clone(),
+                email.cloned(),
                 Text::AtSend {
                     language: language(ctx, b, kind, channel)?,
                 },

@@ -154,6 +154,11 @@ pub struct ReportRow {
     pub retraction_sms: Option<String>,
     /// The SMS gateway's delivery report for the cancellation (delivered, undelivered, …).
     pub sms_delivery: Option<String>,
+    /// What came back about the cancellation's email (bounced, delayed, complained, …).
+    pub email_delivery: Option<String>,
+    /// Why the tenant no longer mails the booking's address, when it does not.
+    #[serde(skip)]
+    pub email_suppressed: Option<String>,
     pub reach: Reach,
     /// Whether the run still affects the booking, or it left it (moved, cancelled, amended out).
     pub affected: bool,
@@ -177,6 +182,12 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
     for n in notifications::of_outage(&mut conn, outage_id).await? {
         by_booking.entry(n.booking_id).or_default().push(n);
     }
+    let suppressed: HashMap<String, String> =
+        crate::store::returned::suppressions(&mut conn, Some(&outage.tenant_id))
+            .await?
+            .into_iter()
+            .map(|s| (s.address, s.reason))
+            .collect();
     let rows = bookings::by_ids(&mut conn, &ids)
         .await?
         .into_iter()
@@ -209,6 +220,14 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .iter()
                     .find(|n| n.kind == Kind::Cancellation && n.channel == Channel::Sms)
                     .and_then(|n| n.delivery_state.clone()),
+                email_delivery: ns
+                    .iter()
+                    .find(|n| n.kind == Kind::Cancellation && n.channel == Channel::Email)
+                    .and_then(|n| n.delivery_state.clone()),
+                email_suppressed: b
+                    .email
+                    .as_ref()
+                    .and_then(|e| suppressed.get(&e.trim().to_lowercase()).cloned()),
                 reach: reach(&states),
                 affected: targets.get(&b.id).is_some_and(|s| s == "affected"),
                 last_error: ns.iter().filter_map(|n| n.last_error.clone()).next_back(),
@@ -327,7 +346,10 @@ pub fn call_reason(r: &ReportRow, tenant: Option<&TenantSettings>) -> String {
         let email = match (&b.email, &b.email_problem) {
             (None, Some(problem)) => problem.clone(),
             (None, None) => "no email address".to_string(),
-            (Some(_), _) => "email not queued".to_string(),
+            (Some(_), _) => match &r.email_suppressed {
+                Some(why) => format!("email address not mailed any more ({why})"),
+                None => "email not queued".to_string(),
+            },
         };
         let barred = b
             .phone_e164

@@ -19,6 +19,7 @@ pub mod outages;
 pub mod queue_admin;
 pub mod rate_budget;
 pub mod retention;
+pub mod returned;
 pub mod sessions;
 
 use anyhow::Context;

@@ -26,12 +26,15 @@ pub struct Purged {
     pub runs: u64,
     pub notifications: u64,
     pub bookings: u64,
+    /// Bounces and other returned messages received before the cutoff.
+    pub returned_mail: u64,
 }
 
 /// Deletes the contact data of runs that ended (closed or retracted) before `cutoff_ms`: the
 /// recipients and texts of their notifications, and name, email and phone of bookings whose
-/// appointment lies before the cutoff and that no newer run still needs. Rows stay, so the
-/// counts of what was sent remain for the record.
+/// appointment lies before the cutoff and that no newer run still needs, and the returned mail
+/// received before it. The rows of runs and notifications stay, so the counts of what was sent
+/// remain for the record.
 pub async fn purge(
     conn: &mut Conn,
     cutoff_ms: DateTime<Utc>,
@@ -62,6 +65,11 @@ pub async fn purge(
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    let returned_mail = sqlx::query("delete from returned_mail where received_at <= $1")
+        .bind(Millis::of(cutoff_ms))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     let runs = sqlx::query(sqlx::AssertSqlSafe(format!(
         "update outages set purged_at = $2 where {ended}"
     )))
@@ -74,6 +82,7 @@ pub async fn purge(
         runs,
         notifications,
         bookings,
+        returned_mail,
     })
 }
 

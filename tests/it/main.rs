@@ -9,6 +9,7 @@ mod http;
 mod amend;
 mod api;
 mod bench_queue;
+mod bounces;
 mod browser;
 mod daemon;
 mod db_faults;

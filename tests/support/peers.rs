@@ -1,5 +1,6 @@
-//! Real test peers on loopback: Postfix `smtp-sink` as the mail relay and Kannel
-//! (bearerbox + smsbox) with `fakesmsc` as the SMS gateway.
+//! Real test peers on loopback: Postfix `smtp-sink` as the mail relay (and a real Postfix in
+//! front of it where bounces matter) and Kannel (bearerbox + smsbox) with `fakesmsc` as the
+//! SMS gateway.
 //!
 //! Every test starts its own peers on free 127.0.0.1 ports in its own temp dir, so tests
 //! run in parallel and can inject faults without disturbing each other. Dropping a peer
@@ -11,10 +12,12 @@
 
 mod fakesmsc_log;
 mod kannel;
+mod postfix;
 mod smtp_sink;
 
 pub use fakesmsc_log::FakeSms;
 pub use kannel::Kannel;
+pub use postfix::{Postfix, Routes};
 pub use smtp_sink::{SinkMessage, SinkMode, SmtpSink};
 
 use std::fs::{File, OpenOptions};

@@ -149,6 +149,8 @@ mod tests {
             retraction_email: retraction_email.map(Into::into),
             retraction_sms: None,
             sms_delivery: None,
+            email_delivery: None,
+            email_suppressed: None,
             reach: Reach::Informed,
             affected,
             last_error: None,

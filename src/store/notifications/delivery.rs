@@ -1,4 +1,5 @@
-//! Delivery reports (SMS DLRs): recording them, and a failed delivery moving the citizen on.
+//! Delivery reports (SMS DLRs): recording them, and a failed delivery (a report, or a bounce
+//! of an email) moving the citizen on.
 
 use crate::domain::dlr;
 use crate::store::Conn;
@@ -73,8 +74,9 @@ pub enum Delivery {
 /// come back when the message turns out not to have arrived.
 pub const NOT_NEEDED: &str = "not needed: the other channel reached the citizen";
 
-/// An SMS the gateway reports as not delivered did not inform its citizen: it says so in
-/// `last_error` (the call list shows it), and if it was a cancellation of an outage still
+/// A message reported as not delivered (an SMS by its gateway, an email by its bounce) did not
+/// inform its citizen: it says so in `last_error` (the call list shows it; for an email the
+/// reason of its latest bounce), and if it was a cancellation of an outage still
 /// active for the booking, a fallback on the other channel (waiting, or dropped because this SMS
 /// had gone out) is queued now. Without one the citizen is on the call list. Returns how many
 /// fallbacks were queued.
@@ -84,19 +86,29 @@ pub async fn delivery_failed(
     delivery: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    let row: Option<(i64, i64, String)> =
-        sqlx::query_as("select outage_id, booking_id, kind from notifications where id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((outage_id, booking_id, kind)) = row else {
+    let row: Option<(i64, i64, String, String)> = sqlx::query_as(
+        "select outage_id, booking_id, kind, channel from notifications where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((outage_id, booking_id, kind, channel)) = row else {
         return Ok(0);
+    };
+    let reason = if channel == "email" {
+        let bounced: Option<String> = sqlx::query_scalar(
+            "select reason from returned_mail where notification_id = $1 and reason is not null              order by id desc limit 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        bounced.unwrap_or_else(|| "the email came back as undeliverable".into())
+    } else {
+        format!("SMS not delivered (the gateway reported {delivery})")
     };
     sqlx::query("update notifications set last_error = $2 where id = $1")
         .bind(id)
-        .bind(format!(
-            "SMS not delivered (the gateway reported {delivery})"
-        ))
+        .bind(reason)
         .execute(&mut *conn)
         .await?;
     let revived = sqlx::query(
