@@ -8,7 +8,7 @@ use super::declare::BatchArgs;
 use super::import::ImportArgs;
 use super::outage::OutageCommand;
 use super::preview::TemplatesCommand;
-use super::report::{ImportsArgs, ReportArgs, SuppressionsArgs};
+use super::report::{BouncesArgs, ImportsArgs, ReportArgs, SuppressionsArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -59,6 +59,9 @@ pub enum Command {
     Calllist(ReportArgs),
     /// Bookings absage cancelled, for the booking system to suppress its reminders.
     Suppressions(SuppressionsArgs),
+    /// Email addresses not mailed any more (hard bounces, complaints) and the latest returned
+    /// mail, with what waits for a person to read.
+    Bounces(BouncesArgs),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -83,6 +86,7 @@ impl Command {
                 | Command::Report(_)
                 | Command::Calllist(_)
                 | Command::Suppressions(_)
+                | Command::Bounces(_)
                 | Command::Outage(OutageCommand::List { .. } | OutageCommand::Show { .. })
         )
     }

@@ -5,7 +5,7 @@
 //! - `declare`: `outage declare` and `batch`
 //! - `outage`: `outage amend`, `retract`, `confirm-removals`, `list`, `show`
 //! - `import`: `import`, with its exit status
-//! - `report`: `status`, `imports`, `report`, `calllist`, `suppressions`
+//! - `report`: `status`, `imports`, `report`, `calllist`, `suppressions`, `bounces`
 //! - `db`: `db migrate`, `db backup`, `db retention`
 //! - `admin`: accounts of the admin API and web UI
 //! - `preview`, `config`: `templates preview`, `config check`
@@ -70,6 +70,7 @@ async fn dispatch(
         Command::Report(args) => report::report(&app, args).await,
         Command::Calllist(args) => report::call_list(&app, args).await,
         Command::Suppressions(args) => report::suppressions(&app, args).await,
+        Command::Bounces(args) => report::bounces(&app, args).await,
         Command::Templates(cmd) => preview::run(&app, cmd).await,
         Command::Db(cmd) => db::run(&app, cmd).await,
         Command::Admin(cmd) => admin::run(&app, cmd).await,

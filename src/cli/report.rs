@@ -1,4 +1,5 @@
-//! The reading commands: `status`, `imports`, `report`, `calllist`, `suppressions`. They open
+//! The reading commands: `status`, `imports`, `report`, `calllist`, `suppressions`, `bounces`.
+//! They open
 //! the database without migrating it.
 
 use super::print;
@@ -31,6 +32,18 @@ pub struct SuppressionsArgs {
     tenant: Option<String>,
     #[arg(long, value_enum, default_value_t = SuppressionFormat::Csv)]
     format: SuppressionFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct BouncesArgs {
+    /// Only this tenant's (else all, including returned mail of no tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// How many returned messages to show.
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
 }
 
 /// How `report` and `calllist` write their rows.
@@ -72,4 +85,12 @@ pub async fn call_list(app: &App, a: ReportArgs) -> anyhow::Result<()> {
 pub async fn suppressions(app: &App, a: SuppressionsArgs) -> anyhow::Result<()> {
     let list = reports::suppressions(&app.ctx, a.tenant.as_deref()).await?;
     print::report::suppressions(&mut std::io::stdout(), &list, a.format)
+}
+
+pub async fn bounces(app: &App, a: BouncesArgs) -> anyhow::Result<()> {
+    use crate::store::returned;
+    let mut conn = app.ctx.store.conn().await?;
+    let suppressed = returned::suppressions(&mut conn, a.tenant.as_deref()).await?;
+    let latest = returned::latest(&mut conn, a.tenant.as_deref(), a.limit).await?;
+    print::bounces::bounces(&mut std::io::stdout(), &suppressed, &latest, a.json)
 }

@@ -9,9 +9,11 @@
 //! - [`status`]: `status` and the import history
 //! - [`import`]: the report of one import
 //! - [`report`]: the per-booking report, the call list, the suppression list
+//! - [`bounces`]: the addresses not mailed any more, and the returned mail
 //! - [`preview`], [`admin`], [`db`]: a message preview, the accounts, the retention job
 
 pub mod admin;
+pub mod bounces;
 pub mod change;
 pub mod db;
 #[cfg(test)]
