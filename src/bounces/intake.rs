@@ -4,7 +4,8 @@
 //! - a failure (hard bounce, or the mail server gave up) marks the email `bounced` with a
 //!   reason written for the office, and moves the citizen on at once: to the other channel
 //!   where one waits, else onto the call list;
-//! - a hard bounce or a complaint stops the tenant mailing the address in later outages;
+//! - a complaint, or a hard bounce saying the address does not exist, stops the tenant mailing
+//!   the address in later outages (see [`Kind::suppresses`]);
 //! - a delay or a success report is kept as evidence and changes nothing else;
 //! - what is forged (right shape, wrong signature), not addressed to a return path, or not
 //!   readable is kept whole for a person and changes nothing.
@@ -116,7 +117,7 @@ pub async fn take(
                                 notifications::delivery_failed(&mut tx, id, state, now).await?;
                         }
                     }
-                    if read.kind.suppresses() {
+                    if read.kind.suppresses(read.status.as_deref()) {
                         returned::suppress(
                             &mut tx,
                             &email.tenant_id,

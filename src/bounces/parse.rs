@@ -47,9 +47,18 @@ impl Kind {
         matches!(self, Kind::Hard | Kind::GaveUp)
     }
 
-    /// The address is not mailed again in the tenant's later outages.
-    pub fn suppresses(self) -> bool {
-        matches!(self, Kind::Hard | Kind::Complaint)
+    /// The address is not mailed again in the tenant's later outages: the citizen complained,
+    /// or the address or its domain does not exist (5.1.x). Other permanent refusals fail this
+    /// email but not the address: a full or disabled mailbox (5.2.x) can be emptied, and a
+    /// policy refusal (5.7.x) is often about the sender — the county's relay on a blocklist
+    /// after the incident — not the citizen; suppressing those would leave a citizen whose
+    /// address is fine without email in the next outage.
+    pub fn suppresses(self, status: Option<&str>) -> bool {
+        match self {
+            Kind::Complaint => true,
+            Kind::Hard => status.is_some_and(|s| s.starts_with("5.1.")),
+            _ => false,
+        }
     }
 }
 

@@ -176,3 +176,20 @@ proptest! {
         let _ = read(&raw);
     }
 }
+
+#[test]
+fn only_complaints_and_addresses_that_do_not_exist_are_suppressed() {
+    assert!(Kind::Complaint.suppresses(None));
+    assert!(Kind::Hard.suppresses(Some("5.1.1")));
+    assert!(Kind::Hard.suppresses(Some("5.1.10")));
+    for (kind, status) in [
+        (Kind::Hard, Some("5.2.2")),
+        (Kind::Hard, Some("5.7.1")),
+        (Kind::Hard, None),
+        (Kind::GaveUp, Some("4.2.2")),
+        (Kind::Delayed, Some("4.4.1")),
+        (Kind::AutoReply, None),
+    ] {
+        assert!(!kind.suppresses(status), "{kind:?} {status:?}");
+    }
+}
