@@ -5,7 +5,10 @@
 //! - `export`: CSV safe for spreadsheets, and the suppression list for booking systems
 
 mod export;
+mod reasons;
 mod runs;
+
+pub use reasons::office_words;
 
 pub use export::{suppressions, suppressions_ics, write_csv};
 pub use runs::{OutageQueue, outage, outage_list, outage_queue};
@@ -159,6 +162,9 @@ pub struct ReportRow {
     /// Why the tenant no longer mails the booking's address, when it does not.
     #[serde(skip)]
     pub email_suppressed: Option<String>,
+    /// What became of each cancellation that did not reach the citizen, in words for the
+    /// office (see [`office_words`]); None when none failed.
+    pub why_not_reached: Option<String>,
     pub reach: Reach,
     /// Whether the run still affects the booking, or it left it (moved, cancelled, amended out).
     pub affected: bool,
@@ -229,6 +235,21 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .as_ref()
                     .and_then(|e| suppressed.get(&e.trim().to_lowercase()).cloned()),
                 reach: reach(&states),
+                why_not_reached: {
+                    let words: Vec<String> = ns
+                        .iter()
+                        .filter(|n| n.kind == Kind::Cancellation)
+                        .filter_map(|n| {
+                            office_words(
+                                n.channel,
+                                n.state,
+                                n.delivery_state.as_deref(),
+                                n.last_error.as_deref(),
+                            )
+                        })
+                        .collect();
+                    (!words.is_empty()).then(|| words.join("; "))
+                },
                 affected: targets.get(&b.id).is_some_and(|s| s == "affected"),
                 last_error: ns.iter().filter_map(|n| n.last_error.clone()).next_back(),
                 booking: b,
@@ -370,9 +391,10 @@ pub fn call_reason(r: &ReportRow, tenant: Option<&TenantSettings>) -> String {
         };
         return format!("{email}; {phone}");
     }
-    match &r.last_error {
-        Some(e) => e.clone(),
-        None => "not sent".into(),
+    match (&r.why_not_reached, &r.last_error) {
+        (Some(words), _) => words.clone(),
+        (None, Some(e)) => e.clone(),
+        (None, None) => "not sent".into(),
     }
 }
 

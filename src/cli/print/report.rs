@@ -151,6 +151,7 @@ mod tests {
             sms_delivery: None,
             email_delivery: None,
             email_suppressed: None,
+            why_not_reached: None,
             reach: Reach::Informed,
             affected,
             last_error: None,
