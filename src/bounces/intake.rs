@@ -152,7 +152,7 @@ pub async fn take(
             via,
             "returned mail"
         ),
-        other => tracing::warn!(via, taken = ?other, "returned mail kept for a person"),
+        other => tracing::warn!(via, taken = ?other, "returned mail not applied to any email"),
     }
     Ok(taken)
 }

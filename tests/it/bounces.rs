@@ -265,24 +265,21 @@ async fn postfix_bounces_in_a_maildir_move_citizens_on() {
     assert!(left.is_empty(), "taken messages are deleted: {left:?}");
 }
 
-/// What the listener refuses: a forged return path, a stranger's address, a message over the
-/// size limit; a client that stays silent is hung up on. A refused bounce changes nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_listener_refuses_forgeries_strangers_oversize_and_idlers() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+/// One booking's email sent to the outbox, and the listener serving on a free port.
+async fn listening(
+    tune: impl FnOnce(&mut absage::config::BounceSettings),
+) -> (TestApp, std::net::SocketAddr, CancellationToken) {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     s.bounces.domain = DOMAIN.into();
     s.bounces.secret = absage::secret::Secret::new(SECRET);
-    s.bounces.max_message_kib = 64;
-    s.bounces.idle_timeout_secs = 1;
+    tune(&mut s.bounces);
     let t = TestApp::start(dir, s).await;
     t.write_export(&[Row::new("A", "2030-01-07 09:00")]);
     t.import().await;
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;
     t.drain(&t.dispatcher()).await;
-    let email_id = email_of(&t).await.0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -291,6 +288,20 @@ async fn the_listener_refuses_forgeries_strangers_oversize_and_idlers() {
         listener,
         stop.clone(),
     ));
+    (t, addr, stop)
+}
+
+/// What the listener refuses: a forged return path, a stranger's address, a message over the
+/// size limit; a client that stays silent is hung up on. A refused bounce changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_refuses_forgeries_strangers_oversize_and_idlers() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (t, addr, stop) = listening(|b| {
+        b.max_message_kib = 64;
+        b.idle_timeout_secs = 1;
+    })
+    .await;
+    let email_id = email_of(&t).await.0;
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
@@ -370,4 +381,45 @@ async fn email_of(t: &TestApp) -> (i64, String, Option<String>) {
         .fetch_one(&mut *conn)
         .await
         .unwrap()
+}
+
+/// While the database refuses writes, a bounce is answered 451 (the sending server keeps it
+/// and tries again) and nothing is half-recorded; once writes work, the same bounce is taken
+/// and fails the email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounce_the_database_cannot_take_is_deferred_not_lost() {
+    let (t, addr, stop) = listening(|_| {}).await;
+    let (email_id, _, _) = email_of(&t).await;
+    let genuine = absage::domain::return_path::address(DOMAIN, SECRET, email_id);
+    let bounce = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/bounces/gmail-hard.eml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("RETURN_PATH", &genuine);
+    let send = |bounce: String, genuine: String| async move {
+        use lettre::AsyncTransport;
+        let relay = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(
+            addr.ip().to_string(),
+        )
+        .port(addr.port())
+        .build();
+        let envelope =
+            lettre::address::Envelope::new(None, vec![genuine.parse().unwrap()]).unwrap();
+        relay.send_raw(&envelope, bounce.as_bytes()).await
+    };
+    let fault = crate::db_faults::WriteFault::of(&t);
+    fault.start().await;
+    let refused = send(bounce.clone(), genuine.clone()).await.unwrap_err();
+    assert!(refused.is_transient(), "{refused}");
+    assert!(refused.to_string().contains("451"), "{refused}");
+    fault.end().await;
+    assert_eq!(returned_kinds(&t).await, [], "nothing half-recorded");
+    send(bounce, genuine).await.expect("taken once writes work");
+    assert_eq!(returned_kinds(&t).await, [("A".into(), "hard".into())]);
+    assert_eq!(
+        email_of(&t).await,
+        (email_id, "sent".into(), Some("bounced".into()))
+    );
+    stop.cancel();
 }
