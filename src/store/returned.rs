@@ -55,7 +55,6 @@ pub async fn email(conn: &mut Conn, id: i64) -> sqlx::Result<Option<ReturnedEmai
         tenant_id,
         recipient,
         sent: state == "sent",
-        handed_over: state == "sent" || state == "sending",
     }))
 }
 
@@ -63,9 +62,8 @@ pub async fn email(conn: &mut Conn, id: i64) -> sqlx::Result<Option<ReturnedEmai
 pub struct ReturnedEmail {
     pub tenant_id: String,
     pub recipient: String,
+    /// Recorded as sent; one still `sending` takes a failure when the send is recorded.
     pub sent: bool,
-    /// Sent, or being sent (the bounce may come before the send is recorded).
-    pub handed_over: bool,
 }
 
 /// Records what a returned message says about an email as its delivery state (`bounced`,
@@ -178,17 +176,6 @@ pub async fn latest(
     )
     .bind(tenant)
     .bind(limit)
-    .fetch_all(&mut *conn)
-    .await
-}
-
-/// The returned messages of one email, oldest first.
-pub async fn of_notification(conn: &mut Conn, id: i64) -> sqlx::Result<Vec<Returned>> {
-    sqlx::query_as(
-        "select id, received_at, via, notification_id, tenant_id, kind, status, diagnostic, \
-         reason, size from returned_mail where notification_id = $1 order by id",
-    )
-    .bind(id)
     .fetch_all(&mut *conn)
     .await
 }
