@@ -81,10 +81,13 @@ pub async fn import_detail(ctx: &Ctx, tenant: &str, id: i64) -> anyhow::Result<I
 #[derive(Debug)]
 pub struct RunReach {
     pub outage: OutageRow,
-    /// Affected bookings a message reached, that still wait for one, and that none can reach.
+    /// Affected bookings with evidence they were informed, without evidence yet, and that no
+    /// message reached and nobody phoned yet (the call list's open tasks).
     pub informed: usize,
-    pub pending: usize,
-    pub unreachable: usize,
+    pub unknown: usize,
+    pub to_call: usize,
+    /// Affected bookings not (yet) informed whose appointment starts within the next 24 hours.
+    pub not_informed_24h: usize,
 }
 
 /// What the tenant's dashboard shows.
@@ -120,10 +123,20 @@ pub async fn dashboard(ctx: &Ctx, tenant: &str) -> anyhow::Result<Dashboard> {
     for outage in active {
         let (_, rows) = crate::reports::report(ctx, outage.id).await?;
         let count = |r: Reach| rows.iter().filter(|x| x.affected && x.reach == r).count();
+        let soon = ctx.now() + chrono::Duration::hours(24);
         runs.push(RunReach {
             informed: count(Reach::Informed),
-            pending: count(Reach::Pending),
-            unreachable: count(Reach::Unreachable),
+            unknown: count(Reach::Unknown),
+            to_call: count(Reach::NotReached),
+            not_informed_24h: rows
+                .iter()
+                .filter(|x| {
+                    x.affected
+                        && x.reach != Reach::Informed
+                        && x.booking.starts_at > ctx.now()
+                        && x.booking.starts_at <= soon
+                })
+                .count(),
             outage,
         });
     }

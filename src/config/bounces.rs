@@ -32,6 +32,9 @@ pub struct BounceSettings {
     pub messages_per_minute: u32,
     /// Seconds the listener waits for the next command before it hangs up.
     pub idle_timeout_secs: u64,
+    /// Minutes a handed-over email (or an SMS where no delivery reports come back) must go
+    /// without a bounce or failure report before its citizen counts as informed.
+    pub quiet_minutes: u32,
 }
 
 impl Default for BounceSettings {
@@ -46,6 +49,7 @@ impl Default for BounceSettings {
             max_connections: 32,
             messages_per_minute: 600,
             idle_timeout_secs: 60,
+            quiet_minutes: 15,
         }
     }
 }

@@ -134,6 +134,24 @@ pub async fn render(state: &State) -> anyhow::Result<String> {
             );
         }
     }
+    let mut not_informed = Family::new(
+        "absage_citizens_not_informed_24h",
+        "Per active outage: affected citizens whose appointment starts within 24 hours with no \
+         evidence yet that they were informed (no delivery report, quiet period or call).",
+    );
+    let rules = reports::Rules::of(&state.ctx.settings);
+    for (outage, tenant, count) in crate::store::outages::not_informed_by(
+        &mut conn,
+        now,
+        now + chrono::Duration::hours(24),
+        now - rules.quiet,
+        rules.sms_reports,
+    )
+    .await?
+    {
+        let id = outage.to_string();
+        not_informed.add(&[("outage", &id), ("tenant", &tenant)], count as f64);
+    }
     let mut outcomes = Family::new(
         "absage_messages_finished",
         "Messages that reached a final state, by channel, destination and outcome (sent; failed: \
@@ -152,7 +170,17 @@ pub async fn render(state: &State) -> anyhow::Result<String> {
         );
     }
     let mut out = String::new();
-    for f in [queue, up, failures, age, stale, active, first, outcomes] {
+    for f in [
+        queue,
+        up,
+        failures,
+        age,
+        stale,
+        active,
+        first,
+        not_informed,
+        outcomes,
+    ] {
         f.write(&mut out);
     }
     Ok(out)

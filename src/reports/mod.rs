@@ -4,10 +4,12 @@
 //! - `runs`: the outages and batches, one of them with its queue
 //! - `export`: CSV safe for spreadsheets, and the suppression list for booking systems
 
+mod evidence;
 mod export;
 mod reasons;
 mod runs;
 
+pub use evidence::{Evidence, Reach, Rules};
 pub use reasons::office_words;
 
 pub use export::{suppressions, suppressions_ics, write_csv};
@@ -112,36 +114,6 @@ pub async fn status(ctx: &Ctx, now: DateTime<Utc>) -> anyhow::Result<Status> {
     })
 }
 
-/// Whether a citizen was reached for a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Reach {
-    /// A message went out on some channel.
-    Informed,
-    /// A message is still queued or in flight.
-    Pending,
-    /// Nothing was or can be sent: staff must phone.
-    Unreachable,
-}
-
-/// Reach from the states of a booking's notifications, each with its delivery report: a sent
-/// message the gateway reports as not delivered informed nobody.
-pub fn reach(states: &[(&str, Option<&str>)]) -> Reach {
-    let informed = |(state, delivery): &(&str, Option<&str>)| {
-        *state == "sent" && !delivery.is_some_and(crate::domain::dlr::is_failure)
-    };
-    if states.iter().any(informed) {
-        Reach::Informed
-    } else if states
-        .iter()
-        .any(|(s, _)| *s == "queued" || *s == "sending")
-    {
-        Reach::Pending
-    } else {
-        Reach::Unreachable
-    }
-}
-
 /// One affected booking in a run's report.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReportRow {
@@ -165,7 +137,17 @@ pub struct ReportRow {
     /// What became of each cancellation that did not reach the citizen, in words for the
     /// office (see [`office_words`]); None when none failed.
     pub why_not_reached: Option<String>,
+    /// Informed, not reached or unknown, from the evidence (see [`evidence`]).
     pub reach: Reach,
+    /// The same from the messages alone, without the call: who belongs on the call list.
+    #[serde(skip)]
+    pub messages_reach: Reach,
+    /// Every piece of evidence about the booking in this run, oldest first, as one text
+    /// ("2030-01-07 06:00 cancellation email handed to relay-1; …"), so a spreadsheet keeps it
+    /// in one cell.
+    #[serde(serialize_with = "evidence::as_text")]
+    #[schema(value_type = String)]
+    pub evidence: Vec<Evidence>,
     /// Whether the run still affects the booking, or it left it (moved, cancelled, amended out).
     pub affected: bool,
     pub last_error: Option<String>,
@@ -188,6 +170,15 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
     for n in notifications::of_outage(&mut conn, outage_id).await? {
         by_booking.entry(n.booking_id).or_default().push(n);
     }
+    let mut returned: HashMap<i64, Vec<crate::store::returned::Returned>> = HashMap::new();
+    for r in crate::store::returned::of_outage(&mut conn, outage_id).await? {
+        returned
+            .entry(r.notification_id.unwrap_or_default())
+            .or_default()
+            .push(r);
+    }
+    let called = crate::store::calls::of_outage(&mut conn, outage_id).await?;
+    let (rules, now) = (Rules::of(&ctx.settings), ctx.now());
     let suppressed: HashMap<String, String> =
         crate::store::returned::suppressions(&mut conn, Some(&outage.tenant_id))
             .await?
@@ -204,10 +195,10 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .find(|n| n.kind == kind && n.channel == ch)
                     .map(|n| n.state.as_str().to_owned())
             };
-            let states: Vec<(&str, Option<&str>)> = ns
+            let call = called.get(&b.id).map(|(by, at)| (by.as_str(), *at));
+            let returned: Vec<&crate::store::returned::Returned> = ns
                 .iter()
-                .filter(|n| n.kind == Kind::Cancellation)
-                .map(|n| (n.state.as_str(), n.delivery_state.as_deref()))
+                .flat_map(|n| returned.get(&n.id).into_iter().flatten())
                 .collect();
             ReportRow {
                 booking_key: b.booking_key.clone(),
@@ -234,7 +225,9 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .email
                     .as_ref()
                     .and_then(|e| suppressed.get(&e.trim().to_lowercase()).cloned()),
-                reach: reach(&states),
+                reach: evidence::reach(&ns, call.is_some(), rules, now),
+                messages_reach: evidence::reach(&ns, false, rules, now),
+                evidence: evidence::history(&ns, &returned, call, rules, now, tz),
                 why_not_reached: {
                     let words: Vec<String> = ns
                         .iter()
@@ -291,7 +284,8 @@ pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallList
     let tz = ctx.settings.zone_of(&outage.tenant_id);
     Ok(rows
         .into_iter()
-        .filter(|r| r.affected && r.reach == Reach::Unreachable)
+        // Who no message reached; those already phoned stay on the list, marked done.
+        .filter(|r| r.affected && r.messages_reach == Reach::NotReached)
         .map(|r| CallListEntry {
             booking_id: r.booking.id,
             called_by: called.get(&r.booking.id).map(|(by, _)| by.clone()),
@@ -408,34 +402,4 @@ fn numbers_to_call(b: &BookingRow) -> Option<String> {
         .filter(|n| !n.trim().is_empty())
         .collect();
     (!all.is_empty()).then(|| all.join(" / "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_citizen_is_informed_once_any_channel_was_sent_and_not_reported_undelivered() {
-        assert_eq!(reach(&[("failed", None), ("sent", None)]), Reach::Informed);
-        assert_eq!(reach(&[("queued", None), ("failed", None)]), Reach::Pending);
-        assert_eq!(
-            reach(&[("failed", None), ("expired", None)]),
-            Reach::Unreachable
-        );
-        assert_eq!(reach(&[]), Reach::Unreachable);
-        assert_eq!(reach(&[("cancelled", None)]), Reach::Unreachable);
-        assert_eq!(reach(&[("sent", Some("delivered"))]), Reach::Informed);
-        assert_eq!(reach(&[("sent", Some("submitted"))]), Reach::Informed);
-        assert_eq!(reach(&[("sent", Some("undelivered"))]), Reach::Unreachable);
-        assert_eq!(reach(&[("sent", Some("rejected"))]), Reach::Unreachable);
-        assert_eq!(
-            reach(&[("sent", Some("rejected")), ("queued", None)]),
-            Reach::Pending,
-            "the other channel is on its way"
-        );
-        assert_eq!(
-            reach(&[("sent", Some("rejected")), ("sent", None)]),
-            Reach::Informed
-        );
-    }
 }

@@ -387,3 +387,40 @@ pub async fn affected_names(
     .fetch_all(&mut *conn)
     .await
 }
+
+/// Per active run: its affected bookings whose appointment starts after `now` and by `until`
+/// with no evidence yet that the citizen was informed — the rule of
+/// [`crate::reports::evidence`] in one statement (for the metrics; a test holds the two
+/// equal): no call, and no sent cancellation that was reported delivered (or complained
+/// about), or that went without a failure report since `quiet_before` (an SMS only when no
+/// delivery reports come back, `sms_reports` false).
+pub async fn not_informed_by(
+    conn: &mut Conn,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    quiet_before: DateTime<Utc>,
+    sms_reports: bool,
+) -> sqlx::Result<Vec<(i64, String, i64)>> {
+    sqlx::query_as(
+        "select t.outage_id, o.tenant_id, count(*) from targets t \
+         join outages o on o.id = t.outage_id \
+         join bookings b on b.id = t.booking_id \
+         where o.state = 'active' and t.state = 'affected' and b.starts_at > $1 \
+         and b.starts_at <= $2 \
+         and not exists (select 1 from calls c where c.outage_id = t.outage_id \
+           and c.booking_id = t.booking_id) \
+         and not exists (select 1 from notifications n where n.outage_id = t.outage_id \
+           and n.booking_id = t.booking_id and n.kind = 'cancellation' and n.state = 'sent' \
+           and (n.delivery_state in ('delivered', 'complained') \
+             or ((n.delivery_state is null \
+                  or n.delivery_state not in ('undelivered', 'rejected', 'bounced')) \
+               and n.sent_at <= $3 and (n.channel = 'email' or $4 = 0)))) \
+         group by t.outage_id, o.tenant_id order by t.outage_id",
+    )
+    .bind(Millis::of(now))
+    .bind(Millis::of(until))
+    .bind(Millis::of(quiet_before))
+    .bind(i64::from(sms_reports))
+    .fetch_all(&mut *conn)
+    .await
+}

@@ -179,3 +179,15 @@ pub async fn latest(
     .fetch_all(&mut *conn)
     .await
 }
+
+/// The returned mail about a run's messages.
+pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<Returned>> {
+    sqlx::query_as(
+        "select r.id, r.received_at, r.via, r.notification_id, r.tenant_id, r.kind, r.status, \
+         r.diagnostic, r.reason, r.size from returned_mail r \
+         join notifications n on n.id = r.notification_id where n.outage_id = $1 order by r.id",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await
+}

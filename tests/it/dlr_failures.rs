@@ -98,8 +98,8 @@ async fn an_sms_reported_undelivered_moves_its_citizen_on_under_every_channel_po
         t.drain(&d).await;
         assert_eq!(
             reach_of(&t, "SMSONLY").await.0,
-            Reach::Informed,
-            "{policy:?}"
+            Reach::Unknown,
+            "{policy:?}: handed to the gateway, no report yet"
         );
 
         assert_eq!(report(&t, &base, "SMSONLY", "8").await, 200);
@@ -107,7 +107,7 @@ async fn an_sms_reported_undelivered_moves_its_citizen_on_under_every_channel_po
         assert_eq!(report(&t, &base, "REJECTED", "16").await, 200);
         for key in ["SMSONLY", "REJECTED"] {
             let (reach, why) = reach_of(&t, key).await;
-            assert_eq!(reach, Reach::Unreachable, "{policy:?} {key}");
+            assert_eq!(reach, Reach::NotReached, "{policy:?} {key}");
             let why = why.unwrap_or_else(|| panic!("{policy:?}: {key} is not on the call list"));
             assert!(why.contains("SMS not delivered"), "{policy:?}: {why}");
         }
@@ -135,7 +135,7 @@ async fn an_sms_reported_undelivered_moves_its_citizen_on_under_every_channel_po
             200,
             "the same report again"
         );
-        assert_eq!(reach_of(&t, "SMSONLY").await.0, Reach::Unreachable);
+        assert_eq!(reach_of(&t, "SMSONLY").await.0, Reach::NotReached);
         assert_eq!(
             sms_of(&t, "SMSONLY").await.3.as_deref(),
             Some("undelivered")
@@ -230,7 +230,7 @@ async fn kannels_rejection_of_a_refused_send_does_not_count_against_the_send_tha
     );
     assert_eq!(
         reach_of(&t, "K1").await.0,
-        Reach::Pending,
+        Reach::Unknown,
         "it waits, not on the call list"
     );
 

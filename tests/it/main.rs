@@ -15,6 +15,7 @@ mod daemon;
 mod db_faults;
 mod declare;
 mod dlr_failures;
+mod evidence;
 mod hardening;
 mod import;
 mod import_bomb;

@@ -153,6 +153,8 @@ mod tests {
             email_suppressed: None,
             why_not_reached: None,
             reach: Reach::Informed,
+            messages_reach: Reach::Informed,
+            evidence: Vec::new(),
             affected,
             last_error: None,
             booking: BookingRow {

@@ -37,8 +37,9 @@ struct OutageLine {
     window: String,
     reason: String,
     informed: usize,
-    pending: usize,
-    unreachable: usize,
+    unknown: usize,
+    to_call: usize,
+    not_informed_24h: usize,
 }
 
 pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
@@ -62,8 +63,9 @@ pub async fn dashboard(State(state): State<AppState>, s: Session) -> Response {
                 kind: o.kind.to_string(),
                 reason: o.reason,
                 informed: run.informed,
-                pending: run.pending,
-                unreachable: run.unreachable,
+                unknown: run.unknown,
+                to_call: run.to_call,
+                not_informed_24h: run.not_informed_24h,
             }
         })
         .collect();
