@@ -104,7 +104,9 @@ pub async fn cancel(ctx: &Ctx, caller: &Caller, id: i64) -> anyhow::Result<()> {
 }
 
 /// Notes that the caller phoned the citizen of `booking` about `outage` (the first call
-/// counts and is audited); [`Refused::NotFound`] when the booking is not the outage's.
+/// counts and is audited); [`Refused::NotFound`] when the booking is not the outage's. A
+/// citizen already phoned about a cancellation that no longer applies (the run was retracted
+/// or left the booking) is noted as told that the appointment stands.
 pub async fn mark_called(
     ctx: &Ctx,
     caller: &Caller,
@@ -113,17 +115,33 @@ pub async fn mark_called(
 ) -> anyhow::Result<()> {
     let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
-    let on_list = outages::target_states(&mut conn, outage)
+    use crate::store::calls::{self, Call};
+    let target = outages::target_states(&mut conn, outage)
         .await?
-        .iter()
-        .any(|(b, _)| *b == booking);
-    if !on_list {
+        .into_iter()
+        .find(|(b, _)| *b == booking);
+    let Some((_, target_state)) = target else {
         let why = format!("booking #{booking} does not belong to outage #{outage}");
         return Err(Refused::NotFound(why).into());
-    }
-    if crate::store::calls::mark(&mut conn, outage, booking, &caller.name, now).await? {
+    };
+    let retracted = crate::store::outages::get(&mut conn, outage)
+        .await?
+        .is_some_and(|o| o.state == crate::domain::outage::RunState::Retracted);
+    let phoned = calls::of_outage(&mut conn, Call::Cancellation, outage)
+        .await?
+        .contains_key(&booking);
+    let call = if phoned && (retracted || target_state != "affected") {
+        Call::FollowUp
+    } else {
+        Call::Cancellation
+    };
+    if calls::mark(&mut conn, call, outage, booking, &caller.name, now).await? {
         let subject = format!("outage #{outage}");
-        let details = serde_json::json!({ "booking": booking });
+        let task = match call {
+            Call::Cancellation => "cancellation",
+            Call::FollowUp => "appointment_stands",
+        };
+        let details = serde_json::json!({ "booking": booking, "task": task });
         audited(&mut conn, caller, "call.mark", subject, details, now).await?;
     }
     Ok(())

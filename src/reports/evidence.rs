@@ -56,8 +56,20 @@ pub fn informed_at(
     rules: Rules,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
+    if n.kind != Kind::Cancellation {
+        return None;
+    }
+    arrived_at(n, rules, now)
+}
+
+/// When a message (of any kind) became evidence that it arrived, if it did.
+pub fn arrived_at(
+    n: &ReportNotification,
+    rules: Rules,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let delivery = n.delivery_state.as_deref();
-    if n.kind != Kind::Cancellation || n.state != State::Sent {
+    if n.state != State::Sent {
         return None;
     }
     match delivery {

@@ -142,6 +142,9 @@ pub struct ReportRow {
     /// The same from the messages alone, without the call: who belongs on the call list.
     #[serde(skip)]
     pub messages_reach: Reach,
+    /// Whether an "appointment stands" message (after an amendment or retraction) arrived.
+    #[serde(skip)]
+    pub stands_arrived: bool,
     /// Every piece of evidence about the booking in this run, oldest first, as one text
     /// ("2030-01-07 06:00 cancellation email handed to relay-1; …"), so a spreadsheet keeps it
     /// in one cell.
@@ -177,7 +180,12 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
             .or_default()
             .push(r);
     }
-    let called = crate::store::calls::of_outage(&mut conn, outage_id).await?;
+    let called = crate::store::calls::of_outage(
+        &mut conn,
+        crate::store::calls::Call::Cancellation,
+        outage_id,
+    )
+    .await?;
     let (rules, now) = (Rules::of(&ctx.settings), ctx.now());
     let suppressed: HashMap<String, String> =
         crate::store::returned::suppressions(&mut conn, Some(&outage.tenant_id))
@@ -227,6 +235,9 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .and_then(|e| suppressed.get(&e.trim().to_lowercase()).cloned()),
                 reach: evidence::reach(&ns, call.is_some(), rules, now),
                 messages_reach: evidence::reach(&ns, false, rules, now),
+                stands_arrived: ns.iter().any(|n| {
+                    n.kind == Kind::Retraction && evidence::arrived_at(n, rules, now).is_some()
+                }),
                 evidence: evidence::history(&ns, &returned, call, rules, now, tz),
                 why_not_reached: {
                     let words: Vec<String> = ns
@@ -257,6 +268,7 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
 pub struct CallListEntry {
     /// absage's id of the booking (to mark it called).
     pub booking_id: i64,
+    pub task: CallTask,
     pub starts_at: String,
     pub name: String,
     pub phone: Option<String>,
@@ -269,38 +281,78 @@ pub struct CallListEntry {
     pub called_at: Option<String>,
 }
 
-/// The citizens of a run that no channel reached, sorted by appointment time.
+/// The work list of a run's calls, by appointment time:
+/// - the citizens no message reached (those already phoned stay, marked done);
+/// - the citizens phoned about the cancellation that no longer applies to them — the run was
+///   retracted, or amended so that it left their booking — whose appointment still lies ahead
+///   and whom no "appointment stands" message reached: they stay home unless someone calls.
 pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallListEntry>> {
+    use crate::store::calls::{self, Call};
     let (outage, rows) = report(ctx, outage_id).await?;
-    if outage.state == crate::domain::outage::RunState::Retracted {
-        // The appointments stand: nobody needs a call about a cancellation that was withdrawn.
-        return Ok(Vec::new());
-    }
-    let called = {
+    let retracted = outage.state == crate::domain::outage::RunState::Retracted;
+    let (called, followed_up) = {
         let mut conn = ctx.store.conn().await?;
-        crate::store::calls::of_outage(&mut conn, outage_id).await?
+        (
+            calls::of_outage(&mut conn, Call::Cancellation, outage_id).await?,
+            calls::of_outage(&mut conn, Call::FollowUp, outage_id).await?,
+        )
     };
     let tenant = ctx.settings.tenant(&outage.tenant_id);
     let tz = ctx.settings.zone_of(&outage.tenant_id);
+    let local = |at: &DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let now = ctx.now();
     Ok(rows
         .into_iter()
-        // Who no message reached; those already phoned stay on the list, marked done.
-        .filter(|r| r.affected && r.messages_reach == Reach::NotReached)
-        .map(|r| CallListEntry {
-            booking_id: r.booking.id,
-            called_by: called.get(&r.booking.id).map(|(by, _)| by.clone()),
-            called_at: called
-                .get(&r.booking.id)
-                .map(|(_, at)| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
-            why: call_reason(&r, tenant),
-            starts_at: r.starts_at,
-            name: r.booking.name.clone(),
-            phone: numbers_to_call(&r.booking),
-            service: r.service,
-            location: r.location,
-            booking_key: r.booking_key,
+        .filter_map(|r| {
+            let (task, done, why) =
+                if !retracted && r.affected && r.messages_reach == Reach::NotReached {
+                    let why = call_reason(&r, tenant);
+                    (CallTask::Cancellation, called.get(&r.booking.id), why)
+                } else if called.contains_key(&r.booking.id)
+                    && (retracted || !r.affected)
+                    && r.booking.status == "active"
+                    && r.booking.starts_at > now
+                    && !r.stands_arrived
+                {
+                    let why = format!(
+                        "phoned about the cancellation, which no longer applies: tell them the \
+                         appointment on {} takes place",
+                        r.starts_at
+                    );
+                    (
+                        CallTask::AppointmentStands,
+                        followed_up.get(&r.booking.id),
+                        why,
+                    )
+                } else {
+                    return None;
+                };
+            Some(CallListEntry {
+                booking_id: r.booking.id,
+                task,
+                called_by: done.map(|(by, _)| by.clone()),
+                called_at: done.map(|(_, at)| local(at)),
+                why,
+                starts_at: r.starts_at,
+                name: r.booking.name.clone(),
+                phone: numbers_to_call(&r.booking),
+                service: r.service,
+                location: r.location,
+                booking_key: r.booking_key,
+            })
         })
         .collect())
+}
+
+/// What a call on the list is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallTask {
+    /// Tell them the appointment is cancelled: no message reached them.
+    Cancellation,
+    /// Tell them the appointment takes place after all: they were phoned about a cancellation
+    /// that no longer applies.
+    AppointmentStands,
 }
 
 /// A booking that vanished from the export while its outage ran: it stays affected (its

@@ -1,22 +1,41 @@
-//! Who on a call list has been phoned.
+//! Who on a call list has been phoned: about the cancellation (`calls`), and again once the
+//! cancellation no longer applied (`follow_up_calls`).
 
 use super::{Conn, Millis};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
+/// Which call: about the cancellation, or the one telling that it no longer applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Cancellation,
+    FollowUp,
+}
+
+impl Call {
+    fn table(self) -> &'static str {
+        match self {
+            Call::Cancellation => "calls",
+            Call::FollowUp => "follow_up_calls",
+        }
+    }
+}
+
 /// Records that `by` phoned the citizen of `booking_id` about `outage_id` (the first call
 /// counts). Returns whether this was the first.
 pub async fn mark(
     conn: &mut Conn,
+    call: Call,
     outage_id: i64,
     booking_id: i64,
     by: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    let r = sqlx::query(
-        "insert into calls (outage_id, booking_id, called_by, called_at) values ($1, $2, $3, $4) \
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "insert into {} (outage_id, booking_id, called_by, called_at) values ($1, $2, $3, $4) \
          on conflict (outage_id, booking_id) do nothing",
-    )
+        call.table()
+    )))
     .bind(outage_id)
     .bind(booking_id)
     .bind(by)
@@ -29,13 +48,16 @@ pub async fn mark(
 /// Booking id → (who called, when) for one run.
 pub async fn of_outage(
     conn: &mut Conn,
+    call: Call,
     outage_id: i64,
 ) -> sqlx::Result<HashMap<i64, (String, DateTime<Utc>)>> {
-    let rows: Vec<(i64, String, i64)> =
-        sqlx::query_as("select booking_id, called_by, called_at from calls where outage_id = $1")
-            .bind(outage_id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select booking_id, called_by, called_at from {} where outage_id = $1",
+        call.table()
+    )))
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(b, by, at)| (b, (by, crate::domain::from_millis(at))))

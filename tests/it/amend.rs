@@ -441,3 +441,93 @@ async fn declaring_an_overlapping_outage_again_tells_nobody_twice() {
         "four citizens, two channels, once"
     );
 }
+
+/// A citizen nobody could message was phoned about the cancellation; then the outage no longer
+/// applies to them. Today nothing would tell them, and they would stay home: they get a new
+/// task on the call list, once per change, marked done separately from the first call. A
+/// citizen who was messaged instead hears it by message, and one not phoned needs no call.
+#[tokio::test]
+async fn a_citizen_phoned_about_a_cancellation_that_no_longer_applies_gets_a_new_call() {
+    let caller = absage::accounts::Caller {
+        name: "anna".into(),
+        tenant: "soest".into(),
+        role: absage::domain::account::Role::Operator,
+    };
+    let rows = [
+        Row::new("EARLY", "2030-01-07 09:00").email("").phone(""),
+        Row::new("LATE", "2030-01-07 11:00").email("").phone(""),
+        Row::new("UNCALLED", "2030-01-07 11:30").email("").phone(""),
+        Row::new("MAILED", "2030-01-07 09:30"),
+    ];
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    let id = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await
+        .id
+        .unwrap();
+    t.drain(&t.dispatcher()).await;
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    let keys: Vec<&str> = calls.iter().map(|c| c.booking_key.as_str()).collect();
+    assert_eq!(keys, ["EARLY", "LATE", "UNCALLED"]);
+    for c in calls.iter().filter(|c| c.booking_key != "UNCALLED") {
+        absage::follow_up::mark_called(&t.app.ctx, &caller, id, c.booking_id)
+            .await
+            .unwrap();
+    }
+    let task_of = |calls: &[absage::reports::CallListEntry], key: &str| {
+        calls
+            .iter()
+            .find(|c| c.booking_key == key)
+            .map(|c| (c.task, c.called_by.clone()))
+    };
+    use absage::reports::CallTask::{AppointmentStands, Cancellation};
+
+    // The morning is fine after all: EARLY (phoned) needs a call back, MAILED gets a message.
+    let change = Amendment {
+        from: Some(t.local("2030-01-07 10:00")),
+        ..Amendment::default()
+    };
+    amend(&t, id, change).await;
+    t.drain(&t.dispatcher()).await;
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    assert_eq!(task_of(&calls, "EARLY"), Some((AppointmentStands, None)));
+    assert!(
+        calls[0].why.contains("takes place") && calls[0].why.contains("2030-01-07 09:00"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        task_of(&calls, "LATE"),
+        Some((Cancellation, Some("anna".into())))
+    );
+    assert_eq!(
+        task_of(&calls, "MAILED"),
+        None,
+        "told by message that it stands"
+    );
+    let s = states(&t).await;
+    assert_eq!(st(&s, "MAILED", "retraction"), Some("sent"));
+
+    // The call back is noted on its own task.
+    let early = calls.iter().find(|c| c.booking_key == "EARLY").unwrap();
+    absage::follow_up::mark_called(&t.app.ctx, &caller, id, early.booking_id)
+        .await
+        .unwrap();
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    assert_eq!(
+        task_of(&calls, "EARLY"),
+        Some((AppointmentStands, Some("anna".into())))
+    );
+
+    // Then the whole outage is withdrawn: LATE, phoned, needs a call back too; UNCALLED was
+    // never told anything and needs none.
+    retract(&t, id).await.unwrap();
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    let keys: Vec<&str> = calls.iter().map(|c| c.booking_key.as_str()).collect();
+    assert_eq!(keys, ["EARLY", "LATE"]);
+    assert_eq!(task_of(&calls, "LATE"), Some((AppointmentStands, None)));
+
+    // Once the appointment has passed, there is nothing left to tell.
+    t.clock.set(t.local("2030-01-07 11:05"));
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    assert!(calls.is_empty(), "{calls:?}");
+}

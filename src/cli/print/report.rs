@@ -85,12 +85,13 @@ pub fn suppressions(
 mod tests {
     use super::*;
     use crate::cli::print::fixtures::written;
-    use crate::reports::Reach;
+    use crate::reports::{CallTask, Reach};
     use crate::store::bookings::BookingRow;
 
     fn entry(booking_id: i64, name: &str, phone: Option<&str>) -> CallListEntry {
         CallListEntry {
             booking_id,
+            task: CallTask::Cancellation,
             starts_at: "2030-03-04 11:00".into(),
             name: name.into(),
             phone: phone.map(Into::into),
@@ -126,8 +127,8 @@ mod tests {
         let csv = written(|out| call_list(out, 1, &list, Format::Csv));
         assert_eq!(
             csv,
-            "booking_id,starts_at,name,phone,service,location,booking_key,why,called_by,called_at\n\
-             4,2030-03-04 11:00,'=Dora D,'+49 2921 123,Führerschein,Soest,K4,no email address; no mobile number,,\n"
+            "booking_id,task,starts_at,name,phone,service,location,booking_key,why,called_by,called_at\n\
+             4,cancellation,2030-03-04 11:00,'=Dora D,'+49 2921 123,Führerschein,Soest,K4,no email address; no mobile number,,\n"
         );
         let json = written(|out| call_list(out, 1, &list, Format::Json));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -154,6 +155,7 @@ mod tests {
             why_not_reached: None,
             reach: Reach::Informed,
             messages_reach: Reach::Informed,
+            stands_arrived: false,
             evidence: Vec::new(),
             affected,
             last_error: None,

@@ -38,6 +38,10 @@ const EN: &[(&str, &str)] = &[
     ("Grund", "Reason"),
     ("informiert", "informed"),
     ("noch ohne Nachweis", "no evidence yet"),
+    (
+        "Termin findet doch statt – bitte Bescheid geben",
+        "the appointment takes place after all – please tell them",
+    ),
     ("nicht erreicht", "not reached"),
     (
         "nicht informiert, Termin in 24 h",
