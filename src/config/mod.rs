@@ -24,7 +24,8 @@ pub use storage::{DatabaseSettings, RetentionSettings};
 pub use tenant::{ChannelPolicy, TenantSettings, UNKNOWN_COUNTRY};
 pub use transport::{
     BodyTemplate, EmailSettings, HttpGatewayConfig, HttpMethod, KannelConfig, OutboxSettings,
-    SecretHeader, SmsGatewayConfig, SmsSettings, SmtpRelayConfig, TlsMode, Transport,
+    ReportMapping, SecretHeader, SmsGatewayConfig, SmsSettings, SmtpRelayConfig, TlsMode,
+    Transport,
 };
 
 use crate::import::SourceSettings;

@@ -165,6 +165,46 @@ pub struct HttpGatewayConfig {
     pub concurrency: usize,
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// How this provider's delivery reports read; without it a report must carry `status` as
+    /// a word (`delivered`, `failed`, …) or a Kannel number.
+    #[serde(default)]
+    pub delivery_reports: Option<Box<ReportMapping>>,
+}
+
+/// Where a provider puts the status (and, for a callback URL set once at the provider,
+/// absage's reference `{dlr_ref}`) in its delivery reports, and what its statuses mean.
+/// A place is a form or query field name (`MessageStatus`) or a JSON pointer (`/status`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReportMapping {
+    pub status: String,
+    /// Where `{dlr_ref}` comes back, for reports to `/hooks/dlr/gateway/<name>`; without it,
+    /// each message's own `{dlr_url}` says which message a report is about.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Statuses that mean the SMS reached the phone.
+    pub delivered: Vec<String>,
+    /// Statuses that mean it did not and will not (the citizen moves on).
+    pub failed: Vec<String>,
+    /// Statuses on the way (accepted, queued, buffered): taken, nothing final.
+    #[serde(default)]
+    pub pending: Vec<String>,
+}
+
+impl ReportMapping {
+    /// absage's delivery state for a provider's status (case-insensitive); None: unknown.
+    pub fn state_of(&self, status: &str) -> Option<&'static str> {
+        let is = |list: &[String]| list.iter().any(|s| s.eq_ignore_ascii_case(status.trim()));
+        if is(&self.delivered) {
+            Some("delivered")
+        } else if is(&self.failed) {
+            Some("undelivered")
+        } else if is(&self.pending) {
+            Some("buffered")
+        } else {
+            None
+        }
+    }
 }
 
 fn default_success_status() -> Vec<u16> {

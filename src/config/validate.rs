@@ -171,6 +171,25 @@ impl Settings {
             }
         }
         problems.extend(self.bounces.problems());
+        for (i, g) in self.sms.gateways.iter().enumerate() {
+            let SmsGatewayConfig::Http(h) = g else {
+                continue;
+            };
+            let Some(m) = &h.delivery_reports else {
+                continue;
+            };
+            let key = format!("sms.gateways[{i}].delivery_reports");
+            if self.http.webhooks.delivery_reports().is_none() {
+                problems.push(format!(
+                    "{key}: reports need [http.webhooks] public_url and secret (they sign them)"
+                ));
+            }
+            if m.status.trim().is_empty() || m.delivered.is_empty() || m.failed.is_empty() {
+                problems.push(format!(
+                    "{key}: needs `status` (a field or a JSON pointer), and `delivered` and `failed` statuses"
+                ));
+            }
+        }
         let hooks = &self.http.webhooks;
         if !hooks.public_url.is_empty() || !hooks.secret.expose().is_empty() {
             if !(hooks.public_url.starts_with("http://")

@@ -118,6 +118,8 @@ impl Prepared {
                     dlr_url: addressing.delivery_reports.as_ref().map(|(url, secret)| {
                         crate::domain::dlr::callback_url(url, secret, c.id, c.claims)
                     }),
+                    dlr_ref: (addressing.delivery_reports.as_ref())
+                        .map(|(_, secret)| crate::domain::dlr::reference(secret, c.id, c.claims)),
                     validity_minutes: validity_minutes(now, c.deadline),
                 },
             }),

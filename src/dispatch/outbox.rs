@@ -107,6 +107,7 @@ mod tests {
             text: text.into(),
             ucs2,
             dlr_url: None,
+            dlr_ref: None,
             validity_minutes: None,
         }
     }

@@ -23,6 +23,9 @@ pub struct SmsMessage {
     pub ucs2: bool,
     /// Where the gateway should post delivery reports.
     pub dlr_url: Option<String>,
+    /// absage's signed reference of the send, for providers that hand a reference back to one
+    /// callback URL (`{dlr_ref}`; see [`crate::domain::dlr::reference`]).
+    pub dlr_ref: Option<String>,
     /// How long the SMS centre may keep trying: a cancellation that arrives after the
     /// appointment has started is worse than none.
     pub validity_minutes: Option<u32>,
@@ -273,9 +276,18 @@ async fn excerpt(response: Response) -> String {
     body.trim().chars().take(REASON_EXCERPT).collect()
 }
 
-const PLACEHOLDERS: [&str; 5] = ["to", "from", "text", "id", "dlr_url"];
+const PLACEHOLDERS: [&str; 7] = [
+    "to",
+    "to_digits",
+    "from",
+    "text",
+    "id",
+    "dlr_url",
+    "dlr_ref",
+];
 
-/// Fills `{to}`, `{from}`, `{text}`, `{id}` and `{dlr_url}` in one pass, so braces in the text stay as they are.
+/// Fills `{to}`, `{to_digits}`, `{from}`, `{text}`, `{id}`, `{dlr_url}` and `{dlr_ref}` in one
+/// pass, so braces in the text stay as they are.
 fn fill(template: &str, m: &SmsMessage) -> String {
     let mut out = String::with_capacity(template.len() + m.text.len());
     let mut rest = template;
@@ -285,6 +297,8 @@ fn fill(template: &str, m: &SmsMessage) -> String {
         let name = after.split('}').next().filter(|_| after.contains('}'));
         let value = match name {
             Some("to") => Some(m.to_e164.clone()),
+            // E.164 without its `+`, as some providers want it (Vonage).
+            Some("to_digits") => Some(m.to_e164.trim_start_matches('+').to_owned()),
             Some("from") => Some(m.from.clone()),
             Some("text") => Some(m.text.clone()),
             Some("id") => Some(m.id.to_string()),
@@ -295,6 +309,7 @@ fn fill(template: &str, m: &SmsMessage) -> String {
                     .map(|u| u.split('?').next().unwrap_or(u).to_owned())
                     .unwrap_or_default(),
             ),
+            Some("dlr_ref") => Some(m.dlr_ref.clone().unwrap_or_default()),
             _ => None,
         };
         match (value, name) {
@@ -361,7 +376,7 @@ fn check_templates(h: &HttpGatewayConfig) -> anyhow::Result<()> {
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if looks_like_placeholder && !PLACEHOLDERS.contains(&name) {
                 anyhow::bail!(
-                    "gateway {}: {key} uses unknown placeholder {{{name}}} (known: {{to}} {{from}} {{text}} {{id}} {{dlr_url}})",
+                    "gateway {}: {key} uses unknown placeholder {{{name}}} (known: {{to}} {{to_digits}} {{from}} {{text}} {{id}} {{dlr_url}} {{dlr_ref}})",
                     h.name
                 );
             }
@@ -396,6 +411,7 @@ mod tests {
             text: text.into(),
             ucs2,
             dlr_url: None,
+            dlr_ref: None,
             validity_minutes: None,
         }
     }
@@ -418,6 +434,7 @@ mod tests {
             message_id_json_pointer: Some("/messages/0/id".into()),
             concurrency: 2,
             timeout_secs: 5,
+            delivery_reports: None,
         }
     }
 

@@ -43,6 +43,23 @@ pub fn callback_url(public_url: &str, secret: &str, notification_id: i64, claim:
     )
 }
 
+/// absage's reference of a send, for providers whose callback URL is set once for all
+/// messages and hand back a reference of the sender's (`{dlr_ref}`): `ID-CLAIM-SIG`.
+pub fn reference(secret: &str, notification_id: i64, claim: i64) -> String {
+    format!(
+        "{notification_id}-{claim}-{}",
+        signature(secret, notification_id, Some(claim))
+    )
+}
+
+/// The parts of a [`reference`]; the signature is still to be verified.
+pub fn parse_reference(reference: &str) -> Option<(i64, i64, String)> {
+    let mut parts = reference.trim().splitn(3, '-');
+    let id = parts.next()?.parse().ok()?;
+    let claim = parts.next()?.parse().ok()?;
+    Some((id, claim, parts.next()?.to_owned()))
+}
+
 /// What a Kannel report type (`%d`: 1, 2, 4, 8, 16) says about the SMS.
 pub fn delivery_state(kind: u32) -> Option<&'static str> {
     match kind {

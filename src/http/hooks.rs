@@ -9,17 +9,71 @@
 //! final one is refused with 409. A report that the SMS did not arrive moves its citizen on:
 //! to the other channel where the tenant's policy has one waiting, else to the call list.
 
+use crate::config::ReportMapping;
 use crate::http::State as AppState;
 use crate::store::notifications;
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Debug, Deserialize)]
+/// A delivery report as it came: its query string and its form or JSON body. Where the
+/// status (and, for a provider's one callback URL, absage's reference) sits is the gateway's
+/// [`ReportMapping`]; without one, `status` in the query or form.
 pub struct Report {
-    status: Option<String>,
+    fields: Vec<(String, String)>,
+    json: Option<serde_json::Value>,
+}
+
+impl Report {
+    fn new(query: Vec<(String, String)>, headers: &HeaderMap, body: &[u8]) -> Report {
+        let content_type = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mut fields = query;
+        let mut json = None;
+        if content_type.starts_with("application/json") {
+            json = serde_json::from_slice(body).ok();
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            fields.extend(url::form_urlencoded::parse(body).into_owned());
+        }
+        Report { fields, json }
+    }
+
+    /// A form or query field by name, or with a leading `/` a JSON pointer into the body
+    /// (a number or boolean there reads as its text).
+    fn field(&self, place: &str) -> Option<String> {
+        if place.starts_with('/') {
+            return match self.json.as_ref()?.pointer(place)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            };
+        }
+        self.fields
+            .iter()
+            .find(|(k, _)| k == place)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// absage's delivery state: by the gateway's mapping, or from `status`.
+    fn delivery(&self, mapping: Option<&ReportMapping>) -> Result<&'static str, Option<String>> {
+        match mapping {
+            Some(m) => {
+                let status = self.field(&m.status).ok_or(None)?;
+                m.state_of(&status).ok_or(Some(status))
+            }
+            None => self
+                .field("status")
+                .as_deref()
+                .and_then(state_of)
+                .ok_or(None),
+        }
+    }
 }
 
 fn state_of(status: &str) -> Option<&'static str> {
@@ -36,13 +90,16 @@ fn state_of(status: &str) -> Option<&'static str> {
     }
 }
 
-/// A report for one send of a notification.
+/// A report for one send of a notification (its own signed URL, `{dlr_url}`).
 pub async fn delivery_report(
     State(state): State<AppState>,
     Path((id, claim, sig)): Path<(i64, i64, String)>,
-    Query(report): Query<Report>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    take_report(&state, id, Some(claim), &sig, &report).await
+    let report = Report::new(query, &headers, &body);
+    take_report(&state, id, Some(claim), &sig, &report, None).await
 }
 
 /// A report at a URL handed out before sends were counted (`/hooks/dlr/{id}/{sig}`): taken for
@@ -50,9 +107,63 @@ pub async fn delivery_report(
 pub async fn delivery_report_unclaimed(
     State(state): State<AppState>,
     Path((id, sig)): Path<(i64, String)>,
-    Query(report): Query<Report>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    take_report(&state, id, None, &sig, &report).await
+    let report = Report::new(query, &headers, &body);
+    take_report(&state, id, None, &sig, &report, None).await
+}
+
+/// A report to a gateway's one callback URL (`/hooks/dlr/gateway/{name}`), set once at the
+/// provider: the message is named by absage's signed reference `{dlr_ref}`, which the provider
+/// hands back where the gateway's `delivery_reports.reference` says.
+pub async fn gateway_report(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let refuse = |status: StatusCode, code: &str, message: &str| {
+        (status, Json(json!({ "code": code, "message": message })))
+    };
+    let Some(mapping) = gateway_mapping(&state, &name).filter(|m| m.reference.is_some()) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no gateway of this name takes reports by reference",
+        );
+    };
+    let report = Report::new(query, &headers, &body);
+    let reference = mapping.reference.as_deref().and_then(|r| report.field(r));
+    let Some((id, claim, sig)) = reference
+        .as_deref()
+        .and_then(crate::domain::dlr::parse_reference)
+    else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "no reference of absage's in the report",
+        );
+    };
+    take_report(&state, id, Some(claim), &sig, &report, Some(mapping)).await
+}
+
+/// The report mapping of the HTTP gateway `name`, if it has one.
+fn gateway_mapping<'a>(state: &'a AppState, name: &str) -> Option<&'a ReportMapping> {
+    state
+        .ctx
+        .settings
+        .sms
+        .gateways
+        .iter()
+        .find_map(|g| match g {
+            crate::config::SmsGatewayConfig::Http(h) if h.name == name => {
+                h.delivery_reports.as_ref()
+            }
+            _ => None,
+        })
 }
 
 async fn take_report(
@@ -61,6 +172,7 @@ async fn take_report(
     claim: Option<i64>,
     sig: &str,
     report: &Report,
+    mapping: Option<&ReportMapping>,
 ) -> (StatusCode, Json<serde_json::Value>) {
     use crate::store::notifications::Delivery;
     let refuse = |status: StatusCode, code: &str, message: &str| {
@@ -84,12 +196,43 @@ async fn take_report(
             "the signature does not match",
         );
     }
-    let Some(delivery) = report.status.as_deref().and_then(state_of) else {
-        return refuse(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "status: not a delivery report type",
-        );
+    // The gateway that sent the message says how its reports read.
+    let mapping = match mapping {
+        Some(m) => Some(m),
+        None => match sent_through(state, id).await {
+            Ok(gateway) => gateway.and_then(|g| gateway_mapping(state, &g)),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot read a notification's gateway");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "internal",
+                    "try again later",
+                );
+            }
+        },
+    };
+    let delivery = match report.delivery(mapping) {
+        Ok(d) => d,
+        // A status the mapping does not list: taken as nothing (the provider would only send
+        // it again), and logged so the mapping can be completed.
+        Err(Some(status)) => {
+            tracing::warn!(
+                notification = id,
+                status,
+                "a delivery report with a status the gateway's mapping does not list"
+            );
+            return (
+                StatusCode::OK,
+                Json(json!({ "notification": id, "ignored": status })),
+            );
+        }
+        Err(None) => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "status: not a delivery report type",
+            );
+        }
     };
     let now = state.ctx.now();
     let recorded = async {
@@ -145,6 +288,12 @@ async fn take_report(
             )
         }
     }
+}
+
+/// The destination a notification was last sent through.
+async fn sent_through(state: &AppState, id: i64) -> anyhow::Result<Option<String>> {
+    let mut conn = state.ctx.store.conn().await?;
+    Ok(notifications::destination_of(&mut conn, id).await?)
 }
 
 #[cfg(test)]

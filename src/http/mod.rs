@@ -111,6 +111,10 @@ pub fn router(state: State) -> Router {
             "/hooks/dlr/{id}/{sig}",
             get(hooks::delivery_report_unclaimed).post(hooks::delivery_report_unclaimed),
         )
+        .route(
+            "/hooks/dlr/gateway/{name}",
+            get(hooks::gateway_report).post(hooks::gateway_report),
+        )
         .route("/hooks/alertmanager", post(hooks::alertmanager))
         .merge(api::router())
         .merge(ui::router());

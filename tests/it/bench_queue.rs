@@ -220,6 +220,7 @@ async fn gateway_alone_messages_per_second() {
                 ucs2: false,
                 text,
                 dlr_url: None,
+                dlr_ref: None,
                 validity_minutes: Some(600),
             };
             gateway.send(&m).await.is_ok()

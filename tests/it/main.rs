@@ -15,6 +15,7 @@ mod daemon;
 mod db_faults;
 mod declare;
 mod dlr_failures;
+mod dlr_providers;
 mod evidence;
 mod hardening;
 mod import;

@@ -30,6 +30,7 @@ fn sms(text: &str, ucs2: bool) -> SmsMessage {
         text: text.into(),
         ucs2,
         dlr_url: None,
+        dlr_ref: None,
         validity_minutes: None,
     }
 }

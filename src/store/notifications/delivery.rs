@@ -54,6 +54,16 @@ pub async fn record_delivery(
     })
 }
 
+/// The relay or gateway a notification was last sent through.
+pub async fn destination_of(conn: &mut Conn, id: i64) -> sqlx::Result<Option<String>> {
+    let row: Option<Option<String>> =
+        sqlx::query_scalar("select destination from notifications where id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.flatten())
+}
+
 /// What became of a delivery report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
