@@ -160,7 +160,7 @@ fn gateway_mapping<'a>(state: &'a AppState, name: &str) -> Option<&'a ReportMapp
         .iter()
         .find_map(|g| match g {
             crate::config::SmsGatewayConfig::Http(h) if h.name == name => {
-                h.delivery_reports.as_ref()
+                h.delivery_reports.as_deref()
             }
             _ => None,
         })
