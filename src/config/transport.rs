@@ -94,6 +94,15 @@ pub enum SmsGatewayConfig {
     Http(HttpGatewayConfig),
 }
 
+impl SmsGatewayConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SmsGatewayConfig::Kannel(k) => &k.name,
+            SmsGatewayConfig::Http(h) => &h.name,
+        }
+    }
+}
+
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct KannelConfig {

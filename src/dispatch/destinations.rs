@@ -176,6 +176,28 @@ impl Addressing {
     }
 }
 
+/// The name of a channel's first destination (the one that sends while it is up): the first
+/// relay or gateway, or the outbox.
+pub fn first_name(settings: &Settings, channel: Channel) -> Option<String> {
+    match (channel, channel_transport(settings, channel)) {
+        (Channel::Email, Transport::File) => Some("outbox-email".into()),
+        (Channel::Sms, Transport::File) => Some("outbox-sms".into()),
+        (Channel::Email, Transport::Network) => {
+            settings.email.relays.first().map(|r| r.name.clone())
+        }
+        (Channel::Sms, Transport::Network) => {
+            settings.sms.gateways.first().map(|g| g.name().to_owned())
+        }
+    }
+}
+
+fn channel_transport(settings: &Settings, channel: Channel) -> Transport {
+    match channel {
+        Channel::Email => settings.email.transport,
+        Channel::Sms => settings.sms.transport,
+    }
+}
+
 /// All destinations of both channels.
 pub struct Destinations {
     pub addressing: Addressing,

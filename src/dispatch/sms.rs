@@ -70,10 +70,7 @@ impl SmsGateway {
     }
 
     pub fn name(&self) -> &str {
-        match &self.cfg {
-            SmsGatewayConfig::Kannel(k) => &k.name,
-            SmsGatewayConfig::Http(h) => &h.name,
-        }
+        self.cfg.name()
     }
 
     #[tracing::instrument(skip_all, fields(gateway = %self.name(), notification = m.id))]

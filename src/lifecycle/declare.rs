@@ -5,6 +5,7 @@
 use super::Refused;
 use super::impact::{Impact, Tally, impact};
 use super::matching::{self, MatchContext, MatchStats, Output, Run};
+use super::planner;
 use super::request::Declaration;
 use crate::ctx::Ctx;
 use crate::domain::names::Names;
@@ -54,7 +55,10 @@ pub async fn declare(
             tally: Some(&mut tally),
         };
         let stats = matching::match_counted(&mut conn, &m, &run, out).await?;
-        return Ok(tally.into_impact(None, stats));
+        let schedule = estimate(&mut conn, ctx, tenant, &tally, 0, now).await?;
+        let mut impact = tally.into_impact(None, stats);
+        impact.schedule = Some(schedule);
+        return Ok(impact);
     }
     let mut tx = ctx.store.begin().await?;
     check_scope(&mut tx, &tenant.id, run.selection.scope(), now).await?;
@@ -64,7 +68,16 @@ pub async fn declare(
         tally: Some(&mut tally),
     };
     let stats = matching::match_counted(&mut tx, &m, &run, out).await?;
-    let impact = tally.into_impact(Some(run.id), stats);
+    // Whose messages would leave too late: on the call list at once.
+    let schedule = estimate(&mut tx, ctx, tenant, &tally, run.id, now).await?;
+    let late: Vec<(i64, String)> = schedule
+        .late
+        .iter()
+        .map(|l| (l.booking_id, l.reason(tenant.time_zone)))
+        .collect();
+    outages::mark_late(&mut tx, run.id, &late).await?;
+    let mut impact = tally.into_impact(Some(run.id), stats);
+    impact.schedule = Some(schedule);
     // In the same transaction: no declaration without its audit entry.
     let details = serde_json::json!({
         "kind": decl.kind.as_str(), "affected": impact.stats.affected,
@@ -85,6 +98,47 @@ pub async fn declare(
     tx.commit().await?;
     tracing::info!(outage = run.id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
     Ok(impact)
+}
+
+/// When the run's messages would leave, from the queue already waiting (of other runs than
+/// `run`), each channel's first destination's rate limit and the tenant's quiet hours.
+async fn estimate(
+    conn: &mut crate::store::Conn,
+    ctx: &Ctx,
+    tenant: &crate::config::TenantSettings,
+    tally: &Tally,
+    run: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<planner::Schedule> {
+    use crate::domain::notification::Channel;
+    let mut lanes = std::collections::HashMap::new();
+    for channel in [Channel::Email, Channel::Sms] {
+        let limit = crate::dispatch::destinations::first_name(&ctx.settings, channel)
+            .and_then(|name| ctx.settings.queue.rate_limits.get(&name).copied());
+        let waiting =
+            crate::store::notifications::waiting_deadlines(conn, channel.as_str(), run, now)
+                .await?;
+        lanes.insert(
+            channel.as_str(),
+            planner::Lane {
+                rate: limit.unwrap_or(planner::UNLIMITED_RATE),
+                limited: limit.is_some(),
+                waiting,
+                quiet_hours_apply: channel == Channel::Sms,
+            },
+        );
+    }
+    let hold = planner::Hold {
+        quiet: tenant.quiet_hours,
+        zone: tenant.time_zone,
+        urgent: chrono::Duration::minutes(tenant.quiet_hours_urgent_minutes),
+    };
+    let lead = chrono::Duration::minutes(tenant.fallback_lead_minutes);
+    let mut schedule = planner::schedule(&tally.planned, &lanes, &hold, lead, now);
+    for l in &mut schedule.late {
+        l.booking_key = tally.keys.get(&l.booking_id).cloned().unwrap_or_default();
+    }
+    Ok(schedule)
 }
 
 /// The row to store for a declaration matched as `run`.

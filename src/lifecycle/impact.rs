@@ -44,6 +44,9 @@ pub struct Impact {
     pub conservation: Conservation,
     /// The services and locations of the affected bookings, with counts.
     pub names: Names,
+    /// When the messages of a new run would leave, and whose would leave too late (see
+    /// [`super::planner`]); absent for changes to a run.
+    pub schedule: Option<super::planner::Schedule>,
 }
 
 /// The conservation rule of a run: bookings affected = bookings with at least one message
@@ -198,6 +201,9 @@ pub struct Tally {
     affected: i64,
     with_message: i64,
     names: BTreeMap<(String, String), i64>,
+    /// The cancellations queued, for the deadline planner, and the keys of their bookings.
+    pub planned: Vec<super::planner::Planned>,
+    pub keys: std::collections::HashMap<i64, String>,
 }
 
 impl Tally {
@@ -211,6 +217,21 @@ impl Tally {
             .names
             .entry((b.service.clone(), b.location.clone()))
             .or_default() += 1;
+        for n in queued
+            .iter()
+            .filter(|n| n.kind == Kind::Cancellation.as_str())
+        {
+            self.planned.push(super::planner::Planned {
+                booking: b.id,
+                channel: n.channel,
+                fallback: n.role == crate::domain::notification::Role::Fallback.as_str(),
+                due: n.next_attempt_at,
+                starts_at: n.deadline,
+            });
+            self.keys
+                .entry(b.id)
+                .or_insert_with(|| b.booking_key.clone());
+        }
         let d = &mut self.breakdown;
         for n in queued {
             *d.per_channel.entry(n.channel.to_owned()).or_insert(0) += 1;
@@ -314,6 +335,7 @@ impl Breakdown {
             samples: self.samples.into_values().collect(),
             conservation,
             names,
+            schedule: None,
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod four_eyes;
 pub mod impact;
 pub mod matching;
 pub mod plan;
+pub mod planner;
 pub mod render;
 pub mod request;
 

@@ -145,6 +145,9 @@ pub struct ReportRow {
     /// Whether an "appointment stands" message (after an amendment or retraction) arrived.
     #[serde(skip)]
     pub stands_arrived: bool,
+    /// Why the deadline planner put the booking on the call list when the run was declared.
+    #[serde(skip)]
+    pub late_reason: Option<String>,
     /// Every piece of evidence about the booking in this run, oldest first, as one text
     /// ("2030-01-07 06:00 cancellation email handed to relay-1; …"), so a spreadsheet keeps it
     /// in one cell.
@@ -186,6 +189,7 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
         outage_id,
     )
     .await?;
+    let mut late = outages::late_reasons(&mut conn, outage_id).await?;
     let (rules, now) = (Rules::of(&ctx.settings), ctx.now());
     let suppressed: HashMap<String, String> =
         crate::store::returned::suppressions(&mut conn, Some(&outage.tenant_id))
@@ -235,6 +239,7 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                     .and_then(|e| suppressed.get(&e.trim().to_lowercase()).cloned()),
                 reach: evidence::reach(&ns, call.is_some(), rules, now),
                 messages_reach: evidence::reach(&ns, false, rules, now),
+                late_reason: late.remove(&b.id),
                 stands_arrived: ns.iter().any(|n| {
                     n.kind == Kind::Retraction && evidence::arrived_at(n, rules, now).is_some()
                 }),
@@ -282,7 +287,8 @@ pub struct CallListEntry {
 }
 
 /// The work list of a run's calls, by appointment time:
-/// - the citizens no message reached (those already phoned stay, marked done);
+/// - the citizens no message reached (those already phoned stay, marked done), and those whose
+///   messages the deadline planner found would leave too late, until one arrives;
 /// - the citizens phoned about the cancellation that no longer applies to them — the run was
 ///   retracted, or amended so that it left their booking — whose appointment still lies ahead
 ///   and whom no "appointment stands" message reached: they stay home unless someone calls.
@@ -307,6 +313,14 @@ pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallList
             let (task, done, why) =
                 if !retracted && r.affected && r.messages_reach == Reach::NotReached {
                     let why = call_reason(&r, tenant);
+                    (CallTask::Cancellation, called.get(&r.booking.id), why)
+                } else if !retracted
+                    && r.affected
+                    && r.messages_reach != Reach::Informed
+                    && let Some(why) = r.late_reason.clone()
+                {
+                    // The planner found its messages would leave too late; until they arrive
+                    // after all, staff should call.
                     (CallTask::Cancellation, called.get(&r.booking.id), why)
                 } else if called.contains_key(&r.booking.id)
                     && (retracted || !r.affected)

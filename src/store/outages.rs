@@ -424,3 +424,35 @@ pub async fn not_informed_by(
     .fetch_all(&mut *conn)
     .await
 }
+
+/// Notes why the planner put these bookings of a run on the call list.
+pub async fn mark_late(
+    conn: &mut Conn,
+    outage_id: i64,
+    late: &[(i64, String)],
+) -> sqlx::Result<()> {
+    for (booking, reason) in late {
+        sqlx::query("update targets set late_reason = $3 where outage_id = $1 and booking_id = $2")
+            .bind(outage_id)
+            .bind(booking)
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Booking id → why the planner put it on the run's call list.
+pub async fn late_reasons(
+    conn: &mut Conn,
+    outage_id: i64,
+) -> sqlx::Result<std::collections::HashMap<i64, String>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "select booking_id, late_reason from targets where outage_id = $1 \
+         and late_reason is not null",
+    )
+    .bind(outage_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

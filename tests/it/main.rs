@@ -27,6 +27,7 @@ mod leases;
 mod messy;
 mod peers_email;
 mod peers_sms;
+mod planner;
 mod presets;
 mod process;
 mod prop_corruption;

@@ -110,5 +110,6 @@ pub fn impact(id: Option<i64>) -> Impact {
             services: vec![name("Zulassung", 3), name("Führerschein", 2)],
             locations: vec![],
         },
+        schedule: None,
     }
 }

@@ -33,6 +33,9 @@ pub fn declared(
     writeln!(out, "  per language: {}", counts(&i.per_language))?;
     names(out, &i.names)?;
     sms(out, i)?;
+    if let Some(schedule) = &i.schedule {
+        planned(out, schedule)?;
+    }
     if dry_run {
         for s in &i.samples {
             writeln!(
@@ -45,6 +48,37 @@ pub fn declared(
             }
             writeln!(out, "{}", s.text)?;
         }
+    }
+    Ok(())
+}
+
+/// The planner's estimate: when each channel's last message leaves, and who would be too late.
+fn planned(out: &mut impl Write, s: &crate::lifecycle::planner::Schedule) -> anyhow::Result<()> {
+    for (channel, lane) in &s.channels {
+        let last = lane
+            .last_leaves_at
+            .map_or("none before its appointment".into(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            });
+        let rate = if lane.rate_limited {
+            format!("{}/s (rate limit)", lane.rate_per_second)
+        } else {
+            format!("{}/s assumed (no rate limit)", lane.rate_per_second)
+        };
+        writeln!(
+            out,
+            "  {channel}: {} messages, {} waiting ahead, {rate}; the last leaves about {last}",
+            lane.messages, lane.waiting_ahead
+        )?;
+    }
+    if !s.late.is_empty() {
+        let keys: Vec<&str> = s.late.iter().map(|l| l.booking_key.as_str()).collect();
+        writeln!(
+            out,
+            "  too late by message, on the call list at once: {} ({})",
+            s.late.len(),
+            keys.join(", ")
+        )?;
     }
     Ok(())
 }

@@ -156,6 +156,7 @@ mod tests {
             reach: Reach::Informed,
             messages_reach: Reach::Informed,
             stands_arrived: false,
+            late_reason: None,
             evidence: Vec::new(),
             affected,
             last_error: None,

@@ -39,6 +39,18 @@ const EN: &[(&str, &str)] = &[
     ("informiert", "informed"),
     ("noch ohne Nachweis", "no evidence yet"),
     (
+        "Wann die Nachrichten hinausgehen (Schätzung)",
+        "When the messages leave (estimate)",
+    ),
+    ("davor in der Warteschlange", "waiting ahead"),
+    ("pro Sekunde", "per second"),
+    ("letzte etwa", "last about"),
+    ("ohne Begrenzung angenommen", "assumed, no rate limit"),
+    (
+        "Termine: Nachricht käme zu spät – kommen beim Absagen sofort auf die Anrufliste",
+        "appointments: the message would come too late – on the call list at once when declared",
+    ),
+    (
         "Termin findet doch statt – bitte Bescheid geben",
         "the appointment takes place after all – please tell them",
     ),

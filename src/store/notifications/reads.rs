@@ -168,3 +168,24 @@ pub async fn outcomes(conn: &mut Conn) -> sqlx::Result<Vec<Outcome>> {
     .fetch_all(&mut *conn)
     .await
 }
+
+/// The appointments of the primaries waiting on a channel (due now or in flight), of every
+/// run but `except`: the queue a new run's messages join (for the deadline planner).
+pub async fn waiting_deadlines(
+    conn: &mut Conn,
+    channel: &str,
+    except: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<DateTime<Utc>>> {
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "select deadline from notifications where channel = $1 and outage_id <> $2 \
+         and role = 'primary' and deadline > $3 \
+         and (state = 'sending' or (state = 'queued' and next_attempt_at <= $3))",
+    )
+    .bind(channel)
+    .bind(except)
+    .bind(crate::store::Millis::of(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(crate::domain::from_millis).collect())
+}

@@ -1,0 +1,146 @@
+//! The deadline planner (issue 14): the preview names the bookings whose message would leave
+//! too late for the rate limits and the queue, the declaration puts them on the call list at
+//! once, and its estimate of when the last message leaves holds against a real run through
+//! smtp-sink and Kannel under rate limits (within 20 %).
+
+use crate::helpers::*;
+use crate::peers_sms::kannel_gateway;
+use crate::queue::relay_config;
+use crate::support::peers::{Kannel, SinkMode, SmtpSink, wait_until};
+use absage::config::ChannelPolicy;
+use absage::domain::outage::Scope;
+
+#[tokio::test]
+async fn whom_the_queue_cannot_reach_in_time_is_named_and_on_the_call_list_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    // One email every 100 seconds; the office wants messages 5 minutes before the appointment.
+    s.queue.rate_limits.insert("outbox-email".into(), 0.01);
+    s.tenants[0].fallback_lead_minutes = 5;
+    let t = TestApp::start(dir, s).await;
+    // 20 email-only appointments at 06:30, now is 06:00: by 06:25, 16 emails can leave (at 0,
+    // 100, …, 1500 s); two more before 06:30, inside the lead; the last two not at all.
+    let rows: Vec<Row> = (0..20)
+        .map(|i| Row::new(&format!("K{i:02}"), "2030-01-07 06:30").phone(""))
+        .collect();
+    t.write_export(&rows);
+    t.import().await;
+    let window = ("2030-01-07 06:00", "2030-01-07 07:00");
+    let preview = t
+        .try_declare(window.0, window.1, Scope::default(), true)
+        .await
+        .unwrap();
+    let schedule = preview.schedule.clone().expect("a preview has a schedule");
+    assert_eq!(schedule.late.len(), 4, "{schedule:?}");
+    let never: Vec<bool> = schedule.late.iter().map(|l| l.earliest.is_none()).collect();
+    assert_eq!(never, [false, false, true, true]);
+    let email = &schedule.channels["email"];
+    assert_eq!((email.messages, email.rate_limited), (20, true));
+    assert_eq!(
+        email.last_leaves_at,
+        Some(t.clock.now() + chrono::Duration::seconds(17 * 100)),
+        "the 18th, at 100 s each; the last two would expire"
+    );
+
+    let declared = t.declare(window.0, window.1, Scope::default()).await;
+    let id = declared.id.unwrap();
+    let late: Vec<String> = declared
+        .schedule
+        .unwrap()
+        .late
+        .into_iter()
+        .map(|l| l.booking_key)
+        .collect();
+    assert_eq!(
+        late,
+        schedule
+            .late
+            .iter()
+            .map(|l| l.booking_key.clone())
+            .collect::<Vec<_>>()
+    );
+    // Before anything is sent, they are on the call list with the reason.
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    let keys: Vec<String> = calls.iter().map(|c| c.booking_key.clone()).collect();
+    assert_eq!(keys, late);
+    assert!(calls[0].why.contains("too late"), "{}", calls[0].why);
+    // The messages still go out as they can; one that arrives takes its citizen off the list.
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    sqlx::query(
+        "update notifications set state = 'sent', sent_at = $1 \
+         where booking_id = (select id from bookings where booking_key = $2)",
+    )
+    .bind(t.clock.now().timestamp_millis())
+    .bind(&late[0])
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    assert_eq!(calls.len(), 3);
+}
+
+/// The estimate against a real run: 150 emails at 50/s through smtp-sink and 90 SMS at 30/s
+/// through Kannel (each about 3 s). The last message of each channel must arrive within 20 %
+/// of the estimated time after the declaration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_estimate_holds_against_smtp_sink_and_kannel_under_rate_limits() {
+    absage::tls::install();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let kannel = Kannel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = vec![relay_config("sink", sink.addr.port())];
+    s.sms.transport = absage::config::Transport::Network;
+    s.sms.gateways = vec![kannel_gateway(&kannel)];
+    let gateway = s.sms.gateways[0].name().to_owned();
+    s.queue.rate_limits.insert("sink".into(), 50.0);
+    s.queue.rate_limits.insert(gateway, 30.0);
+    let t = TestApp::start(dir, s).await;
+    let rows: Vec<Row> = (0..150)
+        .map(|i| {
+            let row = Row::new(
+                &format!("P{i:03}"),
+                &format!("2030-01-07 {:02}:{:02}", 9 + i / 60, i % 60),
+            );
+            if i < 90 { row } else { row.phone("") }
+        })
+        .collect();
+    t.write_export(&rows);
+    t.import().await;
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    let schedule = impact.schedule.unwrap();
+    let estimate = |channel: &str| {
+        let lane = &schedule.channels[channel];
+        (lane.last_leaves_at.unwrap() - t.clock.now()).num_milliseconds() as f64 / 1000.0
+    };
+    let (email_est, sms_est) = (estimate("email"), estimate("sms"));
+    assert!((email_est - 149.0 / 50.0).abs() < 0.01, "{email_est}");
+    assert!((sms_est - 89.0 / 30.0).abs() < 0.01, "{sms_est}");
+
+    let started = std::time::SystemTime::now();
+    t.drain(&t.dispatcher()).await;
+    let last_email = *sink.arrivals().last().unwrap();
+    let sms_arrived = wait_until(
+        "90 SMS at fakesmsc",
+        std::time::Duration::from_secs(30),
+        || (kannel.received().len() >= 90).then(std::time::SystemTime::now),
+    );
+    let measured = |at: std::time::SystemTime| at.duration_since(started).unwrap().as_secs_f64();
+    let (email_run, sms_run) = (measured(last_email), measured(sms_arrived));
+    assert_eq!(sink.messages().len(), 150);
+    for (what, est, run) in [("email", email_est, email_run), ("SMS", sms_est, sms_run)] {
+        let error = (run - est).abs() / est;
+        println!(
+            "{what}: estimated {est:.2} s, measured {run:.2} s, error {:.0} %",
+            error * 100.0
+        );
+        assert!(
+            error <= 0.2,
+            "{what}: estimated {est:.2} s, measured {run:.2} s"
+        );
+    }
+}
