@@ -235,10 +235,11 @@ impl App {
             instance.clone(),
             jobs_token.clone(),
         ));
-        if let Some(dir) = &ctx.settings.bounces.maildir {
+        let bounces = &ctx.settings.bounces;
+        if bounces.maildir.is_some() || bounces.imap.is_some() {
             tracker.spawn(jobs::bounces::run(
                 ctx.clone(),
-                dir.clone(),
+                instance.clone(),
                 jobs_token.clone(),
             ));
         }

@@ -19,13 +19,25 @@ pub const STALE: Duration = Duration::from_secs(300);
 const CLAIMED: &str = ":2,S";
 const FLAGGED: &str = ":2,F";
 
-/// What one pass did.
+/// What one pass (over a Maildir or an IMAP mailbox) did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
     pub taken: u64,
     pub too_large: u64,
-    /// Not taken this time (the database refused); back in `new/`.
+    /// Not taken this time (the database refused); left for the next pass.
     pub failed: u64,
+}
+
+impl std::ops::Add for Pass {
+    type Output = Pass;
+
+    fn add(self, o: Pass) -> Pass {
+        Pass {
+            taken: self.taken + o.taken,
+            too_large: self.too_large + o.too_large,
+            failed: self.failed + o.failed,
+        }
+    }
 }
 
 /// Takes every message waiting in `dir`.

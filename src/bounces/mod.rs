@@ -6,7 +6,9 @@
 //!   moved on, the address suppressed
 //! - [`listener`]: absage's own SMTP listener for the bounce domain
 //! - [`maildir`]: reading a Maildir folder the county's mail server delivers bounces to
+//! - [`imap`]: reading an IMAP mailbox the same way
 
+pub mod imap;
 pub mod intake;
 pub mod listener;
 pub mod maildir;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+use super::TlsMode;
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +23,8 @@ pub struct BounceSettings {
     pub listen: String,
     /// A Maildir folder (with `new/`) that absage reads and empties; empty: none.
     pub maildir: Option<PathBuf>,
+    /// An IMAP mailbox that absage reads and empties (`[bounces.imap]`); none by default.
+    pub imap: Option<ImapSettings>,
     /// How often the Maildir is read.
     pub poll_secs: u64,
     /// Largest bounce taken, in KiB; larger messages are refused (listener) or kept unread.
@@ -44,6 +47,7 @@ impl Default for BounceSettings {
             secret: Secret::default(),
             listen: String::new(),
             maildir: None,
+            imap: None,
             poll_secs: 30,
             max_message_kib: 2048,
             max_connections: 32,
@@ -52,6 +56,35 @@ impl Default for BounceSettings {
             quiet_minutes: 15,
         }
     }
+}
+
+/// `[bounces.imap]`: the mailbox the county's mail server delivers the bounce domain to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    pub host: String,
+    #[serde(default = "default_imap_port")]
+    pub port: u16,
+    /// `tls` (implicit, port 993; the default), `starttls` (port 143), or `none` (loopback).
+    #[serde(default = "default_imap_tls")]
+    pub tls: TlsMode,
+    pub username: String,
+    /// `password_file` reads it from a file.
+    pub password: Secret,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+}
+
+fn default_imap_port() -> u16 {
+    993
+}
+
+fn default_imap_tls() -> TlsMode {
+    TlsMode::Tls
+}
+
+fn default_mailbox() -> String {
+    "INBOX".into()
 }
 
 impl BounceSettings {
@@ -71,7 +104,8 @@ impl BounceSettings {
         let configured = !self.domain.is_empty()
             || !self.secret.expose().is_empty()
             || !self.listen.is_empty()
-            || self.maildir.is_some();
+            || self.maildir.is_some()
+            || self.imap.is_some();
         if !configured {
             return problems;
         }
@@ -92,6 +126,11 @@ impl BounceSettings {
                 "bounces.listen: {:?} is not an address like \"127.0.0.1:2526\"",
                 self.listen
             ));
+        }
+        if let Some(imap) = &self.imap
+            && (imap.host.trim().is_empty() || imap.username.trim().is_empty())
+        {
+            problems.push("bounces.imap: needs `host`, `username` and `password`".into());
         }
         if self.poll_secs == 0 {
             problems.push("bounces.poll_secs: must be at least 1".into());

@@ -17,7 +17,7 @@ mod transport;
 mod validate;
 
 pub use alerts::{AlertRule, AlertSettings};
-pub use bounces::BounceSettings;
+pub use bounces::{BounceSettings, ImapSettings};
 pub use http::{HttpSettings, WebhookSettings};
 pub use queue::QueueSettings;
 pub use storage::{DatabaseSettings, RetentionSettings};

@@ -481,14 +481,23 @@ fn enhanced_status(reply: &str) -> Option<(u16, u16, u16)> {
 }
 
 /// Wraps a TCP stream in TLS before lettre reads the greeting, reusing lettre's
-/// `TlsParameters` so implicit TLS and STARTTLS verify certificates the same way.
-async fn implicit_tls(
+/// `TlsParameters` so implicit TLS and STARTTLS verify certificates the same way (also the
+/// bounce mailbox's IMAP connection, [`crate::bounces::imap`]).
+pub(crate) async fn implicit_tls(
     tcp: TcpStream,
+    params: TlsParameters,
+) -> Result<Box<dyn AsyncTokioStream>, String> {
+    upgrade_tls(Box::new(tcp), params).await
+}
+
+/// Wraps any plain stream in TLS (after STARTTLS, say), verified like [`implicit_tls`].
+pub(crate) async fn upgrade_tls(
+    plain: Box<dyn AsyncTokioStream>,
     params: TlsParameters,
 ) -> Result<Box<dyn AsyncTokioStream>, String> {
     #[allow(deprecated)]
     let mut stream =
-        lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
+        lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(plain);
     let peer = stream
         .peer_addr()
         .map_err(|e| format!("peer address: {e}"))?;

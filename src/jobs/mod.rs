@@ -6,7 +6,7 @@
 //! - [`schedule`]: imports on each source's cron schedule, in its tenant's time zone
 //! - [`watch`]: imports when a watched folder has a new, settled export
 //! - [`retention`]: closing finished runs and deleting contact data after `retention.days`
-//! - [`bounces`]: reading the bounce Maildir
+//! - [`bounces`]: reading the bounce Maildir and IMAP mailbox
 
 pub mod bounces;
 pub mod imports;

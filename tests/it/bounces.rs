@@ -8,7 +8,7 @@
 
 use crate::helpers::*;
 use crate::queue::relay_config;
-use crate::support::peers::{Postfix, Routes, SinkMode, SmtpSink};
+use crate::support::peers::{Dovecot, Postfix, Routes, SinkMode, SmtpSink};
 use absage::bounces::parse::Kind;
 use absage::config::{ChannelPolicy, Transport};
 use absage::domain::outage::Scope;
@@ -289,6 +289,44 @@ async fn listening(
         stop.clone(),
     ));
     (t, addr, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_bounces_read_over_imap_from_dovecot_move_citizens_on() {
+    absage::tls::install();
+    let peers = peers(None);
+    let dovecot = Dovecot::start(&peers.postfix.maildir());
+    let t = app(peers.postfix.addr, None).await;
+    let imap = absage::config::ImapSettings {
+        host: "127.0.0.1".into(),
+        port: dovecot.addr.port(),
+        tls: absage::config::TlsMode::None,
+        username: "absage".into(),
+        password: absage::secret::Secret::new(Dovecot::PASSWORD),
+        mailbox: "INBOX".into(),
+    };
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    let kinds = wait_for_bounces(&t, &peers, || {
+        let (ctx, imap) = (t.app.ctx.clone(), imap.clone());
+        async move {
+            absage::bounces::imap::read_once(&ctx, &imap).await.unwrap();
+        }
+    })
+    .await;
+    assert_citizens_moved_on(&t, &kinds).await;
+    // Everything taken was expunged: the next pass finds nothing.
+    let pass = absage::bounces::imap::read_once(&t.app.ctx, &imap)
+        .await
+        .unwrap();
+    assert_eq!(pass, absage::bounces::maildir::Pass::default());
+    let mut wrong = imap.clone();
+    wrong.password = absage::secret::Secret::new("falsch");
+    let refused = absage::bounces::imap::read_once(&t.app.ctx, &wrong)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("login as absage"), "{refused}");
 }
 
 /// What the listener refuses: a forged return path, a stranger's address, a message over the

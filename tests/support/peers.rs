@@ -10,11 +10,13 @@
 // Each test uses a different part of this module; the rest is unused in that binary.
 #![allow(dead_code, unused_imports)]
 
+mod dovecot;
 mod fakesmsc_log;
 mod kannel;
 mod postfix;
 mod smtp_sink;
 
+pub use dovecot::Dovecot;
 pub use fakesmsc_log::FakeSms;
 pub use kannel::Kannel;
 pub use postfix::{Postfix, Routes};
