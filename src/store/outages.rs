@@ -425,19 +425,23 @@ pub async fn not_informed_by(
     .await
 }
 
-/// Notes why the planner put these bookings of a run on the call list.
-pub async fn mark_late(
-    conn: &mut Conn,
-    outage_id: i64,
-    late: &[(i64, String)],
-) -> sqlx::Result<()> {
-    for (booking, reason) in late {
-        sqlx::query("update targets set late_reason = $3 where outage_id = $1 and booking_id = $2")
-            .bind(outage_id)
-            .bind(booking)
-            .bind(reason)
-            .execute(&mut *conn)
-            .await?;
+/// Notes why the planner put these bookings of a run on the call list (a state-wide outage
+/// through a slow gateway may name tens of thousands: a statement per thousand).
+pub async fn mark_late(conn: &mut Conn, outage_id: i64, late: &[(i64, String)]) -> sqlx::Result<()> {
+    for chunk in late.chunks(1000) {
+        let mut params = super::Params::new(conn);
+        let values = params.rows(chunk.len(), 2);
+        let outage = params.one();
+        // VALUES columns are column1… in SQLite and PostgreSQL alike.
+        let sql = format!(
+            "update targets set late_reason = v.column2 from (values {values}) as v \
+             where targets.booking_id = v.column1 and targets.outage_id = {outage}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (booking, reason) in chunk {
+            q = q.bind(booking).bind(reason);
+        }
+        q.bind(outage_id).execute(&mut *conn).await?;
     }
     Ok(())
 }
