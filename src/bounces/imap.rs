@@ -83,10 +83,16 @@ async fn greeted(
     mut client: async_imap::Client<Stream>,
     where_: &str,
 ) -> anyhow::Result<async_imap::Client<Stream>> {
+    // A server that is no IMAP server (a port mixed up) fails the parser: say so, not how.
     client
         .read_response()
         .await
-        .map_err(|e| anyhow::anyhow!("{where_}: greeting: {e}"))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => {
+                anyhow::anyhow!("{where_}: does not greet like an IMAP server")
+            }
+            _ => anyhow::anyhow!("{where_}: greeting: {e}"),
+        })?
         .ok_or_else(|| anyhow::anyhow!("{where_}: closed before its greeting"))?;
     Ok(client)
 }
