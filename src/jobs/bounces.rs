@@ -37,7 +37,13 @@ pub async fn run(ctx: Ctx, instance: String, shutdown: CancellationToken) {
     let every = std::time::Duration::from_secs(ctx.settings.bounces.poll_secs.max(1));
     tracing::info!("reading bounces from the configured mailboxes");
     loop {
-        match step(&ctx, &instance).await {
+        // In a task of its own: should reading one message ever panic, the reader goes on.
+        let pass = {
+            let (ctx, instance) = (ctx.clone(), instance.clone());
+            tokio::spawn(async move { step(&ctx, &instance).await }).await
+        };
+        let pass = pass.unwrap_or_else(|e| Err(anyhow::anyhow!("the pass panicked: {e}")));
+        match pass {
             Ok(pass) if pass != maildir::Pass::default() => tracing::info!(
                 taken = pass.taken,
                 too_large = pass.too_large,

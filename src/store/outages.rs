@@ -427,7 +427,11 @@ pub async fn not_informed_by(
 
 /// Notes why the planner put these bookings of a run on the call list (a state-wide outage
 /// through a slow gateway may name tens of thousands: a statement per thousand).
-pub async fn mark_late(conn: &mut Conn, outage_id: i64, late: &[(i64, String)]) -> sqlx::Result<()> {
+pub async fn mark_late(
+    conn: &mut Conn,
+    outage_id: i64,
+    late: &[(i64, String)],
+) -> sqlx::Result<()> {
     for chunk in late.chunks(1000) {
         let mut params = super::Params::new(conn);
         let values = params.rows(chunk.len(), 2);
