@@ -196,7 +196,8 @@ fn feedback_type(body: &[u8]) -> Option<String> {
     fields(text.split("\n\n").next().unwrap_or(""))
         .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("feedback-type"))
-        .map(|(_, v)| format!("complaint: {v}"))
+        // One line of at most REASON_CHARS, the prefix included (found by fuzzing).
+        .map(|(_, v)| one_line(&format!("complaint: {v}")))
 }
 
 /// An automatic answer of a person's mailbox; mail servers mark their bounces `auto-replied`
