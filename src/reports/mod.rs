@@ -281,6 +281,9 @@ pub struct CallListEntry {
     pub location: String,
     pub booking_key: String,
     pub why: String,
+    /// When the last evidence about the citizen came (local time): the bounce, the failure
+    /// report, the expiry; none when nothing was ever sent.
+    pub since: Option<String>,
     /// Who phoned the citizen, and when (local time), once someone has.
     pub called_by: Option<String>,
     pub called_at: Option<String>,
@@ -343,6 +346,7 @@ pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallList
                 };
             Some(CallListEntry {
                 booking_id: r.booking.id,
+                since: r.evidence.last().map(|e| e.at.clone()),
                 task,
                 called_by: done.map(|(by, _)| by.clone()),
                 called_at: done.map(|(_, at)| local(at)),

@@ -179,6 +179,13 @@ async fn assert_citizens_moved_on(t: &TestApp, kinds: &[(String, String)]) {
         why("HARDLAND").as_deref(),
         Some("email not delivered: the email address does not exist (5.1.1)")
     );
+    // With the time of what put them there: the bounce.
+    let hardland = calls.iter().find(|c| c.booking_key == "HARDLAND").unwrap();
+    assert_eq!(
+        hardland.since.as_deref(),
+        Some("2030-01-07 06:00"),
+        "{hardland:?}"
+    );
     let defer = why("DEFER").expect("DEFER is on the call list");
     assert!(defer.contains("gave up"), "{defer}");
     assert_eq!(calls.len(), 2, "{calls:?}");

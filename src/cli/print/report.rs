@@ -92,6 +92,7 @@ mod tests {
         CallListEntry {
             booking_id,
             task: CallTask::Cancellation,
+            since: None,
             starts_at: "2030-03-04 11:00".into(),
             name: name.into(),
             phone: phone.map(Into::into),
@@ -127,8 +128,8 @@ mod tests {
         let csv = written(|out| call_list(out, 1, &list, Format::Csv));
         assert_eq!(
             csv,
-            "booking_id,task,starts_at,name,phone,service,location,booking_key,why,called_by,called_at\n\
-             4,cancellation,2030-03-04 11:00,'=Dora D,'+49 2921 123,Führerschein,Soest,K4,no email address; no mobile number,,\n"
+            "booking_id,task,starts_at,name,phone,service,location,booking_key,why,since,called_by,called_at\n\
+             4,cancellation,2030-03-04 11:00,'=Dora D,'+49 2921 123,Führerschein,Soest,K4,no email address; no mobile number,,,\n"
         );
         let json = written(|out| call_list(out, 1, &list, Format::Json));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();

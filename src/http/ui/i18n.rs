@@ -38,6 +38,7 @@ const EN: &[(&str, &str)] = &[
     ("Grund", "Reason"),
     ("informiert", "informed"),
     ("noch ohne Nachweis", "no evidence yet"),
+    ("seit", "since"),
     (
         "Wann die Nachrichten hinausgehen (Schätzung)",
         "When the messages leave (estimate)",
