@@ -32,6 +32,8 @@ pub struct BounceSettings {
     /// Connections the listener serves at once; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// Messages the listener takes per minute from one address; more get a 450 (try later).
+    /// The county's relay is one address: after a mass outage its bounces come all at once,
+    /// and each held back delays a citizen's escalation.
     pub messages_per_minute: u32,
     /// Seconds the listener waits for the next command before it hangs up.
     pub idle_timeout_secs: u64,
@@ -51,7 +53,7 @@ impl Default for BounceSettings {
             poll_secs: 30,
             max_message_kib: 2048,
             max_connections: 32,
-            messages_per_minute: 600,
+            messages_per_minute: 6000,
             idle_timeout_secs: 60,
             quiet_minutes: 15,
         }

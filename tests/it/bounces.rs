@@ -344,6 +344,7 @@ async fn the_listener_refuses_forgeries_strangers_oversize_and_idlers() {
     let (t, addr, stop) = listening(|b| {
         b.max_message_kib = 64;
         b.idle_timeout_secs = 1;
+        b.messages_per_minute = 3;
     })
     .await;
     let email_id = email_of(&t).await.0;
@@ -406,8 +407,11 @@ async fn the_listener_refuses_forgeries_strangers_oversize_and_idlers() {
     let oversized = format!("{bounce}\n{}", format!("{padding}\n").repeat(1000));
     assert!(said(&format!("{oversized}\r\n.")).await.starts_with("552"));
     assert_eq!(returned_kinds(&t).await, [], "nothing taken yet");
-    // The session goes on after the refusal; silence then ends it.
+    // The session goes on after the refusal (the third message this minute)…
     assert!(said("MAIL FROM:<>").await.starts_with("250"));
+    // …but a fourth from this address must wait; silence then ends the session.
+    assert!(said("RSET").await.starts_with("250"));
+    assert!(said("MAIL FROM:<>").await.starts_with("450 4.7.1"));
     let idle = said("").await;
     assert!(idle.starts_with("421"), "{idle}");
     assert_eq!(email_of(&t).await, (email_id, "sent".into(), None));
