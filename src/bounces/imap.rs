@@ -11,7 +11,6 @@ use super::intake;
 use super::maildir::Pass;
 use crate::config::{ImapSettings, TlsMode};
 use crate::ctx::Ctx;
-use crate::store::returned::{self, NewReturned};
 use futures::TryStreamExt;
 use lettre::transport::smtp::client::{AsyncTokioStream, TlsParameters};
 use std::time::Duration;
@@ -117,7 +116,8 @@ async fn take_all(ctx: &Ctx, session: &mut Session) -> anyhow::Result<Pass> {
             .and_then(|f| f.size);
         if size.is_some_and(|s| s as usize > max) {
             flag(session, &set, "\\Flagged").await?;
-            keep_for_a_person(ctx, size.unwrap_or_default() as usize).await?;
+            let size = size.unwrap_or_default() as usize;
+            intake::too_large(ctx, "imap", size, Some("flagged in the mailbox")).await?;
             pass.too_large += 1;
             continue;
         }
@@ -152,27 +152,5 @@ async fn flag(session: &mut Session, set: &str, flag: &str) -> anyhow::Result<()
         .await?
         .try_collect::<Vec<_>>()
         .await?;
-    Ok(())
-}
-
-async fn keep_for_a_person(ctx: &Ctx, size: usize) -> anyhow::Result<()> {
-    let mut tx = ctx.store.begin().await?;
-    let kept = NewReturned {
-        via: "imap",
-        notification_id: None,
-        tenant_id: None,
-        kind: "too_large",
-        status: None,
-        diagnostic: None,
-        reason: None,
-        size,
-        raw: None,
-    };
-    returned::record(&mut tx, &kept, ctx.now()).await?;
-    tx.commit().await?;
-    tracing::warn!(
-        size,
-        "imap: a message larger than bounces.max_message_kib is left flagged for a person"
-    );
     Ok(())
 }

@@ -157,6 +157,36 @@ pub async fn take(
     Ok(taken)
 }
 
+/// Notes a message larger than `bounces.max_message_kib` that a mailbox keeps for a person
+/// (`note`: where it lies), without reading it.
+pub async fn too_large(
+    ctx: &Ctx,
+    via: &str,
+    size: usize,
+    note: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut tx = ctx.store.begin().await?;
+    let kept = NewReturned {
+        via,
+        notification_id: None,
+        tenant_id: None,
+        kind: "too_large",
+        status: None,
+        diagnostic: note,
+        reason: None,
+        size,
+        raw: None,
+    };
+    returned::record(&mut tx, &kept, ctx.now()).await?;
+    tx.commit().await?;
+    tracing::warn!(
+        via,
+        size,
+        "a returned message larger than bounces.max_message_kib is left for a person"
+    );
+    Ok(())
+}
+
 /// The delivery state a returned message gives its email.
 fn delivery_state(kind: Kind) -> Option<&'static str> {
     match kind {

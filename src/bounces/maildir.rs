@@ -10,7 +10,6 @@
 
 use super::intake;
 use crate::ctx::Ctx;
-use crate::store::returned::{self, NewReturned};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -89,32 +88,13 @@ pub async fn read_once(ctx: &Ctx, dir: &Path) -> anyhow::Result<Pass> {
     Ok(pass)
 }
 
+/// Records the message as too large and flags it (`:2,F`) where it lies.
 async fn keep_for_a_person(ctx: &Ctx, path: &Path, size: u64) -> anyhow::Result<()> {
-    let mut tx = ctx.store.begin().await?;
-    returned::record(
-        &mut tx,
-        &NewReturned {
-            via: "maildir",
-            notification_id: None,
-            tenant_id: None,
-            kind: "too_large",
-            status: None,
-            diagnostic: path.file_name().map(|n| n.to_string_lossy()).as_deref(),
-            reason: None,
-            size: size as usize,
-            raw: None,
-        },
-        ctx.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    intake::too_large(ctx, "maildir", size as usize, name.as_deref()).await?;
     if let Some(name) = unclaimed_name(path) {
         tokio::fs::rename(path, path.with_file_name(format!("{name}{FLAGGED}"))).await?;
     }
-    tracing::warn!(
-        size,
-        "maildir: a message larger than bounces.max_message_kib is left for a person"
-    );
     Ok(())
 }
 

@@ -472,3 +472,43 @@ async fn a_bounce_the_database_cannot_take_is_deferred_not_lost() {
     );
     stop.cancel();
 }
+
+/// A Maildir message over the size limit is not read: it stays, flagged for a person, and is
+/// listed as too large; a readable one beside it is taken and deleted.
+#[tokio::test]
+async fn a_maildir_message_too_large_to_read_is_left_flagged_for_a_person() {
+    let (t, _, stop) = listening(|b| b.max_message_kib = 64).await;
+    stop.cancel();
+    let dir = t.dir.path().join("bounces");
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    std::fs::write(dir.join("new/1.big"), vec![b'x'; 70 * 1024]).unwrap();
+    std::fs::write(dir.join("new/2.small"), b"Subject: hello\n\nnot a bounce\n").unwrap();
+    let pass = absage::bounces::maildir::read_once(&t.app.ctx, &dir)
+        .await
+        .unwrap();
+    assert_eq!((pass.taken, pass.too_large, pass.failed), (1, 1, 0));
+    let left: Vec<String> = std::fs::read_dir(dir.join("cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["1.big:2,F"]);
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let kinds: Vec<(String, String)> =
+        sqlx::query_as("select kind, via from returned_mail order by id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            ("too_large".to_owned(), "maildir".to_owned()),
+            ("unaddressed".to_owned(), "maildir".to_owned())
+        ]
+    );
+    drop(conn);
+    // The next pass leaves it alone.
+    let again = absage::bounces::maildir::read_once(&t.app.ctx, &dir)
+        .await
+        .unwrap();
+    assert_eq!(again, absage::bounces::maildir::Pass::default());
+}
