@@ -27,8 +27,9 @@ pub struct QueueSettings {
     /// `/readyz` fails once the dispatcher's steps have failed this long without a success
     /// (the database refuses writes, say).
     pub stall_secs: u64,
-    /// Messages per second per destination name (relay or gateway), for all instances
-    /// together, spread evenly (no burst); absent = unlimited.
+    /// Per destination name: emails per second through a relay, SMS segments per second
+    /// through a gateway (what providers and SMS centres count); for all instances together,
+    /// spread evenly (no burst); absent = unlimited.
     pub rate_limits: BTreeMap<String, f64>,
 }
 

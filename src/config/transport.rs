@@ -101,6 +101,14 @@ impl SmsGatewayConfig {
             SmsGatewayConfig::Http(h) => &h.name,
         }
     }
+
+    /// Requests in flight at once.
+    pub fn concurrency(&self) -> usize {
+        match self {
+            SmsGatewayConfig::Kannel(k) => k.concurrency,
+            SmsGatewayConfig::Http(h) => h.concurrency,
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug)]

@@ -44,6 +44,18 @@ struct Destination {
     rate: Option<SharedRate>,
 }
 
+impl Destination {
+    /// How long it has taken to accept one message, on average; None before a success (and
+    /// for the outbox and code-given destinations, which are not measured).
+    fn service_time(&self) -> Option<std::time::Duration> {
+        match &self.backend {
+            Backend::Relay(r) => r.service.get(),
+            Backend::Gateway(g) => g.service.get(),
+            Backend::Outbox(_) | Backend::Given(_) => None,
+        }
+    }
+}
+
 /// A notification turned into what its channel's backends take.
 pub enum Prepared {
     Email {
@@ -127,6 +139,17 @@ impl Prepared {
         }
     }
 
+    /// Slots of a rate limit it takes: one per SMS segment (what gateways and SMS centres
+    /// count), one per email.
+    fn slots(&self) -> u32 {
+        match self {
+            Prepared::Email { .. } => 1,
+            Prepared::Sms { message, .. } => {
+                u32::try_from(analyse(&message.text).segments.max(1)).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
     /// The Message-ID of an email.
     pub fn message_id(&self) -> Option<&str> {
         match self {
@@ -176,18 +199,18 @@ impl Addressing {
     }
 }
 
-/// The name of a channel's first destination (the one that sends while it is up): the first
-/// relay or gateway, or the outbox.
-pub fn first_name(settings: &Settings, channel: Channel) -> Option<String> {
+/// A channel's destinations in failover order (the first sends while it is up), each with
+/// the connections or requests it takes at once: the relays or gateways, or the outbox.
+pub fn configured(settings: &Settings, channel: Channel) -> Vec<(String, usize)> {
     match (channel, channel_transport(settings, channel)) {
-        (Channel::Email, Transport::File) => Some("outbox-email".into()),
-        (Channel::Sms, Transport::File) => Some("outbox-sms".into()),
-        (Channel::Email, Transport::Network) => {
-            settings.email.relays.first().map(|r| r.name.clone())
-        }
-        (Channel::Sms, Transport::Network) => {
-            settings.sms.gateways.first().map(|g| g.name().to_owned())
-        }
+        (Channel::Email, Transport::File) => vec![("outbox-email".into(), 1)],
+        (Channel::Sms, Transport::File) => vec![("outbox-sms".into(), 1)],
+        (Channel::Email, Transport::Network) => (settings.email.relays.iter())
+            .map(|r| (r.name.clone(), r.concurrency))
+            .collect(),
+        (Channel::Sms, Transport::Network) => (settings.sms.gateways.iter())
+            .map(|g| (g.name().to_owned(), g.concurrency()))
+            .collect(),
     }
 }
 
@@ -399,7 +422,7 @@ impl Destinations {
                 continue;
             }
             if let Some(l) = &d.rate {
-                if let Err(e) = l.until_ready().await {
+                if let Err(e) = l.until_ready(p.slots()).await {
                     // Sending without a slot could break the limit: the message waits a moment
                     // (no attempt spent) and the destination's health is left alone.
                     tracing::warn!(destination = %d.name, error = %format!("{e:#}"), "no send slot; the message waits");
@@ -498,6 +521,17 @@ impl Destinations {
             let mut rows = Vec::new();
             for (channel, list) in [(Channel::Email, &self.email), (Channel::Sms, &self.sms)] {
                 for d in list {
+                    let measured = d
+                        .service_time()
+                        .map(|t| i64::try_from(t.as_micros()).unwrap_or(i64::MAX));
+                    if let Some(m) = measured {
+                        let x = h.entry(d.name.clone()).or_default();
+                        // Stored again once it moved by a tenth, not with every send.
+                        if x.send_micros.is_none_or(|old| (m - old).abs() * 10 > old) {
+                            x.send_micros = Some(m);
+                            x.dirty = true;
+                        }
+                    }
                     if let Some(x) = h.get_mut(&d.name).filter(|x| x.dirty) {
                         x.dirty = false;
                         rows.push(DestinationRow {
@@ -508,6 +542,7 @@ impl Destinations {
                             last_error: x.last_error.clone(),
                             down_since: x.down_since,
                             next_probe_at: x.next_probe_at,
+                            send_micros: x.send_micros,
                             updated_at: now,
                         });
                     }

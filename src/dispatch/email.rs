@@ -118,6 +118,7 @@ pub struct SmtpRelay {
     in_use: Semaphore,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     refusals: Mutex<Refusals>,
+    pub service: super::service_time::ServiceTime,
 }
 
 /// Refusals that may be the relay's rather than the recipients'.
@@ -175,6 +176,7 @@ impl SmtpRelay {
             in_use: Semaphore::new(cfg.concurrency),
             idle: Mutex::new(Vec::new()),
             refusals: Mutex::default(),
+            service: Default::default(),
             hello,
             tls,
             credentials,
@@ -195,6 +197,16 @@ impl SmtpRelay {
             .acquire()
             .await
             .map_err(|_| SendFailure::destination("relay pool closed"))?;
+        let started = std::time::Instant::now();
+        let sent = self.send_held(envelope, bytes).await;
+        if sent.is_ok() {
+            self.service.record_since(started);
+        }
+        sent
+    }
+
+    /// [`Self::send`] with a connection's permit held.
+    async fn send_held(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Sent, SendFailure> {
         if let Some(conn) = self.take_idle() {
             match self.send_on(conn, envelope, bytes).await {
                 Err(f) if f.stage != Stage::AfterData && f.stale => {

@@ -17,6 +17,8 @@ pub struct Health {
     pub last_error: Option<String>,
     pub down_since: Option<DateTime<Utc>>,
     pub next_probe_at: Option<DateTime<Utc>>,
+    /// The service time last stored (`super::service_time`), in microseconds.
+    pub send_micros: Option<i64>,
     /// Changed since last persisted.
     pub dirty: bool,
 }
@@ -29,6 +31,7 @@ impl Default for Health {
             last_error: None,
             down_since: None,
             next_probe_at: None,
+            send_micros: None,
             dirty: true,
         }
     }

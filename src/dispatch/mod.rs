@@ -4,7 +4,8 @@
 //! hanging mail relay never holds up SMS, and tests drive the queue step by step without sleeping.
 //!
 //! - [`destinations`]: the relays, gateways and outbox a channel sends through, in failover order
-//! - [`health`]: per-destination circuit breaker
+//! - [`health`]: per-destination circuit breaker; [`service_time`]: how long one send takes
+//! - [`rate`]: a destination's rate limit, shared by all instances
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
 //! - [`progress`]: whether the loops move, for `/readyz`
 //! - `compose`: writes the emails queued without a text, after the claim
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod outcome;
 pub mod progress;
 pub mod rate;
+pub mod service_time;
 pub mod sms;
 
 use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};

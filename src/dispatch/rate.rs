@@ -9,6 +9,9 @@
 //! most and nobody makes up for it later. The total in any second is therefore at most the limit
 //! plus [`LATE`]'s worth, whatever the instances do.
 //!
+//! An SMS takes one slot per segment, since that is what gateways and SMS centres count: it
+//! goes at the last of its slots, so a long SMS may add its other segments to that second.
+//!
 //! Heartbeats (`store::leases::heartbeat`) still count the live instances, but only to size
 //! claims ([`SharedRate::per_instance`]); the limit does not depend on them.
 
@@ -121,11 +124,15 @@ impl SharedRate {
         self.instances.swap(instances.max(1), Ordering::Relaxed) != instances.max(1)
     }
 
-    /// Waits for this instance's next slot. Fails only when the shared budget cannot be reached;
-    /// then nothing may be sent.
-    pub async fn until_ready(&self) -> anyhow::Result<()> {
+    /// Waits for `slots` of this instance's slots (at least one: an SMS of several segments
+    /// takes one per segment) and returns at the last. Fails only when the shared budget cannot
+    /// be reached; then nothing may be sent.
+    pub async fn until_ready(&self, slots: u32) -> anyhow::Result<()> {
         loop {
-            let slot = self.next_slot().await?;
+            let mut slot = self.next_slot().await?;
+            for _ in 1..slots {
+                slot = self.next_slot().await?;
+            }
             tokio::time::sleep_until(slot).await;
             // Woken late (an overloaded machine): sending now would crowd the slots after it.
             if Instant::now() <= slot + LATE {
@@ -174,7 +181,7 @@ mod tests {
             let (rate, log) = (rate.clone(), log.clone());
             set.spawn(async move {
                 for _ in (t..n).step_by(tasks) {
-                    rate.until_ready().await.unwrap();
+                    rate.until_ready(1).await.unwrap();
                     log.lock().unwrap().push(Instant::now());
                 }
             });
@@ -245,7 +252,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slots_missed_while_idle_are_not_saved_up_for_a_burst() {
         let rate = Arc::new(SharedRate::new(40.0, Budget::local()));
-        rate.until_ready().await.unwrap();
+        rate.until_ready(1).await.unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
         let log = Log::default();
         send(rate, 4, 41, log.clone()).await;
@@ -263,6 +270,21 @@ mod tests {
         send(rate, 2, 3, log.clone()).await;
         let times = sorted(&log);
         assert_eq!(times[2] - times[0], Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_sms_of_three_segments_takes_three_slots() {
+        // 10 segments per second; four SMS of three segments: 12 slots, the last SMS going at
+        // the twelfth, 1.1 s after the first slot.
+        let rate = SharedRate::new(10.0, Budget::local());
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            rate.until_ready(3).await.unwrap();
+            times.push(Instant::now() - start);
+        }
+        let ms: Vec<u128> = times.iter().map(|t| t.as_millis()).collect();
+        assert_eq!(ms, [200, 500, 800, 1100]);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub struct SmsGateway {
     cfg: SmsGatewayConfig,
     client: reqwest::Client,
     in_flight: Semaphore,
+    pub service: super::service_time::ServiceTime,
 }
 
 /// Characters of a gateway's answer kept in a failure reason.
@@ -64,6 +65,7 @@ impl SmsGateway {
             .build()?;
         Ok(Self {
             in_flight: Semaphore::new(concurrency),
+            service: Default::default(),
             client,
             cfg,
         })
@@ -80,10 +82,15 @@ impl SmsGateway {
             .acquire()
             .await
             .map_err(|_| SendFailure::destination("gateway closed"))?;
-        match &self.cfg {
+        let started = std::time::Instant::now();
+        let sent = match &self.cfg {
             SmsGatewayConfig::Kannel(k) => self.send_kannel(k, m).await,
             SmsGatewayConfig::Http(h) => self.send_http(h, m).await,
+        };
+        if sent.is_ok() {
+            self.service.record_since(started);
         }
+        sent
     }
 
     /// Is the gateway answering? Kannel is asked with our credentials and no receiver, so a

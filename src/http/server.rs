@@ -72,10 +72,7 @@ pub fn fitting_connections(settings: &Settings, open_files: u64) -> usize {
         .sms
         .gateways
         .iter()
-        .map(|g| match g {
-            crate::config::SmsGatewayConfig::Kannel(k) => k.concurrency as u64,
-            crate::config::SmsGatewayConfig::Http(h) => h.concurrency as u64,
-        })
+        .map(|g| g.concurrency() as u64)
         .sum();
     let reserved =
         RESERVED_FDS + 3 * u64::from(settings.database.max_connections) + relays + gateways;

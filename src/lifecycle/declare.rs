@@ -70,10 +70,11 @@ pub async fn declare(
     let stats = matching::match_counted(&mut tx, &m, &run, out).await?;
     // Whose messages would leave too late: on the call list at once.
     let schedule = estimate(&mut tx, ctx, tenant, &tally, run.id, now).await?;
+    let down = schedule.down();
     let late: Vec<(i64, String)> = schedule
         .late
         .iter()
-        .map(|l| (l.booking_id, l.reason(tenant.time_zone)))
+        .map(|l| (l.booking_id, l.reason(tenant.time_zone, &down)))
         .collect();
     outages::mark_late(&mut tx, run.id, &late).await?;
     let mut impact = tally.into_impact(Some(run.id), stats);
@@ -101,7 +102,8 @@ pub async fn declare(
 }
 
 /// When the run's messages would leave, from the queue already waiting (of other runs than
-/// `run`), each channel's first destination's rate limit and the tenant's quiet hours.
+/// `run`), each channel's destinations (their health, rate limits, connections and measured
+/// send times) and the tenant's quiet hours.
 async fn estimate(
     conn: &mut crate::store::Conn,
     ctx: &Ctx,
@@ -111,18 +113,51 @@ async fn estimate(
     now: DateTime<Utc>,
 ) -> anyhow::Result<planner::Schedule> {
     use crate::domain::notification::Channel;
+    let health: std::collections::HashMap<String, crate::store::destinations::DestinationRow> =
+        crate::store::destinations::all(conn)
+            .await?
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+    // A running dispatcher probes a down destination every probe interval and stores the
+    // outcome; a "down" older than three intervals is what a stopped daemon left behind.
+    let fresh = now - chrono::Duration::seconds(3 * ctx.settings.queue.probe_interval_secs as i64);
     let mut lanes = std::collections::HashMap::new();
     for channel in [Channel::Email, Channel::Sms] {
-        let limit = crate::dispatch::destinations::first_name(&ctx.settings, channel)
-            .and_then(|name| ctx.settings.queue.rate_limits.get(&name).copied());
-        let waiting =
-            crate::store::notifications::waiting_deadlines(conn, channel.as_str(), run, now)
-                .await?;
+        let facts: Vec<planner::DestinationFacts> =
+            crate::dispatch::destinations::configured(&ctx.settings, channel)
+                .into_iter()
+                .map(|(name, concurrency)| {
+                    let known = health.get(&name);
+                    planner::DestinationFacts {
+                        limit: ctx.settings.queue.rate_limits.get(&name).copied(),
+                        concurrency,
+                        send_time: known
+                            .and_then(|d| d.send_micros)
+                            .and_then(|m| u64::try_from(m).ok())
+                            .map(std::time::Duration::from_micros),
+                        down: known.is_some_and(|d| d.state == "down" && d.updated_at >= fresh),
+                        name,
+                    }
+                })
+                .collect();
+        let (rate, basis) = planner::rate_of(&facts);
+        let waiting = crate::store::notifications::waiting(conn, channel.as_str(), run, now)
+            .await?
+            .into_iter()
+            .map(|w| planner::Waiting {
+                ready: w.ready,
+                deadline: w.deadline,
+                slots: w.sms_text.map_or(1, |t| {
+                    u32::try_from(crate::messages::sms::analyse(&t).segments).unwrap_or(u32::MAX)
+                }),
+            })
+            .collect();
         lanes.insert(
             channel.as_str(),
             planner::Lane {
-                rate: limit.unwrap_or(planner::UNLIMITED_RATE),
-                limited: limit.is_some(),
+                rate,
+                basis,
                 waiting,
                 quiet_hours_apply: channel == Channel::Sms,
             },

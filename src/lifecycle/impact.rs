@@ -217,30 +217,31 @@ impl Tally {
             .names
             .entry((b.service.clone(), b.location.clone()))
             .or_default() += 1;
-        for n in queued
-            .iter()
-            .filter(|n| n.kind == Kind::Cancellation.as_str())
-        {
-            self.planned.push(super::planner::Planned {
-                booking: b.id,
-                channel: n.channel,
-                fallback: n.role == crate::domain::notification::Role::Fallback.as_str(),
-                due: n.next_attempt_at,
-                starts_at: n.deadline,
-            });
-            self.keys
-                .entry(b.id)
-                .or_insert_with(|| b.booking_key.clone());
-        }
         let d = &mut self.breakdown;
         for n in queued {
             *d.per_channel.entry(n.channel.to_owned()).or_insert(0) += 1;
             *d.per_language.entry(n.language.clone()).or_insert(0) += 1;
             // An SMS is always written when queued; an email only as the first of its pass.
-            let Some(text) = &n.body_text else { continue };
-            if n.channel == Channel::Sms.as_str() {
-                d.sms(tenant, n.language.clone(), &n.recipient, text);
+            let segments = match &n.body_text {
+                Some(text) if n.channel == Channel::Sms.as_str() => {
+                    d.sms(tenant, n.language.clone(), &n.recipient, text)
+                }
+                _ => 1,
+            };
+            if n.kind == Kind::Cancellation.as_str() {
+                self.planned.push(super::planner::Planned {
+                    booking: b.id,
+                    channel: n.channel,
+                    fallback: n.role == crate::domain::notification::Role::Fallback.as_str(),
+                    due: n.next_attempt_at,
+                    starts_at: n.deadline,
+                    slots: u32::try_from(segments).unwrap_or(u32::MAX),
+                });
+                self.keys
+                    .entry(b.id)
+                    .or_insert_with(|| b.booking_key.clone());
             }
+            let Some(text) = &n.body_text else { continue };
             // One sample per kind and channel: the first, not a copy of every text.
             d.samples
                 .entry((n.kind.to_owned(), n.channel.to_owned()))
@@ -285,7 +286,14 @@ struct Breakdown {
 
 impl Breakdown {
     /// One SMS: its segments and cost per language and per destination country.
-    fn sms(&mut self, tenant: &TenantSettings, language: String, recipient: &str, text: &str) {
+    /// Returns its segments.
+    fn sms(
+        &mut self,
+        tenant: &TenantSettings,
+        language: String,
+        recipient: &str,
+        text: &str,
+    ) -> u64 {
         let facts = crate::preview::SmsFacts::of(text, tenant);
         let segments = facts.segments as u64;
         let country = crate::domain::phone::region_code(recipient);
@@ -307,6 +315,7 @@ impl Breakdown {
         if let Some(c) = cost {
             *entry.cost.get_or_insert(0.0) += c;
         }
+        segments
     }
 
     fn into_impact(

@@ -1,25 +1,32 @@
 //! The deadline planner: before anything is sent, when will each message of a declaration
 //! leave, and whose would leave too late? Pure: it takes the run's messages, the queue already
 //! waiting, each channel's rate and the tenant's quiet hours, and simulates the dispatcher —
-//! earliest appointment first, one message per `1 / rate` seconds through the channel's first
-//! destination, SMS held back in quiet hours unless urgent, a fallback only where its primary
-//! would not have left by `fallback_lead_minutes` before the appointment.
+//! earliest appointment first, through the channel's first destination that is up, one slot of
+//! its rate per email and per SMS segment, SMS held back in quiet hours unless urgent, a
+//! fallback only where its primary would not have left by `fallback_lead_minutes` before the
+//! appointment.
+//!
+//! A channel's rate ([`rate_of`]) is the lower of the destination's rate limit and what its
+//! connections can carry: `concurrency` sends at a time, each taking the destination's measured
+//! send time (`dispatch::service_time`). With neither known, [`UNLIMITED_RATE`] is assumed.
+//! When every destination of a channel is down, its messages are assumed not to leave (a down
+//! destination is only probed, and nobody knows when it returns).
+//!
+//! The retry schedule enters through the queue already waiting: a message waiting for its
+//! retry joins at its retry time. What it does not foresee: failures still to come, and runs
+//! declared later.
 //!
 //! A booking is **too late** when none of its messages would leave in time: its primaries not
 //! by `fallback_lead_minutes` before the appointment, its fallbacks (which exist for exactly
 //! that margin) not before the appointment. Those are named in the preview, and a declaration
 //! puts them on the call list at once instead of finding out after their appointment.
-//!
-//! What it does not foresee: failures and retries (it assumes the destinations stay up), and
-//! other runs declared later. Without a rate limit a channel is assumed to take
-//! [`UNLIMITED_RATE`] messages per second.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// Messages per second assumed for a destination without `queue.rate_limits` (about what
-/// absage reaches against a local relay or gateway; BENCHMARKS.md).
+/// Sends per second assumed for a destination with no rate limit and no measured send time
+/// (about what absage reaches against a local relay or gateway; BENCHMARKS.md).
 pub const UNLIMITED_RATE: f64 = 1000.0;
 
 /// One message of the run as matching queued it.
@@ -31,18 +38,91 @@ pub struct Planned {
     /// When it may go first (a fallback's lead time; now for a primary).
     pub due: DateTime<Utc>,
     pub starts_at: DateTime<Utc>,
+    /// Slots of the rate it takes: its segments for an SMS, one for an email.
+    pub slots: u32,
+}
+
+/// A message already in the queue, ahead of or among the run's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Waiting {
+    /// When it may go: now, or the time of its next retry.
+    pub ready: DateTime<Utc>,
+    /// Its appointment.
+    pub deadline: DateTime<Utc>,
+    pub slots: u32,
 }
 
 /// A channel as the planner sees it.
 #[derive(Debug, Clone)]
 pub struct Lane {
-    /// Messages per second through the channel's first destination.
+    /// Slots per second through the channel's destination; 0 when every one is down.
     pub rate: f64,
-    pub limited: bool,
-    /// Appointments (deadlines) of the messages already waiting on the channel.
-    pub waiting: Vec<DateTime<Utc>>,
+    pub basis: RateBasis,
+    pub waiting: Vec<Waiting>,
     /// Whether the tenant's quiet hours hold its messages back (SMS).
     pub quiet_hours_apply: bool,
+}
+
+/// Where a channel's rate comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RateBasis {
+    /// The destination's `queue.rate_limits` entry, which its connections can carry.
+    RateLimit { destination: String },
+    /// Its connections: `concurrency` sends at a time, each taking `send_ms` as measured.
+    Connections {
+        destination: String,
+        concurrency: usize,
+        send_ms: f64,
+    },
+    /// Nothing known: no rate limit, no send measured yet; [`UNLIMITED_RATE`].
+    Assumed { destination: String },
+    /// Every destination of the channel is down; nothing is expected to leave.
+    Down,
+}
+
+/// What the planner knows of one destination of a channel.
+#[derive(Debug, Clone)]
+pub struct DestinationFacts {
+    pub name: String,
+    pub limit: Option<f64>,
+    pub concurrency: usize,
+    /// The measured time of one send once a connection is free.
+    pub send_time: Option<std::time::Duration>,
+    pub down: bool,
+}
+
+/// The rate of a channel whose destinations are `destinations`, in failover order: its first
+/// destination that is up, at the lower of its rate limit and its connections' capacity.
+pub fn rate_of(destinations: &[DestinationFacts]) -> (f64, RateBasis) {
+    let Some(d) = destinations.iter().find(|d| !d.down) else {
+        return (0.0, RateBasis::Down);
+    };
+    let destination = d.name.clone();
+    let carried = d
+        .send_time
+        .filter(|t| !t.is_zero())
+        .map(|t| (d.concurrency.max(1) as f64 / t.as_secs_f64(), t));
+    match (d.limit, carried) {
+        (Some(limit), Some((capacity, t))) if capacity < limit => (
+            capacity,
+            RateBasis::Connections {
+                destination,
+                concurrency: d.concurrency.max(1),
+                send_ms: t.as_secs_f64() * 1000.0,
+            },
+        ),
+        (Some(limit), _) => (limit, RateBasis::RateLimit { destination }),
+        (None, Some((capacity, t))) => (
+            capacity,
+            RateBasis::Connections {
+                destination,
+                concurrency: d.concurrency.max(1),
+                send_ms: t.as_secs_f64() * 1000.0,
+            },
+        ),
+        (None, None) => (UNLIMITED_RATE, RateBasis::Assumed { destination }),
+    }
 }
 
 /// The tenant's quiet hours, as the dispatcher applies them.
@@ -71,13 +151,15 @@ pub struct Schedule {
     pub late: Vec<Late>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LanePlan {
     pub messages: usize,
+    /// Slots of the rate they take: emails plus SMS segments.
+    pub slots: u64,
     pub waiting_ahead: usize,
+    /// Slots (emails, SMS segments) per second.
     pub rate_per_second: f64,
-    /// False: no rate limit configured; [`UNLIMITED_RATE`] was assumed.
-    pub rate_limited: bool,
+    pub basis: RateBasis,
     #[schema(value_type = Option<String>)]
     pub last_leaves_at: Option<DateTime<Utc>>,
 }
@@ -159,22 +241,20 @@ pub fn schedule(
         if mine.is_empty() {
             continue;
         }
-        let first_deadline = all
-            .iter()
-            .filter(|m| m.channel == *channel)
-            .map(|m| m.starts_at)
-            .max();
+        let of_channel = || all.iter().filter(|m| m.channel == *channel);
+        let last_deadline = of_channel().map(|m| m.starts_at).max();
         channels.insert(
             (*channel).to_owned(),
             LanePlan {
                 messages: mine.len(),
+                slots: of_channel().map(|m| u64::from(m.slots.max(1))).sum(),
                 waiting_ahead: lane
                     .waiting
                     .iter()
-                    .filter(|w| first_deadline.is_some_and(|d| **w <= d))
+                    .filter(|w| last_deadline.is_some_and(|d| w.deadline <= d))
                     .count(),
                 rate_per_second: lane.rate,
-                rate_limited: lane.limited,
+                basis: lane.basis.clone(),
                 last_leaves_at: mine.into_iter().flatten().max(),
             },
         );
@@ -183,8 +263,8 @@ pub fn schedule(
 }
 
 /// When each message leaves (None: not before its appointment, when it expires), simulating
-/// each channel: ready messages by appointment, one every `1 / rate` seconds, the waiting queue
-/// interleaved by appointment.
+/// each channel: ready messages by appointment, each taking its slots at `rate` slots per
+/// second, the waiting queue interleaved by appointment. At rate 0 nothing leaves.
 fn simulate(
     messages: &[&Planned],
     lanes: &HashMap<&'static str, Lane>,
@@ -193,41 +273,49 @@ fn simulate(
 ) -> Vec<Option<DateTime<Utc>>> {
     let mut out = vec![None; messages.len()];
     for (channel, lane) in lanes {
-        // (ready at, appointment, index into `messages` or None for one already waiting)
-        let mut items: Vec<(DateTime<Utc>, DateTime<Utc>, Option<usize>)> = lane
+        if lane.rate <= 0.0 {
+            continue;
+        }
+        // Each with its index into `messages`, or None for one already waiting.
+        let mut items: Vec<(Waiting, Option<usize>)> = lane
             .waiting
             .iter()
-            .map(|d| (now, *d, None))
+            .map(|w| (w.ready.max(now), w.deadline, w.slots, None))
             .chain(
                 messages
                     .iter()
                     .enumerate()
                     .filter(|(_, m)| m.channel == *channel)
-                    .map(|(i, m)| (m.due.max(now), m.starts_at, Some(i))),
+                    .map(|(i, m)| (m.due.max(now), m.starts_at, m.slots, Some(i))),
             )
+            .map(|(ready, deadline, slots, index)| {
+                let ready = match lane.quiet_hours_apply {
+                    true => hold.until(ready, deadline).unwrap_or(ready),
+                    false => ready,
+                };
+                let w = Waiting {
+                    ready,
+                    deadline,
+                    slots,
+                };
+                (w, index)
+            })
             .collect();
-        if lane.quiet_hours_apply {
-            for item in &mut items {
-                if let Some(until) = hold.until(item.0, item.1) {
-                    item.0 = until;
-                }
-            }
-        }
         // The dispatcher takes what is due, earliest appointment first: in order of readiness,
         // and among the ready ones by appointment.
-        items.sort_by_key(|(ready, deadline, _)| (*ready, *deadline));
-        let step = Duration::microseconds((1_000_000.0 / lane.rate.max(1e-6)) as i64);
+        items.sort_by_key(|(w, _)| (w.ready, w.deadline));
+        let slot = 1.0 / lane.rate;
         let mut ready_heap = std::collections::BinaryHeap::new();
         let mut next = 0;
         let mut t = now;
         while next < items.len() || !ready_heap.is_empty() {
-            while next < items.len() && items[next].0 <= t {
-                let (_, deadline, index) = items[next];
-                ready_heap.push(std::cmp::Reverse((deadline, next, index)));
+            while next < items.len() && items[next].0.ready <= t {
+                let (w, index) = items[next];
+                ready_heap.push(std::cmp::Reverse((w.deadline, next, w.slots, index)));
                 next += 1;
             }
-            let Some(std::cmp::Reverse((deadline, _, index))) = ready_heap.pop() else {
-                t = items[next].0;
+            let Some(std::cmp::Reverse((deadline, _, slots, index))) = ready_heap.pop() else {
+                t = items[next].0.ready;
                 continue;
             };
             // A message whose appointment has begun expires instead of leaving.
@@ -235,7 +323,8 @@ fn simulate(
                 if let Some(i) = index {
                     out[i] = Some(t);
                 }
-                t += step;
+                let took = slot * f64::from(slots.max(1));
+                t += Duration::microseconds((took * 1e6).min(1e15) as i64);
             }
         }
     }
@@ -246,21 +335,42 @@ fn simulate(
 mod tests;
 
 impl Late {
-    /// Why the booking is on the call list, in the tenant's time.
-    pub fn reason(&self, zone: chrono_tz::Tz) -> String {
+    /// Why the booking is on the call list, in the tenant's time. `down`: the channels of the
+    /// run whose destinations were all down.
+    pub fn reason(&self, zone: chrono_tz::Tz, down: &[&str]) -> String {
         let local = |t: DateTime<Utc>| t.with_timezone(&zone).format("%H:%M").to_string();
+        let why = match down {
+            [] => "the queue and the rate limits do not allow it".to_owned(),
+            channels => format!(
+                "the {} cannot be sent at the moment (all its servers are down), and the queue \
+                 and the rate limits do not allow it otherwise",
+                channels
+                    .iter()
+                    .map(|c| if *c == "email" { "email" } else { "SMS" })
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        };
         match self.earliest {
             Some(at) => format!(
-                "its message would leave too late (around {}, appointment {}): the queue and \
-                 the rate limits do not allow earlier",
+                "its message would leave too late (around {}, appointment {}): {why}",
                 local(at),
                 local(self.starts_at)
             ),
             None => format!(
-                "its message would not leave before the appointment ({}): the queue and the \
-                 rate limits do not allow it",
+                "its message would not leave before the appointment ({}): {why}",
                 local(self.starts_at)
             ),
         }
+    }
+}
+
+impl Schedule {
+    /// The channels whose destinations are all down.
+    pub fn down(&self) -> Vec<&str> {
+        (self.channels.iter())
+            .filter(|(_, c)| c.basis == RateBasis::Down)
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 }

@@ -9,6 +9,7 @@ use crate::queue::relay_config;
 use crate::support::peers::{Kannel, SinkMode, SmtpSink, wait_until};
 use absage::config::ChannelPolicy;
 use absage::domain::outage::Scope;
+use absage::lifecycle::planner::RateBasis;
 
 #[tokio::test]
 async fn whom_the_queue_cannot_reach_in_time_is_named_and_on_the_call_list_at_once() {
@@ -35,7 +36,11 @@ async fn whom_the_queue_cannot_reach_in_time_is_named_and_on_the_call_list_at_on
     let never: Vec<bool> = schedule.late.iter().map(|l| l.earliest.is_none()).collect();
     assert_eq!(never, [false, false, true, true]);
     let email = &schedule.channels["email"];
-    assert_eq!((email.messages, email.rate_limited), (20, true));
+    assert_eq!(email.messages, 20);
+    assert!(
+        matches!(email.basis, RateBasis::RateLimit { .. }),
+        "{email:?}"
+    );
     assert_eq!(
         email.last_leaves_at,
         Some(t.clock.now() + chrono::Duration::seconds(17 * 100)),
@@ -119,7 +124,19 @@ async fn the_estimate_holds_against_smtp_sink_and_kannel_under_rate_limits() {
     };
     let (email_est, sms_est) = (estimate("email"), estimate("sms"));
     assert!((email_est - 149.0 / 50.0).abs() < 0.01, "{email_est}");
-    assert!((sms_est - 89.0 / 30.0).abs() < 0.01, "{sms_est}");
+    // The limit counts SMS segments: the last SMS leaves when all before it took theirs.
+    let sms = &schedule.channels["sms"];
+    let per_sms = sms.slots / 90;
+    assert_eq!(
+        sms.slots,
+        90 * per_sms,
+        "every SMS of the run has the same length"
+    );
+    let sms_before_last = (sms.slots - per_sms) as f64 / 30.0;
+    assert!(
+        (sms_est - sms_before_last).abs() < 0.01,
+        "{sms_est} vs {sms_before_last}"
+    );
 
     let started = std::time::SystemTime::now();
     t.drain(&t.dispatcher()).await;
@@ -143,4 +160,122 @@ async fn the_estimate_holds_against_smtp_sink_and_kannel_under_rate_limits() {
             "{what}: estimated {est:.2} s, measured {run:.2} s"
         );
     }
+}
+
+/// Without a rate limit, a relay's connections set the pace: three at a time against a relay
+/// that takes a second per message. A first run measures the send time; the estimate of the
+/// second uses it, and must hold within 20 % of the measured finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_rate_limit_the_estimate_uses_the_connections_and_the_measured_send_time() {
+    absage::tls::install();
+    let sink = SmtpSink::start(SinkMode::SlowData);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    let mut relay = relay_config("slow", sink.addr.port());
+    relay.concurrency = 3;
+    s.email.relays = vec![relay];
+    let t = TestApp::start(dir, s).await;
+    let rows: Vec<Row> = (0..33)
+        .map(|i| Row::new(&format!("S{i:02}"), &format!("2030-01-07 09:{i:02}")).phone(""))
+        .collect();
+    t.write_export(&rows);
+    t.import().await;
+    // Nothing measured yet: the assumption, and a finish far too early.
+    let first = t
+        .declare("2030-01-07 09:00", "2030-01-07 09:03", Scope::default())
+        .await;
+    let lane = &first.schedule.unwrap().channels["email"];
+    assert!(matches!(lane.basis, RateBasis::Assumed { .. }), "{lane:?}");
+    t.drain(&t.dispatcher()).await;
+    assert_eq!(sink.messages().len(), 3);
+
+    let impact = t
+        .declare("2030-01-07 09:03", "2030-01-07 10:00", Scope::default())
+        .await;
+    let lane = impact.schedule.unwrap().channels["email"].clone();
+    let RateBasis::Connections {
+        concurrency,
+        send_ms,
+        ..
+    } = lane.basis
+    else {
+        panic!("the measured send time is used: {lane:?}");
+    };
+    assert_eq!(concurrency, 3);
+    assert!((900.0..2000.0).contains(&send_ms), "{send_ms} ms per send");
+    let est = (lane.last_leaves_at.unwrap() - t.clock.now()).num_milliseconds() as f64 / 1000.0;
+    let started = std::time::SystemTime::now();
+    t.drain(&t.dispatcher()).await;
+    assert_eq!(sink.messages().len(), 33);
+    // The last of 30 starts after nine rounds of three and arrives a send time later.
+    let last = sink
+        .arrivals()
+        .last()
+        .unwrap()
+        .duration_since(started)
+        .unwrap();
+    let run = last.as_secs_f64() - send_ms / 1000.0;
+    let error = (run - est).abs() / est;
+    println!(
+        "estimated {est:.2} s, measured {run:.2} s, error {:.0} %",
+        error * 100.0
+    );
+    assert!(error <= 0.2, "estimated {est:.2} s, measured {run:.2} s");
+}
+
+/// The county's relay is down when the outage is declared (the story of October 2023): the
+/// citizens who have only an email address cannot be told in time by anyone but a person, so
+/// they are on the call list at once; those with a phone get their SMS and are not.
+#[tokio::test]
+async fn with_the_relay_down_the_email_only_citizens_are_on_the_call_list_at_once() {
+    absage::tls::install();
+    let sink = SmtpSink::start(SinkMode::RejectConnect);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::EmailFirst);
+    s.email.transport = absage::config::Transport::Network;
+    s.email.relays = vec![relay_config("county", sink.addr.port())];
+    s.tenants[0].fallback_lead_minutes = 30;
+    let t = TestApp::start(dir, s).await;
+    let rows = vec![
+        Row::new("E1", "2030-01-07 06:10").phone(""),
+        Row::new("E2", "2030-01-07 06:20").phone(""),
+        Row::new("E3", "2030-01-07 06:30").phone(""),
+        Row::new("P1", "2030-01-07 09:00"),
+        Row::new("M1", "2030-01-07 09:30").phone(""),
+        Row::new("M2", "2030-01-07 09:40").phone(""),
+    ];
+    t.write_export(&rows);
+    t.import().await;
+    // A first outage finds the relay down (three refused connections in a row).
+    let first = t
+        .declare("2030-01-07 06:00", "2030-01-07 07:00", Scope::default())
+        .await;
+    let lane = &first.schedule.unwrap().channels["email"];
+    assert!(matches!(lane.basis, RateBasis::Assumed { .. }), "{lane:?}");
+    t.drain(&t.dispatcher()).await;
+    assert!(sink.messages().is_empty());
+
+    let impact = t
+        .declare("2030-01-07 08:00", "2030-01-07 10:00", Scope::default())
+        .await;
+    let schedule = impact.schedule.unwrap();
+    assert_eq!(schedule.channels["email"].basis, RateBasis::Down);
+    assert_eq!(schedule.channels["email"].last_leaves_at, None);
+    let late: Vec<&str> = schedule
+        .late
+        .iter()
+        .map(|l| l.booking_key.as_str())
+        .collect();
+    assert_eq!(late, ["M1", "M2"], "P1 has its SMS fallback");
+    let calls = absage::reports::call_list(&t.app.ctx, impact.id.unwrap())
+        .await
+        .unwrap();
+    let keys: Vec<&str> = calls.iter().map(|c| c.booking_key.as_str()).collect();
+    assert_eq!(keys, ["M1", "M2"]);
+    assert!(
+        calls[0].why.contains("servers are down"),
+        "{}",
+        calls[0].why
+    );
 }

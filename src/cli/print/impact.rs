@@ -60,14 +60,29 @@ fn planned(out: &mut impl Write, s: &crate::lifecycle::planner::Schedule) -> any
             .map_or("none before its appointment".into(), |t| {
                 t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
             });
-        let rate = if lane.rate_limited {
-            format!("{}/s (rate limit)", lane.rate_per_second)
-        } else {
-            format!("{}/s assumed (no rate limit)", lane.rate_per_second)
+        use crate::lifecycle::planner::RateBasis;
+        let r = (lane.rate_per_second * 100.0).round() / 100.0;
+        let rate = match &lane.basis {
+            RateBasis::RateLimit { destination } => format!("{r}/s ({destination}'s rate limit)"),
+            RateBasis::Connections {
+                destination,
+                concurrency,
+                send_ms,
+            } => format!(
+                "{r}/s ({destination}: {concurrency} at a time, {send_ms:.0} ms per send as measured)"
+            ),
+            RateBasis::Assumed { destination } => {
+                format!("{r}/s assumed ({destination}: no rate limit, no send measured yet)")
+            }
+            RateBasis::Down => "nothing leaves: every destination is down".into(),
+        };
+        let slots = match lane.slots as usize {
+            n if n > lane.messages && channel == "sms" => format!(" ({n} segments)"),
+            _ => String::new(),
         };
         writeln!(
             out,
-            "  {channel}: {} messages, {} waiting ahead, {rate}; the last leaves about {last}",
+            "  {channel}: {} messages{slots}, {} waiting ahead, {rate}; the last leaves about {last}",
             lane.messages, lane.waiting_ahead
         )?;
     }

@@ -180,6 +180,7 @@ mod tests {
                 last_error: Some("connection refused".into()),
                 down_since: None,
                 next_probe_at: None,
+                send_micros: None,
                 updated_at: crate::domain::from_millis(0),
             }],
         }

@@ -426,6 +426,9 @@ pub struct Destination {
     pub last_error: Option<String>,
     pub down_since: Option<DateTime<Utc>>,
     pub next_probe_at: Option<DateTime<Utc>>,
+    /// How long one send has taken once a connection was free (a moving average), in
+    /// microseconds; absent before the first success.
+    pub send_micros: Option<i64>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -438,6 +441,7 @@ impl TryFrom<DestinationRow> for Destination {
             state: DestinationState::parse(&d.state)?,
             down_since: d.down_since,
             next_probe_at: d.next_probe_at,
+            send_micros: d.send_micros,
             updated_at: d.updated_at,
             name: d.name,
             consecutive_failures: d.consecutive_failures,

@@ -46,7 +46,15 @@ const EN: &[(&str, &str)] = &[
     ("davor in der Warteschlange", "waiting ahead"),
     ("pro Sekunde", "per second"),
     ("letzte etwa", "last about"),
-    ("ohne Begrenzung angenommen", "assumed, no rate limit"),
+    (
+        "nichts: alle Server des Kanals sind ausgefallen",
+        "none: every server of the channel is down",
+    ),
+    (
+        "angenommen: keine Begrenzung, noch nichts gemessen",
+        "assumed: no rate limit, nothing measured yet",
+    ),
+    ("gemessen", "measured"),
     (
         "Termine: Nachricht käme zu spät – kommen beim Absagen sofort auf die Anrufliste",
         "appointments: the message would come too late – on the call list at once when declared",

@@ -11,15 +11,26 @@ fn msg(booking: i64, channel: &'static str, starts: i64) -> Planned {
         fallback: false,
         due: at(0),
         starts_at: at(starts),
+        slots: 1,
     }
 }
 
 fn lane(rate: f64) -> Lane {
     Lane {
         rate,
-        limited: true,
+        basis: RateBasis::RateLimit {
+            destination: "d".into(),
+        },
         waiting: Vec::new(),
         quiet_hours_apply: false,
+    }
+}
+
+fn waiting(ready: i64, deadline: i64) -> Waiting {
+    Waiting {
+        ready: at(ready),
+        deadline: at(deadline),
+        slots: 1,
     }
 }
 
@@ -63,8 +74,8 @@ fn a_booking_whose_message_would_leave_inside_the_lead_is_late() {
 fn the_queue_already_waiting_goes_first_when_its_appointments_are_earlier() {
     let ms = [msg(1, "email", 30)];
     let mut l = lane(1.0 / 60.0);
-    l.waiting = (0..20).map(|_| at(20)).collect();
-    l.waiting.extend((0..50).map(|_| at(500)));
+    l.waiting = (0..20).map(|_| waiting(0, 20)).collect();
+    l.waiting.extend((0..50).map(|_| waiting(0, 500)));
     let lanes = HashMap::from([("email", l)]);
     let s = schedule(&ms, &lanes, &no_hold(), Duration::minutes(5), at(0));
     let email = &s.channels["email"];
@@ -83,6 +94,7 @@ fn a_fallback_saves_a_booking_whose_primary_is_too_slow() {
         fallback: true,
         due: at(30),
         starts_at: at(60),
+        slots: 1,
     });
     let lanes = HashMap::from([("email", lane(1.0 / 3600.0)), ("sms", lane(10.0))]);
     let s = schedule(&ms, &lanes, &no_hold(), Duration::minutes(30), at(0));
@@ -111,4 +123,146 @@ fn quiet_hours_hold_sms_back_unless_urgent() {
     // The urgent one goes now; the other waits for the end of the quiet hours.
     assert!(s.late.is_empty(), "{s:?}");
     assert!(s.channels["sms"].last_leaves_at.unwrap() > at(60));
+}
+
+#[test]
+fn an_sms_takes_one_slot_per_segment() {
+    // 1 segment per minute; three SMS of 3 segments each: the third leaves at minute 6.
+    let ms: Vec<Planned> = (0..3)
+        .map(|b| Planned {
+            slots: 3,
+            ..msg(b, "sms", 600)
+        })
+        .collect();
+    let lanes = HashMap::from([("sms", lane(1.0 / 60.0))]);
+    let s = schedule(&ms, &lanes, &no_hold(), Duration::zero(), at(0));
+    let sms = &s.channels["sms"];
+    assert_eq!((sms.messages, sms.slots), (3, 9));
+    assert_eq!(sms.last_leaves_at, Some(at(6)));
+}
+
+#[test]
+fn a_message_waiting_for_its_retry_joins_the_queue_at_its_retry_time() {
+    // Ten retries of earlier appointments, due at minute 5; one per minute. The run's message
+    // goes first (minute 0), then at minute 5 the retries take over, ahead of the rest.
+    let ms = [msg(1, "email", 100), msg(2, "email", 100)];
+    let mut l = lane(1.0 / 60.0);
+    l.waiting = (0..10).map(|_| waiting(5, 50)).collect();
+    let s = schedule(
+        &ms,
+        &[("email", l)].into(),
+        &no_hold(),
+        Duration::zero(),
+        at(0),
+    );
+    let email = &s.channels["email"];
+    assert_eq!(email.last_leaves_at, Some(at(1)), "both before minute 5");
+
+    let ms: Vec<Planned> = (0..7).map(|b| msg(b, "email", 100)).collect();
+    let mut l = lane(1.0 / 60.0);
+    l.waiting = (0..10).map(|_| waiting(5, 50)).collect();
+    let s = schedule(
+        &ms,
+        &[("email", l)].into(),
+        &no_hold(),
+        Duration::zero(),
+        at(0),
+    );
+    // Minutes 0-4 take five of the run's; 5-14 the retries; the last two at 15 and 16.
+    assert_eq!(s.channels["email"].last_leaves_at, Some(at(16)));
+}
+
+#[test]
+fn nothing_leaves_through_a_channel_whose_destinations_are_all_down() {
+    let mut ms = vec![msg(1, "email", 60), msg(2, "email", 60)];
+    ms.push(Planned {
+        booking: 2,
+        channel: "sms",
+        fallback: true,
+        due: at(30),
+        starts_at: at(60),
+        slots: 1,
+    });
+    let mut down = lane(0.0);
+    down.basis = RateBasis::Down;
+    let lanes = HashMap::from([("email", down), ("sms", lane(10.0))]);
+    let s = schedule(&ms, &lanes, &no_hold(), Duration::minutes(30), at(0));
+    // Booking 1 has email only: on the call list. Booking 2's SMS fallback saves it.
+    let late: Vec<i64> = s.late.iter().map(|l| l.booking_id).collect();
+    assert_eq!(late, [1]);
+    assert_eq!(s.late[0].earliest, None);
+    assert_eq!(s.down(), ["email"]);
+    assert_eq!(s.channels["email"].last_leaves_at, None);
+    assert!(
+        s.late[0]
+            .reason(chrono_tz::UTC, &s.down())
+            .contains("email cannot be sent")
+    );
+}
+
+fn facts(
+    name: &str,
+    limit: Option<f64>,
+    concurrency: usize,
+    send_ms: Option<u64>,
+) -> DestinationFacts {
+    DestinationFacts {
+        name: name.into(),
+        limit,
+        concurrency,
+        send_time: send_ms.map(std::time::Duration::from_millis),
+        down: false,
+    }
+}
+
+#[test]
+fn the_rate_is_the_lower_of_the_limit_and_what_the_connections_carry() {
+    // 4 connections at 100 ms: 40/s, below a limit of 50.
+    let (rate, basis) = rate_of(&[facts("r", Some(50.0), 4, Some(100))]);
+    assert!((rate - 40.0).abs() < 1e-9, "{rate}");
+    assert!(matches!(
+        basis,
+        RateBasis::Connections { concurrency: 4, .. }
+    ));
+    // ... above a limit of 20.
+    let (rate, basis) = rate_of(&[facts("r", Some(20.0), 4, Some(100))]);
+    assert_eq!(
+        (rate, basis),
+        (
+            20.0,
+            RateBasis::RateLimit {
+                destination: "r".into()
+            }
+        )
+    );
+    // Not measured yet: the limit, or the assumption.
+    assert_eq!(rate_of(&[facts("r", Some(20.0), 4, None)]).0, 20.0);
+    let (rate, basis) = rate_of(&[facts("r", None, 4, None)]);
+    assert_eq!(rate, UNLIMITED_RATE);
+    assert_eq!(
+        basis,
+        RateBasis::Assumed {
+            destination: "r".into()
+        }
+    );
+    // No limit, measured: the connections.
+    assert!((rate_of(&[facts("r", None, 2, Some(500))]).0 - 4.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_down_destination_gives_way_to_the_next_and_none_up_means_down() {
+    let mut first = facts("a", Some(5.0), 1, None);
+    first.down = true;
+    let second = facts("b", Some(7.0), 1, None);
+    assert_eq!(
+        rate_of(&[first.clone(), second]),
+        (
+            7.0,
+            RateBasis::RateLimit {
+                destination: "b".into()
+            }
+        )
+    );
+    assert_eq!(rate_of(&[first]), (0.0, RateBasis::Down));
+    assert_eq!(rate_of(&[]), (0.0, RateBasis::Down));
 }

@@ -169,23 +169,37 @@ pub async fn outcomes(conn: &mut Conn) -> sqlx::Result<Vec<Outcome>> {
     .await
 }
 
-/// The appointments of the primaries waiting on a channel (due now or in flight), of every
-/// run but `except`: the queue a new run's messages join (for the deadline planner).
-pub async fn waiting_deadlines(
+/// The primaries waiting on a channel, of every run but `except`: due now, in flight, or
+/// waiting for a retry before their appointment. The queue a new run's messages join (for the
+/// deadline planner).
+pub async fn waiting(
     conn: &mut Conn,
     channel: &str,
     except: i64,
     now: DateTime<Utc>,
-) -> sqlx::Result<Vec<DateTime<Utc>>> {
-    let rows: Vec<i64> = sqlx::query_scalar(
-        "select deadline from notifications where channel = $1 and outage_id <> $2 \
-         and role = 'primary' and deadline > $3 \
-         and (state = 'sending' or (state = 'queued' and next_attempt_at <= $3))",
+) -> sqlx::Result<Vec<Waiting>> {
+    sqlx::query_as(
+        "select ready, deadline, sms_text from (select \
+         case when state = 'sending' then $3 else next_attempt_at end as ready, deadline, \
+         case when channel = 'sms' then body_text end as sms_text from notifications \
+         where channel = $1 and outage_id <> $2 and role = 'primary' and deadline > $3 \
+         and state in ('sending', 'queued')) w where ready < deadline",
     )
     .bind(channel)
     .bind(except)
     .bind(crate::store::Millis::of(now))
     .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().map(crate::domain::from_millis).collect())
+    .await
+}
+
+/// A message in the queue as the deadline planner sees it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Waiting {
+    /// When it may go: now while it is being sent, else its next attempt.
+    #[sqlx(try_from = "crate::store::Millis")]
+    pub ready: DateTime<Utc>,
+    #[sqlx(try_from = "crate::store::Millis")]
+    pub deadline: DateTime<Utc>,
+    /// An SMS's text, for its segments.
+    pub sms_text: Option<String>,
 }

@@ -25,6 +25,9 @@ pub enum SinkMode {
     /// Answers `554 5.7.1 Relay access denied` to MAIL FROM: the relay refuses us, whoever
     /// the message is for.
     RefuseSender,
+    /// Waits a second before answering DATA: a slow relay, one message per connection and
+    /// second.
+    SlowData,
 }
 
 impl SinkMode {
@@ -35,6 +38,7 @@ impl SinkMode {
             SinkMode::TempFailRcpt => &["-r", "RCPT"],
             SinkMode::PermFailRcpt => &["-f", "RCPT", "-B", "550 5.1.1 Recipient unknown"],
             SinkMode::RefuseSender => &["-f", "MAIL", "-B", "554 5.7.1 Relay access denied"],
+            SinkMode::SlowData => &["-w", "1"],
         }
     }
 }
