@@ -146,3 +146,37 @@ pub async fn mark_called(
     }
     Ok(())
 }
+
+/// Mails `address` again in the tenant's outages, ending its suppression (a hard bounce or a
+/// complaint put it there); audited with the address masked. Returns whether it was
+/// suppressed.
+pub async fn lift_suppression(
+    ctx: &Ctx,
+    tenant: &str,
+    address: &str,
+    by: &str,
+) -> anyhow::Result<bool> {
+    anyhow::ensure!(
+        ctx.settings.tenant(tenant).is_some(),
+        "no tenant {tenant:?} in the configuration"
+    );
+    let now = ctx.now();
+    // One transaction: no lift without its audit entry.
+    let mut tx = ctx.store.begin().await?;
+    if !crate::store::returned::lift(&mut tx, tenant, address).await? {
+        return Ok(false);
+    }
+    let masked = crate::domain::email::EmailAddress::parse(address)
+        .map(|a| a.masked())
+        .unwrap_or_else(|_| "(not an address)".into());
+    let entry = Entry {
+        tenant: Some(tenant),
+        actor: by,
+        action: "suppression.lift",
+        subject: Some("suppressed address".into()),
+        details: serde_json::json!({ "address": masked }),
+    };
+    audit::append(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(true)
+}

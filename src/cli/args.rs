@@ -86,7 +86,7 @@ impl Command {
                 | Command::Report(_)
                 | Command::Calllist(_)
                 | Command::Suppressions(_)
-                | Command::Bounces(_)
+                | Command::Bounces(super::report::BouncesArgs { action: None, .. })
                 | Command::Outage(OutageCommand::List { .. } | OutageCommand::Show { .. })
         )
     }
@@ -116,6 +116,7 @@ mod tests {
             &["report", "1"],
             &["calllist", "1", "--format", "csv"],
             &["suppressions"],
+            &["bounces", "--tenant", "soest"],
             &["outage", "list"],
             &["outage", "show", "1"],
         ] {
@@ -127,6 +128,7 @@ mod tests {
             &["outage", "retract", "1", "--reason", "x", "--dry-run"],
             &["batch", "--reason", "x"],
             &["admin", "list"],
+            &["bounces", "lift", "--tenant", "soest", "a@example.org"],
         ] {
             assert!(!command(changing).reads_only(), "{changing:?}");
         }

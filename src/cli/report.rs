@@ -35,7 +35,10 @@ pub struct SuppressionsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BouncesArgs {
+    #[command(subcommand)]
+    pub action: Option<BouncesAction>,
     /// Only this tenant's (else all, including returned mail of no tenant).
     #[arg(long)]
     tenant: Option<String>,
@@ -44,6 +47,17 @@ pub struct BouncesArgs {
     limit: i64,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BouncesAction {
+    /// Mails an address again in the tenant's outages: ends its suppression after a hard bounce
+    /// or complaint (the citizen fixed their mailbox, or asked for mail again). Audited.
+    Lift {
+        #[arg(long)]
+        tenant: String,
+        address: String,
+    },
 }
 
 /// How `report` and `calllist` write their rows.
@@ -89,6 +103,17 @@ pub async fn suppressions(app: &App, a: SuppressionsArgs) -> anyhow::Result<()> 
 
 pub async fn bounces(app: &App, a: BouncesArgs) -> anyhow::Result<()> {
     use crate::store::returned;
+    if let Some(BouncesAction::Lift { tenant, address }) = a.action {
+        let lifted =
+            crate::follow_up::lift_suppression(&app.ctx, &tenant, &address, &super::whoami())
+                .await?;
+        anyhow::ensure!(
+            lifted,
+            "{tenant} does not suppress that address (addresses are compared in lower case)"
+        );
+        println!("{tenant} mails the address again");
+        return Ok(());
+    }
     let mut conn = app.ctx.store.conn().await?;
     let suppressed = returned::suppressions(&mut conn, a.tenant.as_deref()).await?;
     let latest = returned::latest(&mut conn, a.tenant.as_deref(), a.limit).await?;

@@ -40,6 +40,9 @@ pub struct BounceSettings {
     /// Minutes a handed-over email (or an SMS where no delivery reports come back) must go
     /// without a bounce or failure report before its citizen counts as informed.
     pub quiet_minutes: u32,
+    /// Days an address that hard-bounced or complained stays off a tenant's mailings; then it
+    /// is deleted (personal data) and mailed again. `absage bounces lift` ends it earlier.
+    pub suppress_days: u32,
 }
 
 impl Default for BounceSettings {
@@ -56,6 +59,7 @@ impl Default for BounceSettings {
             messages_per_minute: 6000,
             idle_timeout_secs: 60,
             quiet_minutes: 15,
+            suppress_days: 365,
         }
     }
 }

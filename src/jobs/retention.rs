@@ -25,7 +25,9 @@ pub async fn step(ctx: &Ctx, instance: &str, now: DateTime<Utc>) -> anyhow::Resu
     }
     let closed = retention::close_finished(&mut tx, now).await?;
     let cutoff = now - Duration::days(i64::from(ctx.settings.retention.days));
-    let purged = retention::purge(&mut tx, cutoff, now).await?;
+    let suppressed_before =
+        now - Duration::days(i64::from(ctx.settings.bounces.suppress_days.max(1)));
+    let purged = retention::purge(&mut tx, cutoff, suppressed_before, now).await?;
     leases::release(&mut tx, "retention", instance).await?;
     tx.commit().await?;
     if closed > 0 || purged != retention::Purged::default() {
@@ -34,6 +36,7 @@ pub async fn step(ctx: &Ctx, instance: &str, now: DateTime<Utc>) -> anyhow::Resu
             purged_runs = purged.runs,
             purged_notifications = purged.notifications,
             purged_bookings = purged.bookings,
+            purged_suppressions = purged.suppressions,
             "retention"
         );
     }

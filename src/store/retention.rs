@@ -28,16 +28,19 @@ pub struct Purged {
     pub bookings: u64,
     /// Bounces and other returned messages received before the cutoff.
     pub returned_mail: u64,
+    /// Suppressed addresses older than `bounces.suppress_days`.
+    pub suppressions: u64,
 }
 
 /// Deletes the contact data of runs that ended (closed or retracted) before `cutoff_ms`: the
 /// recipients and texts of their notifications, and name, email and phone of bookings whose
 /// appointment lies before the cutoff and that no newer run still needs, and the returned mail
-/// received before it. The rows of runs and notifications stay, so the counts of what was sent
-/// remain for the record.
+/// received before it; and the suppressed addresses suppressed before `suppressed_before`. The
+/// rows of runs and notifications stay, so the counts of what was sent remain for the record.
 pub async fn purge(
     conn: &mut Conn,
     cutoff_ms: DateTime<Utc>,
+    suppressed_before: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Purged> {
     let ended = "state <> 'active' and purged_at is null \
@@ -70,6 +73,11 @@ pub async fn purge(
         .execute(&mut *conn)
         .await?
         .rows_affected();
+    let suppressions = sqlx::query("delete from suppressed_addresses where since <= $1")
+        .bind(Millis::of(suppressed_before))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     let runs = sqlx::query(sqlx::AssertSqlSafe(format!(
         "update outages set purged_at = $2 where {ended}"
     )))
@@ -83,6 +91,7 @@ pub async fn purge(
         notifications,
         bookings,
         returned_mail,
+        suppressions,
     })
 }
 

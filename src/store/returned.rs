@@ -114,6 +114,16 @@ pub async fn suppress(
     Ok(r.rows_affected() == 1)
 }
 
+/// Mails `address` again in the tenant's outages. Returns whether it was suppressed.
+pub async fn lift(conn: &mut Conn, tenant: &str, address: &str) -> sqlx::Result<bool> {
+    let r = sqlx::query("delete from suppressed_addresses where tenant_id = $1 and address = $2")
+        .bind(tenant)
+        .bind(address.trim().to_lowercase())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// The tenant's suppressed addresses, lower-cased.
 pub async fn suppressed(conn: &mut Conn, tenant: &str) -> sqlx::Result<HashSet<String>> {
     let rows: Vec<String> =

@@ -215,6 +215,58 @@ async fn assert_citizens_moved_on(t: &TestApp, kinds: &[(String, String)]) {
         why[0].starts_with("email address not mailed any more (email not delivered: the email address does not exist"),
         "{why:?}"
     );
+
+    // The office lifts one (the citizen fixed the address): audited, the address masked.
+    let ctx = &t.app.ctx;
+    let lift = |a: &'static str| absage::follow_up::lift_suppression(ctx, "soest", a, "cli:ina");
+    assert!(lift(" Typo@Hard.TEST").await.unwrap());
+    assert!(!lift("typo@hard.test").await.unwrap(), "only once");
+    assert!(lift("nobody@hard.test").await.is_ok());
+    let mut conn = ctx.store.conn().await.unwrap();
+    let audit: Vec<(String, String)> = sqlx::query_as(
+        "select actor, details_json from audit_log where action = 'suppression.lift' order by id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(!audit[0].1.contains("typo@"), "masked: {audit:?}");
+    assert!(
+        absage::store::returned::suppressions(&mut conn, Some("soest"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A suppressed address is personal data: it is deleted `bounces.suppress_days` after it was
+/// suppressed, and mailed again.
+#[tokio::test]
+async fn suppressions_expire_after_the_configured_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.bounces.suppress_days = 30;
+    let t = TestApp::start(dir, s).await;
+    let now = t.clock.now();
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    for (address, days_ago) in [("old@x.test", 31), ("new@x.test", 29)] {
+        let at = now - chrono::Duration::days(days_ago);
+        absage::store::returned::suppress(&mut conn, "soest", address, "hard", "gone", 1, at)
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    let (_, purged) = absage::jobs::retention::step(&t.app.ctx, "i1", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(purged.suppressions, 1);
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let left = absage::store::returned::suppressions(&mut conn, None)
+        .await
+        .unwrap();
+    let left: Vec<&str> = left.iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(left, ["new@x.test"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -651,6 +651,55 @@ async fn the_outage_page_retries_failed_messages_and_retracts() {
     );
 }
 
+/// Each booking of an outage has its own page: every piece of evidence with its time, and the
+/// citizen's contact for the call; for the tenant's own admins only.
+#[tokio::test]
+async fn a_bookings_page_shows_its_evidence_with_times_to_its_own_tenant_only() {
+    let ui = ui(None).await;
+    let (olga, _) = ui.login("olga", PASSWORD).await.unwrap();
+    let id = declare_as_olga(&ui).await.impact.id.unwrap();
+    ui.t.drain(&ui.t.dispatcher()).await;
+    let path = format!("/ui/outages/{id}/bookings/A1");
+    let page = ui.send("GET", &path, &olga, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let history = page
+        .body
+        .split("<h2>Verlauf</h2>")
+        .nth(1)
+        .expect("a history");
+    // Both channels were handed over, each a row with its time.
+    let rows: Vec<&str> = history.split("<tr><td>").skip(1).collect();
+    assert!(rows.len() >= 2, "{history}");
+    assert!(rows.iter().all(|r| r.starts_with("2030-01-")), "{history}");
+    assert!(
+        history.contains("email") && history.contains("SMS"),
+        "{history}"
+    );
+    // The outage's table links to it.
+    let outage = ui
+        .send("GET", &format!("/ui/outages/{id}"), &olga, &[])
+        .await;
+    assert!(outage.body.contains(&path), "{}", outage.body);
+    // A2 has no channel: not reached, call.
+    let a2 = ui
+        .send("GET", &format!("/ui/outages/{id}/bookings/A2"), &olga, &[])
+        .await;
+    assert!(a2.body.contains("nicht erreicht"), "{}", a2.body);
+    let missing = ui
+        .send(
+            "GET",
+            &format!("/ui/outages/{id}/bookings/NOPE"),
+            &olga,
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    let (wilma, _) = ui.login("wilma", PASSWORD).await.unwrap();
+    let other = ui.send("GET", &path, &wilma, &[]).await;
+    assert_eq!(other.status, 404, "another tenant's booking is not found");
+    assert!(!other.body.contains("A1"));
+}
+
 /// Sends the declare form with the given scope fields (each pair may repeat, as checkboxes do).
 async fn declare_form(
     ui: &Ui,

@@ -25,8 +25,12 @@ pub fn retention(
     } else {
         writeln!(
             out,
-            "closed {closed} finished outages; deleted contact data of {} outages ({} messages, {} bookings) and {} returned emails",
-            purged.runs, purged.notifications, purged.bookings, purged.returned_mail
+            "closed {closed} finished outages; deleted contact data of {} outages ({} messages, {} bookings), {} returned emails and {} suppressed addresses",
+            purged.runs,
+            purged.notifications,
+            purged.bookings,
+            purged.returned_mail,
+            purged.suppressions
         )?;
     }
     Ok(())
@@ -44,16 +48,17 @@ mod tests {
             notifications: 9,
             bookings: 7,
             returned_mail: 4,
+            suppressions: 1,
         };
         let text = written(|out| retention(out, Some(&(3, purged.clone())), false));
         assert_eq!(
             text,
-            "closed 3 finished outages; deleted contact data of 2 outages (9 messages, 7 bookings) and 4 returned emails\n"
+            "closed 3 finished outages; deleted contact data of 2 outages (9 messages, 7 bookings), 4 returned emails and 1 suppressed addresses\n"
         );
         let json = written(|out| retention(out, Some(&(3, purged)), true));
         assert_eq!(
             json,
-            "{\"closed\":3,\"purged\":{\"bookings\":7,\"notifications\":9,\"returned_mail\":4,\"runs\":2}}\n"
+            "{\"closed\":3,\"purged\":{\"bookings\":7,\"notifications\":9,\"returned_mail\":4,\"runs\":2,\"suppressions\":1}}\n"
         );
         let busy = written(|out| retention(out, None, true));
         assert_eq!(

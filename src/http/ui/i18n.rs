@@ -56,6 +56,21 @@ const EN: &[(&str, &str)] = &[
     ),
     ("gemessen", "measured"),
     (
+        "Diesen Termin gibt es in dieser Absage nicht.",
+        "This appointment is not part of this cancellation.",
+    ),
+    (
+        "Auf der Anrufliste seit der Absage",
+        "On the call list since the cancellation",
+    ),
+    (
+        "Diese Adresse wird nicht mehr angeschrieben",
+        "This address is no longer mailed",
+    ),
+    ("Verlauf", "History"),
+    ("Was", "What"),
+    ("Noch nichts gesendet.", "Nothing sent yet."),
+    (
         "Termine: Nachricht käme zu spät – kommen beim Absagen sofort auf die Anrufliste",
         "appointments: the message would come too late – on the call list at once when declared",
     ),

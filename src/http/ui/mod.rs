@@ -45,6 +45,7 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("outage.html", include_str!("templates/outage.html")),
+    ("booking.html", include_str!("templates/booking.html")),
     ("calllist.html", include_str!("templates/calllist.html")),
     ("approvals.html", include_str!("templates/approvals.html")),
     ("declare.html", include_str!("templates/declare.html")),
@@ -100,6 +101,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/logout", post(logout))
         .route("/ui/outages/{id}", get(outage::outage))
         .route("/ui/outages/{id}/calllist", get(outage::call_list))
+        .route("/ui/outages/{id}/bookings/{key}", get(outage::booking))
         .route("/ui/outages/{id}/retry", post(outage::retry_failed))
         .route("/ui/outages/{id}/retract", post(outage::retract))
         .route(

@@ -1,5 +1,5 @@
-//! An outage's own pages: its report with charts, retrying failed messages, retracting it, and
-//! the call list (with who phoned whom).
+//! An outage's own pages: its report with charts, each booking's evidence, retrying failed
+//! messages, retracting it, and the call list (with who phoned whom).
 
 use super::pages::{local, ser, tenant_name};
 use super::{CsrfForm, Session, chart, failed, forbidden, render, stale_form};
@@ -79,6 +79,39 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
         }
         Err(e) => failed(e, s.lang),
     }
+}
+
+/// One booking of the outage: what reached the citizen, piece by piece with its time, and how
+/// to phone them (the citizen's data, for the tenant's own admins only).
+pub async fn booking(
+    State(state): State<AppState>,
+    s: Session,
+    Path((id, key)): Path<(i64, String)>,
+) -> Response {
+    let o = match own(&state, &s, id).await {
+        Ok(o) => o,
+        Err(r) => return *r,
+    };
+    let rows = match crate::reports::report(&state.ctx, id).await {
+        Ok((_, rows)) => rows,
+        Err(e) => return failed(e, s.lang),
+    };
+    let Some(row) = rows.into_iter().find(|r| r.booking_key == key) else {
+        let text = super::i18n::translate(s.lang, "Diesen Termin gibt es in dieser Absage nicht.");
+        return (StatusCode::NOT_FOUND, text).into_response();
+    };
+    let b = &row.booking;
+    let phone = b.phone_e164.clone().or_else(|| b.phone_raw.clone());
+    render(
+        "booking.html",
+        s.lang,
+        context! {
+            me => s.caller.name, csrf => s.csrf, outage => ser(&o), row => ser(&row),
+            history => ser(&row.evidence), name => &b.name, email => &b.email, phone => phone,
+            phone_other => &b.phone_other, late_reason => &row.late_reason,
+            suppressed => &row.email_suppressed,
+        },
+    )
 }
 
 /// Sends every failed message of the outage again (operators).
