@@ -436,6 +436,25 @@ impl Destinations {
                     continue;
                 }
             }
+            // Wait for a connection, then look again: a destination that hangs (accepts and
+            // never answers) is marked down by the first sends to time out, and the messages
+            // that queued behind them go on to the next destination instead of each waiting
+            // out its own timeout.
+            let permit = match &d.backend {
+                Backend::Relay(r) => Some(r.permit().await),
+                Backend::Gateway(g) => Some(g.permit().await),
+                Backend::Outbox(_) | Backend::Given(_) => None,
+            };
+            let _permit = match permit.transpose() {
+                Ok(permit) => permit,
+                Err(e) => {
+                    last_reason = format!("{}: {e}", d.name);
+                    continue;
+                }
+            };
+            if !self.health(|h| h.get(&d.name).is_none_or(Health::is_up)) {
+                continue;
+            }
             let result = match (&d.backend, p) {
                 (
                     Backend::Outbox(o),
@@ -454,8 +473,10 @@ impl Destinations {
                     Prepared::Email {
                         envelope, bytes, ..
                     },
-                ) => r.send(envelope, bytes).await,
-                (Backend::Gateway(g), Prepared::Sms { message, .. }) => g.send(message).await,
+                ) => r.send_permitted(envelope, bytes).await,
+                (Backend::Gateway(g), Prepared::Sms { message, .. }) => {
+                    g.send_permitted(message).await
+                }
                 (Backend::Given(g), p) => g.deliver(p).await,
                 _ => Err(SendFailure::Permanent(
                     "destination does not fit the channel".into(),

@@ -192,11 +192,21 @@ impl SmtpRelay {
     /// the send is repeated once on a fresh connection if the data had not been written yet.
     #[tracing::instrument(skip_all, fields(relay = %self.cfg.name))]
     pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Sent, SendFailure> {
-        let _permit = self
-            .in_use
-            .acquire()
-            .await
-            .map_err(|_| SendFailure::destination("relay pool closed"))?;
+        let _permit = self.permit().await?;
+        self.send_permitted(envelope, bytes).await
+    }
+
+    /// Waits for one of the relay's `concurrency` connections.
+    pub async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SendFailure> {
+        (self.in_use.acquire().await).map_err(|_| SendFailure::destination("relay pool closed"))
+    }
+
+    /// [`Self::send`] for a caller that holds a [`Self::permit`].
+    pub async fn send_permitted(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<Sent, SendFailure> {
         let started = std::time::Instant::now();
         let sent = self.send_held(envelope, bytes).await;
         if sent.is_ok() {
@@ -205,7 +215,6 @@ impl SmtpRelay {
         sent
     }
 
-    /// [`Self::send`] with a connection's permit held.
     async fn send_held(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Sent, SendFailure> {
         if let Some(conn) = self.take_idle() {
             match self.send_on(conn, envelope, bytes).await {

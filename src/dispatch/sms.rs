@@ -77,11 +77,17 @@ impl SmsGateway {
 
     #[tracing::instrument(skip_all, fields(gateway = %self.name(), notification = m.id))]
     pub async fn send(&self, m: &SmsMessage) -> Result<Sent, SendFailure> {
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| SendFailure::destination("gateway closed"))?;
+        let _permit = self.permit().await?;
+        self.send_permitted(m).await
+    }
+
+    /// Waits for one of the gateway's `concurrency` requests in flight.
+    pub async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SendFailure> {
+        (self.in_flight.acquire().await).map_err(|_| SendFailure::destination("gateway closed"))
+    }
+
+    /// [`Self::send`] for a caller that holds a [`Self::permit`].
+    pub async fn send_permitted(&self, m: &SmsMessage) -> Result<Sent, SendFailure> {
         let started = std::time::Instant::now();
         let sent = match &self.cfg {
             SmsGatewayConfig::Kannel(k) => self.send_kannel(k, m).await,

@@ -174,6 +174,52 @@ async fn a_stopped_relay_fails_over_to_the_second_relay() {
     );
 }
 
+/// A relay that accepts connections and never answers (a hung MTA, a black-holing firewall):
+/// only the sends that had a connection before it was marked down wait out the timeout; the
+/// messages queued behind them go to the second relay at once instead of each trying the
+/// hung one for its own timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_relay_costs_one_timeout_not_one_per_queued_message() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hung.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn); // open, silent
+        }
+    });
+    let second = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    let mut first = relay_config("hung", hung_port);
+    first.timeout_secs = 1;
+    first.concurrency = 2;
+    s.email.relays = vec![first, relay_config("second", second.addr.port())];
+    s.queue.down_after_failures = 2;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&calendar(30));
+    t.import().await;
+    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
+        .await;
+    t.drain(&t.dispatcher()).await;
+    assert_eq!(second.messages().len(), 30);
+    // Two connections time out and mark it down; at most one more per connection slot had
+    // started meanwhile. Before, every one of the 30 waited its turn for the hung relay.
+    let tried = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(tried <= 4, "{tried} sends waited for the hung relay");
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.channel == "email")
+            .all(|n| n.state == "sent" && n.attempts == 1),
+        "{ns:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_rejection_fails_the_email_and_sends_the_sms_under_email_first() {
     let sink = SmtpSink::start(SinkMode::PermFailRcpt);
