@@ -32,6 +32,17 @@ pub enum Reach {
     NotReached,
 }
 
+impl Reach {
+    /// As serialized: `informed`, `unknown`, `not_reached`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reach::Informed => "informed",
+            Reach::Unknown => "unknown",
+            Reach::NotReached => "not_reached",
+        }
+    }
+}
+
 /// What counts as evidence, from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {

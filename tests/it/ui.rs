@@ -700,6 +700,104 @@ async fn a_bookings_page_shows_its_evidence_with_times_to_its_own_tenant_only() 
     assert!(!other.body.contains("A1"));
 }
 
+/// A state-wide outage puts thousands on the call list: the page shows 500 at a time, one
+/// location or only those not yet called, and marking a call returns to the same page.
+#[tokio::test]
+async fn a_long_call_list_comes_in_pages_per_location_and_returns_to_its_page() {
+    let ui = ui(None).await;
+    // The fixture's A1 (email and SMS) and A2 (no channel) stay; 1,001 more have no channel.
+    let mut rows = vec![
+        Row::new("A1", "2030-01-08 09:00"),
+        Row::new("A2", "2030-01-08 10:00").email("").phone(""),
+    ];
+    rows.extend((0..1001).map(|i| {
+        let at = format!("2030-01-08 {:02}:{:02}", 8 + i / 60 % 4, i % 60);
+        let row = Row::new(&format!("N{i:04}"), &at).email("").phone("");
+        if i % 5 == 0 {
+            row.location("Lippstadt")
+        } else {
+            row
+        }
+    }));
+    ui.t.write_export(&rows);
+    let imported = ui.t.import().await;
+    assert_eq!(imported.counts.imported(), 1003, "{:?}", imported.counts);
+    let (olga, csrf) = ui.login("olga", PASSWORD).await.unwrap();
+    let declared = declare_as_olga(&ui).await.impact;
+    assert_eq!(declared.stats.affected, 1003, "{:?}", declared.stats);
+    let id = declared.id.unwrap();
+    let list = format!("/ui/outages/{id}/calllist");
+    let marks = |body: &str| body.matches("/called/").count();
+    let first = ui.send("GET", &list, &olga, &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(marks(&first.body), 500);
+    assert!(first.body.contains("Seite 1 / 3 (1002)"), "{}", first.body);
+    assert!(first.body.contains("Lippstadt (201)"));
+    let third = ui.send("GET", &format!("{list}?page=2"), &olga, &[]).await;
+    assert_eq!(marks(&third.body), 2);
+    let lippstadt = format!("{list}?location=Lippstadt&open=&page=0");
+    let page = ui.send("GET", &lippstadt, &olga, &[]).await;
+    assert_eq!(marks(&page.body), 201);
+    assert!(!page.body.contains("Seite 1"), "one page");
+    // Mark one from the Lippstadt page: back to it, and it leaves the open filter.
+    let at = page.body.find("/called/").unwrap() + 8;
+    let booking: String = page.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let called = format!("/ui/outages/{id}/called/{booking}");
+    let back = ui
+        .send(
+            "POST",
+            &called,
+            &olga,
+            &[("csrf", &csrf), ("back", &lippstadt)],
+        )
+        .await;
+    assert_eq!(back.status, 303);
+    assert_eq!(back.location.as_deref(), Some(lippstadt.as_str()));
+    let open = ui
+        .send(
+            "GET",
+            &format!("{list}?location=Lippstadt&open=1"),
+            &olga,
+            &[],
+        )
+        .await;
+    assert_eq!(marks(&open.body), 200);
+    // The outage page lists its bookings 500 at a time too, and by who was reached.
+    let outage = format!("/ui/outages/{id}");
+    let page = ui.send("GET", &outage, &olga, &[]).await;
+    let booking_links = |body: &str| body.matches("/bookings/").count();
+    assert_eq!(booking_links(&page.body), 500);
+    assert!(page.body.contains("Seite 1 / 3 (1003)"), "{}", page.body);
+    let unknown = ui
+        .send("GET", &format!("{outage}?reach=unknown"), &olga, &[])
+        .await;
+    assert_eq!(booking_links(&unknown.body), 1, "A1 only: its messages wait");
+    let last = ui
+        .send("GET", &format!("{outage}?reach=not_reached&page=9"), &olga, &[])
+        .await;
+    // 1,001 not reached (the one phoned above counts as informed): one on the last page.
+    assert_eq!(booking_links(&last.body), 1, "clamped to the last page");
+    // Never back to anywhere else.
+    let page = ui.send("GET", &list, &olga, &[]).await;
+    let at = page.body.find("/called/").unwrap() + 8;
+    let other: String = page.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let evil = ui
+        .send(
+            "POST",
+            &format!("/ui/outages/{id}/called/{other}"),
+            &olga,
+            &[("csrf", &csrf), ("back", "https://evil.example/")],
+        )
+        .await;
+    assert_eq!(evil.location.as_deref(), Some(list.as_str()));
+}
+
 /// Sends the declare form with the given scope fields (each pair may repeat, as checkboxes do).
 async fn declare_form(
     ui: &Ui,

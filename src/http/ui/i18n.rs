@@ -70,6 +70,13 @@ const EN: &[(&str, &str)] = &[
     ("Verlauf", "History"),
     ("Was", "What"),
     ("Noch nichts gesendet.", "Nothing sent yet."),
+    ("Noch anzurufen", "Still to call"),
+    ("nur noch nicht angerufene", "only those not yet called"),
+    ("Anzeigen", "Show"),
+    ("Seite", "Page"),
+    ("zurück", "back"),
+    ("weiter", "next"),
+    ("alle", "all"),
     (
         "Termine: Nachricht käme zu spät – kommen beim Absagen sofort auf die Anrufliste",
         "appointments: the message would come too late – on the call list at once when declared",

@@ -28,7 +28,35 @@ async fn own(state: &AppState, s: &Session, id: i64) -> Result<outages::OutageRo
         })
 }
 
-pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+/// Rows of a page: the outage's bookings and the call list come 500 at a time, so that a
+/// state-wide outage (100,000 bookings) stays a page a browser can show.
+const ROWS_PER_PAGE: usize = 500;
+
+/// The `page`-th (from 0, clamped) slice of `items`, and how many pages there are.
+fn paged<T>(items: &[T], page: usize) -> (&[T], usize, usize) {
+    let pages = items.len().div_ceil(ROWS_PER_PAGE).max(1);
+    let page = page.min(pages - 1);
+    let from = page * ROWS_PER_PAGE;
+    let to = (from + ROWS_PER_PAGE).min(items.len());
+    (&items[from.min(to)..to], page, pages)
+}
+
+/// Which bookings the outage page lists: those of one state of reach (`informed`, `unknown`,
+/// `not_reached`; empty: all), one page.
+#[derive(serde::Deserialize, Default)]
+pub struct OutageQuery {
+    #[serde(default)]
+    reach: String,
+    #[serde(default)]
+    page: usize,
+}
+
+pub async fn outage(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<OutageQuery>,
+) -> Response {
     let o = match own(&state, &s, id).await {
         Ok(o) => o,
         Err(r) => return *r,
@@ -62,13 +90,31 @@ pub async fn outage(State(state): State<AppState>, s: Session, Path(id): Path<i6
                 .map(|q| q.count)
                 .sum::<i64>();
             let over_time = chart::over_time(&sent, o.created_at, s.lang);
+            let mut reach_counts: std::collections::BTreeMap<String, usize> = Default::default();
+            for r in &rows {
+                *reach_counts.entry(r.reach.as_str().to_owned()).or_default() += 1;
+            }
+            let chosen: Vec<&crate::reports::ReportRow> = rows
+                .iter()
+                .filter(|r| q.reach.is_empty() || r.reach.as_str() == q.reach)
+                .collect();
+            let (shown, page, pages) = paged(&chosen, q.page);
+            let link = |page: usize| {
+                let reach: String =
+                    url::form_urlencoded::byte_serialize(q.reach.as_bytes()).collect();
+                format!("/ui/outages/{id}?reach={reach}&page={page}")
+            };
             render(
                 "outage.html",
                 s.lang,
                 context! {
                     me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
                     window => format!("{} – {}", local(&state, &o.tenant_id, o.window_from), local(&state, &o.tenant_id, o.window_to)),
-                    rows => ser(&rows), first_after => first_after, failed => failed,
+                    rows => ser(&shown), first_after => first_after, failed => failed,
+                    total => rows.len(), matching => chosen.len(), reach_counts => ser(&reach_counts),
+                    reach => &q.reach, page => page + 1, pages => pages,
+                    previous => (page > 0).then(|| link(page - 1)),
+                    next => (page + 1 < pages).then(|| link(page + 1)),
                     may_act => s.caller.role >= Role::Operator,
                     chart => minijinja::Value::from_safe_string(chart::by_state(&queue, s.lang)),
                     over_time => minijinja::Value::from_safe_string(over_time),
@@ -236,19 +282,77 @@ pub async fn confirm_removals(
     )
 }
 
-pub async fn call_list(State(state): State<AppState>, s: Session, Path(id): Path<i64>) -> Response {
+/// Which part of the call list a page shows: one location, only those not yet phoned, a page.
+#[derive(serde::Deserialize, serde::Serialize, Default, Clone)]
+pub struct CallListQuery {
+    #[serde(default)]
+    location: String,
+    /// Any value: only the entries nobody has phoned yet.
+    #[serde(default)]
+    open: String,
+    #[serde(default)]
+    page: usize,
+}
+
+impl CallListQuery {
+    fn path(&self, id: i64, page: usize) -> String {
+        let mut url = url::Url::parse("http://x/").expect("a fixed URL");
+        url.set_path(&format!("/ui/outages/{id}/calllist"));
+        url.query_pairs_mut()
+            .append_pair("location", &self.location)
+            .append_pair("open", &self.open)
+            .append_pair("page", &page.to_string());
+        format!("{}?{}", url.path(), url.query().unwrap_or_default())
+    }
+}
+
+pub async fn call_list(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<CallListQuery>,
+) -> Response {
     let o = match own(&state, &s, id).await {
         Ok(o) => o,
         Err(r) => return *r,
     };
-    match crate::reports::call_list(&state.ctx, id).await {
-        Ok(list) => render(
-            "calllist.html",
-            s.lang,
-            context! { me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id), outage => ser(&o), list => ser(&list) },
-        ),
-        Err(e) => failed(e, s.lang),
+    let list = match crate::reports::call_list(&state.ctx, id).await {
+        Ok(list) => list,
+        Err(e) => return failed(e, s.lang),
+    };
+    let total = list.len();
+    let open_total = list.iter().filter(|e| e.called_by.is_none()).count();
+    let mut locations: std::collections::BTreeMap<&str, usize> = Default::default();
+    for e in &list {
+        *locations.entry(e.location.as_str()).or_default() += 1;
     }
+    let chosen: Vec<&crate::reports::CallListEntry> = list
+        .iter()
+        .filter(|e| q.location.is_empty() || e.location == q.location)
+        .filter(|e| q.open.is_empty() || e.called_by.is_none())
+        .collect();
+    let (shown, page, pages) = paged(&chosen, q.page);
+    render(
+        "calllist.html",
+        s.lang,
+        context! {
+            me => s.caller.name, csrf => s.csrf, tenant => tenant_name(&state, &o.tenant_id),
+            outage => ser(&o), list => ser(&shown), total => total, open_total => open_total,
+            matching => chosen.len(), locations => ser(&locations), query => ser(&q),
+            page => page + 1, pages => pages,
+            back => q.path(id, page),
+            previous => (page > 0).then(|| q.path(id, page - 1)),
+            next => (page + 1 < pages).then(|| q.path(id, page + 1)),
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct CalledForm {
+    csrf: String,
+    /// The list page to return to (its filter and page), a path of this outage's call list.
+    #[serde(default)]
+    back: String,
 }
 
 /// Marks a citizen of the call list as phoned (by the signed-in person, now).
@@ -256,7 +360,7 @@ pub async fn mark_called(
     State(state): State<AppState>,
     s: Session,
     Path((id, booking)): Path<(i64, i64)>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<CalledForm>,
 ) -> Response {
     if !s.csrf_ok(&f.csrf) {
         return stale_form();
@@ -266,11 +370,17 @@ pub async fn mark_called(
             "Anrufe vermerken darf nur, wer die Rolle „operator“ oder „approver“ hat.",
         );
     }
+    // Back to the same page of the list; never anywhere else (an open redirect).
+    let list = format!("/ui/outages/{id}/calllist");
+    let back = match f.back.strip_prefix(&list) {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => f.back.clone(),
+        _ => list,
+    };
     if let Err(r) = own(&state, &s, id).await {
         return *r;
     }
     match crate::follow_up::mark_called(&state.ctx, &s.caller, id, booking).await {
-        Ok(()) => Redirect::to(&format!("/ui/outages/{id}/calllist")).into_response(),
+        Ok(()) => Redirect::to(&back).into_response(),
         Err(e) if is_not_found(&e) => {
             let text =
                 super::i18n::translate(s.lang, "Dieser Termin gehört nicht zu dieser Absage.");
