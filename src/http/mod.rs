@@ -39,6 +39,8 @@ pub struct State {
     /// Login attempts per client address (web UI), `http.login_attempts_per_minute`. Not per
     /// account name: a stranger must not be able to lock the office head out.
     pub logins: Arc<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    /// One build at a time of what reads a whole outage (see [`State::heavy`]).
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -52,7 +54,21 @@ impl State {
             logins: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 per_minute,
             ))),
+            heavy: Arc::new(tokio::sync::Semaphore::new(1)),
         }
+    }
+
+    /// Runs `work` that reads a whole outage (its report, its call list: seconds for 100,000
+    /// bookings) one at a time and on a thread of its own: however many people refresh the
+    /// outage page, the runtime's workers stay free for the dispatcher and the other requests.
+    pub async fn heavy<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    {
+        let _turn = self.heavy.acquire().await?;
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(work)).await?
     }
 }
 

@@ -774,9 +774,18 @@ async fn a_long_call_list_comes_in_pages_per_location_and_returns_to_its_page() 
     let unknown = ui
         .send("GET", &format!("{outage}?reach=unknown"), &olga, &[])
         .await;
-    assert_eq!(booking_links(&unknown.body), 1, "A1 only: its messages wait");
+    assert_eq!(
+        booking_links(&unknown.body),
+        1,
+        "A1 only: its messages wait"
+    );
     let last = ui
-        .send("GET", &format!("{outage}?reach=not_reached&page=9"), &olga, &[])
+        .send(
+            "GET",
+            &format!("{outage}?reach=not_reached&page=9"),
+            &olga,
+            &[],
+        )
         .await;
     // 1,001 not reached (the one phoned above counts as informed): one on the last page.
     assert_eq!(booking_links(&last.body), 1, "clamped to the last page");
@@ -796,6 +805,36 @@ async fn a_long_call_list_comes_in_pages_per_location_and_returns_to_its_page() 
         )
         .await;
     assert_eq!(evil.location.as_deref(), Some(list.as_str()));
+}
+
+/// Pages that read a whole outage build one at a time, off the runtime's workers: four
+/// people refreshing a 100,000-booking outage page stalled sending for 228 ms at a time
+/// before; one at a time they leave the dispatcher its core (BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_outage_builds_run_one_at_a_time() {
+    let ui = ui(None).await;
+    let state = ui.t.app.http_state();
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let builds = (0..4).map(|_| {
+        let (state, busy, most) = (state.clone(), busy.clone(), most.clone());
+        tokio::spawn(async move {
+            state
+                .heavy(async move {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = busy.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    busy.fetch_sub(1, SeqCst);
+                    anyhow::Ok(now)
+                })
+                .await
+        })
+    });
+    for b in futures::future::join_all(builds).await {
+        assert_eq!(b.unwrap().unwrap(), 1);
+    }
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// Sends the declare form with the given scope fields (each pair may repeat, as checkboxes do).

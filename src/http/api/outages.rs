@@ -368,7 +368,8 @@ pub async fn report(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     own_outage(&state, &caller, id).await?;
-    let (_, rows) = crate::reports::report(&state.ctx, id)
+    let ctx = state.ctx.clone();
+    let (_, rows) = (state.heavy(async move { crate::reports::report(&ctx, id).await }))
         .await
         .map_err(ApiError::internal)?;
     csv_or_json(&rows, q.format.as_deref())
@@ -386,7 +387,8 @@ pub async fn call_list(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     own_outage(&state, &caller, id).await?;
-    let list = crate::reports::call_list(&state.ctx, id)
+    let ctx = state.ctx.clone();
+    let list = (state.heavy(async move { crate::reports::call_list(&ctx, id).await }))
         .await
         .map_err(ApiError::internal)?;
     csv_or_json(&list, q.format.as_deref())

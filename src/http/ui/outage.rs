@@ -61,13 +61,14 @@ pub async fn outage(
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let built = async {
-        let (_, rows) = crate::reports::report(&state.ctx, id).await?;
-        let standing = crate::overview::standing(&state.ctx, &o).await?;
-        let mut conn = state.ctx.store.conn().await?;
+    let (ctx, run) = (state.ctx.clone(), o.clone());
+    let built = state.heavy(async move {
+        let (_, rows) = crate::reports::report(&ctx, id).await?;
+        let standing = crate::overview::standing(&ctx, &run).await?;
+        let mut conn = ctx.store.conn().await?;
         let sent = notifications::of_outage(&mut conn, id).await?;
         anyhow::Ok((rows, standing, sent))
-    };
+    });
     match built.await {
         Ok((rows, standing, sent)) => {
             let crate::overview::Standing {
@@ -138,7 +139,11 @@ pub async fn booking(
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let rows = match crate::reports::report(&state.ctx, id).await {
+    let ctx = state.ctx.clone();
+    let rows = match state
+        .heavy(async move { crate::reports::report(&ctx, id).await })
+        .await
+    {
         Ok((_, rows)) => rows,
         Err(e) => return failed(e, s.lang),
     };
@@ -316,7 +321,11 @@ pub async fn call_list(
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let list = match crate::reports::call_list(&state.ctx, id).await {
+    let ctx = state.ctx.clone();
+    let list = match state
+        .heavy(async move { crate::reports::call_list(&ctx, id).await })
+        .await
+    {
         Ok(list) => list,
         Err(e) => return failed(e, s.lang),
     };
