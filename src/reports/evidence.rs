@@ -50,13 +50,19 @@ pub struct Rules {
     pub quiet: Duration,
     /// Whether SMS delivery reports come back (then only `delivered` is evidence for an SMS).
     pub sms_reports: bool,
+    /// Whether returned mail is read (`[bounces]` with a domain and a way in): without it, "no
+    /// bounce" only means nobody could have seen one, and the history says so.
+    pub bounces_read: bool,
 }
 
 impl Rules {
     pub fn of(settings: &crate::config::Settings) -> Rules {
+        let b = &settings.bounces;
         Rules {
-            quiet: Duration::minutes(i64::from(settings.bounces.quiet_minutes)),
+            quiet: Duration::minutes(i64::from(b.quiet_minutes)),
             sms_reports: settings.http.webhooks.delivery_reports().is_some(),
+            bounces_read: b.return_paths().is_some()
+                && (!b.listen.is_empty() || b.maildir.is_some() || b.imap.is_some()),
         }
     }
 }
@@ -156,7 +162,20 @@ pub fn history(
         if let Some(at) = informed_at(n, rules, now)
             && n.delivery_state.is_none()
         {
-            items.push((at, format!("{what}: no bounce or failure report since")));
+            let unseen = match n.channel {
+                Channel::Email if !rules.bounces_read => {
+                    " (returned mail is not read here: [bounces] is not set up, so a bounce \
+                     would not be seen)"
+                }
+                Channel::Sms if !rules.sms_reports => {
+                    " (no delivery reports are set up, so a failure would not be seen)"
+                }
+                _ => "",
+            };
+            items.push((
+                at,
+                format!("{what}: no bounce or failure report since{unseen}"),
+            ));
         }
         if matches!(n.state, State::Failed | State::Expired)
             && let (Some(at), Some(words)) = (

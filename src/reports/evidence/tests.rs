@@ -32,6 +32,7 @@ fn n(
 const QUIET: Rules = Rules {
     quiet: Duration::minutes(15),
     sms_reports: true,
+    bounces_read: true,
 };
 
 #[test]
@@ -126,4 +127,31 @@ fn the_history_lists_each_piece_of_evidence_in_order() {
         ]
     );
     assert_eq!(h[0].at, "2030-03-17 17:46");
+}
+
+#[test]
+fn the_history_says_when_no_bounce_could_have_been_seen() {
+    let email = [n(Channel::Email, State::Sent, Some(0), None)];
+    let quiet = |rules| {
+        history(&email, &[], None, rules, at(60), chrono_tz::UTC)
+            .into_iter()
+            .map(|e| e.what)
+            .find(|w| w.contains("no bounce"))
+            .unwrap()
+    };
+    assert_eq!(
+        quiet(QUIET),
+        "cancellation email: no bounce or failure report since"
+    );
+    let unread = Rules {
+        bounces_read: false,
+        ..QUIET
+    };
+    assert!(
+        quiet(unread).contains("[bounces] is not set up"),
+        "{}",
+        quiet(unread)
+    );
+    // Still informed: the office sees the weaker evidence, and `absage config check` warns.
+    assert_eq!(reach(&email, false, unread, at(60)), Reach::Informed);
 }
