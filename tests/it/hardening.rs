@@ -62,7 +62,10 @@ to = "{to}"
     // Neither bounces nor SMS delivery reports are set up: "informed" rests on silence.
     let warned = String::from_utf8_lossy(&out.stderr);
     assert!(warned.contains("returned mail is not read"), "{warned}");
-    assert!(warned.contains("SMS delivery reports are not set up"), "{warned}");
+    assert!(
+        warned.contains("SMS delivery reports are not set up"),
+        "{warned}"
+    );
 }
 
 /// `absage calllist|report ID --format csv` for an outage over one citizen whose export cells

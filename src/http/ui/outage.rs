@@ -101,9 +101,11 @@ pub async fn outage(
                 .collect();
             let (shown, page, pages) = paged(&chosen, q.page);
             let link = |page: usize| {
-                let reach: String =
-                    url::form_urlencoded::byte_serialize(q.reach.as_bytes()).collect();
-                format!("/ui/outages/{id}?reach={reach}&page={page}")
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("reach", &q.reach)
+                    .append_pair("page", &page.to_string())
+                    .finish();
+                format!("/ui/outages/{id}?{query}")
             };
             render(
                 "outage.html",
@@ -301,13 +303,12 @@ pub struct CallListQuery {
 
 impl CallListQuery {
     fn path(&self, id: i64, page: usize) -> String {
-        let mut url = url::Url::parse("http://x/").expect("a fixed URL");
-        url.set_path(&format!("/ui/outages/{id}/calllist"));
-        url.query_pairs_mut()
+        let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("location", &self.location)
             .append_pair("open", &self.open)
-            .append_pair("page", &page.to_string());
-        format!("{}?{}", url.path(), url.query().unwrap_or_default())
+            .append_pair("page", &page.to_string())
+            .finish();
+        format!("/ui/outages/{id}/calllist?{query}")
     }
 }
 

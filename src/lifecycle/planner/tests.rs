@@ -143,33 +143,18 @@ fn an_sms_takes_one_slot_per_segment() {
 
 #[test]
 fn a_message_waiting_for_its_retry_joins_the_queue_at_its_retry_time() {
-    // Ten retries of earlier appointments, due at minute 5; one per minute. The run's message
-    // goes first (minute 0), then at minute 5 the retries take over, ahead of the rest.
-    let ms = [msg(1, "email", 100), msg(2, "email", 100)];
-    let mut l = lane(1.0 / 60.0);
-    l.waiting = (0..10).map(|_| waiting(5, 50)).collect();
-    let s = schedule(
-        &ms,
-        &[("email", l)].into(),
-        &no_hold(),
-        Duration::zero(),
-        at(0),
-    );
-    let email = &s.channels["email"];
-    assert_eq!(email.last_leaves_at, Some(at(1)), "both before minute 5");
-
-    let ms: Vec<Planned> = (0..7).map(|b| msg(b, "email", 100)).collect();
-    let mut l = lane(1.0 / 60.0);
-    l.waiting = (0..10).map(|_| waiting(5, 50)).collect();
-    let s = schedule(
-        &ms,
-        &[("email", l)].into(),
-        &no_hold(),
-        Duration::zero(),
-        at(0),
-    );
+    // Ten retries of earlier appointments, due at minute 5; one message per minute.
+    let last = |run: i64| {
+        let ms: Vec<Planned> = (0..run).map(|b| msg(b, "email", 100)).collect();
+        let mut l = lane(1.0 / 60.0);
+        l.waiting = (0..10).map(|_| waiting(5, 50)).collect();
+        let lanes = HashMap::from([("email", l)]);
+        let s = schedule(&ms, &lanes, &no_hold(), Duration::zero(), at(0));
+        s.channels["email"].last_leaves_at
+    };
+    assert_eq!(last(2), Some(at(1)), "both before the retries are due");
     // Minutes 0-4 take five of the run's; 5-14 the retries; the last two at 15 and 16.
-    assert_eq!(s.channels["email"].last_leaves_at, Some(at(16)));
+    assert_eq!(last(7), Some(at(16)));
 }
 
 #[test]
