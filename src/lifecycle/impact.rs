@@ -70,7 +70,7 @@ impl std::fmt::Display for Conservation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "affected {} = with a message {} + call list {}",
+            "affected {} = with a message {} + no channel (call list) {}",
             self.affected, self.with_message, self.call_list
         )?;
         if self.covered_elsewhere > 0 {

@@ -1078,7 +1078,7 @@ async fn an_outage_shows_its_conservation_and_vanished_bookings_until_an_operato
         view["conservation"],
         json!({
             "affected": 3, "with_message": 3, "call_list": 0, "covered_elsewhere": 0,
-            "holds": true, "line": "affected 3 = with a message 3 + call list 0",
+            "holds": true, "line": "affected 3 = with a message 3 + no channel (call list) 0",
         })
     );
     assert_eq!(view["removal_pending"], json!([]));
@@ -1124,7 +1124,7 @@ async fn an_outage_shows_its_conservation_and_vanished_bookings_until_an_operato
     assert_eq!(view["removal_pending"], json!([]));
     assert_eq!(
         view["conservation"]["line"],
-        "affected 2 = with a message 2 + call list 0"
+        "affected 2 = with a message 2 + no channel (call list) 0"
     );
     let (_, log) = api.get("/api/audit", tokens.of("vera")).await;
     assert!(

@@ -70,7 +70,7 @@ async fn an_outage_goes_from_the_browser_through_approval_to_the_citizens() {
     b.click("input[name=services][value=Zulassung]").await;
     b.click("button[value=preview]").await;
     b.wait_for("<strong>2</strong> Termine betroffen").await;
-    b.wait_for("betroffen 2 = mit Nachricht 1 + Anrufliste 1")
+    b.wait_for("betroffen 2 = mit Nachricht 1 + ohne Kanal (Anrufliste) 1")
         .await;
     b.screenshot(&shots().join("03-declare-preview.png")).await;
     b.click("button[value=confirm]").await;

@@ -12,6 +12,10 @@ async fn app(quiet: u32, rows: &[Row]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     s.bounces.quiet_minutes = quiet;
+    // Returned mail is read (a Maildir): "no bounce" means something.
+    s.bounces.domain = "bounces.kreis-soest.example".into();
+    s.bounces.secret = absage::secret::Secret::new("a-secret-of-32-characters-or-so!");
+    s.bounces.maildir = Some(dir.path().join("bounces"));
     let t = TestApp::start(dir, s).await;
     t.write_export(rows);
     t.import().await;

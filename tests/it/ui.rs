@@ -901,7 +901,7 @@ async fn services_and_locations_are_picked_from_the_calendar_with_their_counts()
     assert!(
         preview
             .body
-            .contains("betroffen 2 = mit Nachricht 2 + Anrufliste 0"),
+            .contains("betroffen 2 = mit Nachricht 2 + ohne Kanal (Anrufliste) 0"),
         "{}",
         preview.body
     );
@@ -931,7 +931,7 @@ async fn services_and_locations_are_picked_from_the_calendar_with_their_counts()
     assert!(
         preview
             .body
-            .contains("betroffen 3 = mit Nachricht 2 + Anrufliste 1"),
+            .contains("betroffen 3 = mit Nachricht 2 + ohne Kanal (Anrufliste) 1"),
         "A1, A2 (no address) and B2: {}",
         preview.body
     );
@@ -991,7 +991,7 @@ async fn the_outage_page_shows_its_conservation_line_and_vanished_bookings_wait_
     let page = ui.send("GET", &path, &olga, &[]).await;
     assert!(
         page.body
-            .contains("betroffen 2 = mit Nachricht 1 + Anrufliste 1"),
+            .contains("betroffen 2 = mit Nachricht 1 + ohne Kanal (Anrufliste) 1"),
         "{}",
         page.body
     );
@@ -1014,7 +1014,7 @@ async fn the_outage_page_shows_its_conservation_line_and_vanished_bookings_wait_
     }
     assert!(
         page.body
-            .contains("betroffen 2 = mit Nachricht 1 + Anrufliste 1"),
+            .contains("betroffen 2 = mit Nachricht 1 + ohne Kanal (Anrufliste) 1"),
         "still affected until someone confirms"
     );
     assert!(page.body.contains("Entfernung bestätigen (1)"));
@@ -1066,7 +1066,7 @@ async fn the_outage_page_shows_its_conservation_line_and_vanished_bookings_wait_
     assert!(!page.body.contains("Aus dem Export verschwunden"));
     assert!(
         page.body
-            .contains("betroffen 1 = mit Nachricht 0 + Anrufliste 1"),
+            .contains("betroffen 1 = mit Nachricht 0 + ohne Kanal (Anrufliste) 1"),
         "{}",
         page.body
     );

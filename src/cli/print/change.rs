@@ -78,7 +78,7 @@ mod tests {
         assert_eq!(
             amended,
             "#3 amended: 5 newly affected, 1 no longer affected\n\
-             \x20 affected 5 = with a message 3 + call list 2\n\
+             \x20 affected 5 = with a message 3 + no channel (call list) 2\n\
              \x20 cancellations queued: 4, pending ones cancelled: 2, \"appointment stands\" messages queued: 1\n"
         );
         let retracted =

@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(
             text,
             "declared #7: 5 bookings affected, 4 notifications queued\n\
-             \x20 affected 5 = with a message 3 + call list 2\n\
+             \x20 affected 5 = with a message 3 + no channel (call list) 2\n\
              \x20 per channel:  email 2, sms 2\n\
              \x20 per language: de 3, tr 1\n\
              \x20 services:     Zulassung 3, Führerschein 2\n\

@@ -255,6 +255,7 @@ const EN: &[(&str, &str)] = &[
         "Services and locations affected",
     ),
     ("mit Nachricht", "with a message"),
+    ("ohne Kanal (Anrufliste)", "no channel (call list)"),
     (
         "Die Zahlen gehen nicht auf: Für manche betroffenen Termine ist weder eine Nachricht unterwegs noch stehen sie auf der Anrufliste. Bitte melden Sie das und rufen Sie im Zweifel alle Betroffenen an.",
         "The counts do not add up: some affected bookings have neither a message on its way nor a place on the call list. Please report this and, when in doubt, phone everyone affected.",

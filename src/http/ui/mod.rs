@@ -417,7 +417,7 @@ mod tests {
         };
         let html = conservation(counts.clone(), Lang::De);
         assert!(
-            html.contains("betroffen 5 = mit Nachricht 3 + Anrufliste 1"),
+            html.contains("betroffen 5 = mit Nachricht 3 + ohne Kanal (Anrufliste) 1"),
             "{html}"
         );
         assert!(
@@ -428,7 +428,7 @@ mod tests {
         assert!(html.contains("2 weitere Termine im Zeitraum"), "{html}");
         let en = conservation(counts, Lang::En);
         assert!(
-            en.contains("affected 5 = with a message 3 + Call list 1"),
+            en.contains("affected 5 = with a message 3 + no channel (call list) 1"),
             "{en}"
         );
         assert!(en.contains("The counts do not add up"), "{en}");
