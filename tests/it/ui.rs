@@ -805,6 +805,18 @@ async fn a_long_call_list_comes_in_pages_per_location_and_returns_to_its_page() 
         )
         .await;
     assert_eq!(evil.location.as_deref(), Some(list.as_str()));
+    // Nor a header split (a line break would also have panicked the redirect).
+    let split = format!("{list}?x=1\r\nSet-Cookie: a=b");
+    let evil = ui
+        .send(
+            "POST",
+            &format!("/ui/outages/{id}/called/{other}"),
+            &olga,
+            &[("csrf", &csrf), ("back", &split)],
+        )
+        .await;
+    assert_eq!(evil.status, 303);
+    assert_eq!(evil.location.as_deref(), Some(list.as_str()));
 }
 
 /// Pages that read a whole outage build one at a time, off the runtime's workers: four

@@ -383,7 +383,12 @@ pub async fn mark_called(
     // Back to the same page of the list; never anywhere else (an open redirect).
     let list = format!("/ui/outages/{id}/calllist");
     let back = match f.back.strip_prefix(&list) {
-        Some(rest) if rest.is_empty() || rest.starts_with('?') => f.back.clone(),
+        Some(rest)
+            if (rest.is_empty() || rest.starts_with('?'))
+                && rest.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            f.back.clone()
+        }
         _ => list,
     };
     if let Err(r) = own(&state, &s, id).await {
