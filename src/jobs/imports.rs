@@ -27,6 +27,7 @@ pub async fn import_now(
         opts.by = instance.to_owned();
     }
     let rematch = |now, confirm_removals| MatchContext {
+        settings: &ctx.settings,
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
         now,

@@ -3,9 +3,9 @@
 //! does exactly the same and rolls back, so the preview is what would really happen.
 
 use super::Refused;
+use super::deadline;
 use super::impact::{Impact, Tally, impact};
 use super::matching::{self, MatchContext, MatchStats, Output, Run};
-use super::planner;
 use super::request::Declaration;
 use crate::ctx::Ctx;
 use crate::domain::names::Names;
@@ -41,6 +41,7 @@ pub async fn declare(
         selection: decl.selection.normalised(),
     };
     let m = MatchContext {
+        settings: &ctx.settings,
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
         now,
@@ -55,7 +56,7 @@ pub async fn declare(
             tally: Some(&mut tally),
         };
         let stats = matching::match_counted(&mut conn, &m, &run, out).await?;
-        let schedule = estimate(&mut conn, ctx, tenant, &tally, 0, now).await?;
+        let schedule = deadline::estimate(&mut conn, &m, &tally, 0).await?;
         let mut impact = tally.into_impact(None, stats);
         impact.schedule = Some(schedule);
         return Ok(impact);
@@ -69,14 +70,7 @@ pub async fn declare(
     };
     let stats = matching::match_counted(&mut tx, &m, &run, out).await?;
     // Whose messages would leave too late: on the call list at once.
-    let schedule = estimate(&mut tx, ctx, tenant, &tally, run.id, now).await?;
-    let down = schedule.down();
-    let late: Vec<(i64, String)> = schedule
-        .late
-        .iter()
-        .map(|l| (l.booking_id, l.reason(tenant.time_zone, &down)))
-        .collect();
-    outages::mark_late(&mut tx, run.id, &late).await?;
+    let schedule = deadline::plan(&mut tx, &m, &tally, run.id).await?;
     let mut impact = tally.into_impact(Some(run.id), stats);
     impact.schedule = Some(schedule);
     // In the same transaction: no declaration without its audit entry.
@@ -99,81 +93,6 @@ pub async fn declare(
     tx.commit().await?;
     tracing::info!(outage = run.id, kind = decl.kind.as_str(), tenant = %tenant.id, affected = impact.stats.affected, queued = impact.stats.queued, "declared");
     Ok(impact)
-}
-
-/// When the run's messages would leave, from the queue already waiting (of other runs than
-/// `run`), each channel's destinations (their health, rate limits, connections and measured
-/// send times) and the tenant's quiet hours.
-async fn estimate(
-    conn: &mut crate::store::Conn,
-    ctx: &Ctx,
-    tenant: &crate::config::TenantSettings,
-    tally: &Tally,
-    run: i64,
-    now: DateTime<Utc>,
-) -> anyhow::Result<planner::Schedule> {
-    use crate::domain::notification::Channel;
-    let health: std::collections::HashMap<String, crate::store::destinations::DestinationRow> =
-        crate::store::destinations::all(conn)
-            .await?
-            .into_iter()
-            .map(|d| (d.name.clone(), d))
-            .collect();
-    // A running dispatcher probes a down destination every probe interval and stores the
-    // outcome; a "down" older than three intervals is what a stopped daemon left behind.
-    let fresh = now - chrono::Duration::seconds(3 * ctx.settings.queue.probe_interval_secs as i64);
-    let mut lanes = std::collections::HashMap::new();
-    for channel in [Channel::Email, Channel::Sms] {
-        let facts: Vec<planner::DestinationFacts> =
-            crate::dispatch::destinations::configured(&ctx.settings, channel)
-                .into_iter()
-                .map(|(name, concurrency)| {
-                    let known = health.get(&name);
-                    planner::DestinationFacts {
-                        limit: ctx.settings.queue.rate_limits.get(&name).copied(),
-                        concurrency,
-                        send_time: known
-                            .and_then(|d| d.send_micros)
-                            .and_then(|m| u64::try_from(m).ok())
-                            .map(std::time::Duration::from_micros),
-                        down: known.is_some_and(|d| d.state == "down" && d.updated_at >= fresh),
-                        name,
-                    }
-                })
-                .collect();
-        let (rate, basis) = planner::rate_of(&facts);
-        let waiting = crate::store::notifications::waiting(conn, channel.as_str(), run, now)
-            .await?
-            .into_iter()
-            .map(|w| planner::Waiting {
-                ready: w.ready,
-                deadline: w.deadline,
-                slots: w.sms_text.map_or(1, |t| {
-                    u32::try_from(crate::messages::sms::analyse(&t).segments).unwrap_or(u32::MAX)
-                }),
-            })
-            .collect();
-        lanes.insert(
-            channel.as_str(),
-            planner::Lane {
-                rate,
-                basis,
-                waiting,
-                quiet_hours_apply: channel == Channel::Sms,
-            },
-        );
-    }
-    let hold = planner::Hold {
-        quiet: tenant.quiet_hours,
-        zone: tenant.time_zone,
-        urgent: chrono::Duration::minutes(tenant.quiet_hours_urgent_minutes),
-    };
-    let lead = chrono::Duration::minutes(tenant.fallback_lead_minutes);
-    let mut schedule = planner::schedule(&tally.planned, &lanes, &hold, lead, now);
-    for l in &mut schedule.late {
-        l.booking_key = tally.keys.get(&l.booking_id).cloned().unwrap_or_default();
-    }
-    Ok(schedule)
 }
 
 /// The row to store for a declaration matched as `run`.
@@ -275,6 +194,7 @@ pub async fn amend(ctx: &Ctx, id: i64, change: &Amendment, act: Act<'_>) -> anyh
         .await?
         .context("the outage vanished")?;
     let m = MatchContext {
+        settings: &ctx.settings,
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
         now,
@@ -302,6 +222,7 @@ pub async fn confirm_removals(ctx: &Ctx, id: i64, act: Act<'_>) -> anyhow::Resul
     let run = active_outage(&mut tx, id).await?;
     let tenant = tenant_of(&ctx.settings, &run)?;
     let m = MatchContext {
+        settings: &ctx.settings,
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
         now,
@@ -331,6 +252,7 @@ pub async fn retract(ctx: &Ctx, id: i64, reason: &str, act: Act<'_>) -> anyhow::
     let tenant = tenant_of(&ctx.settings, &run)?;
     outages::retract(&mut tx, id, reason, now).await?;
     let m = MatchContext {
+        settings: &ctx.settings,
         tenant,
         templates: ctx.templates.for_tenant(&tenant.id),
         now,

@@ -162,6 +162,8 @@ pub async fn select(
 
 /// Everything matching needs besides the database.
 pub struct MatchContext<'a> {
+    /// For the deadline planner: the destinations, their rate limits and probes.
+    pub settings: &'a crate::config::Settings,
     pub tenant: &'a TenantSettings,
     pub templates: &'a Templates,
     pub now: DateTime<Utc>,
@@ -173,17 +175,24 @@ pub struct MatchContext<'a> {
 /// Matches a run against the calendar: new and changed affected bookings get their
 /// notifications (idempotently), bookings that left the run have their queued notifications
 /// cancelled. A booking whose appointment has started is neither notified nor withdrawn: its
-/// history stays in the report and, if nobody reached the citizen, on the call list.
+/// history stays in the report and, if nobody reached the citizen, on the call list. The new
+/// messages go through the deadline planner: whom they would reach too late is on the call
+/// list at once.
 pub async fn match_run(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
     run: &OutageRow,
 ) -> anyhow::Result<MatchStats> {
+    let mut tally = Tally::default();
     let out = Output {
         write: true,
-        tally: None,
+        tally: Some(&mut tally),
     };
-    match_counted(conn, ctx, &Run::of(run)?, out).await
+    let stats = match_counted(conn, ctx, &Run::of(run)?, out).await?;
+    if !tally.planned.is_empty() {
+        super::deadline::plan(conn, ctx, &tally, run.id).await?;
+    }
+    Ok(stats)
 }
 
 /// [`match_run`] with its output chosen: a preview (`write: false`) reads and plans but writes

@@ -9,6 +9,8 @@
 //! - `render`: a booking's messages rendered from the templates, as outbox rows
 //! - [`plan`]: the rule "new, revived, changed, left" as a pure function, unit-tested
 //! - [`impact`]: what a run amounts to (counts, costs, samples, the conservation line)
+//! - [`planner`]: when messages will leave, as a pure simulation; [`deadline`]: it at work,
+//!   putting whom it finds too late on the call list
 
 /// Why the outage lifecycle refused an action: something the caller can act on. Every other
 /// error (the database, a template) is a fault of absage, answered as such at the edges.
@@ -35,6 +37,7 @@ macro_rules! invalid {
     };
 }
 
+pub mod deadline;
 pub mod declare;
 pub mod four_eyes;
 pub mod impact;

@@ -279,3 +279,55 @@ async fn with_the_relay_down_the_email_only_citizens_are_on_the_call_list_at_onc
         calls[0].why
     );
 }
+
+/// Bookings an amendment (or an import) brings into an outage are planned too: behind the
+/// outage's own messages still waiting, those too late are on the call list at once.
+#[tokio::test]
+async fn an_amendment_that_adds_bookings_puts_those_too_late_on_the_call_list_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.queue.rate_limits.insert("outbox-email".into(), 0.01);
+    s.tenants[0].fallback_lead_minutes = 5;
+    let t = TestApp::start(dir, s).await;
+    // Five at Soest, twenty at Lippstadt, all at 06:30; one email per 100 s.
+    let rows: Vec<Row> = (0..25)
+        .map(|i| {
+            let row = Row::new(&format!("K{i:02}"), "2030-01-07 06:30").phone("");
+            if i < 5 {
+                row
+            } else {
+                row.location("Lippstadt")
+            }
+        })
+        .collect();
+    t.write_export(&rows);
+    t.import().await;
+    let soest = Scope {
+        locations: vec!["Soest".into()],
+        ..Scope::default()
+    };
+    let declared = t
+        .declare("2030-01-07 06:00", "2030-01-07 07:00", soest)
+        .await;
+    let id = declared.id.unwrap();
+    assert!(declared.schedule.unwrap().late.is_empty());
+    t.clock.advance(chrono::Duration::seconds(1));
+    let change = absage::lifecycle::Amendment {
+        locations: Some(Vec::new()),
+        ..Default::default()
+    };
+    let act = absage::lifecycle::declare::Act {
+        by: "test",
+        now: t.clock.now(),
+        dry_run: false,
+    };
+    let amended = absage::lifecycle::declare::amend(&t.app.ctx, id, &change, act)
+        .await
+        .unwrap();
+    assert_eq!(amended.stats.added, 20);
+    // By 06:25 fifteen leave (0, 100, …, 1,400 s): Soest's five, then ten of Lippstadt.
+    let calls = absage::reports::call_list(&t.app.ctx, id).await.unwrap();
+    assert_eq!(calls.len(), 10, "{calls:?}");
+    assert!(calls.iter().all(|c| c.location == "Lippstadt"));
+    assert!(calls[0].why.contains("too late"), "{}", calls[0].why);
+}

@@ -169,9 +169,9 @@ pub async fn outcomes(conn: &mut Conn) -> sqlx::Result<Vec<Outcome>> {
     .await
 }
 
-/// The primaries waiting on a channel, of every run but `except`: due now, in flight, or
-/// waiting for a retry before their appointment. The queue a new run's messages join (for the
-/// deadline planner).
+/// The primaries waiting on a channel: due now, in flight, or waiting for a retry before
+/// their appointment — all but those `except` queued at `now` (the messages being planned).
+/// The queue a run's new messages join (for the deadline planner).
 pub async fn waiting(
     conn: &mut Conn,
     channel: &str,
@@ -182,7 +182,8 @@ pub async fn waiting(
         "select ready, deadline, sms_text from (select \
          case when state = 'sending' then $3 else next_attempt_at end as ready, deadline, \
          case when channel = 'sms' then body_text end as sms_text from notifications \
-         where channel = $1 and outage_id <> $2 and role = 'primary' and deadline > $3 \
+         where channel = $1 and not (outage_id = $2 and created_at >= $3) \
+         and role = 'primary' and deadline > $3 \
          and state in ('sending', 'queued')) w where ready < deadline",
     )
     .bind(channel)
