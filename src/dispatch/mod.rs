@@ -204,13 +204,17 @@ impl Dispatcher {
         self.record_unrecorded(channel, &mut out).await?;
         let now = (self.shared.clock)();
         out.expired += self.expire(channel, now).await?;
-        let (probed, recovered) = self
-            .shared
-            .destinations
-            .probe_due(channel, now, &self.shared.queue)
-            .await;
-        out.probed = probed;
-        out.recovered = recovered;
+        // Probes of down destinations run beside the sending: a relay that hangs takes its
+        // whole timeout to fail a probe, and the round keeps sending through the others
+        // meanwhile instead of waiting for it.
+        let probing = AtomicBool::new(true);
+        let probes = async {
+            let done = (self.shared.destinations)
+                .probe_due(channel, now, &self.shared.queue)
+                .await;
+            probing.store(false, Ordering::Relaxed);
+            done
+        };
 
         let limit = self
             .shared
@@ -255,10 +259,18 @@ impl Dispatcher {
                     && batches < REFILLS
                     && started.elapsed() < REFILL_WINDOW
                     && !recording_failed.load(Ordering::Relaxed);
-                if !refill {
+                // While a probe runs the round goes on claiming, paced by the idle poll when
+                // there was nothing to claim.
+                let probing =
+                    probing.load(Ordering::Relaxed) && !recording_failed.load(Ordering::Relaxed);
+                if !refill && !probing {
                     break;
                 }
                 while tasks.len() > limit / 4 && tasks.join_next().await.is_some() {}
+                if !refill && !full {
+                    let poll = std::time::Duration::from_millis(self.shared.queue.idle_poll_ms);
+                    tokio::time::sleep(poll.max(std::time::Duration::from_millis(10))).await;
+                }
                 // A claim that fails here leaves the next round to claim (and report).
                 batch = match self.claim_batch(channel, limit).await {
                     Ok(rows) => rows,
@@ -305,7 +317,9 @@ impl Dispatcher {
             }
             failed
         };
-        let ((), failed) = tokio::join!(sending, recording);
+        let ((probed, recovered), (), failed) = tokio::join!(probes, sending, recording);
+        out.probed = probed;
+        out.recovered = recovered;
         out.claimed = claimed_total.into_inner();
         if let Some(e) = failed {
             let n = self.unrecorded_count(channel);

@@ -220,6 +220,71 @@ async fn a_hanging_relay_costs_one_timeout_not_one_per_queued_message() {
     );
 }
 
+/// A silent listener: accepts, never answers, and notes when each connection was closed by
+/// the client (a timed-out send or probe gives up).
+fn hung_relay() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>,
+) {
+    use std::io::Read;
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = closed.clone();
+    std::thread::spawn(move || {
+        for mut conn in hung.incoming().flatten() {
+            let noted = noted.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                noted.lock().unwrap().push(std::time::SystemTime::now());
+            });
+        }
+    });
+    (port, closed)
+}
+
+/// While the hung first relay is probed (the probe waits out its whole timeout), the round
+/// goes on sending through the second: every email of the step arrives before the probe
+/// gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_of_a_hanging_relay_does_not_hold_up_the_sending() {
+    let (hung_port, closed) = hung_relay();
+    let second = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    let mut first = relay_config("hung", hung_port);
+    first.timeout_secs = 3;
+    s.email.relays = vec![first, relay_config("second", second.addr.port())];
+    s.queue.down_after_failures = 1;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&calendar(24));
+    t.import().await;
+    t.declare("2030-01-07 08:00", "2030-01-07 09:00", Scope::default())
+        .await;
+    let d = t.dispatcher();
+    t.drain(&d).await;
+    assert_eq!(second.messages().len(), 12);
+    let sends_given_up = closed.lock().unwrap().len();
+
+    // A probe is due; the next twelve are queued; one step probes and sends.
+    t.clock.advance(chrono::Duration::seconds(60));
+    t.declare("2030-01-07 09:00", "2030-01-07 10:00", Scope::default())
+        .await;
+    let o = d.step().await.unwrap();
+    assert_eq!((o.probed, o.recovered), (1, 0));
+    assert_eq!(second.messages().len(), 24);
+    let closed = closed.lock().unwrap().clone();
+    assert_eq!(closed.len(), sends_given_up + 1, "the probe gave up too");
+    let probe_gave_up = *closed.last().unwrap();
+    let last_email = *second.arrivals().last().unwrap();
+    assert!(
+        last_email < probe_gave_up,
+        "the emails waited for the probe: {last_email:?} after {probe_gave_up:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_rejection_fails_the_email_and_sends_the_sms_under_email_first() {
     let sink = SmtpSink::start(SinkMode::PermFailRcpt);
