@@ -164,6 +164,16 @@ pub struct ReportRow {
 /// One row per booking the run ever affected: what was sent on which channel, whether the
 /// citizen was reached, and whether the booking is still affected.
 pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec<ReportRow>)> {
+    let (outage, rows, _) = report_and_messages(ctx, outage_id).await?;
+    Ok((outage, rows))
+}
+
+/// [`report`], and the run's notifications it was built from (for the outage page's chart,
+/// which would otherwise read them all again).
+pub async fn report_and_messages(
+    ctx: &Ctx,
+    outage_id: i64,
+) -> anyhow::Result<(OutageRow, Vec<ReportRow>, Vec<ReportNotification>)> {
     let mut conn = ctx.store.conn().await?;
     let outage = runs::find(&mut conn, outage_id).await?;
     let tz = ctx.settings.zone_of(&outage.tenant_id);
@@ -197,6 +207,7 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
             .into_iter()
             .map(|s| (s.address, s.reason))
             .collect();
+    let mut kept = Vec::new();
     let rows = bookings::by_ids(&mut conn, &ids)
         .await?
         .into_iter()
@@ -212,7 +223,7 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                 .iter()
                 .flat_map(|n| returned.get(&n.id).into_iter().flatten())
                 .collect();
-            ReportRow {
+            let row = ReportRow {
                 booking_key: b.booking_key.clone(),
                 starts_at: b
                     .starts_at
@@ -262,10 +273,13 @@ pub async fn report(ctx: &Ctx, outage_id: i64) -> anyhow::Result<(OutageRow, Vec
                 affected: targets.get(&b.id).is_some_and(|s| s == "affected"),
                 last_error: ns.iter().filter_map(|n| n.last_error.clone()).next_back(),
                 booking: b,
-            }
+            };
+            kept.extend(ns);
+            row
         })
         .collect();
-    Ok((outage, rows))
+    kept.extend(by_booking.into_values().flatten());
+    Ok((outage, rows, kept))
 }
 
 /// A citizen to phone.

@@ -765,6 +765,12 @@ async fn a_long_call_list_comes_in_pages_per_location_and_returns_to_its_page() 
         )
         .await;
     assert_eq!(marks(&open.body), 200);
+    // Its chart counts every message of the outage, read once with the report.
+    let (_, _, messages) = absage::reports::report_and_messages(&ui.t.app.ctx, id)
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), ui.t.notifications().await.len());
+    assert!(!messages.is_empty());
     // The outage page lists its bookings 500 at a time too, and by who was reached.
     let outage = format!("/ui/outages/{id}");
     let page = ui.send("GET", &outage, &olga, &[]).await;

@@ -7,7 +7,7 @@ use crate::domain::account::Role;
 use crate::http::State as AppState;
 use crate::http::api::outages::ConservationView;
 use crate::lifecycle::four_eyes::Action;
-use crate::store::{notifications, outages};
+use crate::store::outages;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -63,10 +63,8 @@ pub async fn outage(
     };
     let (ctx, run) = (state.ctx.clone(), o.clone());
     let built = state.heavy(async move {
-        let (_, rows) = crate::reports::report(&ctx, id).await?;
+        let (_, rows, sent) = crate::reports::report_and_messages(&ctx, id).await?;
         let standing = crate::overview::standing(&ctx, &run).await?;
-        let mut conn = ctx.store.conn().await?;
-        let sent = notifications::of_outage(&mut conn, id).await?;
         anyhow::Ok((rows, standing, sent))
     });
     match built.await {
