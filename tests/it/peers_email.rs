@@ -180,17 +180,8 @@ async fn a_stopped_relay_fails_over_to_the_second_relay() {
 /// hung one for its own timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_relay_costs_one_timeout_not_one_per_queued_message() {
-    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hung_port = hung.local_addr().unwrap().port();
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = accepted.clone();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in hung.incoming().flatten() {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(conn); // open, silent
-        }
-    });
+    let hung = HungRelay::start();
+    let hung_port = hung.port;
     let second = SmtpSink::start(SinkMode::Accept);
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
@@ -209,7 +200,7 @@ async fn a_hanging_relay_costs_one_timeout_not_one_per_queued_message() {
     assert_eq!(second.messages().len(), 30);
     // Two connections time out and mark it down; at most one more per connection slot had
     // started meanwhile. Before, every one of the 30 waited its turn for the hung relay.
-    let tried = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    let tried = hung.accepted.load(std::sync::atomic::Ordering::SeqCst);
     assert!(tried <= 4, "{tried} sends waited for the hung relay");
     let ns = t.notifications().await;
     assert!(
@@ -220,28 +211,37 @@ async fn a_hanging_relay_costs_one_timeout_not_one_per_queued_message() {
     );
 }
 
-/// A silent listener: accepts, never answers, and notes when each connection was closed by
-/// the client (a timed-out send or probe gives up).
-fn hung_relay() -> (
-    u16,
-    std::sync::Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>,
-) {
-    use std::io::Read;
-    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = hung.local_addr().unwrap().port();
-    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let noted = closed.clone();
-    std::thread::spawn(move || {
-        for mut conn in hung.incoming().flatten() {
-            let noted = noted.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 512];
-                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-                noted.lock().unwrap().push(std::time::SystemTime::now());
-            });
-        }
-    });
-    (port, closed)
+/// A silent relay: accepts, never answers; counts the connections and notes when the client
+/// closed each (a timed-out send or probe gives up).
+struct HungRelay {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    closed: std::sync::Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>,
+}
+
+impl HungRelay {
+    fn start() -> HungRelay {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hung = HungRelay {
+            port: listener.local_addr().unwrap().port(),
+            accepted: Default::default(),
+            closed: Default::default(),
+        };
+        let (accepted, closed) = (hung.accepted.clone(), hung.closed.clone());
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let closed = closed.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 512];
+                    while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                    closed.lock().unwrap().push(std::time::SystemTime::now());
+                });
+            }
+        });
+        hung
+    }
 }
 
 /// While the hung first relay is probed (the probe waits out its whole timeout), the round
@@ -249,7 +249,8 @@ fn hung_relay() -> (
 /// gives up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_of_a_hanging_relay_does_not_hold_up_the_sending() {
-    let (hung_port, closed) = hung_relay();
+    let hung = HungRelay::start();
+    let (hung_port, closed) = (hung.port, hung.closed.clone());
     let second = SmtpSink::start(SinkMode::Accept);
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);

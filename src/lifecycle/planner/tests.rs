@@ -15,6 +15,15 @@ fn msg(booking: i64, channel: &'static str, starts: i64) -> Planned {
     }
 }
 
+/// The SMS fallback of `booking`, due at minute `due`.
+fn fallback_sms(booking: i64, due: i64, starts: i64) -> Planned {
+    Planned {
+        fallback: true,
+        due: at(due),
+        ..msg(booking, "sms", starts)
+    }
+}
+
 fn lane(rate: f64) -> Lane {
     Lane {
         rate,
@@ -88,14 +97,7 @@ fn the_queue_already_waiting_goes_first_when_its_appointments_are_earlier() {
 fn a_fallback_saves_a_booking_whose_primary_is_too_slow() {
     // Email crawls (1 per hour); the SMS fallback at the lead time is quick.
     let mut ms: Vec<Planned> = (0..3).map(|b| msg(b, "email", 60)).collect();
-    ms.push(Planned {
-        booking: 2,
-        channel: "sms",
-        fallback: true,
-        due: at(30),
-        starts_at: at(60),
-        slots: 1,
-    });
+    ms.push(fallback_sms(2, 30, 60));
     let lanes = HashMap::from([("email", lane(1.0 / 3600.0)), ("sms", lane(10.0))]);
     let s = schedule(&ms, &lanes, &no_hold(), Duration::minutes(30), at(0));
     let late: Vec<i64> = s.late.iter().map(|l| l.booking_id).collect();
@@ -160,14 +162,7 @@ fn a_message_waiting_for_its_retry_joins_the_queue_at_its_retry_time() {
 #[test]
 fn nothing_leaves_through_a_channel_whose_destinations_are_all_down() {
     let mut ms = vec![msg(1, "email", 60), msg(2, "email", 60)];
-    ms.push(Planned {
-        booking: 2,
-        channel: "sms",
-        fallback: true,
-        due: at(30),
-        starts_at: at(60),
-        slots: 1,
-    });
+    ms.push(fallback_sms(2, 30, 60));
     let mut down = lane(0.0);
     down.basis = RateBasis::Down;
     let lanes = HashMap::from([("email", down), ("sms", lane(10.0))]);
