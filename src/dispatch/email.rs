@@ -1,8 +1,9 @@
 //! Email over SMTP: building a message from rendered text, and a bounded pool of connections
 //! to one relay. We open the TCP connections ourselves (with `TCP_NODELAY`, which lettre never
 //! sets and without which every message waits ~40 ms for a delayed ACK) and drive lettre's
-//! `AsyncSmtpConnection` step by step, so we know whether a failure happened before the message
-//! data left us (safe to retry on a fresh connection) or after (possible duplicate).
+//! `AsyncSmtpConnection` step by step (`smtp_transaction`, pipelined where the relay allows),
+//! so we know whether a failure happened before the message data left us (safe to retry on a
+//! fresh connection) or after (possible duplicate).
 //!
 //! A 5xx reply is not always about the message: a relay that refuses our sender (MAIL FROM),
 //! wants authentication, or refuses by policy (5.7.x, e.g. `554 5.7.1 Relay access denied`)
@@ -21,14 +22,15 @@ use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
 use super::outcome::{SendFailure, Sent, mask_personal_data};
+use super::smtp_transaction::{Conn, Stage, transaction};
 use crate::config::{SmtpRelayConfig, TlsMode};
 
 /// The same refusal for this many different recipients in a row is the relay's, not theirs.
@@ -116,7 +118,7 @@ pub struct SmtpRelay {
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
     in_use: Semaphore,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Mutex<Vec<Conn>>,
     refusals: Mutex<Refusals>,
     pub service: super::service_time::ServiceTime,
 }
@@ -131,16 +133,6 @@ struct Refusals {
     count: u32,
     /// The envelope of the last send refused as a relay failure: probes replay it.
     envelope: Option<Envelope>,
-}
-
-/// How far a transaction got when it failed. Up to DATA nothing can have been delivered;
-/// after it, the relay may have taken the message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    Mail,
-    Rcpt,
-    Data,
-    AfterData,
 }
 
 impl SmtpRelay {
@@ -239,12 +231,13 @@ impl SmtpRelay {
         let refused = self.refusals().envelope.clone();
         if let Some(envelope) = refused {
             let replay = async {
-                conn.command(Mail::new(envelope.from().cloned(), Vec::new()))
+                let smtp = &mut conn.smtp;
+                smtp.command(Mail::new(envelope.from().cloned(), Vec::new()))
                     .await?;
                 for to in envelope.to() {
-                    conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+                    smtp.command(Rcpt::new(to.clone(), Vec::new())).await?;
                 }
-                conn.command(Rset).await
+                smtp.command(Rset).await
             };
             match tokio::time::timeout(self.timeout(), replay).await {
                 Ok(Ok(_)) => {}
@@ -254,7 +247,7 @@ impl SmtpRelay {
                 Err(_) => return Err(SendFailure::destination("probe timed out")),
             }
         }
-        match tokio::time::timeout(self.timeout(), conn.quit()).await {
+        match tokio::time::timeout(self.timeout(), conn.smtp.quit()).await {
             Ok(Ok(_)) => {
                 *self.refusals() = Refusals::default();
                 Ok(())
@@ -330,11 +323,11 @@ impl SmtpRelay {
         Duration::from_secs(self.cfg.timeout_secs)
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self) -> Option<Conn> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
-    fn put_idle(&self, conn: AsyncSmtpConnection) {
+    fn put_idle(&self, conn: Conn) {
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -344,7 +337,7 @@ impl SmtpRelay {
     /// Sends on `conn` within the timeout; the connection returns to the pool only on success.
     async fn send_on(
         &self,
-        mut conn: AsyncSmtpConnection,
+        mut conn: Conn,
         envelope: &Envelope,
         bytes: &[u8],
     ) -> Result<Sent, Failed> {
@@ -378,7 +371,7 @@ impl SmtpRelay {
 
     /// A fresh connection: TCP (no delay), optional implicit TLS, EHLO, STARTTLS, AUTH.
     /// Any failure here, whatever the reply code, means the relay is unusable.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+    async fn connect(&self) -> Result<Conn, SendFailure> {
         let setup = async {
             let tcp = TcpStream::connect((self.cfg.host.as_str(), self.cfg.port))
                 .await
@@ -389,16 +382,19 @@ impl SmtpRelay {
                 (TlsMode::Tls, Some(params)) => implicit_tls(tcp, params.clone()).await?,
                 _ => Box::new(tcp),
             };
-            let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            let mut smtp = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
                 .await
                 .map_err(|e| format!("greeting/EHLO: {e}"))?;
             if let (TlsMode::Starttls, Some(params)) = (&self.cfg.tls, &self.tls) {
-                conn.starttls(params.clone(), &self.hello)
+                smtp.starttls(params.clone(), &self.hello)
                     .await
                     .map_err(|e| format!("STARTTLS: {e}"))?;
             }
+            let mut conn =
+                (Conn::new(smtp, &self.hello).await).map_err(|e| format!("EHLO: {e}"))?;
             if let Some(credentials) = &self.credentials {
-                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                conn.smtp
+                    .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                     .await
                     .map_err(|e| format!("AUTH: {e}"))?;
             }
@@ -410,36 +406,6 @@ impl SmtpRelay {
             Err(_) => Err(SendFailure::destination("connecting timed out")),
         }
     }
-}
-
-/// MAIL, RCPT, DATA and the message, recording in `stage` when the data starts to leave.
-/// Mirrors `AsyncSmtpConnection::send`, which does not tell how far it got.
-async fn transaction(
-    conn: &mut AsyncSmtpConnection,
-    envelope: &Envelope,
-    bytes: &[u8],
-    stage: &mut Stage,
-) -> Result<(), lettre::transport::smtp::Error> {
-    let mut options = Vec::new();
-    let addresses = envelope.from().into_iter().chain(envelope.to());
-    if addresses.map(|a| a.as_ref()).any(|a: &str| !a.is_ascii()) {
-        options.push(MailParameter::SmtpUtfEight);
-    }
-    if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
-        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    *stage = Stage::Mail;
-    conn.command(Mail::new(envelope.from().cloned(), options))
-        .await?;
-    *stage = Stage::Rcpt;
-    for to in envelope.to() {
-        conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
-    }
-    *stage = Stage::Data;
-    conn.command(Data).await?;
-    *stage = Stage::AfterData;
-    conn.message(bytes).await?;
-    Ok(())
 }
 
 /// A transaction that failed, and how far it got.

@@ -9,6 +9,7 @@
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
 //! - [`progress`]: whether the loops move, for `/readyz`
 //! - `compose`: writes the emails queued without a text, after the claim
+//! - `smtp_transaction`: one SMTP transaction, pipelined (RFC 2920) where the relay allows it
 
 mod compose;
 pub mod destinations;
@@ -20,6 +21,7 @@ pub mod progress;
 pub mod rate;
 pub mod service_time;
 pub mod sms;
+mod smtp_transaction;
 
 use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};
 use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};

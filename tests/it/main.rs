@@ -37,5 +37,6 @@ mod readonly;
 mod relay_refusals;
 mod retention;
 mod sms_kannel;
+mod smtp_pipelining;
 mod smtp_tls;
 mod ui;

@@ -276,12 +276,12 @@ async fn with_implicit_tls_every_byte_is_encrypted_and_the_connection_is_reused(
         commands.iter().all(|c| c.starts_with("tls:")),
         "{commands:?}"
     );
-    let greetings = commands
+    let logins = commands
         .iter()
-        .filter(|c| c.starts_with("tls:EHLO"))
+        .filter(|c| c.starts_with("tls:AUTH"))
         .count();
     // Two sends share one pooled connection; the probe opens its own.
-    assert_eq!(greetings, 2, "{commands:?}");
+    assert_eq!(logins, 2, "{commands:?}");
     assert_eq!(server.messages().len(), 2);
 }
 
