@@ -218,21 +218,26 @@ impl Dispatcher {
             done
         };
 
-        let limit = self
-            .shared
-            .destinations
-            .claim_limit(channel, self.shared.queue.lease_secs)
-            .min(self.shared.queue.batch_size)
-            .max(1) as usize;
+        let cap = (self.shared.destinations).claim_limit(channel, self.shared.queue.lease_secs);
+        let limit = cap.min(self.shared.queue.batch_size).max(1) as usize;
+        // The next batch is claimed while a whole batch is still in flight: a claim waits for
+        // the database's writer behind the recording (5–40 ms for 500), longer than a quarter
+        // batch takes to send at full speed (the speed issue). Where a rate limit sizes the
+        // batch, a quarter: the last of two whole batches would leave only at the lease's end.
+        let low_water = if 2 * limit as u64 <= u64::from(cap) {
+            limit
+        } else {
+            limit / 4
+        };
         let claimed = self.claim_batch(channel, limit).await?;
         let claimed_total = AtomicU64::new(claimed.len() as u64);
         let recording_failed = AtomicBool::new(false);
 
         // Sends run (each as a task) while earlier outcomes are being written: the two halves are
         // joined, not sequenced, so a slow disk does not stall the relay and vice versa. When a
-        // full batch is down to a quarter in flight, the next is claimed, so the relay never waits
-        // for the batch to drain and the claim (the speed issue); a round ends after REFILLS
-        // batches or REFILL_WINDOW, so expiry, probes and shutdown come round often.
+        // full batch is down to `low_water` in flight, the next is claimed, so the relay never
+        // waits for the batch to drain and the claim (the speed issue); a round ends after
+        // REFILLS batches or REFILL_WINDOW, so expiry, probes and shutdown come round often.
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
         let started = tokio::time::Instant::now();
         let sending = async {
@@ -268,7 +273,7 @@ impl Dispatcher {
                 if !refill && !probing {
                     break;
                 }
-                while tasks.len() > limit / 4 && tasks.join_next().await.is_some() {}
+                while tasks.len() > low_water && tasks.join_next().await.is_some() {}
                 if !refill && !full {
                     let poll = std::time::Duration::from_millis(self.shared.queue.idle_poll_ms);
                     tokio::time::sleep(poll.max(std::time::Duration::from_millis(10))).await;
