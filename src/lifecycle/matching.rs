@@ -334,7 +334,9 @@ enum Enqueue {
 }
 
 /// Marks the bookings as targets and queues their notifications, rendered in slices so that a
-/// large outage never holds every message in memory.
+/// large outage never holds every message in memory. Each slice is rendered while the database
+/// writes the one before (the first, while it writes the targets): one after the other, the
+/// rendering added a twentieth to a declaration of 100,000 (the speed issue).
 #[allow(clippy::too_many_arguments)]
 async fn queue_for(
     conn: &mut Conn,
@@ -346,42 +348,65 @@ async fn queue_for(
     out: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     let now = ctx.now;
-    if out.write {
-        let ids: Vec<(i64, i64)> = group.iter().map(|b| (b.id, b.revision)).collect();
-        outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now).await?;
-    }
+    let write = out.write;
+    let suppressed = returned::suppressed(conn, &run.tenant_id).await?;
     // Emails are written when sent; the first of the pass is written now, as the sample the
     // report shows (and a check that the templates take this run).
     let mut sample = true;
-    let suppressed = returned::suppressed(conn, &run.tenant_id).await?;
-    for slice in group.chunks(500) {
-        let mut rows = Vec::new();
-        for b in slice {
-            let before = rows.len();
-            render_for_booking(ctx, run, b, sample, &suppressed, &mut rows, stats)?;
-            sample &= !rows[before..]
-                .iter()
-                .any(|n| n.channel == Channel::Email.as_str());
-            if rows.len() == before {
-                stats.unreachable += 1;
+    let mut targets: Option<Vec<(i64, i64)>> =
+        write.then(|| group.iter().map(|b| (b.id, b.revision)).collect());
+    let mut rendered: Vec<NewNotification> = Vec::new();
+    let mut slices = group.chunks(500);
+    loop {
+        let slice = slices.next();
+        if slice.is_none() && targets.is_none() && rendered.is_empty() {
+            return Ok(());
+        }
+        let writing = async {
+            if let Some(ids) = targets.take() {
+                outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now).await?;
             }
-            if let Some(tally) = out.tally.as_deref_mut() {
-                tally.booking(ctx.tenant, b, &rows[before..]);
+            if write && !rendered.is_empty() {
+                let revive = kind == Enqueue::Revived;
+                notifications::enqueue_many(conn, &rendered, revive, now).await?;
             }
-            if kind == Enqueue::Changed && out.write {
-                // A channel the booking no longer has (address deleted) must not be used.
-                let keep: Vec<&str> = rows[before..].iter().map(|n| n.channel).collect();
-                stats.cancelled +=
-                    notifications::cancel_queued_channels_except(conn, run.id, b.id, &keep, now)
-                        .await?;
+            anyhow::Ok(())
+        };
+        let rendering = async {
+            let mut rows = Vec::new();
+            // The channels each changed booking keeps: the others are cancelled below.
+            let mut keeps = Vec::new();
+            for b in slice.unwrap_or_default() {
+                let before = rows.len();
+                render_for_booking(ctx, run, b, sample, &suppressed, &mut rows, stats)?;
+                let mine = &rows[before..];
+                sample &= !mine.iter().any(|n| n.channel == Channel::Email.as_str());
+                if mine.is_empty() {
+                    stats.unreachable += 1;
+                }
+                if let Some(tally) = out.tally.as_deref_mut() {
+                    tally.booking(ctx.tenant, b, mine);
+                }
+                if kind == Enqueue::Changed && write {
+                    keeps.push((b.id, mine.iter().map(|n| n.channel).collect::<Vec<_>>()));
+                }
             }
+            anyhow::Ok((rows, keeps))
+        };
+        // The write first: it hands its statement to the database's thread and waits there
+        // while the rendering runs here.
+        let (written, next) = tokio::join!(biased; writing, rendering);
+        written?;
+        let (rows, keeps) = next?;
+        // A channel a changed booking no longer has (address deleted) must not be used.
+        for (booking, keep) in keeps {
+            stats.cancelled +=
+                notifications::cancel_queued_channels_except(conn, run.id, booking, &keep, now)
+                    .await?;
         }
         stats.queued += rows.len() as u64;
-        if out.write {
-            notifications::enqueue_many(conn, &rows, kind == Enqueue::Revived, now).await?;
-        }
+        rendered = rows;
     }
-    Ok(())
 }
 
 /// Renders the cancellations one booking gets; none when it has no usable address (an email

@@ -279,6 +279,18 @@ pub async fn already_cancelled_elsewhere(
     booking_ids: &[i64],
 ) -> sqlx::Result<Vec<i64>> {
     let mut out = Vec::new();
+    // Usually the first declaration: no other active outage, nothing to look up per booking.
+    let sql = format!(
+        "select count(*) from outages where state = 'active' and id <> {}",
+        Params::new(conn).one()
+    );
+    let others: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(outage_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if others == 0 {
+        return Ok(out);
+    }
     for chunk in booking_ids.chunks(5000) {
         let mut p = Params::new(conn);
         let sql = format!(
