@@ -19,7 +19,12 @@ use tokio::sync::Notify;
 struct Script {
     pipelining: bool,
     rcpt: &'static str,
+    /// Messages a connection takes before the relay answers the next MAIL with 421 and hangs
+    /// up, as relays limiting messages per connection do.
+    per_connection: usize,
 }
+
+const ANY_NUMBER: usize = usize::MAX;
 
 const ACCEPT: &str = "250 2.1.5 ok";
 
@@ -81,6 +86,7 @@ async fn session(stream: TcpStream, script: Script, seen: &Mutex<Seen>) -> std::
     let mut s = BufReader::new(stream);
     s.get_mut().write_all(b"220 relay.test ESMTP\r\n").await?;
     let mut group: Vec<String> = Vec::new();
+    let mut taken = 0;
     loop {
         let Some(command) = line(&mut s).await? else {
             return Ok(());
@@ -90,6 +96,12 @@ async fn session(stream: TcpStream, script: Script, seen: &Mutex<Seen>) -> std::
         }
         let verb = command.split([' ', ':']).next().unwrap_or_default();
         let verb = verb.to_ascii_uppercase();
+        if verb == "MAIL" && taken == script.per_connection {
+            s.get_mut()
+                .write_all(b"421 4.7.0 too many messages, closing\r\n")
+                .await?;
+            return Ok(());
+        }
         if script.pipelining && matches!(verb.as_str(), "MAIL" | "RCPT") {
             group.push(verb); // answered once DATA has arrived too
             continue;
@@ -116,6 +128,7 @@ async fn session(stream: TcpStream, script: Script, seen: &Mutex<Seen>) -> std::
                     return Ok(()); // hung up before the final dot: no message
                 };
                 seen.lock().unwrap().messages.push(message);
+                taken += 1;
                 s.get_mut().write_all(b"250 2.0.0 queued\r\n").await?;
             }
             _ => {}
@@ -172,6 +185,7 @@ async fn a_relay_that_announces_pipelining_gets_the_envelope_in_one_write_and_ev
     let server = Relay::start(Script {
         pipelining: true,
         rcpt: ACCEPT,
+        per_connection: ANY_NUMBER,
     })
     .await;
     let relay = server.relay();
@@ -199,6 +213,7 @@ async fn a_relay_that_does_not_announce_pipelining_gets_one_command_at_a_time() 
     let server = Relay::start(Script {
         pipelining: false,
         rcpt: ACCEPT,
+        per_connection: ANY_NUMBER,
     })
     .await;
     let relay = server.relay();
@@ -217,6 +232,7 @@ async fn a_refused_recipient_ends_the_transaction_before_any_data_even_if_the_re
     let server = Relay::start(Script {
         pipelining: true,
         rcpt: "550 5.1.1 no such user",
+        per_connection: ANY_NUMBER,
     })
     .await;
     let relay = server.relay();
@@ -232,4 +248,28 @@ async fn a_refused_recipient_ends_the_transaction_before_any_data_even_if_the_re
     let seen = server.seen.lock().unwrap();
     assert_eq!(seen.ended, 1, "the connection was dropped");
     assert!(seen.messages.is_empty(), "no message after a refused RCPT");
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_relay_closes_with_421_in_the_middle_of_a_group_costs_no_message() {
+    // Two messages per connection: the third send finds its pooled connection refused at
+    // MAIL (the relay then hangs up, RCPT and DATA unread) and goes again on a fresh one.
+    let server = Relay::start(Script {
+        pipelining: true,
+        rcpt: ACCEPT,
+        per_connection: 2,
+    })
+    .await;
+    let relay = server.relay();
+    for i in 0..5 {
+        let (envelope, bytes) = email(&format!("Nachricht {i}"));
+        let sent = relay.send(&envelope, &bytes).await;
+        assert!(sent.is_ok(), "message {i}: {sent:?}");
+    }
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.messages.len(), 5, "each message once");
+    assert_eq!(
+        seen.ended, 2,
+        "two connections were closed after two messages each"
+    );
 }
