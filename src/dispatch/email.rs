@@ -14,6 +14,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -120,6 +121,10 @@ pub struct SmtpRelay {
     in_use: Semaphore,
     idle: Mutex<Vec<Conn>>,
     refusals: Mutex<Refusals>,
+    /// Set when a pipelined transaction got no replies in time: a relay that announces
+    /// PIPELINING and loses what follows the first command. New connections go one command
+    /// at a time from then on.
+    pipelining_broken: AtomicBool,
     pub service: super::service_time::ServiceTime,
 }
 
@@ -168,6 +173,7 @@ impl SmtpRelay {
             in_use: Semaphore::new(cfg.concurrency),
             idle: Mutex::new(Vec::new()),
             refusals: Mutex::default(),
+            pipelining_broken: AtomicBool::new(false),
             service: Default::default(),
             hello,
             tls,
@@ -361,11 +367,17 @@ impl SmtpRelay {
                 stale: err.status().is_none_or(|c| u16::from(c) == 421),
                 failure: self.classify(&err, stage, envelope),
             }),
-            Err(_) => Err(Failed {
-                stage,
-                stale: true,
-                failure: SendFailure::destination("SMTP send timed out"),
-            }),
+            Err(_) => {
+                if conn.pipelining() && stage != Stage::AfterData {
+                    tracing::warn!(relay = %self.cfg.name, "no reply to pipelined commands in time; this relay gets one command at a time from now on");
+                    self.pipelining_broken.store(true, Ordering::Relaxed);
+                }
+                Err(Failed {
+                    stage,
+                    stale: true,
+                    failure: SendFailure::destination("SMTP send timed out"),
+                })
+            }
         }
     }
 
@@ -390,8 +402,10 @@ impl SmtpRelay {
                     .await
                     .map_err(|e| format!("STARTTLS: {e}"))?;
             }
-            let mut conn =
-                (Conn::new(smtp, &self.hello).await).map_err(|e| format!("EHLO: {e}"))?;
+            let pipelining = !self.pipelining_broken.load(Ordering::Relaxed);
+            let mut conn = Conn::new(smtp, &self.hello, pipelining)
+                .await
+                .map_err(|e| format!("EHLO: {e}"))?;
             if let Some(credentials) = &self.credentials {
                 conn.smtp
                     .auth(&[Mechanism::Plain, Mechanism::Login], credentials)

@@ -9,7 +9,9 @@
 //! A refusal anywhere in the group ends the transaction: the connection is dropped, never
 //! returned to the pool, so replies still unread do not matter, and a relay that wrongly
 //! answers DATA with 354 after refusing every recipient gets no message (the connection closes
-//! before the final dot).
+//! before the final dot). A relay that announces PIPELINING but loses the commands after the
+//! first costs one timeout: the relay's connections go one command at a time from then on, for
+//! as long as the process runs (`SmtpRelay`).
 
 use std::fmt::{self, Display, Formatter};
 
@@ -38,14 +40,29 @@ pub(super) struct Conn {
 
 impl Conn {
     /// Asks EHLO once more to learn whether the relay pipelines (lettre keeps only the
-    /// extensions it uses). Called before AUTH: EHLO resets nothing a fresh session has.
-    pub async fn new(mut smtp: AsyncSmtpConnection, hello: &ClientId) -> Result<Self, Error> {
+    /// extensions it uses), unless `allowed` is false. Called before AUTH: EHLO resets nothing
+    /// a fresh session has.
+    pub async fn new(
+        mut smtp: AsyncSmtpConnection,
+        hello: &ClientId,
+        allowed: bool,
+    ) -> Result<Self, Error> {
+        if !allowed {
+            return Ok(Self {
+                smtp,
+                pipelining: false,
+            });
+        }
         let reply = smtp.command(Ehlo::new(hello.clone())).await?;
         let pipelining = reply.message().any(|line| {
             let keyword = line.split_whitespace().next().unwrap_or_default();
             keyword.eq_ignore_ascii_case("PIPELINING")
         });
         Ok(Self { smtp, pipelining })
+    }
+
+    pub fn pipelining(&self) -> bool {
+        self.pipelining
     }
 }
 

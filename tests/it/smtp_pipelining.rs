@@ -22,6 +22,9 @@ struct Script {
     /// Messages a connection takes before the relay answers the next MAIL with 421 and hangs
     /// up, as relays limiting messages per connection do.
     per_connection: usize,
+    /// Announces PIPELINING, yet answers one command at a time and throws away whatever came
+    /// with it: a broken relay.
+    loses_pipelined: bool,
 }
 
 const ANY_NUMBER: usize = usize::MAX;
@@ -66,6 +69,11 @@ impl Relay {
     }
 
     fn relay(&self) -> SmtpRelay {
+        self.relay_waiting(5)
+    }
+
+    /// A client that gives up on a reply after `timeout_secs`.
+    fn relay_waiting(&self, timeout_secs: u64) -> SmtpRelay {
         SmtpRelay::new(SmtpRelayConfig {
             name: "pipelining".into(),
             host: "127.0.0.1".into(),
@@ -74,7 +82,7 @@ impl Relay {
             username: None,
             password: None,
             concurrency: 1,
-            timeout_secs: 5,
+            timeout_secs,
             hello_name: Some("absage.test".into()),
             danger_accept_invalid_certs: false,
         })
@@ -102,7 +110,8 @@ async fn session(stream: TcpStream, script: Script, seen: &Mutex<Seen>) -> std::
                 .await?;
             return Ok(());
         }
-        if script.pipelining && matches!(verb.as_str(), "MAIL" | "RCPT") {
+        if script.pipelining && !script.loses_pipelined && matches!(verb.as_str(), "MAIL" | "RCPT")
+        {
             group.push(verb); // answered once DATA has arrived too
             continue;
         }
@@ -121,6 +130,10 @@ async fn session(stream: TcpStream, script: Script, seen: &Mutex<Seen>) -> std::
         let mut out = answers.join("\r\n");
         out.push_str("\r\n");
         s.get_mut().write_all(out.as_bytes()).await?;
+        if script.loses_pipelined && verb != "DATA" {
+            let unread = s.buffer().len();
+            s.consume(unread);
+        }
         match verb.as_str() {
             "QUIT" => return Ok(()),
             "DATA" => {
@@ -186,6 +199,7 @@ async fn a_relay_that_announces_pipelining_gets_the_envelope_in_one_write_and_ev
         pipelining: true,
         rcpt: ACCEPT,
         per_connection: ANY_NUMBER,
+        loses_pipelined: false,
     })
     .await;
     let relay = server.relay();
@@ -214,6 +228,7 @@ async fn a_relay_that_does_not_announce_pipelining_gets_one_command_at_a_time() 
         pipelining: false,
         rcpt: ACCEPT,
         per_connection: ANY_NUMBER,
+        loses_pipelined: false,
     })
     .await;
     let relay = server.relay();
@@ -233,6 +248,7 @@ async fn a_refused_recipient_ends_the_transaction_before_any_data_even_if_the_re
         pipelining: true,
         rcpt: "550 5.1.1 no such user",
         per_connection: ANY_NUMBER,
+        loses_pipelined: false,
     })
     .await;
     let relay = server.relay();
@@ -258,6 +274,7 @@ async fn a_pooled_connection_the_relay_closes_with_421_in_the_middle_of_a_group_
         pipelining: true,
         rcpt: ACCEPT,
         per_connection: 2,
+        loses_pipelined: false,
     })
     .await;
     let relay = server.relay();
@@ -272,4 +289,27 @@ async fn a_pooled_connection_the_relay_closes_with_421_in_the_middle_of_a_group_
         seen.ended, 2,
         "two connections were closed after two messages each"
     );
+}
+
+#[tokio::test]
+async fn a_relay_that_loses_pipelined_commands_costs_one_timeout_then_gets_one_at_a_time() {
+    let server = Relay::start(Script {
+        pipelining: true,
+        rcpt: ACCEPT,
+        per_connection: ANY_NUMBER,
+        loses_pipelined: true,
+    })
+    .await;
+    let relay = server.relay_waiting(1);
+    let (envelope, bytes) = email("Ihr Termin fällt aus.");
+    let first = relay.send(&envelope, &bytes).await;
+    assert!(
+        matches!(&first, Err(SendFailure::Destination(reason)) if reason.contains("timed out")),
+        "{first:?}"
+    );
+    for i in 0..3 {
+        let sent = relay.send(&envelope, &bytes).await;
+        assert!(sent.is_ok(), "send {i} after the timeout: {sent:?}");
+    }
+    assert_eq!(server.seen.lock().unwrap().messages.len(), 3);
 }
