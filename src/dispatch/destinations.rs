@@ -522,16 +522,12 @@ impl Destinations {
                 }
             }
         }
-        let retry_at = self.health(|h| {
-            self.of(p.channel())
-                .iter()
-                .filter_map(|d| h.get(&d.name).and_then(|x| x.next_probe_at))
-                .min()
-                .unwrap_or(now)
-        });
+        // Due again at once: nothing is claimed while every destination of the channel is down,
+        // and once one is up again (a probe, or any send that gets through) the message is sent
+        // before later appointments, not after the next probe time.
         AttemptResult::DestinationDown {
             reason: last_reason,
-            retry_at: retry_at.max(now),
+            retry_at: now,
         }
     }
 

@@ -709,6 +709,10 @@ impl Dispatcher {
     async fn idle_wait(&self, channel: Channel) -> std::time::Duration {
         let poll = Duration::milliseconds(self.shared.queue.idle_poll_ms as i64);
         let now = (self.shared.clock)();
+        // While every destination is down, what is due waits for a probe: the usual poll.
+        if !self.shared.destinations.any_up(channel) {
+            return poll.to_std().unwrap_or_default();
+        }
         let next = match self.store.conn().await {
             Ok(mut conn) => queue::next_due(&mut conn, channel.as_str())
                 .await
