@@ -69,22 +69,28 @@ async fn every_email_reaches_the_relay_exactly_once_with_the_right_recipient_and
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_the_relay_answers_421_nothing_is_lost_sms_flows_and_the_backlog_drains_by_appointment_when_it_is_back()
- {
+/// Twelve bookings (8:00–8:55, in order M000…M011) declared, and the only relay answering 421
+/// to every connection; `batch_size` as given. Returns the app, the relay and its port.
+async fn declared_behind_a_down_relay(batch_size: u32) -> (TestApp, SmtpSink, u16) {
     let down = SmtpSink::start(SinkMode::RejectConnect);
     let port = down.addr.port();
-    let rows = calendar(12);
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     s.email.transport = absage::config::Transport::Network;
     s.email.relays = vec![relay_config("relay", port)];
-    s.queue.batch_size = 2;
+    s.queue.batch_size = batch_size;
     let t = TestApp::start(dir, s).await;
-    t.write_export(&rows);
+    t.write_export(&calendar(12));
     t.import().await;
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;
+    (t, down, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_relay_answers_421_nothing_is_lost_sms_flows_and_the_backlog_drains_by_appointment_when_it_is_back()
+ {
+    let (t, down, port) = declared_behind_a_down_relay(2).await;
     let d = t.dispatcher();
     t.drain(&d).await;
     let ns = t.notifications().await;
@@ -152,19 +158,7 @@ async fn while_the_relay_answers_421_nothing_is_lost_sms_flows_and_the_backlog_d
 /// 30 s while 19,000 later ones went out).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_that_found_every_relay_down_go_first_once_a_relay_takes_mail_again() {
-    let down = SmtpSink::start(SinkMode::RejectConnect);
-    let port = down.addr.port();
-    let rows = calendar(12);
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path(), ChannelPolicy::Both);
-    s.email.transport = absage::config::Transport::Network;
-    s.email.relays = vec![relay_config("relay", port)];
-    s.queue.batch_size = 3;
-    let t = TestApp::start(dir, s).await;
-    t.write_export(&rows);
-    t.import().await;
-    t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
-        .await;
+    let (t, down, port) = declared_behind_a_down_relay(3).await;
     let first = t.dispatcher();
     first.step().await.unwrap();
     let emails = |ns: &[Notif], state: &str| -> Vec<String> {
