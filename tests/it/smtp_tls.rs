@@ -179,6 +179,10 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
 fn ehlo_answer(tls: bool, offer: Offer) -> &'static str {
     match (tls, offer) {
         (false, Offer::Starttls) => "250-relay.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+        // After STARTTLS it pipelines (the group then travels encrypted); the others do not.
+        (true, Offer::Starttls) => {
+            "250-relay.test\r\n250-AUTH PLAIN LOGIN\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+        }
         _ => "250-relay.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
     }
 }
