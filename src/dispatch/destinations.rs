@@ -42,6 +42,8 @@ struct Destination {
     backend: Backend,
     /// Messages per second (for all instances together), when limited.
     rate: Option<SharedRate>,
+    /// Sends it takes at once from this instance.
+    concurrency: usize,
 }
 
 impl Destination {
@@ -53,6 +55,23 @@ impl Destination {
             Backend::Gateway(g) => g.service.get(),
             Backend::Outbox(_) | Backend::Given(_) => None,
         }
+    }
+
+    /// Messages per second its connections have carried from this instance: `concurrency`
+    /// sends at a time, each taking the measured send time. None before the first success.
+    fn measured_rate(&self) -> Option<f64> {
+        let took = self.service_time()?.as_secs_f64();
+        (took > 0.0).then(|| self.concurrency as f64 / took)
+    }
+}
+
+/// How many messages one claim may take so that all of them leave within half a lease at
+/// `rate` messages per second (unlimited when no rate is known): two batches in flight then
+/// still leave within the lease.
+fn claim_cap(rate: Option<f64>, lease_secs: u64) -> u32 {
+    match rate {
+        Some(rate) => ((rate * lease_secs as f64 / 2.0) as u32).max(1),
+        None => u32::MAX,
     }
 }
 
@@ -256,6 +275,7 @@ impl Destinations {
                 name: "outbox-email".into(),
                 backend: Backend::Outbox(outbox.clone()),
                 rate: rate("outbox-email"),
+                concurrency: 1,
             }],
             Transport::Network => settings
                 .email
@@ -266,6 +286,7 @@ impl Destinations {
                         name: r.name.clone(),
                         rate: rate(&r.name),
                         backend: Backend::Relay(Arc::new(SmtpRelay::new(r.clone())?)),
+                        concurrency: r.concurrency,
                     })
                 })
                 .collect::<anyhow::Result<_>>()?,
@@ -275,6 +296,7 @@ impl Destinations {
                 name: "outbox-sms".into(),
                 backend: Backend::Outbox(outbox),
                 rate: rate("outbox-sms"),
+                concurrency: 1,
             }],
             Transport::Network => settings
                 .sms
@@ -286,6 +308,7 @@ impl Destinations {
                         name: gw.name().to_owned(),
                         rate: rate(gw.name()),
                         backend: Backend::Gateway(Arc::new(gw)),
+                        concurrency: g.concurrency(),
                     })
                 })
                 .collect::<anyhow::Result<_>>()?,
@@ -310,6 +333,7 @@ impl Destinations {
             name: name.to_owned(),
             backend: Backend::Given(deliver),
             rate: None,
+            concurrency: 1,
         }];
         match channel {
             Channel::Email => self.email = given,
@@ -341,13 +365,27 @@ impl Destinations {
         })
     }
 
-    /// How many notifications of the channel one round may claim so that the first destination's
-    /// rate limit lets them all go out well within the lease (unlimited: no bound).
+    /// How many notifications of the channel one claim may take so that they all go out well
+    /// within the lease through the first destination that is up: at its rate limit, or at
+    /// what its connections have carried so far if that is lower (a relay taking a second per
+    /// message). Unlimited while neither is known.
     pub fn claim_limit(&self, channel: Channel, lease_secs: u64) -> u32 {
-        match self.of(channel).first().and_then(|d| d.rate.as_ref()) {
-            Some(rate) => ((rate.per_instance() * lease_secs as f64 / 2.0) as u32).max(1),
-            None => u32::MAX,
-        }
+        let all = self.of(channel);
+        let up = self.health(|h| {
+            all.iter()
+                .position(|d| h.get(&d.name).is_none_or(Health::is_up))
+        });
+        let Some(d) = all.get(up.unwrap_or(0)) else {
+            return u32::MAX;
+        };
+        let limited = d.rate.as_ref().map(SharedRate::per_instance);
+        claim_cap(
+            limited
+                .into_iter()
+                .chain(d.measured_rate())
+                .reduce(f64::min),
+            lease_secs,
+        )
     }
 
     /// Records that `instances` are live, which sizes claims (the rate limits hold without it).
@@ -607,6 +645,14 @@ mod tests {
             Some(1),
             "never zero: Kannel would read it as unset"
         );
+    }
+
+    #[test]
+    fn a_claim_takes_what_leaves_in_half_a_lease_at_the_lower_known_rate() {
+        assert_eq!(claim_cap(None, 120), u32::MAX);
+        // Three connections at a second per message: 180 in 60 s.
+        assert_eq!(claim_cap(Some(3.0), 120), 180);
+        assert_eq!(claim_cap(Some(0.001), 120), 1, "never nothing");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::helpers::*;
 use crate::queue::relay_config;
 use crate::support::peers::{SinkMode, SmtpSink};
 use absage::config::ChannelPolicy;
+use absage::domain::notification::Channel;
 use absage::domain::outage::Scope;
 use chrono::Duration;
 use std::collections::HashMap;
@@ -182,6 +183,41 @@ async fn messages_that_found_every_relay_down_go_first_once_a_relay_takes_mail_a
         emails(&ns, "sent"),
         ["M000", "M001", "M002"],
         "the three earliest, which found the relay down, went first"
+    );
+}
+
+/// A relay that takes a second per message is not handed more in one claim than it sends
+/// within half a lease, once its speed is known. A claimed message that cannot be sent within
+/// three quarters of its lease (where another instance could take it over) is given back
+/// unsent; a claim sized by the queue alone gave back the third of every three here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_relay_is_claimed_for_no_more_than_it_sends_in_half_a_lease() {
+    let slow = SmtpSink::start(SinkMode::SlowData);
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.email.transport = absage::config::Transport::Network;
+    let mut relay = relay_config("slow", slow.addr.port());
+    relay.concurrency = 1;
+    s.email.relays = vec![relay];
+    s.queue.batch_size = 3;
+    s.queue.lease_secs = 5;
+    let t = TestApp::start(dir, s).await;
+    t.write_export(&calendar(6));
+    t.import().await;
+    let d = t.dispatcher();
+    // The first booking alone: the relay's speed is measured, one message a second.
+    t.declare("2030-01-07 08:00", "2030-01-07 08:04", Scope::default())
+        .await;
+    let first = d.step_channel(Channel::Email).await.unwrap();
+    assert_eq!((first.claimed, first.sent), (1, 1), "{first:?}");
+    // Then the other five: about two leave in half the lease of 5 s (one, if the first send
+    // took longer), so not the whole batch of three is claimed, and none is given back.
+    t.declare("2030-01-07 08:05", "2030-01-07 12:00", Scope::default())
+        .await;
+    let second = d.step_channel(Channel::Email).await.unwrap();
+    assert!(
+        (1..3).contains(&second.claimed) && second.sent == second.claimed && second.retried == 0,
+        "{second:?}"
     );
 }
 
