@@ -61,7 +61,7 @@ pub async fn declare(
         impact.schedule = Some(schedule);
         return Ok(impact);
     }
-    let mut tx = ctx.store.begin().await?;
+    let mut tx = ctx.store.begin_declaration().await?;
     check_scope(&mut tx, &tenant.id, run.selection.scope(), now).await?;
     run.id = outages::insert(&mut tx, &new_outage(decl, &run)?, now).await?;
     let out = Output {
@@ -163,7 +163,8 @@ pub struct Amendment {
 /// With `dry_run` nothing is kept.
 pub async fn amend(ctx: &Ctx, id: i64, change: &Amendment, act: Act<'_>) -> anyhow::Result<Impact> {
     let Act { by, now, dry_run } = act;
-    let mut tx = ctx.store.begin().await?;
+    // Widening a window can bring as many bookings as a declaration.
+    let mut tx = ctx.store.begin_declaration().await?;
     let run = active_outage(&mut tx, id).await?;
     let tenant = tenant_of(&ctx.settings, &run)?;
     let from = change.from.or(run.window_from);

@@ -211,20 +211,36 @@ impl Store {
     }
 
     /// Starts a transaction for a bulk write (an import of many bookings). On SQLite its
-    /// connection gets a page cache of [`BULK_CACHE_KIB`]: with the default one a large import
+    /// connection gets a page cache of [`BULK_CACHE_KIB`]: with the default one a large write
     /// keeps spilling index pages to the WAL and reading them back. It is set back when the
     /// connection returns to the pool.
     pub async fn begin_bulk(&self) -> anyhow::Result<Tx> {
+        self.begin_tuned(&format!("pragma cache_size = -{BULK_CACHE_KIB}"))
+            .await
+    }
+
+    /// Starts the transaction of a declaration: a bulk write ([`Store::begin_bulk`]) whose
+    /// statement journal stays in memory. Each of its multi-row statements journals every page
+    /// it changes first; in a temporary file that was a tenth of the time of a declaration
+    /// over 100,000 bookings (the speed issue). (An import's larger statements gained nothing
+    /// from it and took 6 MiB more.)
+    pub async fn begin_declaration(&self) -> anyhow::Result<Tx> {
+        self.begin_tuned(&format!(
+            "pragma cache_size = -{BULK_CACHE_KIB}; pragma temp_store = memory"
+        ))
+        .await
+    }
+
+    /// A write transaction whose SQLite connection runs `pragmas` first; the pool sets them
+    /// back ([`SQLITE_POOLED`]).
+    async fn begin_tuned(&self, pragmas: &str) -> anyhow::Result<Tx> {
         if self.backend != Backend::Sqlite {
             return self.begin().await;
         }
         let tx = async {
             use sqlx::Executor;
             let mut conn = self.pool.acquire().await?;
-            conn.execute(sqlx::AssertSqlSafe(format!(
-                "pragma cache_size = -{BULK_CACHE_KIB}"
-            )))
-            .await?;
+            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
             Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await
         };
         tx.await.context("starting a database transaction")
@@ -249,7 +265,7 @@ impl Store {
 pub const BULK_CACHE_KIB: u32 = 16 * 1024;
 
 /// What every SQLite connection is set back to when it returns to the pool.
-const SQLITE_POOLED: &str = "pragma cache_size = -2000";
+const SQLITE_POOLED: &str = "pragma cache_size = -2000; pragma temp_store = default";
 
 /// The channel on which PostgreSQL instances tell each other that work was queued.
 pub const WORK_CHANNEL: &str = "absage_work";
@@ -528,6 +544,27 @@ mod tests {
         );
         drop(second);
         tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_declaration_has_a_large_cache_and_its_journal_in_memory_only_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        async fn settings(conn: &mut Conn) -> (i64, i64) {
+            let cache = sqlx::query_scalar("pragma cache_size");
+            let temp = sqlx::query_scalar("pragma temp_store");
+            let cache: i64 = cache.fetch_one(&mut *conn).await.unwrap();
+            (cache, temp.fetch_one(&mut *conn).await.unwrap())
+        }
+        let mut tx = store.begin_declaration().await.unwrap();
+        // temp_store 2: memory.
+        assert_eq!(settings(&mut tx).await, (-i64::from(BULK_CACHE_KIB), 2));
+        tx.commit().await.unwrap();
+        // The pool's only connection, back to the defaults (temp_store 0: the build's default).
+        let mut conn = store.conn().await.unwrap();
+        assert_eq!(settings(&mut conn).await, (-2000, 0));
     }
 
     #[test]
