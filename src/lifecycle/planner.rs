@@ -187,24 +187,24 @@ pub fn schedule(
     // Pass 1: the primaries.
     let primaries: Vec<&Planned> = messages.iter().filter(|m| !m.fallback).collect();
     let mut leaves = simulate(&primaries, lanes, hold, now);
-    let mut in_time: HashMap<i64, bool> = HashMap::new();
-    for (m, at) in primaries.iter().zip(&leaves) {
-        let ok = at.is_some_and(|at| at <= m.starts_at - lead);
-        *in_time.entry(m.booking).or_default() |= ok;
-    }
-    // Pass 2: the fallbacks of bookings whose primaries would not make it; they go at their
-    // lead time, in the queue with everything else.
-    let fallbacks: Vec<&Planned> = messages
-        .iter()
-        .filter(|m| m.fallback && !in_time.get(&m.booking).copied().unwrap_or(false))
-        .collect();
     let mut all = primaries.clone();
-    if !fallbacks.is_empty() {
-        all.extend(&fallbacks);
-        leaves = simulate(&all, lanes, hold, now);
+    if primaries.len() < messages.len() {
+        let mut in_time: HashMap<i64, bool> = HashMap::with_capacity(primaries.len());
+        for (m, at) in primaries.iter().zip(&leaves) {
+            let ok = at.is_some_and(|at| at <= m.starts_at - lead);
+            *in_time.entry(m.booking).or_default() |= ok;
+        }
+        // Pass 2: the fallbacks of bookings whose primaries would not make it; they go at
+        // their lead time, in the queue with everything else.
+        let fallbacks = (messages.iter())
+            .filter(|m| m.fallback && !in_time.get(&m.booking).copied().unwrap_or(false));
+        all.extend(fallbacks);
+        if all.len() > primaries.len() {
+            leaves = simulate(&all, lanes, hold, now);
+        }
     }
     // Per booking: its earliest estimate, and whether any message makes it in time.
-    let mut bookings: HashMap<i64, (Late, bool)> = HashMap::new();
+    let mut bookings: HashMap<i64, (Late, bool)> = HashMap::with_capacity(all.len());
     for (m, at) in all.iter().zip(&leaves) {
         let margin = if m.fallback { Duration::zero() } else { lead };
         let ok = at.is_some_and(|at| at <= m.starts_at - margin);
@@ -305,16 +305,16 @@ fn simulate(
         // and among the ready ones by appointment.
         items.sort_by_key(|(w, _)| (w.ready, w.deadline));
         let slot = 1.0 / lane.rate;
-        let mut ready_heap = std::collections::BinaryHeap::new();
+        let mut ready = Ready::default();
         let mut next = 0;
         let mut t = now;
-        while next < items.len() || !ready_heap.is_empty() {
+        while next < items.len() || !ready.is_empty() {
             while next < items.len() && items[next].0.ready <= t {
                 let (w, index) = items[next];
-                ready_heap.push(std::cmp::Reverse((w.deadline, next, w.slots, index)));
+                ready.push((w.deadline, next, w.slots, index));
                 next += 1;
             }
-            let Some(std::cmp::Reverse((deadline, _, slots, index))) = ready_heap.pop() else {
+            let Some((deadline, _, slots, index)) = ready.pop() else {
                 t = items[next].0.ready;
                 continue;
             };
@@ -329,6 +329,43 @@ fn simulate(
         }
     }
     out
+}
+
+/// A message ready to go in [`simulate`]: its appointment, its place in the order of
+/// readiness, its slots, and its index in the run's messages (None: already waiting).
+type ReadyKey = (DateTime<Utc>, usize, u32, Option<usize>);
+
+/// The messages ready to go, taken earliest appointment first. They mostly become ready in the
+/// order of their appointments (a declaration's all at once, sorted): those wait in a queue that
+/// is in order already, and only the others go through a heap. With the heap alone, a tenth
+/// of a declaration's planning over 100,000 bookings was taken by its pops.
+#[derive(Default)]
+struct Ready {
+    in_order: std::collections::VecDeque<ReadyKey>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<ReadyKey>>,
+}
+
+impl Ready {
+    fn push(&mut self, key: ReadyKey) {
+        match self.in_order.back() {
+            Some(last) if key < *last => self.heap.push(std::cmp::Reverse(key)),
+            _ => self.in_order.push_back(key),
+        }
+    }
+
+    fn pop(&mut self) -> Option<ReadyKey> {
+        match (self.in_order.front(), self.heap.peek()) {
+            (Some(first), Some(std::cmp::Reverse(top))) if top < first => {
+                self.heap.pop().map(|r| r.0)
+            }
+            (Some(_), _) => self.in_order.pop_front(),
+            (None, _) => self.heap.pop().map(|r| r.0),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.in_order.is_empty() && self.heap.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -246,3 +246,28 @@ fn a_down_destination_gives_way_to_the_next_and_none_up_means_down() {
     assert_eq!(rate_of(&[first]), (0.0, RateBasis::Down));
     assert_eq!(rate_of(&[]), (0.0, RateBasis::Down));
 }
+
+proptest::proptest! {
+    /// The ready messages come out earliest appointment first whatever order they became ready
+    /// in: the same order as from a heap of all of them.
+    #[test]
+    fn ready_messages_are_taken_in_the_order_a_heap_gives(
+        steps in proptest::collection::vec((0i64..50, proptest::bool::ANY), 0..300),
+    ) {
+        let mut ready = super::Ready::default();
+        let mut heap = std::collections::BinaryHeap::new();
+        for (n, (minute, take)) in steps.into_iter().enumerate() {
+            let key = (at(minute), n, 1, Some(n));
+            ready.push(key);
+            heap.push(std::cmp::Reverse(key));
+            if take {
+                proptest::prop_assert_eq!(ready.pop(), heap.pop().map(|r| r.0));
+            }
+        }
+        while let Some(std::cmp::Reverse(expected)) = heap.pop() {
+            proptest::prop_assert_eq!(ready.pop(), Some(expected));
+        }
+        proptest::prop_assert!(ready.is_empty());
+        proptest::prop_assert_eq!(ready.pop(), None);
+    }
+}
