@@ -271,7 +271,7 @@ const SQLITE_POOLED: &str = "pragma cache_size = -2000; pragma temp_store = defa
 pub const WORK_CHANNEL: &str = "absage_work";
 
 /// Tells other instances, when the transaction commits, that notifications were queued
-/// (PostgreSQL `NOTIFY`; on SQLite the daemon polls, and this does nothing).
+/// (PostgreSQL `NOTIFY`; on SQLite the daemon watches the commits, and this does nothing).
 pub async fn notify_work(conn: &mut Conn) -> sqlx::Result<()> {
     if conn.backend_name() == "PostgreSQL" {
         sqlx::query("select pg_notify($1, '')")
@@ -282,9 +282,59 @@ pub async fn notify_work(conn: &mut Conn) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// How often [`Store::watch_commits`] asks SQLite whether another connection committed.
+const COMMIT_WATCH: Duration = Duration::from_millis(20);
+
 impl Store {
+    /// Wakes `wake` whenever another connection committed to the SQLite database — another
+    /// process (a declaration from the command line) or this one's pool (the API, the UI) — so
+    /// that queued work is claimed at once instead of at the next idle poll (200 ms by default).
+    /// SQLite has no `NOTIFY`: a connection of its own asks `pragma data_version`, which changes
+    /// exactly then, every [`COMMIT_WATCH`] (a few microseconds each). Returns at once on
+    /// PostgreSQL ([`Store::listen_for_work`]). Reconnects after a failure.
+    pub async fn watch_commits(
+        &self,
+        wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        if self.backend != Backend::Sqlite {
+            return;
+        }
+        loop {
+            let watching = async {
+                use sqlx::ConnectOptions;
+                let mut conn = self.pool.connect_options().connect().await?;
+                let version = || sqlx::query_scalar::<_, i64>("pragma data_version");
+                let mut seen = version().fetch_one(&mut conn).await?;
+                tracing::info!("listening for work queued by other processes (database commits)");
+                loop {
+                    tokio::time::sleep(COMMIT_WATCH).await;
+                    let now = version().fetch_one(&mut conn).await?;
+                    if now != seen {
+                        seen = now;
+                        wake.send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                r = watching => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "watching the database for queued work failed; polling until it works again");
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
     /// Listens for work queued by other processes and wakes `wake` each time (PostgreSQL only;
-    /// returns at once on SQLite). Reconnects after a lost connection.
+    /// returns at once on SQLite: [`Store::watch_commits`]). Reconnects after a lost connection.
     pub async fn listen_for_work(
         url: &str,
         wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,

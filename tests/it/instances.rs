@@ -222,6 +222,35 @@ fn an_idle_instance_is_woken_at_once_by_a_declaration_from_another_process() {
 }
 
 #[test]
+fn an_idle_sqlite_daemon_is_woken_at_once_by_a_declaration_from_another_process() {
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/absage.db", dir.path().display());
+    let cfg = config(dir.path(), &db, &sink, None, 1000);
+    // Without a wake-up the idle daemon would look again only after a minute.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("idle_poll_ms = 100", "idle_poll_ms = 60000");
+    std::fs::write(&cfg, text).unwrap();
+    write_export(dir.path(), 5);
+    absage(&cfg, &["import"]);
+    let _run = spawn_named(&cfg, dir.path(), "idle", &[]);
+    let log = dir.path().join("idle.log");
+    wait_until("the daemon to watch", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|l| l.contains("listening for work"))
+            .map(|_| ())
+    });
+    declare_all(&cfg);
+    wait_until(
+        "the five emails, well before the minute is up",
+        Duration::from_secs(20),
+        || (sink.messages().len() >= 5).then_some(()),
+    );
+}
+
+#[test]
 fn two_instances_share_a_relays_rate_limit_and_send_every_message_exactly_once() {
     const N: usize = 200;
     const RATE: u32 = 40; // for both instances together
