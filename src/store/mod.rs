@@ -119,15 +119,18 @@ impl Store {
                 Box::pin(async move {
                     if backend == Backend::Sqlite && access == Access::ReadWrite {
                         use sqlx::Executor;
-                        conn.execute(
+                        conn.execute(sqlx::AssertSqlSafe(format!(
                             "pragma journal_mode = wal; pragma synchronous = full; \
-                             pragma busy_timeout = 30000; pragma foreign_keys = on;",
-                        )
+                             pragma busy_timeout = {BUSY_TIMEOUT_MS}; pragma foreign_keys = on;"
+                        )))
                         .await?;
                         refuse_read_only(conn).await?;
                     } else if backend == Backend::Sqlite {
                         use sqlx::Executor;
-                        conn.execute("pragma busy_timeout = 30000").await?;
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "pragma busy_timeout = {BUSY_TIMEOUT_MS}"
+                        )))
+                        .await?;
                     }
                     Ok(())
                 })
@@ -207,7 +210,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         };
-        tx.context("starting a database transaction")
+        tx.map_err(begin_failed)
     }
 
     /// Starts a transaction for a bulk write (an import of many bookings). On SQLite its
@@ -243,7 +246,7 @@ impl Store {
             conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
             Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await
         };
-        tx.await.context("starting a database transaction")
+        tx.await.map_err(begin_failed)
     }
 
     /// A connection for reads and single statements.
@@ -258,6 +261,25 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// Why a write transaction could not start, in words an operator can act on: SQLite's "database
+/// is locked" there means another writer held the database for the whole busy timeout.
+fn begin_failed(e: sqlx::Error) -> anyhow::Error {
+    let busy = matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("5"));
+    let e = anyhow::Error::new(e);
+    if busy {
+        return e.context(format!(
+            "starting a database transaction: another process kept the database locked for \
+             {} s (a long import, a backup, a second daemon on the same file?); nothing was \
+             written, try again",
+            BUSY_TIMEOUT_MS / 1000
+        ));
+    }
+    e.context("starting a database transaction")
+}
+
+/// How long a SQLite connection waits for another writer before it gives up.
+const BUSY_TIMEOUT_MS: u32 = 30_000;
 
 /// The page cache of a bulk write's SQLite connection, in KiB ([`Store::begin_bulk`]): room for
 /// the index pages a large import keeps touching (the booking times arrive in no order), well
@@ -394,7 +416,10 @@ async fn refuse_read_only(conn: &mut Conn) -> sqlx::Result<()> {
         // The probe may have stopped inside its transaction.
         let _ = conn.execute("rollback").await;
     }
-    conn.execute("pragma busy_timeout = 30000").await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "pragma busy_timeout = {BUSY_TIMEOUT_MS}"
+    )))
+    .await?;
     match probe {
         Err(e) if !is_busy(&e) => Err(e),
         _ => Ok(()),
@@ -615,6 +640,32 @@ mod tests {
         // The pool's only connection, back to the defaults (temp_store 0: the build's default).
         let mut conn = store.conn().await.unwrap();
         assert_eq!(settings(&mut conn).await, (-2000, 0));
+    }
+
+    #[tokio::test]
+    async fn a_write_blocked_by_another_writer_says_so_and_that_nothing_was_written() {
+        use sqlx::{Connection, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        let _holding = store.begin().await.unwrap();
+        // The error SQLite gives after the busy timeout, without waiting 30 s for it.
+        let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+        other.execute("pragma busy_timeout = 0").await.unwrap();
+        let e = other.execute("begin immediate").await.unwrap_err();
+        let message = format!("{:#}", begin_failed(e));
+        assert!(
+            message.contains("another process kept the database locked for 30 s")
+                && message.contains("nothing was written, try again"),
+            "{message}"
+        );
+        let other = sqlx::Error::Protocol("connection reset".into());
+        let message = format!("{:#}", begin_failed(other));
+        assert!(
+            message.starts_with("starting a database transaction: "),
+            "{message}"
+        );
+        assert!(!message.contains("locked"), "{message}");
     }
 
     #[test]
