@@ -210,9 +210,8 @@ impl App {
         {
             let url = ctx.settings.database.url.expose().to_owned();
             let (wake, token) = (dispatcher.waker(), jobs_token.clone());
-            tracker.spawn(async move { Store::listen_for_work(&url, wake, token).await });
-            let (store, wake, token) = (ctx.store.clone(), dispatcher.waker(), jobs_token.clone());
-            tracker.spawn(async move { store.watch_commits(wake, token).await });
+            let store = ctx.store.clone();
+            tracker.spawn(async move { store.listen_for_work(&url, wake, token).await });
         }
         tracker.spawn(jobs::schedule::run(
             ctx.clone(),

@@ -304,47 +304,35 @@ pub async fn notify_work(conn: &mut Conn) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// How often [`Store::watch_commits`] asks SQLite whether another connection committed.
+/// How often an idle SQLite daemon asks whether another connection committed
+/// ([`Store::listen_for_work`]).
 const COMMIT_WATCH: Duration = Duration::from_millis(20);
 
+type Wake = std::sync::Arc<tokio::sync::watch::Sender<u64>>;
+
 impl Store {
-    /// Wakes `wake` whenever another connection committed to the SQLite database — another
-    /// process (a declaration from the command line) or this one's pool (the API, the UI) — so
-    /// that queued work is claimed at once instead of at the next idle poll (200 ms by default).
-    /// SQLite has no `NOTIFY`: a connection of its own asks `pragma data_version`, which changes
-    /// exactly then, every [`COMMIT_WATCH`] (a few microseconds each). Returns at once on
-    /// PostgreSQL ([`Store::listen_for_work`]). Reconnects after a failure.
-    pub async fn watch_commits(
+    /// Wakes `wake` whenever work may have been queued by another process, so that it is
+    /// claimed at once instead of at the next idle poll (200 ms by default); reconnects after a
+    /// failure. PostgreSQL: `LISTEN` for the `NOTIFY` of [`notify_work`]. SQLite, which has no
+    /// `NOTIFY`: whenever another connection committed — another process (a declaration from
+    /// the command line) or this one's pool (the API, the UI) — seen by asking `pragma
+    /// data_version` every [`COMMIT_WATCH`] on a connection of its own (a few microseconds).
+    pub async fn listen_for_work(
         &self,
-        wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+        url: &str,
+        wake: Wake,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        if self.backend != Backend::Sqlite {
-            return;
-        }
         loop {
-            let watching = async {
-                use sqlx::ConnectOptions;
-                let mut conn = self.pool.connect_options().connect().await?;
-                let version = || sqlx::query_scalar::<_, i64>("pragma data_version");
-                let mut seen = version().fetch_one(&mut conn).await?;
-                tracing::info!("listening for work queued by other processes (database commits)");
-                loop {
-                    tokio::time::sleep(COMMIT_WATCH).await;
-                    let now = version().fetch_one(&mut conn).await?;
-                    if now != seen {
-                        seen = now;
-                        wake.send_modify(|n| *n = n.wrapping_add(1));
-                    }
+            let listening = async {
+                match self.backend {
+                    Backend::Postgres => listen_postgres(url, &wake).await,
+                    Backend::Sqlite => self.watch_commits(&wake).await,
                 }
-                #[allow(unreachable_code)]
-                Ok::<(), sqlx::Error>(())
             };
             tokio::select! {
-                r = watching => {
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "watching the database for queued work failed; polling until it works again");
-                    }
+                Err(e) = listening => {
+                    tracing::warn!(error = %e, "listening for queued work failed; polling until it works again");
                 }
                 () = shutdown.cancelled() => return,
             }
@@ -355,41 +343,30 @@ impl Store {
         }
     }
 
-    /// Listens for work queued by other processes and wakes `wake` each time (PostgreSQL only;
-    /// returns at once on SQLite: [`Store::watch_commits`]). Reconnects after a lost connection.
-    pub async fn listen_for_work(
-        url: &str,
-        wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
-        if !url.starts_with("postgres") {
-            return;
-        }
+    async fn watch_commits(&self, wake: &Wake) -> sqlx::Result<std::convert::Infallible> {
+        use sqlx::ConnectOptions;
+        let mut conn = self.pool.connect_options().connect().await?;
+        let version = || sqlx::query_scalar::<_, i64>("pragma data_version");
+        let mut seen = version().fetch_one(&mut conn).await?;
+        tracing::info!("listening for work queued by other processes (database commits)");
         loop {
-            let listener = async {
-                let mut l = sqlx::postgres::PgListener::connect(url).await?;
-                l.listen(WORK_CHANNEL).await?;
-                tracing::info!("listening for work queued by other processes");
-                loop {
-                    l.recv().await?;
-                    wake.send_modify(|n| *n = n.wrapping_add(1));
-                }
-                #[allow(unreachable_code)]
-                Ok::<(), sqlx::Error>(())
-            };
-            tokio::select! {
-                r = listener => {
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "listening for queued work failed; polling until reconnected");
-                    }
-                }
-                () = shutdown.cancelled() => return,
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-                () = shutdown.cancelled() => return,
+            tokio::time::sleep(COMMIT_WATCH).await;
+            let now = version().fetch_one(&mut conn).await?;
+            if now != seen {
+                seen = now;
+                wake.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
+    }
+}
+
+async fn listen_postgres(url: &str, wake: &Wake) -> sqlx::Result<std::convert::Infallible> {
+    let mut l = sqlx::postgres::PgListener::connect(url).await?;
+    l.listen(WORK_CHANNEL).await?;
+    tracing::info!("listening for work queued by other processes");
+    loop {
+        l.recv().await?;
+        wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -596,6 +573,15 @@ impl Params {
 mod tests {
     use super::*;
 
+    /// A migrated SQLite store of `connections` in a fresh folder, and its URL.
+    async fn sqlite(connections: u32) -> (tempfile::TempDir, Store, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = Store::connect(&url, connections).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store, url)
+    }
+
     #[test]
     fn passwords_in_database_urls_are_redacted() {
         assert_eq!(
@@ -607,10 +593,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_connection_does_not_wait_for_a_writer_that_holds_the_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/a.db", dir.path().display());
-        let store = Store::connect(&url, 2).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store, _) = sqlite(2).await;
         let tx = store.begin().await.unwrap(); // holds the write lock, on the first connection
         let second = tokio::time::timeout(Duration::from_secs(5), store.conn()).await;
         assert!(
@@ -623,10 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_declaration_has_a_large_cache_and_its_journal_in_memory_only_while_it_runs() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/a.db", dir.path().display());
-        let store = Store::connect(&url, 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store, _) = sqlite(1).await;
         async fn settings(conn: &mut Conn) -> (i64, i64) {
             let cache = sqlx::query_scalar("pragma cache_size");
             let temp = sqlx::query_scalar("pragma temp_store");
@@ -645,9 +625,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_blocked_by_another_writer_says_so_and_that_nothing_was_written() {
         use sqlx::{Connection, Executor};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/a.db", dir.path().display());
-        let store = Store::connect(&url, 1).await.unwrap();
+        let (_dir, store, url) = sqlite(1).await;
         let _holding = store.begin().await.unwrap();
         // The error SQLite gives after the busy timeout, without waiting 30 s for it.
         let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
