@@ -14,6 +14,8 @@
 //! - [`locate`], [`watch`]: where the export is (a file, the newest of a folder, a URL), and
 //!   noticing a new one
 //! - [`lease`]: one import of a source at a time, on a short renewed lease
+//! - `fingerprint.rs`: what an import reads as one hash; the same export as the latest applied
+//!   import's is not applied again
 //! - `feed.rs`: opening the export as its kind reads it, streaming its rows in chunks;
 //!   `snapshot.rs`, `chunk.rs`: applying it as one snapshot; `report.rs`: what an import did
 //!   ([`ImportReport`])
@@ -21,6 +23,7 @@
 mod chunk;
 pub mod csv;
 mod feed;
+mod fingerprint;
 pub mod ics;
 pub mod json;
 pub mod lease;

@@ -10,8 +10,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::report::{ImportReport, Outcome};
-use super::{ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, feed, locate};
+use super::{
+    ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, feed, fingerprint, locate,
+};
 use crate::lifecycle::matching;
+use crate::store::imports::ImportCounts;
 use crate::store::{Store, bookings, imports, outages};
 
 /// [`run`](super::run), with the lease held.
@@ -69,6 +72,7 @@ pub(super) async fn run_held(
         message: report.message.as_deref(),
         rejected_json: &rejected_json,
         contact_json: &contact_json,
+        fingerprint: None,
     };
     imports::finish(&mut conn, import_id, &report.counts, end, clock()).await?;
     result.map(|()| report)
@@ -119,6 +123,13 @@ impl Importer<'_, '_> {
             let mut conn = self.store.conn().await?;
             let file = located.path.to_string_lossy();
             imports::set_location(&mut conn, self.import_id, &file).await?;
+        }
+        let fingerprint = self.fingerprint(&located.path).await;
+        if let Some(fingerprint) = &fingerprint
+            && !force
+            && self.unchanged(fingerprint).await?
+        {
+            return Ok(());
         }
         // Messages name a download by its URL, not by the temporary file it was read from.
         let temporary = located.path.to_string_lossy().into_owned();
@@ -182,11 +193,94 @@ impl Importer<'_, '_> {
             message: None,
             rejected_json: &rejected_json,
             contact_json: &contact_json,
+            fingerprint: None,
         };
         imports::finish(&mut tx, self.import_id, c, end, (self.clock)()).await?;
         crate::store::notify_work(&mut tx).await?;
         tx.commit().await.context("committing the import")?;
+        if let Some(fingerprint) = &fingerprint {
+            self.keep_fingerprint(&located.path, fingerprint).await;
+        }
         Ok(())
+    }
+
+    /// The fingerprint of reading the export at `path` as this source ([`fingerprint`]); none
+    /// for a database, or a file that cannot be read (the reader says why).
+    async fn fingerprint(&self, path: &Path) -> Option<String> {
+        if self.source.kind == SourceKind::Sql {
+            return None;
+        }
+        let (path, source) = (path.to_path_buf(), self.source.clone());
+        let (time_zone, now) = (self.time_zone, self.now);
+        tokio::task::spawn_blocking(move || fingerprint::of(&path, &source, time_zone, now))
+            .await
+            .ok()?
+            .ok()
+            .flatten()
+    }
+
+    /// Records the fingerprint of the export this import applied: taken before it was read,
+    /// and kept only if the file still has it once read, so that a file rewritten in between
+    /// is never taken for what it held before. (After the commit: no write lock held for it.
+    /// Should the process stop before, the next import just reads the export.)
+    async fn keep_fingerprint(&self, path: &Path, before: &str) {
+        if self.fingerprint(path).await.as_deref() != Some(before) {
+            return;
+        }
+        let kept = async {
+            let mut conn = self.store.conn().await?;
+            anyhow::Ok(imports::set_fingerprint(&mut conn, self.import_id, before).await?)
+        };
+        if let Err(e) = kept.await {
+            // The import is applied; the next one just reads the export again.
+            tracing::warn!(import = self.import_id, error = %format!("{e:#}"), "could not record what the import read");
+        }
+    }
+
+    /// Whether the source's latest applied import read this very export with these settings:
+    /// then the calendar is already what this import would make it, and it only records itself
+    /// as applied, with that import's counts as a reading of unchanged rows, its rejected rows
+    /// and contact problems. No booking is written and no outage matched again, so on SQLite
+    /// the sending goes on meanwhile.
+    async fn unchanged(&mut self, fingerprint: &str) -> anyhow::Result<bool> {
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
+        let mut conn = self.store.conn().await?;
+        let Some(last) = imports::last_applied_import(&mut conn, tenant, source).await? else {
+            return Ok(false);
+        };
+        if last.fingerprint.as_deref() != Some(fingerprint) {
+            return Ok(false);
+        }
+        let c = &last.counts;
+        self.report.counts = ImportCounts {
+            rows_read: c.rows_read,
+            rows_unchanged: c.rows_new + c.rows_updated + c.rows_unchanged,
+            rows_rejected: c.rows_rejected,
+            rows_ignored: c.rows_ignored,
+            rows_merged: c.rows_merged,
+            ..ImportCounts::default()
+        };
+        self.report.rejected = from_json(last.rejected_json);
+        self.report.contact = from_json(last.contact_json);
+        self.report.outcome = Outcome::Applied;
+        let message = format!(
+            "unchanged: the same export, read with the same settings, as import #{} (applied); \
+             the calendar already holds it, nothing was written",
+            last.id
+        );
+        let rejected_json = serde_json::to_string(&self.report.rejected)?;
+        let contact_json = serde_json::to_string(&self.report.contact)?;
+        let end = imports::Ending {
+            outcome: "applied",
+            message: Some(&message),
+            rejected_json: &rejected_json,
+            contact_json: &contact_json,
+            fingerprint: Some(fingerprint),
+        };
+        let at = (self.clock)();
+        imports::finish(&mut conn, self.import_id, &self.report.counts, end, at).await?;
+        self.report.message = Some(message);
+        Ok(true)
     }
 
     /// A full snapshot: bookings it lacks are gone — unless that would remove more than the
@@ -214,4 +308,11 @@ impl Importer<'_, '_> {
             bookings::mark_missing_gone(tx, tenant, source, self.import_id, self.now).await? as i64;
         Ok(false)
     }
+}
+
+/// A value an earlier import stored as JSON; the default where there is none (or it no longer
+/// reads).
+fn from_json<T: serde::de::DeserializeOwned + Default>(json: Option<String>) -> T {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
 }

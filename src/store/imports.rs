@@ -171,6 +171,8 @@ pub struct Ending<'a> {
     /// The first rejected rows, and the contact problems, as JSON.
     pub rejected_json: &'a str,
     pub contact_json: &'a str,
+    /// What an applied import read (see [`LastApplied`]); none for the others.
+    pub fingerprint: Option<&'a str>,
 }
 
 /// Records how an import ended.
@@ -186,12 +188,13 @@ pub async fn finish(
         message,
         rejected_json,
         contact_json,
+        fingerprint,
     } = end;
     sqlx::query(
         "update imports set outcome = $2, finished_at = $3, rows_read = $4, rows_new = $5, \
          rows_updated = $6, rows_unchanged = $7, rows_removed = $8, rows_rejected = $9, \
          message = $10, rejected_json = $11, rows_ignored = $12, contact_json = $13, \
-         rows_merged = $14 where id = $1",
+         rows_merged = $14, fingerprint = $15 where id = $1",
     )
     .bind(id)
     .bind(outcome)
@@ -207,9 +210,51 @@ pub async fn finish(
     .bind(counts.rows_ignored)
     .bind(contact_json)
     .bind(counts.rows_merged)
+    .bind(fingerprint)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Records what an applied import read (see [`LastApplied`]).
+pub async fn set_fingerprint(conn: &mut Conn, id: i64, fingerprint: &str) -> sqlx::Result<()> {
+    sqlx::query("update imports set fingerprint = $2 where id = $1")
+        .bind(id)
+        .bind(fingerprint)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The latest applied import of a source: what the source's bookings are now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LastApplied {
+    pub id: i64,
+    /// A SHA-256 of the export's bytes and of the settings it was read with (none for a
+    /// database source, a forced import, or one applied before fingerprints were kept).
+    pub fingerprint: Option<String>,
+    #[sqlx(flatten)]
+    pub counts: ImportCounts,
+    pub rejected_json: Option<String>,
+    pub contact_json: Option<String>,
+}
+
+/// The latest applied import of a source, if any.
+pub async fn last_applied_import(
+    conn: &mut Conn,
+    tenant: &str,
+    source: &str,
+) -> sqlx::Result<Option<LastApplied>> {
+    sqlx::query_as(
+        "select id, fingerprint, rows_read, rows_new, rows_updated, rows_unchanged, \
+         rows_removed, rows_rejected, rows_ignored, rows_merged, rejected_json, contact_json \
+         from imports where tenant_id = $1 and source = $2 and outcome = 'applied' \
+         order by id desc limit 1",
+    )
+    .bind(tenant)
+    .bind(source)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 impl ImportRow {

@@ -22,6 +22,7 @@ mod import;
 mod import_bomb;
 mod import_cut;
 mod import_runs;
+mod import_unchanged;
 mod instances;
 mod leases;
 mod messy;
