@@ -13,7 +13,7 @@ use absage::import::mapping::FieldMapping;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the test wrote into one row, and so what it expects absage to make of it.
-struct Case {
+pub(crate) struct Case {
     key: String,
     /// The address the email must go to, when the row holds a usable one.
     email: Option<String>,
@@ -28,7 +28,7 @@ const HEADER: &str = "Termin-Nr;Datum;Uhrzeit;Dienstleistung;Standort;Vorname;Na
 
 /// The corpus: each row combines an email variant, a phone variant, services, an address and a
 /// status from the lists below, so every kind of mess meets every other.
-fn corpus() -> (String, Vec<Case>) {
+pub(crate) fn corpus() -> (String, Vec<Case>) {
     // (cell, usable address?) — {i} is the row number, so each recipient is unique.
     let emails: [(&str, bool); 9] = [
         ("buerger{i}@example.org", true),
@@ -107,7 +107,7 @@ fn corpus() -> (String, Vec<Case>) {
     (text, cases)
 }
 
-fn messy_fields() -> FieldMapping {
+pub(crate) fn messy_fields() -> FieldMapping {
     FieldMapping {
         key: "Termin-Nr".into(),
         date: "Datum".into(),

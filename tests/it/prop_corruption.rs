@@ -326,6 +326,24 @@ async fn one_case(messes: Vec<Mess>, later: Vec<(Mess, bool)>, cut: Option<f64>)
         rejected_lines.difference(&broken_lines).collect::<Vec<_>>(),
         report.rejected
     );
+    // Reading the same export again changes no booking (the import is a fixpoint), so an
+    // import that skips an export read before loses nothing (`import_unchanged`).
+    let once = crate::import_unchanged::decided(&t).await;
+    let forced = absage::import::ImportOptions {
+        force: true,
+        ..Default::default()
+    };
+    let again = t.import_with(forced).await;
+    assert_eq!(
+        (
+            again.counts.rows_new,
+            again.counts.rows_updated,
+            again.counts.rows_removed
+        ),
+        (0, 0, 0),
+        "a second reading of the same export"
+    );
+    assert_eq!(crate::import_unchanged::decided(&t).await, once);
 
     let impact = t
         .declare(
