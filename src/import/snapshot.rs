@@ -266,7 +266,7 @@ impl Importer<'_, '_> {
         let message = format!(
             "unchanged: the same export, read with the same settings, as import #{} (applied); \
              the calendar already holds it, nothing was written",
-            last.id
+            last.read_by.unwrap_or(last.id)
         );
         let rejected_json = serde_json::to_string(&self.report.rejected)?;
         let contact_json = serde_json::to_string(&self.report.contact)?;

@@ -237,6 +237,9 @@ pub struct LastApplied {
     pub counts: ImportCounts,
     pub rejected_json: Option<String>,
     pub contact_json: Option<String>,
+    /// The first of the applied imports in a row with this fingerprint: the one that read the
+    /// export (those after it found it unchanged).
+    pub read_by: Option<i64>,
 }
 
 /// The latest applied import of a source, if any.
@@ -246,10 +249,16 @@ pub async fn last_applied_import(
     source: &str,
 ) -> sqlx::Result<Option<LastApplied>> {
     sqlx::query_as(
-        "select id, fingerprint, rows_read, rows_new, rows_updated, rows_unchanged, \
-         rows_removed, rows_rejected, rows_ignored, rows_merged, rejected_json, contact_json \
-         from imports where tenant_id = $1 and source = $2 and outcome = 'applied' \
-         order by id desc limit 1",
+        "select i.id, i.fingerprint, i.rows_read, i.rows_new, i.rows_updated, \
+         i.rows_unchanged, i.rows_removed, i.rows_rejected, i.rows_ignored, i.rows_merged, \
+         i.rejected_json, i.contact_json, \
+         (select min(j.id) from imports j where j.tenant_id = $1 and j.source = $2 \
+           and j.outcome = 'applied' and j.fingerprint = i.fingerprint \
+           and j.id > coalesce((select max(k.id) from imports k where k.tenant_id = $1 \
+             and k.source = $2 and k.outcome = 'applied' and k.id < i.id \
+             and (k.fingerprint is null or k.fingerprint <> i.fingerprint)), 0)) as read_by \
+         from imports i where i.tenant_id = $1 and i.source = $2 and i.outcome = 'applied' \
+         order by i.id desc limit 1",
     )
     .bind(tenant)
     .bind(source)

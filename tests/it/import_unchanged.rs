@@ -95,6 +95,19 @@ async fn the_same_export_again_writes_no_booking_and_reports_what_reading_it_wou
         .await
         .unwrap();
     assert_eq!(last, Some(t.clock.now()));
+    drop(conn);
+
+    // Read again and again (every scheduled import during an outage): each names the import
+    // that read the export, not the one before it.
+    let third = t.import().await;
+    assert!(
+        third
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains(&format!("as import #{} (applied)", first.import_id))),
+        "{:?}",
+        third.message
+    );
 
     // What it skipped is what reading it would have made: a forced reading of the same file
     // changes no booking either (only which import touched them last).
