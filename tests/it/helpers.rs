@@ -281,6 +281,16 @@ impl TestApp {
         self.import_with(ImportOptions::default()).await
     }
 
+    /// `absage import --force`: read in full, past the removal safeguard and whether or not
+    /// the export was read before.
+    pub async fn import_forced(&self) -> ImportReport {
+        self.import_with(ImportOptions {
+            force: true,
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn import_with(&self, opts: ImportOptions) -> ImportReport {
         let source = self.app.ctx.settings.sources[0].clone();
         let report = self

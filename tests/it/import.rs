@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use absage::config::ChannelPolicy;
-use absage::import::{ImportOptions, Outcome};
+use absage::import::Outcome;
 
 async fn bookings(t: &TestApp) -> Vec<(String, i64, String)> {
     let mut conn = t.app.ctx.store.conn().await.unwrap();
@@ -81,12 +81,7 @@ async fn a_truncated_export_is_refused_whole_and_changes_nothing() {
         r.message
     );
     assert_eq!(bookings(&t).await, before);
-    let forced = t
-        .import_with(ImportOptions {
-            force: true,
-            ..Default::default()
-        })
-        .await;
+    let forced = t.import_forced().await;
     assert_eq!(
         (forced.outcome, forced.counts.rows_removed),
         (Outcome::Applied, 15)

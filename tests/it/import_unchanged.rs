@@ -111,12 +111,7 @@ async fn the_same_export_again_writes_no_booking_and_reports_what_reading_it_wou
 
     // What it skipped is what reading it would have made: a forced reading of the same file
     // changes no booking either (only which import touched them last).
-    let forced = t
-        .import_with(ImportOptions {
-            force: true,
-            ..Default::default()
-        })
-        .await;
+    let forced = t.import_forced().await;
     assert_eq!(forced.counts.rows_unchanged, 11, "{:?}", forced.message);
     assert_eq!(forced.message, None);
     let (read, touched) = calendar(&t).await;
@@ -269,12 +264,7 @@ async fn reading_a_messy_export_again_changes_no_booking_so_skipping_it_loses_no
     let once = decided(&t).await;
     assert!(once.iter().any(|b| b.starts_with("R-1#")), "{once:#?}");
 
-    let forced = t
-        .import_with(ImportOptions {
-            force: true,
-            ..Default::default()
-        })
-        .await;
+    let forced = t.import_forced().await;
     assert_eq!(
         (
             forced.counts.rows_new,

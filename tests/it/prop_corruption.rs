@@ -329,11 +329,7 @@ async fn one_case(messes: Vec<Mess>, later: Vec<(Mess, bool)>, cut: Option<f64>)
     // Reading the same export again changes no booking (the import is a fixpoint), so an
     // import that skips an export read before loses nothing (`import_unchanged`).
     let once = crate::import_unchanged::decided(&t).await;
-    let forced = absage::import::ImportOptions {
-        force: true,
-        ..Default::default()
-    };
-    let again = t.import_with(forced).await;
+    let again = t.import_forced().await;
     assert_eq!(
         (
             again.counts.rows_new,

@@ -207,11 +207,7 @@ async fn an_sms_that_was_not_needed_does_not_come_back_when_the_booking_returns(
     t.drain(&d).await;
     // A drops out of one export (forced past the safeguard) and comes back in the next.
     t.write_export(&rows[1..]);
-    t.import_with(absage::import::ImportOptions {
-        force: true,
-        ..Default::default()
-    })
-    .await;
+    t.import_forced().await;
     t.write_export(&rows);
     t.import().await;
     t.drain(&d).await;
