@@ -112,6 +112,7 @@ impl Importer<'_, '_> {
                 record: rec,
                 content_hash: hash,
                 person: &row.person,
+                new: old.is_none(),
             };
             match old {
                 None => {
