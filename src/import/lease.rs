@@ -21,10 +21,21 @@ pub const INTERRUPTED: &str = "interrupted: the process that ran this import sto
 
 /// Another run (the schedule, a watched folder, the API, `absage import`, another instance) is
 /// importing the source right now.
+/// Its message names the run and when its lease runs out: after a kill -9 the operator learns
+/// that the source is free by then, not only that it is busy.
 #[derive(Debug, thiserror::Error)]
-#[error("source {name:?} is being imported right now; try again when that import is done")]
+#[error(
+    "source {name:?} is being imported right now{}; try again when that import is done",
+    holder.as_ref().map(|(by, until)| format!(
+        " (by {by}, whose lease runs until {} UTC: a run that was stopped keeps the source no \
+         longer than that)",
+        until.format("%Y-%m-%d %H:%M:%S")
+    )).unwrap_or_default()
+)]
 pub struct Busy {
     pub name: String,
+    /// The run that holds the lease, and until when; `None` if it ended meanwhile.
+    pub holder: Option<(String, DateTime<Utc>)>,
 }
 
 /// The lease of one source, held by one run.
@@ -55,6 +66,7 @@ pub(super) async fn take(
     if !leases::acquire(&mut conn, &held.job, &held.owner, now, now + lease()).await? {
         return Err(Busy {
             name: source.to_string(),
+            holder: leases::holder(&mut conn, &held.job).await?,
         }
         .into());
     }

@@ -30,6 +30,16 @@ pub async fn acquire(
     Ok(holder.is_some())
 }
 
+/// Who holds the lease of `job` and until when; `None` when nobody does.
+pub async fn holder(conn: &mut Conn, job: &str) -> sqlx::Result<Option<(String, DateTime<Utc>)>> {
+    let row: Option<(String, Millis)> =
+        sqlx::query_as("select owner, lease_until from job_leases where name = $1")
+            .bind(job)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|(owner, until)| (owner, until.into())))
+}
+
 /// Gives the lease back early (the job is done).
 pub async fn release(conn: &mut Conn, job: &str, owner: &str) -> sqlx::Result<()> {
     sqlx::query("delete from job_leases where name = $1 and owner = $2")

@@ -157,9 +157,14 @@ async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_s
         .await
         .expect_err("the lease is still live");
     assert!(err.is::<Busy>(), "{err:#}");
+    // The operator learns who holds the source and when it is free at the latest.
+    let until = (t.clock.now() + absage::import::lease::LEASE).format("%Y-%m-%d %H:%M:%S");
+    let message = err.to_string();
     assert!(
-        err.to_string().contains("is being imported right now"),
-        "{err}"
+        message.contains("is being imported right now")
+            && message.contains("by dead-host-4242-0badcafe/schedule#00000001")
+            && message.contains(&format!("lease runs until {until} UTC")),
+        "{message}"
     );
 
     t.clock.advance(chrono::Duration::seconds(61));
