@@ -148,9 +148,9 @@ fn json_array<T: serde::Serialize>(values: &[T]) -> String {
 /// may abort half-way (an upsert may) journals every page it changes first, and with the
 /// booking-time index filled in export order, not time order, that was a third of an import
 /// (`sqlite3` alone: 8.7 s for 1,000,000 rows in statements of 1,000 with the journal, 5.6 s
-/// without). They are inserted `or ignore`, which never aborts; should a row not go in (a key
-/// the store held after all, a broken value), the whole chunk is upserted after it, so the end
-/// is what the upsert alone writes and every error it would raise is still raised.
+/// without). They are inserted `or ignore`, which never aborts; the rows that did not go in (a
+/// key the store held after all, a broken value) are upserted after it, so the end is what the
+/// upsert alone writes and every error it would raise is still raised.
 pub async fn upsert_many(
     conn: &mut Conn,
     tenant: &str,
