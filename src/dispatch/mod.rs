@@ -8,6 +8,7 @@
 //! - [`rate`]: a destination's rate limit, shared by all instances
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
 //! - [`progress`]: whether the loops move, for `/readyz`
+//! - [`owner`]: this process's name on its leases, and whether a holder is gone
 //! - `compose`: writes the emails queued without a text, after the claim
 //! - `smtp_transaction`: one SMTP transaction, pipelined (RFC 2920) where the relay allows it
 
@@ -17,6 +18,7 @@ pub mod email;
 pub mod health;
 pub mod outbox;
 pub mod outcome;
+pub mod owner;
 pub mod progress;
 pub mod rate;
 pub mod service_time;
@@ -141,12 +143,7 @@ impl Dispatcher {
         clock: Clock,
         progress: Arc<Progress>,
     ) -> Self {
-        let owner = format!(
-            "{}-{}-{:08x}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "absage".into()),
-            std::process::id(),
-            rand::random::<u32>()
-        );
+        let owner = owner::this_process();
         Self {
             policy: queue.retry_policy(),
             store,
@@ -556,6 +553,9 @@ impl Dispatcher {
         shutdown: CancellationToken,
         exit_when_idle: bool,
     ) -> anyhow::Result<()> {
+        if let Err(e) = self.take_back_from_the_gone().await {
+            tracing::warn!(error = %format!("{e:#}"), "could not look for claims of stopped processes; they are due again when their leases run out");
+        }
         let beat = CancellationToken::new();
         let channels = async {
             let done = tokio::join!(
@@ -567,6 +567,28 @@ impl Dispatcher {
         };
         let ((email, sms), ()) = tokio::join!(channels, self.heartbeat(beat.clone()));
         email.and(sms)
+    }
+
+    /// Makes due at once what a process of this machine that no longer runs had claimed (a
+    /// kill -9, a crash: the restarted daemon finds it), instead of when its lease runs out;
+    /// and forgets its heartbeat. What it had sent but not recorded goes out again, as it would
+    /// after the lease.
+    async fn take_back_from_the_gone(&self) -> anyhow::Result<()> {
+        let now = (self.shared.clock)();
+        let mut conn = self.store.conn().await?;
+        for holder in queue::live_lease_owners(&mut conn, now).await? {
+            if holder == self.owner || !owner::is_gone(&holder) {
+                continue;
+            }
+            let n = queue::end_leases_of(&mut conn, &holder, now).await?;
+            leases::leave(&mut conn, &holder).await?;
+            tracing::info!(
+                holder,
+                notifications = n,
+                "claims of a process that no longer runs are due again"
+            );
+        }
+        Ok(())
     }
 
     /// Tells the database every `lease_secs / 4` (1 to 10 s) that this instance is alive, and

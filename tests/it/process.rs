@@ -209,6 +209,54 @@ fn after_kill_9_a_restart_delivers_everything_and_duplicates_stay_within_what_wa
     assert_no_personal_data_in_logs(dir.path());
 }
 
+/// With the default lease of two minutes (here ten), a daemon restarted after kill -9 on the same
+/// machine sends what the killed one had claimed — the earliest appointments — at once: the
+/// holder is gone, so its lease guards nothing. Before, the restarted run left those messages
+/// untouched until the lease ran out, and `--exit-when-idle` waited for it.
+#[test]
+fn after_kill_9_a_restart_takes_back_the_claims_of_the_killed_process_without_waiting_for_its_lease()
+ {
+    const N: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(SinkMode::Accept);
+    let config = write_config(dir.path(), sink.addr.port(), 100);
+    let long = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("lease_secs = 4", "lease_secs = 600");
+    std::fs::write(&config, long).unwrap();
+    write_export(dir.path(), N);
+    absage(&config, &["import"]);
+    declare_all(&config);
+
+    let mut run = spawn_run(&config, dir.path(), &[]);
+    wait_until(
+        "some mail at the sink",
+        std::time::Duration::from_secs(60),
+        || (sink.messages().len() >= 30).then_some(()),
+    );
+    run.kill().unwrap(); // SIGKILL
+    run.wait().unwrap();
+    let at_kill = sink.messages().len();
+    assert!(at_kill < N, "interrupted mid-way ({at_kill} of {N})");
+
+    let mut again = spawn_run(&config, dir.path(), &["--exit-when-idle"]);
+    // Far less than the lease: a run that waited for it would not be done.
+    let status = wait_until(
+        "the restarted run to finish",
+        std::time::Duration::from_secs(120),
+        || again.try_wait().unwrap(),
+    );
+    assert!(status.success());
+    let per_id = arrivals_per_message(&sink);
+    assert_eq!(per_id.len(), N, "every message arrived");
+    let duplicates: usize = per_id.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= 50,
+        "duplicates ({duplicates}) are bounded by one claimed batch (50)"
+    );
+    assert_no_personal_data_in_logs(dir.path());
+}
+
 /// How often each message arrived at the sink, once every dump file is complete.
 fn arrivals_per_message(sink: &SmtpSink) -> HashMap<String, usize> {
     let ids = wait_until(

@@ -100,6 +100,30 @@ pub async fn any_overdue(conn: &mut Conn, channel: &str, now: DateTime<Utc>) -> 
     Ok(hit.is_some())
 }
 
+/// The processes holding leases on notifications that have not run out.
+pub async fn live_lease_owners(conn: &mut Conn, now: DateTime<Utc>) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select distinct lease_owner from notifications \
+         where state = 'sending' and lease_until > $1 and lease_owner is not null",
+    )
+    .bind(Millis::of(now))
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Ends `owner`'s leases now (its process no longer runs): what it claimed is due again.
+pub async fn end_leases_of(conn: &mut Conn, owner: &str, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "update notifications set lease_until = $1 \
+         where state = 'sending' and lease_owner = $2 and lease_until > $1",
+    )
+    .bind(Millis::of(now))
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// Expires every notification of the channel whose appointment has started and that was not
 /// sent: queued ones, and claimed ones whose lease ran out (their process died).
 pub async fn expire_due(conn: &mut Conn, channel: &str, now: DateTime<Utc>) -> sqlx::Result<u64> {
