@@ -2,9 +2,11 @@
 //! lease (`import:TENANT:SOURCE` in `job_leases`) imports it — the schedule, a watched folder,
 //! the API and `absage import` alike. The lease is short and renewed while the import works, so
 //! a process killed in the middle (kill -9, OOM, power cut) blocks the source for one lease at
-//! most; the runs it left `running` are marked failed by the next import of the source and by
-//! the daemon at start ([`imports::fail_orphans`]).
+//! most, and not at all for a run on the same machine, which is known to be gone
+//! ([`owner::is_gone`]); the runs it left `running` are marked failed by the next import of the
+//! source and by the daemon at start ([`imports::fail_orphans`]).
 
+use crate::dispatch::owner;
 use crate::store::{Store, imports, leases};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -27,8 +29,9 @@ pub const INTERRUPTED: &str = "interrupted: the process that ran this import sto
 #[error(
     "source {name:?} is being imported right now{}; try again when that import is done",
     holder.as_ref().map(|(by, until)| format!(
-        " (by {by}, whose lease runs until {} UTC: a run that was stopped keeps the source no \
+        " (by {}, whose lease runs until {} UTC: a run that was stopped keeps the source no \
          longer than that)",
+        by.split('@').next().unwrap_or_default(),
         until.format("%Y-%m-%d %H:%M:%S")
     )).unwrap_or_default()
 )]
@@ -60,15 +63,32 @@ pub(super) async fn take(
 ) -> anyhow::Result<Held> {
     let held = Held {
         job: format!("import:{tenant}:{source}"),
-        owner: format!("{by}#{:08x}", rand::random::<u32>()),
+        // The process is named (see `owner`), so that a run killed on this machine is known to
+        // be gone and its lease is taken over at once.
+        owner: format!("{by}#{}", owner::this_process()),
     };
     let mut conn = store.conn().await?;
     if !leases::acquire(&mut conn, &held.job, &held.owner, now, now + lease()).await? {
-        return Err(Busy {
-            name: source.to_string(),
-            holder: leases::holder(&mut conn, &held.job).await?,
+        let holder = leases::holder(&mut conn, &held.job).await?;
+        let gone = holder.as_ref().filter(|(by, _)| owner::is_gone(by));
+        let taken = match gone {
+            Some((by, _)) => {
+                let until = now + lease();
+                leases::take_over(&mut conn, &held.job, by, &held.owner, until).await?
+            }
+            None => false,
+        };
+        if !taken {
+            return Err(Busy {
+                name: source.to_string(),
+                holder,
+            }
+            .into());
         }
-        .into());
+        tracing::info!(
+            source,
+            "the run that held this source's lease no longer runs; its lease is taken over"
+        );
     }
     let failed = imports::fail_interrupted(&mut conn, tenant, source, now, INTERRUPTED).await?;
     if failed > 0 {

@@ -40,6 +40,27 @@ pub async fn holder(conn: &mut Conn, job: &str) -> sqlx::Result<Option<(String, 
     Ok(row.map(|(owner, until)| (owner, until.into())))
 }
 
+/// Takes the lease of `job` from `from` (whose process is gone) for `owner` until `until`;
+/// `false` if `from` no longer holds it (another run took it first).
+pub async fn take_over(
+    conn: &mut Conn,
+    job: &str,
+    from: &str,
+    owner: &str,
+    until: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "update job_leases set owner = $1, lease_until = $2 where name = $3 and owner = $4",
+    )
+    .bind(owner)
+    .bind(Millis::of(until))
+    .bind(job)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Gives the lease back early (the job is done).
 pub async fn release(conn: &mut Conn, job: &str, owner: &str) -> sqlx::Result<()> {
     sqlx::query("delete from job_leases where name = $1 and owner = $2")

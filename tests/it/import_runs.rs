@@ -129,12 +129,16 @@ async fn an_api_import_whose_client_goes_away_completes_and_frees_the_source() {
 }
 
 /// What a process killed in the middle of an import leaves: its run `running`, and the
-/// source's lease, which it renewed last at `now` and does not renew again.
+/// source's lease, which it renewed last at `now` and does not renew again. The process is
+/// named as on another machine: whether it still runs cannot be known here.
 async fn left_by_a_killed_process(t: &TestApp, source: &str) -> i64 {
+    left_by(t, source, "dead-host-4242-0badcafe/schedule#00000001").await
+}
+
+async fn left_by(t: &TestApp, source: &str, owner: &str) -> i64 {
     let now = t.clock.now();
     let mut conn = t.app.ctx.store.conn().await.unwrap();
     let job = format!("import:soest:{source}");
-    let owner = "dead-host-4242-0badcafe/schedule#00000001";
     let until = now + absage::import::lease::LEASE;
     assert!(
         leases::acquire(&mut conn, &job, owner, now, until)
@@ -187,6 +191,60 @@ async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_s
         "{message}"
     );
     assert!(dead.finished_at.is_some());
+}
+
+/// A run killed on this machine (its process is known to be gone) does not block its source
+/// at all: the next import takes its lease over at once and shows the run failed. One whose
+/// process still runs keeps the source.
+#[tokio::test]
+async fn a_run_killed_on_this_machine_does_not_block_its_source_for_its_lease() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
+    let me = absage::dispatch::owner::this_process();
+    let place = me
+        .rsplit_once('@')
+        .expect("this machine names boot and namespace")
+        .1;
+    let mut running = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let alive = left_by(
+        &t,
+        "termine",
+        &format!("cli#host-{}-00c0ffee@{place}", running.id()),
+    )
+    .await;
+    let source = t.app.ctx.settings.sources[0].clone();
+    let err = t
+        .app
+        .import(&source, &ImportOptions::default(), &|_| {})
+        .await
+        .expect_err("its process runs");
+    assert!(err.is::<Busy>(), "{err:#}");
+    assert!(
+        err.to_string()
+            .contains(&format!("by cli#host-{}-00c0ffee,", running.id())),
+        "{err}"
+    );
+    running.kill().unwrap();
+    running.wait().unwrap();
+
+    // Now the process is gone (and its run left `running`), within the lease.
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_unchanged),
+        (Outcome::Applied, 10),
+        "{:?}",
+        r.message
+    );
+    let dead = history(&t)
+        .await
+        .into_iter()
+        .find(|r| r.id == alive)
+        .unwrap();
+    assert_eq!(dead.outcome, "failed");
+    // And the lease is this run's no longer: the source is free for the next.
+    assert_eq!(t.import().await.outcome, Outcome::Applied);
 }
 
 #[tokio::test]
