@@ -81,12 +81,7 @@ impl App {
                 templates: Arc::new(templates),
                 clock,
             },
-            instance: format!(
-                "{}-{}-{:08x}",
-                std::env::var("HOSTNAME").unwrap_or_else(|_| "absage".into()),
-                std::process::id(),
-                rand::random::<u32>()
-            ),
+            instance: crate::owner::this_process(),
             progress: Arc::default(),
             listener: None,
             bounce_listener: None,

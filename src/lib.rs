@@ -22,6 +22,7 @@
 //! - [`domain`]: values and pure rules (windows, phones, retry policy), no I/O
 //! - [`config`], [`secret`], [`telemetry`]: settings (by topic; a source's settings are the
 //!   importer's, [`import::SourceSettings`]), secrets, logging
+//! - [`owner`]: who holds a lease — this process by name, and whether a holder is gone
 //! - [`private_files`]: files with personal data readable by absage's user only
 //! - [`tls`]: the one TLS crypto provider, installed once
 
@@ -41,6 +42,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod ops;
 pub mod overview;
+pub mod owner;
 pub mod preview;
 pub mod private_files;
 pub mod reports;

@@ -8,7 +8,6 @@
 //! - [`rate`]: a destination's rate limit, shared by all instances
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
 //! - [`progress`]: whether the loops move, for `/readyz`
-//! - [`owner`]: this process's name on its leases, and whether a holder is gone
 //! - `compose`: writes the emails queued without a text, after the claim
 //! - `smtp_transaction`: one SMTP transaction, pipelined (RFC 2920) where the relay allows it
 
@@ -18,7 +17,6 @@ pub mod email;
 pub mod health;
 pub mod outbox;
 pub mod outcome;
-pub mod owner;
 pub mod progress;
 pub mod rate;
 pub mod service_time;
@@ -28,6 +26,7 @@ mod smtp_transaction;
 use crate::config::{ChannelPolicy, QueueSettings, TenantSettings};
 use crate::domain::notification::{self, AttemptResult, Channel, RetryPolicy, Role, Transition};
 use crate::messages::TemplateSet;
+use crate::owner;
 use crate::store::notifications::{self as queue, Claimed};
 use crate::store::{Store, leases};
 use chrono::{DateTime, Duration, Utc};

@@ -6,7 +6,7 @@
 //! ([`owner::is_gone`]); the runs it left `running` are marked failed by the next import of the
 //! source and by the daemon at start ([`imports::fail_orphans`]).
 
-use crate::dispatch::owner;
+use crate::owner;
 use crate::store::{Store, imports, leases};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -68,27 +68,12 @@ pub(super) async fn take(
         owner: format!("{by}#{}", owner::this_process()),
     };
     let mut conn = store.conn().await?;
-    if !leases::acquire(&mut conn, &held.job, &held.owner, now, now + lease()).await? {
-        let holder = leases::holder(&mut conn, &held.job).await?;
-        let gone = holder.as_ref().filter(|(by, _)| owner::is_gone(by));
-        let taken = match gone {
-            Some((by, _)) => {
-                let until = now + lease();
-                leases::take_over(&mut conn, &held.job, by, &held.owner, until).await?
-            }
-            None => false,
-        };
-        if !taken {
-            return Err(Busy {
-                name: source.to_string(),
-                holder,
-            }
-            .into());
+    if !owner::take_lease(&mut conn, &held.job, &held.owner, now, now + lease()).await? {
+        return Err(Busy {
+            name: source.to_string(),
+            holder: leases::holder(&mut conn, &held.job).await?,
         }
-        tracing::info!(
-            source,
-            "the run that held this source's lease no longer runs; its lease is taken over"
-        );
+        .into());
     }
     let failed = imports::fail_interrupted(&mut conn, tenant, source, now, INTERRUPTED).await?;
     if failed > 0 {

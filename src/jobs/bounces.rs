@@ -19,7 +19,8 @@ pub async fn step(ctx: &Ctx, instance: &str) -> anyhow::Result<maildir::Pass> {
         let now = ctx.now();
         let until = now + Duration::seconds(settings.poll_secs as i64 * 10 + 600);
         let mut tx = ctx.store.begin().await?;
-        let mine = leases::acquire(&mut tx, "bounces-imap", instance, now, until).await?;
+        // A reader killed on this machine does not keep the mailbox for the whole lease.
+        let mine = crate::owner::take_lease(&mut tx, "bounces-imap", instance, now, until).await?;
         tx.commit().await?;
         if mine {
             let read = imap::read_once(ctx, cfg).await;

@@ -199,7 +199,7 @@ async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_s
 #[tokio::test]
 async fn a_run_killed_on_this_machine_does_not_block_its_source_for_its_lease() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
-    let me = absage::dispatch::owner::this_process();
+    let me = absage::owner::this_process();
     let place = me
         .rsplit_once('@')
         .expect("this machine names boot and namespace")

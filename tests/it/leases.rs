@@ -109,3 +109,52 @@ async fn instances_count_each_other_by_heartbeat_and_forget_the_silent_ones() {
         1
     );
 }
+
+/// A lease whose holder's process is gone from this machine is taken over before it runs out
+/// (the IMAP bounce reader's, an import's); one whose process runs, or that was taken on
+/// another machine, is not.
+#[tokio::test]
+async fn a_lease_of_a_process_gone_from_this_machine_is_taken_over_and_no_other() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let me = absage::owner::this_process();
+    let place = me
+        .rsplit_once('@')
+        .expect("this machine names boot and namespace")
+        .1;
+    let mut running = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let holder = format!("host-{}-00c0ffee@{place}", running.id());
+    let job = "bounces-imap";
+    assert!(
+        leases::acquire(&mut conn, job, &holder, ms(1_000), ms(600_000))
+            .await
+            .unwrap()
+    );
+    let take = absage::owner::take_lease;
+    let until = ms(63_000);
+    assert!(
+        !take(&mut conn, job, &me, ms(2_000), until).await.unwrap(),
+        "its process runs"
+    );
+    running.kill().unwrap();
+    running.wait().unwrap();
+    assert!(
+        take(&mut conn, job, &me, ms(3_000), until).await.unwrap(),
+        "its process is gone"
+    );
+    let (owner, _) = leases::holder(&mut conn, job).await.unwrap().unwrap();
+    assert_eq!(owner, me);
+
+    // Taken on another machine (another boot): waited for until it runs out.
+    let elsewhere = format!("host-{}-00c0ffee@x{place}", running.id());
+    let other = "retention-like";
+    assert!(
+        leases::acquire(&mut conn, other, &elsewhere, ms(1_000), ms(600_000))
+            .await
+            .unwrap()
+    );
+    assert!(!take(&mut conn, other, &me, ms(3_000), until).await.unwrap());
+}

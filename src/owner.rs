@@ -4,6 +4,8 @@
 //! untouched until the lease runs out (two minutes by default, in which some of those
 //! appointments may begin).
 
+use crate::store::{Conn, leases};
+use chrono::{DateTime, Utc};
 use std::sync::OnceLock;
 
 /// This process's name for its leases: `HOST-PID-RANDOM`, and where the kernel tells them,
@@ -46,6 +48,32 @@ pub fn is_gone(owner: &str) -> bool {
     };
     // A zombie still has its entry: taken for running, which only waits for the lease.
     pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Takes the lease of `job` for `owner` until `until` ([`leases::acquire`]), or over from a
+/// holder that is gone ([`is_gone`]). Returns whether `owner` holds it now.
+pub async fn take_lease(
+    conn: &mut Conn,
+    job: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    if leases::acquire(conn, job, owner, now, until).await? {
+        return Ok(true);
+    }
+    let Some((holder, _)) = leases::holder(conn, job).await? else {
+        return Ok(false);
+    };
+    if !is_gone(&holder) || !leases::take_over(conn, job, &holder, owner, until).await? {
+        return Ok(false);
+    }
+    tracing::info!(
+        job,
+        holder,
+        "the holder of this lease no longer runs; taken over"
+    );
+    Ok(true)
 }
 
 /// `BOOT_ID:PID_NAMESPACE` of this process; `None` where /proc does not tell them.
