@@ -50,6 +50,14 @@ pub fn is_gone(owner: &str) -> bool {
     pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// `owner` as people read it: without this machine's boot id and namespace.
+pub fn shown(owner: &str) -> String {
+    match place() {
+        Some(place) => owner.replace(&format!("@{place}"), ""),
+        None => owner.to_string(),
+    }
+}
+
 /// Takes the lease of `job` for `owner` until `until` ([`leases::acquire`]), or over from a
 /// holder that is gone ([`is_gone`]). Returns whether `owner` holds it now.
 pub async fn take_lease(
@@ -127,5 +135,10 @@ mod tests {
         assert!(!is_gone(&format!("host-{pid}-0badcafe")));
         assert!(!is_gone(&format!("host-notapid-0badcafe@{place}")));
         assert!(!is_gone("cli#2df0d489"));
+
+        // Shown without this machine's boot id and namespace, also inside a longer name.
+        let schedule = format!("{me}/schedule#{me}");
+        let plain = me.rsplit_once('@').unwrap().0;
+        assert_eq!(shown(&schedule), format!("{plain}/schedule#{plain}"));
     }
 }

@@ -31,7 +31,7 @@ pub const INTERRUPTED: &str = "interrupted: the process that ran this import sto
     holder.as_ref().map(|(by, until)| format!(
         " (by {}, whose lease runs until {} UTC: a run that was stopped keeps the source no \
          longer than that)",
-        by.split('@').next().unwrap_or_default(),
+        owner::shown(by),
         until.format("%Y-%m-%d %H:%M:%S")
     )).unwrap_or_default()
 )]
