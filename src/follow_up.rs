@@ -116,7 +116,7 @@ pub async fn mark_called(
     let now = ctx.now();
     let mut conn = ctx.store.conn().await?;
     use crate::store::calls::{self, Call};
-    let target = outages::target_states(&mut conn, outage)
+    let target = outages::target_states(&mut conn, outage, None)
         .await?
         .into_iter()
         .find(|(b, _)| *b == booking);
@@ -127,7 +127,7 @@ pub async fn mark_called(
     let retracted = crate::store::outages::get(&mut conn, outage)
         .await?
         .is_some_and(|o| o.state == crate::domain::outage::RunState::Retracted);
-    let phoned = calls::of_outage(&mut conn, Call::Cancellation, outage)
+    let phoned = calls::of_outage(&mut conn, Call::Cancellation, outage, None)
         .await?
         .contains_key(&booking);
     let call = if phoned && (retracted || target_state != "affected") {

@@ -124,7 +124,7 @@ pub async fn conservation_of(
     let (affected, with_message, call_list) = outages::reach_counts(conn, run.id).await?;
     let covered_elsewhere = if run.state == crate::domain::outage::RunState::Active {
         let selection = matching::selection_of(run)?;
-        let targeted: std::collections::HashSet<i64> = outages::target_states(conn, run.id)
+        let targeted: std::collections::HashSet<i64> = outages::target_states(conn, run.id, None)
             .await?
             .into_iter()
             .map(|(booking, _)| booking)

@@ -174,20 +174,48 @@ pub async fn report_and_messages(
     ctx: &Ctx,
     outage_id: i64,
 ) -> anyhow::Result<(OutageRow, Vec<ReportRow>, Vec<ReportNotification>)> {
+    build(ctx, outage_id, None).await
+}
+
+/// The row of [`report`] for the booking with `key` (a booking's page: reading only its own
+/// messages, not the run's 100,000); `None` when the run never targeted it.
+pub async fn report_of_booking(
+    ctx: &Ctx,
+    outage_id: i64,
+    key: &str,
+) -> anyhow::Result<Option<ReportRow>> {
+    let booking = {
+        let mut conn = ctx.store.conn().await?;
+        let outage = runs::find(&mut conn, outage_id).await?;
+        outages::targeted_by_key(&mut conn, outage_id, &outage.tenant_id, key).await?
+    };
+    let Some(booking) = booking else {
+        return Ok(None);
+    };
+    let (_, rows, _) = build(ctx, outage_id, Some(booking)).await?;
+    Ok(rows.into_iter().next())
+}
+
+/// The report of the run, or with `only` of that one booking.
+async fn build(
+    ctx: &Ctx,
+    outage_id: i64,
+    only: Option<i64>,
+) -> anyhow::Result<(OutageRow, Vec<ReportRow>, Vec<ReportNotification>)> {
     let mut conn = ctx.store.conn().await?;
     let outage = runs::find(&mut conn, outage_id).await?;
     let tz = ctx.settings.zone_of(&outage.tenant_id);
-    let targets: HashMap<i64, String> = outages::target_states(&mut conn, outage_id)
+    let targets: HashMap<i64, String> = outages::target_states(&mut conn, outage_id, only)
         .await?
         .into_iter()
         .collect();
     let ids: Vec<i64> = targets.keys().copied().collect();
     let mut by_booking: HashMap<i64, Vec<ReportNotification>> = HashMap::new();
-    for n in notifications::of_outage(&mut conn, outage_id).await? {
+    for n in notifications::of_outage(&mut conn, outage_id, only).await? {
         by_booking.entry(n.booking_id).or_default().push(n);
     }
     let mut returned: HashMap<i64, Vec<crate::store::returned::Returned>> = HashMap::new();
-    for r in crate::store::returned::of_outage(&mut conn, outage_id).await? {
+    for r in crate::store::returned::of_outage(&mut conn, outage_id, only).await? {
         returned
             .entry(r.notification_id.unwrap_or_default())
             .or_default()
@@ -197,9 +225,10 @@ pub async fn report_and_messages(
         &mut conn,
         crate::store::calls::Call::Cancellation,
         outage_id,
+        only,
     )
     .await?;
-    let mut late = outages::late_reasons(&mut conn, outage_id).await?;
+    let mut late = outages::late_reasons(&mut conn, outage_id, only).await?;
     let (rules, now) = (Rules::of(&ctx.settings), ctx.now());
     let suppressed: HashMap<String, String> =
         crate::store::returned::suppressions(&mut conn, Some(&outage.tenant_id))
@@ -316,8 +345,8 @@ pub async fn call_list(ctx: &Ctx, outage_id: i64) -> anyhow::Result<Vec<CallList
     let (called, followed_up) = {
         let mut conn = ctx.store.conn().await?;
         (
-            calls::of_outage(&mut conn, Call::Cancellation, outage_id).await?,
-            calls::of_outage(&mut conn, Call::FollowUp, outage_id).await?,
+            calls::of_outage(&mut conn, Call::Cancellation, outage_id, None).await?,
+            calls::of_outage(&mut conn, Call::FollowUp, outage_id, None).await?,
         )
     };
     let tenant = ctx.settings.tenant(&outage.tenant_id);

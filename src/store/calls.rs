@@ -50,12 +50,15 @@ pub async fn of_outage(
     conn: &mut Conn,
     call: Call,
     outage_id: i64,
+    only: Option<i64>,
 ) -> sqlx::Result<HashMap<i64, (String, DateTime<Utc>)>> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select booking_id, called_by, called_at from {} where outage_id = $1",
-        call.table()
+        "select booking_id, called_by, called_at from {} where outage_id = $1{}",
+        call.table(),
+        super::outages::only_booking(only)
     )))
     .bind(outage_id)
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows

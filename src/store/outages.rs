@@ -254,11 +254,49 @@ pub async fn withdraw_targets(conn: &mut Conn, target_ids: &[i64]) -> sqlx::Resu
 
 /// Every booking the run ever affected, with whether it still does ('affected') or left it
 /// ('withdrawn').
-pub async fn target_states(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
-    sqlx::query_as("select booking_id, state from targets where outage_id = $1 order by booking_id")
+pub async fn target_states(
+    conn: &mut Conn,
+    outage_id: i64,
+    only: Option<i64>,
+) -> sqlx::Result<Vec<(i64, String)>> {
+    let sql = format!(
+        "select booking_id, state from targets where outage_id = $1{} order by booking_id",
+        only_booking(only)
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(outage_id)
+        .bind(only)
         .fetch_all(&mut *conn)
         .await
+}
+
+/// The condition that keeps one booking's rows (bound as `$2`), or none.
+pub(crate) fn only_booking(only: Option<i64>) -> &'static str {
+    if only.is_some() {
+        " and booking_id = $2"
+    } else {
+        " and $2 is null"
+    }
+}
+
+/// The booking of `tenant` with `key` that the run ever targeted (the first, should two sources
+/// use the key).
+pub async fn targeted_by_key(
+    conn: &mut Conn,
+    outage_id: i64,
+    tenant: &str,
+    key: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select b.id from bookings b where b.tenant_id = $1 and b.booking_key = $2 \
+         and exists (select 1 from targets t where t.outage_id = $3 and t.booking_id = b.id) \
+         order by b.id limit 1",
+    )
+    .bind(tenant)
+    .bind(key)
+    .bind(outage_id)
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// Changes an outage's window and scope (an amendment).
@@ -454,13 +492,17 @@ pub async fn mark_late(
 pub async fn late_reasons(
     conn: &mut Conn,
     outage_id: i64,
+    only: Option<i64>,
 ) -> sqlx::Result<std::collections::HashMap<i64, String>> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
+    let sql = format!(
         "select booking_id, late_reason from targets where outage_id = $1 \
-         and late_reason is not null",
-    )
-    .bind(outage_id)
-    .fetch_all(&mut *conn)
-    .await?;
+         and late_reason is not null{}",
+        only_booking(only)
+    );
+    let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(outage_id)
+        .bind(only)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(rows.into_iter().collect())
 }

@@ -191,13 +191,23 @@ pub async fn latest(
 }
 
 /// The returned mail about a run's messages.
-pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<Returned>> {
-    sqlx::query_as(
+pub async fn of_outage(
+    conn: &mut Conn,
+    outage_id: i64,
+    only: Option<i64>,
+) -> sqlx::Result<Vec<Returned>> {
+    let condition = match only {
+        Some(_) => " and n.booking_id = $2",
+        None => " and $2 is null",
+    };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select r.id, r.received_at, r.via, r.notification_id, r.tenant_id, r.kind, r.status, \
          r.diagnostic, r.reason, r.size from returned_mail r \
-         join notifications n on n.id = r.notification_id where n.outage_id = $1 order by r.id",
-    )
+         join notifications n on n.id = r.notification_id where n.outage_id = $1{condition} \
+         order by r.id"
+    )))
     .bind(outage_id)
+    .bind(only)
     .fetch_all(&mut *conn)
     .await
 }

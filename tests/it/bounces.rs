@@ -162,6 +162,7 @@ async fn assert_citizens_moved_on(t: &TestApp, kinds: &[(String, String)]) {
         "OK needs no SMS"
     );
 
+    assert_each_booking_reports_alone_as_in_the_whole(t, 1).await;
     let (_, report) = absage::reports::report(&t.app.ctx, 1).await.unwrap();
     let row = |key: &str| report.iter().find(|r| r.booking_key == key).unwrap();
     assert_eq!(row("OK").reach, Reach::Informed);

@@ -137,6 +137,9 @@ async fn the_gauge_and_the_report_agree_on_who_is_not_informed() {
         }
         t.clock.advance(Duration::minutes(12));
     }
+    // A call, a late reason, sent and unsendable messages: each booking's own page says what
+    // the whole report says of it.
+    assert_each_booking_reports_alone_as_in_the_whole(&t, id).await;
     let report = rows_of(&t, id).await;
     let reach = |key: &str| report.iter().find(|r| r.booking_key == key).unwrap().reach;
     assert_eq!(reach("NONE"), Reach::Informed, "phoned");

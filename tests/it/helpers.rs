@@ -436,3 +436,19 @@ pub fn scope(services: &[&str], locations: &[&str]) -> Scope {
         locations: locations.iter().map(|s| s.to_string()).collect(),
     }
 }
+
+/// A booking's own report (its page reads only its messages) is the row the whole report has
+/// for it, for every booking the outage ever targeted.
+pub async fn assert_each_booking_reports_alone_as_in_the_whole(t: &TestApp, outage: i64) {
+    let (_, rows) = absage::reports::report(&t.app.ctx, outage).await.unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let alone = absage::reports::report_of_booking(&t.app.ctx, outage, &row.booking_key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} has no report of its own", row.booking_key));
+        assert_eq!(format!("{alone:?}"), format!("{row:?}"));
+    }
+    let none = absage::reports::report_of_booking(&t.app.ctx, outage, "NO-SUCH-KEY").await;
+    assert!(none.unwrap().is_none());
+}

@@ -139,15 +139,12 @@ pub async fn booking(
         Ok(o) => o,
         Err(r) => return *r,
     };
-    let ctx = state.ctx.clone();
-    let rows = match state
-        .heavy(async move { crate::reports::report(&ctx, id).await })
-        .await
-    {
-        Ok((_, rows)) => rows,
+    // Its own messages only: light, so not queued behind whole-outage pages.
+    let row = match crate::reports::report_of_booking(&state.ctx, id, &key).await {
+        Ok(row) => row,
         Err(e) => return failed(e, s.lang),
     };
-    let Some(row) = rows.into_iter().find(|r| r.booking_key == key) else {
+    let Some(row) = row else {
         let text = super::i18n::translate(s.lang, "Diesen Termin gibt es in dieser Absage nicht.");
         return (StatusCode::NOT_FOUND, text).into_response();
     };

@@ -74,16 +74,23 @@ pub struct ReportNotification {
     pub delivery_at: Option<DateTime<Utc>>,
 }
 
-pub async fn of_outage(conn: &mut Conn, outage_id: i64) -> sqlx::Result<Vec<ReportNotification>> {
-    sqlx::query_as(
+pub async fn of_outage(
+    conn: &mut Conn,
+    outage_id: i64,
+    only: Option<i64>,
+) -> sqlx::Result<Vec<ReportNotification>> {
+    let sql = format!(
         "select id, booking_id, kind, channel, role, state, attempts, destination, sent_at, \
          last_error, language, delivery_state, finished_at, delivery_at from notifications \
-         where outage_id = $1 \
+         where outage_id = $1{} \
          order by booking_id, id",
-    )
-    .bind(outage_id)
-    .fetch_all(&mut *conn)
-    .await
+        crate::store::outages::only_booking(only)
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(outage_id)
+        .bind(only)
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// Notifications queued for a run per channel and language, for the impact of a declaration.
