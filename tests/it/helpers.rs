@@ -452,3 +452,20 @@ pub async fn assert_each_booking_reports_alone_as_in_the_whole(t: &TestApp, outa
     let none = absage::reports::report_of_booking(&t.app.ctx, outage, "NO-SUCH-KEY").await;
     assert!(none.unwrap().is_none());
 }
+
+/// A process that runs on this machine (`sleep 60`, to kill when the test wants it gone) and
+/// the name it would hold leases by ([`absage::owner::this_process`]'s form).
+pub fn a_process_on_this_machine(prefix: &str) -> (std::process::Child, String) {
+    let me = absage::owner::this_process();
+    let place = me
+        .rsplit_once('@')
+        .expect("this machine names boot and namespace")
+        .1
+        .to_string();
+    let running = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let name = format!("{prefix}host-{}-00c0ffee@{place}", running.id());
+    (running, name)
+}

@@ -199,21 +199,8 @@ async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_s
 #[tokio::test]
 async fn a_run_killed_on_this_machine_does_not_block_its_source_for_its_lease() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
-    let me = absage::owner::this_process();
-    let place = me
-        .rsplit_once('@')
-        .expect("this machine names boot and namespace")
-        .1;
-    let mut running = std::process::Command::new("sleep")
-        .arg("60")
-        .spawn()
-        .unwrap();
-    let alive = left_by(
-        &t,
-        "termine",
-        &format!("cli#host-{}-00c0ffee@{place}", running.id()),
-    )
-    .await;
+    let (mut running, holder) = a_process_on_this_machine("cli#");
+    let alive = left_by(&t, "termine", &holder).await;
     let source = t.app.ctx.settings.sources[0].clone();
     let err = t
         .app

@@ -118,15 +118,7 @@ async fn a_lease_of_a_process_gone_from_this_machine_is_taken_over_and_no_other(
     let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
     let mut conn = t.app.ctx.store.conn().await.unwrap();
     let me = absage::owner::this_process();
-    let place = me
-        .rsplit_once('@')
-        .expect("this machine names boot and namespace")
-        .1;
-    let mut running = std::process::Command::new("sleep")
-        .arg("60")
-        .spawn()
-        .unwrap();
-    let holder = format!("host-{}-00c0ffee@{place}", running.id());
+    let (mut running, holder) = a_process_on_this_machine("");
     let job = "bounces-imap";
     assert!(
         leases::acquire(&mut conn, job, &holder, ms(1_000), ms(600_000))
@@ -149,7 +141,7 @@ async fn a_lease_of_a_process_gone_from_this_machine_is_taken_over_and_no_other(
     assert_eq!(owner, me);
 
     // Taken on another machine (another boot): waited for until it runs out.
-    let elsewhere = format!("host-{}-00c0ffee@x{place}", running.id());
+    let elsewhere = holder.replace('@', "@x");
     let other = "retention-like";
     assert!(
         leases::acquire(&mut conn, other, &elsewhere, ms(1_000), ms(600_000))

@@ -180,17 +180,7 @@ fn after_kill_9_a_restart_delivers_everything_and_duplicates_stay_within_what_wa
         "the run must be interrupted mid-way ({at_kill} of {N} already sent)"
     );
 
-    let mut again = spawn_run(&config, dir.path(), &["--exit-when-idle"]);
-    let status = wait_until(
-        "the restarted run to finish",
-        std::time::Duration::from_secs(90),
-        || again.try_wait().unwrap(),
-    );
-    assert!(status.success());
-
-    let per_id = arrivals_per_message(&sink);
-    assert_eq!(per_id.len(), N, "every message arrived");
-    let duplicates: usize = per_id.values().map(|n| n - 1).sum();
+    let duplicates = restart_until_idle(&config, dir.path(), &sink, N, 90);
     eprintln!("kill -9 after {at_kill} of {N}: {duplicates} duplicates");
     assert!(
         duplicates <= 50,
@@ -239,22 +229,28 @@ fn after_kill_9_a_restart_takes_back_the_claims_of_the_killed_process_without_wa
     let at_kill = sink.messages().len();
     assert!(at_kill < N, "interrupted mid-way ({at_kill} of {N})");
 
-    let mut again = spawn_run(&config, dir.path(), &["--exit-when-idle"]);
     // Far less than the lease: a run that waited for it would not be done.
-    let status = wait_until(
-        "the restarted run to finish",
-        std::time::Duration::from_secs(120),
-        || again.try_wait().unwrap(),
-    );
-    assert!(status.success());
-    let per_id = arrivals_per_message(&sink);
-    assert_eq!(per_id.len(), N, "every message arrived");
-    let duplicates: usize = per_id.values().map(|n| n - 1).sum();
+    let duplicates = restart_until_idle(&config, dir.path(), &sink, N, 120);
     assert!(
         duplicates <= 50,
         "duplicates ({duplicates}) are bounded by one claimed batch (50)"
     );
     assert_no_personal_data_in_logs(dir.path());
+}
+
+/// Runs `absage run --exit-when-idle` again after a kill, within `secs`; every one of the `n`
+/// messages must have arrived at the sink. Returns how many arrived more than once.
+fn restart_until_idle(config: &Path, dir: &Path, sink: &SmtpSink, n: usize, secs: u64) -> usize {
+    let mut again = spawn_run(config, dir, &["--exit-when-idle"]);
+    let status = wait_until(
+        "the restarted run to finish",
+        std::time::Duration::from_secs(secs),
+        || again.try_wait().unwrap(),
+    );
+    assert!(status.success());
+    let per_id = arrivals_per_message(sink);
+    assert_eq!(per_id.len(), n, "every message arrived");
+    per_id.values().map(|n| n - 1).sum()
 }
 
 /// How often each message arrived at the sink, once every dump file is complete.
