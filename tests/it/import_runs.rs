@@ -150,6 +150,20 @@ async fn left_by(t: &TestApp, source: &str, owner: &str) -> i64 {
         .unwrap()
 }
 
+/// Imports the source (its 10 rows, unchanged) and returns the run `dead` left, now failed.
+async fn imported_and_shown_failed(t: &TestApp, dead: i64) -> ImportRow {
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_unchanged),
+        (Outcome::Applied, 10),
+        "{:?}",
+        r.message
+    );
+    let dead = history(t).await.into_iter().find(|r| r.id == dead).unwrap();
+    assert_eq!(dead.outcome, "failed");
+    dead
+}
+
 #[tokio::test]
 async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_shown_failed() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
@@ -172,19 +186,7 @@ async fn a_run_left_by_a_killed_process_blocks_its_source_for_one_lease_and_is_s
     );
 
     t.clock.advance(chrono::Duration::seconds(61));
-    let r = t.import().await;
-    assert_eq!(
-        (r.outcome, r.counts.rows_unchanged),
-        (Outcome::Applied, 10),
-        "{:?}",
-        r.message
-    );
-    let dead = history(&t)
-        .await
-        .into_iter()
-        .find(|r| r.id == dead)
-        .unwrap();
-    assert_eq!(dead.outcome, "failed");
+    let dead = imported_and_shown_failed(&t, dead).await;
     let message = dead.message.unwrap_or_default();
     assert!(
         message.starts_with("interrupted: the process that ran this import stopped"),
@@ -217,19 +219,7 @@ async fn a_run_killed_on_this_machine_does_not_block_its_source_for_its_lease() 
     running.wait().unwrap();
 
     // Now the process is gone (and its run left `running`), within the lease.
-    let r = t.import().await;
-    assert_eq!(
-        (r.outcome, r.counts.rows_unchanged),
-        (Outcome::Applied, 10),
-        "{:?}",
-        r.message
-    );
-    let dead = history(&t)
-        .await
-        .into_iter()
-        .find(|r| r.id == alive)
-        .unwrap();
-    assert_eq!(dead.outcome, "failed");
+    imported_and_shown_failed(&t, alive).await;
     // And the lease is this run's no longer: the source is free for the next.
     assert_eq!(t.import().await.outcome, Outcome::Applied);
 }
