@@ -22,8 +22,9 @@ pub const INTERRUPTED: &str = "interrupted: the process that ran this import sto
     ended (killed, crashed or shut down) and its lease ran out; nothing of it was applied";
 
 /// Another run (the schedule, a watched folder, the API, `absage import`, another instance) is
-/// importing the source right now. Its message names the run and when its lease runs out: after a kill -9 the operator learns
-/// that the source is free by then, not only that it is busy.
+/// importing the source right now. Its message names the run and when its lease runs out:
+/// after a kill -9 the operator learns that the source is free by then, not only that it is
+/// busy.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "source {name:?} is being imported right now{}; try again when that import is done",
