@@ -570,8 +570,9 @@ impl Dispatcher {
 
     /// Makes due at once what a process of this machine that no longer runs had claimed (a
     /// kill -9, a crash: the restarted daemon finds it), instead of when its lease runs out;
-    /// and forgets its heartbeat. What it had sent but not recorded goes out again, as it would
-    /// after the lease.
+    /// and forgets its heartbeat, which would otherwise count it among the instances sharing
+    /// the rate limits for three more beats. What it had sent but not recorded goes out again,
+    /// as it would after the lease.
     async fn take_back_from_the_gone(&self) -> anyhow::Result<()> {
         let now = (self.shared.clock)();
         let mut conn = self.store.conn().await?;
@@ -580,12 +581,16 @@ impl Dispatcher {
                 continue;
             }
             let n = queue::end_leases_of(&mut conn, &holder, now).await?;
-            leases::leave(&mut conn, &holder).await?;
             tracing::info!(
                 holder,
                 notifications = n,
                 "claims of a process that no longer runs are due again"
             );
+        }
+        for instance in leases::instances(&mut conn).await? {
+            if instance != self.owner && owner::is_gone(&instance) {
+                leases::leave(&mut conn, &instance).await?;
+            }
         }
         Ok(())
     }

@@ -101,6 +101,14 @@ pub async fn heartbeat(
 }
 
 /// Ends this instance's heartbeat lease (a clean shutdown), so the others count it out at once.
+/// The instances whose heartbeat has not run out yet (their owners).
+pub async fn instances(conn: &mut Conn) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("select owner from job_leases where name like $1")
+        .bind(format!("{INSTANCE_PREFIX}%"))
+        .fetch_all(&mut *conn)
+        .await
+}
+
 pub async fn leave(conn: &mut Conn, owner: &str) -> sqlx::Result<()> {
     release(conn, &format!("{INSTANCE_PREFIX}{owner}"), owner).await
 }

@@ -235,6 +235,14 @@ fn after_kill_9_a_restart_takes_back_the_claims_of_the_killed_process_without_wa
         duplicates <= 50,
         "duplicates ({duplicates}) are bounded by one claimed batch (50)"
     );
+    // Nor did it count the killed one among the instances sharing the rate limit.
+    let log = std::fs::read_to_string(dir.path().join("run-1.log")).unwrap();
+    let counted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("instances running"))
+        .filter_map(|l| l.rsplit("instances=").next())
+        .collect();
+    assert_eq!(counted, ["1"], "{log}");
     assert_no_personal_data_in_logs(dir.path());
 }
 
