@@ -55,7 +55,7 @@ pub async fn of_outage(
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select booking_id, called_by, called_at from {} where outage_id = $1{}",
         call.table(),
-        super::outages::only_booking(only)
+        super::outages::only_booking(only, "booking_id")
     )))
     .bind(outage_id)
     .bind(only)

@@ -261,7 +261,7 @@ pub async fn target_states(
 ) -> sqlx::Result<Vec<(i64, String)>> {
     let sql = format!(
         "select booking_id, state from targets where outage_id = $1{} order by booking_id",
-        only_booking(only)
+        only_booking(only, "booking_id")
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(outage_id)
@@ -270,12 +270,11 @@ pub async fn target_states(
         .await
 }
 
-/// The condition that keeps one booking's rows (bound as `$2`), or none.
-pub(crate) fn only_booking(only: Option<i64>) -> &'static str {
-    if only.is_some() {
-        " and booking_id = $2"
-    } else {
-        " and $2 is null"
+/// The condition that keeps one booking's rows (`column` equal to `$2`), or none.
+pub(crate) fn only_booking(only: Option<i64>, column: &str) -> String {
+    match only {
+        Some(_) => format!(" and {column} = $2"),
+        None => " and $2 is null".to_string(),
     }
 }
 
@@ -497,7 +496,7 @@ pub async fn late_reasons(
     let sql = format!(
         "select booking_id, late_reason from targets where outage_id = $1 \
          and late_reason is not null{}",
-        only_booking(only)
+        only_booking(only, "booking_id")
     );
     let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(outage_id)

@@ -196,10 +196,7 @@ pub async fn of_outage(
     outage_id: i64,
     only: Option<i64>,
 ) -> sqlx::Result<Vec<Returned>> {
-    let condition = match only {
-        Some(_) => " and n.booking_id = $2",
-        None => " and $2 is null",
-    };
+    let condition = super::outages::only_booking(only, "n.booking_id");
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select r.id, r.received_at, r.via, r.notification_id, r.tenant_id, r.kind, r.status, \
          r.diagnostic, r.reason, r.size from returned_mail r \

@@ -84,7 +84,7 @@ pub async fn of_outage(
          last_error, language, delivery_state, finished_at, delivery_at from notifications \
          where outage_id = $1{} \
          order by booking_id, id",
-        crate::store::outages::only_booking(only)
+        crate::store::outages::only_booking(only, "booking_id")
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(outage_id)
