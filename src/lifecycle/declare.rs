@@ -50,6 +50,8 @@ pub async fn declare(
     let mut tally = Tally::default();
     if dry_run {
         let mut conn = ctx.store.conn().await?;
+        // A read transaction: the window's pages see one state of the calendar.
+        let mut conn = sqlx::Connection::begin(&mut *conn).await?;
         check_scope(&mut conn, &tenant.id, run.selection.scope(), now).await?;
         let out = Output {
             write: false,

@@ -154,10 +154,13 @@ pub async fn select(
             (bookings::active_by_keys(conn, tenant, keys).await?, scope)
         }
     };
-    Ok(rows
-        .into_iter()
+    Ok(in_scope(rows, scope))
+}
+
+fn in_scope(rows: Vec<BookingRow>, scope: &Scope) -> Vec<BookingRow> {
+    rows.into_iter()
         .filter(|b| scope.matches(&b.service, &b.location))
-        .collect())
+        .collect()
 }
 
 /// Everything matching needs besides the database.
@@ -198,17 +201,68 @@ pub async fn match_run(
 /// [`match_run`] with its output chosen: a preview (`write: false`) reads and plans but writes
 /// nothing, so it needs no write transaction; only a run with no targets yet (a new
 /// declaration) can be previewed so, since amending needs the outbox as it would be.
+///
+/// A run over a window that has no targets yet (a declaration, its preview) is read and
+/// matched page by page ([`bookings::WindowPages`]), so that what it holds in memory does not
+/// grow with the window; `conn` must be in a transaction, so that the pages see one state.
 pub async fn match_counted(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
     run: &Run,
     out: Output<'_>,
 ) -> anyhow::Result<MatchStats> {
-    let now = ctx.now;
-    let selected = select(conn, &run.tenant_id, &run.selection).await?;
     let targets = outages::targets(conn, run.id).await?;
-    // The two facts the plan needs from elsewhere in the database, asked only for the bookings
-    // they can concern.
+    let mut pass = Pass::start(conn, run, out).await?;
+    match &run.selection {
+        // Each page is planned on its own: right while no target can leave the run.
+        Selection::Window { window, scope } if targets.is_empty() => {
+            let mut pages = bookings::WindowPages::new(&run.tenant_id, window.from, window.to);
+            while let Some(page) = pages.next(conn).await? {
+                match_part(conn, ctx, run, &in_scope(page, scope), &[], &mut pass).await?;
+            }
+        }
+        _ => {
+            let selected = select(conn, &run.tenant_id, &run.selection).await?;
+            match_part(conn, ctx, run, &selected, &targets, &mut pass).await?;
+        }
+    }
+    Ok(pass.stats)
+}
+
+/// One matching pass over a run: what it did so far, and what holds for all its bookings.
+struct Pass<'o> {
+    out: Output<'o>,
+    stats: MatchStats,
+    /// Email addresses of the tenant that hard-bounced or complained: not used.
+    suppressed: HashSet<String>,
+    /// Whether the pass still writes its first email now, as the sample the report shows (and
+    /// a check that the templates take this run); the others are written when sent.
+    sample: bool,
+}
+
+impl<'o> Pass<'o> {
+    async fn start(conn: &mut Conn, run: &Run, out: Output<'o>) -> anyhow::Result<Pass<'o>> {
+        Ok(Pass {
+            out,
+            stats: MatchStats::default(),
+            suppressed: returned::suppressed(conn, &run.tenant_id).await?,
+            sample: true,
+        })
+    }
+}
+
+/// Matches the `selected` bookings against the run's `targets`: reads the two facts the plan
+/// needs from elsewhere in the database, asked only for the bookings they can concern, plans,
+/// and carries the plan out.
+async fn match_part(
+    conn: &mut Conn,
+    ctx: &MatchContext<'_>,
+    run: &Run,
+    selected: &[BookingRow],
+    targets: &[outages::TargetRow],
+    pass: &mut Pass<'_>,
+) -> anyhow::Result<()> {
+    let now = ctx.now;
     let with_target: HashSet<i64> = targets.iter().map(|t| t.booking_id).collect();
     let candidates: Vec<i64> = selected
         .iter()
@@ -263,10 +317,10 @@ pub async fn match_counted(
     };
     let plan = plan(&facts);
     anyhow::ensure!(
-        out.write || facts.targets.is_empty(),
+        pass.out.write || facts.targets.is_empty(),
         "only a new run can be matched without writing"
     );
-    apply(conn, ctx, run, &selected, plan, out).await
+    apply(conn, ctx, run, selected, plan, pass).await
 }
 
 /// Carries out a plan: targets, queued notifications, withdrawals.
@@ -276,15 +330,13 @@ async fn apply(
     run: &Run,
     selected: &[BookingRow],
     plan: Plan,
-    mut out: Output<'_>,
-) -> anyhow::Result<MatchStats> {
+    pass: &mut Pass<'_>,
+) -> anyhow::Result<()> {
     let now = ctx.now;
-    let mut stats = MatchStats {
-        affected: plan.affected,
-        covered_elsewhere: plan.covered_elsewhere,
-        added: (plan.fresh.len() + plan.revived.len()) as u64,
-        ..MatchStats::default()
-    };
+    let stats = &mut pass.stats;
+    stats.affected += plan.affected;
+    stats.covered_elsewhere += plan.covered_elsewhere;
+    stats.added += (plan.fresh.len() + plan.revived.len()) as u64;
     let rows: HashMap<i64, &BookingRow> = selected.iter().map(|b| (b.id, b)).collect();
     let of = |ids: &[i64]| -> Vec<&BookingRow> {
         ids.iter().filter_map(|id| rows.get(id).copied()).collect()
@@ -306,21 +358,22 @@ async fn apply(
         (of(&plan.changed), Enqueue::Changed),
         (of(&plan.revived), Enqueue::Revived),
     ] {
-        queue_for(conn, ctx, run, &group, kind, &mut stats, &mut out).await?;
+        queue_for(conn, ctx, run, &group, kind, pass).await?;
     }
+    let stats = &mut pass.stats;
     if !plan.pending.is_empty() {
         outages::mark_removal_pending(conn, &plan.pending, now).await?;
-        stats.removal_pending = plan.pending.len() as u64;
+        stats.removal_pending += plan.pending.len() as u64;
     }
     if !plan.withdraw.is_empty() {
         let target_ids: Vec<i64> = plan.withdraw.iter().map(|(t, _)| *t).collect();
         let booking_ids: Vec<i64> = plan.withdraw.iter().map(|(_, b)| *b).collect();
         outages::withdraw_targets(conn, &target_ids).await?;
-        stats.withdrawn = plan.withdraw.len() as u64;
+        stats.withdrawn += plan.withdraw.len() as u64;
         stats.cancelled += notifications::cancel_withdrawn(conn, run.id, &booking_ids, now).await?;
-        stats.left = booking_ids;
+        stats.left.extend(booking_ids);
     }
-    Ok(stats)
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -337,22 +390,16 @@ enum Enqueue {
 /// large outage never holds every message in memory. Each slice is rendered while the database
 /// writes the one before (the first, while it writes the targets): one after the other,
 /// rendering and tallying took about a twelfth of a declaration of 100,000 (the speed issue).
-#[allow(clippy::too_many_arguments)]
 async fn queue_for(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
     run: &Run,
     group: &[&BookingRow],
     kind: Enqueue,
-    stats: &mut MatchStats,
-    out: &mut Output<'_>,
+    pass: &mut Pass<'_>,
 ) -> anyhow::Result<()> {
     let now = ctx.now;
-    let write = out.write;
-    let suppressed = returned::suppressed(conn, &run.tenant_id).await?;
-    // Emails are written when sent; the first of the pass is written now, as the sample the
-    // report shows (and a check that the templates take this run).
-    let mut sample = true;
+    let write = pass.out.write;
     let mut targets: Option<Vec<(i64, i64)>> =
         write.then(|| group.iter().map(|b| (b.id, b.revision)).collect());
     let mut rendered: Vec<NewNotification> = Vec::new();
@@ -373,14 +420,20 @@ async fn queue_for(
             anyhow::Ok(())
         };
         let rendering = async {
+            let Pass {
+                out,
+                stats,
+                suppressed,
+                sample,
+            } = &mut *pass;
             let mut rows = Vec::new();
             // The channels each changed booking keeps: the others are cancelled below.
             let mut keeps = Vec::new();
             for b in slice.unwrap_or_default() {
                 let before = rows.len();
-                render_for_booking(ctx, run, b, sample, &suppressed, &mut rows, stats)?;
+                render_for_booking(ctx, run, b, *sample, suppressed, &mut rows, stats)?;
                 let mine = &rows[before..];
-                sample &= !mine.iter().any(|n| n.channel == Channel::Email.as_str());
+                *sample &= !mine.iter().any(|n| n.channel == Channel::Email.as_str());
                 if mine.is_empty() {
                     stats.unreachable += 1;
                 }
@@ -400,11 +453,11 @@ async fn queue_for(
         let (rows, keeps) = next?;
         // A channel a changed booking no longer has (address deleted) must not be used.
         for (booking, keep) in keeps {
-            stats.cancelled +=
+            pass.stats.cancelled +=
                 notifications::cancel_queued_channels_except(conn, run.id, booking, &keep, now)
                     .await?;
         }
-        stats.queued += rows.len() as u64;
+        pass.stats.queued += rows.len() as u64;
         rendered = rows;
     }
 }

@@ -746,3 +746,106 @@ async fn emails_are_written_when_sent_from_the_booking_as_it_is_then() {
         sent.iter().map(|e| &e.text).collect::<Vec<_>>()
     );
 }
+
+/// A declaration reads its window page by page: across the pages' edges (here seven hundred
+/// bookings end at each of thirty times, so every edge falls inside such a group), each
+/// booking in scope is affected once, left to an earlier outage that already tells it, or on
+/// the call list — never missed, never told twice.
+#[tokio::test]
+async fn a_window_of_several_pages_affects_each_booking_in_it_once() {
+    let page = absage::store::bookings::WINDOW_PAGE as usize;
+    let n = 2 * page + 1_000;
+    let rows: Vec<Row> = (0..n)
+        .map(|i| {
+            let minutes = 9 * 60 + 15 * (i % 30);
+            let start = format!("2030-01-07 {:02}:{:02}", minutes / 60, minutes % 60);
+            let row = Row::new(&format!("K{i:05}"), &start);
+            match i {
+                _ if i % 10 == 3 => row.service("Führerschein"),
+                _ if i % 13 == 0 => row.email("").phone(""),
+                _ if i % 17 == 0 => row.email(""),
+                _ => row,
+            }
+        })
+        .collect();
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows).await;
+    // An earlier outage already tells those at 09:00 and 09:15.
+    let earlier = t
+        .declare(
+            "2030-01-07 09:00",
+            "2030-01-07 09:30",
+            scope(&["Zulassung"], &[]),
+        )
+        .await;
+    let impact = t
+        .declare(
+            "2030-01-07 08:00",
+            "2030-01-07 18:00",
+            scope(&["Zulassung"], &[]),
+        )
+        .await;
+
+    let in_scope = |i: &usize| i % 10 != 3;
+    let no_contact = |i: &usize| i.is_multiple_of(13);
+    // Those the earlier one has on its call list are taken too: nobody else tells them.
+    let told_before = |i: &usize| i % 30 < 2 && !no_contact(i);
+    let earlier_affected = (0..n).filter(in_scope).filter(|i| i % 30 < 2).count() as u64;
+    assert_eq!(earlier.stats.affected, earlier_affected);
+    let covered = (0..n).filter(in_scope).filter(told_before).count() as u64;
+    assert_eq!(impact.stats.covered_elsewhere, covered);
+    let affected = (0..n).filter(in_scope).count() as u64 - covered;
+    assert_eq!(impact.stats.affected, affected);
+    assert!(impact.conservation.holds(), "{}", impact.conservation);
+    let call_list = (0..n).filter(in_scope).filter(no_contact).count() as i64;
+    assert_eq!(impact.conservation.call_list, call_list);
+
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    let (targets, bookings): (i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct booking_id) from targets where outage_id = $1",
+    )
+    .bind(impact.id.unwrap())
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!((targets as u64, bookings as u64), (affected, affected));
+    let keys: Vec<String> = sqlx::query_scalar(
+        "select b.booking_key from targets t join bookings b on b.id = t.booking_id \
+         where t.outage_id = $1 order by b.booking_key",
+    )
+    .bind(impact.id.unwrap())
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let expected: Vec<String> = (0..n)
+        .filter(in_scope)
+        .filter(|i| !told_before(i))
+        .map(|i| format!("K{i:05}"))
+        .collect();
+    let missed: Vec<&String> = expected
+        .iter()
+        .filter(|k| keys.binary_search(k).is_err())
+        .collect();
+    assert!(
+        keys == expected,
+        "{} targets, {} expected; missed {missed:.10?}",
+        keys.len(),
+        expected.len()
+    );
+    let ns = t.notifications().await;
+    let mut told: Vec<(String, String)> = ns
+        .iter()
+        .map(|n| (n.key.clone(), n.channel.clone()))
+        .collect();
+    let all = told.len();
+    told.sort();
+    told.dedup();
+    assert_eq!(told.len(), all, "no booking is told twice on a channel");
+    let by_the_second = (0..n)
+        .filter(in_scope)
+        .filter(|i| !told_before(i) && !no_contact(i))
+        .map(|i| if i % 17 == 0 { 1 } else { 2 })
+        .sum::<usize>();
+    let by_the_first = ns.len() - by_the_second;
+    assert_eq!(impact.stats.queued as usize, by_the_second);
+    assert_eq!(by_the_first as u64, earlier.stats.queued);
+}
