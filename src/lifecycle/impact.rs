@@ -201,9 +201,8 @@ pub struct Tally {
     affected: i64,
     with_message: i64,
     names: BTreeMap<(String, String), i64>,
-    /// The cancellations queued, for the deadline planner, and the keys of their bookings.
+    /// The cancellations queued, for the deadline planner.
     pub planned: Vec<super::planner::Planned>,
-    pub keys: std::collections::HashMap<i64, String>,
 }
 
 impl Tally {
@@ -237,9 +236,6 @@ impl Tally {
                     starts_at: n.deadline,
                     slots: u32::try_from(segments).unwrap_or(u32::MAX),
                 });
-                self.keys
-                    .entry(b.id)
-                    .or_insert_with(|| b.booking_key.clone());
             }
             let Some(text) = &n.body_text else { continue };
             // One sample per kind and channel: the first, not a copy of every text.

@@ -693,6 +693,23 @@ pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<BookingRow
     Ok(out)
 }
 
+/// The booking keys of these bookings, by id.
+pub async fn keys_of(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<HashMap<i64, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(5000) {
+        let sql = format!(
+            "select id, booking_key from bookings where id in ({})",
+            Params::new(conn).list(chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
 /// A tenant's active bookings whose key or name contains `text` (case-insensitive), by
 /// appointment time; for the admin API's search.
 pub async fn search(
