@@ -49,7 +49,19 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<ExitCo
     // Closed before exit, so that SQLite checkpoints its write-ahead log and removes it: the
     // database is one file again, to copy or to read elsewhere.
     let store = app.ctx.store.clone();
-    let done = dispatch(app, cli.command, shutdown).await;
+    let done = match cli.command {
+        // The daemon stops by itself on the signal, finishing what is in flight.
+        command @ Command::Run { .. } => dispatch(app, command, shutdown).await,
+        // Any other command stops where it is (Ctrl-C on an import that hangs on its download,
+        // a declaration started by mistake): its open transaction is rolled back, and what it
+        // had committed stays. An import's run is taken over and shown failed by the next one.
+        command => tokio::select! {
+            done = dispatch(app, command, shutdown.clone()) => done,
+            () = shutdown.cancelled() => Err(anyhow::anyhow!(
+                "interrupted by a signal: what the command had not yet committed was not written"
+            )),
+        },
+    };
     store.close().await;
     done
 }

@@ -583,3 +583,59 @@ fn reading_commands_do_not_migrate_and_say_when_the_database_is_behind() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(status["queue"].is_array(), "{status}");
 }
+
+/// Ctrl-C (or SIGTERM) stops a command other than `run` where it is: here an import whose
+/// export server accepted the connection and never answers. It used to go on until the
+/// download timed out, whatever the operator pressed; the next import is not kept waiting.
+#[test]
+fn ctrl_c_stops_an_import_that_hangs_on_its_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), silent_relay(), 100);
+    write_export(dir.path(), 10);
+    let (accepted, connected) = std::sync::mpsc::channel();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in server.incoming().flatten() {
+            held.push(stream);
+            let _ = accepted.send(());
+        }
+    });
+    let hanging = dir.path().join("hanging.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &hanging,
+        format!("{text}\n[sources.http]\nurl = \"http://127.0.0.1:{port}/export.csv\"\n"),
+    )
+    .unwrap();
+    let mut import = Command::new(BIN)
+        .arg("--config")
+        .arg(&hanging)
+        .arg("import")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    connected
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the import asks for its export");
+    Command::new("kill")
+        .arg("-INT")
+        .arg(import.id().to_string())
+        .status()
+        .unwrap();
+    let status = wait_until(
+        "the import to stop",
+        std::time::Duration::from_secs(10),
+        || import.try_wait().unwrap(),
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(import.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // The interrupted run's lease does not hold up the next import of the source.
+    let out = absage(&config, &["import", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "applied", "{report}");
+}
