@@ -52,6 +52,7 @@ pub async fn declare(
         let mut conn = ctx.store.conn().await?;
         // A read transaction: the window's pages see one state of the calendar.
         let mut conn = sqlx::Connection::begin(&mut *conn).await?;
+        crate::store::one_snapshot(&mut conn).await?;
         check_scope(&mut conn, &tenant.id, run.selection.scope(), now).await?;
         let out = Output {
             write: false,
@@ -64,6 +65,7 @@ pub async fn declare(
         return Ok(impact);
     }
     let mut tx = ctx.store.begin_declaration().await?;
+    crate::store::one_snapshot(&mut tx).await?;
     check_scope(&mut tx, &tenant.id, run.selection.scope(), now).await?;
     run.id = outages::insert(&mut tx, &new_outage(decl, &run)?, now).await?;
     let out = Output {

@@ -535,15 +535,18 @@ pub const WINDOW_PAGE: i64 = 10_000;
 /// bookings of the tenant (its end found in the time index alone), the last one those ending
 /// after the window. The pages see one state of the calendar only inside one transaction:
 /// between two statements outside one, an import could move a booking from a page not yet
-/// read into one already read, and the booking would be missed. On PostgreSQL the whole
-/// window is one page, one statement: its transactions see each statement's own snapshot
-/// (read committed).
+/// read into one already read, and the booking would be missed. On PostgreSQL the same holds
+/// in a transaction that sees one snapshot ([`crate::store::one_snapshot`], a declaration);
+/// in any other the whole window is one page, one statement: read committed gives each
+/// statement its own snapshot.
 pub struct WindowPages {
     tenant: String,
     from: i64,
     to: i64,
     /// The end time after which the next page begins; `None` once the last page is read.
     after: Option<i64>,
+    /// On PostgreSQL, whether the transaction sees one snapshot (asked at the first page).
+    snapshot: Option<bool>,
 }
 
 /// A page of [`WindowPages`] as the database handed it over, parsed apart ([`RawPage::parse`])
@@ -565,7 +568,23 @@ impl WindowPages {
             from,
             to: to.timestamp_millis(),
             after: Some(from),
+            snapshot: None,
         }
+    }
+
+    /// Whether the PostgreSQL transaction on `conn` sees one snapshot in all its statements
+    /// (`repeatable read` or stricter, see [`crate::store::one_snapshot`]): then it is read
+    /// in pages like SQLite, else whole in one statement.
+    async fn one_snapshot(&mut self, conn: &mut Conn) -> sqlx::Result<bool> {
+        if let Some(known) = self.snapshot {
+            return Ok(known);
+        }
+        let level: String = sqlx::query_scalar("select current_setting('transaction_isolation')")
+            .fetch_one(&mut *conn)
+            .await?;
+        let one = matches!(level.as_str(), "repeatable read" | "serializable");
+        self.snapshot = Some(one);
+        Ok(one)
     }
 
     /// The next page; `None` after the last. A page may be empty.
@@ -578,7 +597,7 @@ impl WindowPages {
         let Some(after) = self.after else {
             return Ok(None);
         };
-        if is_postgres(conn) {
+        if is_postgres(conn) && !self.one_snapshot(conn).await? {
             self.after = None;
             let sql = as_one_json(
                 conn,

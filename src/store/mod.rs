@@ -292,6 +292,20 @@ const SQLITE_POOLED: &str = "pragma cache_size = -2000; pragma temp_store = defa
 /// The channel on which PostgreSQL instances tell each other that work was queued.
 pub const WORK_CHANNEL: &str = "absage_work";
 
+/// Makes the transaction just begun on `conn` see one snapshot in all its statements, as a
+/// declaration that reads its window page by page needs ([`bookings::WindowPages`]): on
+/// PostgreSQL `repeatable read` (read committed gives each statement its own); a SQLite
+/// transaction sees one state anyway. Only for a transaction that writes no row another one
+/// may change meanwhile: a declaration inserts its own rows.
+pub async fn one_snapshot(conn: &mut Conn) -> sqlx::Result<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("set transaction isolation level repeatable read")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Tells other instances, when the transaction commits, that notifications were queued
 /// (PostgreSQL `NOTIFY`; on SQLite the daemon watches the commits, and this does nothing).
 pub async fn notify_work(conn: &mut Conn) -> sqlx::Result<()> {
