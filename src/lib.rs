@@ -74,6 +74,8 @@ pub async fn shutdown_on_signals(token: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutdown requested: finishing in-flight sends");
+    tracing::info!(
+        "shutdown requested (the daemon finishes its in-flight sends; any other command stops)"
+    );
     token.cancel();
 }
