@@ -12,11 +12,11 @@ use crate::config::{ChannelPolicy, TenantSettings};
 use crate::domain::notification::{Channel, Kind, Role};
 use crate::domain::outage::{Scope, Selection, Window};
 use crate::messages::{SmsChoice, Templates};
-use crate::store::Conn;
 use crate::store::bookings::{self, BookingRow};
 use crate::store::notifications::{self, NewNotification};
 use crate::store::outages::{self, OutageRow};
 use crate::store::returned;
+use crate::store::{Conn, Params};
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -396,9 +396,10 @@ enum Enqueue {
 }
 
 /// Marks the bookings as targets and queues their notifications, rendered in slices so that a
-/// large outage never holds every message in memory. Each slice is rendered while the database
-/// writes the one before (the first, while it writes the targets): one after the other,
-/// rendering and tallying took about a twelfth of a declaration of 100,000 (the speed issue).
+/// large outage never holds every message in memory. Each slice is rendered, and its statements
+/// built, while the database writes the one before (the first, while it writes the targets):
+/// one after the other, rendering, tallying and binding took about a quarter of a declaration of
+/// 100,000 (the speed issue).
 async fn queue_for(
     conn: &mut Conn,
     ctx: &MatchContext<'_>,
@@ -409,22 +410,22 @@ async fn queue_for(
 ) -> anyhow::Result<()> {
     let now = ctx.now;
     let write = pass.out.write;
+    let params = Params::new(conn);
     let mut targets: Option<Vec<(i64, i64)>> =
         write.then(|| group.iter().map(|b| (b.id, b.revision)).collect());
-    let mut rendered: Vec<NewNotification> = Vec::new();
+    let mut built: Option<notifications::Enqueue> = None;
     let mut slices = group.chunks(500);
     loop {
         let slice = slices.next();
-        if slice.is_none() && targets.is_none() && rendered.is_empty() {
+        if slice.is_none() && targets.is_none() && built.is_none() {
             return Ok(());
         }
         let writing = async {
             if let Some(ids) = targets.take() {
                 outages::upsert_targets(conn, &run.tenant_id, run.id, &ids, now).await?;
             }
-            if write && !rendered.is_empty() {
-                let revive = kind == Enqueue::Revived;
-                notifications::enqueue_many(conn, &rendered, revive, now).await?;
+            if let Some(statements) = built.take() {
+                statements.write(conn).await?;
             }
             anyhow::Ok(())
         };
@@ -453,21 +454,24 @@ async fn queue_for(
                     keeps.push((b.id, mine.iter().map(|n| n.channel).collect::<Vec<_>>()));
                 }
             }
-            anyhow::Ok((rows, keeps))
+            stats.queued += rows.len() as u64;
+            let revive = kind == Enqueue::Revived;
+            let statements = (write && !rows.is_empty())
+                .then(|| notifications::Enqueue::new(params.clone(), &rows, revive, now));
+            anyhow::Ok((statements, keeps))
         };
         // The write first: it hands its statement to the database's thread and waits there
         // while the rendering runs here.
         let (written, next) = tokio::join!(biased; writing, rendering);
         written?;
-        let (rows, keeps) = next?;
+        let (statements, keeps) = next?;
         // A channel a changed booking no longer has (address deleted) must not be used.
         for (booking, keep) in keeps {
             pass.stats.cancelled +=
                 notifications::cancel_queued_channels_except(conn, run.id, booking, &keep, now)
                     .await?;
         }
-        pass.stats.queued += rows.len() as u64;
-        rendered = rows;
+        built = statements;
     }
 }
 

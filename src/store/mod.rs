@@ -521,6 +521,7 @@ pub fn redact_url(url: &str) -> String {
 /// order they appear in the text; bind the values in that same order. SQLite gets anonymous `?`:
 /// sqlx looks numbered parameters up by name, which costs time quadratic in their number and
 /// made a 1,000-row insert take a second. PostgreSQL gets `$n`.
+#[derive(Clone)]
 pub(crate) struct Params {
     sqlite: bool,
     next: usize,

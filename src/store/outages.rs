@@ -155,25 +155,28 @@ pub async fn upsert_targets(
     bookings: &[(i64, i64)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    const COLS: usize = 6;
+    // What every row shares is bound once per statement; each row brings the rest.
+    const COLS: usize = 2;
     for chunk in bookings.chunks(1000) {
-        let values = super::Params::new(conn).rows(chunk.len(), COLS);
+        let mut p = super::Params::new(conn);
+        let (tenant_p, outage_p, now_p) = (p.one(), p.one(), p.one());
+        let values = p.rows(chunk.len(), COLS);
+        // INSERT … SELECT needs its WHERE before ON CONFLICT.
         let sql = format!(
-            "insert into targets (tenant_id, outage_id, booking_id, state, booking_revision, \
-             matched_at) values {values} \
+            "insert into targets (tenant_id, outage_id, state, matched_at, booking_id, \
+             booking_revision) \
+             select {tenant_p}, {outage_p}, 'affected', {now_p}, v.column1, v.column2 \
+             from (values {values}) as v where true \
              on conflict (outage_id, booking_id) do update set state = 'affected', \
              booking_revision = excluded.booking_revision, matched_at = excluded.matched_at, \
              removal_pending_since = null"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(outage_id)
+            .bind(Millis::of(now));
         for (booking_id, revision) in chunk {
-            q = q
-                .bind(tenant)
-                .bind(outage_id)
-                .bind(*booking_id)
-                .bind("affected")
-                .bind(*revision)
-                .bind(Millis::of(now));
+            q = q.bind(*booking_id).bind(*revision);
         }
         q.execute(&mut *conn).await?;
     }
