@@ -119,8 +119,13 @@ impl Store {
                 Box::pin(async move {
                     if backend == Backend::Sqlite && access == Access::ReadWrite {
                         use sqlx::Executor;
+                        // No commit checkpoints the log by itself: a declaration's commit
+                        // waited 55 ms for it at 100,000 bookings, a recorded send a few. The
+                        // daemon does it beside them ([`Store::checkpoint`]); any other
+                        // process's last connection does it when it closes (SQLite's own rule).
                         conn.execute(sqlx::AssertSqlSafe(format!(
                             "pragma journal_mode = wal; pragma synchronous = full; \
+                             pragma wal_autocheckpoint = 0; \
                              pragma busy_timeout = {BUSY_TIMEOUT_MS}; pragma foreign_keys = on;"
                         )))
                         .await?;
@@ -247,6 +252,22 @@ impl Store {
             Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await
         };
         tx.await.map_err(begin_failed)
+    }
+
+    /// Copies what SQLite's write-ahead log holds into the database file, as far as no reader
+    /// still needs it (a passive checkpoint: writers and readers go on meanwhile), and returns
+    /// how many pages it copied. The daemon calls it every second
+    /// ([`crate::jobs::checkpoint`]); nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> anyhow::Result<i64> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let (_busy, _log, copied): (i64, i64, i64) =
+            sqlx::query_as("pragma wal_checkpoint(passive)")
+                .fetch_one(&self.pool)
+                .await
+                .context("checkpointing the database's write-ahead log")?;
+        Ok(copied)
     }
 
     /// A connection for reads and single statements.
@@ -637,6 +658,37 @@ mod tests {
         assert_eq!(settings(&mut conn).await, (-2000, 0));
     }
 
+    /// A large commit returns without copying its pages into the database file (that was 55 ms
+    /// of a declaration over 100,000 bookings); the checkpoint copies them, and the database
+    /// holds them then.
+    #[tokio::test]
+    async fn a_commit_leaves_the_log_to_the_checkpoint() {
+        let (dir, store, _) = sqlite(1).await;
+        let file = dir.path().join("a.db");
+        let mut tx = store.begin().await.unwrap();
+        // 8 MB: twice what made a commit checkpoint by itself (1,000 pages).
+        sqlx::query(
+            "create table filler as with recursive n(i) as (select 1 union all \
+             select i + 1 from n where i < 2000) select i, randomblob(4000) as b from n",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let before = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            before < 1 << 20,
+            "the commit wrote {before} bytes into the database file"
+        );
+        assert!(store.checkpoint().await.unwrap() > 2000);
+        assert!(std::fs::metadata(&file).unwrap().len() > 8 << 20);
+        let mut conn = store.conn().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("select count(*) from filler")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 2000);
+    }
     #[tokio::test]
     async fn a_write_blocked_by_another_writer_says_so_and_that_nothing_was_written() {
         use sqlx::{Connection, Executor};
