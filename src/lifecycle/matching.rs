@@ -217,17 +217,15 @@ pub async fn match_counted(
         // Each page is planned on its own: right while no target can leave the run.
         Selection::Window { window, scope } if targets.is_empty() => {
             let mut pages = bookings::WindowPages::new(&run.tenant_id, window.from, window.to);
-            let mut page = pages.next(conn).await?;
-            while let Some(rows) = page {
-                // The next page is read now and parsed on another thread while this one is
-                // matched (one after the other, parsing took a twentieth of a declaration).
-                let next = pages.next_raw(conn).await?;
-                let parsing = next.map(|raw| tokio::task::spawn_blocking(|| raw.parse()));
+            // A page is parsed on another thread while the next one is read, and that one
+            // while this one is matched (one after the other, parsing took a twentieth of a
+            // declaration).
+            let parse = |raw: bookings::RawPage| tokio::task::spawn_blocking(|| raw.parse());
+            let mut parsing = pages.next_raw(conn).await?.map(parse);
+            while let Some(page) = parsing {
+                parsing = pages.next_raw(conn).await?.map(parse);
+                let rows = page.await??;
                 match_part(conn, ctx, run, &in_scope(rows, scope), &[], &mut pass).await?;
-                page = match parsing {
-                    Some(parsing) => Some(parsing.await??),
-                    None => None,
-                };
             }
         }
         _ => {
