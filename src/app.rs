@@ -226,9 +226,6 @@ impl App {
                 jobs_token.clone(),
             ));
         }
-        if ctx.store.backend() == crate::store::Backend::Sqlite {
-            tracker.spawn(jobs::checkpoint::run(ctx.store.clone(), jobs_token.clone()));
-        }
         tracker.spawn(jobs::retention::run(
             ctx.clone(),
             instance.clone(),

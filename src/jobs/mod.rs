@@ -7,10 +7,8 @@
 //! - [`watch`]: imports when a watched folder has a new, settled export
 //! - [`retention`]: closing finished runs and deleting contact data after `retention.days`
 //! - [`bounces`]: reading the bounce Maildir and IMAP mailbox
-//! - [`checkpoint`]: copying SQLite's write-ahead log into the database, beside the writers
 
 pub mod bounces;
-pub mod checkpoint;
 pub mod imports;
 pub mod retention;
 pub mod schedule;

@@ -119,13 +119,8 @@ impl Store {
                 Box::pin(async move {
                     if backend == Backend::Sqlite && access == Access::ReadWrite {
                         use sqlx::Executor;
-                        // No commit checkpoints the log by itself: a declaration's commit
-                        // waited 55 ms for it at 100,000 bookings, a recorded send a few. The
-                        // daemon does it beside them ([`Store::checkpoint`]); any other
-                        // process's last connection does it when it closes (SQLite's own rule).
                         conn.execute(sqlx::AssertSqlSafe(format!(
                             "pragma journal_mode = wal; pragma synchronous = full; \
-                             pragma wal_autocheckpoint = 0; \
                              pragma busy_timeout = {BUSY_TIMEOUT_MS}; pragma foreign_keys = on;"
                         )))
                         .await?;
@@ -220,11 +215,16 @@ impl Store {
 
     /// Starts a transaction for a bulk write (an import of many bookings). On SQLite its
     /// connection gets a page cache of [`BULK_CACHE_KIB`]: with the default one a large write
-    /// keeps spilling index pages to the WAL and reading them back. It is set back when the
-    /// connection returns to the pool.
+    /// keeps spilling index pages to the WAL and reading them back. Its commit returns without
+    /// copying the log into the database file (a checkpoint): the next ordinary commit does
+    /// that, in this process or another (the daemon's next recorded send), or the last
+    /// connection when it closes. A declaration over 100,000 bookings waited 55 ms for it. Both
+    /// are set back when the connection returns to the pool.
     pub async fn begin_bulk(&self) -> anyhow::Result<Tx> {
-        self.begin_tuned(&format!("pragma cache_size = -{BULK_CACHE_KIB}"))
-            .await
+        self.begin_tuned(&format!(
+            "pragma cache_size = -{BULK_CACHE_KIB}; pragma wal_autocheckpoint = 0"
+        ))
+        .await
     }
 
     /// Starts the transaction of a declaration: a bulk write ([`Store::begin_bulk`]) whose
@@ -234,7 +234,8 @@ impl Store {
     /// from it and took 6 MiB more.)
     pub async fn begin_declaration(&self) -> anyhow::Result<Tx> {
         self.begin_tuned(&format!(
-            "pragma cache_size = -{BULK_CACHE_KIB}; pragma temp_store = memory"
+            "pragma cache_size = -{BULK_CACHE_KIB}; pragma temp_store = memory; \
+             pragma wal_autocheckpoint = 0"
         ))
         .await
     }
@@ -252,22 +253,6 @@ impl Store {
             Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await
         };
         tx.await.map_err(begin_failed)
-    }
-
-    /// Copies what SQLite's write-ahead log holds into the database file, as far as no reader
-    /// still needs it (a passive checkpoint: writers and readers go on meanwhile), and returns
-    /// how many pages it copied. The daemon calls it every second
-    /// ([`crate::jobs::checkpoint`]); nothing to do on PostgreSQL.
-    pub async fn checkpoint(&self) -> anyhow::Result<i64> {
-        if self.backend != Backend::Sqlite {
-            return Ok(0);
-        }
-        let (_busy, _log, copied): (i64, i64, i64) =
-            sqlx::query_as("pragma wal_checkpoint(passive)")
-                .fetch_one(&self.pool)
-                .await
-                .context("checkpointing the database's write-ahead log")?;
-        Ok(copied)
     }
 
     /// A connection for reads and single statements.
@@ -308,7 +293,8 @@ const BUSY_TIMEOUT_MS: u32 = 30_000;
 pub const BULK_CACHE_KIB: u32 = 16 * 1024;
 
 /// What every SQLite connection is set back to when it returns to the pool.
-const SQLITE_POOLED: &str = "pragma cache_size = -2000; pragma temp_store = default";
+const SQLITE_POOLED: &str =
+    "pragma cache_size = -2000; pragma temp_store = default; pragma wal_autocheckpoint = 1000";
 
 /// The channel on which PostgreSQL instances tell each other that work was queued.
 pub const WORK_CHANNEL: &str = "absage_work";
@@ -658,15 +644,14 @@ mod tests {
         assert_eq!(settings(&mut conn).await, (-2000, 0));
     }
 
-    /// A large commit returns without copying its pages into the database file (that was 55 ms
-    /// of a declaration over 100,000 bookings); the checkpoint copies them, and the database
-    /// holds them then.
+    /// A declaration's commit returns without copying its pages into the database file (that
+    /// was 55 ms of one over 100,000 bookings); the next ordinary commit copies them.
     #[tokio::test]
-    async fn a_commit_leaves_the_log_to_the_checkpoint() {
+    async fn a_bulk_commit_leaves_the_log_to_the_next_commit() {
         let (dir, store, _) = sqlite(1).await;
         let file = dir.path().join("a.db");
-        let mut tx = store.begin().await.unwrap();
-        // 8 MB: twice what made a commit checkpoint by itself (1,000 pages).
+        let mut tx = store.begin_declaration().await.unwrap();
+        // 8 MB: twice what makes a commit checkpoint by itself (1,000 pages).
         sqlx::query(
             "create table filler as with recursive n(i) as (select 1 union all \
              select i + 1 from n where i < 2000) select i, randomblob(4000) as b from n",
@@ -680,15 +665,15 @@ mod tests {
             before < 1 << 20,
             "the commit wrote {before} bytes into the database file"
         );
-        assert!(store.checkpoint().await.unwrap() > 2000);
-        assert!(std::fs::metadata(&file).unwrap().len() > 8 << 20);
-        let mut conn = store.conn().await.unwrap();
-        let rows: i64 = sqlx::query_scalar("select count(*) from filler")
-            .fetch_one(&mut *conn)
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("delete from filler where i = 1")
+            .execute(&mut *tx)
             .await
             .unwrap();
-        assert_eq!(rows, 2000);
+        tx.commit().await.unwrap();
+        assert!(std::fs::metadata(&file).unwrap().len() > 8 << 20);
     }
+
     #[tokio::test]
     async fn a_write_blocked_by_another_writer_says_so_and_that_nothing_was_written() {
         use sqlx::{Connection, Executor};
