@@ -215,23 +215,23 @@ impl Store {
 
     /// Starts a transaction for a bulk write (an import of many bookings). On SQLite its
     /// connection gets a page cache of [`BULK_CACHE_KIB`]: with the default one a large write
-    /// keeps spilling index pages to the WAL and reading them back. Its commit returns without
-    /// copying the log into the database file (a checkpoint): the next ordinary commit does
-    /// that, in this process or another (the daemon's next recorded send), or the last
-    /// connection when it closes. A declaration over 100,000 bookings waited 55 ms for it. Both
-    /// are set back when the connection returns to the pool.
+    /// keeps spilling index pages to the WAL and reading them back. It is set back when the
+    /// connection returns to the pool.
     pub async fn begin_bulk(&self) -> anyhow::Result<Tx> {
-        self.begin_tuned(&format!(
-            "pragma cache_size = -{BULK_CACHE_KIB}; pragma wal_autocheckpoint = 0"
-        ))
-        .await
+        self.begin_tuned(&format!("pragma cache_size = -{BULK_CACHE_KIB}"))
+            .await
     }
 
     /// Starts the transaction of a declaration: a bulk write ([`Store::begin_bulk`]) whose
     /// statement journal stays in memory. Each of its multi-row statements journals every page
     /// it changes first; in a temporary file that was a tenth of the time of a declaration
     /// over 100,000 bookings (the speed issue). (An import's larger statements gained nothing
-    /// from it and took 6 MiB more.)
+    /// from it and took 6 MiB more.) Its commit returns without copying the log into the
+    /// database file (a checkpoint; a declaration over 100,000 bookings waited 55 ms for it):
+    /// the next ordinary commit does that, in this process or another (the daemon's next
+    /// recorded send), or the last connection when it closes. (An import's commit still does
+    /// it itself: a million rows' log is a second of copying, which the daemon's next recorded
+    /// send would wait for.)
     pub async fn begin_declaration(&self) -> anyhow::Result<Tx> {
         self.begin_tuned(&format!(
             "pragma cache_size = -{BULK_CACHE_KIB}; pragma temp_store = memory; \
