@@ -647,7 +647,7 @@ mod tests {
     /// A declaration's commit returns without copying its pages into the database file (that
     /// was 55 ms of one over 100,000 bookings); the next ordinary commit copies them.
     #[tokio::test]
-    async fn a_bulk_commit_leaves_the_log_to_the_next_commit() {
+    async fn a_declarations_commit_leaves_the_log_to_the_next_commit() {
         let (dir, store, _) = sqlite(1).await;
         let file = dir.path().join("a.db");
         let mut tx = store.begin_declaration().await.unwrap();
