@@ -182,9 +182,20 @@ impl Dispatcher {
     /// record outcomes as they come in. Outcomes the database does not take are kept and the
     /// step fails; the next step records them before it claims anything.
     /// How the step ended is told to [`Progress`] (for `/readyz`).
-    #[tracing::instrument(skip_all, name = "dispatch_step", fields(channel = channel.as_str()))]
     pub async fn step_channel(&self, channel: Channel) -> anyhow::Result<StepOutcome> {
-        let result = self.round(channel).await;
+        self.step_handing_over(channel, None).await
+    }
+
+    /// [`Self::step_channel`], telling `hand_over` when the round has stopped claiming while
+    /// more is due, once its sends in flight are down to what a refill would leave: the next
+    /// round may start then, beside this one's last sends (see [`Self::run_channel`]).
+    #[tracing::instrument(skip_all, name = "dispatch_step", fields(channel = channel.as_str()))]
+    async fn step_handing_over(
+        &self,
+        channel: Channel,
+        hand_over: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> anyhow::Result<StepOutcome> {
+        let result = self.round(channel, hand_over).await;
         match &result {
             Ok(_) => self.progress.step_ok(channel.as_str()),
             Err(e) => self.progress.step_failed(
@@ -197,7 +208,11 @@ impl Dispatcher {
         result
     }
 
-    async fn round(&self, channel: Channel) -> anyhow::Result<StepOutcome> {
+    async fn round(
+        &self,
+        channel: Channel,
+        mut hand_over: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> anyhow::Result<StepOutcome> {
         let mut out = StepOutcome::default();
         self.record_unrecorded(channel, &mut out).await?;
         let now = (self.shared.clock)();
@@ -257,16 +272,23 @@ impl Dispatcher {
                     });
                 }
                 // Batches of one to three (strict pacing, tests) are sent one round each.
-                let refill = full
-                    && limit >= 4
-                    && batches < REFILLS
-                    && started.elapsed() < REFILL_WINDOW
-                    && !recording_failed.load(Ordering::Relaxed);
+                // Nothing new is claimed while sends of this channel are unrecorded (here or
+                // in the round before, which may still be recording).
+                let recording = !recording_failed.load(Ordering::Relaxed)
+                    && self.unrecorded_count(channel) == 0;
+                let more = full && limit >= 4 && recording;
+                let refill = more && batches < REFILLS && started.elapsed() < REFILL_WINDOW;
                 // While a probe runs the round goes on claiming, paced by the idle poll when
                 // there was nothing to claim.
-                let probing =
-                    probing.load(Ordering::Relaxed) && !recording_failed.load(Ordering::Relaxed);
+                let probing = probing.load(Ordering::Relaxed) && recording;
                 if !refill && !probing {
+                    // More is due: the next round starts when a refill would have been
+                    // claimed, so the destination does not wait for this round's last sends
+                    // (a peer may hold its last answers back: Kannel 40 ms) and its claim.
+                    if more && let Some(next) = hand_over.take() {
+                        while tasks.len() > low_water && tasks.join_next().await.is_some() {}
+                        let _ = next.send(());
+                    }
                     break;
                 }
                 while tasks.len() > low_water && tasks.join_next().await.is_some() {}
@@ -637,6 +659,9 @@ impl Dispatcher {
         }
     }
 
+    /// One channel's loop: a round after the other, the next starting as soon as one hands
+    /// over ([`Self::step_handing_over`]), so at most two run at once: the newest, and the one
+    /// before it while its last sends finish and are recorded.
     async fn run_channel(
         &self,
         channel: Channel,
@@ -646,52 +671,54 @@ impl Dispatcher {
         let grace = std::time::Duration::from_secs(self.shared.queue.shutdown_grace_secs);
         let mut woken = self.wake.subscribe();
         let mut failures = 0u32;
+        let mut rounds = futures::stream::FuturesUnordered::new();
         loop {
             if shutdown.is_cancelled() {
-                return Ok(());
+                return self.finish(channel, rounds, grace).await;
             }
-            let step = self.step_channel(channel);
-            tokio::pin!(step);
-            let result = tokio::select! {
-                r = &mut step => r,
-                () = shutdown.cancelled() => {
-                    match tokio::time::timeout(grace, &mut step).await {
-                        Ok(Err(e)) => tracing::error!(channel = channel.as_str(), error = %format!("{e:#}"), "dispatch step failed"),
-                        Ok(Ok(_)) => {}
-                        Err(_) => tracing::warn!(channel = channel.as_str(), "shutdown: in-flight sends did not finish in time; their leases will run out"),
-                    }
-                    self.record_before_exit(channel, grace).await;
-                    return Ok(());
-                }
-            };
-            let outcome = match result {
-                Ok(outcome) => {
-                    if failures > 0 {
-                        tracing::info!(
-                            channel = channel.as_str(),
-                            failed_steps = failures,
-                            "dispatch works again"
-                        );
-                    }
-                    failures = 0;
-                    outcome
-                }
-                Err(e) => {
-                    failures += 1;
-                    let error = format!("{e:#}");
-                    let pause = backoff(failures);
-                    // One line per failure; the pauses grow, so a lasting fault costs a line
-                    // every few seconds rather than hundreds.
-                    tracing::error!(channel = channel.as_str(), error = %error, failed_steps = failures, retry_in_ms = pause.as_millis() as u64, "dispatch step failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(pause) => {}
-                        () = shutdown.cancelled() => {
-                            self.record_before_exit(channel, grace).await;
-                            return Ok(());
+            let (handed_tx, mut handed_rx) = tokio::sync::oneshot::channel();
+            rounds.push(self.step_handing_over(channel, Some(handed_tx)));
+            // Until the newest round hands over, or every round has ended.
+            let (mut waiting, mut handed, mut last) = (true, false, None);
+            while !handed && !rounds.is_empty() {
+                tokio::select! {
+                    Some(result) = futures::StreamExt::next(&mut rounds) => {
+                        match &result {
+                            Ok(_) if failures > 0 => {
+                                tracing::info!(channel = channel.as_str(), failed_steps = failures, "dispatch works again");
+                                failures = 0;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                failures += 1;
+                                // One line per failure; the pauses grow, so a lasting fault
+                                // costs a line every few seconds rather than hundreds.
+                                let pause = backoff(failures).as_millis() as u64;
+                                tracing::error!(channel = channel.as_str(), error = %format!("{e:#}"), failed_steps = failures, retry_in_ms = pause, "dispatch step failed; retrying");
+                            }
                         }
+                        last = Some(result);
+                    }
+                    r = &mut handed_rx, if waiting => {
+                        waiting = false;
+                        handed = r.is_ok();
+                    }
+                    () = shutdown.cancelled() => return self.finish(channel, rounds, grace).await,
+                }
+            }
+            if handed {
+                continue;
+            }
+            let outcome = match last {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(_)) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff(failures)) => {}
+                        () = shutdown.cancelled() => return self.finish(channel, rounds, grace).await,
                     }
                     continue;
                 }
+                None => continue,
             };
             if !outcome.idle() {
                 continue;
@@ -707,6 +734,35 @@ impl Dispatcher {
                 () = shutdown.cancelled() => return Ok(()),
             }
         }
+    }
+
+    /// On shutdown: lets the rounds in flight finish within the grace time, then tries once
+    /// more to record what is unrecorded.
+    async fn finish<F>(
+        &self,
+        channel: Channel,
+        mut rounds: futures::stream::FuturesUnordered<F>,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<()>
+    where
+        F: std::future::Future<Output = anyhow::Result<StepOutcome>>,
+    {
+        let ended = tokio::time::timeout(grace, async {
+            while let Some(result) = futures::StreamExt::next(&mut rounds).await {
+                if let Err(e) = result {
+                    tracing::error!(channel = channel.as_str(), error = %format!("{e:#}"), "dispatch step failed");
+                }
+            }
+        });
+        if ended.await.is_err() {
+            tracing::warn!(
+                channel = channel.as_str(),
+                "shutdown: in-flight sends did not finish in time; their leases will run out"
+            );
+        }
+        drop(rounds);
+        self.record_before_exit(channel, grace).await;
+        Ok(())
     }
 
     /// Tries once more to record what is unrecorded, then says how many sends the process ends

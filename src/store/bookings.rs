@@ -452,14 +452,24 @@ pub async fn set_persons(conn: &mut Conn, persons: &[(i64, &str)]) -> sqlx::Resu
 }
 
 /// Active bookings of a source.
-pub async fn count_active(conn: &mut Conn, tenant: &str, source: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "select count(*) from bookings where tenant_id = $1 and source = $2 and status = 'active'",
+/// What a source holds before an import: its active bookings, and those not gone (active or
+/// cancelled), which a full snapshot may mark gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub active: i64,
+    pub not_gone: i64,
+}
+
+pub async fn count_held(conn: &mut Conn, tenant: &str, source: &str) -> sqlx::Result<Held> {
+    let (active, not_gone): (i64, i64) = sqlx::query_as(
+        "select count(case when status = 'active' then 1 end), count(*) from bookings \
+         where tenant_id = $1 and source = $2 and status <> 'gone'",
     )
     .bind(tenant)
     .bind(source)
     .fetch_one(&mut *conn)
-    .await
+    .await?;
+    Ok(Held { active, not_gone })
 }
 
 /// Active bookings of a source that this import did not see.

@@ -545,6 +545,54 @@ async fn an_export_behind_a_url_is_fetched_with_its_token_and_a_refusal_names_th
     assert_eq!(bookings(&t).await.len(), 4, "nothing changed");
 }
 
+/// A full import skips looking for missing bookings when the source held none that were not
+/// gone: one that held only a cancelled booking still has it marked gone when the next export
+/// lacks it, and bookings already gone stay gone.
+#[tokio::test]
+async fn a_source_holding_only_cancelled_bookings_still_loses_the_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), ChannelPolicy::Both);
+    s.sources[0].fields.status = Some("status".into());
+    let t = TestApp::start(dir, s).await;
+    let header = "key,start,minutes,service,location,name,email,phone,language,status\n";
+    let row = |key: &str, status: &str| {
+        format!(
+            "{key},2030-01-09 11:00,15,Zulassung,Soest,Bürger {key},{key}@example.org,,de,{status}\n"
+        )
+    };
+    let export = |text: String| std::fs::write(t.dir.path().join("export.csv"), text).unwrap();
+    let removed = |r: absage::import::ImportReport| (r.outcome, r.counts.rows_removed);
+
+    export(format!("{header}{}", row("K0001", "storniert")));
+    assert_eq!(removed(t.import().await), (Outcome::Applied, 0));
+    export(format!("{header}{}", row("K0002", "")));
+    assert_eq!(removed(t.import().await), (Outcome::Applied, 1));
+    let statuses = |b: Vec<(String, i64, String)>| -> Vec<(String, String)> {
+        b.into_iter()
+            .map(|(key, _, status)| (key, status))
+            .collect()
+    };
+    assert_eq!(
+        statuses(bookings(&t).await),
+        [
+            ("K0001".into(), "gone".into()),
+            ("K0002".into(), "active".into())
+        ]
+    );
+
+    // Now the source holds one active booking; the next export is the first one again.
+    export(format!("{header}{}", row("K0003", "")));
+    assert_eq!(removed(t.import_forced().await), (Outcome::Applied, 1));
+    assert_eq!(
+        statuses(bookings(&t).await),
+        [
+            ("K0001".into(), "gone".into()),
+            ("K0002".into(), "gone".into()),
+            ("K0003".into(), "active".into())
+        ]
+    );
+}
+
 #[tokio::test]
 async fn an_incremental_export_updates_and_cancels_but_never_removes() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;

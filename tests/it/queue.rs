@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use absage::config::ChannelPolicy;
+use absage::domain::notification::Channel;
 use absage::domain::outage::Scope;
 use chrono::Duration;
 
@@ -350,6 +351,86 @@ async fn a_round_claims_the_next_batch_before_the_last_has_drained() {
     );
     let second = d.step().await.unwrap();
     assert_eq!((second.claimed, second.sent), (8, 8));
+    let ns = t.notifications().await;
+    assert!(ns.iter().all(|n| n.state == "sent" && n.attempts == 1));
+}
+
+/// The daemon's loop starts the next round while the last sends of a round are still out:
+/// a peer that holds its last answers back until more requests come (Kannel did, 40 ms at
+/// every round's end) no longer stalls the sending. Here the last two sends of the first round
+/// (eight batches of four) are answered only once a send of the next round has begun; without
+/// the overlap they wait in vain. Each message is still claimed and sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_round_starts_while_the_last_sends_of_a_round_are_out() {
+    use absage::dispatch::destinations::{Deliver, Destinations, Prepared};
+    use absage::dispatch::outcome::{SendFailure, Sent};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Holds the 31st and 32nd send until the 33rd begins, for at most ten seconds.
+    #[derive(Default)]
+    struct HoldsTheLast {
+        calls: AtomicU64,
+        more: tokio::sync::Notify,
+        in_vain: AtomicU64,
+    }
+    impl Deliver for HoldsTheLast {
+        fn deliver<'a>(
+            &'a self,
+            _message: &'a Prepared,
+        ) -> futures::future::BoxFuture<'a, Result<Sent, SendFailure>> {
+            Box::pin(async move {
+                let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if call > 32 {
+                    self.more.notify_waiters();
+                } else if call > 30 {
+                    let more = self.more.notified();
+                    tokio::pin!(more);
+                    more.as_mut().enable();
+                    if self.calls.load(Ordering::SeqCst) <= 32 {
+                        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), more);
+                        if waited.await.is_err() {
+                            self.in_vain.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+                Ok(Sent { provider_id: None })
+            })
+        }
+    }
+
+    let rows: Vec<Row> = (0..40)
+        .map(|i| {
+            Row::new(
+                &format!("K{i:02}"),
+                &format!("2030-01-07 {:02}:{:02}", 8 + i / 12, (i % 12) * 5),
+            )
+            .phone("")
+        })
+        .collect();
+    let t = declared_in_batches_of(&rows, 4).await;
+    let (settings, store) = (&t.app.ctx.settings, &t.app.ctx.store);
+    let held = std::sync::Arc::new(HoldsTheLast::default());
+    let destinations = Destinations::from_settings(settings, store)
+        .unwrap()
+        .with_given(Channel::Email, "held", held.clone());
+    let d = absage::dispatch::Dispatcher::new(
+        store.clone(),
+        settings.queue.clone(),
+        &settings.tenants,
+        t.app.ctx.templates.clone(),
+        destinations,
+        t.clock.as_clock(),
+        std::sync::Arc::default(),
+    );
+    d.run(tokio_util::sync::CancellationToken::new(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.in_vain.load(Ordering::SeqCst),
+        0,
+        "the last sends of the first round waited for a next round that did not start"
+    );
+    assert_eq!(held.calls.load(Ordering::SeqCst), 40);
     let ns = t.notifications().await;
     assert!(ns.iter().all(|n| n.state == "sent" && n.attempts == 1));
 }
