@@ -288,9 +288,12 @@ fn begin_failed(e: sqlx::Error) -> anyhow::Error {
 const BUSY_TIMEOUT_MS: u32 = 30_000;
 
 /// The page cache of a bulk write's SQLite connection, in KiB ([`Store::begin_bulk`]): room for
-/// the index pages a large import keeps touching (the booking times arrive in no order), well
-/// within the import's memory budget. Other connections keep SQLite's default of 2,000 KiB.
-pub const BULK_CACHE_KIB: u32 = 16 * 1024;
+/// the index pages a large import keeps touching (the booking times arrive in no order), within
+/// the import's memory budget (64 MiB). For 1,000,000 bookings SQLite alone writes them in 4.3 s
+/// with 20 MiB, 4.5 s with 18 MiB and 5.6 s with 16 MiB, the rest of the time spilling index
+/// pages to the log and reading them back (BENCHMARKS.md, run 12). Other connections keep
+/// SQLite's default of 2,000 KiB.
+pub const BULK_CACHE_KIB: u32 = 20 * 1024;
 
 /// What every SQLite connection is set back to when it returns to the pool.
 const SQLITE_POOLED: &str =
