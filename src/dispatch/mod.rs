@@ -2,6 +2,8 @@
 //! and records each outcome. [`Dispatcher::step`] does one round over both channels;
 //! [`Dispatcher::run`] runs one thin loop per channel around [`Dispatcher::step_channel`], so a
 //! hanging mail relay never holds up SMS, and tests drive the queue step by step without sleeping.
+//! In the loop a round hands over to the next once it stops claiming, so the destination never
+//! waits for a round's last sends.
 //!
 //! - [`destinations`]: the relays, gateways and outbox a channel sends through, in failover order
 //! - [`health`]: per-destination circuit breaker; [`service_time`]: how long one send takes
@@ -248,7 +250,8 @@ impl Dispatcher {
         // joined, not sequenced, so a slow disk does not stall the relay and vice versa. When a
         // full batch is down to `low_water` in flight, the next is claimed, so the relay never
         // waits for the batch to drain and the claim (the speed issue); a round ends after
-        // REFILLS batches or REFILL_WINDOW, so expiry, probes and shutdown come round often.
+        // REFILLS batches or REFILL_WINDOW, so expiry, probes and shutdown come round often
+        // (and in the daemon's loop the next round begins while its last sends are out).
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
         let started = tokio::time::Instant::now();
         let sending = async {
@@ -567,7 +570,7 @@ impl Dispatcher {
 
     /// Runs one loop per channel until shut down. When nothing is due a loop sleeps until the
     /// next notification falls due, at most `idle_poll_ms`. On shutdown the loops stop claiming
-    /// and let the round in flight finish within `shutdown_grace_secs`. With `exit_when_idle`
+    /// and let the rounds in flight finish within `shutdown_grace_secs`. With `exit_when_idle`
     /// they return once nothing is pending any more.
     pub async fn run(
         &self,
