@@ -370,7 +370,7 @@ impl Dispatcher {
         }
         let now = (self.shared.clock)();
         let lease_until = now + Duration::seconds(self.shared.queue.lease_secs as i64);
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_claim().await?;
         let mut rows = queue::claim(
             &mut tx,
             self.store.backend(),
