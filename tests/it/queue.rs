@@ -332,16 +332,7 @@ async fn a_message_of_an_unknown_kind_is_left_alone_and_the_rest_is_sent() {
 /// and shutdown come round. Each message is claimed and sent once.
 #[tokio::test]
 async fn a_round_claims_the_next_batch_before_the_last_has_drained() {
-    let rows: Vec<Row> = (0..40)
-        .map(|i| {
-            Row::new(
-                &format!("K{i:02}"),
-                &format!("2030-01-07 {:02}:{:02}", 8 + i / 12, (i % 12) * 5),
-            )
-            .phone("")
-        })
-        .collect();
-    let t = declared_in_batches_of(&rows, 4).await;
+    let t = declared_in_batches_of(&forty_emails(), 4).await;
     let d = t.dispatcher();
     let first = d.step().await.unwrap();
     assert_eq!(
@@ -398,16 +389,7 @@ async fn the_next_round_starts_while_the_last_sends_of_a_round_are_out() {
         }
     }
 
-    let rows: Vec<Row> = (0..40)
-        .map(|i| {
-            Row::new(
-                &format!("K{i:02}"),
-                &format!("2030-01-07 {:02}:{:02}", 8 + i / 12, (i % 12) * 5),
-            )
-            .phone("")
-        })
-        .collect();
-    let t = declared_in_batches_of(&rows, 4).await;
+    let t = declared_in_batches_of(&forty_emails(), 4).await;
     let (settings, store) = (&t.app.ctx.settings, &t.app.ctx.store);
     let held = std::sync::Arc::new(HoldsTheLast::default());
     let destinations = Destinations::from_settings(settings, store)
@@ -433,6 +415,19 @@ async fn the_next_round_starts_while_the_last_sends_of_a_round_are_out() {
     assert_eq!(held.calls.load(Ordering::SeqCst), 40);
     let ns = t.notifications().await;
     assert!(ns.iter().all(|n| n.state == "sent" && n.attempts == 1));
+}
+
+/// Forty bookings with an email and no mobile, 08:00–11:25 on 7 January 2030.
+fn forty_emails() -> Vec<Row> {
+    (0..40)
+        .map(|i| {
+            Row::new(
+                &format!("K{i:02}"),
+                &format!("2030-01-07 {:02}:{:02}", 8 + i / 12, (i % 12) * 5),
+            )
+            .phone("")
+        })
+        .collect()
 }
 
 /// An app whose queue claims `batch_size` at a time, with `rows` imported and one outage over
