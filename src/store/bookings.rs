@@ -451,7 +451,6 @@ pub async fn set_persons(conn: &mut Conn, persons: &[(i64, &str)]) -> sqlx::Resu
     Ok(())
 }
 
-/// Active bookings of a source.
 /// What a source holds before an import: its active bookings, and those not gone (active or
 /// cancelled), which a full snapshot may mark gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,6 +459,7 @@ pub struct Held {
     pub not_gone: i64,
 }
 
+/// Counts what a source holds ([`Held`]), in one pass over its bookings.
 pub async fn count_held(conn: &mut Conn, tenant: &str, source: &str) -> sqlx::Result<Held> {
     let (active, not_gone): (i64, i64) = sqlx::query_as(
         "select count(case when status = 'active' then 1 end), count(*) from bookings \
