@@ -9,6 +9,7 @@ pub mod language;
 pub mod localtime;
 pub mod names;
 pub mod notification;
+mod numbering;
 pub mod outage;
 pub mod phone;
 pub mod quiet;

@@ -3,14 +3,13 @@
 //! Exports from German offices carry numbers in every shape: `0171 1234567`,
 //! `+49 (0)171 1234567`, `0049171…`, `0171/1234567`, and Excel's leading apostrophe
 //! (`'+49171…`) that keeps it from eating the plus sign. [`Phone::parse`] cleans these up,
-//! validates the number with libphonenumber's metadata (the `phonenumber` crate) and
-//! records whether it can receive SMS. The raw text is kept for the call list.
+//! validates the number with libphonenumber's metadata (the `phonenumber` crate, its steps
+//! for cleaned numbers in [`numbering`]) and records whether it can receive SMS. The raw text
+//! is kept for the call list.
 
-use phonenumber::metadata::Descriptor;
-use phonenumber::{PhoneNumber, Type, country};
+use super::numbering::{self, Parsed};
+use phonenumber::{Type, country};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// A validated phone number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,18 +29,28 @@ impl Phone {
     /// number is personal data and errors end up in logs and reports.
     pub fn parse(raw: &str, default_region: country::Id) -> Result<Phone, String> {
         let cleaned = clean(raw)?;
-        let number = phonenumber::parse(Some(default_region), &cleaned)
-            .map_err(|_| "is not a phone number".to_string())?;
-        // The number type is what `is_valid` checks (Unknown = invalid); asking once and
-        // writing E.164 by hand halves the regex work, which dominates large imports.
-        let mobile = match number_type(&number) {
-            Type::Unknown => return Err(invalid_reason(&number)),
+        let refused = || "is not a phone number".to_string();
+        let (code, national) = match numbering::parse(&cleaned, default_region) {
+            Some(Parsed::Number { code, national }) => (code, national),
+            Some(Parsed::Refused) => return Err(refused()),
+            None => {
+                let number =
+                    phonenumber::parse(Some(default_region), &cleaned).map_err(|_| refused())?;
+                (number.code().value(), number.national().to_string())
+            }
+        };
+        // The number type is what `is_valid` checks (Unknown = invalid).
+        let value = national.trim_start_matches('0');
+        let kind = numbering::metadata(code, value)
+            .map_or(Type::Unknown, |meta| numbering::number_type(meta, value));
+        let mobile = match kind {
+            Type::Unknown => return Err(invalid_reason(code, &national)),
             Type::Mobile | Type::FixedLineOrMobile => true,
             _ => false,
         };
         Ok(Phone {
             raw: raw.trim().to_string(),
-            e164: Some(format!("+{}{}", number.code().value(), number.national())),
+            e164: Some(format!("+{code}{national}")),
             mobile,
         })
     }
@@ -201,148 +210,16 @@ fn clean(raw: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// The number's type as libphonenumber tells it (`PhoneNumber::number_type`, which
-/// `phonenumber::validator::number_type` answers from the number's region), with each
-/// pattern compiled once per thread ([`matches`]). The crate looks every pattern up in a
-/// shared cache behind a lock, keyed by the pattern's text (SipHash over hundreds of bytes),
-/// for each of the up to eleven types it tries: most of an import's time per row.
-fn number_type(number: &PhoneNumber) -> Type {
-    let database: &'static phonenumber::metadata::Database = &phonenumber::metadata::DATABASE;
-    let Some(meta) = number.metadata(database) else {
-        return Type::Unknown;
-    };
-    let value = number.national().value().to_string();
-    let d = meta.descriptors();
-    let is = |desc: Option<&'static Descriptor>| desc.is_some_and(|d| matches(d, &value));
-    if !matches(d.general(), &value) {
-        return Type::Unknown;
-    }
-    // In the crate's order: the first type that matches is the number's.
-    let types = [
-        (d.premium_rate(), Type::PremiumRate),
-        (d.toll_free(), Type::TollFree),
-        (d.shared_cost(), Type::SharedCost),
-        (d.voip(), Type::Voip),
-        (d.personal_number(), Type::PersonalNumber),
-        (d.pager(), Type::Pager),
-        (d.uan(), Type::Uan),
-        (d.voicemail(), Type::Voicemail),
-    ];
-    if let Some((_, kind)) = types.into_iter().find(|(desc, _)| is(*desc)) {
-        return kind;
-    }
-    if is(d.fixed_line()) {
-        let pattern =
-            |desc: Option<&'static Descriptor>| desc.map(|d| d.national_number().as_str());
-        return if pattern(d.fixed_line()) == pattern(d.mobile()) || is(d.mobile()) {
-            Type::FixedLineOrMobile
-        } else {
-            Type::FixedLine
-        };
-    }
-    if is(d.mobile()) {
-        return Type::Mobile;
-    }
-    Type::Unknown
-}
-
-/// `Descriptor::is_match`: a possible length, and the pattern matching from the first digit
-/// (the crate's `find(..).start() == 0`, which is a match anchored at the start).
-fn matches(desc: &'static Descriptor, national: &str) -> bool {
-    let lengths = desc.possible_length();
-    if !lengths.is_empty() && !lengths.contains(&(national.len() as u16)) {
-        return false;
-    }
-    let pattern = desc.national_number().as_str();
-    // The metadata is a static that is never dropped: a pattern's address names it.
-    let id = (pattern.as_ptr() as usize, pattern.len());
-    PATTERNS.with_borrow_mut(|compiled| {
-        let regex = compiled.entry(id).or_insert_with(|| {
-            regex::RegexBuilder::new(&format!("^(?:{pattern})"))
-                .ignore_whitespace(true)
-                // The lazy DFA's cache (2 MiB by default) fills with the states a million
-                // distinct numbers visit; a smaller one is rebuilt now and then instead.
-                .dfa_size_limit(DFA_CACHE)
-                .build()
-                .ok()
-        });
-        match regex {
-            Some(regex) => regex.is_match(national),
-            None => desc.is_match(national),
-        }
-    })
-}
-
-/// The lazy DFA cache of each pattern of [`matches`], in bytes.
-const DFA_CACHE: usize = 256 * 1024;
-
-thread_local! {
-    /// The patterns of [`matches`], compiled with the crate's options (`ignore_whitespace`).
-    static PATTERNS: RefCell<HashMap<(usize, usize), Option<regex::Regex>>> =
-        RefCell::new(HashMap::new());
-}
-
-fn invalid_reason(number: &PhoneNumber) -> String {
-    let length = number.national().to_string().len();
+fn invalid_reason(code: u16, national: &str) -> String {
     format!(
-        "is not a valid number for country code +{} ({length} digits after it)",
-        number.code().value()
+        "is not a valid number for country code +{code} ({} digits after it)",
+        national.len()
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// [`number_type`] answers as the crate does, for every example number of every region's
-    /// number types in libphonenumber's metadata.
-    #[test]
-    fn number_types_are_the_crates() {
-        let database = &phonenumber::metadata::DATABASE;
-        let mut checked = 0;
-        for meta in database.iter() {
-            let Ok(region) = meta.id().parse::<country::Id>() else {
-                continue;
-            };
-            let d = meta.descriptors();
-            let descriptors = [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
-            ];
-            for example in descriptors
-                .into_iter()
-                .flatten()
-                .filter_map(|d| d.example())
-            {
-                for text in [
-                    example.to_string(),
-                    format!("{example}9"),
-                    example[1..].into(),
-                ] {
-                    let Ok(number) = phonenumber::parse(Some(region), &text) else {
-                        continue;
-                    };
-                    assert_eq!(
-                        number_type(&number),
-                        number.number_type(database),
-                        "{} {text}",
-                        meta.id()
-                    );
-                    checked += 1;
-                }
-            }
-        }
-        assert!(checked > 1000, "{checked}");
-    }
 
     fn cell(text: &str) -> Vec<(String, bool)> {
         parse_cell(text, country::Id::DE)

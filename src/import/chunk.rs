@@ -1,12 +1,14 @@
 //! Writing one chunk of an export's rows inside the import's transaction: rejected rows
 //! counted, repeated keys folded so that no citizen is lost, new and changed bookings upserted,
-//! unchanged ones only touched.
+//! unchanged ones only touched. A chunk is decided and its statements bound while the database
+//! writes the chunk before ([`Importer::apply_chunk`]).
 //!
 //! Which keys this import already wrote, and for which person, is asked of the store (the
 //! bookings it wrote carry its id and their row's person), not kept in memory: an export of
 //! millions of rows would otherwise hold every key until its end. Only the keys whose first row
 //! was rejected are kept ([`Importer::broken_first`]).
 
+use foldhash::fast::RandomState;
 use std::collections::{HashMap, HashSet};
 
 use super::feed::Chunk;
@@ -14,6 +16,11 @@ use super::report::Rejected;
 use super::snapshot::Importer;
 use crate::domain::booking::BookingRecord;
 use crate::store::bookings::{self, Existing, Write};
+
+/// The chunk's maps: its keys are hashed several times each, with foldhash, seeded at random
+/// as std's hasher is.
+type Map<K, V> = HashMap<K, V, RandomState>;
+type Set<K> = HashSet<K, RandomState>;
 
 /// A valid row of an export: the record, the line it starts on, its person and content hash.
 struct Row {
@@ -26,19 +33,116 @@ struct Row {
     folded: bool,
 }
 
+/// A chunk's rows sorted ([`Importer::sort`]): the valid ones, and the keys of the rejected
+/// ones with the line each was first rejected on.
+struct Sorted {
+    valid: Vec<Row>,
+    broken_keys: Vec<String>,
+    broken_at: Map<String, u64>,
+}
+
+/// What a chunk writes, decided and bound ([`Importer::plan`]). It is written
+/// ([`Plan::write`]) while the next chunk is decided and bound, and before that chunk's
+/// lookups of the keys it writes ([`Plan::keys`]).
+pub(super) struct Plan {
+    rows: Vec<Row>,
+    /// The rows of `rows` upserted, each with whether it is new.
+    upserts: Vec<(usize, bool)>,
+    /// Their statements, bound.
+    bound: bookings::Upserts,
+    /// Unchanged bookings: touched, and given the person of their row (the row's index) when
+    /// they were written before persons were kept.
+    touched: Vec<i64>,
+    persons: Vec<(i64, usize)>,
+    /// Rows merged into bookings an earlier chunk wrote.
+    into_written: Vec<Row>,
+    /// Every key the plan writes or touches.
+    keys: Set<String>,
+    tenant: String,
+    source: String,
+    import_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Plan {
+    /// Writes what the plan decided, its bound statements first.
+    async fn write(self, tx: &mut crate::store::Tx) -> anyhow::Result<()> {
+        let writes: Vec<Write> = self
+            .upserts
+            .iter()
+            .map(|&(i, new)| self.rows[i].write(new))
+            .collect();
+        let (tenant, source) = (self.tenant.as_str(), self.source.as_str());
+        bookings::write_upserts(
+            tx,
+            self.bound,
+            (tenant, source),
+            &writes,
+            self.import_id,
+            self.now,
+        )
+        .await?;
+        bookings::touch(tx, &self.touched, self.import_id).await?;
+        let persons: Vec<(i64, &str)> = (self.persons.iter())
+            .map(|&(id, i)| (id, self.rows[i].person.as_str()))
+            .collect();
+        bookings::set_persons(tx, &persons).await?;
+        for row in &self.into_written {
+            bookings::absorb(tx, tenant, source, &row.record).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Row {
+    fn write(&self, new: bool) -> Write<'_> {
+        Write {
+            record: &self.record,
+            content_hash: &self.content_hash,
+            person: &self.person,
+            new,
+        }
+    }
+}
+
+/// Writes the plan of the last chunk, if any.
+pub(super) async fn write_last(
+    tx: &mut crate::store::Tx,
+    pending: &mut Option<Plan>,
+) -> anyhow::Result<()> {
+    match pending.take() {
+        Some(plan) => plan.write(tx).await,
+        None => Ok(()),
+    }
+}
+
 impl Importer<'_, '_> {
-    /// Upserts one chunk: new and changed bookings in one statement, unchanged ones only
-    /// touched. Repeated keys are folded first (see [`Self::fold_repeated_keys`]). A booking
-    /// whose row is broken this time is kept as it was (touched), not taken for removed.
+    /// Applies one chunk: its rows sorted, the store's bookings of its keys looked up, then
+    /// the chunk before (`pending`) written while this one is decided and bound
+    /// ([`Self::plan`]); this one's plan is pending then. A lookup of a key the pending plan
+    /// writes waits for that write, so each chunk sees what every chunk before it wrote.
     pub(super) async fn apply_chunk(
         &mut self,
         tx: &mut crate::store::Tx,
         chunk: Chunk,
+        pending: &mut Option<Plan>,
     ) -> anyhow::Result<()> {
-        let (tenant, source) = (self.source.tenant.clone(), self.source.name.clone());
+        let sorted = self.sort(chunk);
+        let existing = self.look_up(tx, &sorted, pending).await?;
+        let postgres = tx.backend_name() == "PostgreSQL";
+        let (written, plan) = tokio::join!(write_last(tx, pending), async {
+            self.plan(sorted, existing, postgres)
+        });
+        written?;
+        *pending = Some(plan);
+        Ok(())
+    }
+
+    /// Counts the chunk's rows and reports the rejected ones.
+    fn sort(&mut self, chunk: Chunk) -> Sorted {
         let mut valid: Vec<Row> = Vec::with_capacity(chunk.len());
         let mut broken_keys = Vec::new();
-        let mut broken_at: HashMap<String, u64> = HashMap::new();
+        let mut broken_at: Map<String, u64> = Map::default();
         for row in chunk {
             self.report.counts.rows_read += 1;
             match row {
@@ -65,15 +169,60 @@ impl Importer<'_, '_> {
                 }
             }
         }
-        let mut keys: Vec<&str> = valid.iter().map(|r| r.record.key.as_str()).collect();
-        keys.extend(broken_keys.iter().map(String::as_str));
-        let mut existing = bookings::existing_by_keys(tx, &tenant, &source, &keys).await?;
-        // The keys repeated rows may be given (KEY#person), when any row may be one.
-        let renamed = self.possible_renames(&valid, &broken_at, &existing);
+        Sorted {
+            valid,
+            broken_keys,
+            broken_at,
+        }
+    }
+
+    /// What the store holds for every key the chunk's rows may end up with: their own, and
+    /// `KEY#person` where a row may be renamed ([`Self::possible_renames`]). Writes the
+    /// pending plan first when it writes one of them.
+    async fn look_up(
+        &self,
+        tx: &mut crate::store::Tx,
+        sorted: &Sorted,
+        pending: &mut Option<Plan>,
+    ) -> anyhow::Result<HashMap<String, Existing>> {
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
+        let mut keys: Vec<&str> = sorted.valid.iter().map(|r| r.record.key.as_str()).collect();
+        keys.extend(sorted.broken_keys.iter().map(String::as_str));
+        let wait_for = |pending: &Option<Plan>, keys: &[&str]| {
+            pending
+                .as_ref()
+                .is_some_and(|plan| keys.iter().any(|k| plan.keys.contains(*k)))
+        };
+        if wait_for(pending, &keys) {
+            write_last(tx, pending).await?;
+        }
+        let mut existing = bookings::existing_by_keys(tx, tenant, source, &keys).await?;
+        let renamed = self.possible_renames(&sorted.valid, &sorted.broken_at, &existing);
         if !renamed.is_empty() {
             let renamed: Vec<&str> = renamed.iter().map(String::as_str).collect();
-            existing.extend(bookings::existing_by_keys(tx, &tenant, &source, &renamed).await?);
+            if wait_for(pending, &renamed) {
+                write_last(tx, pending).await?;
+            }
+            existing.extend(bookings::existing_by_keys(tx, tenant, source, &renamed).await?);
         }
+        Ok(existing)
+    }
+
+    /// Decides what the chunk writes: repeated keys folded (see [`Self::fold_repeated_keys`]),
+    /// new and changed bookings upserted (bound here, in one statement), unchanged ones only
+    /// touched. A booking whose row is broken this time is kept as it was (touched), not
+    /// taken for removed.
+    fn plan(
+        &mut self,
+        sorted: Sorted,
+        mut existing: HashMap<String, Existing>,
+        postgres: bool,
+    ) -> Plan {
+        let Sorted {
+            valid,
+            broken_keys,
+            broken_at,
+        } = sorted;
         let (mut valid, into_written) = self.fold_repeated_keys(valid, &broken_at, &existing);
         for row in valid.iter_mut().filter(|row| row.folded) {
             row.content_hash = row.record.content_hash();
@@ -87,11 +236,12 @@ impl Importer<'_, '_> {
                 }
             }
         }
-        let mut seen = HashSet::new();
+        let mut seen = Set::with_capacity_and_hasher(valid.len(), RandomState::default());
         let mut upserts = Vec::new();
         let mut touched = Vec::new();
         let mut persons = Vec::new();
-        for row in &valid {
+        let mut keys = Set::with_capacity_and_hasher(valid.len(), RandomState::default());
+        for (i, row) in valid.iter().enumerate() {
             let (rec, line, hash) = (&row.record, row.line, &row.content_hash);
             let old = existing.get(&rec.key);
             if !seen.insert(rec.key.as_str())
@@ -108,45 +258,55 @@ impl Importer<'_, '_> {
                 });
                 continue;
             }
-            let write = Write {
-                record: rec,
-                content_hash: hash,
-                person: &row.person,
-                new: old.is_none(),
-            };
+            keys.insert(rec.key.clone());
             match old {
                 None => {
                     self.report.counts.rows_new += 1;
-                    upserts.push(write);
+                    upserts.push((i, true));
                 }
                 Some(o) if o.content_hash != *hash || o.status == "gone" => {
                     self.report.counts.rows_updated += 1;
-                    upserts.push(write);
+                    upserts.push((i, false));
                 }
                 Some(o) => {
                     self.report.counts.rows_unchanged += 1;
                     touched.push(o.id);
                     if o.person.is_none() {
-                        persons.push((o.id, row.person.as_str()));
+                        persons.push((o.id, i));
                     }
                 }
             }
         }
-        touched.extend(
-            broken_keys
-                .iter()
-                .filter(|k| !seen.contains(k.as_str()))
-                .filter_map(|k| existing.get(k))
-                .filter(|o| o.last_import_id != self.import_id)
-                .map(|o| o.id),
-        );
-        bookings::upsert_many(tx, &tenant, &source, &upserts, self.import_id, self.now).await?;
-        bookings::touch(tx, &touched, self.import_id).await?;
-        bookings::set_persons(tx, &persons).await?;
-        for row in &into_written {
-            bookings::absorb(tx, &tenant, &source, &row.record).await?;
+        for key in broken_keys.iter().filter(|k| !seen.contains(k.as_str())) {
+            if let Some(o) = existing.remove(key)
+                && o.last_import_id != self.import_id
+            {
+                touched.push(o.id);
+                keys.insert(key.clone());
+            }
         }
-        Ok(())
+        keys.extend(into_written.iter().map(|row| row.record.key.clone()));
+        let writes: Vec<Write> = upserts
+            .iter()
+            .map(|&(i, new)| valid[i].write(new))
+            .collect();
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
+        let bound =
+            bookings::bind_upserts(postgres, tenant, source, &writes, self.import_id, self.now);
+        drop(writes);
+        Plan {
+            rows: valid,
+            upserts,
+            bound,
+            touched,
+            persons,
+            into_written,
+            keys,
+            tenant: tenant.clone(),
+            source: source.clone(),
+            import_id: self.import_id,
+            now: self.now,
+        }
     }
 
     /// The person of the row that holds `key` in an earlier chunk of this import: the booking
@@ -167,10 +327,11 @@ impl Importer<'_, '_> {
     fn possible_renames(
         &self,
         valid: &[Row],
-        broken_at: &HashMap<String, u64>,
+        broken_at: &Map<String, u64>,
         existing: &HashMap<String, Existing>,
     ) -> Vec<String> {
-        let mut count: HashMap<&str, usize> = HashMap::with_capacity(valid.len());
+        let mut count: Map<&str, usize> =
+            Map::with_capacity_and_hasher(valid.len(), RandomState::default());
         for row in valid {
             *count.entry(row.record.key.as_str()).or_default() += 1;
         }
@@ -199,17 +360,17 @@ impl Importer<'_, '_> {
     fn fold_repeated_keys(
         &mut self,
         valid: Vec<Row>,
-        broken_at: &HashMap<String, u64>,
+        broken_at: &Map<String, u64>,
         existing: &HashMap<String, Existing>,
     ) -> (Vec<Row>, Vec<Row>) {
         let mut out: Vec<Row> = Vec::with_capacity(valid.len());
         // Each key of this chunk: where its row is in `out`.
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: Map<String, usize> = Map::default();
         let mut into_written = Vec::new();
         let mut warnings = Vec::new();
         for mut row in valid {
             // The person of the row that holds the key so far, in this chunk or an earlier one.
-            let first = |key: &str, index: &HashMap<String, usize>, out: &[Row]| {
+            let first = |key: &str, index: &Map<String, usize>, out: &[Row]| {
                 index
                     .get(key)
                     .map(|&i| out[i].person.clone())

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::report::{ImportReport, Outcome};
 use super::{
-    ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, feed, fingerprint, locate,
+    ImportMode, ImportOptions, Now, Rematch, SourceKind, SourceSettings, chunk, feed, fingerprint,
+    locate,
 };
 use crate::lifecycle::matching;
 use crate::store::imports::ImportCounts;
@@ -147,6 +148,7 @@ impl Importer<'_, '_> {
         };
         let mut tx = self.store.begin_bulk().await?;
         let before = bookings::count_held(&mut tx, tenant, source).await?;
+        let mut pending = None;
         while let Some(msg) = rx.recv().await {
             let chunk = match msg {
                 feed::ReaderMsg::Rows(chunk) => chunk,
@@ -169,9 +171,10 @@ impl Importer<'_, '_> {
                     return Ok(());
                 }
             };
-            self.apply_chunk(&mut tx, chunk).await?;
+            self.apply_chunk(&mut tx, chunk, &mut pending).await?;
             progress(self.report.counts.rows_read as u64);
         }
+        chunk::write_last(&mut tx, &mut pending).await?;
         if self.source.mode == ImportMode::Full {
             let refused = self.remove_missing(&mut tx, before, force).await?;
             if refused {

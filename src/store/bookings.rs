@@ -142,15 +142,8 @@ fn json_array<T: serde::Serialize>(values: &[T]) -> String {
     serde_json::to_string(values).expect("plain values serialise to JSON")
 }
 
-/// Inserts new bookings and overwrites changed ones (bumping their revision).
-///
-/// On SQLite the new ones are inserted without an upsert clause: a statement of many rows that
-/// may abort half-way (an upsert may) journals every page it changes first, and with the
-/// booking-time index filled in export order, not time order, that was a third of an import
-/// (`sqlite3` alone: 8.7 s for 1,000,000 rows in statements of 1,000 with the journal, 5.6 s
-/// without). They are inserted `or ignore`, which never aborts; the rows that did not go in (a
-/// key the store held after all, a broken value) are upserted after it, so the end is what the
-/// upsert alone writes and every error it would raise is still raised.
+/// Inserts new bookings and overwrites changed ones (bumping their revision): [`bind_upserts`]
+/// and [`write_upserts`] in one.
 pub async fn upsert_many(
     conn: &mut Conn,
     tenant: &str,
@@ -159,34 +152,111 @@ pub async fn upsert_many(
     import_id: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    if is_postgres(conn) {
-        return upsert_many_postgres(conn, tenant, source, records, import_id, now).await;
+    let bound = bind_upserts(is_postgres(conn), tenant, source, records, import_id, now);
+    write_upserts(conn, bound, (tenant, source), records, import_id, now).await
+}
+
+/// A statement with its values bound, to run later: it owns its text and values.
+type Bound = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// The statements that write a chunk's bookings, bound before their turn ([`bind_upserts`]):
+/// an import binds one chunk while the database writes the one before.
+pub struct Upserts {
+    /// SQLite: `insert or ignore` statements of the new bookings, each with how many it holds.
+    inserts: Vec<(Bound, usize)>,
+    /// Upserts: of the changed bookings on SQLite, of all on PostgreSQL.
+    upserts: Vec<Bound>,
+}
+
+/// Binds the statements that insert new bookings and overwrite changed ones.
+///
+/// On SQLite the new ones are inserted without an upsert clause: a statement of many rows that
+/// may abort half-way (an upsert may) journals every page it changes first, and with the
+/// booking-time index filled in export order, not time order, that was a third of an import
+/// (`sqlite3` alone: 8.7 s for 1,000,000 rows in statements of 1,000 with the journal, 5.6 s
+/// without). They are inserted `or ignore`, which never aborts; the rows that did not go in (a
+/// key the store held after all, a broken value) are upserted after it ([`write_upserts`]), so
+/// the end is what the upsert alone writes and every error it would raise is still raised.
+pub fn bind_upserts(
+    postgres: bool,
+    tenant: &str,
+    source: &str,
+    records: &[Write<'_>],
+    import_id: i64,
+    now: DateTime<Utc>,
+) -> Upserts {
+    if postgres {
+        let upserts = records
+            .chunks(5000)
+            .map(|chunk| bind_postgres(tenant, source, chunk, import_id, now))
+            .collect();
+        return Upserts {
+            inserts: Vec::new(),
+            upserts,
+        };
     }
     let (new, changed): (Vec<Write>, Vec<Write>) = records.iter().partition(|w| w.new);
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        // Ids grow: what this statement inserts has an id above every id before it.
-        let before: Option<i64> = sqlx::query_scalar("select max(id) from bookings")
-            .fetch_one(&mut *conn)
-            .await?;
-        let inserted = write_sqlite(conn, tenant, source, chunk, import_id, now, "").await?;
-        if inserted < chunk.len() as u64 {
+    let bind = |chunk: &[Write], upsert| bind_sqlite(tenant, source, chunk, import_id, now, upsert);
+    Upserts {
+        inserts: new
+            .chunks(ROWS_PER_STATEMENT)
+            .map(|chunk| (bind(chunk, ""), chunk.len()))
+            .collect(),
+        upserts: changed
+            .chunks(ROWS_PER_STATEMENT)
+            .map(|chunk| bind(chunk, UPSERT))
+            .collect(),
+    }
+}
+
+/// Runs the statements [`bind_upserts`] bound for `records`, the first of them first. The new
+/// bookings an `insert or ignore` left out are upserted: those of its keys the store does not
+/// hold as written by this import.
+pub async fn write_upserts(
+    conn: &mut Conn,
+    bound: Upserts,
+    (tenant, source): (&str, &str),
+    records: &[Write<'_>],
+    import_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let mut new = records.iter().filter(|w| w.new);
+    for (statement, len) in bound.inserts {
+        let chunk: Vec<Write> = new.by_ref().take(len).copied().collect();
+        let inserted = statement.execute(&mut *conn).await?.rows_affected();
+        if inserted < len as u64 {
+            let mut p = Params::new(conn);
+            let sql = format!(
+                "select booking_key from bookings where tenant_id = {} and source = {} \
+                 and last_import_id = {} and booking_key in ({})",
+                p.one(),
+                p.one(),
+                p.one(),
+                p.list(chunk.len())
+            );
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(tenant)
+                .bind(source)
+                .bind(import_id);
+            for w in &chunk {
+                q = q.bind(w.record.key.as_str());
+            }
             let mine: std::collections::HashSet<String> =
-                sqlx::query_scalar("select booking_key from bookings where id > $1")
-                    .bind(before.unwrap_or(0))
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into_iter()
-                    .collect();
+                q.fetch_all(&mut *conn).await?.into_iter().collect();
             let rest: Vec<Write> = chunk
                 .iter()
                 .filter(|w| !mine.contains(&w.record.key))
                 .copied()
                 .collect();
-            write_sqlite(conn, tenant, source, &rest, import_id, now, UPSERT).await?;
+            if !rest.is_empty() {
+                bind_sqlite(tenant, source, &rest, import_id, now, UPSERT)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
     }
-    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-        write_sqlite(conn, tenant, source, chunk, import_id, now, UPSERT).await?;
+    for statement in bound.upserts {
+        statement.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -195,19 +265,18 @@ pub async fn upsert_many(
 const ROWS_PER_STATEMENT: usize = 1500;
 
 /// One statement writing the rows on SQLite: with `upsert` ([`UPSERT`]) an upsert, without it
-/// an `insert or ignore`. Returns the rows written.
-async fn write_sqlite(
-    conn: &mut Conn,
+/// an `insert or ignore`.
+fn bind_sqlite(
     tenant: &str,
     source: &str,
     chunk: &[Write<'_>],
     import_id: i64,
     now: DateTime<Utc>,
     upsert: &str,
-) -> sqlx::Result<u64> {
+) -> Bound {
     // What every row shares is bound once per statement; each row brings the rest.
     const COLS: usize = 17;
-    let mut p = Params::new(conn);
+    let mut p = Params::sqlite();
     let shared = [p.one(), p.one(), p.one(), p.one()];
     let rows = p.rows(chunk.len(), COLS);
     let [tenant_p, source_p, import_p, now_p] = &shared;
@@ -249,7 +318,7 @@ async fn write_sqlite(
             .bind(other_phones(rec))
             .bind(w.person);
     }
-    Ok(q.execute(&mut *conn).await?.rows_affected())
+    q
 }
 
 fn status_text(status: BookingStatus) -> &'static str {
@@ -281,7 +350,7 @@ const UPSERT: &str = "on conflict (tenant_id, source, booking_key) do update set
      phone_problem = excluded.phone_problem, phone_other = excluded.phone_other, \
      person = excluded.person, revision = bookings.revision + 1";
 
-/// One row of [`upsert_many_postgres`]'s JSON parameter; short keys keep it small.
+/// One row of [`bind_postgres`]'s JSON parameter; short keys keep it small.
 #[derive(serde::Serialize)]
 struct JsonBooking<'a> {
     k: &'a str,
@@ -303,62 +372,56 @@ struct JsonBooking<'a> {
     p: &'a str,
 }
 
-/// PostgreSQL's bulk path: 5,000 rows per statement, all in one JSON parameter that
+/// PostgreSQL's bulk path: up to 5,000 rows per statement, all in one JSON parameter that
 /// `json_to_recordset` turns into rows — no per-value binds, no row-at-a-time round trips.
-async fn upsert_many_postgres(
-    conn: &mut Conn,
+fn bind_postgres(
     tenant: &str,
     source: &str,
-    records: &[Write<'_>],
+    chunk: &[Write<'_>],
     import_id: i64,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    for chunk in records.chunks(5000) {
-        let rows: Vec<JsonBooking> = chunk
-            .iter()
-            .map(|w| {
-                let (rec, phone) = (w.record, w.record.phone.as_ref());
-                JsonBooking {
-                    k: rec.key.as_str(),
-                    s: rec.starts_at.timestamp_millis(),
-                    e: rec.ends_at.timestamp_millis(),
-                    sv: rec.service.as_str(),
-                    l: rec.location.as_str(),
-                    n: rec.name.as_str(),
-                    em: rec.email.as_ref().map(|e| e.to_string()),
-                    pr: phone.map(|p| p.raw.as_str()),
-                    pe: phone.and_then(|p| p.e164.as_deref()),
-                    pm: i64::from(phone.is_some_and(|p| p.mobile)),
-                    lg: rec.language.as_ref().map(|l| l.to_string()),
-                    st: status_text(rec.status),
-                    h: w.content_hash,
-                    ep: rec.email_problem.as_deref(),
-                    pp: rec.phone_problem.as_deref(),
-                    po: other_phones(rec),
-                    p: w.person,
-                }
-            })
-            .collect();
-        let sql = format!(
-            "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
-             location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
-             content_hash, last_import_id, updated_at, email_problem, phone_problem, \
-             phone_other, person) \
-             select $1, $2, r.k, r.s, r.e, r.sv, r.l, r.n, r.em, r.pr, r.pe, r.pm, r.lg, r.st, \
-             r.h, $3, $4, r.ep, r.pp, r.po, r.p from json_to_recordset($5::json) as r(k text, \
-             s bigint, e bigint, sv text, l text, n text, em text, pr text, pe text, pm bigint, \
-             lg text, st text, h text, ep text, pp text, po text, p text) {UPSERT}"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant)
-            .bind(source)
-            .bind(import_id)
-            .bind(Millis::of(now))
-            .bind(json_array(&rows))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+) -> Bound {
+    let rows: Vec<JsonBooking> = chunk
+        .iter()
+        .map(|w| {
+            let (rec, phone) = (w.record, w.record.phone.as_ref());
+            JsonBooking {
+                k: rec.key.as_str(),
+                s: rec.starts_at.timestamp_millis(),
+                e: rec.ends_at.timestamp_millis(),
+                sv: rec.service.as_str(),
+                l: rec.location.as_str(),
+                n: rec.name.as_str(),
+                em: rec.email.as_ref().map(|e| e.to_string()),
+                pr: phone.map(|p| p.raw.as_str()),
+                pe: phone.and_then(|p| p.e164.as_deref()),
+                pm: i64::from(phone.is_some_and(|p| p.mobile)),
+                lg: rec.language.as_ref().map(|l| l.to_string()),
+                st: status_text(rec.status),
+                h: w.content_hash,
+                ep: rec.email_problem.as_deref(),
+                pp: rec.phone_problem.as_deref(),
+                po: other_phones(rec),
+                p: w.person,
+            }
+        })
+        .collect();
+    let sql = format!(
+        "insert into bookings (tenant_id, source, booking_key, starts_at, ends_at, service, \
+         location, name, email, phone_raw, phone_e164, phone_mobile, language, status, \
+         content_hash, last_import_id, updated_at, email_problem, phone_problem, \
+         phone_other, person) \
+         select $1, $2, r.k, r.s, r.e, r.sv, r.l, r.n, r.em, r.pr, r.pe, r.pm, r.lg, r.st, \
+         r.h, $3, $4, r.ep, r.pp, r.po, r.p from json_to_recordset($5::json) as r(k text, \
+         s bigint, e bigint, sv text, l text, n text, em text, pr text, pe text, pm bigint, \
+         lg text, st text, h text, ep text, pp text, po text, p text) {UPSERT}"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(source)
+        .bind(import_id)
+        .bind(Millis::of(now))
+        .bind(json_array(&rows))
 }
 
 /// Joins another row of the same appointment into a booking this import already wrote: its

@@ -554,6 +554,14 @@ impl Params {
         }
     }
 
+    /// SQLite's placeholders, for a statement bound before it meets its connection.
+    pub(crate) fn sqlite() -> Params {
+        Params {
+            sqlite: true,
+            next: 1,
+        }
+    }
+
     /// One placeholder.
     pub(crate) fn one(&mut self) -> String {
         let n = self.next;

@@ -739,6 +739,80 @@ async fn a_key_repeated_for_another_service_or_another_citizen_loses_nobody() {
     );
 }
 
+/// A chunk is decided and bound while the chunk before it is written (`chunk.rs`), so a
+/// lookup of a key that write holds must wait for it. Repeats of every kind right at the chunk
+/// boundaries (rows 1,000 and 2,000): the same appointment for another service; another
+/// citizen under a number of the first chunk and, in the next chunk, that citizen's second
+/// service (a lookup of `KEY#person` only); a key whose first row is broken.
+#[tokio::test]
+async fn repeated_keys_right_across_chunk_boundaries_lose_nobody() {
+    let day = |i: usize| format!("2030-01-08 {:02}:{:02}", 8 + (i / 60) % 9, i % 60);
+    let mut rows: Vec<Row> = (0..2400)
+        .map(|i| Row::new(&format!("F{i:04}"), &day(i)))
+        .collect();
+    rows[1000] = rows[999].clone().service("Führerschein");
+    rows[1998] = Row::new("F0500", &day(500))
+        .email("geschwister@example.org")
+        .phone("0171 9999999");
+    rows[1999] = Row::new("F1999", "kaputt");
+    rows[2000] = rows[1998].clone().service("Führerschein");
+    rows[2001] = Row::new("F1999", &day(1999));
+    let t = TestApp::with_rows(ChannelPolicy::Both, &[]).await;
+    t.write_export(&rows);
+    let r = t.import().await;
+    assert_eq!(
+        r.counts.conservation(true),
+        "read 2400 = imported 2399 (of which 2 merged: another service of the same booking) \
+         + rejected 1"
+    );
+    let stored = || async {
+        let mut conn = t.app.ctx.store.conn().await.unwrap();
+        sqlx::query_as::<_, (String, String, Option<String>)>(
+            "select booking_key, service, email from bookings \
+             where booking_key in ('F0500', 'F0999') or booking_key like 'F0500#%' \
+             or booking_key like 'F1999%' order by booking_key",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+    };
+    let got = stored().await;
+    let summary: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(key, service, email)| {
+            let key = key.split_once('#').map_or(key.as_str(), |(k, _)| k);
+            (key, service.as_str(), email.as_deref().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("F0500", "Zulassung", "f0500@example.org"),
+            (
+                "F0500",
+                "Zulassung\nFührerschein",
+                "geschwister@example.org"
+            ),
+            ("F0999", "Zulassung\nFührerschein", "f0999@example.org"),
+            ("F1999", "Zulassung", "f1999@example.org"),
+        ],
+        "{got:?}"
+    );
+    // The next import of the same file changes nothing.
+    let r = t.import().await;
+    assert_eq!(
+        (
+            r.counts.rows_new,
+            r.counts.rows_updated,
+            r.counts.rows_merged
+        ),
+        (0, 0, 2),
+        "{}",
+        r.counts.conservation(true)
+    );
+    assert_eq!(stored().await, got);
+}
+
 /// Bookings written before the store kept each booking's person (an upgrade) have none. An
 /// import that finds them unchanged records it, so that a later row of the same key, in a
 /// later chunk of the same export, still joins its booking instead of becoming another citizen.
