@@ -649,7 +649,7 @@ async fn an_incremental_export_updates_and_cancels_but_never_removes() {
 /// once per service, and some systems reuse a number for a family's bookings. The first row
 /// won and every other was "rejected": the second service was unknown to the scope, and the
 /// second citizen was never told. Now the same person's rows join one booking (also across
-/// the importer's chunks of 1,000 rows), and another person under the same key is a booking
+/// the importer's chunks of rows), and another person under the same key is a booking
 /// of their own.
 #[tokio::test]
 async fn a_key_repeated_for_another_service_or_another_citizen_loses_nobody() {
@@ -742,7 +742,7 @@ async fn a_key_repeated_for_another_service_or_another_citizen_loses_nobody() {
 /// A chunk is decided and bound while the chunk before it is written (`chunk.rs`), so a
 /// lookup of a key that write holds must wait for it. Repeats of every kind right at the chunk
 /// boundaries (rows 1,000 and 2,000): the same appointment for another service; another
-/// citizen under a number of the first chunk and, in the next chunk, that citizen's second
+/// citizen under a number of an earlier chunk and, in the next chunk, that citizen's second
 /// service (a lookup of `KEY#person` only); a key whose first row is broken.
 #[tokio::test]
 async fn repeated_keys_right_across_chunk_boundaries_lose_nobody() {
