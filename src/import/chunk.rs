@@ -105,7 +105,7 @@ impl Row {
     }
 }
 
-/// Writes the plan of the last chunk, if any.
+/// Writes the pending plan, if any: the chunk before, or at the end the last chunk.
 pub(super) async fn write_last(
     tx: &mut crate::store::Tx,
     pending: &mut Option<Plan>,
