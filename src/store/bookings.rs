@@ -26,7 +26,7 @@ pub struct Write<'a> {
     pub content_hash: &'a str,
     pub person: &'a str,
     /// The store held no booking of this key when the chunk was read: it is inserted, not
-    /// upserted (see [`upsert_many`]).
+    /// upserted (see [`bind_upserts`]).
     pub new: bool,
 }
 
@@ -140,20 +140,6 @@ fn is_postgres(conn: &Conn) -> bool {
 /// (`json_array_elements_text`, `json_to_recordset`) instead of one parameter per value.
 fn json_array<T: serde::Serialize>(values: &[T]) -> String {
     serde_json::to_string(values).expect("plain values serialise to JSON")
-}
-
-/// Inserts new bookings and overwrites changed ones (bumping their revision): [`bind_upserts`]
-/// and [`write_upserts`] in one.
-pub async fn upsert_many(
-    conn: &mut Conn,
-    tenant: &str,
-    source: &str,
-    records: &[Write<'_>],
-    import_id: i64,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    let bound = bind_upserts(is_postgres(conn), tenant, source, records, import_id, now);
-    write_upserts(conn, bound, (tenant, source), records, import_id, now).await
 }
 
 /// A statement with its values bound, to run later: it owns its text and values.
@@ -850,9 +836,25 @@ pub async fn names(
 
 #[cfg(test)]
 mod tests {
-    use super::{WINDOW_PAGE, WindowPages, Write, active_in_window, upsert_many};
+    use super::{
+        Conn, WINDOW_PAGE, WindowPages, Write, active_in_window, bind_upserts, is_postgres,
+        write_upserts,
+    };
     use crate::domain::booking::{BookingRecord, BookingStatus};
     use chrono::{TimeZone, Utc};
+
+    /// Binds and writes, as an import does for one chunk.
+    async fn upsert_many(
+        conn: &mut Conn,
+        tenant: &str,
+        source: &str,
+        records: &[Write<'_>],
+        import_id: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let bound = bind_upserts(is_postgres(conn), tenant, source, records, import_id, now);
+        write_upserts(conn, bound, (tenant, source), records, import_id, now).await
+    }
 
     fn record(key: &str, name: &str) -> BookingRecord {
         let starts_at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
