@@ -8,10 +8,13 @@
 //! millions of rows would otherwise hold every key until its end. Only the keys whose first row
 //! was rejected are kept ([`Importer::broken_first`]).
 
+use fastbloom::BloomFilter;
 use foldhash::fast::RandomState;
 use std::collections::{HashMap, HashSet};
 
-use super::feed::Chunk;
+use tokio::sync::mpsc;
+
+use super::feed::{Chunk, ReaderMsg};
 use super::report::Rejected;
 use super::snapshot::Importer;
 use crate::domain::booking::BookingRecord;
@@ -35,7 +38,7 @@ struct Row {
 
 /// A chunk's rows sorted ([`Importer::sort`]): the valid ones, and the keys of the rejected
 /// ones with the line each was first rejected on.
-struct Sorted {
+pub(super) struct Sorted {
     valid: Vec<Row>,
     broken_keys: Vec<String>,
     broken_at: Map<String, u64>,
@@ -64,9 +67,43 @@ pub(super) struct Plan {
     now: chrono::DateTime<chrono::Utc>,
 }
 
+/// The keys an import wrote or touched so far, kept when the store held no booking of the
+/// source before it: then a key not in here is in the store neither, and is not looked up. A
+/// Bloom filter, of 1.8 MiB: it never misses a key it holds, and takes about one key in a
+/// thousand for written by mistake, which is then looked up as before. Past a million keys
+/// such mistakes grow more frequent (about 6 % at two million), and so do the lookups.
+pub(super) struct Written(BloomFilter<RandomState>);
+
+impl Default for Written {
+    fn default() -> Written {
+        Written(
+            BloomFilter::with_false_pos(0.001)
+                .hasher(RandomState::default())
+                .expected_items(1_000_000),
+        )
+    }
+}
+
+/// What the reader sent next, its rows sorted.
+pub(super) enum Next {
+    Rows(Sorted),
+    /// The export could not be read to its end: nothing may be applied.
+    Aborted(String),
+    End,
+}
+
+/// The plans of the chunks in flight: the one bound and waiting for its turn, and the one
+/// written last, whose rows are dropped while the database writes the next (freeing 500 rows
+/// between two statements would keep the database waiting).
+#[derive(Default)]
+pub(super) struct InFlight {
+    pending: Option<Plan>,
+    written: Option<Plan>,
+}
+
 impl Plan {
     /// Writes what the plan decided, its bound statements first.
-    async fn write(self, tx: &mut crate::store::Tx) -> anyhow::Result<()> {
+    async fn write(&mut self, tx: &mut crate::store::Tx) -> anyhow::Result<()> {
         let writes: Vec<Write> = self
             .upserts
             .iter()
@@ -75,7 +112,7 @@ impl Plan {
         let (tenant, source) = (self.tenant.as_str(), self.source.as_str());
         bookings::write_upserts(
             tx,
-            self.bound,
+            std::mem::take(&mut self.bound),
             (tenant, source),
             &writes,
             self.import_id,
@@ -108,34 +145,54 @@ impl Row {
 /// Writes the pending plan, if any: the chunk before, or at the end the last chunk.
 pub(super) async fn write_last(
     tx: &mut crate::store::Tx,
-    pending: &mut Option<Plan>,
+    flight: &mut InFlight,
 ) -> anyhow::Result<()> {
-    match pending.take() {
-        Some(plan) => plan.write(tx).await,
-        None => Ok(()),
+    if let Some(mut plan) = flight.pending.take() {
+        plan.write(tx).await?;
+        flight.written = Some(plan);
     }
+    Ok(())
 }
 
 impl Importer<'_, '_> {
-    /// Applies one chunk: its rows sorted, the store's bookings of its keys looked up, then
-    /// the chunk before (`pending`) written while this one is decided and bound
-    /// ([`Self::plan`]); this one's plan is pending then. A lookup of a key the pending plan
-    /// writes waits for that write, so each chunk sees what every chunk before it wrote.
+    /// Receives the reader's next chunk and sorts its rows.
+    pub(super) async fn receive(&mut self, rx: &mut mpsc::Receiver<ReaderMsg>) -> Next {
+        match rx.recv().await {
+            Some(ReaderMsg::Rows(chunk)) => Next::Rows(self.sort(chunk)),
+            Some(ReaderMsg::Aborted(why)) => Next::Aborted(why),
+            Some(ReaderMsg::End) => Next::End,
+            // The reader stopped without saying how: it panicked (it stops early by itself
+            // only when the importer no longer listens). Its rows may be a part of the export.
+            None => {
+                Next::Aborted("the export could not be read to its end (the reader failed)".into())
+            }
+        }
+    }
+
+    /// Applies one chunk, its rows sorted: the store's bookings of its keys looked up, then
+    /// the chunk before (`flight`'s pending plan) written while this one is decided and bound
+    /// ([`Self::plan`]) and the next one received and sorted, which is returned; this chunk's
+    /// plan is pending then. The database thus goes from one chunk's write to the next
+    /// chunk's lookup without waiting. A lookup of a key the pending plan writes waits for
+    /// that write, so each chunk sees what every chunk before it wrote.
     pub(super) async fn apply_chunk(
         &mut self,
         tx: &mut crate::store::Tx,
-        chunk: Chunk,
-        pending: &mut Option<Plan>,
-    ) -> anyhow::Result<()> {
-        let sorted = self.sort(chunk);
-        let existing = self.look_up(tx, &sorted, pending).await?;
+        sorted: Sorted,
+        flight: &mut InFlight,
+        rx: &mut mpsc::Receiver<ReaderMsg>,
+    ) -> anyhow::Result<Next> {
+        let existing = self.look_up(tx, &sorted, flight).await?;
         let postgres = tx.backend_name() == "PostgreSQL";
-        let (written, plan) = tokio::join!(write_last(tx, pending), async {
-            self.plan(sorted, existing, postgres)
+        let spent = flight.written.take();
+        let (written, (plan, next)) = tokio::join!(write_last(tx, flight), async {
+            let plan = self.plan(sorted, existing, postgres);
+            drop(spent);
+            (plan, self.receive(rx).await)
         });
         written?;
-        *pending = Some(plan);
-        Ok(())
+        flight.pending = Some(plan);
+        Ok(next)
     }
 
     /// Counts the chunk's rows and reports the rejected ones.
@@ -177,35 +234,48 @@ impl Importer<'_, '_> {
     }
 
     /// What the store holds for every key the chunk's rows may end up with: their own, and
-    /// `KEY#person` where a row may be renamed ([`Self::possible_renames`]). Writes the
-    /// pending plan first when it writes one of them.
+    /// `KEY#person` where a row may be renamed ([`Self::possible_renames`]).
     async fn look_up(
         &self,
         tx: &mut crate::store::Tx,
         sorted: &Sorted,
-        pending: &mut Option<Plan>,
+        flight: &mut InFlight,
     ) -> anyhow::Result<HashMap<String, Existing>> {
-        let (tenant, source) = (&self.source.tenant, &self.source.name);
         let mut keys: Vec<&str> = sorted.valid.iter().map(|r| r.record.key.as_str()).collect();
         keys.extend(sorted.broken_keys.iter().map(String::as_str));
-        let wait_for = |pending: &Option<Plan>, keys: &[&str]| {
-            pending
-                .as_ref()
-                .is_some_and(|plan| keys.iter().any(|k| plan.keys.contains(*k)))
-        };
-        if wait_for(pending, &keys) {
-            write_last(tx, pending).await?;
-        }
-        let mut existing = bookings::existing_by_keys(tx, tenant, source, &keys).await?;
+        let mut existing = self.stored(tx, &keys, flight).await?;
         let renamed = self.possible_renames(&sorted.valid, &sorted.broken_at, &existing);
         if !renamed.is_empty() {
             let renamed: Vec<&str> = renamed.iter().map(String::as_str).collect();
-            if wait_for(pending, &renamed) {
-                write_last(tx, pending).await?;
-            }
-            existing.extend(bookings::existing_by_keys(tx, tenant, source, &renamed).await?);
+            existing.extend(self.stored(tx, &renamed, flight).await?);
         }
         Ok(existing)
+    }
+
+    /// What the store holds of `keys`. The pending plan is written first when it writes one
+    /// of them. When the store held no booking of the source before this import, only the
+    /// keys it may have written ([`Written`]) are asked for, and often none is.
+    async fn stored(
+        &self,
+        tx: &mut crate::store::Tx,
+        keys: &[&str],
+        flight: &mut InFlight,
+    ) -> anyhow::Result<HashMap<String, Existing>> {
+        let keys: Vec<&str> = match &self.written {
+            Some(written) => (keys.iter().copied())
+                .filter(|k| written.0.contains(*k))
+                .collect(),
+            None => keys.to_vec(),
+        };
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pending = flight.pending.as_ref();
+        if pending.is_some_and(|plan| keys.iter().any(|k| plan.keys.contains(*k))) {
+            write_last(tx, flight).await?;
+        }
+        let (tenant, source) = (&self.source.tenant, &self.source.name);
+        Ok(bookings::existing_by_keys(tx, tenant, source, &keys).await?)
     }
 
     /// Decides what the chunk writes: repeated keys folded (see [`Self::fold_repeated_keys`]),
@@ -286,6 +356,11 @@ impl Importer<'_, '_> {
             }
         }
         keys.extend(into_written.iter().map(|row| row.record.key.clone()));
+        if let Some(written) = &mut self.written {
+            for key in &keys {
+                written.0.insert(key.as_str());
+            }
+        }
         let writes: Vec<Write> = upserts
             .iter()
             .map(|&(i, new)| valid[i].write(new))

@@ -1,4 +1,4 @@
-//! Importing a source: read the export (streaming, on a blocking thread), apply it as one
+//! Importing a source: read the export (streaming, on a thread of its own), apply it as one
 //! snapshot in one transaction, refuse it whole when it would wipe the calendar, re-match the
 //! tenant's active outages, and record the outcome in the import history.
 //!

@@ -51,6 +51,7 @@ pub(super) async fn run_held(
         url,
         report: ImportReport::new(import_id, source, PathBuf::from(&shown)),
         broken_first: HashSet::new(),
+        written: None,
     };
     let result = importer
         .apply(&file, opts.file.is_some(), opts.force, progress)
@@ -97,6 +98,9 @@ pub(super) struct Importer<'a, 'm> {
     /// The keys whose first row in this export was rejected: a later row of such a key is
     /// not taken for that citizen, whose booking stays as it was (see `chunk.rs`).
     pub(super) broken_first: HashSet<String>,
+    /// The keys this import wrote, when the store held no booking of the source before it
+    /// (see `chunk.rs`).
+    pub(super) written: Option<chunk::Written>,
 }
 
 impl Importer<'_, '_> {
@@ -148,11 +152,16 @@ impl Importer<'_, '_> {
         };
         let mut tx = self.store.begin_bulk().await?;
         let before = bookings::count_held(&mut tx, tenant, source).await?;
-        let mut pending = None;
-        while let Some(msg) = rx.recv().await {
-            let chunk = match msg {
-                feed::ReaderMsg::Rows(chunk) => chunk,
-                feed::ReaderMsg::Aborted(why) => {
+        if before.all == 0 {
+            self.written = Some(chunk::Written::default());
+        }
+        let mut flight = chunk::InFlight::default();
+        let mut next = self.receive(&mut rx).await;
+        loop {
+            let sorted = match next {
+                chunk::Next::Rows(sorted) => sorted,
+                chunk::Next::End => break,
+                chunk::Next::Aborted(why) => {
                     tx.rollback().await?;
                     // Nothing was applied; the counts say what the file held so far. The
                     // reader hands its refusal on as a last "row"; it is no row of the file.
@@ -171,10 +180,10 @@ impl Importer<'_, '_> {
                     return Ok(());
                 }
             };
-            self.apply_chunk(&mut tx, chunk, &mut pending).await?;
+            next = (self.apply_chunk(&mut tx, sorted, &mut flight, &mut rx)).await?;
             progress(self.report.counts.rows_read as u64);
         }
-        chunk::write_last(&mut tx, &mut pending).await?;
+        chunk::write_last(&mut tx, &mut flight).await?;
         if self.source.mode == ImportMode::Full {
             let refused = self.remove_missing(&mut tx, before, force).await?;
             if refused {

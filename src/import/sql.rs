@@ -55,7 +55,8 @@ pub struct SqlRows {
 
 /// Runs the source's query (`name` stands for it in messages) and waits for its first row or
 /// its end: a query that fails, or whose columns lack mapped fields, is refused whole. Blocks,
-/// so call it on a blocking thread of the runtime (which runs the query).
+/// so call it on a thread that is not a runtime's worker but has entered the runtime (which
+/// runs the query): a blocking thread of the runtime, or the import's reader.
 pub fn open(
     name: &str,
     opts: &SqlOptions,

@@ -593,6 +593,33 @@ async fn a_source_holding_only_cancelled_bookings_still_loses_the_missing_ones()
     );
 }
 
+/// The first import of a source looks up only the keys it wrote itself (`chunk::Written`):
+/// the store held nothing of the source. A source whose bookings are all gone still holds
+/// them: an export that brings them back updates them, it does not insert them again.
+#[tokio::test]
+async fn bookings_that_are_all_gone_come_back_updated_not_new() {
+    let t = TestApp::with_rows(ChannelPolicy::Both, &rows(3)).await;
+    t.write_export(&rows(0));
+    let r = t.import_forced().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_removed),
+        (Outcome::Applied, 3),
+        "{:?}",
+        r.message
+    );
+    t.write_export(&rows(3));
+    let r = t.import().await;
+    assert_eq!(
+        (r.outcome, r.counts.rows_new, r.counts.rows_updated),
+        (Outcome::Applied, 0, 3),
+        "{:?}",
+        r.message
+    );
+    let b = bookings(&t).await;
+    assert_eq!(b.len(), 3);
+    assert!(b.iter().all(|b| b.2 == "active"), "{b:?}");
+}
+
 #[tokio::test]
 async fn an_incremental_export_updates_and_cancels_but_never_removes() {
     let t = TestApp::with_rows(ChannelPolicy::Both, &rows(10)).await;
