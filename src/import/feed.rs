@@ -168,28 +168,33 @@ mod tests {
     use super::*;
     use crate::import::mapping::RowError;
 
-    /// An export whose reading panics after a chunk and a row (a bug in a parser).
-    struct Panics(usize);
+    /// An export of `rows` broken rows, after which it ends or, with `panics`, its reading
+    /// panics (a bug in a parser).
+    struct Fake {
+        rows: usize,
+        panics: bool,
+    }
 
-    impl Iterator for Panics {
+    impl Iterator for Fake {
         type Item = Result<ParsedRow, RowError>;
         fn next(&mut self) -> Option<Self::Item> {
-            self.0 += 1;
-            match self.0 {
-                n if n <= CHUNK + 1 => Some(Err(RowError {
-                    line: 2,
-                    field: "start".into(),
-                    target: None,
-                    reason: "not a date".into(),
-                    key: None,
-                    cell: None,
-                })),
-                _ => panic!("a parser's bug"),
+            if self.rows == 0 {
+                assert!(!self.panics, "a parser's bug");
+                return None;
             }
+            self.rows -= 1;
+            Some(Err(RowError {
+                line: 2,
+                field: "start".into(),
+                target: None,
+                reason: "not a date".into(),
+                key: None,
+                cell: None,
+            }))
         }
     }
 
-    impl Export for Panics {
+    impl Export for Fake {
         fn aborted(&self) -> Option<&str> {
             None
         }
@@ -201,7 +206,11 @@ mod tests {
     #[test]
     fn a_reader_that_panics_never_says_the_export_ended() {
         let (tx, mut rx) = mpsc::channel(4);
-        let reader = std::thread::spawn(move || read_all(&mut Panics(0), "export.csv", &tx));
+        let mut panics = Fake {
+            rows: CHUNK + 1,
+            panics: true,
+        };
+        let reader = std::thread::spawn(move || read_all(&mut panics, "export.csv", &tx));
         assert!(reader.join().is_err(), "the reader panicked");
         assert!(matches!(rx.blocking_recv(), Some(ReaderMsg::Rows(rows)) if rows.len() == CHUNK));
         assert!(
@@ -210,26 +219,14 @@ mod tests {
         );
     }
 
-    /// An export read to its end: it has no more rows.
-    struct Ends;
-
-    impl Iterator for Ends {
-        type Item = Result<ParsedRow, RowError>;
-        fn next(&mut self) -> Option<Self::Item> {
-            None
-        }
-    }
-
-    impl Export for Ends {
-        fn aborted(&self) -> Option<&str> {
-            None
-        }
-    }
-
     #[test]
     fn a_reader_says_when_it_read_the_export_to_its_end() {
         let (tx, mut rx) = mpsc::channel(4);
-        read_all(&mut Ends, "export.csv", &tx);
+        let mut ends = Fake {
+            rows: 0,
+            panics: false,
+        };
+        read_all(&mut ends, "export.csv", &tx);
         drop(tx);
         assert!(matches!(rx.blocking_recv(), Some(ReaderMsg::End)));
         assert!(rx.blocking_recv().is_none());
