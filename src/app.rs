@@ -251,7 +251,12 @@ impl App {
             tenants = ctx.settings.tenants.len(),
             "absage running"
         );
-        let result = dispatcher.run(shutdown.clone(), exit_when_idle).await;
+        // The dispatcher runs as a task of the runtime rather than on the thread that waits for
+        // the daemon to end: the sends it spawns then wake it where they run, instead of waking
+        // that other thread once or twice for every message.
+        let result = tokio::spawn(async move { dispatcher.run(shutdown, exit_when_idle).await })
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the dispatcher stopped: {e}")));
         jobs_token.cancel();
         tracker.close();
         let grace = std::time::Duration::from_secs(ctx.settings.queue.shutdown_grace_secs);

@@ -34,6 +34,9 @@ pub struct SmsMessage {
 /// A gateway with its own keep-alive connection pool and a limit on requests in flight.
 pub struct SmsGateway {
     cfg: SmsGatewayConfig,
+    /// Kannel's `sendsms` address, parsed once: each send appends its query to a copy.
+    /// (Generic gateways fill in their address per send; for them it is never read.)
+    kannel_url: Result<reqwest::Url, url::ParseError>,
     client: reqwest::Client,
     in_flight: Semaphore,
     pub service: super::service_time::ServiceTime,
@@ -63,7 +66,14 @@ impl SmsGateway {
             // A redirect would repeat credentials and the message to another address.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        // A wrong address fails each send through this gateway (so the others take over),
+        // as a refused connection would, rather than the start of the daemon.
+        let kannel_url = match &cfg {
+            SmsGatewayConfig::Kannel(k) => reqwest::Url::parse(&k.url),
+            SmsGatewayConfig::Http(_) => Err(url::ParseError::EmptyHost),
+        };
         Ok(Self {
+            kannel_url,
             in_flight: Semaphore::new(concurrency),
             service: Default::default(),
             client,
@@ -133,36 +143,40 @@ impl SmsGateway {
     }
 
     async fn send_kannel(&self, k: &KannelConfig, m: &SmsMessage) -> Result<Sent, SendFailure> {
-        let mut query = vec![
-            ("username", k.username.as_str()),
-            ("password", k.password.expose()),
-            ("from", m.from.as_str()),
-            ("to", m.to_e164.as_str()),
-            ("text", m.text.as_str()),
-            // Kannel converts from this charset itself, also to UCS-2 when coding=2.
-            ("charset", "UTF-8"),
-        ];
-        if m.ucs2 {
-            query.push(("coding", "2"));
+        let mut url = match &self.kannel_url {
+            Ok(url) => url.clone(),
+            Err(e) => {
+                return Err(SendFailure::destination(format!(
+                    "the gateway's url is not an address: {e}"
+                )));
+            }
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("username", &k.username)
+                .append_pair("password", k.password.expose())
+                .append_pair("from", &m.from)
+                .append_pair("to", &m.to_e164)
+                .append_pair("text", &m.text)
+                // Kannel converts from this charset itself, also to UCS-2 when coding=2.
+                .append_pair("charset", "UTF-8");
+            if m.ucs2 {
+                query.append_pair("coding", "2");
+            }
+            if let Some(smsc) = &k.smsc {
+                query.append_pair("smsc", smsc);
+            }
+            if let Some(v) = m.validity_minutes {
+                query.append_pair("validity", &v.to_string());
+            }
+            if let Some(dlr_url) = &m.dlr_url {
+                query
+                    .append_pair("dlr-mask", "31")
+                    .append_pair("dlr-url", dlr_url);
+            }
         }
-        if let Some(smsc) = &k.smsc {
-            query.push(("smsc", smsc));
-        }
-        let validity = m.validity_minutes.map(|v| v.to_string());
-        if let Some(v) = &validity {
-            query.push(("validity", v));
-        }
-        if let Some(dlr_url) = &m.dlr_url {
-            query.push(("dlr-mask", "31"));
-            query.push(("dlr-url", dlr_url));
-        }
-        let response = self
-            .client
-            .get(&k.url)
-            .query(&query)
-            .send()
-            .await
-            .map_err(request_failure)?;
+        let response = self.client.get(url).send().await.map_err(request_failure)?;
         let status = response.status();
         if status == StatusCode::ACCEPTED {
             return Ok(Sent::default());
@@ -633,6 +647,21 @@ mod tests {
             gateway.probe().await,
             Err(SendFailure::Destination(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_kannel_url_that_is_no_address_fails_its_sends_not_the_start() {
+        let SmsGatewayConfig::Kannel(mut k) = kannel_config(1, "s3cret") else {
+            unreachable!()
+        };
+        k.url = "127.0.0.1:13013/cgi-bin/sendsms".into();
+        // The daemon starts, so that the other gateways and the call list still serve.
+        let gateway = SmsGateway::new(SmsGatewayConfig::Kannel(k)).unwrap();
+        let failure = gateway.send(&sms("x", false)).await.unwrap_err();
+        let SendFailure::Destination(reason) = &failure else {
+            panic!("{failure:?}")
+        };
+        assert!(reason.contains("not an address"), "{reason}");
     }
 
     fn kannel_config(port: u16, password: &str) -> SmsGatewayConfig {

@@ -160,9 +160,35 @@ pub async fn mark_sent_many(
     sent: &[SentRecord<'_>],
 ) -> sqlx::Result<std::collections::HashMap<i64, Option<String>>> {
     let mut updated = std::collections::HashMap::with_capacity(sent.len());
-    // 5 parameters a row; well below SQLite's limit of 32,766 per statement.
+    if conn.backend_name() == "SQLite" {
+        // The group as one JSON parameter: one statement for every size of group (prepared
+        // once, not once per size and connection), and one value for the driver to copy
+        // instead of five a send.
+        let rows: Vec<_> = sent
+            .iter()
+            .map(|r| {
+                let at = Millis::of(r.at);
+                (r.id, r.destination, r.provider_id, r.message_id, at)
+            })
+            .collect();
+        let json = serde_json::to_string(&rows).expect("plain values serialise to JSON");
+        let done: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "update notifications set state = 'sent', destination = v.value ->> 1, \
+             provider_id = v.value ->> 2, message_id = v.value ->> 3, \
+             sent_at = v.value ->> 4, finished_at = v.value ->> 4, attempts = attempts + 1, \
+             lease_owner = null, lease_until = null from json_each($1) as v \
+             where notifications.id = v.value ->> 0 \
+             and notifications.state in ('sending', 'expired') \
+             returning notifications.id, notifications.delivery_state",
+        )
+        .bind(json)
+        .fetch_all(&mut *conn)
+        .await?;
+        updated.extend(done);
+        return Ok(updated);
+    }
+    // 5 parameters a row.
     for chunk in sent.chunks(1000) {
-        // Anonymous placeholders on SQLite: numbered ones cost sqlx a lookup by name each.
         let values = Params::new(conn).rows(chunk.len(), 5);
         // VALUES columns are column1… in SQLite and PostgreSQL alike.
         let sql = format!(
