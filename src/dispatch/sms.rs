@@ -65,6 +65,9 @@ impl SmsGateway {
             .pool_max_idle_per_host(concurrency)
             // A redirect would repeat credentials and the message to another address.
             .redirect(reqwest::redirect::Policy::none())
+            // The queue alone retries a send, and records each attempt. (The client's own
+            // retry of refused HTTP/2 streams also kept a copy of every request, in case.)
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()?;
         // A wrong address fails each send through this gateway (so the others take over),
         // as a refused connection would, rather than the start of the daemon.
