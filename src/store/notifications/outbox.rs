@@ -346,3 +346,168 @@ pub async fn count_pending(conn: &mut Conn, channel: &str) -> sqlx::Result<i64> 
     .fetch_one(&mut *conn)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SentRecord, mark_sent_many};
+    use crate::store::notifications::{NewNotification, enqueue_many};
+    use chrono::{TimeZone, Utc};
+
+    /// A group of sends is recorded with each send's own values, of the stored types; what is
+    /// not claimed (queued) is left alone; a delivery report that came first is handed back.
+    #[tokio::test]
+    async fn a_group_of_sends_is_recorded_each_with_its_own_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = crate::store::Store::connect(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut conn = store.conn().await.unwrap();
+        sqlx::query(
+            "insert into bookings (id, tenant_id, source, booking_key, starts_at, ends_at, \
+             service, location, name, status, content_hash, last_import_id, updated_at) \
+             values (1, 't', 's', '00123', 0, 1, 'x', 'y', 'z', 'active', 'h', 1, 0)",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "insert into outages (id, tenant_id, kind, services_json, locations_json, \
+             reason, state, created_at, created_by) \
+             values (1, 't', 'outage', '[]', '[]', 'r', 'active', 0, 'me')",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let now = Utc.timestamp_millis_opt(1_800_000_000_123).unwrap();
+        let row = |channel: &'static str, kind: &'static str| NewNotification {
+            tenant_id: "t".into(),
+            outage_id: 1,
+            booking_id: 1,
+            channel,
+            kind,
+            role: "primary",
+            recipient: format!("{channel}-{kind}"),
+            language: "de".into(),
+            subject: None,
+            body_text: None,
+            body_html: None,
+            next_attempt_at: now,
+            deadline: now,
+        };
+        let rows = [
+            row("email", "cancellation"),
+            row("sms", "cancellation"),
+            row("sms", "retraction"),
+        ];
+        enqueue_many(&mut conn, &rows, false, now).await.unwrap();
+        // Ids 1 and 2 are claimed; 2 already has a report; 3 stays queued.
+        sqlx::query("update notifications set state = 'sending' where id in (1, 2)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("update notifications set delivery_state = 'failed:1' where id = 2")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let at = |ms: i64| Utc.timestamp_millis_opt(ms).unwrap();
+        let sent = [
+            SentRecord {
+                id: 1,
+                destination: "relay \"a\"",
+                provider_id: None,
+                message_id: Some("<n1.o1@termine.example>"),
+                at: at(1_800_000_000_500),
+            },
+            SentRecord {
+                id: 2,
+                destination: "kannel",
+                provider_id: Some("00042 ünï\\"),
+                message_id: None,
+                at: at(1_800_000_000_900),
+            },
+            SentRecord {
+                id: 3,
+                destination: "kannel",
+                provider_id: None,
+                message_id: None,
+                at: at(1_800_000_001_000),
+            },
+        ];
+        let reported = mark_sent_many(&mut conn, &sent).await.unwrap();
+        assert_eq!(
+            reported,
+            [(1, None), (2, Some("failed:1".to_owned()))]
+                .into_iter()
+                .collect()
+        );
+        type Stored = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            String,
+        );
+        let stored: Vec<Stored> = sqlx::query_as(
+            "select id, state, destination, provider_id, message_id, sent_at, finished_at, \
+             attempts, typeof(sent_at) || ' ' || typeof(provider_id) from notifications \
+             order by id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let sent_row = |id,
+                        destination: &str,
+                        provider: Option<&str>,
+                        message: Option<&str>,
+                        ms,
+                        types: &str| {
+            (
+                id,
+                "sent".to_owned(),
+                Some(destination.to_owned()),
+                provider.map(str::to_owned),
+                message.map(str::to_owned),
+                Some(ms),
+                Some(ms),
+                1,
+                types.to_owned(),
+            )
+        };
+        assert_eq!(
+            stored,
+            [
+                sent_row(
+                    1,
+                    "relay \"a\"",
+                    None,
+                    Some("<n1.o1@termine.example>"),
+                    1_800_000_000_500,
+                    "integer null"
+                ),
+                sent_row(
+                    2,
+                    "kannel",
+                    Some("00042 ünï\\"),
+                    None,
+                    1_800_000_000_900,
+                    "integer text"
+                ),
+                (
+                    3,
+                    "queued".to_owned(),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                    "null null".to_owned()
+                ),
+            ]
+        );
+    }
+}
