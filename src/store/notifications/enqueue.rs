@@ -367,33 +367,9 @@ mod tests {
     /// each stored under their own tenant and run, none under a neighbour's.
     #[tokio::test]
     async fn rows_of_several_runs_are_each_stored_under_their_own() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/a.db", dir.path().display());
-        let store = crate::store::Store::connect(&url, 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) =
+            crate::store::notifications::store_with_runs(&[("a", 1), ("b", 2)]).await;
         let mut conn = store.conn().await.unwrap();
-        for (tenant, id) in [("a", 1), ("b", 2)] {
-            sqlx::query(
-                "insert into bookings (id, tenant_id, source, booking_key, starts_at, ends_at, \
-                 service, location, name, status, content_hash, last_import_id, updated_at) \
-                 values ($1, $2, 's', $2, 0, 1, 'x', 'y', 'z', 'active', 'h', 1, 0)",
-            )
-            .bind(id)
-            .bind(tenant)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-            sqlx::query(
-                "insert into outages (id, tenant_id, kind, services_json, locations_json, \
-                 reason, state, created_at, created_by) \
-                 values ($1, $2, 'outage', '[]', '[]', 'r', 'active', 0, 'me')",
-            )
-            .bind(id)
-            .bind(tenant)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        }
         let now = Utc::now();
         let row = |tenant: &str, run: i64, channel: &'static str| NewNotification {
             tenant_id: tenant.into(),

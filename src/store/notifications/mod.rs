@@ -14,3 +14,38 @@ pub use delivery::*;
 pub use enqueue::*;
 pub use outbox::*;
 pub use reads::*;
+
+/// A fresh SQLite store with, for each `(tenant, id)`, a booking and a run of that id.
+#[cfg(test)]
+pub(crate) async fn store_with_runs(
+    runs: &[(&str, i64)],
+) -> (tempfile::TempDir, crate::store::Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/a.db", dir.path().display());
+    let store = crate::store::Store::connect(&url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conn = store.conn().await.unwrap();
+    for (tenant, id) in runs {
+        sqlx::query(
+            "insert into bookings (id, tenant_id, source, booking_key, starts_at, ends_at, \
+             service, location, name, status, content_hash, last_import_id, updated_at) \
+             values ($1, $2, 's', $2, 0, 1, 'x', 'y', 'z', 'active', 'h', 1, 0)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "insert into outages (id, tenant_id, kind, services_json, locations_json, \
+             reason, state, created_at, created_by) \
+             values ($1, $2, 'outage', '[]', '[]', 'r', 'active', 0, 'me')",
+        )
+        .bind(id)
+        .bind(tenant)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    (dir, store)
+}

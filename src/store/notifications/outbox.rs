@@ -357,27 +357,8 @@ mod tests {
     /// not claimed (queued) is left alone; a delivery report that came first is handed back.
     #[tokio::test]
     async fn a_group_of_sends_is_recorded_each_with_its_own_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/a.db", dir.path().display());
-        let store = crate::store::Store::connect(&url, 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = crate::store::notifications::store_with_runs(&[("t", 1)]).await;
         let mut conn = store.conn().await.unwrap();
-        sqlx::query(
-            "insert into bookings (id, tenant_id, source, booking_key, starts_at, ends_at, \
-             service, location, name, status, content_hash, last_import_id, updated_at) \
-             values (1, 't', 's', '00123', 0, 1, 'x', 'y', 'z', 'active', 'h', 1, 0)",
-        )
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-        sqlx::query(
-            "insert into outages (id, tenant_id, kind, services_json, locations_json, \
-             reason, state, created_at, created_by) \
-             values (1, 't', 'outage', '[]', '[]', 'r', 'active', 0, 'me')",
-        )
-        .execute(&mut *conn)
-        .await
-        .unwrap();
         let now = Utc.timestamp_millis_opt(1_800_000_000_123).unwrap();
         let row = |channel: &'static str, kind: &'static str| NewNotification {
             tenant_id: "t".into(),
