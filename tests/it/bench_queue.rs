@@ -189,12 +189,12 @@ async fn relay_alone_messages_per_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: scripts/bench sms (release)"]
 async fn gateway_alone_messages_per_second() {
-    let n: usize = env_or("BENCH_SMS_N", 5_000);
-    let concurrency: usize = env_or("BENCH_SMS_CONCURRENCY", 16);
-    let url: String = env_or("BENCH_KANNEL_URL", String::new());
-    let text: String = env_or("BENCH_SMS_TEXT", "Ihr Termin fällt aus.".to_owned());
-    assert!(!url.is_empty(), "BENCH_KANNEL_URL names Kannel's sendsms");
-    let gateway = kannel(url, concurrency);
+    let SmsBench {
+        n,
+        concurrency,
+        text,
+        gateway,
+    } = SmsBench::from_env();
     let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -217,18 +217,20 @@ async fn gateway_alone_messages_per_second() {
 /// 500 at a time from a durable queue (one SQLite table, WAL and `synchronous = full` as
 /// absage's store, through sqlx's own SQLite driver, not its `Any` layer), sends each through
 /// absage's Kannel client, and records what went out in one statement per group of finished
-/// sends as the daemon groups them, so that nothing sent is sent again after a crash. No leases, tenants, texts,
-/// failover, retries or expiry. `scripts/bench sms` runs it beside `ab -k` and the daemon.
+/// sends as the daemon groups them, so that nothing sent is sent again after a crash. No
+/// leases, tenants, texts, failover, retries or expiry. `scripts/bench sms` runs it beside
+/// `ab -k` and the daemon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: scripts/bench sms (release)"]
 async fn durable_queue_minimal_messages_per_second() {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-    let n: i64 = env_or("BENCH_SMS_N", 5_000);
-    let concurrency: usize = env_or("BENCH_SMS_CONCURRENCY", 16);
-    let url: String = env_or("BENCH_KANNEL_URL", String::new());
-    let text: String = env_or("BENCH_SMS_TEXT", "Ihr Termin fällt aus.".to_owned());
-    assert!(!url.is_empty(), "BENCH_KANNEL_URL names Kannel's sendsms");
-    let gateway = kannel(url, concurrency);
+    let SmsBench {
+        n,
+        concurrency,
+        text,
+        gateway,
+    } = SmsBench::from_env();
+    let n = n as i64;
     let dir = tempfile::tempdir().unwrap();
     let options = SqliteConnectOptions::new()
         .filename(dir.path().join("queue.db"))
@@ -324,19 +326,39 @@ async fn durable_queue_minimal_messages_per_second() {
     );
 }
 
-/// absage's client of the Kannel at `url`, as the benchmark's user and password open it.
-fn kannel(url: String, concurrency: usize) -> Arc<absage::dispatch::sms::SmsGateway> {
-    use absage::config::{KannelConfig, SmsGatewayConfig};
-    let gateway = absage::dispatch::sms::SmsGateway::new(SmsGatewayConfig::Kannel(KannelConfig {
-        name: "kannel".into(),
-        url,
-        username: "tester".into(),
-        password: absage::secret::Secret::new("foobar"),
-        smsc: None,
-        concurrency,
-        timeout_secs: 30,
-    }));
-    Arc::new(gateway.unwrap())
+/// What the SMS benchmarks send, from `scripts/bench sms`: BENCH_SMS_N messages of
+/// BENCH_SMS_TEXT over BENCH_SMS_CONCURRENCY connections, through absage's client of the Kannel
+/// at BENCH_KANNEL_URL (with the benchmark's user and password).
+struct SmsBench {
+    n: usize,
+    concurrency: usize,
+    text: String,
+    gateway: Arc<absage::dispatch::sms::SmsGateway>,
+}
+
+impl SmsBench {
+    fn from_env() -> SmsBench {
+        use absage::config::{KannelConfig, SmsGatewayConfig};
+        let concurrency: usize = env_or("BENCH_SMS_CONCURRENCY", 16);
+        let url: String = env_or("BENCH_KANNEL_URL", String::new());
+        assert!(!url.is_empty(), "BENCH_KANNEL_URL names Kannel's sendsms");
+        let gateway =
+            absage::dispatch::sms::SmsGateway::new(SmsGatewayConfig::Kannel(KannelConfig {
+                name: "kannel".into(),
+                url,
+                username: "tester".into(),
+                password: absage::secret::Secret::new("foobar"),
+                smsc: None,
+                concurrency,
+                timeout_secs: 30,
+            }));
+        SmsBench {
+            n: env_or("BENCH_SMS_N", 5_000),
+            concurrency,
+            text: env_or("BENCH_SMS_TEXT", "Ihr Termin fällt aus.".to_owned()),
+            gateway: Arc::new(gateway.unwrap()),
+        }
+    }
 }
 
 /// An SMS of the benchmark: `text` to a made-up mobile number, from the county's sender id.
