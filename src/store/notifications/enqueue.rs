@@ -361,6 +361,7 @@ pub async fn already_cancelled_elsewhere(
 #[cfg(test)]
 mod tests {
     use super::{NewNotification, enqueue_many};
+    use crate::store::notifications::queued_notification;
     use chrono::Utc;
 
     /// The values a statement's rows share are bound once: rows of several runs in one call are
@@ -372,19 +373,8 @@ mod tests {
         let mut conn = store.conn().await.unwrap();
         let now = Utc::now();
         let row = |tenant: &str, run: i64, channel: &'static str| NewNotification {
-            tenant_id: tenant.into(),
-            outage_id: run,
-            booking_id: run,
-            channel,
-            kind: "cancellation",
-            role: "primary",
             recipient: format!("{tenant}-{channel}"),
-            language: "de".into(),
-            subject: None,
-            body_text: None,
-            body_html: None,
-            next_attempt_at: now,
-            deadline: now,
+            ..queued_notification(tenant, run, channel, "cancellation", now)
         };
         // a, b, a: three statements, none of them mixing runs.
         let rows = [

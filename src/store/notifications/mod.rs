@@ -15,6 +15,33 @@ pub use enqueue::*;
 pub use outbox::*;
 pub use reads::*;
 
+/// A queued primary notification of run `run` (its booking and outage) for `tenant`, due at
+/// `now`, without a text; tests change what they need.
+#[cfg(test)]
+pub(crate) fn queued_notification(
+    tenant: &str,
+    run: i64,
+    channel: &'static str,
+    kind: &'static str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> NewNotification {
+    NewNotification {
+        tenant_id: tenant.into(),
+        outage_id: run,
+        booking_id: run,
+        channel,
+        kind,
+        role: "primary",
+        recipient: format!("{tenant}-{channel}-{kind}"),
+        language: "de".into(),
+        subject: None,
+        body_text: None,
+        body_html: None,
+        next_attempt_at: now,
+        deadline: now,
+    }
+}
+
 /// A fresh SQLite store with, for each `(tenant, id)`, a booking and a run of that id.
 #[cfg(test)]
 pub(crate) async fn store_with_runs(

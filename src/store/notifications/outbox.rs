@@ -405,7 +405,7 @@ mod tests {
     use super::{SentRecord, claim, mark_sent_many};
     use crate::domain::notification::{Channel, Kind, Role};
     use crate::store::Backend;
-    use crate::store::notifications::{NewNotification, enqueue_many};
+    use crate::store::notifications::{NewNotification, enqueue_many, queued_notification};
     use chrono::{Duration, TimeZone, Utc};
 
     /// A claim hands over every value as stored, earliest appointment first, leases what it
@@ -420,19 +420,10 @@ mod tests {
         let now = Utc.timestamp_millis_opt(1_800_000_000_123).unwrap();
         let text = "Ihr Termin \"morgen\" fällt aus.\nZeile 2 \\ 😀 </script>";
         let row = |run: i64, channel, kind, deadline| NewNotification {
-            tenant_id: runs[run as usize - 1].0.into(),
-            outage_id: run,
-            booking_id: run,
-            channel,
-            kind,
-            role: "primary",
             recipient: format!("+4917100000{run}"),
-            language: "de".into(),
-            subject: None,
             body_text: Some(text.to_owned()),
-            body_html: None,
-            next_attempt_at: now,
             deadline,
+            ..queued_notification(runs[run as usize - 1].0, run, channel, kind, now)
         };
         let later = NewNotification {
             role: "fallback",
@@ -539,21 +530,7 @@ mod tests {
         let (_dir, store) = crate::store::notifications::store_with_runs(&[("t", 1)]).await;
         let mut conn = store.conn().await.unwrap();
         let now = Utc.timestamp_millis_opt(1_800_000_000_123).unwrap();
-        let row = |channel: &'static str, kind: &'static str| NewNotification {
-            tenant_id: "t".into(),
-            outage_id: 1,
-            booking_id: 1,
-            channel,
-            kind,
-            role: "primary",
-            recipient: format!("{channel}-{kind}"),
-            language: "de".into(),
-            subject: None,
-            body_text: None,
-            body_html: None,
-            next_attempt_at: now,
-            deadline: now,
-        };
+        let row = |channel, kind| queued_notification("t", 1, channel, kind, now);
         let rows = [
             row("email", "cancellation"),
             row("sms", "cancellation"),
