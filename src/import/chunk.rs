@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::feed::{Chunk, ReaderMsg};
 use super::report::Rejected;
 use super::snapshot::Importer;
-use crate::domain::booking::BookingRecord;
+use crate::domain::booking::{BookingRecord, same_content};
 use crate::store::bookings::{self, Existing, Write};
 
 /// The chunk's maps: its keys are hashed several times each, with foldhash, seeded at random
@@ -338,7 +338,7 @@ impl Importer<'_, '_> {
                     self.report.counts.rows_new += 1;
                     upserts.push((i, true));
                 }
-                Some(o) if o.content_hash != *hash || o.status == "gone" => {
+                Some(o) if !same_content(&o.content_hash, hash) || o.status == "gone" => {
                     self.report.counts.rows_updated += 1;
                     upserts.push((i, false));
                 }

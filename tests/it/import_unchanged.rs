@@ -291,3 +291,46 @@ async fn reading_a_messy_export_again_changes_no_booking_so_skipping_it_loses_no
     assert_eq!(skipped.rejected, forced.rejected);
     assert_eq!(decided(&t).await, once);
 }
+
+/// Bookings written before the content hash was cut to 8 bytes keep their whole SHA-256 until
+/// they change: an upgrade reads the next export as before, with no booking counted as changed
+/// (a changed one would be re-matched against every outage).
+#[tokio::test]
+async fn bookings_hashed_whole_by_an_earlier_version_are_not_taken_for_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), ChannelPolicy::Both);
+    let t = TestApp::start(dir, s).await;
+    let mut export = rows(12);
+    t.write_export(&export);
+    assert_eq!(t.import().await.counts.rows_new, 12);
+    let mut conn = t.app.ctx.store.conn().await.unwrap();
+    // As an earlier version stored them: the same SHA-256, all 32 bytes of it.
+    sqlx::query("update bookings set content_hash = content_hash || $1")
+        .bind("9f".repeat(24))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let (before, _) = calendar(&t).await;
+    assert!(before.iter().all(|b| b.4.len() == 64), "{before:?}");
+
+    export[4].name = "Bürgerin K0004".into();
+    t.write_export(&export);
+    let again = t.import().await;
+    assert_eq!(again.outcome, Outcome::Applied, "{:?}", again.message);
+    assert_eq!(
+        (again.counts.rows_updated, again.counts.rows_unchanged),
+        (1, 11),
+        "{:?}",
+        again.counts
+    );
+    let (after, _) = calendar(&t).await;
+    for (old, new) in before.iter().zip(&after) {
+        if new.0 == "K0004" {
+            assert_eq!(new.4.len(), 16, "{new:?}");
+            assert!(!old.4.starts_with(&new.4), "{old:?} {new:?}");
+        } else {
+            assert_eq!(old, new, "an unchanged booking was rewritten");
+        }
+    }
+}
