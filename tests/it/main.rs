@@ -8,6 +8,7 @@ mod http;
 
 mod amend;
 mod api;
+mod bench_import;
 mod bench_queue;
 mod bounces;
 mod browser;
