@@ -206,11 +206,10 @@ impl Store {
     /// Starts a transaction that will write. SQLite takes the write lock at once (`BEGIN
     /// IMMEDIATE`), so a transaction never fails half-way because another writer came first.
     pub async fn begin(&self) -> anyhow::Result<Tx> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        };
-        tx.map_err(begin_failed)
+        match self.backend {
+            Backend::Sqlite => self.begin_tuned("").await,
+            Backend::Postgres => self.pool.begin().await.map_err(begin_failed),
+        }
     }
 
     /// Starts a transaction for a bulk write (an import of many bookings). On SQLite its
@@ -251,17 +250,40 @@ impl Store {
 
     /// A write transaction whose SQLite connection runs `pragmas` first; the pool sets them
     /// back ([`SQLITE_POOLED`]).
+    ///
+    /// While another writer holds the database, SQLite's own wait sleeps longer and longer,
+    /// 100 ms at a time after the first quarter of a second: a claim queued behind a
+    /// declaration of 100,000 began up to 100 ms after that had committed, and the first
+    /// message waited for it (the speed issue). So each try waits [`LOCK_STEP_MS`] at most,
+    /// and the next one follows at once, until [`BUSY_TIMEOUT_MS`] have passed.
     async fn begin_tuned(&self, pragmas: &str) -> anyhow::Result<Tx> {
         if self.backend != Backend::Sqlite {
-            return self.begin().await;
+            return self.pool.begin().await.map_err(begin_failed);
         }
-        let tx = async {
-            use sqlx::Executor;
-            let mut conn = self.pool.acquire().await?;
-            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-            Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await
-        };
-        tx.await.map_err(begin_failed)
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS.into());
+        loop {
+            let tx = async {
+                use sqlx::Executor;
+                let mut conn = self.pool.acquire().await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "pragma busy_timeout = {LOCK_STEP_MS}; {pragmas}"
+                )))
+                .await?;
+                // A connection that did not get the lock returns to the pool, which sets its
+                // wait back ([`SQLITE_POOLED`]); one that got it, here.
+                let mut tx =
+                    Transaction::begin(conn, Some("BEGIN IMMEDIATE".into_sql_str())).await?;
+                tx.execute(sqlx::AssertSqlSafe(format!(
+                    "pragma busy_timeout = {BUSY_TIMEOUT_MS}"
+                )))
+                .await?;
+                Ok(tx)
+            };
+            match tx.await {
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {}
+                tx => return tx.map_err(begin_failed),
+            }
+        }
     }
 
     /// A connection for reads and single statements.
@@ -296,6 +318,9 @@ fn begin_failed(e: sqlx::Error) -> anyhow::Error {
 /// How long a SQLite connection waits for another writer before it gives up.
 const BUSY_TIMEOUT_MS: u32 = 30_000;
 
+/// How long one try of a write transaction waits for another writer ([`Store::begin_tuned`]).
+const LOCK_STEP_MS: u32 = 5;
+
 /// The page cache of a bulk write's SQLite connection, in KiB ([`Store::begin_bulk`]): room for
 /// the index pages a large import keeps touching (the booking times arrive in no order), within
 /// the import's memory budget (64 MiB). For 1,000,000 bookings SQLite alone writes them in 4.3 s
@@ -305,8 +330,8 @@ const BUSY_TIMEOUT_MS: u32 = 30_000;
 pub const BULK_CACHE_KIB: u32 = 20 * 1024;
 
 /// What every SQLite connection is set back to when it returns to the pool.
-const SQLITE_POOLED: &str =
-    "pragma cache_size = -2000; pragma temp_store = default; pragma wal_autocheckpoint = 1000";
+const SQLITE_POOLED: &str = "pragma cache_size = -2000; pragma temp_store = default; \
+     pragma wal_autocheckpoint = 1000; pragma busy_timeout = 30000";
 
 /// The channel on which PostgreSQL instances tell each other that work was queued.
 pub const WORK_CHANNEL: &str = "absage_work";
@@ -644,6 +669,41 @@ mod tests {
         );
         drop(second);
         tx.commit().await.unwrap();
+    }
+
+    /// A writer queued behind another tries again every [`LOCK_STEP_MS`] until it begins, and
+    /// no connection keeps that short wait: inside the transaction and back in the pool, each
+    /// waits the whole [`BUSY_TIMEOUT_MS`] again.
+    #[tokio::test]
+    async fn a_writer_behind_another_begins_once_it_commits_and_then_waits_as_long_as_ever() {
+        let (_dir, store, _) = sqlite(2).await;
+        async fn busy_timeout(conn: &mut Conn) -> i64 {
+            let q = sqlx::query_scalar("pragma busy_timeout");
+            q.fetch_one(&mut *conn).await.unwrap()
+        }
+        let holding = store.begin().await.unwrap();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin_claim().await.unwrap();
+                let waits = busy_timeout(&mut tx).await;
+                tx.commit().await.unwrap();
+                waits
+            }
+        });
+        // Held over many tries of the waiter.
+        tokio::time::sleep(Duration::from_millis((20 * LOCK_STEP_MS).into())).await;
+        assert!(
+            !waiting.is_finished(),
+            "began while another writer held the lock"
+        );
+        holding.commit().await.unwrap();
+        assert_eq!(waiting.await.unwrap(), i64::from(BUSY_TIMEOUT_MS));
+        let (mut a, mut b) = (store.conn().await.unwrap(), store.conn().await.unwrap());
+        assert_eq!(busy_timeout(&mut a).await, i64::from(BUSY_TIMEOUT_MS));
+        assert_eq!(busy_timeout(&mut b).await, i64::from(BUSY_TIMEOUT_MS));
+        // A try that did not get the lock leaves its connection to the pool's reset.
+        assert!(SQLITE_POOLED.contains(&format!("busy_timeout = {BUSY_TIMEOUT_MS}")));
     }
 
     #[tokio::test]
