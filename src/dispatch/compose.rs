@@ -159,6 +159,7 @@ mod tests {
             deadline: starts(),
             claims: 1,
             unwritable: None,
+            lease_until: starts(),
         }
     }
 

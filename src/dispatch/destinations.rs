@@ -57,6 +57,16 @@ impl Destination {
         }
     }
 
+    /// The longest one send through it may take once it has begun (its connection and its
+    /// answer); zero for the outbox and code-given destinations, which have no timeout.
+    fn timeout(&self) -> std::time::Duration {
+        match &self.backend {
+            Backend::Relay(r) => r.timeout(),
+            Backend::Gateway(g) => g.timeout(),
+            Backend::Outbox(_) | Backend::Given(_) => std::time::Duration::ZERO,
+        }
+    }
+
     /// Messages per second its connections have carried from this instance: `concurrency`
     /// sends at a time, each taking the measured send time. None before the first success.
     fn measured_rate(&self) -> Option<f64> {
@@ -65,14 +75,21 @@ impl Destination {
     }
 }
 
-/// How many messages one claim may take so that all of them leave within half a lease at
-/// `rate` messages per second (unlimited when no rate is known): two batches in flight then
-/// still leave within the lease.
-fn claim_cap(rate: Option<f64>, lease_secs: u64) -> u32 {
+/// How many messages one claim may take so that all of them begin their sends within half of
+/// `window` (see [`start_window`]) at `rate` messages per second (unlimited when no rate is
+/// known): two batches in flight then still begin within it.
+fn claim_cap(rate: Option<f64>, window: std::time::Duration) -> u32 {
     match rate {
-        Some(rate) => ((rate * lease_secs as f64 / 2.0) as u32).max(1),
+        Some(rate) => ((rate * window.as_secs_f64() / 2.0) as u32).max(1),
         None => u32::MAX,
     }
+}
+
+/// How long after its claim a message may still begin its send through a destination whose
+/// sends take up to `timeout`: every send must end before the last quarter of the lease, which
+/// is left for recording it before another claim may take the message.
+fn start_window(lease_secs: u64, timeout: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(lease_secs * 750).saturating_sub(timeout)
 }
 
 /// A notification turned into what its channel's backends take.
@@ -384,7 +401,7 @@ impl Destinations {
                 .into_iter()
                 .chain(d.measured_rate())
                 .reduce(f64::min),
-            lease_secs,
+            start_window(lease_secs, d.timeout()),
         )
     }
 
@@ -451,6 +468,7 @@ impl Destinations {
         now: DateTime<Utc>,
         q: &QueueSettings,
         clock: &Clock,
+        end_by: tokio::time::Instant,
     ) -> AttemptResult {
         let interval = Duration::seconds(q.probe_interval_secs as i64);
         let mut last_reason = String::from("no destination is up");
@@ -459,15 +477,31 @@ impl Destinations {
             if !up {
                 continue;
             }
+            // A send that has begun is never cut off for the lease's sake: the relay may hold
+            // the message already while its answer is on the way, and a message counted unsent
+            // would go out again. So it must begin early enough to take its whole timeout and
+            // still end by `end_by`; one whose turn (a rate slot, a connection) comes later is
+            // given back unsent, due again at once, no attempt spent.
+            let start_by = end_by
+                .checked_sub(d.timeout())
+                .unwrap_or_else(tokio::time::Instant::now);
+            let given_back = || AttemptResult::DestinationDown {
+                reason: format!("{}: its turn to send came too late in the lease", d.name),
+                retry_at: now,
+            };
             if let Some(l) = &d.rate {
-                if let Err(e) = l.until_ready(p.slots()).await {
-                    // Sending without a slot could break the limit: the message waits a moment
-                    // (no attempt spent) and the destination's health is left alone.
-                    tracing::warn!(destination = %d.name, error = %format!("{e:#}"), "no send slot; the message waits");
-                    return AttemptResult::DestinationDown {
-                        reason: format!("{}: {e:#}", d.name),
-                        retry_at: now + Duration::seconds(1),
-                    };
+                match tokio::time::timeout_at(start_by, l.until_ready(p.slots())).await {
+                    Err(_) => return given_back(),
+                    Ok(Err(e)) => {
+                        // Sending without a slot could break the limit: the message waits a
+                        // moment (no attempt spent) and the destination's health is left alone.
+                        tracing::warn!(destination = %d.name, error = %format!("{e:#}"), "no send slot; the message waits");
+                        return AttemptResult::DestinationDown {
+                            reason: format!("{}: {e:#}", d.name),
+                            retry_at: now + Duration::seconds(1),
+                        };
+                    }
+                    Ok(Ok(())) => {}
                 }
                 // It may have gone down while this message waited for its turn.
                 if !self.health(|h| h.get(&d.name).is_none_or(Health::is_up)) {
@@ -478,10 +512,15 @@ impl Destinations {
             // never answers) is marked down by the first sends to time out, and the messages
             // that queued behind them go on to the next destination instead of each waiting
             // out its own timeout.
-            let permit = match &d.backend {
-                Backend::Relay(r) => Some(r.permit().await),
-                Backend::Gateway(g) => Some(g.permit().await),
-                Backend::Outbox(_) | Backend::Given(_) => None,
+            let permit = async {
+                match &d.backend {
+                    Backend::Relay(r) => Some(r.permit().await),
+                    Backend::Gateway(g) => Some(g.permit().await),
+                    Backend::Outbox(_) | Backend::Given(_) => None,
+                }
+            };
+            let Ok(permit) = tokio::time::timeout_at(start_by, permit).await else {
+                return given_back();
             };
             let _permit = match permit.transpose() {
                 Ok(permit) => permit,
@@ -648,11 +687,31 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_takes_what_leaves_in_half_a_lease_at_the_lower_known_rate() {
-        assert_eq!(claim_cap(None, 120), u32::MAX);
-        // Three connections at a second per message: 180 in 60 s.
-        assert_eq!(claim_cap(Some(3.0), 120), 180);
-        assert_eq!(claim_cap(Some(0.001), 120), 1, "never nothing");
+    fn a_claim_takes_what_begins_in_half_its_window_at_the_lower_known_rate() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(claim_cap(None, secs(60)), u32::MAX);
+        // Three connections at a second per message: 90 begin in 30 s.
+        assert_eq!(claim_cap(Some(3.0), secs(60)), 90);
+        assert_eq!(claim_cap(Some(0.001), secs(60)), 1, "never nothing");
+        assert_eq!(claim_cap(Some(3.0), secs(0)), 1, "never nothing");
+    }
+
+    #[test]
+    fn a_send_begins_early_enough_to_end_before_the_leases_last_quarter() {
+        let secs = std::time::Duration::from_secs;
+        // The default lease of 120 s and a timeout of 30 s: sends end by 90 s, begin by 60 s.
+        assert_eq!(start_window(120, secs(30)), secs(60));
+        assert_eq!(start_window(4, secs(2)), secs(1));
+        assert_eq!(
+            start_window(5, secs(3)),
+            std::time::Duration::from_millis(750)
+        );
+        // A timeout as long as three quarters of the lease (`config check` refuses it): no
+        // send may begin later than its claim.
+        assert_eq!(start_window(4, secs(3)), secs(0));
+        assert_eq!(start_window(4, secs(30)), secs(0));
+        // The outbox has no timeout.
+        assert_eq!(start_window(120, secs(0)), secs(90));
     }
 
     #[test]

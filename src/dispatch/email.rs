@@ -325,7 +325,8 @@ impl SmtpRelay {
         })
     }
 
-    fn timeout(&self) -> Duration {
+    /// The longest one step may take: connecting, or one transaction.
+    pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.cfg.timeout_secs)
     }
 

@@ -845,24 +845,32 @@ impl Shared {
             Ok(p) => p,
             Err(reason) => return (AttemptResult::Permanent { reason }, None),
         };
-        let send = self
-            .destinations
-            .send(&prepared, now, &self.queue, &self.clock);
-        // A send must end well within the lease, or another process could take the message
-        // over and send it too; and it must not go on once the appointment has started.
-        let lease_bound = Duration::seconds(self.queue.lease_secs as i64 * 3 / 4)
+        // A send must end, and be recorded, before its claim's lease runs out, or another
+        // process could take the message over and send it too: it begins only early enough to
+        // end before the lease's last quarter (see `Destinations::send`), and is cut off there
+        // only as a last resort (a relay that took one timeout per step). Nor may it go on
+        // once the appointment has started.
+        let lease_left = (send_by(c.lease_until, self.queue.lease_secs) - now)
             .to_std()
             .unwrap_or_default();
-        let result = match tokio::time::timeout(time_left.min(lease_bound), send).await {
+        let end_by = tokio::time::Instant::now() + lease_left;
+        let send = (self.destinations).send(&prepared, now, &self.queue, &self.clock, end_by);
+        let result = match tokio::time::timeout(time_left.min(lease_left), send).await {
             Ok(result) => result,
-            Err(_) if time_left <= lease_bound => AttemptResult::TooLate,
+            Err(_) if time_left <= lease_left => AttemptResult::TooLate,
             Err(_) => AttemptResult::DestinationDown {
-                reason: "the send took longer than three quarters of the lease".into(),
+                reason: "the send did not end before the last quarter of its lease".into(),
                 retry_at: now,
             },
         };
         (result, prepared.message_id().map(str::to_owned))
     }
+}
+
+/// When a send under a lease until `lease_until` must have ended: its last quarter is left for
+/// recording the outcome before another claim may take the message.
+fn send_by(lease_until: DateTime<Utc>, lease_secs: u64) -> DateTime<Utc> {
+    lease_until - Duration::milliseconds(lease_secs as i64 * 250)
 }
 
 /// The pause after `failures` failed steps in a row.
@@ -875,6 +883,14 @@ fn backoff(failures: u32) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_send_ends_before_the_last_quarter_of_its_claims_lease() {
+        let until = chrono::DateTime::parse_from_rfc3339("2030-01-07T08:00:00Z").unwrap();
+        let until = until.with_timezone(&Utc);
+        assert_eq!(send_by(until, 120), until - Duration::seconds(30));
+        assert_eq!(send_by(until, 5), until - Duration::milliseconds(1250));
+    }
 
     #[test]
     fn failed_steps_back_off_exponentially_up_to_a_cap() {

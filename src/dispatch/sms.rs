@@ -88,6 +88,15 @@ impl SmsGateway {
         self.cfg.name()
     }
 
+    /// The longest one request may take: its connection and answer.
+    pub fn timeout(&self) -> Duration {
+        let secs = match &self.cfg {
+            SmsGatewayConfig::Kannel(k) => k.timeout_secs,
+            SmsGatewayConfig::Http(h) => h.timeout_secs,
+        };
+        Duration::from_secs(secs)
+    }
+
     #[tracing::instrument(skip_all, fields(gateway = %self.name(), notification = m.id))]
     pub async fn send(&self, m: &SmsMessage) -> Result<Sent, SendFailure> {
         let _permit = self.permit().await?;

@@ -33,6 +33,9 @@ pub struct Claimed {
     /// Why its text could not be written after the claim (not stored).
     #[serde(skip)]
     pub unwritable: Option<String>,
+    /// Until when this claim holds it: after that another claim may take it.
+    #[serde(skip)]
+    pub lease_until: DateTime<Utc>,
 }
 
 const CLAIMED_COLUMNS: &str = "id, tenant_id, outage_id, booking_id, channel, kind, role, \
@@ -137,6 +140,9 @@ pub async fn claim(
     let mut rows: Vec<Claimed> =
         serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     rows.sort_by_key(|c| (c.deadline, c.id));
+    for c in &mut rows {
+        c.lease_until = lease_until;
+    }
     Ok(rows)
 }
 

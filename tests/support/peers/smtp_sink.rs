@@ -28,6 +28,9 @@ pub enum SinkMode {
     /// Waits a second before answering DATA: a slow relay, one message per connection and
     /// second.
     SlowData,
+    /// Takes the whole message, then waits a second before answering the final dot: a message
+    /// that is already delivered while its sender still waits.
+    SlowReply,
 }
 
 impl SinkMode {
@@ -39,6 +42,7 @@ impl SinkMode {
             SinkMode::PermFailRcpt => &["-f", "RCPT", "-B", "550 5.1.1 Recipient unknown"],
             SinkMode::RefuseSender => &["-f", "MAIL", "-B", "554 5.7.1 Relay access denied"],
             SinkMode::SlowData => &["-w", "1"],
+            SinkMode::SlowReply => &["-W", ".:1"],
         }
     }
 }
