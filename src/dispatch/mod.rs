@@ -11,12 +11,14 @@
 //! - [`email`], [`sms`], [`outbox`]: the channel backends; [`outcome`]: what an attempt came to
 //! - [`progress`]: whether the loops move, for `/readyz`
 //! - `compose`: writes the emails queued without a text, after the claim
+//! - `held`: what this process claimed and has not recorded yet, so it never sends it twice
 //! - `smtp_transaction`: one SMTP transaction, pipelined (RFC 2920) where the relay allows it
 
 mod compose;
 pub mod destinations;
 pub mod email;
 pub mod health;
+mod held;
 pub mod outbox;
 pub mod outcome;
 pub mod progress;
@@ -124,6 +126,8 @@ pub struct Dispatcher {
     /// recorded before the channel claims anything new, so none of them is claimed and sent
     /// again by this process.
     unrecorded: Mutex<HashMap<&'static str, Vec<Done>>>,
+    /// What this process claimed and has not recorded yet: a claim returning it is not sent.
+    held: held::Held,
 }
 
 struct Shared {
@@ -152,6 +156,7 @@ impl Dispatcher {
             wake: Arc::new(tokio::sync::watch::Sender::new(0)),
             progress,
             unrecorded: Mutex::new(HashMap::new()),
+            held: held::Held::default(),
             shared: Arc::new(Shared {
                 queue,
                 tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
@@ -383,6 +388,14 @@ impl Dispatcher {
         .await?;
         let facts = compose::Facts::read(&mut tx, &rows).await?;
         tx.commit().await?;
+        let again = self.held.take(&mut rows, |c| c.id);
+        if again > 0 {
+            tracing::info!(
+                channel = channel.as_str(),
+                notifications = again,
+                "claimed again what this process sent and has not recorded yet; not sent again"
+            );
+        }
         facts.write(&self.shared.templates, &self.shared.tenants, &mut rows);
         Ok(rows)
     }
@@ -547,6 +560,7 @@ impl Dispatcher {
             }
         }
         tx.commit().await?;
+        self.held.release(group.iter().map(|d| d.claimed.id));
         Ok(out)
     }
 

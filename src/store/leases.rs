@@ -71,8 +71,13 @@ pub async fn release(conn: &mut Conn, job: &str, owner: &str) -> sqlx::Result<()
     Ok(())
 }
 
-/// Renews this instance's heartbeat lease until `until_ms`, forgets instances whose lease ran
-/// out, and returns how many instances are alive (this one included).
+/// Renews this instance's heartbeat lease until `until_ms`, notes the instances whose lease
+/// ran out as gone, forgets those gone for a heartbeat's lifetime (`until_ms - now`), and
+/// returns how many instances are alive (this one included).
+///
+/// An instance noted gone that beats again is alive again: after a database outage every
+/// heartbeat has run out, and the first beat of one instance must not make the others' claims
+/// free for the taking (see [`super::notifications::claim`]) before they could beat themselves.
 pub async fn heartbeat(
     conn: &mut Conn,
     owner: &str,
@@ -80,22 +85,31 @@ pub async fn heartbeat(
     until_ms: DateTime<Utc>,
 ) -> sqlx::Result<i64> {
     let name = format!("{INSTANCE_PREFIX}{owner}");
+    let instances = format!("{INSTANCE_PREFIX}%");
     sqlx::query(
         "insert into job_leases (name, owner, lease_until) values ($1, $2, $3) \
-         on conflict (name) do update set lease_until = excluded.lease_until",
+         on conflict (name) do update set lease_until = excluded.lease_until, gone_since = null",
     )
     .bind(&name)
     .bind(owner)
     .bind(Millis::of(until_ms))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("delete from job_leases where name like $1 and lease_until <= $2")
-        .bind(format!("{INSTANCE_PREFIX}%"))
-        .bind(Millis::of(now))
+    sqlx::query(
+        "update job_leases set gone_since = $1 \
+         where name like $2 and lease_until <= $1 and gone_since is null",
+    )
+    .bind(Millis::of(now))
+    .bind(&instances)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("delete from job_leases where name like $1 and gone_since <= $2")
+        .bind(&instances)
+        .bind(Millis::of(now - (until_ms - now)))
         .execute(&mut *conn)
         .await?;
-    sqlx::query_scalar("select count(*) from job_leases where name like $1")
-        .bind(format!("{INSTANCE_PREFIX}%"))
+    sqlx::query_scalar("select count(*) from job_leases where name like $1 and gone_since is null")
+        .bind(&instances)
         .fetch_one(&mut *conn)
         .await
 }
@@ -113,4 +127,5 @@ pub async fn leave(conn: &mut Conn, owner: &str) -> sqlx::Result<()> {
     release(conn, &format!("{INSTANCE_PREFIX}{owner}"), owner).await
 }
 
-const INSTANCE_PREFIX: &str = "instance:";
+/// The job name of an instance's heartbeat is this and its owner.
+pub(crate) const INSTANCE_PREFIX: &str = "instance:";

@@ -41,6 +41,19 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// Kills the server (an immediate shutdown: what a crash or a failover does to the clients)
+    /// and starts it again after `down`.
+    pub fn crash_for(&self, down: std::time::Duration) {
+        let status = Command::new(script())
+            .arg("crash")
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .arg(down.as_secs_f64().to_string())
+            .status()
+            .expect("run scripts/postgres crash");
+        assert!(status.success(), "scripts/postgres crash failed");
+    }
+
     /// Restarts the server (connections are cut, as when the database host reboots).
     pub fn restart(&self) {
         let status = Command::new("runuser")

@@ -4,6 +4,7 @@
 use super::delivery::NOT_NEEDED;
 use crate::domain::notification::{Kind, Role};
 use crate::store::Millis;
+use crate::store::leases::INSTANCE_PREFIX;
 use crate::store::{Backend, Conn, Params};
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -41,10 +42,23 @@ pub struct Claimed {
 const CLAIMED_COLUMNS: &str = "id, tenant_id, outage_id, booking_id, channel, kind, role, \
      recipient, subject, body_text, body_html, attempts, deadline, claims";
 
+/// How long after its lease ran out a claim whose owner still beats is taken over all the same:
+/// longer than a database failover and the owner's pause before it records again.
+pub const STALLED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Claims up to `limit` due notifications of one channel, earliest appointment first, for
 /// `owner` until `lease_until`. Due means queued and scheduled, or claimed by a process whose
 /// lease ran out (it crashed). Nothing whose appointment has started is claimed. Each claim
 /// counts up `claims` and forgets delivery reports of earlier sends.
+///
+/// A claim whose lease ran out is not taken while its owner's heartbeat is on record
+/// ([`crate::store::leases::heartbeat`]): alive, or not yet seen gone for a heartbeat's
+/// lifetime. An owner that lost the database for a while (a PostgreSQL restart or failover) has
+/// sends out whose outcome it records as soon as it can; taken over, they would go out twice.
+/// Its owner takes a claim back a whole lease after it ran out: by then it has lost track of it
+/// (the answer to its claim was lost), since its sends end within the lease and are recorded,
+/// or kept until they are, before it claims again. Another instance takes it regardless only
+/// [`STALLED_AFTER`] after it ran out (or a whole lease, if longer).
 ///
 /// The claimed rows come back as one JSON array (one value), not a row each: sqlx hands each
 /// row of a result from SQLite's thread to the caller on its own and copies each of its values
@@ -72,16 +86,24 @@ pub async fn claim(
         Role::Primary.as_str(),
         Role::Fallback.as_str()
     );
-    let due = |channel: &str, now: &str, limit: &str| {
+    // Placeholders: the channel, now, the limit, this owner, when a claim of its own and when
+    // one of a live other was lost.
+    let due = |[channel, now, limit, owner, lost, stalled]: [&str; 6]| {
         format!(
             "select id from notifications \
              where channel = {channel} and deadline > {now} and state in ('queued', 'sending') \
                and {understood} \
                and ((state = 'queued' and next_attempt_at <= {now}) \
-                 or (state = 'sending' and lease_until <= {now})) \
+                 or (state = 'sending' and lease_until <= {now} \
+                   and (lease_until <= {stalled} \
+                     or (lease_owner = {owner} and lease_until <= {lost}) \
+                     or not exists (select 1 from job_leases \
+                       where job_leases.name = '{INSTANCE_PREFIX}' || notifications.lease_owner)))) \
              order by deadline, id limit {limit}"
         )
     };
+    let lease = lease_until - now;
+    let (lost, stalled) = (now - lease, now - lease.max(STALLED_AFTER));
     let lease = "set state = 'sending', lease_owner = $1, lease_until = $2, \
          claims = claims + 1, delivery_state = null, delivery_at = null";
     let json = match backend {
@@ -91,7 +113,7 @@ pub async fn claim(
                    where id in ({} for update skip locked) returning {CLAIMED_COLUMNS}) \
                  select coalesce(json_agg(json_build_array({CLAIMED_COLUMNS})), '[]')::text \
                  from claimed",
-                due("$3", "$4", "$5")
+                due(["$3", "$4", "$5", "$1", "$6", "$7"])
             );
             sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
                 .bind(owner)
@@ -99,6 +121,8 @@ pub async fn claim(
                 .bind(channel)
                 .bind(Millis::of(now))
                 .bind(limit)
+                .bind(Millis::of(lost))
+                .bind(Millis::of(stalled))
                 .fetch_one(&mut *conn)
                 .await?
         }
@@ -106,12 +130,15 @@ pub async fn claim(
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let sql = format!(
                 "select coalesce(json_group_array(id), '[]') from ({})",
-                due("$1", "$2", "$3")
+                due(["$1", "$2", "$3", "$4", "$5", "$6"])
             );
             let ids: String = sqlx::query_scalar(AssertSqlSafe(sql))
                 .bind(channel)
                 .bind(Millis::of(now))
                 .bind(limit)
+                .bind(owner)
+                .bind(Millis::of(lost))
+                .bind(Millis::of(stalled))
                 .fetch_one(&mut *tx)
                 .await?;
             if ids == "[]" {
