@@ -21,6 +21,16 @@ fn calendar(n: usize) -> Vec<Row> {
         .collect()
 }
 
+async fn every_email_sent_at_the_first_attempt(t: &TestApp) {
+    let ns = t.notifications().await;
+    assert!(
+        ns.iter()
+            .filter(|n| n.channel == "email")
+            .all(|n| n.state == "sent" && n.attempts == 1),
+        "{ns:?}"
+    );
+}
+
 async fn app_with_relays(policy: ChannelPolicy, relays: &[(&str, u16)], rows: &[Row]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), policy);
@@ -62,12 +72,7 @@ async fn every_email_reaches_the_relay_exactly_once_with_the_right_recipient_and
         };
         assert!(body.contains(want), "{body}");
     }
-    let ns = t.notifications().await;
-    assert!(
-        ns.iter()
-            .filter(|n| n.channel == "email")
-            .all(|n| n.state == "sent" && n.attempts == 1)
-    );
+    every_email_sent_at_the_first_attempt(&t).await;
 }
 
 /// Twelve bookings (8:00–8:55, in order M000…M011) declared, and the only relay answering 421
@@ -191,21 +196,28 @@ async fn messages_that_found_every_relay_down_go_first_once_a_relay_takes_mail_a
 /// claimed message whose send could not end before the last quarter of its lease (where
 /// another instance could take it over) is given back unsent; a claim sized by the queue alone
 /// gave back two of every three here.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_relay_is_claimed_for_no_more_than_it_can_begin_in_time() {
-    let slow = SmtpSink::start(SinkMode::SlowData);
+/// An app sending `rows` bookings' emails through `relay`, one connection at a time, with a
+/// lease of 5 s and claims of at most `batch`.
+async fn one_connection_to(relay: &SmtpSink, batch: u32, rows: usize) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path(), ChannelPolicy::Both);
     s.email.transport = absage::config::Transport::Network;
-    let mut relay = relay_config("slow", slow.addr.port());
-    relay.concurrency = 1;
-    relay.timeout_secs = 3; // below ¾ of the lease, as `config check` demands
-    s.email.relays = vec![relay];
-    s.queue.batch_size = 3;
+    let mut config = relay_config("slow", relay.addr.port());
+    config.concurrency = 1;
+    config.timeout_secs = 3; // below ¾ of the lease, as `config check` demands
+    s.email.relays = vec![config];
+    s.queue.batch_size = batch;
     s.queue.lease_secs = 5;
     let t = TestApp::start(dir, s).await;
-    t.write_export(&calendar(6));
+    t.write_export(&calendar(rows));
     t.import().await;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_relay_is_claimed_for_no_more_than_it_can_begin_in_time() {
+    let slow = SmtpSink::start(SinkMode::SlowData);
+    let t = one_connection_to(&slow, 3, 6).await;
     let d = t.dispatcher();
     // The first booking alone: the relay's speed is measured, one message a second.
     t.declare("2030-01-07 08:00", "2030-01-07 08:04", Scope::default())
@@ -231,18 +243,7 @@ async fn a_slow_relay_is_claimed_for_no_more_than_it_can_begin_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_the_relay_holds_is_not_given_back_by_its_lease_and_sent_again() {
     let slow = SmtpSink::start(SinkMode::SlowReply);
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path(), ChannelPolicy::Both);
-    s.email.transport = absage::config::Transport::Network;
-    let mut relay = relay_config("slow", slow.addr.port());
-    relay.concurrency = 1;
-    relay.timeout_secs = 3; // below ¾ of the lease, as `config check` demands
-    s.email.relays = vec![relay];
-    s.queue.batch_size = 5;
-    s.queue.lease_secs = 5;
-    let t = TestApp::start(dir, s).await;
-    t.write_export(&calendar(5));
-    t.import().await;
+    let t = one_connection_to(&slow, 5, 5).await;
     t.declare("2030-01-07 08:00", "2030-01-07 12:00", Scope::default())
         .await;
     t.drain(&t.dispatcher()).await;
@@ -257,13 +258,7 @@ async fn a_message_the_relay_holds_is_not_given_back_by_its_lease_and_sent_again
         (5, 5),
         "every message once at the relay"
     );
-    let ns = t.notifications().await;
-    assert!(
-        ns.iter()
-            .filter(|n| n.channel == "email")
-            .all(|n| n.state == "sent" && n.attempts == 1),
-        "{ns:?}"
-    );
+    every_email_sent_at_the_first_attempt(&t).await;
 }
 
 fn dir_of(sink: &SmtpSink) -> std::path::PathBuf {
@@ -287,12 +282,7 @@ async fn a_stopped_relay_fails_over_to_the_second_relay() {
         .await;
     t.drain(&t.dispatcher()).await;
     assert_eq!(second.messages().len(), 10);
-    let ns = t.notifications().await;
-    assert!(
-        ns.iter()
-            .filter(|n| n.channel == "email")
-            .all(|n| n.state == "sent" && n.attempts == 1)
-    );
+    every_email_sent_at_the_first_attempt(&t).await;
 }
 
 /// A relay that accepts connections and never answers (a hung MTA, a black-holing firewall):
@@ -323,13 +313,7 @@ async fn a_hanging_relay_costs_one_timeout_not_one_per_queued_message() {
     // started meanwhile. Before, every one of the 30 waited its turn for the hung relay.
     let tried = hung.accepted.load(std::sync::atomic::Ordering::SeqCst);
     assert!(tried <= 4, "{tried} sends waited for the hung relay");
-    let ns = t.notifications().await;
-    assert!(
-        ns.iter()
-            .filter(|n| n.channel == "email")
-            .all(|n| n.state == "sent" && n.attempts == 1),
-        "{ns:?}"
-    );
+    every_email_sent_at_the_first_attempt(&t).await;
 }
 
 /// A silent relay: accepts, never answers; counts the connections and notes when the client
