@@ -102,8 +102,8 @@ pub async fn claim(
              order by deadline, id limit {limit}"
         )
     };
-    let lease = lease_until - now;
-    let (lost, stalled) = (now - lease, now - lease.max(STALLED_AFTER));
+    let held_for = lease_until - now;
+    let (lost, stalled) = (now - held_for, now - held_for.max(STALLED_AFTER));
     let lease = "set state = 'sending', lease_owner = $1, lease_until = $2, \
          claims = claims + 1, delivery_state = null, delivery_at = null";
     let json = match backend {
